@@ -1,0 +1,27 @@
+#pragma once
+// Build configuration shared by every hyplora header.
+//
+// HYPLORA_HOST_DEVICE marks a function callable from host code and, under nvcc, from a CUDA
+// kernel too (the same idea as CCCL's _CCCL_HOST_DEVICE). Under g++/clang it expands to nothing,
+// so the geometry headers serve a CPU loop and a GPU kernel from one definition.
+
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#define HYPLORA_HOST_DEVICE __host__ __device__
+#define HYPLORA_DEVICE_COMPILE 1
+#else
+#define HYPLORA_HOST_DEVICE
+#define HYPLORA_DEVICE_COMPILE 0
+#endif
+
+#if defined(__CUDA_ARCH__)
+#define HYPLORA_IN_DEVICE_CODE 1
+#else
+#define HYPLORA_IN_DEVICE_CODE 0
+#endif
+
+#define HYPLORA_INLINE HYPLORA_HOST_DEVICE inline
+
+namespace hyplora {
+/// Index type used for dimensions and counts in pointer-based APIs.
+using index_t = long;
+}  // namespace hyplora
