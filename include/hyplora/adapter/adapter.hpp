@@ -1,0 +1,344 @@
+#pragma once
+// Adapter<Variant, T, Backend>: a low-rank branch on a frozen linear layer (SPEC section 3),
+//
+//   Y = X W^T + b + (alpha/r) Delta(X),   Delta(X) = lower( B A lift( dropout(X) / s ) ),
+//
+// with hand-written backward. X is n x d_in, Y n x d_out, row-major, in the backend's memory.
+//
+// Parameters and gradients are flat buffers in the backend's memory, laid out as
+//   [ A (r x d_in, row-major) | B (d_out x r, row-major) | raw curvature k (1, if learnable per
+//     adapter) | norm scale s (1, if learnable) ]
+// (layout() gives the offsets; -1 when absent). K = softplus(k) + K_min (LearnableCurvature).
+// A shared curvature lives outside (SharedCurvature<T>, set_shared_curvature()).
+//
+// Activations kept for backward are buffers sized once for the largest n seen: no allocation per
+// step while n does not grow. backward() must follow the forward() of the same X and n.
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "hyplora/adapter/config.hpp"
+#include "hyplora/adapter/row_kernels.hpp"
+#include "hyplora/adapter/variants.hpp"
+#include "hyplora/core/config.hpp"
+#include "hyplora/curvature.hpp"
+
+namespace hyplora::adapter {
+
+/// Offsets of the parameters in the flat buffers (-1: not present).
+struct ParamLayout {
+  index_t A = 0, A_size = 0;
+  index_t B = 0, B_size = 0;
+  index_t curvature = -1;
+  index_t scale = -1;
+  index_t total = 0;
+};
+
+/// A named view of one parameter of the flat buffer (PEFT names: lora_A, lora_B).
+struct NamedParam {
+  std::string name;
+  index_t offset;
+  index_t rows;
+  index_t cols;
+};
+
+template <class Variant, class T, class Backend>
+class Adapter {
+ public:
+  using variant_type = Variant;
+  using scalar_type = T;
+  using backend_type = Backend;
+  using vector_type = typename Backend::template vector<T>;
+
+  explicit Adapter(const AdapterConfig& config) : cfg_(config) {
+    cfg_.validate();
+    d_in_ = cfg_.d_in; d_out_ = cfg_.d_out; r_ = cfg_.rank;
+    scaling_ = T(cfg_.scaling());
+    // input norm scale
+    ScaleMode sm = cfg_.scale;
+    if (sm == ScaleMode::automatic)
+      sm = Variant::paper ? ScaleMode::learnable : (Variant::scaled ? ScaleMode::fixed : ScaleMode::none);
+    scale_mode_ = sm;
+    fixed_s_ = sm == ScaleMode::none ? T(1) : T(cfg_.resolved_scale_init());
+    // curvature
+    curv_mode_ = cfg_.curvature;
+    if (Variant::paper && curv_mode_ == CurvatureMode::fixed) curv_mode_ = CurvatureMode::learnable;
+    if (!Variant::uses_curvature) curv_mode_ = CurvatureMode::fixed;
+    fixed_K_ = RuntimeCurvature<T>(T(cfg_.K_init)).K();
+    ms_.sinh_clamp = T(cfg_.paper_sinh_clamp);
+    ms_.theta_eps = T(cfg_.paper_theta_eps);
+    // layout
+    layout_.A = 0; layout_.A_size = r_ * d_in_;
+    layout_.B = layout_.A_size; layout_.B_size = d_out_ * r_;
+    index_t off = layout_.B + layout_.B_size;
+    if (curv_mode_ == CurvatureMode::learnable) layout_.curvature = off++;
+    if (scale_mode_ == ScaleMode::learnable) layout_.scale = off++;
+    layout_.total = off;
+    Backend::resize(params_, off);
+    Backend::resize(grads_, off);
+    reset_parameters();
+    zero_grad();
+  }
+
+  // ---- settings and shapes ---------------------------------------------------------------------
+  const AdapterConfig& config() const { return cfg_; }
+  index_t d_in() const { return d_in_; }
+  index_t d_out() const { return d_out_; }
+  index_t rank() const { return r_; }
+  T scaling() const { return scaling_; }
+  CurvatureMode curvature_mode() const { return curv_mode_; }
+  ScaleMode scale_mode() const { return scale_mode_; }
+  static constexpr const char* variant_name() { return Variant::name; }
+  static_assert(Variant::has_lift == Variant::has_lower, "a variant lifts and lowers, or does neither");
+
+  /// Dropout masks are drawn from (seed, call counter); tests rewind the counter to replay a mask.
+  std::uint64_t dropout_calls() const { return dropout_calls_; }
+  void set_dropout_calls(std::uint64_t c) { dropout_calls_ = c; }
+
+  /// Current curvature scale K (>0); 1 for variants that do not use it.
+  T K() const {
+    if (curv_mode_ == CurvatureMode::learnable)
+      return LearnableCurvature<T>::from_raw(Backend::read(cptr() + layout_.curvature), T(cfg_.K_min)).K();
+    if (curv_mode_ == CurvatureMode::shared) return shared_policy().K();
+    return fixed_K_;
+  }
+  /// Current input norm scale s (1 when the variant has none).
+  T norm_scale() const {
+    return scale_mode_ == ScaleMode::learnable ? Backend::read(cptr() + layout_.scale) : fixed_s_;
+  }
+  /// Use a curvature shared by several adapters (mode must be CurvatureMode::shared).
+  void set_shared_curvature(SharedCurvature<T>* shared) {
+    if (curv_mode_ != CurvatureMode::shared)
+      throw std::logic_error("Adapter::set_shared_curvature: adapter was not configured with CurvatureMode::shared");
+    if (!shared) throw std::invalid_argument("Adapter::set_shared_curvature: null pointer");
+    shared_ = shared;
+  }
+
+  // ---- flat parameter / gradient buffers ---------------------------------------------------------
+  T* params() { return Backend::data(params_); }
+  const T* params() const { return Backend::data(params_); }
+  T* grads() { return Backend::data(grads_); }
+  const T* grads() const { return Backend::data(grads_); }
+  index_t num_params() const { return layout_.total; }
+  const ParamLayout& layout() const { return layout_; }
+  T* A() { return params() + layout_.A; }
+  T* B() { return params() + layout_.B; }
+  T* dA() { return grads() + layout_.A; }
+  T* dB() { return grads() + layout_.B; }
+  std::vector<NamedParam> named_params() const {
+    std::vector<NamedParam> v{{"lora_A", layout_.A, r_, d_in_}, {"lora_B", layout_.B, d_out_, r_}};
+    if (layout_.curvature >= 0) v.push_back({"curvature_raw", layout_.curvature, 1, 1});
+    if (layout_.scale >= 0) v.push_back({"norm_scale", layout_.scale, 1, 1});
+    return v;
+  }
+  void zero_grad() { Backend::fill(grads(), layout_.total, T(0)); }
+  std::vector<T> params_to_host() const { return to_host(params(), layout_.total); }
+  std::vector<T> grads_to_host() const { return to_host(grads(), layout_.total); }
+  void params_from_host(const std::vector<T>& p) {
+    if (index_t(p.size()) != layout_.total)
+      throw std::invalid_argument("Adapter::params_from_host: expected " + std::to_string(layout_.total) +
+                                  " values, got " + std::to_string(p.size()));
+    for (T x : p)
+      if (!std::isfinite(double(x))) throw std::invalid_argument("Adapter::params_from_host: non-finite parameter");
+    if (layout_.scale >= 0 && !(p[layout_.scale] > T(0)))
+      throw std::invalid_argument("Adapter::params_from_host: norm scale must be positive");
+    Backend::copy_from_host(p.data(), layout_.total, params());
+  }
+
+  /// A Kaiming-uniform as PEFT (a = sqrt(5): bound = 1/sqrt(d_in)), B = 0, k and s at their initial values.
+  void reset_parameters() {
+    std::vector<T> p(std::size_t(layout_.total), T(0));
+    const double bound = 1.0 / std::sqrt(double(d_in_));
+    for (index_t i = 0; i < layout_.A_size; ++i)
+      p[std::size_t(layout_.A + i)] = T((2.0 * uniform01(cfg_.seed, ~std::uint64_t(0), std::uint64_t(i)) - 1.0) * bound);
+    if (layout_.curvature >= 0)
+      p[std::size_t(layout_.curvature)] =
+          Variant::paper ? T(cfg_.paper_k_init) : LearnableCurvature<T>(T(cfg_.K_init), T(cfg_.K_min)).raw();
+    if (layout_.scale >= 0) p[std::size_t(layout_.scale)] = T(cfg_.resolved_scale_init());
+    Backend::copy_from_host(p.data(), layout_.total, params());
+  }
+
+  // ---- forward / backward ---------------------------------------------------------------------
+  /// Y += (alpha/r) Delta(X) for n rows. `training` applies dropout (seeded, fresh mask per call).
+  void forward_branch(const T* X, T* Y, index_t n, bool training) {
+    check_ptrs(X, Y, n, "forward_branch");
+    reserve(n);
+    const T Kv = current_K();
+    in_ = input_map(training);
+    last_n_ = n;
+    const bool drop = in_.p > T(0);
+    const T* Uin = X;
+    T zalpha = in_.inv_s;
+    if constexpr (Variant::has_lift) {
+      Backend::for_rows(n, kernels::LiftRows<Variant, T>{X, buf(U_), d_in_, in_, Kv, ms_});
+      Uin = buf(U_);
+      zalpha = T(1);
+    } else if (drop) {
+      Backend::for_rows(n, kernels::DropoutRows<T>{X, buf(U_), d_in_, in_});
+      Uin = buf(U_);
+    }
+    last_U_ = Uin;
+    last_zalpha_ = zalpha;
+    // Z = zalpha U A^T  (n x r)
+    Backend::gemm(false, true, n, r_, d_in_, zalpha, Uin, d_in_, A(), d_in_, T(0), buf(Z_), r_);
+    if constexpr (Variant::has_lower) {
+      Backend::gemm(false, true, n, d_out_, r_, T(1), buf(Z_), r_, B(), r_, T(0), buf(Yb_), d_out_);
+      Backend::for_rows(n, kernels::LowerRows<Variant, T>{buf(Yb_), Y, d_out_, scaling_, Kv, ms_});
+    } else {
+      Backend::gemm(false, true, n, d_out_, r_, scaling_, buf(Z_), r_, B(), r_, T(1), Y, d_out_);
+    }
+  }
+
+  /// Accumulates dA, dB, dk, ds from dY (n x d_out) and adds the branch's part to dX (n x d_in;
+  /// nullptr: not needed). X must be the X of the preceding forward_branch (same n).
+  void backward_branch(const T* X, const T* dY, T* dX, index_t n) {
+    check_ptrs(X, dY, n, "backward_branch");
+    if (n != last_n_)
+      throw std::logic_error("Adapter::backward_branch: n = " + std::to_string(n) +
+                             " differs from the preceding forward (" + std::to_string(last_n_) + ")");
+    const T Kv = current_K();
+    T* rowK = buf(rowK_);
+    T* rows = buf(rows_);
+    const T* G = dY;
+    T galpha = scaling_;
+    if constexpr (Variant::has_lower) {
+      Backend::for_rows(n, kernels::LowerVjpRows<Variant, T>{buf(Yb_), dY, buf(dYb_), rowK, d_out_, scaling_, Kv, ms_});
+      G = buf(dYb_);
+      galpha = T(1);
+    }
+    // dB += galpha G^T Z;  dZ = galpha G B
+    Backend::gemm(true, false, d_out_, r_, n, galpha, G, d_out_, buf(Z_), r_, T(1), dB(), r_);
+    Backend::gemm(false, false, n, r_, d_out_, galpha, G, d_out_, B(), r_, T(0), buf(dZ_), r_);
+    const T* Uin = (Variant::has_lift || in_.p > T(0)) ? buf(U_) : X;
+    // dA += zalpha dZ^T U
+    Backend::gemm(true, false, r_, d_in_, n, last_zalpha_, buf(dZ_), r_, Uin, d_in_, T(1), dA(), d_in_);
+    T dK_total = T(0), ds_total = T(0);
+    if constexpr (Variant::has_lift) {
+      Backend::gemm(false, false, n, d_in_, r_, T(1), buf(dZ_), r_, A(), d_in_, T(0), buf(dU_), d_in_);
+      Backend::for_rows(n, kernels::LiftVjpRows<Variant, T>{X, buf(dU_), dX, rowK, rows, d_in_, in_, Kv, ms_});
+      dK_total = Backend::sum(rowK, n);
+      ds_total = Backend::sum(rows, n);
+    } else {
+      if (scale_mode_ == ScaleMode::learnable) {  // Z = U A^T / s: ds = -(1/s) <dZ, Z>
+        Backend::for_rows(n, kernels::RowDotRows<T>{buf(dZ_), buf(Z_), rows, r_, -in_.inv_s});
+        ds_total = Backend::sum(rows, n);
+      }
+      if (dX) {
+        if (in_.p > T(0)) {
+          Backend::gemm(false, false, n, d_in_, r_, T(1), buf(dZ_), r_, A(), d_in_, T(0), buf(dU_), d_in_);
+          Backend::for_rows(n, kernels::MaskedAddRows<T>{buf(dU_), dX, d_in_, in_});
+        } else {
+          Backend::gemm(false, false, n, d_in_, r_, in_.inv_s, buf(dZ_), r_, A(), d_in_, T(1), dX, d_in_);
+        }
+      }
+    }
+    accumulate_scalar_grads(dK_total, ds_total);
+  }
+
+  /// Full layer: Y = X W^T + bias + (alpha/r) Delta(X). W is d_out x d_in (frozen), bias may be null.
+  void forward(const T* W, const T* bias, const T* X, T* Y, index_t n, bool training) {
+    check_ptrs(X, Y, n, "forward");
+    if (!W) throw std::invalid_argument("Adapter::forward: W is null");
+    Backend::for_rows(n, kernels::SetBiasRows<T>{bias, Y, d_out_});
+    Backend::gemm(false, true, n, d_out_, d_in_, T(1), X, d_in_, W, d_in_, T(1), Y, d_out_);
+    forward_branch(X, Y, n, training);
+  }
+  /// Full layer backward: dX += dY W + branch part (dX may be null); dW += dY^T X and dbias += sum
+  /// of dY rows when given (full fine-tuning); adapter grads accumulated.
+  void backward(const T* W, const T* X, const T* dY, T* dX, index_t n, T* dW = nullptr, T* dbias = nullptr) {
+    check_ptrs(X, dY, n, "backward");
+    if (dX) {
+      if (!W) throw std::invalid_argument("Adapter::backward: W is null but dX was requested");
+      Backend::gemm(false, false, n, d_in_, d_out_, T(1), dY, d_out_, W, d_in_, T(1), dX, d_in_);
+    }
+    if (dW) Backend::gemm(true, false, d_out_, d_in_, n, T(1), dY, d_out_, X, d_in_, T(1), dW, d_in_);
+    if (dbias) Backend::for_rows(d_out_, kernels::ColumnSum<T>{dY, dbias, n, d_out_});
+    backward_branch(X, dY, dX, n);
+  }
+
+  /// Rows the activation buffers currently hold without reallocating.
+  index_t capacity() const { return capacity_; }
+  /// Sizes the buffers for n rows (done automatically by forward when n grows).
+  void reserve(index_t n) {
+    if (n <= capacity_) return;
+    const bool widen = Variant::has_lift || cfg_.dropout > 0.0;
+    if (widen) { Backend::resize(U_, n * d_in_); Backend::resize(dU_, n * d_in_); }
+    Backend::resize(Z_, n * r_);
+    Backend::resize(dZ_, n * r_);
+    if (Variant::has_lower) { Backend::resize(Yb_, n * d_out_); Backend::resize(dYb_, n * d_out_); }
+    Backend::resize(rowK_, n);
+    Backend::resize(rows_, n);
+    capacity_ = n;
+  }
+
+ private:
+  const T* cptr() const { return Backend::data(params_); }
+  T* buf(vector_type& v) { return Backend::data(v); }
+  static std::vector<T> to_host(const T* p, index_t n) {
+    std::vector<T> h(static_cast<std::size_t>(n));
+    Backend::copy_to_host(p, n, h.data());
+    return h;
+  }
+  LearnableCurvature<T> shared_policy() const {
+    if (!shared_) throw std::logic_error("Adapter: CurvatureMode::shared but set_shared_curvature() was not called");
+    return LearnableCurvature<T>::from_raw(shared_->raw, shared_->K_min);
+  }
+  T current_K() const {
+    const T k = K();
+    if (!(k > T(0)) || !std::isfinite(double(k)))
+      throw std::invalid_argument(std::string("Adapter<") + Variant::name + ">: curvature K is not positive/finite");
+    return k;
+  }
+  kernels::InputMap<T> input_map(bool training) {
+    kernels::InputMap<T> m;
+    const T s = norm_scale();
+    if (!(s > T(0)) || !std::isfinite(double(s)))
+      throw std::invalid_argument(std::string("Adapter<") + Variant::name + ">: norm scale s must be positive, got " +
+                                  std::to_string(double(s)));
+    m.inv_s = T(1) / s;
+    m.seed = cfg_.seed;
+    if (training && cfg_.dropout > 0.0) {
+      m.p = T(cfg_.dropout);
+      m.stream = ++dropout_calls_;
+    }
+    return m;
+  }
+  void check_ptrs(const T* a, const T* b, index_t n, const char* who) const {
+    if (n < 0) throw std::invalid_argument(std::string("Adapter::") + who + ": negative row count");
+    if (n > 0 && (!a || !b)) throw std::invalid_argument(std::string("Adapter::") + who + ": null input/output pointer");
+  }
+  void accumulate_scalar_grads(T dK, T ds) {
+    if (Variant::uses_curvature && curv_mode_ != CurvatureMode::fixed) {
+      const auto pol = curv_mode_ == CurvatureMode::shared
+                           ? shared_policy()
+                           : LearnableCurvature<T>::from_raw(Backend::read(cptr() + layout_.curvature), T(cfg_.K_min));
+      T dk = dK * pol.dK_dparam();
+      if (Variant::paper) dk = math::clamp(dk, T(-cfg_.paper_k_grad_clip), T(cfg_.paper_k_grad_clip));
+      if (curv_mode_ == CurvatureMode::shared) shared_->grad += dk;
+      else Backend::write(grads() + layout_.curvature, Backend::read(grads() + layout_.curvature) + dk);
+    }
+    if (layout_.scale >= 0) Backend::write(grads() + layout_.scale, Backend::read(grads() + layout_.scale) + ds);
+  }
+
+  AdapterConfig cfg_;
+  index_t d_in_ = 0, d_out_ = 0, r_ = 0;
+  T scaling_ = T(1);
+  ScaleMode scale_mode_ = ScaleMode::none;
+  CurvatureMode curv_mode_ = CurvatureMode::fixed;
+  T fixed_s_ = T(1), fixed_K_ = T(1);
+  MapSettings<T> ms_;
+  SharedCurvature<T>* shared_ = nullptr;
+  ParamLayout layout_;
+  vector_type params_, grads_;
+  vector_type U_, dU_, Z_, dZ_, Yb_, dYb_, rowK_, rows_;
+  index_t capacity_ = 0;
+  index_t last_n_ = -1;
+  const T* last_U_ = nullptr;
+  T last_zalpha_ = T(1);
+  kernels::InputMap<T> in_;
+  std::uint64_t dropout_calls_ = 0;
+};
+
+}  // namespace hyplora::adapter

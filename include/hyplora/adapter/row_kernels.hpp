@@ -1,0 +1,140 @@
+#pragma once
+// Row functors of the adapter: one definition, run by backend::Cpu (OpenMP loop) and by
+// backend::Thrust (thrust::for_each, on the host or on a CUDA device). Each works on row i of
+// row-major matrices. Dropout masks are recomputed from (seed, stream, index), never stored.
+#include <cstdint>
+
+#include "hyplora/adapter/variants.hpp"
+#include "hyplora/core/config.hpp"
+
+namespace hyplora::adapter::kernels {
+
+/// Mask and scale settings of the branch input v = dropout(x) / s.
+template <class T>
+struct InputMap {
+  T inv_s = T(1);
+  T p = T(0);              // dropout probability, 0 when inactive
+  std::uint64_t seed = 0;
+  std::uint64_t stream = 0;
+  HYPLORA_INLINE T mult(index_t i, index_t j, index_t d) const {
+    return inv_s * dropout_multiplier<T>(seed, stream, std::uint64_t(i) * std::uint64_t(d) + std::uint64_t(j), p);
+  }
+  HYPLORA_INLINE T mask(index_t i, index_t j, index_t d) const {
+    return dropout_multiplier<T>(seed, stream, std::uint64_t(i) * std::uint64_t(d) + std::uint64_t(j), p);
+  }
+};
+
+/// U = dropout(X) (no scale; the scale is folded into the GEMM alpha for lora-type variants).
+template <class T>
+struct DropoutRows {
+  const T* X; T* U; index_t d; InputMap<T> in;
+  HYPLORA_HOST_DEVICE void operator()(index_t i) const {
+    const T* x = X + i * d; T* u = U + i * d;
+    for (index_t j = 0; j < d; ++j) u[j] = x[j] * in.mask(i, j, d);
+  }
+};
+
+/// dX += inv_s * mask * dU.
+template <class T>
+struct MaskedAddRows {
+  const T* dU; T* dX; index_t d; InputMap<T> in;
+  HYPLORA_HOST_DEVICE void operator()(index_t i) const {
+    const T* g = dU + i * d; T* o = dX + i * d;
+    for (index_t j = 0; j < d; ++j) o[j] += in.mult(i, j, d) * g[j];
+  }
+};
+
+/// out[i] = coeff * <A_i, B_i> (row dot products, for the scale gradient of lora_scaled).
+template <class T>
+struct RowDotRows {
+  const T* A; const T* B; T* out; index_t d; T coeff;
+  HYPLORA_HOST_DEVICE void operator()(index_t i) const { out[i] = coeff * dot(A + i * d, B + i * d, d); }
+};
+
+/// Lift: v = x * mask / s, U = f(|v|) v.
+template <class V, class T>
+struct LiftRows {
+  const T* X; T* U; index_t d; InputMap<T> in; T K; MapSettings<T> ms;
+  HYPLORA_HOST_DEVICE void operator()(index_t i) const {
+    const T* x = X + i * d; T* u = U + i * d;
+    T n2 = T(0);
+    for (index_t j = 0; j < d; ++j) { u[j] = x[j] * in.mult(i, j, d); n2 += u[j] * u[j]; }
+    const RadialFactor<T> r = V::lift(std::sqrt(n2), K, ms);
+    for (index_t j = 0; j < d; ++j) u[j] *= r.f;
+  }
+};
+
+/// VJP of the lift given dU: dX += mask/s * (f dU + f'(n) (v.dU)/n v); per-row dK and ds.
+template <class V, class T>
+struct LiftVjpRows {
+  const T* X; const T* dU; T* dX; T* row_K; T* row_s; index_t d; InputMap<T> in; T K; MapSettings<T> ms;
+  HYPLORA_HOST_DEVICE void operator()(index_t i) const {
+    const T* x = X + i * d; const T* g = dU + i * d;
+    T n2 = T(0), vg = T(0);
+    for (index_t j = 0; j < d; ++j) { const T v = x[j] * in.mult(i, j, d); n2 += v * v; vg += v * g[j]; }
+    const T n = std::sqrt(n2);
+    const RadialFactor<T> r = V::lift(n, K, ms);
+    const T c = n > Constants<T>::min_norm() ? r.df_dn * vg / n : T(0);
+    // dv = f g + c v;  dx = mult * dv;  ds = -(1/s) v.dv = -(1/s) (f vg + c n^2)
+    if (dX) {
+      T* o = dX + i * d;
+      for (index_t j = 0; j < d; ++j) {
+        const T m = in.mult(i, j, d);
+        o[j] += m * (r.f * g[j] + c * x[j] * m);
+      }
+    }
+    row_K[i] += r.df_dK * vg;
+    row_s[i] = -in.inv_s * (r.f * vg + c * n2);
+  }
+};
+
+/// Lower: Y += scale * f(|yb|) yb.
+template <class V, class T>
+struct LowerRows {
+  const T* Yb; T* Y; index_t d; T scale; T K; MapSettings<T> ms;
+  HYPLORA_HOST_DEVICE void operator()(index_t i) const {
+    const T* y = Yb + i * d; T* o = Y + i * d;
+    const T n = std::sqrt(dot(y, y, d));
+    const T a = scale * V::lower(n, K, ms).f;
+    for (index_t j = 0; j < d; ++j) o[j] += a * y[j];
+  }
+};
+
+/// VJP of the lower map with g = scale * dY: dYb = f g + f'(n)(yb.g)/n yb; row_K = df/dK (yb.g).
+template <class V, class T>
+struct LowerVjpRows {
+  const T* Yb; const T* dY; T* dYb; T* row_K; index_t d; T scale; T K; MapSettings<T> ms;
+  HYPLORA_HOST_DEVICE void operator()(index_t i) const {
+    const T* y = Yb + i * d; const T* g = dY + i * d; T* o = dYb + i * d;
+    const T n = std::sqrt(dot(y, y, d));
+    const T yg = scale * dot(y, g, d);
+    const RadialFactor<T> r = V::lower(n, K, ms);
+    const T c = n > Constants<T>::min_norm() ? r.df_dn * yg / n : T(0);
+    const T fs = r.f * scale;
+    for (index_t j = 0; j < d; ++j) o[j] = fs * g[j] + c * y[j];
+    row_K[i] = r.df_dK * yg;
+  }
+};
+
+/// Y row = bias (or 0).
+template <class T>
+struct SetBiasRows {
+  const T* bias; T* Y; index_t d;
+  HYPLORA_HOST_DEVICE void operator()(index_t i) const {
+    T* o = Y + i * d;
+    for (index_t j = 0; j < d; ++j) o[j] = bias ? bias[j] : T(0);
+  }
+};
+
+/// db[j] += sum_i dY[i, j] (one "row" per output column).
+template <class T>
+struct ColumnSum {
+  const T* dY; T* db; index_t n; index_t d;
+  HYPLORA_HOST_DEVICE void operator()(index_t j) const {
+    T s = T(0);
+    for (index_t i = 0; i < n; ++i) s += dY[i * d + j];
+    db[j] += s;
+  }
+};
+
+}  // namespace hyplora::adapter::kernels

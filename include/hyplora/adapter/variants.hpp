@@ -1,0 +1,206 @@
+#pragma once
+// The adapter variants of SPEC section 3 as per-row radial maps with their VJPs.
+//
+// Every lift / lower map of the library is radial: phi(v) = f(|v|) v with f(n) = rho(n)/n.
+// Its VJP is   g -> f g + f'(n) (v.g / n) v   (= SPEC's (rho'-rho/n)(v.g/n^2) v form), and the
+// gradient w.r.t. the curvature scale K is (df/dK) (v.g). A variant therefore only supplies
+// f, df/dn and df/dK for its lift (input side) and its lower map (output side):
+//
+//   lora              u = x,            Delta = y                                  (Euclidean)
+//   lora_scaled       u = x / s,        Delta = y                                  (control of SPEC 5)
+//   naive             u = log0(exp0(x)), Delta = log0(exp0(y))   (computed literally; equals lora)
+//   hyplora_lorentz   u = sqrtK sinh(t) v/|v|, Delta = sqrtK asinh(|y|/sqrtK) y/|y|,  v = x/s, t = |v|/sqrtK
+//   hyplora_poincare  u = tanh(t) sqrtK v/|v| (expmap0, c = 1/K), y projected into the ball of radius
+//                     (1-eps) sqrtK, Delta = sqrtK artanh(|y|/sqrtK) y/|y| (logmap0)
+//   paper             marlin-codes/HypLoRA: u = sqrtK sinh(min(t, 12)) v/|v|, time coordinate
+//                     y0 = sqrt(|y|^2 + 1/K), Delta = sqrtK arcosh(max(y0/sqrtK, 1+eps)) y/|y|
+//
+// The functions are HYPLORA_INLINE so the CPU loop and a Thrust/CUDA functor share them.
+#include <cmath>
+#include <cstdint>
+
+#include "hyplora/core/config.hpp"
+#include "hyplora/core/constants.hpp"
+#include "hyplora/core/scalar_math.hpp"
+
+namespace hyplora::adapter {
+
+/// f(n) = rho(n)/n of a radial map and its derivatives.
+template <class T>
+struct RadialFactor {
+  T f = T(1);
+  T df_dn = T(0);
+  T df_dK = T(0);
+};
+
+/// Constants a row map may need besides K.
+template <class T>
+struct MapSettings {
+  T sinh_clamp = T(12);     // paper lift
+  T theta_eps = T(1e-6);    // paper lower
+};
+
+namespace detail {
+/// Factor of a map f(t) with t = n / sqrtK, given F = f(t) and F' = f'(t).
+template <class T>
+HYPLORA_INLINE RadialFactor<T> factor_of_t(T F, T dF, T t, T sqrtK, T K) {
+  RadialFactor<T> r;
+  r.f = F;
+  r.df_dn = dF / sqrtK;
+  r.df_dK = -dF * t / (T(2) * K);  // dt/dK = -t / (2K)
+  return r;
+}
+}  // namespace detail
+
+// ---- variant tags --------------------------------------------------------------------------
+// has_lift / has_lower: whether the map is not the identity (lora-type maps are folded into GEMMs).
+// uses_curvature: whether K enters the maps. scaled: default input scale s = sqrt(d_in).
+
+struct Lora {
+  static constexpr const char* name = "lora";
+  static constexpr bool has_lift = false, has_lower = false, uses_curvature = false, scaled = false, paper = false;
+};
+struct LoraScaled {
+  static constexpr const char* name = "lora_scaled";
+  static constexpr bool has_lift = false, has_lower = false, uses_curvature = false, scaled = true, paper = false;
+};
+
+/// The naive sandwich log0(exp0(.)) on both sides, computed literally on the Lorentz model. It is
+/// the identity (up to rounding and the overflow clamp of sinh), so its exact VJP is the identity
+/// and its K-gradient is 0.
+struct Naive {
+  static constexpr const char* name = "naive";
+  static constexpr bool has_lift = true, has_lower = true, uses_curvature = true, scaled = false, paper = false;
+  template <class T>
+  HYPLORA_INLINE static RadialFactor<T> sandwich(T n, T K) {
+    const T sqrtK = std::sqrt(K);
+    const T t = n / sqrtK;
+    const T sx = math::sinh_over_x(t);                   // exp0: x_s = sqrtK sinh(t) x/n = sx x
+    const T back = math::asinh_over_x(sx * t);           // log0: sqrtK asinh(|x_s|/sqrtK) x_s/|x_s|
+    RadialFactor<T> r;
+    r.f = back * sx;
+    return r;
+  }
+  template <class T>
+  HYPLORA_INLINE static RadialFactor<T> lift(T n, T K, const MapSettings<T>&) { return sandwich(n, K); }
+  template <class T>
+  HYPLORA_INLINE static RadialFactor<T> lower(T n, T K, const MapSettings<T>&) { return sandwich(n, K); }
+};
+
+struct HypLoraLorentz {
+  static constexpr const char* name = "hyplora_lorentz";
+  static constexpr bool has_lift = true, has_lower = true, uses_curvature = true, scaled = true, paper = false;
+  /// space part of expmap0: sqrtK sinh(t) v/n = sinh(t)/t v.
+  template <class T>
+  HYPLORA_INLINE static RadialFactor<T> lift(T n, T K, const MapSettings<T>&) {
+    const T sqrtK = std::sqrt(K), t = n / sqrtK;
+    return detail::factor_of_t(math::sinh_over_x(t), math::sinh_over_x_deriv(t), t, sqrtK, K);
+  }
+  /// logmap0 of (sqrt(|y|^2+K), y): sqrtK asinh(n/sqrtK) y/n = asinh(t)/t y.
+  template <class T>
+  HYPLORA_INLINE static RadialFactor<T> lower(T n, T K, const MapSettings<T>&) {
+    const T sqrtK = std::sqrt(K), t = n / sqrtK;
+    return detail::factor_of_t(math::asinh_over_x(t), math::asinh_over_x_deriv(t), t, sqrtK, K);
+  }
+};
+
+struct HypLoraPoincare {
+  static constexpr const char* name = "hyplora_poincare";
+  static constexpr bool has_lift = true, has_lower = true, uses_curvature = true, scaled = true, paper = false;
+  /// expmap0 on the ball with c = 1/K: tanh(sqrt(c) n) v/(sqrt(c) n) = tanh(t)/t v.
+  template <class T>
+  HYPLORA_INLINE static RadialFactor<T> lift(T n, T K, const MapSettings<T>&) {
+    const T sqrtK = std::sqrt(K), t = n / sqrtK;
+    return detail::factor_of_t(math::tanh_over_x(t), math::tanh_over_x_deriv(t), t, sqrtK, K);
+  }
+  /// Project y into the ball (sqrt(c)|y| <= 1 - ball_eps), then logmap0: artanh(t)/t y.
+  template <class T>
+  HYPLORA_INLINE static RadialFactor<T> lower(T n, T K, const MapSettings<T>&) {
+    const T sqrtK = std::sqrt(K), t = n / sqrtK;
+    const T m = math::artanh_max_arg<T>();
+    if (t > m) {  // projected: Delta = sqrtK artanh(m) y/|y|, f = artanh(m)/t
+      const T a = std::atanh(m);
+      return detail::factor_of_t(a / t, -a / (t * t), t, sqrtK, K);
+    }
+    return detail::factor_of_t(math::artanh_over_x(t), math::artanh_over_x_deriv(t), t, sqrtK, K);
+  }
+};
+
+/// The behaviour of the published code (marlin-codes/HypLoRA, peft/tuners/lora/layer.py), for
+/// reproduction only: it is inconsistent at K != 1 (see SPEC section 3 and docs/adapters.md).
+struct PaperHypLora {
+  static constexpr const char* name = "paper";
+  static constexpr bool has_lift = true, has_lower = true, uses_curvature = true, scaled = true, paper = true;
+  /// sqrtK sinh(min(t, clamp)) v/n.
+  template <class T>
+  HYPLORA_INLINE static RadialFactor<T> lift(T n, T K, const MapSettings<T>& s) {
+    const T sqrtK = std::sqrt(K), t = n / sqrtK;
+    if (t > s.sinh_clamp) {
+      const T sc = std::sinh(s.sinh_clamp);
+      return detail::factor_of_t(sc / t, -sc / (t * t), t, sqrtK, K);
+    }
+    return detail::factor_of_t(math::sinh_over_x(t), math::sinh_over_x_deriv(t), t, sqrtK, K);
+  }
+  /// theta = sqrt(n^2 + 1/K)/sqrtK clamped to >= 1+eps; Delta = sqrtK arcosh(theta) y/n.
+  template <class T>
+  HYPLORA_INLINE static RadialFactor<T> lower(T n, T K, const MapSettings<T>& s) {
+    const T sqrtK = std::sqrt(K);
+    const T theta = std::sqrt((n * n + T(1) / K) / K);
+    const T lo = T(1) + s.theta_eps;
+    const bool clamped = !(theta > lo);
+    const T th = clamped ? lo : theta;
+    const T ach = std::log(th + std::sqrt((th - T(1)) * (th + T(1))));  // arcosh, th >= 1+eps
+    const T rho = sqrtK * ach;
+    T drho_dn = T(0), drho_dK = ach / (T(2) * sqrtK);
+    if (!clamped) {
+      const T inv_s = T(1) / std::sqrt((th - T(1)) * (th + T(1)));   // d arcosh / d theta
+      drho_dn = sqrtK * inv_s * n / (K * th);                          // dtheta/dn = n / (K theta)
+      drho_dK += sqrtK * inv_s * (-(n * n / (K * K) + T(2) / (K * K * K)) / (T(2) * th));
+    }
+    RadialFactor<T> r;
+    const T nn = n > Constants<T>::min_norm() ? n : Constants<T>::min_norm();  // norm clamp as in the code
+    r.f = rho / nn;
+    r.df_dn = n > Constants<T>::min_norm() ? (drho_dn - r.f) / nn : T(0);
+    r.df_dK = drho_dK / nn;
+    return r;
+  }
+};
+
+// ---- shared row kernels -----------------------------------------------------------------------
+
+/// Counter-based hash (splitmix64 finaliser): the same stream on every backend and thread.
+HYPLORA_INLINE std::uint64_t mix64(std::uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+/// Uniform in [0, 1) from (seed, stream, index).
+HYPLORA_INLINE double uniform01(std::uint64_t seed, std::uint64_t stream, std::uint64_t index) {
+  const std::uint64_t h = mix64(mix64(seed ^ mix64(stream)) ^ index);
+  return double(h >> 11) * (1.0 / 9007199254740992.0);
+}
+/// Dropout multiplier of element `index` for forward call `stream`: 0 or 1/(1-p).
+template <class T>
+HYPLORA_INLINE T dropout_multiplier(std::uint64_t seed, std::uint64_t stream, std::uint64_t index, T p) {
+  if (p <= T(0)) return T(1);
+  return uniform01(seed, stream, index) < double(p) ? T(0) : T(1) / (T(1) - p);
+}
+
+template <class T>
+HYPLORA_INLINE T dot(const T* a, const T* b, index_t d) {
+  T s = T(0);
+  for (index_t j = 0; j < d; ++j) s += a[j] * b[j];
+  return s;
+}
+
+/// VJP of phi(v) = f(|v|) v:  out = f g + f'(n) (v.g / n) v. Returns v.g (for the K gradient).
+template <class T>
+HYPLORA_INLINE T radial_vjp(const T* v, const T* g, T* out, index_t d, T n, const RadialFactor<T>& r) {
+  const T vg = dot(v, g, d);
+  const T c = n > Constants<T>::min_norm() ? r.df_dn * vg / n : T(0);
+  for (index_t j = 0; j < d; ++j) out[j] = r.f * g[j] + c * v[j];
+  return vg;
+}
+
+}  // namespace hyplora::adapter

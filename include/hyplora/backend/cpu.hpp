@@ -1,0 +1,59 @@
+#pragma once
+// CPU backend: xtensor containers, OpenBLAS GEMM, OpenMP over rows.
+//
+// A backend gives the adapter its memory and its two kinds of work:
+//   vector<T>             owning container;  data(v), resize(v, n)
+//   for_rows(n, f)        calls f(i) for every row i (f is a functor with HYPLORA_HOST_DEVICE operator())
+//   gemm(...)             row-major C = alpha op(A) op(B) + beta C on the backend's memory
+//   sum, fill, axpy-free helpers, copy_to_host / copy_from_host, read / write one element.
+#include <algorithm>
+#include <cstring>
+#include <xtensor/xtensor.hpp>
+
+#include "hyplora/backend/blas.hpp"
+#include "hyplora/core/config.hpp"
+
+namespace hyplora::backend {
+
+struct Cpu {
+  static constexpr const char* name = "cpu";
+  template <class T>
+  using vector = xt::xtensor<T, 1>;
+
+  template <class T>
+  static T* data(vector<T>& v) { return v.data(); }
+  template <class T>
+  static const T* data(const vector<T>& v) { return v.data(); }
+  template <class T>
+  static void resize(vector<T>& v, index_t n) { v.resize({std::size_t(n)}); }
+
+  template <class F>
+  static void for_rows(index_t n, const F& f) {
+#pragma omp parallel for schedule(static) if (n > 1)
+    for (index_t i = 0; i < n; ++i) f(i);
+  }
+  template <class T>
+  static T sum(const T* p, index_t n) {
+    T s = T(0);
+    for (index_t i = 0; i < n; ++i) s += p[i];
+    return s;
+  }
+  template <class T>
+  static void fill(T* p, index_t n, T value) { std::fill(p, p + n, value); }
+  template <class T>
+  static void copy_from_host(const T* src, index_t n, T* dst) { if (n > 0) std::memcpy(dst, src, sizeof(T) * n); }
+  template <class T>
+  static void copy_to_host(const T* src, index_t n, T* dst) { if (n > 0) std::memcpy(dst, src, sizeof(T) * n); }
+  template <class T>
+  static T read(const T* p) { return *p; }
+  template <class T>
+  static void write(T* p, T value) { *p = value; }
+
+  template <class T>
+  static void gemm(bool transA, bool transB, index_t M, index_t N, index_t K, T alpha, const T* A, index_t lda,
+                   const T* B, index_t ldb, T beta, T* C, index_t ldc) {
+    host_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+};
+
+}  // namespace hyplora::backend

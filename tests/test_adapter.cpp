@@ -1,0 +1,385 @@
+// Adapter variants on the CPU backend: gradients against central finite differences (double),
+// naive == LoRA, B = 0 gives the base layer, the paper-compatible option's stuck output, errors.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "adapter_test_util.hpp"
+#include "hyplora/adapter/adapter.hpp"
+#include "hyplora/backend/cpu.hpp"
+
+using namespace hyplora;
+using namespace hyplora::adapter;
+using hyplora::test::random_vec;
+using hyplora::test::randomize_B;
+
+namespace {
+
+// ---- row maps: f, df/dn, df/dK against finite differences of f ---------------------------------
+template <class V, bool Lower>
+void check_factor(double n, double K) {
+  MapSettings<double> ms;
+  auto F = [&](double nn, double KK) { return Lower ? V::lower(nn, KK, ms) : V::lift(nn, KK, ms); };
+  // central differences with steps relative to n and K: truncation ~ (h/scale)^2, rounding ~ eps/h
+  const double h = std::cbrt(std::numeric_limits<double>::epsilon());
+  const auto r = F(n, K);
+  const double hn = h * n, hK = h * K;
+  const double fd_n = (F(n + hn, K).f - F(n - hn, K).f) / (2 * hn);
+  const double fd_K = (F(n, K + hK).f - F(n, K - hK).f) / (2 * hK);
+  const double tol = 100 * std::pow(std::numeric_limits<double>::epsilon(), 2.0 / 3.0);
+  INFO(V::name << (Lower ? " lower" : " lift") << " n=" << n << " K=" << K << " f=" << r.f);
+  CHECK(std::abs(fd_n - r.df_dn) <= tol * std::max(std::abs(r.df_dn), std::abs(r.f) / n));
+  CHECK(std::abs(fd_K - r.df_dK) <= tol * std::max(std::abs(r.df_dK), std::abs(r.f) / K));
+}
+
+template <class V>
+void check_factors() {
+  for (double K : {0.3, 1.0, 2.7})
+    for (double n : {1e-3, 0.05, 0.3, 0.9, 1.7, 4.0, 11.0}) {
+      check_factor<V, false>(n, K);
+      // the paper's lower map has a square-root kink where theta = sqrt(n^2/K + 1/K^2) meets 1:
+      // finite differences are meaningless next to it
+      const double theta = std::sqrt(n * n / K + 1.0 / (K * K));
+      if (!V::paper || std::abs(theta - 1.0) > 0.05) check_factor<V, true>(n, K);
+    }
+}
+
+// ---- the adapter against finite differences -------------------------------------------------------
+struct GradCase {
+  index_t n = 4, d_in = 6, d_out = 5, rank = 3;
+  double x_scale = 2.0, b_scale = 0.6;
+  bool training = false;
+  bool full_layer = false;  // also check dW and dbias through backward()
+};
+
+template <class V>
+void check_adapter_gradients(AdapterConfig cfg, const GradCase& gc) {
+  using T = double;
+  using Ad = Adapter<V, T, backend::Cpu>;
+  cfg.d_in = gc.d_in; cfg.d_out = gc.d_out; cfg.rank = gc.rank;
+  Ad ad(cfg);
+  randomize_B(ad, 7 + cfg.seed, gc.b_scale);
+  const index_t n = gc.n, di = gc.d_in, dO = gc.d_out;
+  std::vector<T> X = random_vec<T>(std::size_t(n * di), 11, gc.x_scale);
+  std::vector<T> G = random_vec<T>(std::size_t(n * dO), 13, 1.0);
+  std::vector<T> W = random_vec<T>(std::size_t(dO * di), 17, 0.5);
+  std::vector<T> bias = random_vec<T>(std::size_t(dO), 19, 0.5);
+  const auto stream0 = ad.dropout_calls();
+
+  auto loss = [&]() {
+    ad.set_dropout_calls(stream0);
+    std::vector<T> Y(std::size_t(n * dO), T(0));
+    if (gc.full_layer) ad.forward(W.data(), bias.data(), X.data(), Y.data(), n, gc.training);
+    else ad.forward_branch(X.data(), Y.data(), n, gc.training);
+    T L = 0;
+    for (std::size_t i = 0; i < Y.size(); ++i) L += G[i] * Y[i];
+    return L;
+  };
+  // analytic
+  ad.zero_grad();
+  loss();
+  std::vector<T> dX(X.size(), T(0)), dW(W.size(), T(0)), db(bias.size(), T(0));
+  if (gc.full_layer) ad.backward(W.data(), X.data(), G.data(), dX.data(), n, dW.data(), db.data());
+  else ad.backward_branch(X.data(), G.data(), dX.data(), n);
+  const std::vector<T> grads = ad.grads_to_host();
+
+  const double eps = std::numeric_limits<double>::epsilon();
+  const double tol = 300 * std::pow(eps, 2.0 / 3.0);
+  auto fd = [&](T& x) {
+    const T h = std::cbrt(eps) * std::max(T(1), std::abs(x));
+    const T x0 = x;
+    x = x0 + h; const T Lp = loss();
+    x = x0 - h; const T Lm = loss();
+    x = x0;
+    return (Lp - Lm) / (2 * h);
+  };
+  auto near = [&](double a, double b) { return std::abs(a - b) <= tol * std::max(1.0, std::abs(b)); };
+
+  // parameters
+  std::vector<T> p = ad.params_to_host();
+  for (const auto& np : ad.named_params()) {
+    for (index_t k = 0; k < np.rows * np.cols; ++k) {
+      const std::size_t idx = std::size_t(np.offset + k);
+      const T h = std::cbrt(eps) * std::max(T(1), std::abs(p[idx]));
+      const T p0 = p[idx];
+      p[idx] = p0 + h; ad.params_from_host(p); const T Lp = loss();
+      p[idx] = p0 - h; ad.params_from_host(p); const T Lm = loss();
+      p[idx] = p0; ad.params_from_host(p);
+      const T num = (Lp - Lm) / (2 * h);
+      INFO(V::name << " d" << np.name << "[" << k << "] analytic " << grads[idx] << " fd " << num);
+      CHECK(near(grads[idx], num));
+    }
+  }
+  for (std::size_t i = 0; i < X.size(); ++i) {
+    const T num = fd(X[i]);
+    INFO(V::name << " dX[" << i << "] analytic " << dX[i] << " fd " << num);
+    CHECK(near(dX[i], num));
+  }
+  if (gc.full_layer) {
+    for (std::size_t i = 0; i < W.size(); ++i) {
+      const T num = fd(W[i]);
+      INFO("dW[" << i << "]");
+      CHECK(near(dW[i], num));
+    }
+    for (std::size_t i = 0; i < bias.size(); ++i) {
+      const T num = fd(bias[i]);
+      INFO("dbias[" << i << "]");
+      CHECK(near(db[i], num));
+    }
+  }
+}
+
+AdapterConfig learnable_config() {
+  AdapterConfig c;
+  c.alpha = 6.0;
+  c.curvature = CurvatureMode::learnable;
+  c.K_init = 1.7;
+  c.scale = ScaleMode::learnable;
+  c.scale_init = 1.9;
+  c.seed = 3;
+  c.paper_k_grad_clip = 1e300;  // the clamp would hide the true gradient
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("radial factors of every variant match finite differences", "[adapter][maps]") {
+  check_factors<HypLoraLorentz>();
+  check_factors<HypLoraPoincare>();
+  check_factors<PaperHypLora>();
+}
+
+TEST_CASE("adapter gradients match central finite differences (double)", "[adapter][grad]") {
+  const AdapterConfig c = learnable_config();
+  GradCase gc;
+  SECTION("lora") { check_adapter_gradients<Lora>(c, gc); }
+  SECTION("lora_scaled") { check_adapter_gradients<LoraScaled>(c, gc); }
+  SECTION("naive") { check_adapter_gradients<Naive>(c, gc); }
+  SECTION("hyplora_lorentz") { check_adapter_gradients<HypLoraLorentz>(c, gc); }
+  SECTION("hyplora_poincare") { check_adapter_gradients<HypLoraPoincare>(c, gc); }
+  SECTION("hyplora_poincare, rows projected into the ball") {
+    GradCase g2 = gc;
+    g2.b_scale = 3.0;
+    check_adapter_gradients<HypLoraPoincare>(c, g2);
+  }
+  SECTION("paper") {
+    GradCase g2 = gc;
+    g2.b_scale = 1.5;  // rows on both sides of the arcosh clamp
+    check_adapter_gradients<PaperHypLora>(c, g2);
+  }
+  SECTION("with dropout (mask replayed)") {
+    AdapterConfig d = c;
+    d.dropout = 0.3;
+    GradCase g2 = gc;
+    g2.training = true;
+    check_adapter_gradients<Lora>(d, g2);
+    check_adapter_gradients<LoraScaled>(d, g2);
+    check_adapter_gradients<HypLoraLorentz>(d, g2);
+  }
+  SECTION("full layer: dW and dbias") {
+    GradCase g2 = gc;
+    g2.full_layer = true;
+    check_adapter_gradients<Lora>(c, g2);
+    check_adapter_gradients<HypLoraLorentz>(c, g2);
+  }
+  SECTION("fixed curvature, fixed scale") {
+    AdapterConfig f = c;
+    f.curvature = CurvatureMode::fixed;
+    f.scale = ScaleMode::fixed;
+    check_adapter_gradients<HypLoraLorentz>(f, gc);
+  }
+}
+
+TEMPLATE_TEST_CASE("the naive sandwich equals LoRA to rounding", "[adapter][naive]", float, double) {
+  using T = TestType;
+  AdapterConfig c;
+  c.d_in = 16; c.d_out = 12; c.rank = 4; c.alpha = 8; c.seed = 5;
+  c.K_init = 0.8;
+  Adapter<Lora, T, backend::Cpu> lora(c);
+  Adapter<Naive, T, backend::Cpu> naive(c);
+  randomize_B(lora, 1, 0.5);
+  randomize_B(naive, 1, 0.5);
+  const index_t n = 9;
+  auto X = random_vec<T>(std::size_t(n * c.d_in), 2, 1.5);
+  std::vector<T> Y1(std::size_t(n * c.d_out), T(0)), Y2 = Y1;
+  lora.forward_branch(X.data(), Y1.data(), n, false);
+  naive.forward_branch(X.data(), Y2.data(), n, false);
+  T ymax = 0;
+  for (T y : Y1) ymax = std::max(ymax, std::abs(y));
+  // each map is exact to a few ulps (sinh/asinh round trip), amplified by the GEMM sums of |terms|
+  const T tol = hyplora::test::eps_tol<T>(64) * T(c.d_in) * ymax;
+  for (std::size_t i = 0; i < Y1.size(); ++i) CHECK(std::abs(Y1[i] - Y2[i]) <= tol);
+}
+
+TEMPLATE_TEST_CASE("with B = 0 the adapted layer equals the base layer exactly", "[adapter][init]", float, double) {
+  using T = TestType;
+  AdapterConfig c;
+  c.d_in = 10; c.d_out = 7; c.rank = 3; c.alpha = 16; c.seed = 9;
+  const index_t n = 5;
+  auto X = random_vec<T>(std::size_t(n * c.d_in), 3, 4.0);
+  auto W = random_vec<T>(std::size_t(c.d_out * c.d_in), 4, 1.0);
+  auto b = random_vec<T>(std::size_t(c.d_out), 5, 1.0);
+  std::vector<T> base(std::size_t(n * c.d_out));
+  for (index_t i = 0; i < n; ++i)
+    for (index_t j = 0; j < c.d_out; ++j) base[std::size_t(i * c.d_out + j)] = b[std::size_t(j)];
+  backend::Cpu::gemm(false, true, n, c.d_out, c.d_in, T(1), X.data(), c.d_in, W.data(), c.d_in, T(1), base.data(), c.d_out);
+  auto run = [&](auto& ad) {
+    std::vector<T> Y(base.size());
+    ad.forward(W.data(), b.data(), X.data(), Y.data(), n, true);
+    for (std::size_t i = 0; i < Y.size(); ++i) REQUIRE(Y[i] == base[i]);
+  };
+  Adapter<Lora, T, backend::Cpu> a1(c); run(a1);
+  Adapter<LoraScaled, T, backend::Cpu> a2(c); run(a2);
+  Adapter<Naive, T, backend::Cpu> a3(c); run(a3);
+  Adapter<HypLoraLorentz, T, backend::Cpu> a4(c); run(a4);
+  Adapter<HypLoraPoincare, T, backend::Cpu> a5(c); run(a5);
+  Adapter<PaperHypLora, T, backend::Cpu> a6(c); run(a6);
+  // initialisation: A Kaiming-uniform (|A| <= 1/sqrt(d_in), not all zero), B exactly zero
+  const auto p = a4.params_to_host();
+  const T bound = T(1) / std::sqrt(T(c.d_in));
+  T amax = 0;
+  for (index_t i = 0; i < a4.layout().A_size; ++i) amax = std::max(amax, std::abs(p[std::size_t(i)]));
+  CHECK(amax <= bound);
+  CHECK(amax > bound / 2);
+  for (index_t i = 0; i < a4.layout().B_size; ++i) CHECK(p[std::size_t(a4.layout().B + i)] == T(0));
+  CHECK(a4.norm_scale() == Approx(std::sqrt(double(c.d_in))));
+}
+
+TEST_CASE("paper option: at K = softplus(1) the branch output is stuck for |y| < 0.74", "[adapter][paper]") {
+  const double K = math::softplus(1.0) + 1e-6;
+  const double eps_theta = 1e-6;
+  // theta = sqrt(|y|^2 + 1/K)/sqrtK reaches 1 + eps only at |y|^2 = K (1+eps)^2 - 1/K
+  const double y_threshold = std::sqrt(K * (1 + eps_theta) * (1 + eps_theta) - 1.0 / K);
+  const double stuck = std::sqrt(K) * std::acosh(1.0 + eps_theta);
+  CHECK(y_threshold == Approx(0.743).margin(0.001));
+  CHECK(stuck == Approx(0.0016).epsilon(0.02));
+  MapSettings<double> ms;
+  for (double y = 1e-4; y < y_threshold; y += 0.01) {
+    const double out = PaperHypLora::lower(y, K, ms).f * y;
+    INFO("|y| = " << y);
+    CHECK(out == Approx(stuck).epsilon(1e-12));
+  }
+  // above the threshold the output grows, and the consistent map would have given ~|y|
+  CHECK(PaperHypLora::lower(1.0, K, ms).f * 1.0 > 10 * stuck);
+  CHECK(HypLoraLorentz::lower(0.5, K, ms).f * 0.5 == Approx(std::sqrt(K) * std::asinh(0.5 / std::sqrt(K))));
+
+  // through the adapter: default paper settings (k = 1, learnable s = sqrt(d_in)), small B so every |y| < 0.74
+  AdapterConfig c;
+  c.d_in = 32; c.d_out = 16; c.rank = 4; c.alpha = 8; c.seed = 21;
+  Adapter<PaperHypLora, double, backend::Cpu> ad(c);
+  CHECK(ad.K() == Approx(K).epsilon(1e-14));
+  CHECK(ad.norm_scale() == Approx(std::sqrt(32.0)));
+  randomize_B(ad, 2, 0.01);
+  const index_t n = 6;
+  auto X = random_vec<double>(std::size_t(n * c.d_in), 8, 1.7);
+  std::vector<double> Y(std::size_t(n * c.d_out), 0.0);
+  ad.forward_branch(X.data(), Y.data(), n, false);
+  for (index_t i = 0; i < n; ++i) {
+    double s2 = 0;
+    for (index_t j = 0; j < c.d_out; ++j) s2 += Y[std::size_t(i * c.d_out + j)] * Y[std::size_t(i * c.d_out + j)];
+    CHECK(std::sqrt(s2) == Approx(ad.scaling() * stuck).epsilon(1e-10));
+  }
+}
+
+TEST_CASE("paper option clamps the curvature gradient per backward call", "[adapter][paper]") {
+  AdapterConfig c;
+  c.d_in = 8; c.d_out = 8; c.rank = 2; c.alpha = 4;
+  Adapter<PaperHypLora, double, backend::Cpu> ad(c);
+  randomize_B(ad, 3, 5.0);
+  const index_t n = 4;
+  auto X = random_vec<double>(std::size_t(n * c.d_in), 4, 30.0);
+  auto G = random_vec<double>(std::size_t(n * c.d_out), 5, 100.0);
+  std::vector<double> Y(std::size_t(n * c.d_out), 0.0);
+  ad.forward_branch(X.data(), Y.data(), n, false);
+  ad.backward_branch(X.data(), G.data(), nullptr, n);
+  const double dk = ad.grads_to_host()[std::size_t(ad.layout().curvature)];
+  CHECK(std::abs(dk) <= 0.01);
+  CHECK(std::abs(dk) > 0.0);
+}
+
+TEST_CASE("shared curvature accumulates into the shared gradient", "[adapter][curvature]") {
+  AdapterConfig c = learnable_config();
+  c.d_in = 6; c.d_out = 5; c.rank = 2;
+  c.curvature = CurvatureMode::shared;
+  SharedCurvature<double> shared;
+  shared.raw = 0.3;
+  Adapter<HypLoraLorentz, double, backend::Cpu> a(c), b(c);
+  CHECK_THROWS_AS(a.K(), std::logic_error);
+  a.set_shared_curvature(&shared);
+  b.set_shared_curvature(&shared);
+  CHECK(a.layout().curvature == -1);
+  CHECK(a.K() == Approx(math::softplus(0.3) + 1e-6));
+  randomize_B(a, 1, 0.5); randomize_B(b, 2, 0.5);
+  const index_t n = 3;
+  auto X = random_vec<double>(std::size_t(n * 6), 1, 2.0);
+  auto G = random_vec<double>(std::size_t(n * 5), 2, 1.0);
+  std::vector<double> Y(std::size_t(n * 5), 0.0);
+  auto total = [&]() {
+    std::vector<double> Ya(Y), Yb(Y);
+    a.forward_branch(X.data(), Ya.data(), n, false);
+    b.forward_branch(X.data(), Yb.data(), n, false);
+    double L = 0;
+    for (std::size_t i = 0; i < Y.size(); ++i) L += G[i] * (Ya[i] + Yb[i]);
+    return L;
+  };
+  total();
+  a.backward_branch(X.data(), G.data(), nullptr, n);
+  b.backward_branch(X.data(), G.data(), nullptr, n);
+  const double h = 1e-5;
+  shared.raw += h; const double Lp = total();
+  shared.raw -= 2 * h; const double Lm = total();
+  shared.raw += h;
+  CHECK(shared.grad == Approx((Lp - Lm) / (2 * h)).epsilon(1e-7));
+}
+
+TEST_CASE("bad settings and inputs are rejected with clear errors", "[adapter][errors]") {
+  AdapterConfig c;
+  c.d_in = 4; c.d_out = 4; c.rank = 2;
+  AdapterConfig bad = c; bad.rank = 0;
+  CHECK_THROWS_WITH((Adapter<Lora, double, backend::Cpu>(bad)), Catch::Contains("rank"));
+  bad = c; bad.K_init = -1;
+  CHECK_THROWS_WITH((Adapter<HypLoraLorentz, double, backend::Cpu>(bad)), Catch::Contains("K_init"));
+  bad = c; bad.dropout = 1.0;
+  CHECK_THROWS_WITH((Adapter<Lora, double, backend::Cpu>(bad)), Catch::Contains("dropout"));
+  Adapter<HypLoraLorentz, double, backend::Cpu> ad(c);
+  CHECK_THROWS_AS(ad.set_shared_curvature(nullptr), std::logic_error);
+  std::vector<double> p = ad.params_to_host();
+  p.pop_back();
+  CHECK_THROWS_WITH(ad.params_from_host(p), Catch::Contains("expected"));
+  std::vector<double> X(8, 1.0), Y(8, 0.0);
+  CHECK_THROWS_AS(ad.forward_branch(nullptr, Y.data(), 2, false), std::invalid_argument);
+  ad.forward_branch(X.data(), Y.data(), 2, false);
+  CHECK_THROWS_WITH(ad.backward_branch(X.data(), Y.data(), nullptr, 1), Catch::Contains("differs"));
+}
+
+TEST_CASE("float gradients agree with double gradients", "[adapter][float]") {
+  AdapterConfig c = learnable_config();
+  c.d_in = 24; c.d_out = 16; c.rank = 4;
+  Adapter<HypLoraLorentz, double, backend::Cpu> ad(c);
+  Adapter<HypLoraLorentz, float, backend::Cpu> af(c);
+  randomize_B(ad, 4, 0.4);
+  randomize_B(af, 4, 0.4);
+  const index_t n = 8;
+  auto Xd = random_vec<double>(std::size_t(n * c.d_in), 6, 2.0);
+  auto Gd = random_vec<double>(std::size_t(n * c.d_out), 7, 1.0);
+  std::vector<float> Xf(Xd.begin(), Xd.end()), Gf(Gd.begin(), Gd.end());
+  std::vector<double> Yd(std::size_t(n * c.d_out), 0.0), dXd(Xd.size(), 0.0);
+  std::vector<float> Yf(Yd.size(), 0.f), dXf(Xd.size(), 0.f);
+  ad.forward_branch(Xd.data(), Yd.data(), n, false);
+  af.forward_branch(Xf.data(), Yf.data(), n, false);
+  ad.backward_branch(Xd.data(), Gd.data(), dXd.data(), n);
+  af.backward_branch(Xf.data(), Gf.data(), dXf.data(), n);
+  // float rounding of inputs/params (eps_f each) amplified by sums over d_in: tolerance 16 d_in eps_f
+  const double tol = 16.0 * double(c.d_in) * std::numeric_limits<float>::epsilon();
+  auto gd = ad.grads_to_host();
+  auto gf = af.grads_to_host();
+  double gmax = 0, ymax = 0, xmax = 0;
+  for (double g : gd) gmax = std::max(gmax, std::abs(g));
+  for (double y : Yd) ymax = std::max(ymax, std::abs(y));
+  for (double x : dXd) xmax = std::max(xmax, std::abs(x));
+  for (std::size_t i = 0; i < gd.size(); ++i) CHECK(std::abs(gd[i] - gf[i]) <= tol * gmax);
+  for (std::size_t i = 0; i < Yd.size(); ++i) CHECK(std::abs(Yd[i] - Yf[i]) <= tol * ymax);
+  for (std::size_t i = 0; i < dXd.size(); ++i) CHECK(std::abs(dXd[i] - dXf[i]) <= tol * xmax);
+}
