@@ -1,8 +1,9 @@
 # Adapters, backends and optimisers (issue 3).
 if(HYPLORA_HAVE_CPU_BACKEND)
   hyplora_add_test(test_adapter SOURCES test_adapter.cpp LIBS hyplora_cpu LABELS adapter)
-
+  hyplora_add_test(test_optim SOURCES test_optim.cpp LIBS hyplora_cpu LABELS optim)
   if(HYPLORA_HAVE_THRUST_OMP)
+    hyplora_add_test(test_backend_thrust SOURCES test_backend_thrust.cpp LIBS hyplora_cpu ThrustOMP LABELS backend)
   endif()
 endif()
 if(HYPLORA_CUDA)

@@ -1,0 +1,83 @@
+#pragma once
+// AdamW (Loshchilov & Hutter) over a flat parameter buffer, as torch.optim.AdamW:
+//   p <- p - lr wd p                               (decoupled weight decay)
+//   m <- b1 m + (1-b1) g,   v <- b2 v + (1-b2) g^2
+//   p <- p - lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+// State (m, v, t) in flat host buffers; params/grads are host pointers (CPU backend, Thrust-OMP).
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "hyplora/core/config.hpp"
+
+namespace hyplora::optim {
+
+struct AdamWConfig {
+  double lr = 3e-4;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;
+
+  void validate() const {
+    auto bad = [](const std::string& w) { throw std::invalid_argument("AdamWConfig: " + w); };
+    if (!(lr >= 0.0) || !std::isfinite(lr)) bad("lr must be >= 0 and finite");
+    if (!(beta1 >= 0.0 && beta1 < 1.0)) bad("beta1 must be in [0, 1)");
+    if (!(beta2 >= 0.0 && beta2 < 1.0)) bad("beta2 must be in [0, 1)");
+    if (!(eps > 0.0)) bad("eps must be positive");
+    if (!(weight_decay >= 0.0) || !std::isfinite(weight_decay)) bad("weight_decay must be >= 0 and finite");
+  }
+};
+
+/// One AdamW element update (shared by every loop that steps a buffer).
+template <class T>
+HYPLORA_INLINE void adamw_update(T& p, T g, T& m, T& v, T lr, T b1, T b2, T eps, T wd, T bc1, T bc2) {
+  p -= lr * wd * p;
+  m = b1 * m + (T(1) - b1) * g;
+  v = b2 * v + (T(1) - b2) * g * g;
+  p -= lr * (m / bc1) / (std::sqrt(v / bc2) + eps);
+}
+
+template <class T>
+class AdamW {
+ public:
+  AdamW(index_t size, AdamWConfig cfg = {}) : cfg_(cfg), m_(std::size_t(size), T(0)), v_(std::size_t(size), T(0)) {
+    if (size < 0) throw std::invalid_argument("AdamW: negative buffer size");
+    cfg_.validate();
+  }
+  /// One step over params[0..size) with grads[0..size). Throws (before changing anything) when a
+  /// gradient is NaN or infinite.
+  void step(T* params, const T* grads) {
+    const index_t n = size();
+    for (index_t i = 0; i < n; ++i)
+      if (!std::isfinite(double(grads[i])))
+        throw std::invalid_argument("AdamW::step: gradient[" + std::to_string(i) + "] is not finite");
+    ++t_;
+    const T b1 = T(cfg_.beta1), b2 = T(cfg_.beta2);
+    const T bc1 = T(1 - std::pow(cfg_.beta1, double(t_))), bc2 = T(1 - std::pow(cfg_.beta2, double(t_)));
+    const T lr = T(cfg_.lr), eps = T(cfg_.eps), wd = T(cfg_.weight_decay);
+    T* m = m_.data();
+    T* v = v_.data();
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (index_t i = 0; i < n; ++i) adamw_update(params[i], grads[i], m[i], v[i], lr, b1, b2, eps, wd, bc1, bc2);
+  }
+  index_t size() const { return index_t(m_.size()); }
+  long steps() const { return t_; }
+  void set_lr(double lr) {
+    if (!(lr >= 0.0) || !std::isfinite(lr)) throw std::invalid_argument("AdamW::set_lr: lr must be >= 0 and finite");
+    cfg_.lr = lr;
+  }
+  const AdamWConfig& config() const { return cfg_; }
+  /// Moment buffers (for checkpoints): m then v, each size().
+  std::vector<T>& first_moment() { return m_; }
+  std::vector<T>& second_moment() { return v_; }
+  void set_steps(long t) { t_ = t; }
+
+ private:
+  AdamWConfig cfg_;
+  std::vector<T> m_, v_;
+  long t_ = 0;
+};
+
+}  // namespace hyplora::optim

@@ -1,0 +1,142 @@
+#pragma once
+// Riemannian SGD and Riemannian Adam (Becigneul & Ganea 2019; geoopt's RiemannianSGD / RiemannianAdam)
+// over a flat buffer of `count` points of `dim` stored coordinates each, on any manifold of
+// include/hyplora/manifold/ (Lorentz, PoincareBall, Euclidean): it uses only the manifold's
+// egrad2rgrad, expmap, transp, projx, proju and inner, so the geometry is written once.
+//
+//   r = egrad2rgrad(x, g)
+//   SGD:  b = mu b + r (momentum),  y = exp_x(-lr b),  b <- P_{x->y} b
+//   Adam: m = b1 m + (1-b1) r,  v = b2 v + (1-b2) <r,r>_x  (one second moment per point),
+//         y = exp_x(-lr m_hat / (sqrt(v_hat) + eps)),  m <- P_{x->y} m
+//   then x <- projx(y), and the transported moment is re-projected onto T_x.
+// The curvature K is the manifold's (fixed here); a learnable K is trained through its raw
+// parameter (K = softplus(k) + K_min > 0 by construction) with AdamW.
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "hyplora/core/config.hpp"
+
+namespace hyplora::optim {
+
+struct RiemannianSGDConfig {
+  double lr = 1e-2;
+  double momentum = 0.0;
+};
+struct RiemannianAdamConfig {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+};
+
+namespace detail {
+inline void check_shape(index_t count, index_t dim, const char* who) {
+  if (count < 0 || dim < 1)
+    throw std::invalid_argument(std::string(who) + ": need count >= 0 and dim >= 1, got count " +
+                                std::to_string(count) + ", dim " + std::to_string(dim));
+}
+template <class T>
+void check_grads(const T* g, index_t n, const char* who) {
+  for (index_t i = 0; i < n; ++i)
+    if (!std::isfinite(double(g[i])))
+      throw std::invalid_argument(std::string(who) + ": gradient[" + std::to_string(i) + "] is not finite");
+}
+}  // namespace detail
+
+template <class Manifold>
+class RiemannianSGD {
+ public:
+  using T = typename Manifold::scalar_type;
+  RiemannianSGD(Manifold M, index_t count, index_t dim, RiemannianSGDConfig cfg = {})
+      : M_(M), count_(count), dim_(dim), cfg_(cfg) {
+    detail::check_shape(count, dim, "RiemannianSGD");
+    if (!(cfg.lr >= 0.0) || !(cfg.momentum >= 0.0 && cfg.momentum < 1.0))
+      throw std::invalid_argument("RiemannianSGD: lr must be >= 0 and momentum in [0, 1)");
+    if (cfg.momentum > 0.0) buf_.assign(std::size_t(count * dim), T(0));
+  }
+  /// points: count x dim (updated in place), egrads: Euclidean gradients of the same shape.
+  void step(T* points, const T* egrads) {
+    detail::check_grads(egrads, count_ * dim_, "RiemannianSGD::step");
+    const T lr = T(cfg_.lr), mu = T(cfg_.momentum);
+#pragma omp parallel for schedule(static) if (count_ > 256)
+    for (index_t i = 0; i < count_; ++i) {
+      const std::size_t nd = static_cast<std::size_t>(dim_);
+      std::vector<T> r(nd), y(nd), step(nd);
+      T* x = points + i * dim_;
+      M_.egrad2rgrad(x, egrads + i * dim_, r.data(), dim_);
+      T* dir = r.data();
+      if (mu > T(0)) {
+        T* b = buf_.data() + i * dim_;
+        for (index_t j = 0; j < dim_; ++j) b[j] = mu * b[j] + r[std::size_t(j)];
+        dir = b;
+      }
+      for (index_t j = 0; j < dim_; ++j) step[std::size_t(j)] = -lr * dir[j];
+      M_.expmap(x, step.data(), y.data(), dim_);
+      if (mu > T(0)) {
+        T* b = buf_.data() + i * dim_;
+        M_.transp(x, y.data(), b, b, dim_);
+        M_.projx(y.data(), x, dim_);
+        M_.proju(x, b, b, dim_);
+      } else {
+        M_.projx(y.data(), x, dim_);
+      }
+    }
+  }
+  const Manifold& manifold() const { return M_; }
+
+ private:
+  Manifold M_;
+  index_t count_, dim_;
+  RiemannianSGDConfig cfg_;
+  std::vector<T> buf_;
+};
+
+template <class Manifold>
+class RiemannianAdam {
+ public:
+  using T = typename Manifold::scalar_type;
+  RiemannianAdam(Manifold M, index_t count, index_t dim, RiemannianAdamConfig cfg = {})
+      : M_(M), count_(count), dim_(dim), cfg_(cfg), m_(std::size_t(count * dim), T(0)), v_(std::size_t(count), T(0)) {
+    detail::check_shape(count, dim, "RiemannianAdam");
+    if (!(cfg.lr >= 0.0) || !(cfg.beta1 >= 0.0 && cfg.beta1 < 1.0) || !(cfg.beta2 >= 0.0 && cfg.beta2 < 1.0) ||
+        !(cfg.eps > 0.0))
+      throw std::invalid_argument("RiemannianAdam: need lr >= 0, betas in [0, 1), eps > 0");
+  }
+  void step(T* points, const T* egrads) {
+    detail::check_grads(egrads, count_ * dim_, "RiemannianAdam::step");
+    ++t_;
+    const T lr = T(cfg_.lr), b1 = T(cfg_.beta1), b2 = T(cfg_.beta2), eps = T(cfg_.eps);
+    const T bc1 = T(1 - std::pow(cfg_.beta1, double(t_))), bc2 = T(1 - std::pow(cfg_.beta2, double(t_)));
+#pragma omp parallel for schedule(static) if (count_ > 256)
+    for (index_t i = 0; i < count_; ++i) {
+      const std::size_t nd = static_cast<std::size_t>(dim_);
+      std::vector<T> r(nd), y(nd), step(nd);
+      T* x = points + i * dim_;
+      T* m = m_.data() + i * dim_;
+      M_.egrad2rgrad(x, egrads + i * dim_, r.data(), dim_);
+      for (index_t j = 0; j < dim_; ++j) m[j] = b1 * m[j] + (T(1) - b1) * r[std::size_t(j)];
+      T rr = M_.inner(x, r.data(), r.data(), dim_);
+      rr = rr > T(0) ? rr : T(0);
+      v_[std::size_t(i)] = b2 * v_[std::size_t(i)] + (T(1) - b2) * rr;
+      const T denom = std::sqrt(v_[std::size_t(i)] / bc2) + eps;
+      for (index_t j = 0; j < dim_; ++j) step[std::size_t(j)] = -lr * (m[j] / bc1) / denom;
+      M_.expmap(x, step.data(), y.data(), dim_);
+      M_.transp(x, y.data(), m, m, dim_);
+      M_.projx(y.data(), x, dim_);
+      M_.proju(x, m, m, dim_);
+    }
+  }
+  const Manifold& manifold() const { return M_; }
+  long steps() const { return t_; }
+
+ private:
+  Manifold M_;
+  index_t count_, dim_;
+  RiemannianAdamConfig cfg_;
+  std::vector<T> m_, v_;
+  long t_ = 0;
+};
+
+}  // namespace hyplora::optim

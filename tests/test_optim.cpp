@@ -1,0 +1,176 @@
+// Optimisers: AdamW against its closed form, Riemannian SGD / Adam stay on the manifold over
+// 10,000 steps and find the Frechet mean of symmetric points.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "hyplora/curvature.hpp"
+#include "hyplora/manifold/lorentz.hpp"
+#include "hyplora/manifold/poincare.hpp"
+#include "hyplora/manifold/sampling.hpp"
+#include "hyplora/optim/adamw.hpp"
+#include "hyplora/optim/riemannian.hpp"
+#include "support.hpp"
+
+using namespace hyplora;
+using namespace hyplora::optim;
+
+TEMPLATE_TEST_CASE("AdamW follows its update rule", "[optim][adamw]", float, double) {
+  using T = TestType;
+  AdamWConfig c;
+  c.lr = 0.1; c.beta1 = 0.8; c.beta2 = 0.95; c.eps = 1e-6; c.weight_decay = 0.3;
+  std::vector<T> p{T(1.5), T(-2.0), T(0.25)};
+  const std::vector<T> g0{T(0.4), T(-3.0), T(0.0)};
+  AdamW<T> opt(3, c);
+  // reference in long double, written out step by step
+  std::vector<long double> rp(p.begin(), p.end()), m(3, 0), v(3, 0);
+  for (int t = 1; t <= 5; ++t) {
+    std::vector<T> g(3);
+    for (int i = 0; i < 3; ++i) g[std::size_t(i)] = g0[std::size_t(i)] * T(t);  // gradients change every step
+    opt.step(p.data(), g.data());
+    for (int i = 0; i < 3; ++i) {
+      const long double gi = g[std::size_t(i)];
+      rp[i] *= 1 - c.lr * c.weight_decay;
+      m[i] = c.beta1 * m[i] + (1 - c.beta1) * gi;
+      v[i] = c.beta2 * v[i] + (1 - c.beta2) * gi * gi;
+      const long double mh = m[i] / (1 - std::pow((long double)c.beta1, t));
+      const long double vh = v[i] / (1 - std::pow((long double)c.beta2, t));
+      rp[i] -= c.lr * mh / (std::sqrt(vh) + c.eps);
+    }
+  }
+  for (int i = 0; i < 3; ++i) CHECK(double(p[std::size_t(i)]) == Approx(double(rp[i])).epsilon(double(test::eps_tol<T>(64))));
+  // zero gradient: pure decoupled decay p (1 - lr wd)^t
+  CHECK(double(p[2]) == Approx(0.25 * std::pow(1 - 0.1 * 0.3, 5)).epsilon(double(test::eps_tol<T>(64))));
+  CHECK(opt.steps() == 5);
+  std::vector<T> bad{T(1), std::numeric_limits<T>::quiet_NaN(), T(0)};
+  CHECK_THROWS_WITH(opt.step(p.data(), bad.data()), Catch::Contains("gradient[1]"));
+  AdamWConfig wrong = c;
+  wrong.beta1 = 1.0;
+  CHECK_THROWS_AS(AdamW<T>(3, wrong), std::invalid_argument);
+}
+
+TEST_CASE("AdamW minimises a quadratic", "[optim][adamw]") {
+  AdamWConfig c;
+  c.lr = 0.05;
+  AdamW<double> opt(2, c);
+  std::vector<double> p{5.0, -4.0}, g(2);
+  for (int t = 0; t < 3000; ++t) {
+    g[0] = 2 * (p[0] - 3.0);
+    g[1] = 2 * (p[1] + 1.0);
+    opt.step(p.data(), g.data());
+  }
+  CHECK(p[0] == Approx(3.0).margin(1e-3));
+  CHECK(p[1] == Approx(-1.0).margin(1e-3));
+}
+
+namespace {
+
+// Noisy training-like gradients: pull towards a target that jumps every 500 steps (Euclidean
+// gradient of d(x, target)^2 / 2 through dist_vjp) plus noise w d(x, z) with a fresh random point z
+// and weight w ~ N(0, noise^2) (noise along geodesics: isotropic ambient noise is not a gradient
+// a loss on the manifold produces, and its Riemannian version grows like |x|^2 on the hyperboloid).
+// The points travel far (targets up to distance ~4 from the origin) and must stay on the manifold.
+template <class M, class Opt>
+void stays_on_manifold(const M& man, Opt& opt, index_t count, index_t dim, double noise) {
+  using T = typename M::scalar_type;
+  Rng rng(42);
+  std::vector<T> pts(std::size_t(count * dim)), g(pts.size()), targets(pts.size()), z(static_cast<std::size_t>(dim));
+  for (index_t i = 0; i < count; ++i) man.random(rng, pts.data() + i * dim, dim, T(0.5));
+  for (int step = 1; step <= 10000; ++step) {
+    if (step % 500 == 1)
+      for (index_t i = 0; i < count; ++i) man.random(rng, targets.data() + i * dim, dim, T(1.5));
+    std::fill(g.begin(), g.end(), T(0));
+    for (index_t i = 0; i < count; ++i) {
+      const T* x = pts.data() + i * dim;
+      const T* y = targets.data() + i * dim;
+      man.dist_vjp(x, y, man.dist(x, y, dim), g.data() + i * dim, nullptr, dim);
+      man.random(rng, z.data(), dim, T(1));
+      man.dist_vjp(x, z.data(), T(noise) * rng.normal<T>(), g.data() + i * dim, nullptr, dim);
+    }
+    opt.step(pts.data(), g.data());
+    if (step % 1000 == 0)
+      for (index_t i = 0; i < count; ++i) {
+        INFO("step " << step << " point " << i);
+        REQUIRE(man.is_point(pts.data() + i * dim, dim));
+      }
+  }
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("Riemannian optimisers keep points on the manifold over 10,000 steps", "[optim][riemannian]", float,
+                   double) {
+  using T = TestType;
+  const index_t count = 6, d = 5;
+  SECTION("Lorentz, Riemannian SGD with momentum") {
+    Lorentz<T, RuntimeCurvature<T>> L(RuntimeCurvature<T>(T(1.7)));
+    RiemannianSGD<decltype(L)> opt(L, count, d + 1, {0.01, 0.9});
+    stays_on_manifold(L, opt, count, d + 1, 0.5);
+  }
+  SECTION("Lorentz, Riemannian Adam") {
+    Lorentz<T, RuntimeCurvature<T>> L(RuntimeCurvature<T>(T(0.6)));
+    RiemannianAdam<decltype(L)> opt(L, count, d + 1, {0.05, 0.9, 0.999, 1e-8});
+    stays_on_manifold(L, opt, count, d + 1, 0.5);
+  }
+  SECTION("Poincare ball, Riemannian Adam") {
+    PoincareBall<T, RuntimeCurvature<T>> B(RuntimeCurvature<T>(T(2.0)));
+    RiemannianAdam<decltype(B)> opt(B, count, d, {0.05, 0.9, 0.999, 1e-8});
+    stays_on_manifold(B, opt, count, d, 0.5);
+  }
+}
+
+TEST_CASE("Riemannian SGD finds the Frechet mean of symmetric points", "[optim][riemannian]") {
+  // Points exp_c(+-v1), exp_c(+-v2): the geodesic symmetry at c maps the set onto itself, and the
+  // Frechet mean on a Hadamard manifold is unique, so it is c.
+  using T = double;
+  const index_t d = 3, n = d + 1;
+  Lorentz<T, RuntimeCurvature<T>> L(RuntimeCurvature<T>(1.5));
+  std::vector<T> w{0, 0.7, -0.4, 0.9}, c(n);
+  L.expmap0(w.data(), c.data(), n);
+  std::vector<std::vector<T>> pts;
+  for (std::vector<T> amb : {std::vector<T>{0.3, 0.8, 0.1, -0.5}, std::vector<T>{-0.2, 0.1, 1.1, 0.4}}) {
+    std::vector<T> v(n), p(n), q(n);
+    L.proju(c.data(), amb.data(), v.data(), n);
+    L.expmap(c.data(), v.data(), p.data(), n);
+    for (auto& x : v) x = -x;
+    L.expmap(c.data(), v.data(), q.data(), n);
+    pts.push_back(p);
+    pts.push_back(q);
+  }
+  // start at the origin; f(x) = 1/(2N) sum d(x, p_i)^2, Euclidean gradient through dist_vjp
+  std::vector<T> x{std::sqrt(1.5), 0, 0, 0}, g(n);
+  RiemannianSGD<decltype(L)> opt(L, 1, n, {0.5, 0.0});
+  for (int it = 0; it < 300; ++it) {
+    std::fill(g.begin(), g.end(), 0.0);
+    for (const auto& p : pts) L.dist_vjp(x.data(), p.data(), L.dist(x.data(), p.data(), n) / T(pts.size()), g.data(), nullptr, n);
+    opt.step(x.data(), g.data());
+  }
+  const T err = L.dist(x.data(), c.data(), n);
+  INFO("distance to the known mean " << err);
+  CHECK(err <= 1000 * std::numeric_limits<T>::epsilon());
+  CHECK(L.is_point(x.data(), n));
+
+  // The same on the Poincare ball with Riemannian SGD: points via the Lorentz -> ball isometry.
+  PoincareBall<T, RuntimeCurvature<T>> B(RuntimeCurvature<T>(1.5));
+  auto to_ball = [&](const std::vector<T>& X) {
+    std::vector<T> p(d);
+    for (index_t i = 0; i < d; ++i) p[std::size_t(i)] = std::sqrt(1.5) * X[std::size_t(i + 1)] / (std::sqrt(1.5) + X[0]);
+    return p;
+  };
+  std::vector<std::vector<T>> bpts;
+  for (const auto& p : pts) bpts.push_back(to_ball(p));
+  const std::vector<T> bc = to_ball(c);
+  std::vector<T> y(d, 0.0), gy(d);
+  RiemannianSGD<decltype(B)> bopt(B, 1, d, {0.5, 0.0});
+  for (int it = 0; it < 300; ++it) {
+    std::fill(gy.begin(), gy.end(), 0.0);
+    for (const auto& p : bpts) B.dist_vjp(y.data(), p.data(), B.dist(y.data(), p.data(), d) / T(bpts.size()), gy.data(), nullptr, d);
+    bopt.step(y.data(), gy.data());
+  }
+  const T berr = B.dist(y.data(), bc.data(), d);
+  INFO("ball: distance to the known mean " << berr);
+  CHECK(berr <= 1000 * std::numeric_limits<T>::epsilon());
+}
