@@ -1,0 +1,504 @@
+// Tests of the hyperbolicity analysis (issue 6): Gromov delta, (max,min) kernel, power-law fit,
+// embedding norm against frequency.
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <queue>
+#include <random>
+#include <vector>
+
+#include "hyplora/analysis/analysis.hpp"
+#include "hyplora/manifold/lorentz.hpp"
+#include "support.hpp"
+
+#if __has_include(<xtensor/xtensor.hpp>) && defined(HYPLORA_TEST_WITH_XTENSOR)
+#include <xtensor/xtensor.hpp>
+#define HYPLORA_HAVE_XTENSOR_TEST 1
+#endif
+
+using namespace hyplora;
+using namespace hyplora::analysis;
+using hyplora::test::eps_tol;
+
+namespace {
+
+/// Graph metric by breadth-first search (unit edges) from an adjacency list.
+std::vector<double> graph_distances(const std::vector<std::vector<index_t>>& adj) {
+  const index_t n = index_t(adj.size());
+  std::vector<double> d(std::size_t(n * n), -1.0);
+  for (index_t s = 0; s < n; ++s) {
+    std::queue<index_t> q;
+    q.push(s);
+    d[std::size_t(s * n + s)] = 0;
+    while (!q.empty()) {
+      const index_t u = q.front();
+      q.pop();
+      for (index_t v : adj[std::size_t(u)])
+        if (d[std::size_t(s * n + v)] < 0) {
+          d[std::size_t(s * n + v)] = d[std::size_t(s * n + u)] + 1;
+          q.push(v);
+        }
+    }
+  }
+  return d;
+}
+
+std::vector<double> cycle_metric(index_t n) {
+  std::vector<double> d(std::size_t(n * n));
+  for (index_t i = 0; i < n; ++i)
+    for (index_t j = 0; j < n; ++j) d[std::size_t(i * n + j)] = double(std::min(std::abs(i - j), n - std::abs(i - j)));
+  return d;
+}
+
+/// k x k grid graph (4-neighbour), vertex (r, c) -> r*k + c.
+std::vector<double> grid_metric(index_t k) {
+  std::vector<std::vector<index_t>> adj(std::size_t(k * k));
+  for (index_t r = 0; r < k; ++r)
+    for (index_t c = 0; c < k; ++c) {
+      if (r + 1 < k) adj[std::size_t(r * k + c)].push_back((r + 1) * k + c), adj[std::size_t((r + 1) * k + c)].push_back(r * k + c);
+      if (c + 1 < k) adj[std::size_t(r * k + c)].push_back(r * k + c + 1), adj[std::size_t(r * k + c + 1)].push_back(r * k + c);
+    }
+  return graph_distances(adj);
+}
+
+/// n equally spaced points on a circle of radius r, chord (Euclidean) distances.
+template <class T>
+std::vector<T> circle_metric(index_t n, T r) {
+  std::vector<T> p(std::size_t(2 * n));
+  for (index_t i = 0; i < n; ++i) {
+    const double a = 2.0 * std::numbers::pi * double(i) / double(n);
+    p[std::size_t(2 * i)] = T(r * std::cos(a));
+    p[std::size_t(2 * i + 1)] = T(r * std::sin(a));
+  }
+  return euclidean_distance_matrix(p.data(), n, 2);
+}
+
+/// Random weighted tree: node i > 0 hangs from a uniformly chosen earlier node with weight in
+/// [0.1, 2); distances are path lengths (summed from the root path, so rounding is that of a sum).
+template <class T>
+std::vector<T> random_tree_metric(index_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> w(0.1, 2.0);
+  std::vector<std::vector<std::pair<index_t, double>>> adj(static_cast<std::size_t>(n));
+  for (index_t i = 1; i < n; ++i) {
+    std::uniform_int_distribution<index_t> pick(0, i - 1);
+    const index_t p = pick(rng);
+    const double wt = w(rng);
+    adj[std::size_t(i)].push_back({p, wt});
+    adj[std::size_t(p)].push_back({i, wt});
+  }
+  std::vector<T> d(std::size_t(n * n), T(0));
+  for (index_t s = 0; s < n; ++s) {  // DFS from every node
+    std::vector<double> dist(std::size_t(n), -1.0);
+    std::vector<index_t> stack = {s};
+    dist[std::size_t(s)] = 0;
+    while (!stack.empty()) {
+      const index_t u = stack.back();
+      stack.pop_back();
+      for (auto [v, wt] : adj[std::size_t(u)])
+        if (dist[std::size_t(v)] < 0) dist[std::size_t(v)] = dist[std::size_t(u)] + wt, stack.push_back(v);
+    }
+    for (index_t t = 0; t < n; ++t) d[std::size_t(s * n + t)] = T(dist[std::size_t(t)]);
+  }
+  // path sums from different sources round differently: mirror the upper triangle
+  for (index_t i = 0; i < n; ++i)
+    for (index_t j = 0; j < i; ++j) d[std::size_t(i * n + j)] = d[std::size_t(j * n + i)];
+  return d;
+}
+
+/// Devroye's rejection sampler for the Zipf law p(x) ~ x^-a, x >= 1 (Non-Uniform Random Variate
+/// Generation, 1986, X.6.1); independent of the Hurwitz zeta code the fit uses.
+std::uint64_t zipf_sample(double a, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> U(0.0, 1.0);
+  const double b = std::pow(2.0, a - 1.0);
+  for (;;) {
+    const double u = 1.0 - U(rng), v = U(rng);
+    const double x = std::floor(std::pow(u, -1.0 / (a - 1.0)));
+    if (!(x < 1e18)) continue;
+    const double t = std::pow(1.0 + 1.0 / x, a - 1.0);
+    if (v * x * (t - 1.0) / (b - 1.0) <= t / b) return std::uint64_t(x);
+  }
+}
+
+/// Power law on x >= x_min: Zipf samples conditioned on x >= x_min (exact: the truncated law is the
+/// conditional one).
+std::vector<std::uint64_t> power_law_samples(double a, std::uint64_t x_min, std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::uint64_t> x;
+  while (x.size() < n) {
+    const auto v = zipf_sample(a, rng);
+    if (v >= x_min) x.push_back(v);
+  }
+  return x;
+}
+
+}  // namespace
+
+// ---- (max, min) kernel -------------------------------------------------------------------------
+
+TEMPLATE_TEST_CASE("blocked (max,min) product equals the naive triple loop exactly", "[analysis][maxmin]", float,
+                   double, long double) {
+  std::mt19937_64 rng(42);
+  std::uniform_real_distribution<double> U(-5.0, 5.0);
+  // shapes around the tile edges (64), the z chunk (256) and the micro-tile (4 x 2W)
+  const std::vector<std::array<index_t, 3>> shapes = {{1, 1, 1}, {4, 4, 4}, {5, 3, 7}, {63, 65, 64}, {65, 257, 130},
+                                                      {130, 300, 67}};
+  for (auto [n, k, m] : shapes) {
+    if (std::is_same_v<TestType, long double> && n * k * m > 300000) continue;
+    std::vector<TestType> A(std::size_t(n * k)), B(std::size_t(k * m)), C(std::size_t(n * m)), R(std::size_t(n * m));
+    for (auto& v : A) v = TestType(U(rng));
+    for (auto& v : B) v = TestType(U(rng));
+    max_min_product(A.data(), B.data(), C.data(), n, k, m);
+    max_min_product_naive(A.data(), B.data(), R.data(), n, k, m);
+    INFO("n=" << n << " k=" << k << " m=" << m);
+    CHECK(C == R);  // max and min round nothing: bit-for-bit equality
+  }
+}
+
+TEMPLATE_TEST_CASE("symmetric (max,min) excess equals the naive loop exactly", "[analysis][maxmin]", float, double) {
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> U(0.0, 10.0);
+  for (index_t n : {4, 9, 64, 65, 200, 300}) {
+    std::vector<TestType> A(std::size_t(n * n));
+    for (index_t i = 0; i < n; ++i)
+      for (index_t j = i; j < n; ++j) A[std::size_t(i * n + j)] = A[std::size_t(j * n + i)] = TestType(U(rng));
+    TestType naive = -std::numeric_limits<TestType>::infinity();
+    for (index_t x = 0; x < n; ++x)
+      for (index_t y = 0; y < n; ++y) {
+        TestType m = -std::numeric_limits<TestType>::infinity();
+        for (index_t z = 0; z < n; ++z) m = std::max(m, std::min(A[std::size_t(x * n + z)], A[std::size_t(z * n + y)]));
+        naive = std::max(naive, m - A[std::size_t(x * n + y)]);
+      }
+    INFO("n=" << n);
+    CHECK(max_min_excess_symmetric(A.data(), n, n) == naive);
+  }
+}
+
+// ---- Gromov delta on known metrics ---------------------------------------------------------------
+
+TEMPLATE_TEST_CASE("delta of a tree metric is 0", "[analysis][delta]", float, double) {
+  // Trees are 0-hyperbolic: every quadruple has its two largest pair sums equal. Rounding: each
+  // distance is a sum of up to n weights (relative error <= n eps), the Gromov products and their
+  // differences add a few more roundings of size eps * diam: tolerance 4 n eps diam / 2.
+  for (std::uint64_t seed : {1u, 2u, 3u}) {
+    const index_t n = 150;
+    const auto d = random_tree_metric<TestType>(n, seed);
+    const auto r = gromov_delta(d, n, 0);
+    const TestType tol = eps_tol<TestType>(TestType(2 * n)) * r.diameter;
+    CHECK(r.delta <= tol);
+    CHECK(r.diameter > 1);
+    const auto naive = gromov_delta_naive(d.data(), n, 7);
+    CHECK(naive.delta <= tol);
+  }
+  const index_t n = 40;
+  const auto d = random_tree_metric<TestType>(n, 9);
+  const auto all = gromov_delta_max_over_base_points(d.data(), n);
+  CHECK(all.delta <= eps_tol<TestType>(TestType(2 * n)) * all.diameter);
+}
+
+TEST_CASE("delta of cycle graphs matches hand-computed values", "[analysis][delta]") {
+  // Four-point form: for a quadruple with pair sums P1 >= P2 >= P3, delta = (P1 - P2)/2; delta_w is
+  // the max over quadruples containing w; on a cycle all vertices are alike, so delta_w = delta.
+  // Upper bound for any metric: P1 <= P2 + P3 (triangle inequality twice) and P3 <= P2, P1 <= 2 diam
+  // give P1 - P2 <= diam, i.e. delta <= diam / 2.
+  // C4 (diam 2): vertices 0,1,2,3, sums (01)(23) = 2, (02)(13) = 4, (03)(12) = 2 -> delta = 1.
+  // C5 (diam 2): drop one vertex, {0,1,2,3}: d01=d12=d23=1, d03=d02=d13=2 -> sums 2, 4, 3 -> 1/2;
+  //     all quadruples are rotations/reflections of this one, so delta = 1/2.
+  // C8 (diam 4): {0,2,4,6}: sides 2, diagonals 4 -> sums 4, 8, 4 -> delta = 2 = diam/2 (the bound).
+  // C12 (diam 6): {0,3,6,9}: sides 3, diagonals 6 -> delta = 3 = diam/2.
+  const std::vector<std::pair<index_t, double>> cases = {{4, 1.0}, {5, 0.5}, {8, 2.0}, {12, 3.0}};
+  for (auto [n, expected] : cases) {
+    const auto d = cycle_metric(n);
+    INFO("C" << n);
+    for (index_t w = 0; w < n; ++w) CHECK(gromov_delta(d, n, w).delta == expected);
+    CHECK(gromov_delta_max_over_base_points(d.data(), n).delta == expected);
+    CHECK(four_point_delta_bruteforce(d.data(), n) == expected);
+    CHECK(gromov_delta(d, n, 0).relative == 2 * expected / double(n / 2));
+  }
+}
+
+TEST_CASE("delta of a grid graph matches the hand-computed value", "[analysis][delta]") {
+  // k x k grid, graph (L1) metric, diam = 2(k-1). The four corners: adjacent corners k-1 apart,
+  // opposite ones 2(k-1): sums 2(k-1), 4(k-1), 2(k-1) -> delta = k-1 = diam/2, the upper bound, so
+  // delta = k - 1; a corner as base point attains it (the quadruple contains the base point).
+  for (index_t k : {2, 3, 4, 6, 9}) {
+    const index_t n = k * k;
+    const auto d = grid_metric(k);
+    INFO("grid " << k << "x" << k);
+    CHECK(gromov_delta(d, n, 0).delta == double(k - 1));
+    CHECK(gromov_delta(d, n, 0).relative == 1.0);
+    CHECK(gromov_delta_max_over_base_points(d.data(), n).delta == double(k - 1));
+    if (n <= 40) CHECK(four_point_delta_bruteforce(d.data(), n) == double(k - 1));
+  }
+  // The centre of the 3x3 grid is not in the corner quadruple; by hand: its delta_w is 1 (e.g. x, y
+  // = two opposite corners (d = 4, (x|y)_w = (2+2-4)/2 = 0), z = an edge midpoint between them:
+  // (x|z)_w = (2+1-1)/2 = 1 = (z|y)_w, so 1 - 0 = 1) and nothing larger (checked by the naive loop).
+  const auto d3 = grid_metric(3);
+  CHECK(gromov_delta(d3, 9, 4).delta == 1.0);
+  CHECK(gromov_delta_naive(d3.data(), 9, 4).delta == 1.0);
+}
+
+TEMPLATE_TEST_CASE("delta of points on a circle matches hand-computed values", "[analysis][delta]", float, double) {
+  // Chord metric on a circle of radius r, points in cyclic order.
+  // Square (4 points 90 deg apart): sides r sqrt2, diagonals 2r; sums 2 sqrt2 r (twice) and 4r ->
+  //   delta = (4 - 2 sqrt2) r / 2 = (2 - sqrt2) r.
+  // Hexagon (60 deg apart): the quadruple {0,1,2,4} has d01 = d12 = r, d02 = d04 = d24 = sqrt3 r,
+  //   d14 = 2r: sums (01)(24) = (1+sqrt3) r, (04)(12) = (1+sqrt3) r, (02)(14) = (2+sqrt3) r ->
+  //   delta = r/2; the other quadruple types give less ({0,1,3,4}: (4 - 2 sqrt3) r / 2 = 0.27 r,
+  //   {0,1,2,3}: (2 sqrt3 - 3) r / 2 = 0.23 r), so delta = r/2.
+  // Octagon: contains the square, and no quadruple of its points beats it: (2 - sqrt2) r.
+  const TestType r = TestType(3);
+  const TestType tol = eps_tol<TestType>(TestType(32)) * r;
+  const TestType square = (TestType(2) - std::sqrt(TestType(2))) * r;
+  const auto d4 = circle_metric<TestType>(4, r);
+  CHECK(std::abs(gromov_delta(d4, 4, 0).delta - square) <= tol);
+  const auto d6 = circle_metric<TestType>(6, r);
+  CHECK(std::abs(gromov_delta_max_over_base_points(d6.data(), 6).delta - r / 2) <= tol);
+  CHECK(std::abs(four_point_delta_bruteforce(d6.data(), 6) - r / 2) <= tol);
+  const auto d8 = circle_metric<TestType>(8, r);
+  for (index_t w = 0; w < 8; ++w) CHECK(std::abs(gromov_delta(d8, 8, w).delta - square) <= tol);
+  CHECK(std::abs(four_point_delta_bruteforce(d8.data(), 8) - square) <= tol);
+}
+
+TEST_CASE("blocked delta equals the naive loop exactly on random metrics", "[analysis][delta]") {
+  std::mt19937_64 rng(11);
+  std::normal_distribution<float> g(0.f, 1.f);
+  for (index_t n : {4, 17, 130, 260}) {
+    std::vector<float> x(std::size_t(n * 5));
+    for (auto& v : x) v = g(rng);
+    const auto d = euclidean_distance_matrix(x.data(), n, 5);
+    for (index_t w : {index_t(0), n - 1}) CHECK(gromov_delta(d, n, w).delta == gromov_delta_naive(d.data(), n, w).delta);
+  }
+}
+
+TEST_CASE("hyperbolic points have small relative delta, high-dimensional Euclidean points a larger one",
+          "[analysis][delta]") {
+  // 400 points uniform (by area) in a hyperbolic disc of radius 8 in H^2 (Lorentz model, K = 1),
+  // distances by the project's Lorentz::dist. delta_w of H^2 itself is at most ln 2 for the Gromov
+  // product form (measured here: it tends to ln 2 = 0.6931 as the disc grows), so relative delta
+  // is about 2 ln 2 / 16 = 0.087. Gaussian points in R^100 give about 0.27 (measured, seed fixed).
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> U(0.0, 1.0);
+  const index_t n = 400;
+  const double R = 8.0;
+  std::vector<double> p(std::size_t(n * 3));
+  for (index_t i = 0; i < n; ++i) {
+    const double rad = std::acosh(1.0 + U(rng) * (std::cosh(R) - 1.0)), th = 2.0 * std::numbers::pi * U(rng);
+    p[std::size_t(3 * i)] = std::cosh(rad);
+    p[std::size_t(3 * i + 1)] = std::sinh(rad) * std::cos(th);
+    p[std::size_t(3 * i + 2)] = std::sinh(rad) * std::sin(th);
+  }
+  const Lorentz<double> H;
+  const auto dh = manifold_distance_matrix(H, p.data(), n, 3);
+  const auto hyp = gromov_delta(dh, n, 0);
+  std::normal_distribution<double> g(0.0, 1.0);
+  const index_t dim = 100;
+  std::vector<double> x(std::size_t(n * dim));
+  for (auto& v : x) v = g(rng);
+  const auto de = euclidean_distance_matrix(x.data(), n, dim);
+  const auto euc = gromov_delta(de, n, 0);
+  INFO("hyperbolic rel " << hyp.relative << " delta " << hyp.delta << "; euclidean rel " << euc.relative);
+  CHECK(hyp.delta <= std::log(2.0) + 1e-9);
+  CHECK(hyp.relative < 0.1);
+  CHECK(euc.relative > 0.2);
+  CHECK(euc.relative > 2.5 * hyp.relative);
+}
+
+TEST_CASE("sampled estimator keeps the first token and at most max_points", "[analysis][delta]") {
+  std::mt19937_64 rng(5);
+  const auto rows = sample_prompt_rows(5000, 1500, rng);
+  REQUIRE(rows.size() == 1500);
+  CHECK(rows.front() == 0);
+  CHECK(std::is_sorted(rows.begin(), rows.end()));
+  CHECK(std::adjacent_find(rows.begin(), rows.end()) == rows.end());
+  CHECK(rows.back() < 5000);
+  CHECK(sample_prompt_rows(10, 1500, rng).size() == 10);
+  // the estimate on a short prompt is the exact delta with the first token as base point
+  std::normal_distribution<float> g(0.f, 1.f);
+  std::vector<float> e(std::size_t(50 * 8));
+  for (auto& v : e) v = g(rng);
+  const auto r = prompt_delta(e.data(), 50, 8, SampledDeltaOptions{}, rng);
+  CHECK(r.delta == gromov_delta(euclidean_distance_matrix(e.data(), 50, 8), 50, 0).delta);
+  // mean and sample standard deviation over prompts: relatives 0.1, 0.2, 0.3 -> 0.2, 0.1
+  std::vector<DeltaResult<double>> res(3);
+  res[0].relative = 0.1, res[1].relative = 0.2, res[2].relative = 0.3;
+  const auto s = summarize_deltas(res);
+  CHECK(std::abs(s.mean_relative - 0.2) <= eps_tol<double>(4));
+  CHECK(std::abs(s.std_relative - 0.1) <= eps_tol<double>(4));
+  CHECK(s.min_relative == 0.1);
+  CHECK(s.max_relative == 0.3);
+}
+
+#ifdef HYPLORA_HAVE_XTENSOR_TEST
+TEST_CASE("delta accepts xtensor matrices", "[analysis][delta]") {
+  const auto d = cycle_metric(8);
+  xt::xtensor<double, 2> m = xt::zeros<double>({8, 8});
+  for (std::size_t i = 0; i < 8; ++i)
+    for (std::size_t j = 0; j < 8; ++j) m(i, j) = d[i * 8 + j];
+  CHECK(gromov_delta(m).delta == 2.0);
+  xt::xtensor<double, 2> rect = xt::zeros<double>({4, 5});
+  CHECK_THROWS_WITH(gromov_delta(rect), Catch::Contains("4 x 5, not square"));
+}
+#endif
+
+TEST_CASE("bad distance matrices give clear errors", "[analysis][delta][errors]") {
+  auto d = cycle_metric(6);
+  CHECK_THROWS_WITH(gromov_delta(std::vector<double>(12, 0.0), 3), Catch::Contains("12 entries, expected n*n = 9"));
+  CHECK_THROWS_WITH(gromov_delta(cycle_metric(3), 3), Catch::Contains("at least 4"));
+  CHECK_THROWS_WITH(validate_distance_matrix(d.data(), 6, 5), Catch::Contains("6 x 5, not square"));
+  auto bad = d;
+  bad[1 * 6 + 2] = std::nan("");
+  CHECK_THROWS_WITH(gromov_delta(bad, 6), Catch::Contains("(1, 2) is NaN"));
+  bad = d;
+  bad[2 * 6 + 3] = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_WITH(gromov_delta(bad, 6), Catch::Contains("(2, 3) is infinite"));
+  bad = d;
+  bad[0 * 6 + 1] = bad[1 * 6 + 0] = -1.0;
+  CHECK_THROWS_WITH(gromov_delta(bad, 6), Catch::Contains("negative"));
+  bad = d;
+  bad[0 * 6 + 1] = 1.5;
+  CHECK_THROWS_WITH(gromov_delta(bad, 6), Catch::Contains("not symmetric") && Catch::Contains("d(0, 1) = 1.5"));
+  // a last-place difference is within the default tolerance (64 eps diam) ...
+  bad = d;
+  bad[0 * 6 + 1] = std::nextafter(1.0, 2.0);
+  CHECK_NOTHROW(gromov_delta(bad, 6));
+  // ... and an explicit tolerance widens it
+  bad[0 * 6 + 1] = 1.001;
+  CHECK_NOTHROW(gromov_delta(bad, 6, 0, DeltaOptions{0.01}));
+  bad = d;
+  bad[3 * 6 + 3] = 0.5;
+  CHECK_THROWS_WITH(gromov_delta(bad, 6), Catch::Contains("diagonal"));
+  CHECK_THROWS_WITH(gromov_delta(d, 6, 6), Catch::Contains("base point 6"));
+  std::mt19937_64 rng(1);
+  std::vector<float> e(3 * 4, 0.f);
+  CHECK_THROWS_WITH(prompt_delta(e.data(), 3, 4, SampledDeltaOptions{}, rng), Catch::Contains("too short"));
+}
+
+// ---- power law -------------------------------------------------------------------------------------
+
+TEST_CASE("Hurwitz zeta matches known values", "[analysis][powerlaw]") {
+  const double pi = std::numbers::pi;
+  const double tol = eps_tol<double>(64);
+  CHECK(std::abs(hurwitz_zeta(2.0, 1.0) / (pi * pi / 6) - 1) <= tol);
+  CHECK(std::abs(hurwitz_zeta(4.0, 1.0) / (pi * pi * pi * pi / 90) - 1) <= tol);
+  CHECK(std::abs(hurwitz_zeta(2.0, 0.5) / (pi * pi / 2) - 1) <= tol);  // (2^s - 1) zeta(s)
+  CHECK(std::abs(hurwitz_zeta(3.0, 1.0) / 1.2020569031595942854 - 1) <= tol);  // Apery's constant
+  // recurrence zeta(s, q) - zeta(s, q+1) = q^-s, and the derivative against a central difference
+  for (double s : {1.05, 1.9, 2.5, 7.0})
+    for (double q : {1.0, 3.0, 250.0, 1e5}) {
+      const double lhs = hurwitz_zeta(s, q) - hurwitz_zeta(s, q + 1);
+      CHECK(std::abs(lhs - std::pow(q, -s)) <= 1e-10 * std::pow(q, -s) + tol * hurwitz_zeta(s, q));
+      const double h = 1e-5;
+      const double fd = (hurwitz_zeta(s + h, q) - hurwitz_zeta(s - h, q)) / (2 * h);
+      CHECK(std::abs(hurwitz_zeta_with_derivative(s, q).ds - fd) <= 1e-6 * std::abs(fd));
+    }
+  CHECK_THROWS_WITH(hurwitz_zeta(1.0, 1.0), Catch::Contains("must be a finite number > 1"));
+  CHECK_THROWS_WITH(hurwitz_zeta(2.0, 0.0), Catch::Contains("must be a finite number > 0"));
+}
+
+TEST_CASE("power-law fit recovers the exponent of synthetic Zipf data", "[analysis][powerlaw]") {
+  // 20000 samples: the MLE's standard error is (alpha - 1)/sqrt(n) = 0.006 (alpha 1.9), 0.011
+  // (alpha 2.5), well inside the 0.05 required.
+  struct Case {
+    double alpha;
+    std::uint64_t x_min;
+  };
+  for (Case c : {Case{1.9, 1}, Case{2.5, 5}, Case{1.9, 10}}) {
+    const auto x = power_law_samples(c.alpha, c.x_min, 20000, 17 + c.x_min);
+    const auto fixed = fit_discrete_power_law_fixed_xmin(x, c.x_min);
+    INFO("alpha " << c.alpha << " x_min " << c.x_min << ": fixed-x_min fit " << fixed.alpha);
+    CHECK(std::abs(fixed.alpha - c.alpha) < 0.05);
+    CHECK(fixed.n_tail == 20000);
+    CHECK(!fixed.alpha_at_bound);
+    const auto full = fit_discrete_power_law(x);
+    INFO("KS-chosen x_min " << full.x_min << " alpha " << full.alpha << " ks " << full.ks);
+    CHECK(std::abs(full.alpha - c.alpha) < 0.05);
+    CHECK(full.ks < 0.02);
+    CHECK(full.ks <= fixed.ks);  // the search includes the true x_min
+  }
+}
+
+TEST_CASE("power-law fit finds x_min above a non-power-law head", "[analysis][powerlaw]") {
+  // head: 3000 values uniform on 1..9; tail: 6000 power-law (alpha 2.2) values >= 10
+  std::mt19937_64 rng(99);
+  auto x = power_law_samples(2.2, 10, 6000, 5);
+  std::uniform_int_distribution<std::uint64_t> head(1, 9);
+  for (int i = 0; i < 3000; ++i) x.push_back(head(rng));
+  const auto fit = fit_discrete_power_law(x);
+  INFO("x_min " << fit.x_min << " alpha " << fit.alpha);
+  CHECK(fit.x_min >= 9);
+  CHECK(fit.x_min <= 14);
+  CHECK(std::abs(fit.alpha - 2.2) < 0.08);
+}
+
+TEST_CASE("Vuong test prefers the law the data came from", "[analysis][powerlaw]") {
+  const auto pl = power_law_samples(2.0, 1, 5000, 8);
+  const auto fit = fit_discrete_power_law_fixed_xmin(pl, 1);
+  const auto vs_exp = compare_power_law(pl, fit, "exponential");
+  CHECK(vs_exp.R > 0);
+  CHECK(vs_exp.p_value < 1e-3);
+  CHECK(vs_exp.favoured == "power_law");
+  // geometric data (discrete exponential, lambda = 0.3, x >= 1): the exponential must win and its
+  // MLE recover lambda
+  std::mt19937_64 rng(4);
+  std::geometric_distribution<std::uint64_t> geo(1.0 - std::exp(-0.3));
+  std::vector<std::uint64_t> ex;
+  for (int i = 0; i < 5000; ++i) ex.push_back(1 + geo(rng));
+  const auto fit_ex = fit_discrete_power_law_fixed_xmin(ex, 1);
+  const auto t = compare_power_law(ex, fit_ex, "exponential");
+  CHECK(t.R < 0);
+  CHECK(t.p_value < 1e-3);
+  CHECK(t.favoured == "exponential");
+  CHECK(std::abs(t.parameters[0] - 0.3) < 0.02);
+  // log-normal data (mu 2, sigma 1, rounded): the log-normal must beat the power law
+  std::lognormal_distribution<double> ln(2.0, 1.0);
+  std::vector<std::uint64_t> lx;
+  for (int i = 0; i < 5000; ++i) lx.push_back(std::uint64_t(std::llround(std::max(1.0, ln(rng)))));
+  const auto fit_ln = fit_discrete_power_law_fixed_xmin(lx, 1);
+  const auto tl = compare_power_law(lx, fit_ln, "lognormal");
+  CHECK(tl.R < 0);
+  CHECK(tl.favoured == "lognormal");
+  CHECK_THROWS_WITH(compare_power_law(lx, fit_ln, "weibull"), Catch::Contains("unknown alternative 'weibull'"));
+}
+
+TEST_CASE("power-law fit rejects bad data", "[analysis][powerlaw][errors]") {
+  CHECK_THROWS_WITH(fit_discrete_power_law(std::vector<std::uint64_t>{0, 0, 0}), Catch::Contains("no positive values"));
+  CHECK_THROWS_WITH(fit_discrete_power_law(std::vector<std::uint64_t>{1, 2, 3}), Catch::Contains("fewer than min_tail"));
+  CHECK_THROWS_WITH(fit_discrete_power_law_fixed_xmin({1, 2, 3}, 0), Catch::Contains("x_min must be at least 1"));
+  CHECK_THROWS_WITH(fit_discrete_power_law_fixed_xmin({1, 2, 3}, 3), Catch::Contains("only 1 value(s) >= x_min = 3"));
+}
+
+// ---- norm against frequency -------------------------------------------------------------------------
+
+TEST_CASE("embedding norm is binned by log-spaced frequency", "[analysis][norm]") {
+  // 8 tokens, dim 2, row t = (norm_t, 0): counts 1,2,15,20,200,300,1000,0 with norms
+  // 4.5,4,3.5,3,2.5,2,1,7. 3 bins over [1, 1000] in log space: edges 1, 10, 100, 1000 ->
+  // {1,2}: mean 4.25, std 0.25; {15,20}: 3.25, 0.25; {200,300,1000}: mean 5.5/3, std sqrt(7/18)
+  // (deviations 2/3, 1/6, -5/6: squares sum to 7/6, over 3). Token 7 is unseen (norm 7).
+  const std::vector<double> norms = {4.5, 4, 3.5, 3, 2.5, 2, 1, 7};
+  const std::vector<std::uint64_t> counts = {1, 2, 15, 20, 200, 300, 1000, 0};
+  std::vector<float> emb(16, 0.f);
+  for (int t = 0; t < 8; ++t) emb[std::size_t(2 * t)] = float(norms[std::size_t(t)]);
+  const auto nf = norm_by_frequency(emb.data(), 8, 2, counts, 3);
+  REQUIRE(nf.bins.size() == 3);
+  const double tol = eps_tol<double>(64);
+  CHECK(nf.bins[0].tokens == 2);
+  CHECK(std::abs(nf.bins[0].mean_norm - 4.25) <= 4.25 * tol);
+  CHECK(std::abs(nf.bins[0].std_norm - 0.25) <= 64 * tol);
+  CHECK(nf.bins[1].tokens == 2);
+  CHECK(std::abs(nf.bins[1].mean_norm - 3.25) <= 3.25 * tol);
+  CHECK(nf.bins[2].tokens == 3);
+  CHECK(std::abs(nf.bins[2].mean_norm - 5.5 / 3.0) <= 2 * tol);
+  CHECK(std::abs(nf.bins[2].std_norm - std::sqrt(7.0 / 18.0)) <= 64 * tol);
+  CHECK(std::abs(nf.bins[2].mean_count - 500.0) <= 500 * tol);
+  CHECK(std::abs(nf.bins[0].count_lo - 1.0) <= tol);
+  CHECK(std::abs(nf.bins[1].count_lo - 10.0) <= 10 * tol);
+  CHECK(std::abs(nf.bins[2].count_hi - 1000.0) <= 1000 * tol);
+  CHECK(nf.unseen_tokens == 1);
+  CHECK(nf.unseen_mean_norm == 7.0);
+  CHECK(std::abs(nf.spearman + 1.0) <= tol);  // norm falls monotonically with count
+  CHECK_THROWS_WITH(norm_by_frequency(emb.data(), 8, 2, std::vector<std::uint64_t>(7, 1), 3),
+                    Catch::Contains("7 counts for a vocabulary of 8"));
+  emb[0] = std::nanf("");
+  CHECK_THROWS_WITH(norm_by_frequency(emb.data(), 8, 2, counts, 3), Catch::Contains("row 0 is not finite"));
+}
