@@ -1,0 +1,141 @@
+// Forward + backward time of one adapted linear layer (float, CPU backend): the frozen linear
+// alone, LoRA, the lora_scaled control, the naive sandwich, HypLoRA on Lorentz and on the Poincare
+// ball, at LLM shapes. Methods run interleaved round by round (so machine noise hits all alike);
+// median, min and max over the rounds after warm-up; ratios against LoRA in the same run.
+//
+//   bench_adapter [--quick] [--reps N] [--tokens N]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hyplora/adapter/adapter.hpp"
+#include "hyplora/backend/cpu.hpp"
+
+using namespace hyplora;
+using namespace hyplora::adapter;
+using T = float;
+
+namespace {
+
+struct Shape {
+  index_t d, rank;
+};
+
+struct Stats {
+  double median, min, max;
+};
+Stats stats(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t k = v.size();
+  const double med = k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2]);
+  return {med, v.front(), v.back()};
+}
+
+double det(std::uint64_t seed, std::uint64_t i) { return 2.0 * uniform01(seed, 5, i) - 1.0; }
+
+struct Layer {
+  index_t n, d;
+  std::vector<T> W, b, X, Y, dY, dX;
+  Layer(index_t n_, index_t d_) : n(n_), d(d_) {
+    W.resize(std::size_t(d * d)); b.resize(std::size_t(d)); X.resize(std::size_t(n * d));
+    Y.resize(std::size_t(n * d)); dY.resize(std::size_t(n * d)); dX.resize(std::size_t(n * d));
+    const double ws = 1.0 / std::sqrt(double(d));
+    for (std::size_t i = 0; i < W.size(); ++i) W[i] = T(ws * det(1, i));
+    for (std::size_t i = 0; i < b.size(); ++i) b[i] = T(0.1 * det(2, i));
+    for (std::size_t i = 0; i < X.size(); ++i) X[i] = T(1.7 * det(3, i));  // |x| ~ sqrt(d), like RMSNorm output
+    for (std::size_t i = 0; i < dY.size(); ++i) dY[i] = T(det(4, i));
+  }
+};
+
+template <class V>
+std::function<void()> make_adapter_step(Layer& L, index_t rank) {
+  AdapterConfig c;
+  c.d_in = L.d; c.d_out = L.d; c.rank = rank; c.alpha = 2.0 * double(rank); c.seed = 1;
+  auto ad = std::make_shared<Adapter<V, T, backend::Cpu>>(c);
+  auto p = ad->params_to_host();  // B = 0 would let nothing flow: use a small random B
+  for (index_t k = 0; k < ad->layout().B_size; ++k) p[std::size_t(ad->layout().B + k)] = T(0.01 * det(6, std::uint64_t(k)));
+  ad->params_from_host(p);
+  return [ad, &L]() {
+    ad->zero_grad();
+    std::fill(L.dX.begin(), L.dX.end(), T(0));
+    ad->forward(L.W.data(), L.b.data(), L.X.data(), L.Y.data(), L.n, true);
+    ad->backward(L.W.data(), L.X.data(), L.dY.data(), L.dX.data(), L.n);
+  };
+}
+
+std::function<void()> make_frozen_step(Layer& L) {
+  return [&L]() {
+    const index_t n = L.n, d = L.d;
+    for (index_t i = 0; i < n; ++i) std::memcpy(L.Y.data() + i * d, L.b.data(), sizeof(T) * std::size_t(d));
+    backend::Cpu::gemm(false, true, n, d, d, T(1), L.X.data(), d, L.W.data(), d, T(1), L.Y.data(), d);
+    std::fill(L.dX.begin(), L.dX.end(), T(0));
+    backend::Cpu::gemm(false, false, n, d, d, T(1), L.dY.data(), d, L.W.data(), d, T(1), L.dX.data(), d);
+  };
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  int reps = 7;
+  index_t tokens = 512;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = std::atol(argv[++i]);
+    else {
+      std::fprintf(stderr, "usage: %s [--quick] [--reps N] [--tokens N]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (reps < 1) { std::fprintf(stderr, "--reps must be >= 1\n"); return 2; }
+  std::vector<Shape> shapes{{4096, 8}, {4096, 32}, {288, 8}, {64, 8}};
+  if (quick) { reps = 3; shapes = {{288, 8}, {64, 8}}; }
+  const int warmup = 2;
+
+  std::printf("# bench_adapter: forward+backward of one d x d layer, %ld tokens, float, CPU backend\n", long(tokens));
+  std::printf("# median / min / max over %d rounds after %d warm-up rounds, methods interleaved\n\n", reps, warmup);
+  std::printf("| d | r | method | median ms | min ms | max ms | / LoRA | / frozen |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
+  for (const Shape& s : shapes) {
+    Layer L(tokens, s.d);
+    std::vector<std::pair<std::string, std::function<void()>>> methods{
+        {"frozen linear", make_frozen_step(L)},
+        {"lora", make_adapter_step<Lora>(L, s.rank)},
+        {"lora_scaled", make_adapter_step<LoraScaled>(L, s.rank)},
+        {"naive", make_adapter_step<Naive>(L, s.rank)},
+        {"hyplora_lorentz", make_adapter_step<HypLoraLorentz>(L, s.rank)},
+        {"hyplora_poincare", make_adapter_step<HypLoraPoincare>(L, s.rank)},
+        {"paper", make_adapter_step<PaperHypLora>(L, s.rank)}};
+    // small shapes are fast: repeat the step inside one sample so a sample is >= ~20 ms
+    int inner = 1;
+    {
+      auto t0 = std::chrono::steady_clock::now();
+      methods[1].second();
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      inner = std::max(1, int(20.0 / std::max(ms, 1e-3)));
+    }
+    std::vector<std::vector<double>> times(methods.size());
+    for (int round = 0; round < warmup + reps; ++round)
+      for (std::size_t m = 0; m < methods.size(); ++m) {
+        auto t0 = std::chrono::steady_clock::now();
+        for (int k = 0; k < inner; ++k) methods[m].second();
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / inner;
+        if (round >= warmup) times[m].push_back(ms);
+      }
+    const Stats lora = stats(times[1]), frozen = stats(times[0]);
+    for (std::size_t m = 0; m < methods.size(); ++m) {
+      const Stats st = stats(times[m]);
+      std::printf("| %ld | %ld | %s | %.3f | %.3f | %.3f | %.3f | %.3f |\n", long(s.d), long(s.rank), methods[m].first.c_str(),
+                  st.median, st.min, st.max, st.median / lora.median, st.median / frozen.median);
+    }
+    std::fflush(stdout);
+  }
+  return 0;
+}
