@@ -1,0 +1,44 @@
+#pragma once
+// Reading JSON / JSON Lines data files record by record, with the line of each record, so a
+// bad record can be reported (file:line) and skipped without losing the rest of the file.
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "data/record.hpp"
+
+namespace hyplora::data {
+
+/// A record-level problem (missing field, wrong type, ...): the loader turns it into a skip or a
+/// DataError according to its BadRecordPolicy.
+class RecordError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Reads the whole file; throws DataError (line 0) when it cannot be opened.
+std::string read_text_file(const std::string& path);
+
+/// True when text is well-formed UTF-8; *bad_offset receives the first bad byte otherwise.
+bool is_valid_utf8(std::string_view text, std::size_t* bad_offset = nullptr);
+
+/// Calls visit(json, line) for every top-level element of a JSON array file, or for every non-empty
+/// line of a JSON Lines file (chosen by the first non-blank character: '[' = array). Each element is
+/// checked for UTF-8 and parsed on its own; a broken element, or a RecordError thrown by visit, goes
+/// to result.problems (skip) or becomes a DataError (reject). Structural damage that makes the
+/// elements impossible to delimit (unterminated string, missing ']') always throws DataError.
+void for_each_json_record(const std::string& path, BadRecordPolicy policy, LoadResult& result,
+                          const std::function<void(const nlohmann::json&, std::size_t line)>& visit);
+
+/// Field access with clear RecordError messages ("missing field 'x'", "field 'x' is a number, expected string").
+const std::string& json_string(const nlohmann::json& obj, const char* key);
+/// A finite number, given as a JSON number or as a numeric string ("576.0", "1,234"); NaN/inf rejected.
+double json_number(const nlohmann::json& obj, const char* key);
+
+/// Collapses all whitespace runs (newlines included) into single spaces and trims the ends.
+std::string one_line(std::string_view text);
+
+}  // namespace hyplora::data

@@ -1,0 +1,257 @@
+#include "data/loaders.hpp"
+
+#include <cctype>
+#include <stdexcept>
+
+#include "data/json_records.hpp"
+
+namespace hyplora::data {
+
+std::string answer_sentence(const Record& r) {
+  if (r.kind == AnswerKind::choice) return std::string("The answer is (") + r.choice + ").";
+  return "The answer is " + format_number(r.answer) + ".";
+}
+
+namespace {
+
+double parse_label(std::string_view text, const char* what) {
+  std::string s;
+  for (char c : text)
+    if (c != ',' && c != '$' && !std::isspace(static_cast<unsigned char>(c))) s += c;
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (s.empty() || used != s.size()) throw RecordError(std::string(what) + " is not a number: \"" + std::string(text) + "\"");
+  if (!std::isfinite(v)) throw RecordError(std::string(what) + " is not finite");
+  return v;
+}
+
+// "48/2 = <<48/2=24>>24" -> "48/2 = 24"
+std::string strip_calculator_notes(std::string_view text) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (text.compare(i, 2, "<<") == 0) {
+      const auto end = text.find(">>", i + 2);
+      if (end != std::string_view::npos) { i = end + 2; continue; }
+    }
+    out += text[i++];
+  }
+  return out;
+}
+
+// "X=((22.0-14.0)/4.0)" -> "(22 - 14) / 4"; numbers without ".0", binary operators spaced.
+std::string render_expression(std::string_view e) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < e.size()) {
+    const char c = e[i];
+    if (std::isspace(static_cast<unsigned char>(c))) { ++i; continue; }
+    if (std::isdigit(static_cast<unsigned char>(c)) || (c == '.' && i + 1 < e.size() && std::isdigit(static_cast<unsigned char>(e[i + 1])))) {
+      std::size_t j = i;
+      while (j < e.size() && (std::isdigit(static_cast<unsigned char>(e[j])) || e[j] == '.')) ++j;
+      out += format_number(std::stod(std::string(e.substr(i, j - i))));
+      i = j;
+      continue;
+    }
+    if (c == '+' || c == '-' || c == '*' || c == '/' || c == '=') {
+      const bool unary = c == '-' && (out.empty() || out.back() == '(' || out.back() == ' ');
+      if (unary) out += c;
+      else { out += ' '; out += c; out += ' '; }
+      ++i;
+      continue;
+    }
+    out += c;
+    ++i;
+  }
+  // drop one pair of parentheses around the whole expression
+  if (out.size() >= 2 && out.front() == '(' && out.back() == ')') {
+    int depth = 0;
+    bool wraps = true;
+    for (std::size_t k = 0; k < out.size(); ++k) {
+      if (out[k] == '(') ++depth;
+      else if (out[k] == ')' && --depth == 0 && k + 1 != out.size()) { wraps = false; break; }
+    }
+    if (wraps) out = out.substr(1, out.size() - 2);
+  }
+  return out;
+}
+
+// MAWPS / SVAMP worked answer from the equation and the label.
+std::string equation_solution(std::string_view equation, double answer) {
+  std::string eq(equation);
+  const std::string n = format_number(answer);
+  if (eq.size() > 2 && (eq[0] == 'x' || eq[0] == 'X') && eq[1] == '=')
+    return render_expression(eq.substr(2)) + " = " + n + ". The answer is " + n + ".";
+  if (eq.find('=') == std::string::npos) return render_expression(eq) + " = " + n + ". The answer is " + n + ".";
+  return render_expression(eq) + ", so x = " + n + ". The answer is " + n + ".";
+}
+
+Record base_record(const std::string& path, std::size_t line) {
+  Record r;
+  r.source = path;
+  r.line = line;
+  return r;
+}
+
+std::string id_field(const nlohmann::json& j, const char* key, const std::string& fallback) {
+  auto it = j.find(key);
+  if (it == j.end()) return fallback;
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_number_integer()) return std::to_string(it->get<long long>());
+  throw RecordError(std::string("field '") + key + "' is a " + it->type_name() + ", expected a string or integer");
+}
+
+char parse_letter(std::string_view text, const char* what) {
+  const std::string s = one_line(text);
+  if (s.size() == 1) {
+    const char c = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
+    if (c >= 'A' && c <= 'E') return c;
+  }
+  throw RecordError(std::string(what) + " is not a letter A-E: \"" + std::string(text) + "\"");
+}
+
+}  // namespace
+
+LoadResult load_gsm8k(const std::string& path, BadRecordPolicy policy) {
+  LoadResult result;
+  for_each_json_record(path, policy, result, [&](const nlohmann::json& j, std::size_t line) {
+    Record r = base_record(path, line);
+    r.question = one_line(json_string(j, "question"));
+    const std::string& answer = json_string(j, "answer");
+    const auto mark = answer.rfind("####");
+    if (mark == std::string::npos) throw RecordError("field 'answer' has no '#### N' final answer");
+    r.answer = parse_label(std::string_view(answer).substr(mark + 4), "the answer after '####'");
+    r.id = "gsm8k-" + std::to_string(line);
+    std::string worked = one_line(strip_calculator_notes(std::string_view(answer).substr(0, mark)));
+    if (!worked.empty() && worked.back() != '.' && worked.back() != '!' && worked.back() != '?') worked += '.';
+    r.answer_text = (worked.empty() ? "" : worked + " ") + answer_sentence(r);
+    if (r.question.empty()) throw RecordError("field 'question' is empty");
+    result.records.push_back(std::move(r));
+  });
+  return result;
+}
+
+LoadResult load_mawps(const std::string& path, BadRecordPolicy policy) {
+  LoadResult result;
+  for_each_json_record(path, policy, result, [&](const nlohmann::json& j, std::size_t line) {
+    Record r = base_record(path, line);
+    r.question = one_line(json_string(j, "original_text"));
+    r.answer = json_number(j, "ans");
+    r.id = "mawps-" + id_field(j, "id", std::to_string(line));
+    r.answer_text = equation_solution(json_string(j, "equation"), r.answer);
+    result.records.push_back(std::move(r));
+  });
+  return result;
+}
+
+LoadResult load_llm_adapters(const std::string& path, bool choice_answers, BadRecordPolicy policy) {
+  LoadResult result;
+  std::size_t index = 0;
+  for_each_json_record(path, policy, result, [&](const nlohmann::json& j, std::size_t line) {
+    Record r = base_record(path, line);
+    r.question = one_line(json_string(j, "instruction"));
+    if (j.contains("input")) r.input = one_line(json_string(j, "input"));
+    const std::string output = one_line(json_string(j, "output"));
+    if (choice_answers) {
+      r.kind = AnswerKind::choice;
+      r.choice = parse_letter(json_string(j, "answer"), "field 'answer'");
+    } else {
+      r.answer = json_number(j, "answer");
+    }
+    r.id = "item-" + std::to_string(index++);
+    // The outputs are model-written rationales (they can disagree with the label); kept as given.
+    r.answer_text = output.find("answer is") == std::string::npos ? (output.empty() ? "" : output + " ") + answer_sentence(r) : output;
+    result.records.push_back(std::move(r));
+  });
+  return result;
+}
+
+LoadResult load_svamp(const std::string& path, BadRecordPolicy policy) {
+  LoadResult result;
+  for_each_json_record(path, policy, result, [&](const nlohmann::json& j, std::size_t line) {
+    Record r = base_record(path, line);
+    std::string body = one_line(json_string(j, "Body"));
+    const std::string question = one_line(json_string(j, "Question"));
+    if (!body.empty() && body.back() != '.' && body.back() != '?' && body.back() != '!') body += '.';
+    r.question = body.empty() ? question : body + " " + question;
+    r.answer = json_number(j, "Answer");
+    r.id = id_field(j, "ID", "svamp-" + std::to_string(line));
+    r.answer_text = equation_solution(json_string(j, "Equation"), r.answer);
+    result.records.push_back(std::move(r));
+  });
+  return result;
+}
+
+LoadResult load_aqua(const std::string& path, BadRecordPolicy policy) {
+  LoadResult result;
+  for_each_json_record(path, policy, result, [&](const nlohmann::json& j, std::size_t line) {
+    Record r = base_record(path, line);
+    r.kind = AnswerKind::choice;
+    const std::string question = one_line(json_string(j, "question"));
+    auto it = j.find("options");
+    if (it == j.end()) throw RecordError("missing field 'options'");
+    if (!it->is_array() || it->empty()) throw RecordError("field 'options' is not a non-empty array");
+    std::string choices;
+    for (const auto& o : *it) {
+      if (!o.is_string()) throw RecordError("an entry of 'options' is not a string");
+      std::string opt = one_line(o.get<std::string>());
+      r.options.push_back(opt);
+      // "A)21" -> "(A) 21"
+      choices += " ";
+      if (opt.size() >= 2 && opt[1] == ')') {
+        choices.append(1, '(').append(1, opt[0]).append(") ").append(opt, 2, std::string::npos);
+      } else {
+        choices += opt;
+      }
+    }
+    r.question = question + " Answer Choices:" + choices;
+    r.choice = parse_letter(json_string(j, "correct"), "field 'correct'");
+    r.id = "aqua-" + std::to_string(line);
+    const std::string rationale = one_line(json_string(j, "rationale"));
+    r.answer_text = (rationale.empty() ? "" : rationale + " ") + answer_sentence(r);
+    result.records.push_back(std::move(r));
+  });
+  return result;
+}
+
+DataFormat format_from_name(const std::string& name) {
+  if (name == "gsm8k") return DataFormat::gsm8k;
+  if (name == "mawps") return DataFormat::mawps;
+  if (name == "llm-adapters") return DataFormat::llm_adapters;
+  if (name == "llm-adapters-choice") return DataFormat::llm_adapters_choice;
+  if (name == "svamp") return DataFormat::svamp;
+  if (name == "aqua") return DataFormat::aqua;
+  throw std::invalid_argument("unknown data format '" + name +
+                              "' (known: gsm8k, mawps, llm-adapters, llm-adapters-choice, svamp, aqua)");
+}
+
+const char* format_name(DataFormat f) {
+  switch (f) {
+    case DataFormat::gsm8k: return "gsm8k";
+    case DataFormat::mawps: return "mawps";
+    case DataFormat::llm_adapters: return "llm-adapters";
+    case DataFormat::llm_adapters_choice: return "llm-adapters-choice";
+    case DataFormat::svamp: return "svamp";
+    case DataFormat::aqua: return "aqua";
+  }
+  return "?";
+}
+
+LoadResult load_file(const std::string& path, DataFormat f, BadRecordPolicy policy) {
+  switch (f) {
+    case DataFormat::gsm8k: return load_gsm8k(path, policy);
+    case DataFormat::mawps: return load_mawps(path, policy);
+    case DataFormat::llm_adapters: return load_llm_adapters(path, false, policy);
+    case DataFormat::llm_adapters_choice: return load_llm_adapters(path, true, policy);
+    case DataFormat::svamp: return load_svamp(path, policy);
+    case DataFormat::aqua: return load_aqua(path, policy);
+  }
+  throw std::invalid_argument("bad DataFormat");
+}
+
+}  // namespace hyplora::data

@@ -1,0 +1,43 @@
+#pragma once
+// Prompt templates: how a Record becomes a prompt (model input) and a response (training target).
+//
+// Responses are ONE line that ends "The answer is N." followed by a newline: the TinyStories models
+// never saw EOS (SPEC section 5), so generation stops at the template's stop text (a newline), or at
+// a length limit, and the answer is extracted from what was generated.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "data/record.hpp"
+
+namespace hyplora::data {
+
+struct PromptTemplate {
+  std::string name;
+  std::string description;
+  std::string prefix_with_input;     ///< placeholders {instruction} and {input}
+  std::string prefix_without_input;  ///< placeholder {instruction}
+  std::string response_suffix;       ///< appended to the worked answer in the target ("\n")
+  std::string stop_text;             ///< generation stops once the generated text contains this ("\n")
+
+  /// The prompt for record (ends where the response starts).
+  std::string prompt(const Record& record) const;
+  /// The training target: record.answer_text + response_suffix.
+  std::string response(const Record& record) const;
+  /// The generated text up to (not including) the first stop_text after some non-blank output;
+  /// leading blank lines are ignored so a response starting with "\n" is not cut empty.
+  std::string_view cut_at_stop(std::string_view generated) const;
+  /// True once cut_at_stop would cut something (the caller stops generating).
+  bool should_stop(std::string_view generated) const;
+};
+
+/// "alpaca": the math_10k / LLM-Adapters instruction template
+///   "Below is an instruction that describes a task. Write a response that appropriately completes
+///    the request.\n\n### Instruction:\n{instruction}\n\n### Response:\n"
+///   (with "### Input:\n{input}\n\n" before the response when the record has an input);
+/// "compact": "Q: {instruction}\nA: " ("Q: {instruction} {input}\nA: " with an input): a few tokens
+/// for the 512-context, 512-vocabulary stories260K model.
+const PromptTemplate& prompt_template(const std::string& name);  ///< throws std::invalid_argument
+std::vector<std::string> prompt_template_names();
+
+}  // namespace hyplora::data

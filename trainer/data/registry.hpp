@@ -1,0 +1,32 @@
+#pragma once
+// Named data sets in the shared folder (../shared/data), so the CLI can say `--data gsm8k-test`.
+#include <string>
+#include <vector>
+
+#include "data/loaders.hpp"
+
+namespace hyplora::data {
+
+enum class SplitRole { train, validation, test };
+
+struct DatasetInfo {
+  std::string name;           ///< "gsm8k-test", "mawps-train", "la-svamp", ...
+  DataFormat format;
+  std::string relative_path;  ///< under the shared data folder
+  SplitRole role;
+  std::size_t expected_count; ///< records in the shared copy (checked by the tests)
+  std::string note;
+};
+
+/// Every registered data set, in a fixed order.
+const std::vector<DatasetInfo>& dataset_registry();
+/// Looks a name up; throws std::invalid_argument listing the known names.
+const DatasetInfo& find_dataset(const std::string& name);
+/// The shared data folder: $HYPLORA_SHARED_DIR/data, else the configured default, else ../shared/data.
+std::string default_data_dir();
+/// Loads a registered data set from data_dir (default_data_dir() when empty). Records' ids are
+/// prefixed with the data set name ("gsm8k-test/gsm8k-12").
+LoadResult load_dataset(const std::string& name, BadRecordPolicy policy = BadRecordPolicy::reject,
+                        const std::string& data_dir = "");
+
+}  // namespace hyplora::data

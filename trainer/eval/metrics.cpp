@@ -1,0 +1,120 @@
+#include "eval/metrics.hpp"
+
+#include <cstdio>
+#include <ostream>
+
+#include "data/answer_extraction.hpp"
+
+namespace hyplora::eval {
+
+Tally AccuracyReport::weighted() const {
+  Tally t;
+  for (const auto& d : datasets) {
+    t.total += d.overall.total;
+    t.correct += d.overall.correct;
+  }
+  return t;
+}
+
+ItemResult score_item(const data::Record& record, const std::string& generated) {
+  const auto j = data::judge(record, generated);
+  ItemResult r;
+  r.id = record.id;
+  r.depth = record.depth;
+  r.correct = j.correct;
+  r.generated = generated;
+  r.predicted_number = j.number;
+  r.predicted_choice = j.choice;
+  r.label = record.kind == data::AnswerKind::choice ? std::string(1, record.choice) : data::format_number(record.answer);
+  return r;
+}
+
+void add_item(DatasetAccuracy& d, ItemResult item, bool keep_item) {
+  d.overall.total += 1;
+  d.overall.correct += item.correct ? 1 : 0;
+  if (item.depth > 0) {
+    auto& t = d.by_depth[item.depth];
+    t.total += 1;
+    t.correct += item.correct ? 1 : 0;
+  }
+  if (keep_item) d.items.push_back(std::move(item));
+}
+
+namespace {
+nlohmann::json tally_json(const Tally& t) {
+  return {{"total", t.total}, {"correct", t.correct}, {"accuracy", t.accuracy()}};
+}
+Tally tally_from(const nlohmann::json& j) {
+  Tally t;
+  t.total = j.at("total").get<std::size_t>();
+  t.correct = j.at("correct").get<std::size_t>();
+  return t;
+}
+}  // namespace
+
+nlohmann::json to_json(const AccuracyReport& report, bool with_items) {
+  nlohmann::json sets = nlohmann::json::array();
+  for (const auto& d : report.datasets) {
+    nlohmann::json j = tally_json(d.overall);
+    j["name"] = d.name;
+    nlohmann::json depths = nlohmann::json::object();
+    for (const auto& [depth, t] : d.by_depth) depths[std::to_string(depth)] = tally_json(t);
+    j["by_depth"] = depths;
+    if (with_items) {
+      nlohmann::json items = nlohmann::json::array();
+      for (const auto& it : d.items) {
+        nlohmann::json ji = {{"id", it.id}, {"depth", it.depth}, {"correct", it.correct}, {"generated", it.generated}, {"label", it.label}};
+        ji["predicted"] = it.predicted_number ? nlohmann::json(*it.predicted_number)
+                                              : it.predicted_choice ? nlohmann::json(std::string(1, *it.predicted_choice))
+                                                                    : nlohmann::json(nullptr);
+        items.push_back(std::move(ji));
+      }
+      j["items"] = std::move(items);
+    }
+    sets.push_back(std::move(j));
+  }
+  return {{"datasets", sets}, {"weighted", tally_json(report.weighted())}};
+}
+
+AccuracyReport report_from_json(const nlohmann::json& j) {
+  AccuracyReport report;
+  for (const auto& jd : j.at("datasets")) {
+    DatasetAccuracy d;
+    d.name = jd.at("name").get<std::string>();
+    d.overall = tally_from(jd);
+    for (const auto& [key, jt] : jd.at("by_depth").items()) d.by_depth[std::stoi(key)] = tally_from(jt);
+    if (jd.contains("items")) {
+      for (const auto& ji : jd.at("items")) {
+        ItemResult it;
+        it.id = ji.at("id").get<std::string>();
+        it.depth = ji.at("depth").get<int>();
+        it.correct = ji.at("correct").get<bool>();
+        it.generated = ji.at("generated").get<std::string>();
+        it.label = ji.at("label").get<std::string>();
+        const auto& p = ji.at("predicted");
+        if (p.is_number()) it.predicted_number = p.get<double>();
+        else if (p.is_string() && p.get<std::string>().size() == 1) it.predicted_choice = p.get<std::string>()[0];
+        d.items.push_back(std::move(it));
+      }
+    }
+    report.datasets.push_back(std::move(d));
+  }
+  return report;
+}
+
+void print_table(std::ostream& out, const AccuracyReport& report) {
+  char line[160];
+  std::snprintf(line, sizeof line, "%-28s %8s %8s %9s\n", "data set", "correct", "total", "accuracy");
+  out << line;
+  auto row = [&](const std::string& name, const Tally& t) {
+    std::snprintf(line, sizeof line, "%-28s %8zu %8zu %8.2f%%\n", name.c_str(), t.correct, t.total, 100.0 * t.accuracy());
+    out << line;
+  };
+  for (const auto& d : report.datasets) {
+    row(d.name, d.overall);
+    for (const auto& [depth, t] : d.by_depth) row("  depth " + std::to_string(depth), t);
+  }
+  row("weighted average", report.weighted());
+}
+
+}  // namespace hyplora::eval

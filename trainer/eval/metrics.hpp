@@ -1,0 +1,60 @@
+#pragma once
+// Accuracy per data set (and per depth for the built-in task), the weighted average by test-set
+// size, a JSON form (nlohmann-json) and a printed table.
+#include <nlohmann/json.hpp>
+
+#include <iosfwd>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "data/record.hpp"
+
+namespace hyplora::eval {
+
+/// One evaluated problem.
+struct ItemResult {
+  std::string id;
+  int depth = 0;                 ///< Record::depth (0 = none)
+  bool correct = false;
+  std::string generated;         ///< the model's text (cut at the stop text)
+  std::optional<double> predicted_number;
+  std::optional<char> predicted_choice;
+  std::string label;             ///< "5" or "C"
+};
+
+struct Tally {
+  std::size_t total = 0;
+  std::size_t correct = 0;
+  double accuracy() const { return total == 0 ? 0.0 : static_cast<double>(correct) / static_cast<double>(total); }
+};
+
+struct DatasetAccuracy {
+  std::string name;
+  Tally overall;
+  std::map<int, Tally> by_depth;  ///< only items with depth > 0
+  std::vector<ItemResult> items;  ///< kept for the report (may be empty)
+};
+
+struct AccuracyReport {
+  std::vector<DatasetAccuracy> datasets;
+  /// Sum of correct over sum of totals = the average of the per-set accuracies weighted by set size.
+  Tally weighted() const;
+};
+
+/// Builds the per-item result of a record and its generated text (answer extraction of SPEC section 5).
+ItemResult score_item(const data::Record& record, const std::string& generated);
+
+/// Adds an item to a data set's tallies (overall and by depth); keep_item stores it in items.
+void add_item(DatasetAccuracy& dataset, ItemResult item, bool keep_item = true);
+
+/// {"datasets":[{"name","total","correct","accuracy","by_depth":{"1":{..}},"items":[..]}],
+///  "weighted":{"total","correct","accuracy"}}; with_items=false leaves the items out.
+nlohmann::json to_json(const AccuracyReport& report, bool with_items = true);
+AccuracyReport report_from_json(const nlohmann::json& j);  ///< inverse of to_json (items included when present)
+
+/// A fixed-width table: one row per data set (and per depth under it), then the weighted average.
+void print_table(std::ostream& out, const AccuracyReport& report);
+
+}  // namespace hyplora::eval
