@@ -130,6 +130,13 @@ HYPLORA_INLINE T softplus_inverse(T y) {
   return y + std::log(-std::expm1(-y));
 }
 
+/// sqrt(1 + x^2) without overflow of x^2.
+template <class T>
+HYPLORA_INLINE T sqrt1p_sq(T x) {
+  const T a = abs(x);
+  return a > T(1) ? a * std::sqrt(T(1) + (T(1) / a) / a) : std::sqrt(T(1) + a * a);
+}
+
 // ---- f(x)/x and derivatives ------------------------------------------------------------------
 
 /// sinh(x)/x (1 at 0).
@@ -149,7 +156,7 @@ HYPLORA_INLINE T sinh_over_x_deriv(T x) {
   if (a < sinh_series_threshold<T>())
     return sign(x) * even_series_deriv(c, a);
   if (a > Constants<T>::max_exp_arg()) return T(0);  // clamped branch is constant
-  return sign(x) * (a * std::cosh(a) - std::sinh(a)) / (a * a);
+  return sign(x) * (std::cosh(a) / a - std::sinh(a) / a / a);  // no overflow of a cosh(a)
 }
 
 /// asinh(x)/x (1 at 0).

@@ -1,0 +1,343 @@
+#pragma once
+// The Lorentz (hyperboloid) model H^d_K (SPEC sections 1-2):
+//   points x in R^{d+1} with <x,x>_L = -K, x_0 > 0, where <x,y>_L = -x_0 y_0 + sum_i x_i y_i;
+//   sectional curvature -1/K (K > 0); origin o = (sqrt K, 0, ..., 0).
+//
+// Dimension convention: every method takes n = number of STORED coordinates = d + 1 (time first),
+// except the *_space methods, which take ns = d and work on the space part only (what the
+// adapters store: the time coordinate is a function of the space part on the hyperboloid).
+// Tangent vectors are stored with n coordinates as well. Outputs may alias inputs of the same
+// shape. VJP methods accumulate (+=) into gradient buffers (nullptr = not wanted) and return dL/dK
+// for the formula as written (x, y held fixed); the curvature policy maps it to its parameter.
+//
+// Numerics (docs/geometry.md): radial maps use f(t)/t with series branches (core/scalar_math.hpp);
+// logmap0/dist0 use the asinh form (never x_0, so no cancellation near o and no overflow far out);
+// dist uses 2 sqrt K asinh(||x-y||_L / (2 sqrt K)), the same as sqrt K arcosh(-<x,y>_L/K) on the
+// manifold but exact for close points; cosh/sinh arguments are clamped.
+
+#include <cmath>
+#include <string>
+
+#include "hyplora/core/config.hpp"
+#include "hyplora/core/constants.hpp"
+#include "hyplora/core/scalar_math.hpp"
+#include "hyplora/curvature.hpp"
+#include "hyplora/manifold/vector_ops.hpp"
+
+namespace hyplora {
+
+template <class T, class Curv = FixedCurvature<T>>
+class Lorentz {
+  static_assert(!Curv::is_flat, "Lorentz needs a hyperbolic curvature policy (K > 0), not FlatCurvature");
+
+ public:
+  using scalar_type = T;
+  using curvature_type = Curv;
+  static constexpr bool is_hyperbolic = true;
+  /// Stored coordinates of a point minus the intrinsic dimension (the time coordinate).
+  static constexpr index_t extra_coords = 1;
+
+  HYPLORA_HOST_DEVICE explicit Lorentz(Curv c = {}) : curv_(c) {}
+  HYPLORA_INLINE const Curv& curvature() const { return curv_; }
+  HYPLORA_INLINE Curv& curvature() { return curv_; }
+  HYPLORA_INLINE T K() const { return curv_.K(); }
+  HYPLORA_INLINE T sqrtK() const { return std::sqrt(curv_.K()); }
+
+  // ---- products and distances ---------------------------------------------------------------
+  /// Minkowski product <u,v>_L = -u_0 v_0 + sum_{i>=1} u_i v_i.
+  HYPLORA_INLINE static T minkowski(const T* u, const T* v, index_t n) {
+    return -u[0] * v[0] + vec::dot(u + 1, v + 1, n - 1);
+  }
+  /// Riemannian metric at x (the Minkowski product restricted to the tangent space).
+  HYPLORA_INLINE T inner(const T*, const T* u, const T* v, index_t n) const { return minkowski(u, v, n); }
+  HYPLORA_INLINE T norm(const T*, const T* u, index_t n) const { return math::safe_sqrt(minkowski(u, u, n)); }
+
+  /// ||x - y||_L = sqrt(<x-y, x-y>_L), rescaled only when the plain sum overflows.
+  HYPLORA_INLINE static T minkowski_diff_norm(const T* x, const T* y, index_t n) {
+    T s = T(0);
+    HYPLORA_SIMD_SUM_S
+    for (index_t i = 1; i < n; ++i) s += (x[i] - y[i]) * (x[i] - y[i]);
+    s -= (x[0] - y[0]) * (x[0] - y[0]);
+    if (math::is_finite(s)) return math::safe_sqrt(s);
+    T m = T(0);
+    for (index_t i = 0; i < n; ++i) m = math::abs(x[i] - y[i]) > m ? math::abs(x[i] - y[i]) : m;
+    T r = -((x[0] - y[0]) / m) * ((x[0] - y[0]) / m);
+    for (index_t i = 1; i < n; ++i) r += ((x[i] - y[i]) / m) * ((x[i] - y[i]) / m);
+    return m * math::safe_sqrt(r);
+  }
+  /// d(x,y) = 2 sqrt K asinh(||x-y||_L / (2 sqrt K))  (= sqrt K arcosh(-<x,y>_L / K) on H_K).
+  HYPLORA_INLINE T dist(const T* x, const T* y, index_t n) const {
+    const T sK = sqrtK();
+    return T(2) * sK * std::asinh(minkowski_diff_norm(x, y, n) / (T(2) * sK));
+  }
+  /// d(o,x) = sqrt K asinh(||x_s|| / sqrt K): uses the space part only.
+  HYPLORA_INLINE T dist0(const T* x, index_t n) const {
+    const T sK = sqrtK();
+    return sK * std::asinh(vec::norm(x + 1, n - 1) / sK);
+  }
+
+  // ---- maps at the origin ---------------------------------------------------------------------
+  /// Space part of expmap0: x_s = sqrt K sinh(|v|/sqrt K) v/|v| = sinhc(|v|/sqrt K) v  (ns = d).
+  HYPLORA_INLINE void expmap0_space(const T* v, T* xs, index_t ns) const {
+    const T f = math::sinh_over_x(vec::norm(v, ns) / sqrtK());
+    for (index_t i = 0; i < ns; ++i) xs[i] = f * v[i];
+  }
+  /// logmap0 from the space part: v = sqrt K asinh(|x_s|/sqrt K) x_s/|x_s|  (ns = d).
+  HYPLORA_INLINE void logmap0_space(const T* xs, T* v, index_t ns) const {
+    const T f = math::asinh_over_x(vec::norm(xs, ns) / sqrtK());
+    for (index_t i = 0; i < ns; ++i) v[i] = f * xs[i];
+  }
+  /// Time coordinate of the point with space part x_s: sqrt(K + |x_s|^2) (overflow-safe).
+  HYPLORA_INLINE T time_from_space(const T* xs, index_t ns) const {
+    const T r = vec::norm(xs, ns), k = K();
+    return r * r > k ? r * std::sqrt(T(1) + (k / r) / r) : std::sqrt(k + r * r);
+  }
+  /// expmap0(v) = (sqrt K cosh(|v_s|/sqrt K), sinhc(|v_s|/sqrt K) v_s); v_0 is ignored (n = d+1).
+  HYPLORA_INLINE void expmap0(const T* v, T* x, index_t n) const {
+    const T sK = sqrtK();
+    const T t = vec::norm(v + 1, n - 1) / sK;
+    const T f = math::sinh_over_x(t);
+    for (index_t i = 1; i < n; ++i) x[i] = f * v[i];
+    x[0] = sK * math::safe_cosh(t);
+  }
+  /// logmap0(x) = (0, asinhc(|x_s|/sqrt K) x_s); x_0 is not read (n = d+1).
+  HYPLORA_INLINE void logmap0(const T* x, T* v, index_t n) const {
+    logmap0_space(x + 1, v + 1, n - 1);
+    v[0] = T(0);
+  }
+
+  // ---- general maps ---------------------------------------------------------------------------
+  /// exp_x(v) = cosh(t) x + sinhc(t) v with t = ||v||_L / sqrt K.
+  HYPLORA_INLINE void expmap(const T* x, const T* v, T* y, index_t n) const {
+    const T t = math::safe_sqrt(minkowski(v, v, n)) / sqrtK();
+    const T c = math::safe_cosh(t), s = math::sinh_over_x(t);
+    for (index_t i = 0; i < n; ++i) y[i] = c * x[i] + s * v[i];
+  }
+  /// log_x(y) = coef(a) ((y - x) - q/(2K) x), q = <y-x,y-x>_L, a = sqrt(q/(4K)),
+  /// coef(a) = asinh(a) / (a sqrt(1+a^2)). (Equals arcosh(z)/sqrt(z^2-1) (y - z x), z = -<x,y>_L/K,
+  /// written without the cancellation of y - z x for close points.)
+  HYPLORA_INLINE void logmap(const T* x, const T* y, T* v, index_t n) const {
+    // Written with a only (coef * q/(2K) = 2 a asinh(a) / sqrt(1+a^2)), so nothing overflows far out.
+    const T a = minkowski_diff_norm(x, y, n) / (T(2) * sqrtK());
+    const T r = math::sqrt1p_sq(a);
+    const T coef = math::asinh_over_x(a) / r, ch = T(2) * a * std::asinh(a) / r;
+    for (index_t i = 0; i < n; ++i) v[i] = coef * (y[i] - x[i]) - ch * x[i];
+  }
+  /// Nearest point with the same space part: (sqrt(K + |x_s|^2), x_s).
+  HYPLORA_INLINE void projx(const T* x, T* out, index_t n) const {
+    const T t = time_from_space(x + 1, n - 1);
+    for (index_t i = 1; i < n; ++i) out[i] = x[i];
+    out[0] = t;
+  }
+  /// Projection onto T_x H: u + <x,u>_L / K x.
+  HYPLORA_INLINE void proju(const T* x, const T* u, T* out, index_t n) const {
+    const T s = minkowski(x, u, n) / K();
+    for (index_t i = 0; i < n; ++i) out[i] = u[i] + s * x[i];
+  }
+  /// Parallel transport along the geodesic x -> y: v + <y,v>_L / (K - <x,y>_L) (x + y).
+  HYPLORA_INLINE void transp(const T* x, const T* y, const T* v, T* out, index_t n) const {
+    const T s = minkowski(y, v, n) / (K() - minkowski(x, y, n));
+    for (index_t i = 0; i < n; ++i) out[i] = v[i] + s * (x[i] + y[i]);
+  }
+  /// Riemannian gradient from the Euclidean one: proju(x, J g), J = diag(-1, 1, ..., 1).
+  HYPLORA_INLINE void egrad2rgrad(const T* x, const T* g, T* out, index_t n) const {
+    const T s = vec::dot(x, g, n) / K();  // <x, J g>_L = x . g
+    const T g0 = g[0];
+    for (index_t i = 1; i < n; ++i) out[i] = g[i] + s * x[i];
+    out[0] = -g0 + s * x[0];
+  }
+  /// Wrapped normal at the origin: expmap0 of a N(0, stddev^2 I) space vector. Rng: sampling.hpp.
+  template <class Rng>
+  HYPLORA_INLINE void random(Rng& rng, T* out, index_t n, T stddev = T(1)) const {
+    for (index_t i = 1; i < n; ++i) out[i] = stddev * rng.template normal<T>();
+    expmap0(out, out, n);
+  }
+
+  // ---- validation (host) ----------------------------------------------------------------------
+  /// Default tolerance of is_point / check_point for n stored coordinates.
+  static T default_tolerance(index_t n) {
+    return Constants<T>::check_tolerance() * (n > 1 ? std::sqrt(T(n)) : T(1));
+  }
+  /// |<x,x>_L + K| / max(|x|_inf, sqrt K)^2 (rescaled, no overflow); +inf for x_0 <= 0 or NaN/Inf.
+  T point_residual(const T* x, index_t n) const {
+    if (n < 2 || !vec::all_finite(x, n) || !(x[0] > T(0))) return T(INFINITY);
+    const T sK = sqrtK();
+    T s = vec::max_abs(x, n);
+    s = s > sK ? s : sK;
+    T r = -(x[0] / s) * (x[0] / s) + (sK / s) * (sK / s);
+    for (index_t i = 1; i < n; ++i) r += (x[i] / s) * (x[i] / s);
+    return math::abs(r);
+  }
+  /// |<x,v>_L| / (|x| |v|): 0 for a tangent vector at x.
+  T vector_residual(const T* x, const T* v, index_t n) const {
+    if (n < 2 || !vec::all_finite(v, n) || !vec::all_finite(x, n)) return T(INFINITY);
+    const T nx = vec::norm(x, n), nv = vec::norm(v, n);
+    if (nv == T(0)) return T(0);
+    T r = -(x[0] / nx) * (v[0] / nv);
+    for (index_t i = 1; i < n; ++i) r += (x[i] / nx) * (v[i] / nv);
+    return math::abs(r);
+  }
+  bool is_point(const T* x, index_t n, T tol = T(-1)) const {
+    return point_residual(x, n) <= (tol < T(0) ? default_tolerance(n) : tol);
+  }
+  bool is_vector(const T* x, const T* v, index_t n, T tol = T(-1)) const {
+    return vector_residual(x, v, n) <= (tol < T(0) ? default_tolerance(n) : tol);
+  }
+  /// Throws std::invalid_argument naming the problem and the offending value.
+  void check_point(const T* x, index_t n, const char* name = "x", T tol = T(-1)) const {
+    constexpr const char* who = "Lorentz::check_point";
+    detail::require_dim(who, n, 2);
+    detail::require_finite(who, name, x, n);
+    if (!(x[0] > T(0)))
+      detail::fail(who, std::string(name) + " has time coordinate " + name + "[0] <= 0 (lower sheet)", double(x[0]));
+    const T r = point_residual(x, n), t = tol < T(0) ? default_tolerance(n) : tol;
+    if (!(r <= t))
+      detail::fail(who,
+                   std::string(name) + " is off the hyperboloid <x,x>_L = -K (K = " + std::to_string(double(K())) +
+                       ", <x,x>_L = " + std::to_string(double(minkowski(x, x, n))) + "): relative residual above " +
+                       std::to_string(double(t)),
+                   double(r));
+  }
+  void check_vector(const T* x, const T* v, index_t n, const char* name = "v", T tol = T(-1)) const {
+    constexpr const char* who = "Lorentz::check_vector";
+    detail::require_dim(who, n, 2);
+    detail::require_finite(who, name, v, n);
+    const T r = vector_residual(x, v, n), t = tol < T(0) ? default_tolerance(n) : tol;
+    if (!(r <= t))
+      detail::fail(who,
+                   std::string(name) + " is not tangent at the point: relative |<x,v>_L| above " +
+                       std::to_string(double(t)),
+                   double(r));
+  }
+
+  // ---- VJPs: accumulate into g*, return dL/dK ------------------------------------------------
+  HYPLORA_INLINE T inner_vjp(const T*, const T* u, const T* v, T g, T* gx, T* gu, T* gv, index_t n) const {
+    if (gu) {
+      gu[0] -= g * v[0];
+      vec::axpy(g, v + 1, gu + 1, n - 1);
+    }
+    if (gv) {
+      gv[0] -= g * u[0];
+      vec::axpy(g, u + 1, gv + 1, n - 1);
+    }
+    return T(0);
+  }
+  /// d = 2 sK asinh(m / (2 sK)), m = ||x-y||_L:  dd/dx = J(x-y) / (m sqrt(1+a^2)), a = m/(2 sK);
+  /// dd/dK = (asinh a - a / sqrt(1+a^2)) / sK.  At x = y the subgradient 0 is used.
+  HYPLORA_INLINE T dist_vjp(const T* x, const T* y, T g, T* gx, T* gy, index_t n) const {
+    const T sK = sqrtK();
+    const T m = minkowski_diff_norm(x, y, n);
+    const T a = m / (T(2) * sK), r = math::sqrt1p_sq(a);
+    if (m > T(0)) {
+      const T s = g / (m * r);
+      for (index_t i = 0; i < n; ++i) {
+        const T gi = (i == 0 ? -s : s) * (x[i] - y[i]);
+        if (gx) gx[i] += gi;
+        if (gy) gy[i] -= gi;
+      }
+    }
+    return g * (std::asinh(a) - a / r) / sK;
+  }
+  /// d0 = sK asinh(b), b = |x_s|/sK: dd0/dx_s = x_s / (|x_s| sqrt(1+b^2)); dd0/dK = (asinh b - b/sqrt(1+b^2)) / (2 sK).
+  HYPLORA_INLINE T dist0_vjp(const T* x, T g, T* gx, index_t n) const {
+    const T sK = sqrtK();
+    const T rn = vec::norm(x + 1, n - 1), b = rn / sK, r = math::sqrt1p_sq(b);
+    if (gx && rn > T(0)) vec::axpy(g / (rn * r), x + 1, gx + 1, n - 1);
+    return g * (std::asinh(b) - b / r) / (T(2) * sK);
+  }
+  /// Radial map x_s = f(t) v, t = |v|/sK, f = sinhc (series near 0):
+  /// gv += f g + f'(t)/(t K) (v.g) v;  dL/dK = -(v.g) f'(t) t / (2K).
+  HYPLORA_INLINE T expmap0_space_vjp(const T* v, const T* g, T* gv, index_t ns) const {
+    const T k = K(), t = vec::norm(v, ns) / std::sqrt(k);
+    const T f = math::sinh_over_x(t), fp = math::sinh_over_x_deriv(t);
+    const T fp_over_t = t > T(0) ? fp / t : T(1) / T(3);  // sinhc'(t)/t -> 1/3 at 0
+    const T vg = vec::dot(v, g, ns);
+    if (gv) {
+      const T c = fp_over_t / k * vg;
+      for (index_t i = 0; i < ns; ++i) gv[i] += f * g[i] + c * v[i];
+    }
+    return -vg * fp * t / (T(2) * k);
+  }
+  /// As expmap0_space_vjp with f = asinhc: f'(t)/t -> -1/3 at 0.
+  HYPLORA_INLINE T logmap0_space_vjp(const T* xs, const T* g, T* gx, index_t ns) const {
+    const T k = K(), t = vec::norm(xs, ns) / std::sqrt(k);
+    const T f = math::asinh_over_x(t), fp = math::asinh_over_x_deriv(t);
+    const T fp_over_t = t > T(0) ? fp / t : T(-1) / T(3);
+    const T vg = vec::dot(xs, g, ns);
+    if (gx) {
+      const T c = fp_over_t / k * vg;
+      for (index_t i = 0; i < ns; ++i) gx[i] += f * g[i] + c * xs[i];
+    }
+    return -vg * fp * t / (T(2) * k);
+  }
+  /// time_from_space: x_0 = sqrt(K + |x_s|^2): dx_0/dx_s = x_s / x_0, dx_0/dK = 1 / (2 x_0).
+  HYPLORA_INLINE T time_from_space_vjp(const T* xs, T g0, T* gxs, index_t ns) const {
+    const T x0 = time_from_space(xs, ns);
+    if (gxs) vec::axpy(g0 / x0, xs, gxs, ns);
+    return g0 / (T(2) * x0);
+  }
+  /// Full expmap0 (n = d+1): space part as expmap0_space; x_0 = sK cosh t gives
+  /// dx_0/dv_s = sinhc(t)/sK v_s, dx_0/dK = (cosh t - t sinh t) / (2 sK). gv[0] is untouched (v_0 unused).
+  HYPLORA_INLINE T expmap0_vjp(const T* v, const T* g, T* gv, index_t n) const {
+    T dK = expmap0_space_vjp(v + 1, g + 1, gv ? gv + 1 : nullptr, n - 1);
+    const T sK = sqrtK(), t = math::clamp_exp_arg(vec::norm(v + 1, n - 1) / sK);
+    if (gv) vec::axpy(g[0] * math::sinh_over_x(t) / sK, v + 1, gv + 1, n - 1);
+    return dK + g[0] * (std::cosh(t) - t * std::sinh(t)) / (T(2) * sK);
+  }
+  /// Full logmap0 (n = d+1): v_0 = 0 and x_0 unused, so only the space part gets gradient.
+  HYPLORA_INLINE T logmap0_vjp(const T* x, const T* g, T* gx, index_t n) const {
+    return logmap0_space_vjp(x + 1, g + 1, gx ? gx + 1 : nullptr, n - 1);
+  }
+  /// projx: out_0 = sqrt(K + |x_s|^2), out_s = x_s.
+  HYPLORA_INLINE T projx_vjp(const T* x, const T* g, T* gx, index_t n) const {
+    if (gx) vec::axpy(T(1), g + 1, gx + 1, n - 1);
+    return time_from_space_vjp(x + 1, g[0], gx ? gx + 1 : nullptr, n - 1);
+  }
+  /// y = C(t) x + S(t) v, t = sqrt(<v,v>_L)/sK, C = cosh, S = sinhc.
+  /// dL/dt / t = (g.x) S(t) + (g.v) S'(t)/t;  gv += S g + (dL/dt / t)/K J v;  gx += C g;
+  /// dL/dK = -(dL/dt / t) t^2 / (2K).
+  HYPLORA_INLINE T expmap_vjp(const T* x, const T* v, const T* g, T* gx, T* gv, index_t n) const {
+    const T k = K(), t = math::safe_sqrt(minkowski(v, v, n)) / std::sqrt(k);
+    const T c = math::safe_cosh(t), s = math::sinh_over_x(t), sp = math::sinh_over_x_deriv(t);
+    const T sp_over_t = t > T(0) ? sp / t : T(1) / T(3);
+    const bool clamped = t > Constants<T>::max_exp_arg();
+    const T dLdt_over_t = clamped ? T(0) : vec::dot(g, x, n) * s + vec::dot(g, v, n) * sp_over_t;
+    if (gx) vec::axpy(c, g, gx, n);
+    if (gv) {
+      const T w = dLdt_over_t / k;
+      gv[0] += s * g[0] - w * v[0];
+      for (index_t i = 1; i < n; ++i) gv[i] += s * g[i] + w * v[i];
+    }
+    return -dLdt_over_t * t * t / (T(2) * k);
+  }
+  /// v = coef(a^2) w, w = (y-x) - q/(2K) x, q = <y-x,y-x>_L, a^2 = q/(4K) (see logmap).
+  HYPLORA_INLINE T logmap_vjp(const T* x, const T* y, const T* g, T* gx, T* gy, index_t n) const {
+    const T k = K();
+    const T m = minkowski_diff_norm(x, y, n), q = m * m;
+    const T a = m / (T(2) * std::sqrt(k)), r = math::sqrt1p_sq(a), r2 = r * r;
+    const T A = math::asinh_over_x(a), Ap = math::asinh_over_x_deriv(a);
+    const T Ap_over_a = a > T(0) ? Ap / a : T(-1) / T(3);
+    const T coef = A / r;
+    const T dcoef_da2 = Ap_over_a / (T(2) * r) - A / (T(2) * r2 * r);  // d coef / d(a^2)
+    const T h = q / (T(2) * k);
+    T s1 = T(0), gx_dot = T(0);  // g.w and g.x
+    for (index_t i = 0; i < n; ++i) {
+      s1 += g[i] * ((y[i] - x[i]) - h * x[i]);
+      gx_dot += g[i] * x[i];
+    }
+    const T gwx = coef * gx_dot;                                  // (coef g).x
+    const T dLdq = s1 * dcoef_da2 / (T(4) * k) - gwx / (T(2) * k);  // through a^2 and h
+    for (index_t i = 0; i < n; ++i) {
+      const T gw = coef * g[i];
+      const T dq = T(2) * dLdq * (i == 0 ? -(y[i] - x[i]) : (y[i] - x[i]));  // dL/dq * dq/dy_i
+      if (gx) gx[i] += -gw - h * gw - dq;
+      if (gy) gy[i] += gw + dq;
+    }
+    return -s1 * dcoef_da2 * q / (T(4) * k * k) + gwx * q / (T(2) * k * k);
+  }
+
+ private:
+  Curv curv_;
+};
+
+}  // namespace hyplora

@@ -1,0 +1,105 @@
+#pragma once
+// Small loops over raw coordinate arrays shared by the manifolds (host + device).
+// Kept as plain counted loops so that g++ -O2/-O3 vectorises them inside batched row loops.
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "hyplora/core/config.hpp"
+#include "hyplora/core/constants.hpp"
+#include "hyplora/core/scalar_math.hpp"
+
+// Sum reductions vectorise only when the compiler may reorder them: `omp simd reduction` says so
+// (host code compiled with OpenMP); elsewhere the loops stay plain.
+#if defined(_OPENMP) && !defined(__CUDACC__)
+#define HYPLORA_SIMD_SUM_S _Pragma("omp simd reduction(+ : s)")
+#else
+#define HYPLORA_SIMD_SUM_S
+#endif
+
+namespace hyplora {
+namespace vec {
+
+template <class T>
+HYPLORA_INLINE T dot(const T* a, const T* b, index_t n) {
+  T s = T(0);
+  HYPLORA_SIMD_SUM_S
+  for (index_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+template <class T>
+HYPLORA_INLINE T sqnorm(const T* a, index_t n) {
+  return dot(a, a, n);
+}
+/// Largest |a_i| (0 for n = 0).
+template <class T>
+HYPLORA_INLINE T max_abs(const T* a, index_t n) {
+  T m = T(0);
+  for (index_t i = 0; i < n; ++i) m = math::abs(a[i]) > m ? math::abs(a[i]) : m;
+  return m;
+}
+/// Euclidean norm without overflow: the plain sum of squares, and a rescaled sum only when the
+/// plain one is not finite (coordinates above ~1e19 in float32).
+template <class T>
+HYPLORA_INLINE T norm(const T* a, index_t n) {
+  const T s = sqnorm(a, n);
+  if (math::is_finite(s)) return std::sqrt(s);
+  const T m = max_abs(a, n);
+  T r = T(0);
+  for (index_t i = 0; i < n; ++i) r += (a[i] / m) * (a[i] / m);
+  return m * std::sqrt(r);
+}
+/// |a - b| without overflow.
+template <class T>
+HYPLORA_INLINE T dist(const T* a, const T* b, index_t n) {
+  T s = T(0);
+  HYPLORA_SIMD_SUM_S
+  for (index_t i = 0; i < n; ++i) s += (a[i] - b[i]) * (a[i] - b[i]);
+  if (math::is_finite(s)) return std::sqrt(s);
+  T m = T(0);
+  for (index_t i = 0; i < n; ++i) m = math::abs(a[i] - b[i]) > m ? math::abs(a[i] - b[i]) : m;
+  T r = T(0);
+  for (index_t i = 0; i < n; ++i) r += ((a[i] - b[i]) / m) * ((a[i] - b[i]) / m);
+  return m * std::sqrt(r);
+}
+template <class T>
+HYPLORA_INLINE void scale(const T* a, T s, T* out, index_t n) {
+  for (index_t i = 0; i < n; ++i) out[i] = s * a[i];
+}
+/// out += s * a
+template <class T>
+HYPLORA_INLINE void axpy(T s, const T* a, T* out, index_t n) {
+  for (index_t i = 0; i < n; ++i) out[i] += s * a[i];
+}
+template <class T>
+HYPLORA_INLINE void copy(const T* a, T* out, index_t n) {
+  for (index_t i = 0; i < n; ++i) out[i] = a[i];
+}
+template <class T>
+HYPLORA_INLINE bool all_finite(const T* a, index_t n) {
+  for (index_t i = 0; i < n; ++i)
+    if (!math::is_finite(a[i])) return false;
+  return true;
+}
+
+}  // namespace vec
+
+namespace detail {
+/// Host-only: throws std::invalid_argument "<who>: <what> (value <v>)".
+inline void fail(const char* who, const std::string& what, double value) {
+  throw std::invalid_argument(std::string(who) + ": " + what + " (value " + std::to_string(value) + ")");
+}
+/// Host-only: throws when any coordinate is NaN/Inf, naming the first bad index.
+template <class T>
+inline void require_finite(const char* who, const char* name, const T* a, index_t n) {
+  for (index_t i = 0; i < n; ++i)
+    if (!std::isfinite(double(a[i])))
+      fail(who, std::string(name) + "[" + std::to_string(i) + "] is not finite", double(a[i]));
+}
+inline void require_dim(const char* who, index_t n, index_t min_n) {
+  if (n < min_n)
+    fail(who, "dimension n must be at least " + std::to_string(min_n), double(n));
+}
+}  // namespace detail
+}  // namespace hyplora

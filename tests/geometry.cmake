@@ -1,0 +1,12 @@
+# Geometry core: manifolds, isometries, VJPs (docs/geometry.md).
+hyplora_add_test(test_manifold_conformance SOURCES test_manifold_conformance.cpp LABELS geometry)
+hyplora_add_test(test_manifold_vjp SOURCES test_manifold_vjp.cpp LABELS geometry)
+hyplora_add_test(test_manifold_models SOURCES test_manifold_models.cpp LABELS geometry)
+if(HYPLORA_CUDA)
+  # Compiled by nvcc; at run time without a GPU it reports "skipped" (exit 77).
+  add_executable(test_manifold_cuda test_manifold_cuda.cu)
+  target_link_libraries(test_manifold_cuda PRIVATE hyplora)
+  target_compile_options(test_manifold_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr>)
+  add_test(NAME test_manifold_cuda COMMAND test_manifold_cuda)
+  set_tests_properties(test_manifold_cuda PROPERTIES SKIP_RETURN_CODE 77 LABELS "geometry;cuda")
+endif()

@@ -1,0 +1,96 @@
+// The manifolds inside a CUDA kernel: expmap0 / logmap0 / dist of Lorentz and PoincareBall on
+// the device compared with the same calls on the host. Plain main (no Catch2) so that nvcc
+// compiles only the geometry headers. Without a CUDA device it prints a message and exits 77
+// (ctest: skipped).
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <vector>
+
+#include <hyplora/manifold/lorentz.hpp>
+#include <hyplora/manifold/poincare.hpp>
+#include <hyplora/manifold/sampling.hpp>
+
+using namespace hyplora;
+using L = Lorentz<float, RuntimeCurvature<float>>;
+using B = PoincareBall<float, FixedCurvature<float, std::ratio<1, 2>>>;
+
+// Row r: x = expmap0(v_r), w = logmap0(x), out = dist(x, x_{r+1}); the same for the ball.
+__global__ void geometry_kernel(L lor, B ball, const float* V, float* X, float* W, float* D, float* P, float* Q,
+                                float* E, int rows, int d) {
+  const int r = blockIdx.x * blockDim.x + threadIdx.x;
+  if (r >= rows) return;
+  const int n = d + 1;
+  lor.expmap0(V + r * n, X + r * n, n);
+  lor.logmap0(X + r * n, W + r * n, n);
+  ball.expmap0(V + r * n + 1, P + r * d, d);
+  ball.logmap0(P + r * d, Q + r * d, d);
+  if (r + 1 < rows) {
+    // Recompute the neighbour locally (no grid-wide sync needed).
+    float xn[64], pn[64];
+    lor.expmap0(V + (r + 1) * n, xn, n);
+    ball.expmap0(V + (r + 1) * n + 1, pn, d);
+    D[r] = lor.dist(X + r * n, xn, n);
+    E[r] = ball.dist(P + r * d, pn, d);
+  }
+}
+
+int main() {
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess || count == 0) {
+    std::printf("SKIPPED: no CUDA device (%s)\n", err != cudaSuccess ? cudaGetErrorString(err) : "0 devices");
+    return 77;
+  }
+  const int rows = 1000, d = 16, n = d + 1;
+  const L lor(RuntimeCurvature<float>(0.7f));
+  const B ball;
+  std::vector<float> V(rows * n);
+  Rng rng(2024);
+  for (auto& a : V) a = 1.5f * rng.normal<float>();
+  float *dV, *dX, *dW, *dD, *dP, *dQ, *dE;
+  cudaMalloc(&dV, V.size() * 4), cudaMalloc(&dX, V.size() * 4), cudaMalloc(&dW, V.size() * 4);
+  cudaMalloc(&dD, rows * 4), cudaMalloc(&dE, rows * 4), cudaMalloc(&dP, rows * d * 4), cudaMalloc(&dQ, rows * d * 4);
+  cudaMemcpy(dV, V.data(), V.size() * 4, cudaMemcpyHostToDevice);
+  geometry_kernel<<<(rows + 127) / 128, 128>>>(lor, ball, dV, dX, dW, dD, dP, dQ, dE, rows, d);
+  if (cudaDeviceSynchronize() != cudaSuccess) {
+    std::printf("FAILED: kernel error %s\n", cudaGetErrorString(cudaGetLastError()));
+    return 1;
+  }
+  std::vector<float> X(V.size()), W(V.size()), D(rows), E(rows), P(rows * d), Q(rows * d);
+  cudaMemcpy(X.data(), dX, X.size() * 4, cudaMemcpyDeviceToHost);
+  cudaMemcpy(W.data(), dW, W.size() * 4, cudaMemcpyDeviceToHost);
+  cudaMemcpy(D.data(), dD, rows * 4, cudaMemcpyDeviceToHost);
+  cudaMemcpy(E.data(), dE, rows * 4, cudaMemcpyDeviceToHost);
+  cudaMemcpy(P.data(), dP, P.size() * 4, cudaMemcpyDeviceToHost);
+  cudaMemcpy(Q.data(), dQ, Q.size() * 4, cudaMemcpyDeviceToHost);
+  // Device math functions differ from glibc's by a few ulp; relative tolerance 64 eps of the
+  // magnitude (coordinates up to cosh(|v|/sqrt K) ~ 1e3 here).
+  const float tol = 64 * std::numeric_limits<float>::epsilon();
+  int bad = 0;
+  auto cmp = [&](const char* what, float dev, float host, int r) {
+    if (!(std::fabs(dev - host) <= tol * (1 + std::fabs(host)))) {
+      if (bad++ < 10) std::printf("mismatch %s row %d: device %.9g host %.9g\n", what, r, dev, host);
+    }
+  };
+  std::vector<float> x(n), w(n), xn(n), p(d), q(d), pn(d);
+  for (int r = 0; r < rows; ++r) {
+    lor.expmap0(V.data() + r * n, x.data(), n);
+    lor.logmap0(x.data(), w.data(), n);
+    ball.expmap0(V.data() + r * n + 1, p.data(), d);
+    ball.logmap0(p.data(), q.data(), d);
+    for (int i = 0; i < n; ++i) cmp("lorentz expmap0", X[r * n + i], x[i], r), cmp("lorentz logmap0", W[r * n + i], w[i], r);
+    for (int i = 0; i < d; ++i) cmp("ball expmap0", P[r * d + i], p[i], r), cmp("ball logmap0", Q[r * d + i], q[i], r);
+    if (r + 1 < rows) {
+      lor.expmap0(V.data() + (r + 1) * n, xn.data(), n);
+      ball.expmap0(V.data() + (r + 1) * n + 1, pn.data(), d);
+      cmp("lorentz dist", D[r], lor.dist(x.data(), xn.data(), n), r);
+      cmp("ball dist", E[r], ball.dist(p.data(), pn.data(), d), r);
+    }
+  }
+  cudaFree(dV), cudaFree(dX), cudaFree(dW), cudaFree(dD), cudaFree(dE), cudaFree(dP), cudaFree(dQ);
+  std::printf("%s: %d mismatches in %d rows\n", bad ? "FAILED" : "passed", bad, rows);
+  return bad ? 1 : 0;
+}

@@ -1,0 +1,194 @@
+// Relations between the models: Lorentz <-> Poincare isometries, the flat limit, Mobius algebra,
+// validation errors, curvature-policy errors, batched = single-point, and the sampler.
+// Tolerances: C * eps * magnitude as in test_manifold_conformance.cpp (C = 256: a handful of
+// ulp-accurate steps over 7 coordinates times condition numbers below ~10 at these distances).
+#include <sstream>
+
+#include "test_manifold_support.hpp"
+
+using namespace hyplora;
+using namespace hyplora::test;
+using Catch::Matchers::Contains;
+
+#define HYPLORA_ISO_CASES(T)                                                                                   \
+  (Case<Lorentz, T, KFixed<1, 10>>), (Case<Lorentz, T, KFixed<1>>), (Case<Lorentz, T, KRuntime<10>>),       \
+      (Case<Lorentz, T, KLearnable<5, 2>>)
+
+TEMPLATE_TEST_CASE("isometry: Lorentz <-> Poincare preserves distances and round-trips", "[manifold][isometry]",
+                   HYPLORA_ISO_CASES(float), HYPLORA_ISO_CASES(double)) {
+  using T = typename TestType::scalar;
+  const auto L = TestType::make();
+  const PoincareBall<T, typename TestType::manifold::curvature_type> B(L.curvature());
+  const index_t d = 6, n = d + 1;
+  const T s = TestType::scale();
+  Rng rng(17);
+  for (int trial = 0; trial < 20; ++trial) {
+    auto x = random_point(L, rng, n, T(0.4) * s), y = random_point(L, rng, n, T(0.4) * s);
+    vecT<T> p(d), q(d), x2(n);
+    to_poincare(L, x.data(), p.data(), d);
+    to_poincare(L, y.data(), q.data(), d);
+    REQUIRE(B.is_point(p.data(), d));
+    const T mag = T(1) + max_abs(x) + max_abs(y);
+    CHECK(std::abs(B.dist(p.data(), q.data(), d) - L.dist(x.data(), y.data(), n)) <= T(256) * eps<T>() * mag * mag * s);
+    CHECK(std::abs(B.dist0(p.data(), d) - L.dist0(x.data(), n)) <= T(256) * eps<T>() * mag * mag * s);
+    to_lorentz(B, p.data(), x2.data(), d);
+    CHECK(max_abs_diff(x2, x) <= T(256) * eps<T>() * mag * mag);
+    // logmap0 agree up to the conformal factor at the origin (lambda_0 = 2).
+    vecT<T> lv(n), bv(d);
+    L.logmap0(x.data(), lv.data(), n);
+    B.logmap0(p.data(), bv.data(), d);
+    for (index_t i = 0; i < d; ++i) CHECK(std::abs(lv[i + 1] - T(2) * bv[i]) <= T(256) * eps<T>() * mag * mag * s);
+  }
+}
+
+TEMPLATE_TEST_CASE("flat limit: large K agrees with Euclidean", "[manifold]", float, double) {
+  using T = TestType;
+  // With K = 1e6 and |v| ~ 1 the hyperbolic corrections are O(|v|^2 / K) = 1e-6 relative; the
+  // bound 10 |v|^2/K + 256 eps covers them and rounding (a wrong formula is off by O(1)).
+  const T K = T(1e6);
+  const Lorentz<T, RuntimeCurvature<T>> L(RuntimeCurvature<T>{K});
+  const PoincareBall<T, RuntimeCurvature<T>> B(RuntimeCurvature<T>{K});
+  const Euclidean<T> E;
+  const index_t d = 5;
+  Rng rng(23);
+  for (int trial = 0; trial < 20; ++trial) {
+    vecT<T> u(d), v(d);
+    for (auto& a : u) a = rng.normal<T>() * T(0.5);
+    for (auto& a : v) a = rng.normal<T>() * T(0.5);
+    const T de = E.dist(u.data(), v.data(), d);
+    const T tol = (T(10) * T(9) / K + T(256) * eps<T>()) * (T(1) + de);
+    vecT<T> xu(d + 1, T(0)), xv(d + 1, T(0)), eu(d + 1), ev(d + 1);
+    std::copy(u.begin(), u.end(), xu.begin() + 1);
+    std::copy(v.begin(), v.end(), xv.begin() + 1);
+    L.expmap0(xu.data(), eu.data(), d + 1);
+    L.expmap0(xv.data(), ev.data(), d + 1);
+    CHECK(std::abs(L.dist(eu.data(), ev.data(), d + 1) - de) <= tol);
+    // In the ball the metric at 0 is 4 |.|^2: expmap0(v/2) lies at distance |v| from 0.
+    vecT<T> hu(d), hv(d), pu(d), pv(d);
+    for (index_t i = 0; i < d; ++i) hu[i] = u[i] / 2, hv[i] = v[i] / 2;
+    B.expmap0(hu.data(), pu.data(), d);
+    B.expmap0(hv.data(), pv.data(), d);
+    CHECK(std::abs(B.dist(pu.data(), pv.data(), d) - de) <= tol);
+  }
+}
+
+TEMPLATE_TEST_CASE("poincare: Mobius addition, gyration and matvec", "[manifold][poincare]", float, double) {
+  using T = TestType;
+  const PoincareBall<T, RuntimeCurvature<T>> B(RuntimeCurvature<T>{T(2)});
+  const index_t d = 4;
+  const T tol = T(256) * eps<T>();
+  Rng rng(31);
+  for (int trial = 0; trial < 20; ++trial) {
+    auto x = random_point(B, rng, d, T(0.5)), y = random_point(B, rng, d, T(0.5)), w = random_point(B, rng, d, T(0.5));
+    vecT<T> z(d, T(0)), o(d), mx(d), t1(d), t2(d), t3(d), uv(d), g(d);
+    B.mobius_add(z.data(), x.data(), o.data(), d);  // 0 (+) x = x
+    CHECK(max_abs_diff(o, x) <= tol);
+    for (index_t i = 0; i < d; ++i) mx[i] = -x[i];
+    B.mobius_add(mx.data(), x.data(), o.data(), d);  // (-x) (+) x = 0
+    CHECK(max_abs(o) <= tol);
+    // Gyration by definition: gyr[u,v]w = -(u (+) v) (+) (u (+) (v (+) w)).
+    B.mobius_add(y.data(), w.data(), t1.data(), d);
+    B.mobius_add(x.data(), t1.data(), t2.data(), d);
+    B.mobius_add(x.data(), y.data(), uv.data(), d);
+    for (auto& a : uv) a = -a;
+    B.mobius_add(uv.data(), t2.data(), t3.data(), d);
+    B.gyration(x.data(), y.data(), w.data(), g.data(), d);
+    CHECK(max_abs_diff(g, t3) <= T(8) * tol);
+    // Matvec: identity is the identity; r I scales the distance from the origin by r.
+    vecT<T> I(d * d, T(0)), R(d * d, T(0)), mo(d);
+    for (index_t i = 0; i < d; ++i) I[i * d + i] = T(1), R[i * d + i] = T(3);
+    B.mobius_matvec(I.data(), d, x.data(), mo.data(), d);
+    CHECK(max_abs_diff(mo, x) <= T(4) * tol);
+    B.mobius_matvec(R.data(), d, x.data(), mo.data(), d);
+    CHECK(std::abs(B.dist0(mo.data(), d) - T(3) * B.dist0(x.data(), d)) <= T(16) * tol * (T(1) + B.dist0(mo.data(), d)));
+  }
+}
+
+TEST_CASE("validation: check_point / check_vector reject bad input with a clear message", "[manifold][errors]") {
+  const Lorentz<double> L;
+  const PoincareBall<double> B;
+  std::vector<double> x(4), v(4, 0.0);
+  Rng rng(1);
+  L.random(rng, x.data(), 4, 0.5);
+  REQUIRE(L.is_point(x.data(), 4));
+  auto off = x;
+  off[0] *= 1.01;
+  CHECK_FALSE(L.is_point(off.data(), 4));
+  CHECK(L.point_residual(off.data(), 4) > 1e-3);
+  CHECK_THROWS_WITH(L.check_point(off.data(), 4, "query"), Contains("query is off the hyperboloid") && Contains("residual"));
+  auto lower = x;
+  for (auto& c : lower) c = -c;
+  CHECK_THROWS_WITH(L.check_point(lower.data(), 4), Contains("lower sheet"));
+  auto nan = x;
+  nan[2] = std::numeric_limits<double>::quiet_NaN();
+  CHECK_THROWS_WITH(L.check_point(nan.data(), 4), Contains("x[2] is not finite"));
+  CHECK_THROWS_WITH(L.check_point(x.data(), 1), Contains("dimension"));
+  v = {0.0, 1.0, 0.0, 0.0};
+  v[0] = 5.0;  // not tangent at x
+  CHECK_THROWS_WITH(L.check_vector(x.data(), v.data(), 4), Contains("not tangent"));
+  std::vector<double> p = {0.6, 0.6, 0.6};
+  CHECK_FALSE(B.is_point(p.data(), 3));
+  CHECK_THROWS_WITH(B.check_point(p.data(), 3, "p"), Contains("p is not strictly inside the ball") && Contains("1.08"));
+  p = {0.1, 0.2, 0.3};
+  CHECK_NOTHROW(B.check_point(p.data(), 3));
+  const Euclidean<double> E;
+  p[1] = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_WITH(E.check_point(p.data(), 3), Contains("x[1] is not finite"));
+}
+
+TEST_CASE("curvature: non-positive run-time curvature is rejected", "[manifold][errors]") {
+  // FixedCurvature<T, std::ratio<0>> or negative ratios fail to compile (static_assert): not testable at run time.
+  CHECK_THROWS_WITH(RuntimeCurvature<double>(0.0), Contains("K must be positive"));
+  CHECK_THROWS_WITH(RuntimeCurvature<float>(-1.0f), Contains("K must be positive"));
+  CHECK_THROWS_WITH(RuntimeCurvature<double>(std::numeric_limits<double>::quiet_NaN()), Contains("K must be positive"));
+  using LR = Lorentz<double, RuntimeCurvature<double>>;
+  CHECK_THROWS_AS(LR(RuntimeCurvature<double>(-2.0)), std::invalid_argument);
+  RuntimeCurvature<double> k(2.0);
+  CHECK_THROWS(k.set_K(-1.0));
+  CHECK(k.K() == 2.0);
+  CHECK_THROWS_WITH(LearnableCurvature<double>(0.0), Contains("initial K"));
+}
+
+TEST_CASE("batched: row functions equal the single-point ones", "[manifold][batched]") {
+  const Lorentz<float, RuntimeCurvature<float>> L(RuntimeCurvature<float>(0.5f));
+  const PoincareBall<float, RuntimeCurvature<float>> B(RuntimeCurvature<float>(0.5f));
+  const index_t rows = 257, d = 9, n = d + 1;
+  Rng rng(77);
+  std::vector<float> V(rows * n), X(rows * n), X1(n), W(rows * n), Y(rows * n), D(rows), P(rows * d), P2(rows * d), Q(rows * n);
+  for (auto& a : V) a = rng.normal<float>();
+  batched::expmap0(L, V.data(), X.data(), rows, n);
+  batched::logmap0(L, X.data(), W.data(), rows, n);
+  for (index_t r = 0; r < rows; ++r) {
+    L.expmap0(V.data() + r * n, X1.data(), n);
+    for (index_t i = 0; i < n; ++i) REQUIRE(X[r * n + i] == X1[i]);  // same code path: bitwise equal
+  }
+  for (index_t r = 0; r < rows; ++r) L.random(rng, Y.data() + r * n, n, 0.7f);
+  batched::dist(L, X.data(), Y.data(), D.data(), rows, n);
+  for (index_t r = 0; r < rows; ++r) REQUIRE(D[r] == L.dist(X.data() + r * n, Y.data() + r * n, n));
+  batched::lorentz_to_poincare(L.K(), X.data(), P.data(), rows, d);
+  batched::poincare_to_lorentz(L.K(), P.data(), Q.data(), rows, d);
+  batched::dist(B, P.data(), P.data() + d, D.data(), rows - 1, d);
+  for (index_t r = 0; r + 1 < rows; ++r) REQUIRE(D[r] == B.dist(P.data() + r * d, P.data() + (r + 1) * d, d));
+  std::vector<float> Vs(rows * d), Xs(rows * d);
+  for (auto& a : Vs) a = rng.normal<float>();
+  batched::expmap0_space(L, Vs.data(), Xs.data(), rows, d);
+  batched::logmap0_space(L, Xs.data(), P2.data(), rows, d);
+  for (index_t i = 0; i < rows * d; ++i) REQUIRE(std::abs(P2[i] - Vs[i]) <= 256 * eps<float>() * (1 + std::abs(Vs[i])) * 8);
+}
+
+TEST_CASE("sampling: Rng is deterministic per seed and gives standard normals", "[manifold][sampling]") {
+  Rng a(5), b(5), c(6);
+  for (int i = 0; i < 10; ++i) REQUIRE(a.next_u64() == b.next_u64());
+  CHECK(Rng(5).next_u64() != c.next_u64());
+  Rng r(99);
+  const int N = 200000;
+  double s1 = 0, s2 = 0;
+  for (int i = 0; i < N; ++i) {
+    const double z = r.normal<double>();
+    s1 += z;
+    s2 += z * z;
+  }
+  // Mean and variance of N standard normals: standard errors 1/sqrt(N) and sqrt(2/N); 6 sigma.
+  CHECK(std::abs(s1 / N) <= 6.0 / std::sqrt(double(N)));
+  CHECK(std::abs(s2 / N - 1.0) <= 6.0 * std::sqrt(2.0 / N));
+}

@@ -1,0 +1,185 @@
+// Every VJP of the geometry core against central finite differences, in double, with respect to
+// every input coordinate and to the curvature K.
+//
+// Tolerance. A central difference with step h has truncation error ~ h^2 |f'''| / 6 and rounding
+// error ~ eps |f| / h; with h = eps^(1/3) (times the input's scale) both are ~ eps^(2/3) ~ 4e-11.
+// The check allows 2e4 eps^(2/3) ~ 7e-7 relative to the size of the gradient entries (the
+// functions have third derivatives up to ~ 1e3 at the test points through cosh / 1/(1-|p|^2)).
+// A wrong formula (a missing term, a sign) gives errors of order 1e-2 .. 1, so the check can fail.
+#include <functional>
+
+#include "test_manifold_support.hpp"
+
+using namespace hyplora;
+using namespace hyplora::test;
+
+namespace {
+
+using Vecs = std::vector<std::vector<double>>;
+
+/// Checks vjp (grads accumulate into gins, returns dL/dK) against central differences of
+/// <g, fwd(K, ins)> in each coordinate of each input and in K. `fwd` evaluates the forward map
+/// with curvature K (a run-time policy), `vjp` the VJP with the case's own policy.
+void check_vjp(const std::string& what, const Vecs& ins, double K, const std::vector<double>& g,
+               const std::function<std::vector<double>(double, const Vecs&)>& fwd,
+               const std::function<double(const Vecs&, Vecs&)>& vjp, bool check_K = true) {
+  INFO(what << " at K = " << K);
+  Vecs gins(ins.size());
+  for (size_t j = 0; j < ins.size(); ++j) gins[j].assign(ins[j].size(), 0.25);  // accumulation: start non-zero
+  const double dK = vjp(ins, gins);
+  const double e = std::numeric_limits<double>::epsilon(), h0 = std::cbrt(e);
+  const double tol_rel = 2e4 * std::pow(e, 2.0 / 3.0);
+  auto L = [&](double KK, const Vecs& in) {
+    auto out = fwd(KK, in);
+    double s = 0;
+    for (size_t i = 0; i < out.size(); ++i) s += g[i] * out[i];
+    return s;
+  };
+  double gscale = std::abs(dK);
+  for (auto& gi : gins)
+    for (double v : gi) gscale = std::max(gscale, std::abs(v - 0.25));
+  gscale = std::max(gscale, 1.0);
+  for (size_t j = 0; j < ins.size(); ++j)
+    for (size_t i = 0; i < ins[j].size(); ++i) {
+      Vecs p = ins, q = ins;
+      const double h = h0 * std::max(1.0, std::abs(ins[j][i]));
+      p[j][i] += h;
+      q[j][i] -= h;
+      const double fd = (L(K, p) - L(K, q)) / (2 * h);
+      INFO("input " << j << " coordinate " << i);
+      CHECK(std::abs((gins[j][i] - 0.25) - fd) <= tol_rel * gscale);
+    }
+  if (check_K) {
+    const double h = h0 * K;
+    const double fd = (L(K + h, ins) - L(K - h, ins)) / (2 * h);
+    INFO("d/dK");
+    CHECK(std::abs(dK - fd) <= tol_rel * gscale);
+  }
+}
+
+std::vector<double> gauss(Rng& rng, size_t n, double s = 1.0) {
+  std::vector<double> v(n);
+  for (auto& x : v) x = s * rng.normal<double>();
+  return v;
+}
+
+}  // namespace
+
+#define HYPLORA_VJP_CASES                                                                                     \
+  (Case<Euclidean, double, KFlat>), (Case<Lorentz, double, KFixed<1, 10>>), (Case<Lorentz, double, KFixed<1>>), \
+      (Case<Lorentz, double, KRuntime<10>>), (Case<Lorentz, double, KLearnable<5, 2>>),                       \
+      (Case<PoincareBall, double, KFixed<1, 10>>), (Case<PoincareBall, double, KFixed<1>>),                   \
+      (Case<PoincareBall, double, KRuntime<10>>), (Case<PoincareBall, double, KLearnable<5, 2>>)
+
+TEMPLATE_TEST_CASE("vjp: every differentiable manifold operation matches finite differences", "[manifold][vjp]",
+                   HYPLORA_VJP_CASES) {
+  using M = typename TestType::manifold;
+  const M m = TestType::make();
+  const index_t d = 5, n = TestType::n(d);
+  const double s = TestType::scale();
+  const bool hyp = TestType::hyperbolic;
+  const double K = hyp ? double(m.K()) : 1.0;
+  auto mk = [&](double KK) { return TestType::make_with_K(KK); };
+  Rng rng(123);
+  for (int trial = 0; trial < 4; ++trial) {
+    auto x = random_point(m, rng, n, 0.35 * s);
+    auto y = random_point(m, rng, n, 0.35 * s);
+    auto v = random_tangent(m, rng, x, 0.8 * s);
+    auto u = random_tangent(m, rng, x, 0.8 * s);
+    auto v0 = gauss(rng, n, 0.5 * s);
+    auto g = gauss(rng, n);
+    const double g1 = 1.3;
+    // The flat space has no K: its VJPs return 0 and are checked w.r.t. inputs only.
+    const bool cK = hyp;
+    auto K_of = [&](double KK) { return hyp ? KK : 1.0; };
+    (void)K_of;
+#define MK(KK) (hyp ? mk(KK) : TestType::make_with_K(1.0))
+    check_vjp("dist", {x, y}, K, {g1},
+        [&](double KK, const Vecs& in) { return std::vector<double>{MK(KK).dist(in[0].data(), in[1].data(), n)}; },
+        [&](const Vecs& in, Vecs& gi) { return m.dist_vjp(in[0].data(), in[1].data(), g1, gi[0].data(), gi[1].data(), n); }, cK);
+    check_vjp("dist0", {x}, K, {g1},
+        [&](double KK, const Vecs& in) { return std::vector<double>{MK(KK).dist0(in[0].data(), n)}; },
+        [&](const Vecs& in, Vecs& gi) { return m.dist0_vjp(in[0].data(), g1, gi[0].data(), n); }, cK);
+    check_vjp("inner", {x, u, v}, K, {g1},
+        [&](double KK, const Vecs& in) { return std::vector<double>{MK(KK).inner(in[0].data(), in[1].data(), in[2].data(), n)}; },
+        [&](const Vecs& in, Vecs& gi) {
+          return m.inner_vjp(in[0].data(), in[1].data(), in[2].data(), g1, gi[0].data(), gi[1].data(), gi[2].data(), n);
+        }, cK);
+    auto unary = [&](const char* name, const std::vector<double>& in0, auto f, auto fv) {
+      check_vjp(name, {in0}, K, g,
+          [&](double KK, const Vecs& in) { std::vector<double> o(n); f(MK(KK), in[0].data(), o.data()); return o; },
+          [&](const Vecs& in, Vecs& gi) { return fv(in[0].data(), gi[0].data()); }, cK);
+    };
+    auto binary = [&](const char* name, const std::vector<double>& a, const std::vector<double>& b, auto f, auto fv) {
+      check_vjp(name, {a, b}, K, g,
+          [&](double KK, const Vecs& in) { std::vector<double> o(n); f(MK(KK), in[0].data(), in[1].data(), o.data()); return o; },
+          [&](const Vecs& in, Vecs& gi) { return fv(in[0].data(), in[1].data(), gi[0].data(), gi[1].data()); }, cK);
+    };
+    unary("expmap0", v0, [&](const auto& mm, const double* a, double* o) { mm.expmap0(a, o, n); },
+          [&](const double* a, double* ga) { return m.expmap0_vjp(a, g.data(), ga, n); });
+    unary("logmap0", x, [&](const auto& mm, const double* a, double* o) { mm.logmap0(a, o, n); },
+          [&](const double* a, double* ga) { return m.logmap0_vjp(a, g.data(), ga, n); });
+    auto xo = x;  // a point off the manifold (outside the ball's projx radius / off the hyperboloid)
+    for (auto& c : xo) c *= hyp && n == d ? 2.0 * s / std::max(1e-3, std::sqrt(std::inner_product(x.begin(), x.end(), x.begin(), 0.0))) : 1.05;
+    unary("projx", xo, [&](const auto& mm, const double* a, double* o) { mm.projx(a, o, n); },
+          [&](const double* a, double* ga) { return m.projx_vjp(a, g.data(), ga, n); });
+    unary("projx (on manifold)", x, [&](const auto& mm, const double* a, double* o) { mm.projx(a, o, n); },
+          [&](const double* a, double* ga) { return m.projx_vjp(a, g.data(), ga, n); });
+    binary("expmap", x, v, [&](const auto& mm, const double* a, const double* b, double* o) { mm.expmap(a, b, o, n); },
+           [&](const double* a, const double* b, double* ga, double* gb) { return m.expmap_vjp(a, b, g.data(), ga, gb, n); });
+    binary("logmap", x, y, [&](const auto& mm, const double* a, const double* b, double* o) { mm.logmap(a, b, o, n); },
+           [&](const double* a, const double* b, double* ga, double* gb) { return m.logmap_vjp(a, b, g.data(), ga, gb, n); });
+    // Close points: the series branches of the VJPs.
+    auto vs = random_tangent(m, rng, x, 1e-3 * s);
+    std::vector<double> yc(n);
+    m.expmap(x.data(), vs.data(), yc.data(), n);
+    binary("logmap (close points)", x, yc, [&](const auto& mm, const double* a, const double* b, double* o) { mm.logmap(a, b, o, n); },
+           [&](const double* a, const double* b, double* ga, double* gb) { return m.logmap_vjp(a, b, g.data(), ga, gb, n); });
+    unary("expmap0 (small)", vs, [&](const auto& mm, const double* a, double* o) { mm.expmap0(a, o, n); },
+          [&](const double* a, double* ga) { return m.expmap0_vjp(a, g.data(), ga, n); });
+    if constexpr (std::is_same_v<M, PoincareBall<double, typename M::curvature_type>>) {
+      binary("mobius_add", x, y, [&](const auto& mm, const double* a, const double* b, double* o) { mm.mobius_add(a, b, o, n); },
+             [&](const double* a, const double* b, double* ga, double* gb) { return m.mobius_add_vjp(a, b, g.data(), ga, gb, n); });
+    }
+    if constexpr (std::is_same_v<M, Lorentz<double, typename M::curvature_type>>) {
+      const index_t ns = n - 1;
+      std::vector<double> vs0(v0.begin() + 1, v0.end()), xs(x.begin() + 1, x.end()), gs(g.begin() + 1, g.end());
+      check_vjp("expmap0_space", {vs0}, K, gs,
+          [&](double KK, const Vecs& in) { std::vector<double> o(ns); mk(KK).expmap0_space(in[0].data(), o.data(), ns); return o; },
+          [&](const Vecs& in, Vecs& gi) { return m.expmap0_space_vjp(in[0].data(), gs.data(), gi[0].data(), ns); });
+      check_vjp("logmap0_space", {xs}, K, gs,
+          [&](double KK, const Vecs& in) { std::vector<double> o(ns); mk(KK).logmap0_space(in[0].data(), o.data(), ns); return o; },
+          [&](const Vecs& in, Vecs& gi) { return m.logmap0_space_vjp(in[0].data(), gs.data(), gi[0].data(), ns); });
+      check_vjp("time_from_space", {xs}, K, {g1},
+          [&](double KK, const Vecs& in) { return std::vector<double>{mk(KK).time_from_space(in[0].data(), ns)}; },
+          [&](const Vecs& in, Vecs& gi) { return m.time_from_space_vjp(in[0].data(), g1, gi[0].data(), ns); });
+      // Isometries (d = ns).
+      std::vector<double> gp(g.begin(), g.begin() + ns);
+      check_vjp("lorentz_to_poincare", {x}, K, gp,
+          [&](double KK, const Vecs& in) { std::vector<double> o(ns); lorentz_to_poincare(KK, in[0].data(), o.data(), ns); return o; },
+          [&](const Vecs& in, Vecs& gi) { return lorentz_to_poincare_vjp(K, in[0].data(), gp.data(), gi[0].data(), ns); });
+      std::vector<double> p(ns);
+      lorentz_to_poincare(K, x.data(), p.data(), ns);
+      check_vjp("poincare_to_lorentz", {p}, K, g,
+          [&](double KK, const Vecs& in) { std::vector<double> o(n); poincare_to_lorentz(KK, in[0].data(), o.data(), ns); return o; },
+          [&](const Vecs& in, Vecs& gi) { return poincare_to_lorentz_vjp(K, in[0].data(), g.data(), gi[0].data(), ns); });
+    }
+#undef MK
+  }
+}
+
+TEST_CASE("vjp: LearnableCurvature maps dL/dK to dL/draw by the chain rule", "[manifold][vjp]") {
+  // dist along K = softplus(raw) + K_min: dL/draw = dL/dK * sigmoid(raw), checked by differences in raw.
+  const double raw = 0.7;
+  auto make = [](double r) { return Lorentz<double, LearnableCurvature<double>>(LearnableCurvature<double>::from_raw(r)); };
+  const auto m = make(raw);
+  Rng rng(9);
+  auto x = random_point(m, rng, 4, 0.5), y = random_point(m, rng, 4, 0.5);
+  std::vector<double> gx(4, 0.0), gy(4, 0.0);
+  const double dK = m.dist_vjp(x.data(), y.data(), 1.0, gx.data(), gy.data(), 4);
+  const double draw = dK * m.curvature().dK_dparam();
+  const double e = std::numeric_limits<double>::epsilon(), h = std::cbrt(e);
+  const double fd = (make(raw + h).dist(x.data(), y.data(), 4) - make(raw - h).dist(x.data(), y.data(), 4)) / (2 * h);
+  CHECK(std::abs(draw - fd) <= 2e4 * std::pow(e, 2.0 / 3.0) * std::max(1.0, std::abs(fd)));
+  CHECK(draw != 0.0);
+}
