@@ -1,0 +1,135 @@
+// Throughput of the batched geometry kernels (float32) beside a memcpy of the same bytes.
+//
+// Each kernel streams its rows once: expmap0 / logmap0 read n floats and write n per row, dist
+// reads two rows and writes one float. "Bytes moved" = bytes read + bytes written. The bound is a
+// parallel memcpy (same threads, same OpenMP row split) moving the same number of bytes (it reads
+// and writes half each), measured in the same run. Each timing: warm-up, then the median (min,
+// max) of --reps runs (>= 5).
+//
+// usage: bench_geometry [--quick] [--threads N] [--reps R]
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <hyplora/hyplora.hpp>
+
+using namespace hyplora;
+
+namespace {
+
+struct Stats {
+  double median, min, max;
+};
+
+Stats time_it(const std::function<void()>& f, int reps) {
+  f();  // warm-up (page faults, caches)
+  f();
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    const auto a = std::chrono::steady_clock::now();
+    f();
+    const auto b = std::chrono::steady_clock::now();
+    t.push_back(std::chrono::duration<double>(b - a).count());
+  }
+  std::sort(t.begin(), t.end());
+  return {t[t.size() / 2], t.front(), t.back()};
+}
+
+/// Parallel memcpy of `bytes` bytes, split like the row loops.
+void par_memcpy(char* dst, const char* src, size_t bytes) {
+  const int chunks = 256;
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < chunks; ++c) {
+    const size_t a = bytes * c / chunks, b = bytes * (c + 1) / chunks;
+    std::memcpy(dst + a, src + a, b - a);
+  }
+}
+
+/// Fills with first-touch in parallel (so pages are spread like the kernel's accesses).
+std::vector<float> make_buffer(size_t count, float scale, uint64_t seed) {
+  std::vector<float> v(count);
+#pragma omp parallel
+  {
+    Rng rng = Rng::stream(seed, uint64_t(omp_get_thread_num()));
+#pragma omp for schedule(static)
+    for (size_t i = 0; i < count; ++i) v[i] = scale * rng.normal<float>();
+  }
+  return v;
+}
+
+struct Row {
+  std::string op, shape;
+  double bytes;
+  Stats t, tm;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  int threads = 0, reps = 7;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--quick") quick = true;
+    else if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
+    else if (a == "--reps" && i + 1 < argc) reps = std::max(5, std::atoi(argv[++i]));
+    else {
+      std::fprintf(stderr, "usage: %s [--quick] [--threads N] [--reps R>=5]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (threads > 0) omp_set_num_threads(threads);
+  struct Shape {
+    index_t rows, d;
+  };
+  const std::vector<Shape> shapes = quick ? std::vector<Shape>{{4096, 64}, {64, 1024}}
+                                          : std::vector<Shape>{{1 << 20, 64}, {4096, 4096}};
+  const Lorentz<float, RuntimeCurvature<float>> L(RuntimeCurvature<float>(1.0f));
+  const PoincareBall<float, RuntimeCurvature<float>> B(RuntimeCurvature<float>(1.0f));
+  std::vector<Row> rows;
+  volatile float sink = 0;
+  for (const auto& s : shapes) {
+    const index_t R = s.rows, d = s.d, n = d + 1;
+    const std::string shape = std::to_string(R) + " x " + std::to_string(d);
+    // Inputs scaled so that |v| ~ 1 (typical, non-saturated arguments).
+    auto V = make_buffer(size_t(R) * n, 1.0f / std::sqrt(float(d)), 1);
+    auto W = make_buffer(size_t(R) * n, 1.0f / std::sqrt(float(d)), 2);
+    std::vector<float> X(size_t(R) * n), Y(size_t(R) * n), D(R);
+    std::vector<char> msrc(size_t(R) * n * 4 + size_t(R) * 4), mdst(msrc.size());
+    auto add = [&](const std::string& op, double bytes, const std::function<void()>& f) {
+      const Stats t = time_it(f, reps);
+      const Stats tm = time_it([&] { par_memcpy(mdst.data(), msrc.data(), size_t(bytes / 2)); }, reps);
+      rows.push_back({op, shape, bytes, t, tm});
+      sink = sink + X[0] + D[0];
+    };
+    const double rw = 2.0 * R * d * 4;          // read + write d floats per row
+    const double rw_l = 2.0 * R * n * 4;        // Lorentz ambient rows (d + 1)
+    add("Lorentz expmap0_space", rw, [&] { batched::expmap0_space(L, V.data(), X.data(), R, d); });
+    batched::expmap0_space(L, V.data(), X.data(), R, d);
+    add("Lorentz logmap0_space", rw, [&] { batched::logmap0_space(L, X.data(), Y.data(), R, d); });
+    add("Lorentz expmap0 (d+1)", rw_l, [&] { batched::expmap0(L, V.data(), X.data(), R, n); });
+    batched::expmap0(L, W.data(), Y.data(), R, n);
+    add("Lorentz dist (d+1)", 2.0 * R * n * 4 + R * 4.0, [&] { batched::dist(L, X.data(), Y.data(), D.data(), R, n); });
+    add("Poincare expmap0", rw, [&] { batched::expmap0(B, V.data(), X.data(), R, d); });
+    batched::expmap0(B, V.data(), X.data(), R, d);
+    batched::expmap0(B, W.data(), Y.data(), R, d);
+    add("Poincare logmap0", rw, [&] { batched::logmap0(B, X.data(), V.data(), R, d); });
+    add("Poincare dist", 2.0 * R * d * 4 + R * 4.0, [&] { batched::dist(B, X.data(), Y.data(), D.data(), R, d); });
+  }
+  std::printf("threads: %d, reps: %d (median of reps after 2 warm-up runs)\n\n", omp_get_max_threads(), reps);
+  std::printf("| op | rows x d | MB moved | time median (min-max) ms | GB/s | memcpy GB/s | fraction of bound |\n");
+  std::printf("|---|---|---:|---:|---:|---:|---:|\n");
+  for (const auto& r : rows) {
+    const double gbs = r.bytes / r.t.median / 1e9, mgbs = r.bytes / r.tm.median / 1e9;
+    std::printf("| %s | %s | %.1f | %.3f (%.3f-%.3f) | %.2f | %.2f | %.0f%% |\n", r.op.c_str(), r.shape.c_str(),
+                r.bytes / 1e6, r.t.median * 1e3, r.t.min * 1e3, r.t.max * 1e3, gbs, mgbs, 100 * gbs / mgbs);
+  }
+  return sink == 12345.0f ? 1 : 0;
+}
