@@ -1,0 +1,244 @@
+// Tokenizer: run.c-exact encode/decode against the shared references, llama.cpp's SPM vocabulary
+// test, and bad tokenizer.bin files.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "formats/byte_cursor.hpp"
+#include "support.hpp"
+#include "tokenizer/tokenizer.hpp"
+
+using hyplora::formats::FormatError;
+using hyplora::llm::Tokenizer;
+using hyplora::test::require_shared;
+
+namespace {
+
+struct EncodeCase {
+  std::string text;
+  std::vector<int> ids;
+};
+
+std::vector<EncodeCase> read_encode_cases(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::vector<EncodeCase> cases;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    auto j = nlohmann::json::parse(line);
+    cases.push_back({j.at("text").get<std::string>(), j.at("ids").get<std::vector<int>>()});
+  }
+  return cases;
+}
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    path = std::filesystem::temp_directory_path() / ("hyplora_tok_" + std::to_string(::getpid()) + "_" +
+                                                     std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+void write_bytes(const std::filesystem::path& p, const std::string& b) {
+  std::ofstream out(p, std::ios::binary);
+  out << b;
+}
+
+void check_encode_reference(const std::string& tokenizer, const std::string& reference) {
+  const auto tok = Tokenizer::load_llama2c(require_shared(tokenizer));
+  const auto cases = read_encode_cases(require_shared(reference));
+  REQUIRE(cases.size() >= 100);
+  int checked = 0, round_trips = 0;
+  for (const auto& c : cases) {
+    INFO("text: " << c.text);
+    CHECK(tok.encode(c.text, true, false) == c.ids);
+    // EOS appends id 2 and nothing else.
+    auto with_eos = c.ids;
+    with_eos.push_back(2);
+    CHECK(tok.encode(c.text, true, true) == with_eos);
+    // decode round trip: run.c strips the dummy prefix's space after BOS, so the text comes back.
+    std::vector<int> body(c.ids.begin() + 1, c.ids.end());
+    CHECK(tok.decode_all(body, tok.bos_id()) == c.text);
+    round_trips += tok.decode_all(body, tok.bos_id()) == c.text;
+    ++checked;
+  }
+  CHECK(checked == int(cases.size()));
+  std::cout << tokenizer << ": " << checked << " reference encodings checked, " << round_trips << " decode round trips\n";
+}
+
+}  // namespace
+
+TEST_CASE("tok512 encodes exactly as run.c (tok512_encode.jsonl)", "[tokenizer]") {
+  check_encode_reference("models/stories260K/tok512.bin", "reference/tok512_encode.jsonl");
+}
+
+TEST_CASE("Llama 2 32K tokenizer encodes exactly as run.c (llama2_32k_encode.jsonl)", "[tokenizer]") {
+  check_encode_reference("models/llama2-tokenizer/tokenizer.bin", "reference/llama2_32k_encode.jsonl");
+}
+
+TEST_CASE("llama.cpp SPM vocabulary test: all 47 texts agree (40 one-line, 7 multi-line)", "[tokenizer]") {
+  const auto tok = Tokenizer::load_llama2c(require_shared("models/llama2-tokenizer/tokenizer.bin"));
+  std::string inp = slurp(require_shared("reference/llama_spm_vocab_test.inp"));
+  const std::string out = slurp(require_shared("reference/llama_spm_vocab_test.out"));
+  // llama.cpp's test-tokenizer-0: texts separated by "\n__ggml_vocab_test__\n"; split as Python's
+  // str.split does (the file ends with a separator, so the last text is the empty string, whose
+  // ids are the .out file's final empty line).
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  std::vector<std::string> texts;
+  std::size_t pos = 0;
+  while (true) {
+    auto at = inp.find(sep, pos);
+    if (at == std::string::npos) {
+      texts.push_back(inp.substr(pos));
+      break;
+    }
+    texts.push_back(inp.substr(pos, at - pos));
+    pos = at + sep.size();
+  }
+  std::vector<std::vector<int>> expected;
+  for (std::size_t lpos = 0;;) {
+    const auto nl = out.find('\n', lpos);
+    std::istringstream ids(out.substr(lpos, nl == std::string::npos ? std::string::npos : nl - lpos));
+    std::vector<int> v;
+    for (int id; ids >> id;) v.push_back(id);
+    expected.push_back(v);
+    if (nl == std::string::npos) break;
+    lpos = nl + 1;
+  }
+  REQUIRE(texts.size() == 47);
+  REQUIRE(expected.size() == texts.size());
+  int one_line = 0, multi_line_agree = 0;
+  for (std::size_t k = 0; k < texts.size(); ++k) {
+    INFO("text " << k << ": [" << texts[k] << "]");
+    const auto ids = tok.encode(texts[k], false, false);
+    if (texts[k].find('\n') == std::string::npos) {
+      ++one_line;
+      CHECK(ids == expected[k]);
+    } else {
+      multi_line_agree += ids == expected[k];
+      CHECK(ids == expected[k]);  // beyond what SPEC promises, these agree too
+    }
+  }
+  CHECK(one_line == 40);
+  std::cout << "llama_spm_vocab_test: " << one_line << " one-line texts checked; " << multi_line_agree << " of "
+            << texts.size() - std::size_t(one_line) << " multi-line texts also agree \n";
+}
+
+TEST_CASE("decode follows run.c: BOS strips a leading space, <0xXX> is a raw byte", "[tokenizer]") {
+  const auto tok = Tokenizer::load_llama2c(require_shared("models/llama2-tokenizer/tokenizer.bin"));
+  const int hello = tok.lookup(" Hello");
+  REQUIRE(hello >= 0);
+  CHECK(tok.decode(tok.bos_id(), hello) == "Hello");
+  CHECK(tok.decode(hello, hello) == " Hello");
+  CHECK(tok.decode(0, 0x41 + 3) == "A");     // <0x41>
+  CHECK(tok.decode(0, 0x0A + 3) == "\n");    // <0x0A>
+  CHECK(tok.decode(0, 3).empty());            // <0x00> is an empty C string in run.c
+  CHECK(tok.decode(0, 0xE4 + 3) == std::string(1, char(0xE4)));
+  CHECK(Tokenizer::printable(std::string(1, char(0x01))).empty());
+  CHECK(Tokenizer::printable(std::string(1, char(0xE4))).empty());
+  CHECK(Tokenizer::printable("\n") == "\n");
+  CHECK(Tokenizer::printable("A") == "A");
+  CHECK(Tokenizer::printable("") == "");
+  CHECK_THROWS_AS(tok.decode(0, tok.vocab_size()), std::out_of_range);
+  CHECK_THROWS_AS(tok.decode(0, -1), std::out_of_range);
+  // A text is read up to its first NUL, as run.c reads a C string.
+  CHECK(tok.encode(std::string("ab\0cd", 5), true, false) == tok.encode("ab", true, false));
+  // Invalid UTF-8 (a lone continuation byte, a truncated sequence) falls back to byte tokens.
+  const auto ids = tok.encode(std::string("a\x80\xE4", 3), false, false);
+  CHECK(tok.decode_all(ids, tok.bos_id()) == std::string("a\x80\xE4", 3));
+}
+
+TEST_CASE("tokenizer.bin written back is byte-identical", "[tokenizer]") {
+  const auto src = require_shared("models/stories260K/tok512.bin");
+  const auto tok = Tokenizer::load_llama2c(src);
+  CHECK(tok.vocab_size() == 512);
+  CHECK(tok.max_token_length() == 7);
+  TempDir dir;
+  tok.save_llama2c(dir.path / "tok.bin");
+  CHECK(slurp(dir.path / "tok.bin") == slurp(src));
+  // expected_vocab reads exactly that many, as run.c does with the model's vocab_size.
+  CHECK(Tokenizer::load_llama2c(src, 512).vocab_size() == 512);
+  CHECK(Tokenizer::load_llama2c(src, 100).vocab_size() == 100);
+}
+
+TEST_CASE("bad tokenizer.bin files are rejected with the file, offset and problem", "[tokenizer][bad-input]") {
+  const auto good = slurp(require_shared("models/stories260K/tok512.bin"));
+  TempDir dir;
+  auto expect_error = [&](const std::string& bytes, const std::string& needle, int expected_vocab = 0) {
+    const auto p = dir.path / "bad.bin";
+    write_bytes(p, bytes);
+    INFO("expecting: " << needle);
+    try {
+      (void)Tokenizer::load_llama2c(p, expected_vocab);
+      FAIL("no exception");
+    } catch (const FormatError& e) {
+      const std::string msg = e.what();
+      INFO("message: " << msg);
+      CHECK(msg.find(p.string()) != std::string::npos);
+      CHECK(msg.find(needle) != std::string::npos);
+    }
+  };
+  expect_error("", "truncated");
+  expect_error(good.substr(0, good.size() - 3), "truncated");
+  expect_error(good.substr(0, 4), "no tokens");
+  expect_error(good, "truncated", 513);  // more tokens than the file holds
+  std::string b = good;
+  const std::int32_t absurd = 1 << 30;
+  std::memcpy(b.data(), &absurd, 4);
+  expect_error(b, "max_token_length");
+  b = good;
+  const std::int32_t neg = -5;
+  std::memcpy(b.data() + 4 + 4, &neg, 4);  // token 0's length
+  expect_error(b, "offset 8: token 0 length -5");
+  b = good;
+  b[4 + 8] = char(0xFF);  // token 0's first byte: invalid UTF-8
+  expect_error(b, "not valid UTF-8");
+  b = good;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::memcpy(b.data() + 4, &nan, 4);
+  expect_error(b, "non-finite score");
+  CHECK_THROWS_AS(Tokenizer::load_llama2c(dir.path / "missing.bin"), FormatError);
+}
+
+TEST_CASE("truncations and byte flips of tokenizer.bin never crash", "[tokenizer][bad-input]") {
+  const auto good = slurp(require_shared("models/stories260K/tok512.bin"));
+  TempDir dir;
+  const auto p = dir.path / "t.bin";
+  std::uint32_t state = 12345;
+  int rejected = 0, accepted = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    std::string b = good;
+    state = state * 1664525u + 1013904223u;
+    if (trial % 2 == 0) {
+      b.resize(state % b.size());
+    } else {
+      for (int f = 0; f < 4; ++f) {
+        state = state * 1664525u + 1013904223u;
+        b[state % b.size()] = char(state >> 24);
+      }
+    }
+    write_bytes(p, b);
+    try {
+      const auto t = Tokenizer::load_llama2c(p);
+      (void)t.encode("Once upon a time", true, false);
+      ++accepted;
+    } catch (const FormatError&) {
+      ++rejected;
+    } catch (const std::runtime_error&) {  // encode on a vocabulary without " " or byte tokens
+      ++rejected;
+    }
+  }
+  CHECK(rejected + accepted == 300);
+  CHECK(rejected > 0);
+}

@@ -1,0 +1,72 @@
+#include "formats/atomic_file.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace hyplora::formats {
+
+namespace {
+[[noreturn]] void fail(const std::filesystem::path& p, const std::string& what, int err) {
+  throw std::runtime_error(p.string() + ": " + what + ": " + std::strerror(err));
+}
+std::atomic<unsigned> temp_counter{0};
+}  // namespace
+
+AtomicFileWriter::AtomicFileWriter(std::filesystem::path path) : path_(std::move(path)) {
+  std::filesystem::path dir = path_.parent_path();
+  std::string name = path_.filename().string();
+  if (name.empty()) throw std::runtime_error(path_.string() + ": not a file name");
+  temp_ = dir / ("." + name + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(temp_counter++));
+  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail(temp_, "cannot create temporary file", errno);
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(temp_.c_str());
+}
+
+void AtomicFileWriter::write(const void* data, std::size_t n) {
+  if (fd_ < 0) throw std::runtime_error(path_.string() + ": write after commit");
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = ::write(fd_, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      fail(temp_, "write failed", errno);
+    }
+    p += w;
+    n -= std::size_t(w);
+    written_ += std::size_t(w);
+  }
+}
+
+void AtomicFileWriter::commit() {
+  if (fd_ < 0) throw std::runtime_error(path_.string() + ": commit called twice");
+  if (::fsync(fd_) != 0) fail(temp_, "fsync failed", errno);
+  int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) fail(temp_, "close failed", errno);
+  if (::rename(temp_.c_str(), path_.c_str()) != 0) fail(path_, "rename from " + temp_.string() + " failed", errno);
+  committed_ = true;
+  std::filesystem::path dir = path_.parent_path();
+  if (dir.empty()) dir = ".";
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {  // make the rename durable; failure here cannot undo the (already visible) rename
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+void write_file_atomically(const std::filesystem::path& path, std::string_view bytes) {
+  AtomicFileWriter w(path);
+  w.write(bytes);
+  w.commit();
+}
+
+}  // namespace hyplora::formats

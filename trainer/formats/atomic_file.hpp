@@ -1,0 +1,43 @@
+#pragma once
+// Atomic file writing: the bytes go to a temporary file in the destination's folder, are flushed
+// and fsync'ed, and the temporary file is renamed over the destination (then the folder is
+// fsync'ed). A reader therefore sees either the old file or the complete new one, never a torn
+// one, even if the process is killed at any moment.
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace hyplora::formats {
+
+/// Streams bytes into "<dir>/.<name>.tmp.<pid>.<n>"; commit() publishes them as `path`. Destroyed
+/// without commit() (an exception, an early return), it removes the temporary file and leaves
+/// `path` untouched. Errors throw std::runtime_error naming the file and the system error.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(std::filesystem::path path);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+
+  void write(const void* data, std::size_t n);
+  void write(std::string_view s) { write(s.data(), s.size()); }
+  /// Bytes written so far.
+  std::size_t size() const { return written_; }
+  /// fsync, close, rename over the destination, fsync the folder.
+  void commit();
+
+  const std::filesystem::path& path() const { return path_; }
+  const std::filesystem::path& temp_path() const { return temp_; }
+
+ private:
+  std::filesystem::path path_, temp_;
+  int fd_ = -1;
+  std::size_t written_ = 0;
+  bool committed_ = false;
+};
+
+/// Whole contents at once.
+void write_file_atomically(const std::filesystem::path& path, std::string_view bytes);
+
+}  // namespace hyplora::formats
