@@ -383,3 +383,15 @@ TEST_CASE("float gradients agree with double gradients", "[adapter][float]") {
   for (std::size_t i = 0; i < Yd.size(); ++i) CHECK(std::abs(Yd[i] - Yf[i]) <= tol * ymax);
   for (std::size_t i = 0; i < dXd.size(); ++i) CHECK(std::abs(dXd[i] - dXf[i]) <= tol * xmax);
 }
+
+#include "hyplora/adapter/dispatch.hpp"
+
+TEST_CASE("variant names round-trip through dispatch_variant", "[adapter][dispatch]") {
+  for (const char* name : {"lora", "lora_scaled", "naive", "hyplora_lorentz", "hyplora_poincare", "paper"}) {
+    const auto kind = variant_from_name(name);
+    CHECK(std::string(variant_name(kind)) == name);
+    const std::string via = dispatch_variant(kind, [](auto tag) { return std::string(decltype(tag)::name); });
+    CHECK(via == name);
+  }
+  CHECK_THROWS_WITH(variant_from_name("hyperbolic"), Catch::Contains("unknown adapter variant"));
+}

@@ -42,12 +42,14 @@ std::vector<double> reference(const std::vector<double>& X, const std::vector<do
   for (index_t i = 0; i < n; ++i) {
     double n2 = 0;
     for (index_t j = 0; j < di; ++j) { u[j] = X[i * di + j] / s; n2 += u[j] * u[j]; }
-    const double f = V::has_lift ? V::lift(std::sqrt(n2), K, ms).f : 1.0;
+    double f = 1.0;
+    if constexpr (V::has_lift) f = V::lift(std::sqrt(n2), K, ms).f;
     for (index_t j = 0; j < di; ++j) u[j] *= f;
     for (index_t k = 0; k < r; ++k) { z[k] = 0; for (index_t j = 0; j < di; ++j) z[k] += A[k * di + j] * u[j]; }
     double y2 = 0;
     for (index_t o = 0; o < dO; ++o) { y[o] = 0; for (index_t k = 0; k < r; ++k) y[o] += B[o * r + k] * z[k]; y2 += y[o] * y[o]; }
-    const double g = V::has_lower ? V::lower(std::sqrt(y2), K, ms).f : 1.0;
+    double g = 1.0;
+    if constexpr (V::has_lower) g = V::lower(std::sqrt(y2), K, ms).f;
     for (index_t o = 0; o < dO; ++o) Y[i * dO + o] = scale * g * y[o];
   }
   return Y;
