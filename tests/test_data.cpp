@@ -16,6 +16,7 @@
 #include "data/loaders.hpp"
 #include "data/prompt_template.hpp"
 #include "data/registry.hpp"
+#include "data/rng.hpp"
 #include "data/story_task.hpp"
 #include "eval/metrics.hpp"
 #include "support.hpp"
@@ -116,6 +117,10 @@ TEST_CASE("every registered data set loads with its known count and no bad recor
     }
   }
   CHECK(find_dataset("gsm8k-test").expected_count == 1319);
+  const std::string mawps_path = data_dir() + "/mawps/testset.json";
+  CHECK(load_data_spec("mawps:" + mawps_path).records.size() == 238);
+  CHECK(load_data_spec("mawps-test", BadRecordPolicy::reject, data_dir()).records.front().id.rfind("mawps-test/", 0) == 0);
+  CHECK_THROWS_AS(load_data_spec("csv:" + mawps_path), std::invalid_argument);
   CHECK_THROWS_AS(find_dataset("gsm9k"), std::invalid_argument);
 }
 
@@ -319,6 +324,26 @@ TEST_CASE("answer extraction: AQuA letters", "[data][answer]") {
   CHECK(!judge(numeric, "no idea").correct);
 }
 
+TEST_CASE("portable PRNG: unbiased bounded draws", "[data][builtin]") {
+  Rng rng(123);
+  std::vector<int> counts(10, 0);
+  const int draws = 100000;
+  for (int i = 0; i < draws; ++i) {
+    const auto v = rng.uniform_int(0, 9);
+    REQUIRE((v >= 0 && v <= 9));
+    ++counts[static_cast<std::size_t>(v)];
+  }
+  // each bucket ~ Binomial(1e5, 0.1): mean 1e4, sd 94.9; 6 sd bounds fail with probability ~1e-8
+  for (int c : counts) CHECK(std::abs(c - draws / 10) < 6 * 95);
+  Rng a(5), b(5), c(6);
+  CHECK(a.next() == b.next());
+  CHECK(a.next() != c.next());
+  for (int i = 0; i < 1000; ++i) {
+    const double u = rng.uniform01();
+    REQUIRE((u >= 0 && u < 1));
+  }
+}
+
 TEST_CASE("built-in task: deterministic, balanced, correct, disjoint splits", "[data][builtin]") {
   StoryTaskConfig cfg;
   cfg.seed = 42;
@@ -433,7 +458,7 @@ TEST_CASE("built-in task: deterministic, balanced, correct, disjoint splits", "[
   }
 }
 
-TEST_CASE("accuracy report: per data set, per depth, weighted; JSON round trip; table", "[data][metrics]") {
+TEST_CASE("accuracy report: per data set, per depth, weighted, JSON round trip, table", "[data][metrics]") {
   using namespace hyplora::eval;
   StoryTaskConfig cfg;
   const auto test = generate_story_problems(cfg, SplitRole::test, 12);

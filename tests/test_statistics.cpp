@@ -71,7 +71,7 @@ TEST_CASE("summary: mean, sample std, 95% t interval", "[statistics]") {
   CHECK_THROWS_AS(summarize({1.0, std::numeric_limits<double>::quiet_NaN()}), std::invalid_argument);
 }
 
-TEST_CASE("paired bootstrap detects a known difference; identical inputs give p = 1", "[statistics]") {
+TEST_CASE("paired bootstrap detects a known difference and identical inputs give p = 1", "[statistics]") {
   // 12 seeds; variant a beats b by 0.1 with small seed-to-seed noise (|noise| <= 0.03)
   const std::vector<double> b{0.30, 0.41, 0.35, 0.28, 0.39, 0.33, 0.37, 0.31, 0.42, 0.36, 0.29, 0.34};
   const std::vector<double> noise{0.01, -0.02, 0.03, 0.0, -0.01, 0.02, -0.03, 0.01, 0.0, -0.02, 0.02, 0.01};

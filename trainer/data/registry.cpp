@@ -57,4 +57,10 @@ LoadResult load_dataset(const std::string& name, BadRecordPolicy policy, const s
   return result;
 }
 
+LoadResult load_data_spec(const std::string& spec, BadRecordPolicy policy, const std::string& data_dir) {
+  const auto colon = spec.find(':');
+  if (colon == std::string::npos) return load_dataset(spec, policy, data_dir);
+  return load_file(spec.substr(colon + 1), format_from_name(spec.substr(0, colon)), policy);
+}
+
 }  // namespace hyplora::data

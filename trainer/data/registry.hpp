@@ -29,4 +29,11 @@ std::string default_data_dir();
 LoadResult load_dataset(const std::string& name, BadRecordPolicy policy = BadRecordPolicy::reject,
                         const std::string& data_dir = "");
 
+/// A data set given on the command line: a registered name ("gsm8k-test") or "<format>:<path>"
+/// ("mawps:/data/my.json", formats as format_from_name). Throws std::invalid_argument for an unknown
+/// name or format, DataError for file problems. (The built-in task is generated, not loaded: see
+/// story_task.hpp.)
+LoadResult load_data_spec(const std::string& spec, BadRecordPolicy policy = BadRecordPolicy::reject,
+                          const std::string& data_dir = "");
+
 }  // namespace hyplora::data
