@@ -1,0 +1,74 @@
+// hyplora generate: text generation as llama2.c run.c (same arguments, same output).
+//   hyplora generate --model M --tokenizer T --prompt P --steps N --temperature 0 [--topp 0.9 --seed S]
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "commands/registry.hpp"
+#include "model/generator.hpp"
+#include "model/llama.hpp"
+#include "model/load_model.hpp"
+#include "model/sampler.hpp"
+#include "util/model_locate.hpp"
+
+namespace {
+
+struct GenerateArgs {
+  std::string model, tokenizer, prompt;
+  int steps = 256;           // run.c -n
+  float temperature = 1.0f;  // run.c -t
+  float topp = 0.9f;         // run.c -p
+  long long seed = 0;        // run.c -s (<= 0: time)
+  bool quiet = false;
+};
+GenerateArgs args;
+
+int run_generate() {
+  using namespace hyplora;
+  // run.c's parameter normalisation
+  if (args.seed <= 0) args.seed = static_cast<long long>(static_cast<unsigned int>(std::time(nullptr)));
+  if (args.temperature < 0) args.temperature = 0;
+  if (args.topp < 0 || args.topp > 1) args.topp = 0.9f;
+  if (args.steps < 0) args.steps = 0;
+
+  const auto files = util::locate_model(args.model, args.tokenizer);
+  llm::LlamaModel model(llm::load_model_weights(files.model));
+  const auto tokenizer = llm::load_tokenizer(files.tokenizer, files.model, model.config().vocab_size);
+  // Adapters attach here (model.attach(layer, module, hook)) before generation; `--adapter FILE`
+  // belongs to the trainer's adapter code and is added to this command there.
+  llm::Sampler sampler(model.config().vocab_size, args.temperature, args.topp,
+                       static_cast<std::uint64_t>(args.seed));
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto g = llm::generate(model, tokenizer, args.prompt, args.steps, sampler, [](const std::string& piece) {
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+  });
+  std::printf("\n");
+  std::fflush(stdout);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (g.positions > 1 && !args.quiet)
+    std::fprintf(stderr, "achieved tok/s: %f\n", (g.positions - 1) / (s > 0 ? s : 1e-9));
+  return 0;
+}
+
+const hyplora::cli::CommandRegistration registration{
+    "generate",
+    [](CLI::App& app) {
+      auto* sub = app.add_subcommand("generate", "Generate text from a prompt, exactly as llama2.c run.c");
+      sub->add_option("--model,-m", args.model,
+                      "llama2.c checkpoint or GGUF (default: $HYPLORA_MODEL, else the shared stories260K)");
+      sub->add_option("--tokenizer,-z", args.tokenizer, "llama2.c tokenizer.bin (default: next to the model / in the GGUF)");
+      sub->add_option("--prompt,-i", args.prompt, "prompt text (default empty)");
+      sub->add_option("--steps,-n", args.steps, "positions to run, BOS and prompt included (0 = seq_len)");
+      sub->add_option("--temperature,-t", args.temperature, "0 = greedy");
+      sub->add_option("--topp,-p", args.topp, "top-p (nucleus) sampling mass in (0, 1)");
+      sub->add_option("--seed,-s", args.seed, "RNG seed (<= 0: current time)");
+      sub->add_flag("--quiet,-q", args.quiet, "do not print tok/s on stderr");
+      return sub;
+    },
+    run_generate};
+
+}  // namespace

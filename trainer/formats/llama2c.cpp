@@ -1,0 +1,126 @@
+#include "formats/llama2c.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+
+#include "formats/atomic_file.hpp"
+#include "formats/format_error.hpp"
+#include "model/llama.hpp"
+
+namespace hyplora::llm {
+
+namespace {
+
+constexpr std::uint64_t kHeaderBytes = 7 * sizeof(std::int32_t);
+
+[[noreturn]] void fail(const std::filesystem::path& p, std::uint64_t offset, const std::string& problem) {
+  throw formats::FormatError(p.string(), offset, problem);
+}
+
+std::uint64_t freq_cis_count(const ModelConfig& c) {
+  return static_cast<std::uint64_t>(c.seq_len) * (c.head_dim() / 2);
+}
+
+}  // namespace
+
+ModelWeights read_llama2c(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto file_size = std::filesystem::file_size(path, ec);
+  if (ec) throw formats::FormatError(path.string(), "cannot read llama2.c checkpoint: " + ec.message());
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw formats::FormatError(path.string(), "cannot open llama2.c checkpoint");
+  if (file_size < kHeaderBytes)
+    fail(path, 0, "file of " + std::to_string(file_size) + " bytes is shorter than the 28-byte llama2.c header");
+  std::int32_t h[7];
+  in.read(reinterpret_cast<char*>(h), sizeof h);
+  if (!in) fail(path, 0, "cannot read the header");
+  if (static_cast<std::uint32_t>(h[0]) == 0x616b3432u)
+    fail(path, 0, "magic 'ak42': a llama2.c version-1/2 export, not the legacy (version 0) format run.c reads");
+  ModelConfig c;
+  c.dim = h[0]; c.hidden_dim = h[1]; c.n_layers = h[2]; c.n_heads = h[3]; c.n_kv_heads = h[4];
+  c.shared_classifier = h[5] > 0;
+  c.vocab_size = h[5] == INT32_MIN ? 0 : std::abs(h[5]);
+  c.seq_len = h[6];
+  try {
+    validate_config(c, "header");
+  } catch (const std::invalid_argument& e) {
+    fail(path, 0, std::string("not a llama2.c checkpoint: ") + e.what());
+  }
+  ModelWeights w;
+  w.allocate(c);
+  std::uint64_t expected = kHeaderBytes + 2 * freq_cis_count(c) * sizeof(float);
+  w.for_each_tensor([&](const char*, std::vector<float>& v) { expected += v.size() * sizeof(float); });
+  if (expected != file_size)
+    fail(path, 0, "header (dim " + std::to_string(c.dim) + ", hidden " + std::to_string(c.hidden_dim) + ", layers " +
+                      std::to_string(c.n_layers) + ", heads " + std::to_string(c.n_heads) + "/" +
+                      std::to_string(c.n_kv_heads) + ", vocab " + std::to_string(h[5]) + ", seq " +
+                      std::to_string(c.seq_len) + ") implies " + std::to_string(expected) + " bytes but the file has " +
+                      std::to_string(file_size));
+  std::uint64_t offset = kHeaderBytes;
+  auto read_tensor = [&](const char* name, std::vector<float>& v) {
+    in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(float)));
+    if (!in) fail(path, offset, std::string("cannot read tensor ") + name);
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (!std::isfinite(v[i]))
+        fail(path, offset + i * sizeof(float),
+             std::string("tensor ") + name + "[" + std::to_string(i) + "] is " + (std::isnan(v[i]) ? "NaN" : "infinite"));
+    offset += v.size() * sizeof(float);
+  };
+  // file order: everything up to rms_final, then the freq_cis tables, then the classifier
+  read_tensor("token_embedding", w.token_embedding);
+  read_tensor("rms_att", w.rms_att);
+  read_tensor("wq", w.wq);
+  read_tensor("wk", w.wk);
+  read_tensor("wv", w.wv);
+  read_tensor("wo", w.wo);
+  read_tensor("rms_ffn", w.rms_ffn);
+  read_tensor("w1", w.w1);
+  read_tensor("w2", w.w2);
+  read_tensor("w3", w.w3);
+  read_tensor("rms_final", w.rms_final);
+  const std::uint64_t skip = 2 * freq_cis_count(c) * sizeof(float);
+  in.seekg(static_cast<std::streamoff>(skip), std::ios::cur);
+  offset += skip;
+  if (!c.shared_classifier) read_tensor("classifier", w.classifier);
+  return w;
+}
+
+void write_llama2c(const ModelWeights& w, const std::filesystem::path& path) {
+  validate_weight_shapes(w, ("write_llama2c " + path.string()).c_str());
+  const auto& c = w.config;
+  if (c.rope_theta != 10000.0f || c.norm_eps != 1e-5f)
+    throw std::invalid_argument(path.string() + ": the llama2.c format fixes rope_theta 10000 and norm eps 1e-5; "
+                                "this model uses theta " + std::to_string(c.rope_theta) + ", eps " +
+                                std::to_string(c.norm_eps));
+  w.for_each_tensor([&](const char* name, const std::vector<float>& v) {
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (!std::isfinite(v[i]))
+        throw std::invalid_argument(path.string() + ": refusing to write tensor " + name + "[" + std::to_string(i) +
+                                    "]: not finite");
+  });
+  formats::AtomicFileWriter out(path);
+  const std::int32_t h[7] = {c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads,
+                             c.shared_classifier ? c.vocab_size : -c.vocab_size, c.seq_len};
+  out.write(h, sizeof h);
+  auto put = [&](const std::vector<float>& v) { out.write(v.data(), v.size() * sizeof(float)); };
+  put(w.token_embedding); put(w.rms_att); put(w.wq); put(w.wk); put(w.wv); put(w.wo); put(w.rms_ffn);
+  put(w.w1); put(w.w2); put(w.w3); put(w.rms_final);
+  const int hs = c.head_dim(), half = hs / 2;
+  std::vector<float> re(freq_cis_count(c)), im(re.size());
+  for (int t = 0; t < c.seq_len; ++t)
+    for (int p = 0; p < half; ++p) {
+      const double f = 1.0 / std::pow(10000.0, (2.0 * p) / hs);
+      re[static_cast<std::size_t>(t) * half + p] = static_cast<float>(std::cos(t * f));
+      im[static_cast<std::size_t>(t) * half + p] = static_cast<float>(std::sin(t * f));
+    }
+  put(re); put(im);
+  if (!c.shared_classifier) put(w.classifier);
+  out.commit();
+}
+
+}  // namespace hyplora::llm

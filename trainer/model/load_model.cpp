@@ -1,0 +1,32 @@
+#include "model/load_model.hpp"
+
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+
+#include "formats/gguf.hpp"
+#include "formats/llama2c.hpp"
+
+namespace hyplora::llm {
+
+bool is_gguf_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, 4);
+  return in && std::memcmp(magic, "GGUF", 4) == 0;
+}
+
+ModelWeights load_model_weights(const std::filesystem::path& path) {
+  if (!std::filesystem::exists(path)) throw std::runtime_error(path.string() + ": model file not found");
+  if (is_gguf_file(path)) return formats::load_gguf_model(path);
+  return read_llama2c(path);
+}
+
+Tokenizer load_tokenizer(const std::filesystem::path& tokenizer_path, const std::filesystem::path& model_path,
+                         int vocab_size) {
+  if (!tokenizer_path.empty()) return Tokenizer::load_llama2c(tokenizer_path, vocab_size);
+  if (!model_path.empty() && is_gguf_file(model_path)) return formats::load_gguf_tokenizer(model_path);
+  throw std::invalid_argument("no tokenizer: give --tokenizer (a llama2.c tokenizer.bin) for " + model_path.string());
+}
+
+}  // namespace hyplora::llm
