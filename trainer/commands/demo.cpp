@@ -1,0 +1,255 @@
+// `hyplora demo`: the main job. Fine-tunes stories260K with LoRA and with HypLoRA (Lorentz) on the
+// built-in story arithmetic task, evaluates the base model, LoRA and HypLoRA on held-out problems by
+// depth, prints the table and writes a plot (accuracy by depth, loss curves) and a JSON report.
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+
+#include "commands/registry.hpp"
+#include "data/prompt_template.hpp"
+#include "formats/atomic_file.hpp"
+#include "model/load_model.hpp"
+#include "train/adapter_file.hpp"
+#include "train/evaluate.hpp"
+#include "train/trainer.hpp"
+#include "util/model_locate.hpp"
+#include "util/plot.hpp"
+#include "util/progress.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct DemoOptions {
+  std::string out = "runs/demo";
+  std::string model, tokenizer;
+  long steps = 300;
+  int batch = 16;
+  int rank = 8;
+  double lr_lora = 3e-3, lr_hyplora = 3e-3;
+  double alpha_lora = 16, alpha_hyplora = 16;
+  int depth_min = 1, depth_max = 3;
+  long builtin_train = 3000;
+  long val_examples = 96;
+  std::size_t test_count = 240;
+  std::uint64_t seed = 0;
+  int threads = 0;
+  int max_new_tokens = 40;
+  bool quiet = false;
+} g;
+
+CLI::App* setup(CLI::App& app) {
+  auto* c = app.add_subcommand(
+      "demo", "The main job: fine-tune stories260K with LoRA and HypLoRA (Lorentz) on the built-in task, "
+              "evaluate base / LoRA / HypLoRA by depth, print the table, write plot + JSON report");
+  c->add_option("--out", g.out, "output folder")->capture_default_str();
+  c->add_option("--model", g.model, "model (default: stories260K, downloaded when absent)");
+  c->add_option("--tokenizer", g.tokenizer, "tokenizer (default: next to the model)");
+  c->add_option("--steps", g.steps, "optimiser steps per adapter")->capture_default_str();
+  c->add_option("--batch", g.batch, "batch size")->capture_default_str();
+  c->add_option("--rank", g.rank, "adapter rank")->capture_default_str();
+  c->add_option("--lr-lora", g.lr_lora, "LoRA learning rate")->capture_default_str();
+  c->add_option("--lr-hyplora", g.lr_hyplora, "HypLoRA learning rate")->capture_default_str();
+  c->add_option("--alpha-lora", g.alpha_lora, "LoRA alpha")->capture_default_str();
+  c->add_option("--alpha-hyplora", g.alpha_hyplora, "HypLoRA alpha")->capture_default_str();
+  c->add_option("--depth-min", g.depth_min, "fewest operations")->capture_default_str();
+  c->add_option("--depth-max", g.depth_max, "most operations")->capture_default_str();
+  c->add_option("--train-problems", g.builtin_train, "built-in training problems")->capture_default_str();
+  c->add_option("--test-problems", g.test_count, "held-out test problems (balanced over depths)")->capture_default_str();
+  c->add_option("--seed", g.seed, "seed")->capture_default_str();
+  c->add_option("--threads", g.threads, "OpenMP / BLAS threads (0 = default)")->capture_default_str();
+  c->add_flag("--quiet", g.quiet, "no progress lines");
+  return c;
+}
+
+hyplora::train::TrainSettings settings_for(const std::string& adapter, const std::string& manifold, double lr,
+                                           double alpha, const fs::path& out, const std::string& model_path) {
+  hyplora::train::TrainSettings s;
+  s.model = model_path;
+  s.tokenizer = g.tokenizer;
+  s.adapter = adapter;
+  s.manifold = manifold;
+  s.variant = "consistent";
+  s.rank = g.rank;
+  s.alpha = alpha;
+  s.lr = lr;
+  s.warmup = std::max(1L, g.steps / 10);
+  s.batch = g.batch;
+  s.steps = g.steps;
+  s.seed = g.seed;
+  s.builtin = true;
+  s.depth_min = g.depth_min;
+  s.depth_max = g.depth_max;
+  s.builtin_train = g.builtin_train;
+  s.val_examples = g.val_examples;
+  s.eval_every = std::max(1L, g.steps / 6);
+  s.log_every = std::max(1L, g.steps / 30);
+  s.out = out.string();
+  s.quiet = g.quiet;
+  return s;
+}
+
+std::vector<double> read_curve(const fs::path& log, const char* key, std::vector<double>& steps) {
+  std::vector<double> y;
+  std::ifstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    try {
+      auto j = nlohmann::json::parse(line);
+      if (j.contains(key) && j[key].is_number()) {
+        steps.push_back(j["step"].get<double>());
+        y.push_back(j[key].get<double>());
+      }
+    } catch (const std::exception&) {
+    }
+  }
+  return y;
+}
+
+int run() {
+  using namespace hyplora;
+  const auto t_start = std::chrono::steady_clock::now();
+  auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count(); };
+  train::set_thread_count(g.threads);
+  const fs::path out = g.out;
+  fs::create_directories(out);
+
+  const auto files = util::locate_model(g.model, g.tokenizer);
+  std::cout << "hyplora demo: model " << files.model.string() << " (" << files.source << ")\n";
+  auto weights = llm::load_model_weights(files.model);
+  auto tok = llm::load_tokenizer(files.tokenizer, files.model, weights.config.vocab_size);
+  llm::LlamaModel model(std::move(weights));
+  const auto& tmpl = data::prompt_template("compact");
+
+  const auto test = train::builtin_records(g.seed, g.depth_min, g.depth_max, "test", g.test_count);
+  const auto train_records = train::builtin_records(g.seed, g.depth_min, g.depth_max, "train", std::size_t(g.builtin_train));
+  const auto val_records = train::builtin_records(g.seed, g.depth_min, g.depth_max, "validation", std::size_t(g.val_examples));
+  std::cout << "built-in task: " << train_records.size() << " train, " << val_records.size() << " validation, "
+            << test.size() << " test problems, depth " << g.depth_min << "-" << g.depth_max << "\n"
+            << "example: " << tmpl.prompt(test.front()) << tmpl.response(test.front());
+  const train::GenerationLimits limits{g.max_new_tokens};
+
+  struct Row {
+    std::string name;
+    eval::DatasetAccuracy acc;
+    train::TrainResult train;
+    bool trained = false;
+    double eval_seconds = 0;
+  };
+  std::vector<Row> rows;
+  auto evaluate = [&](const std::string& name) {
+    const double t0 = seconds();
+    Row r;
+    r.name = name;
+    r.acc = train::evaluate_records(model, tok, tmpl, test, name, limits, g.quiet);
+    r.eval_seconds = seconds() - t0;
+    return r;
+  };
+
+  std::cout << "\n[1/5] base model on the test problems\n";
+  rows.push_back(evaluate("base"));
+
+  struct Job {
+    std::string name, adapter, manifold;
+    double lr, alpha;
+  };
+  const std::vector<Job> jobs = {{"lora", "lora", "euclidean", g.lr_lora, g.alpha_lora},
+                                 {"hyplora-lorentz", "hyplora", "lorentz", g.lr_hyplora, g.alpha_hyplora}};
+  int stage = 2;
+  for (const auto& job : jobs) {
+    std::cout << "\n[" << stage++ << "/5] train " << job.name << " (" << g.steps << " steps)\n";
+    auto s = settings_for(job.adapter, job.manifold, job.lr, job.alpha, out / job.name, files.model.string());
+    train::TrainingRun run(s, model, tok, train_records, val_records);
+    auto result = run.run(false);
+    if (result.interrupted || result.stopped_bad) {
+      std::cerr << "hyplora demo: training " << job.name << " stopped: " << result.stop_reason << "\n";
+      return result.interrupted ? 130 : 3;
+    }
+    std::cout << "  best validation loss " << result.best_val_loss << " at step " << result.best_step << " (start "
+              << result.initial_val_loss << "), " << std::fixed << std::setprecision(1) << result.train_seconds << " s, "
+              << std::setprecision(0) << result.tokens_per_second << " tokens/s" << std::defaultfloat << "\n";
+    std::cout << "\n[" << stage++ << "/5] " << job.name << " (best adapter) on the test problems\n";
+    auto best = train::load_adapter(result.adapter_best, model.config());
+    best.attach(model);
+    Row r = evaluate(job.name);
+    model.detach_all();
+    r.train = result;
+    r.trained = true;
+    rows.push_back(std::move(r));
+  }
+
+  // ---- table -----------------------------------------------------------------------------
+  std::cout << "\nAccuracy on " << test.size() << " held-out built-in problems (greedy, answer = last number)\n";
+  std::cout << std::left << std::setw(18) << "model";
+  for (int d = g.depth_min; d <= g.depth_max; ++d) std::cout << std::right << std::setw(9) << ("depth " + std::to_string(d));
+  std::cout << std::setw(10) << "overall" << "\n";
+  for (const auto& r : rows) {
+    std::cout << std::left << std::setw(18) << r.name << std::right << std::fixed << std::setprecision(1);
+    for (int d = g.depth_min; d <= g.depth_max; ++d) {
+      auto it = r.acc.by_depth.find(d);
+      std::cout << std::setw(9) << (it == r.acc.by_depth.end() ? 0.0 : 100.0 * it->second.accuracy());
+    }
+    std::cout << std::setw(9) << 100.0 * r.acc.overall.accuracy() << "%\n" << std::defaultfloat;
+  }
+  std::cout << "(per depth: " << test.size() / std::size_t(g.depth_max - g.depth_min + 1) << " problems each)\n";
+
+  // ---- plot ------------------------------------------------------------------------------
+  util::PlotPanel acc_panel{"accuracy by depth (held-out built-in problems)", "depth (operations)", "accuracy (%)", {}};
+  acc_panel.y_min = 0;
+  acc_panel.y_max = 100;
+  for (const auto& r : rows) {
+    util::PlotSeries ser{r.name, {}, {}, {}};
+    for (int d = g.depth_min; d <= g.depth_max; ++d) {
+      auto it = r.acc.by_depth.find(d);
+      ser.x.push_back(d);
+      ser.y.push_back(it == r.acc.by_depth.end() ? 0.0 : 100.0 * it->second.accuracy());
+    }
+    acc_panel.series.push_back(std::move(ser));
+  }
+  util::PlotPanel loss_panel{"loss curves", "step", "loss (response tokens)", {}};
+  for (const auto& r : rows) {
+    if (!r.trained) continue;
+    const fs::path log = r.train.out_dir / "train_log.jsonl";
+    util::PlotSeries tr{r.name + " train", {}, {}, {}}, va{r.name + " validation", {}, {}, {}};
+    tr.y = read_curve(log, "loss", tr.x);
+    va.y = read_curve(log, "val_loss", va.x);
+    loss_panel.series.push_back(std::move(tr));
+    loss_panel.series.push_back(std::move(va));
+  }
+  const auto plot = util::render_plot(out / "demo.png", {acc_panel, loss_panel});
+  if (plot.rendered) std::cout << "plot: " << plot.image.string() << "\n";
+  else std::cout << "plot not rendered: " << plot.message << "\n";
+
+  // ---- report ----------------------------------------------------------------------------
+  nlohmann::json report;
+  report["model"] = files.model.string();
+  report["task"] = {{"name", "builtin story arithmetic"}, {"depth_min", g.depth_min}, {"depth_max", g.depth_max},
+                    {"train", train_records.size()}, {"validation", val_records.size()}, {"test", test.size()},
+                    {"seed", g.seed}, {"prompt_template", "compact"}, {"max_new_tokens", g.max_new_tokens}};
+  for (const auto& r : rows) {
+    nlohmann::json j = eval::to_json(eval::AccuracyReport{{r.acc}}, false)["datasets"][0];
+    j["eval_seconds"] = r.eval_seconds;
+    if (r.trained) {
+      j["train"] = {{"steps", r.train.steps},
+                    {"best_step", r.train.best_step},
+                    {"initial_val_loss", r.train.initial_val_loss},
+                    {"best_val_loss", r.train.best_val_loss},
+                    {"train_seconds", r.train.train_seconds},
+                    {"tokens_per_second", r.train.tokens_per_second},
+                    {"adapter", r.train.adapter_best.string()},
+                    {"settings_file", (r.train.out_dir / "settings.json").string()}};
+    }
+    report["results"][r.name] = j;
+  }
+  report["seconds"] = seconds();
+  report["plot"] = plot.rendered ? plot.image.string() : "";
+  formats::write_file_atomically(out / "report.json", report.dump(2) + "\n");
+  std::cout << "report: " << (out / "report.json").string() << "\ntotal " << util::format_duration(seconds()) << "\n";
+  return 0;
+}
+
+const hyplora::cli::CommandRegistration registration{"demo", setup, run};
+
+}  // namespace

@@ -1,0 +1,153 @@
+#include "train/adapter_file.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "formats/format_error.hpp"
+#include "formats/safetensors.hpp"
+
+namespace hyplora::train {
+namespace {
+
+constexpr const char* kFormat = "hyplora-adapter/1";
+
+bool is_attention(llm::Module m) {
+  return m == llm::Module::q || m == llm::Module::k || m == llm::Module::v || m == llm::Module::o;
+}
+
+nlohmann::json model_json(const llm::ModelConfig& c) {
+  return {{"dim", c.dim},           {"hidden_dim", c.hidden_dim}, {"n_layers", c.n_layers},
+          {"n_heads", c.n_heads},   {"n_kv_heads", c.n_kv_heads}, {"vocab_size", c.vocab_size}};
+}
+
+void check_model(const nlohmann::json& stored, const llm::ModelConfig& c, const std::string& file) {
+  const nlohmann::json want = model_json(c);
+  for (auto it = want.begin(); it != want.end(); ++it)
+    if (!stored.contains(it.key()) || stored.at(it.key()) != it.value())
+      throw formats::FormatError(file, "adapter was trained for another model: " + it.key() + " = " +
+                                           (stored.contains(it.key()) ? stored.at(it.key()).dump() : "missing") +
+                                           ", this model has " + it.value().dump());
+}
+
+std::map<std::string, std::string> read_metadata(const formats::SafetensorsFile& st, const std::string& file) {
+  auto it = st.metadata.find("format");
+  if (it == st.metadata.end() || it->second != kFormat)
+    throw formats::FormatError(file, std::string("not a hyplora adapter file (metadata \"format\" is ") +
+                                         (it == st.metadata.end() ? "missing" : "'" + it->second + "'") +
+                                         ", expected '" + kFormat + "')");
+  for (const char* key : {"adapter", "model"})
+    if (!st.metadata.count(key)) throw formats::FormatError(file, std::string("metadata \"") + key + "\" is missing");
+  return st.metadata;
+}
+
+AdapterSpec spec_from(const std::map<std::string, std::string>& meta, const std::string& file) {
+  try {
+    return nlohmann::json::parse(meta.at("adapter")).get<AdapterSpec>();
+  } catch (const std::exception& e) {
+    throw formats::FormatError(file, std::string("metadata \"adapter\" is not a valid adapter description: ") + e.what());
+  }
+}
+
+void fill_values(const formats::SafetensorsFile& st, const std::string& file, AdapterSet& set) {
+  for (auto& u : set.units()) {
+    const std::string prefix = peft_module_prefix(u->layer(), u->module());
+    const auto& A = st.require(prefix + ".lora_A.weight", {u->rank(), u->d_in()}, file);
+    const auto& B = st.require(prefix + ".lora_B.weight", {u->d_out(), u->rank()}, file);
+    std::vector<float> p(std::size_t(u->num_params()));
+    std::copy(A.data.begin(), A.data.end(), p.begin() + u->offset_A());
+    std::copy(B.data.begin(), B.data.end(), p.begin() + u->offset_B());
+    if (u->offset_curvature() >= 0) p[std::size_t(u->offset_curvature())] =
+        st.require(prefix + ".hyplora_curvature_raw", {1}, file).data[0];
+    if (u->offset_scale() >= 0) {
+      const float s = st.require(prefix + ".hyplora_norm_scale", {1}, file).data[0];
+      if (!(s > 0)) throw formats::FormatError(file, prefix + ".hyplora_norm_scale must be positive");
+      p[std::size_t(u->offset_scale())] = s;
+    }
+    for (float x : p)
+      if (!std::isfinite(x)) throw formats::FormatError(file, prefix + ": non-finite parameter");
+    std::copy(p.begin(), p.end(), u->params());
+  }
+}
+
+}  // namespace
+
+std::string peft_module_prefix(int layer, llm::Module module) {
+  return "base_model.model.model.layers." + std::to_string(layer) + (is_attention(module) ? ".self_attn." : ".mlp.") +
+         llm::module_name(module);
+}
+
+void save_adapter(const std::filesystem::path& path, const AdapterSet& set,
+                  const std::map<std::string, std::string>& extra_metadata) {
+  if (!set.params_finite())
+    throw std::runtime_error("refusing to save adapter " + path.string() +
+                             ": it holds NaN or infinite parameters (the previous file is kept)");
+  formats::SafetensorsFile st;
+  st.metadata = extra_metadata;
+  st.metadata["format"] = kFormat;
+  st.metadata["adapter"] = nlohmann::json(set.spec()).dump();
+  st.metadata["model"] = model_json(set.model_config()).dump();
+  {
+    std::vector<std::string> targets;
+    for (auto m : set.spec().targets) targets.push_back(llm::module_name(m));
+    st.metadata["peft_config"] = nlohmann::json{{"peft_type", "LORA"},
+                                                {"r", set.spec().rank},
+                                                {"lora_alpha", set.spec().alpha},
+                                                {"lora_dropout", set.spec().dropout},
+                                                {"target_modules", targets},
+                                                {"hyplora_kind", kind_name(set.spec().kind)}}
+                                     .dump();
+  }
+  const bool hyperbolic = set.spec().kind == AdapterKind::hyplora_lorentz ||
+                          set.spec().kind == AdapterKind::hyplora_poincare || set.spec().kind == AdapterKind::paper;
+  for (const auto& u : set.units()) {
+    const std::string prefix = peft_module_prefix(u->layer(), u->module());
+    const float* p = u->params();
+    formats::SafeTensor A{prefix + ".lora_A.weight", "F32", {u->rank(), u->d_in()},
+                          std::vector<float>(p + u->offset_A(), p + u->offset_A() + long(u->rank()) * u->d_in())};
+    formats::SafeTensor B{prefix + ".lora_B.weight", "F32", {u->d_out(), u->rank()},
+                          std::vector<float>(p + u->offset_B(), p + u->offset_B() + u->d_out() * long(u->rank()))};
+    st.tensors.push_back(std::move(A));
+    st.tensors.push_back(std::move(B));
+    if (hyperbolic) st.tensors.push_back({prefix + ".hyplora_K", "F32", {1}, {float(u->K())}});
+    if (u->offset_curvature() >= 0)
+      st.tensors.push_back({prefix + ".hyplora_curvature_raw", "F32", {1}, {p[u->offset_curvature()]}});
+    if (u->offset_scale() >= 0) st.tensors.push_back({prefix + ".hyplora_norm_scale", "F32", {1}, {p[u->offset_scale()]}});
+  }
+  formats::write_safetensors(path, st);
+}
+
+AdapterSpec read_adapter_spec(const std::filesystem::path& path, std::map<std::string, std::string>* metadata) {
+  const auto st = formats::read_safetensors(path);
+  const auto meta = read_metadata(st, path.string());
+  if (metadata) *metadata = meta;
+  return spec_from(meta, path.string());
+}
+
+AdapterSet load_adapter(const std::filesystem::path& path, const llm::ModelConfig& model) {
+  const std::string file = path.string();
+  const auto st = formats::read_safetensors(path);
+  const auto meta = read_metadata(st, file);
+  try {
+    check_model(nlohmann::json::parse(meta.at("model")), model, file);
+  } catch (const nlohmann::json::exception& e) {
+    throw formats::FormatError(file, std::string("metadata \"model\" is not valid JSON: ") + e.what());
+  }
+  AdapterSet set(model, spec_from(meta, file));
+  fill_values(st, file, set);
+  return set;
+}
+
+void load_adapter_values(const std::filesystem::path& path, AdapterSet& set) {
+  const std::string file = path.string();
+  const auto st = formats::read_safetensors(path);
+  const auto meta = read_metadata(st, file);
+  check_model(nlohmann::json::parse(meta.at("model")), set.model_config(), file);
+  const AdapterSpec stored = spec_from(meta, file);
+  if (stored.kind != set.spec().kind || stored.rank != set.spec().rank || stored.targets != set.spec().targets)
+    throw formats::FormatError(file, std::string("adapter is a ") + kind_name(stored.kind) + " of rank " +
+                                         std::to_string(stored.rank) + ", expected " + kind_name(set.spec().kind) +
+                                         " of rank " + std::to_string(set.spec().rank));
+  fill_values(st, file, set);
+}
+
+}  // namespace hyplora::train

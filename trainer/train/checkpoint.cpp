@@ -1,0 +1,83 @@
+#include "train/checkpoint.hpp"
+
+#include <cmath>
+
+#include "formats/format_error.hpp"
+#include "formats/safetensors.hpp"
+
+namespace hyplora::train {
+
+namespace {
+constexpr const char* kFormat = "hyplora-checkpoint/1";
+
+/// JSON has no infinity: the best loss is stored as null until a validation ran.
+nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+}  // namespace
+
+void to_json(nlohmann::json& j, const RunState& s) {
+  j = {{"step", s.step},
+       {"training_forwards", s.training_forwards},
+       {"adam_t", s.adam_t},
+       {"best_val_loss", finite_or_null(s.best_val_loss)},
+       {"best_step", s.best_step},
+       {"skipped_steps", s.skipped_steps},
+       {"consecutive_bad", s.consecutive_bad},
+       {"tokens_seen", s.tokens_seen},
+       {"elapsed_s", s.elapsed_s}};
+}
+
+void from_json(const nlohmann::json& j, RunState& s) {
+  s.step = j.at("step").get<long>();
+  s.training_forwards = j.at("training_forwards").get<std::uint64_t>();
+  s.adam_t = j.at("adam_t").get<long>();
+  s.best_val_loss = j.at("best_val_loss").is_null() ? std::numeric_limits<double>::infinity()
+                                                    : j.at("best_val_loss").get<double>();
+  s.best_step = j.at("best_step").get<long>();
+  s.skipped_steps = j.at("skipped_steps").get<long>();
+  s.consecutive_bad = j.at("consecutive_bad").get<int>();
+  s.tokens_seen = j.at("tokens_seen").get<long>();
+  s.elapsed_s = j.at("elapsed_s").get<double>();
+  if (s.step < 0 || s.adam_t < 0 || s.adam_t > s.step) throw std::invalid_argument("inconsistent step counters");
+}
+
+void save_checkpoint(const std::filesystem::path& path, const Checkpoint& c) {
+  if (c.adam_m.size() != c.params.size() || c.adam_v.size() != c.params.size())
+    throw std::invalid_argument("save_checkpoint: optimiser state and parameters differ in size");
+  for (float x : c.params)
+    if (!std::isfinite(x))
+      throw std::runtime_error("refusing to save checkpoint " + path.string() + ": non-finite parameter");
+  formats::SafetensorsFile st;
+  st.metadata["format"] = kFormat;
+  st.metadata["state"] = nlohmann::json(c.state).dump();
+  st.metadata["settings"] = nlohmann::json(c.settings).dump();
+  const std::int64_t n = std::int64_t(c.params.size());
+  st.tensors.push_back({"params", "F32", {n}, c.params});
+  st.tensors.push_back({"adam_m", "F32", {n}, c.adam_m});
+  st.tensors.push_back({"adam_v", "F32", {n}, c.adam_v});
+  formats::write_safetensors(path, st);
+}
+
+Checkpoint load_checkpoint(const std::filesystem::path& path) {
+  const std::string file = path.string();
+  if (!std::filesystem::exists(path)) throw formats::FormatError(file, "checkpoint not found");
+  const auto st = formats::read_safetensors(path);
+  auto it = st.metadata.find("format");
+  if (it == st.metadata.end() || it->second != kFormat)
+    throw formats::FormatError(file, std::string("not a hyplora checkpoint (expected metadata format '") + kFormat + "')");
+  Checkpoint c;
+  try {
+    c.state = nlohmann::json::parse(st.metadata.at("state")).get<RunState>();
+    c.settings = nlohmann::json::parse(st.metadata.at("settings")).get<TrainSettings>();
+  } catch (const std::exception& e) {
+    throw formats::FormatError(file, std::string("bad checkpoint metadata: ") + e.what());
+  }
+  const auto* p = st.find("params");
+  if (!p) throw formats::FormatError(file, "tensor 'params' is missing");
+  const std::int64_t n = std::int64_t(p->data.size());
+  c.params = st.require("params", {n}, file).data;
+  c.adam_m = st.require("adam_m", {n}, file).data;
+  c.adam_v = st.require("adam_v", {n}, file).data;
+  return c;
+}
+
+}  // namespace hyplora::train

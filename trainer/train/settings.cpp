@@ -1,0 +1,138 @@
+#include "train/settings.hpp"
+
+#include <cmath>
+#include <set>
+#include <stdexcept>
+
+#include "train/schedule.hpp"
+
+namespace hyplora::train {
+namespace {
+
+/// Visits every setting as (key, field&); the keys are the CLI flag names.
+template <class S, class F>
+void for_each_setting(S& s, F&& f) {
+  f("model", s.model);
+  f("tokenizer", s.tokenizer);
+  f("adapter", s.adapter);
+  f("manifold", s.manifold);
+  f("variant", s.variant);
+  f("rank", s.rank);
+  f("alpha", s.alpha);
+  f("dropout", s.dropout);
+  f("targets", s.targets);
+  f("curvature", s.curvature);
+  f("learn-curvature", s.learn_curvature);
+  f("norm-scale", s.norm_scale);
+  f("norm-scale-init", s.norm_scale_init);
+  f("lr", s.lr);
+  f("weight-decay", s.weight_decay);
+  f("beta1", s.beta1);
+  f("beta2", s.beta2);
+  f("adam-eps", s.adam_eps);
+  f("warmup", s.warmup);
+  f("decay", s.decay);
+  f("min-lr-ratio", s.min_lr_ratio);
+  f("clip", s.clip);
+  f("batch", s.batch);
+  f("grad-accum", s.grad_accum);
+  f("cutoff", s.cutoff);
+  f("steps", s.steps);
+  f("epochs", s.epochs);
+  f("seed", s.seed);
+  f("train-on-inputs", s.train_on_inputs);
+  f("data", s.data);
+  f("val-data", s.val_data);
+  f("builtin", s.builtin);
+  f("depth-min", s.depth_min);
+  f("depth-max", s.depth_max);
+  f("builtin-train", s.builtin_train);
+  f("val-examples", s.val_examples);
+  f("prompt-template", s.prompt_template);
+  f("bad-records", s.bad_records);
+  f("eval-every", s.eval_every);
+  f("log-every", s.log_every);
+  f("nan-policy", s.nan_policy);
+  f("max-bad-steps", s.max_bad_steps);
+  f("out", s.out);
+  f("plot", s.plot);
+  f("threads", s.threads);
+  f("quiet", s.quiet);
+}
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument("training setting " + what);
+}
+
+bool one_of(const std::string& v, std::initializer_list<const char*> names) {
+  for (const char* n : names)
+    if (v == n) return true;
+  return false;
+}
+
+}  // namespace
+
+void TrainSettings::validate() const {
+  require(one_of(adapter, {"lora", "hyplora"}), "--adapter must be lora or hyplora, got '" + adapter + "'");
+  require(one_of(manifold, {"euclidean", "lorentz", "poincare"}),
+          "--manifold must be euclidean, lorentz or poincare, got '" + manifold + "'");
+  require(one_of(variant, {"consistent", "paper", "naive", "scaled"}),
+          "--variant must be consistent, paper, naive or scaled, got '" + variant + "'");
+  require(rank > 0 && rank <= 4096, "--rank must be in [1, 4096], got " + std::to_string(rank));
+  require(std::isfinite(alpha) && alpha > 0, "--alpha must be positive and finite");
+  require(dropout >= 0 && dropout < 1, "--dropout must be in [0, 1)");
+  require(!targets.empty(), "--targets must name at least one module");
+  for (const auto& t : targets)
+    require(one_of(t, {"q", "k", "v", "o", "gate", "up", "down"}),
+            "--targets: unknown module '" + t + "' (q, k, v, o, gate, up, down)");
+  require(std::isfinite(curvature) && curvature > 0, "--curvature K must be positive and finite (curvature is -1/K)");
+  require(one_of(norm_scale, {"auto", "none", "fixed", "learnable"}), "--norm-scale must be auto, none, fixed or learnable");
+  require(std::isfinite(norm_scale_init) && norm_scale_init >= 0, "--norm-scale-init must be >= 0 (0 = sqrt(d_in))");
+  require(std::isfinite(lr) && lr > 0, "--lr must be positive and finite");
+  require(std::isfinite(weight_decay) && weight_decay >= 0, "--weight-decay must be >= 0");
+  require(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "--beta1/--beta2 must be in [0, 1)");
+  require(adam_eps > 0, "--adam-eps must be positive");
+  require(warmup >= 0, "--warmup must be >= 0");
+  parse_decay(decay);
+  require(min_lr_ratio >= 0 && min_lr_ratio <= 1, "--min-lr-ratio must be in [0, 1]");
+  require(std::isfinite(clip) && clip >= 0, "--clip must be >= 0 (0 = off)");
+  require(batch > 0 && batch <= 4096, "--batch must be in [1, 4096]");
+  require(grad_accum > 0 && grad_accum <= 4096, "--grad-accum must be in [1, 4096]");
+  require(cutoff >= 8, "--cutoff must be at least 8 tokens");
+  require(steps >= 0, "--steps must be >= 0");
+  require(steps > 0 || (std::isfinite(epochs) && epochs > 0), "either --steps or --epochs must be positive");
+  require(builtin || !data.empty(), "no training data: give --data FILE... and/or --builtin");
+  require(depth_min >= 1 && depth_max >= depth_min, "--depth-min/--depth-max must satisfy 1 <= min <= max");
+  require(builtin_train > 0, "--builtin-train must be positive");
+  require(val_examples >= 0, "--val-examples must be >= 0");
+  require(one_of(bad_records, {"reject", "skip"}), "--bad-records must be reject or skip");
+  require(eval_every >= 0 && log_every >= 1, "--eval-every must be >= 0 and --log-every >= 1");
+  require(one_of(nan_policy, {"skip", "stop"}), "--nan-policy must be skip or stop");
+  require(max_bad_steps >= 1, "--max-bad-steps must be >= 1");
+  require(!out.empty(), "--out must name a folder");
+  require(one_of(plot, {"png", "svg", "none"}), "--plot must be png, svg or none");
+  require(threads >= 0, "--threads must be >= 0");
+}
+
+void to_json(nlohmann::json& j, const TrainSettings& s) {
+  j = nlohmann::json::object();
+  for_each_setting(s, [&](const char* key, const auto& field) { j[key] = field; });
+}
+
+void from_json(const nlohmann::json& j, TrainSettings& s) {
+  if (!j.is_object()) throw std::invalid_argument("training settings must be a JSON object");
+  std::set<std::string> known;
+  for_each_setting(s, [&](const char* key, auto& field) {
+    known.insert(key);
+    if (!j.contains(key)) return;
+    try {
+      j.at(key).get_to(field);
+    } catch (const nlohmann::json::exception& e) {
+      throw std::invalid_argument(std::string("training setting '") + key + "' has the wrong type: " + e.what());
+    }
+  });
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (!known.count(it.key())) throw std::invalid_argument("unknown training setting '" + it.key() + "'");
+}
+
+}  // namespace hyplora::train

@@ -1,0 +1,71 @@
+#pragma once
+// Every setting of a training run, in one struct: the CLI binds its flags to the fields, a JSON
+// config file can hold them (keys = flag names), and the run writes the resolved settings to
+// <out>/settings.json so that --resume and `hyplora eval` know exactly what was trained.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace hyplora::train {
+
+struct TrainSettings {
+  // model
+  std::string model;      ///< llama2.c checkpoint; empty = default stories260K (see util/model_locate.hpp)
+  std::string tokenizer;  ///< empty = next to the model
+  // adapter
+  std::string adapter = "hyplora";    ///< lora | hyplora
+  std::string manifold = "lorentz";   ///< euclidean | lorentz | poincare
+  std::string variant = "consistent"; ///< consistent | paper | naive | scaled
+  int rank = 8;
+  double alpha = 16.0;
+  double dropout = 0.0;
+  std::vector<std::string> targets{"q", "k", "v", "up", "down"};
+  double curvature = 1.0;           ///< K (curvature -1/K)
+  bool learn_curvature = false;
+  std::string norm_scale = "auto";  ///< auto | none | fixed | learnable (input scale s of x/s)
+  double norm_scale_init = 0.0;     ///< 0 = sqrt(d_in)
+  // optimiser
+  double lr = 3e-3;
+  double weight_decay = 0.0;
+  double beta1 = 0.9, beta2 = 0.999, adam_eps = 1e-8;
+  long warmup = 20;
+  std::string decay = "cosine";     ///< cosine | linear | constant
+  double min_lr_ratio = 0.1;
+  double clip = 1.0;                ///< global gradient-norm clip; 0 = off
+  int batch = 16;
+  int grad_accum = 1;
+  int cutoff = 256;                 ///< maximum tokens per example (prompt + response)
+  long steps = 0;                   ///< optimiser steps; 0 = from epochs
+  double epochs = 1.0;
+  std::uint64_t seed = 0;
+  bool train_on_inputs = false;
+  // data
+  std::vector<std::string> data;    ///< files "[format:]path" or registered names (gsm8k-train, ...)
+  std::string val_data;             ///< optional validation file/name (else a held-out slice / built-in split)
+  bool builtin = false;             ///< use the built-in story arithmetic task
+  int depth_min = 1, depth_max = 3;
+  long builtin_train = 4000;        ///< built-in training problems
+  long val_examples = 128;          ///< validation problems (built-in split or held-out slice)
+  std::string prompt_template = "compact";
+  std::string bad_records = "reject";  ///< reject | skip
+  // run
+  long eval_every = 50;             ///< validation every N steps (0 = only at the end)
+  long log_every = 10;
+  std::string nan_policy = "skip";  ///< skip | stop
+  int max_bad_steps = 10;           ///< consecutive skipped steps before the run stops anyway
+  std::string out = "runs/train";
+  std::string plot = "png";         ///< png | svg | none
+  int threads = 0;                  ///< 0 = leave OpenMP / BLAS defaults
+  bool quiet = false;
+
+  /// Throws std::invalid_argument naming the first bad setting.
+  void validate() const;
+};
+
+void to_json(nlohmann::json& j, const TrainSettings& s);
+/// Missing keys keep their defaults; unknown keys are an error naming the key.
+void from_json(const nlohmann::json& j, TrainSettings& s);
+
+}  // namespace hyplora::train

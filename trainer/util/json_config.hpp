@@ -1,0 +1,75 @@
+#pragma once
+// A JSON config file for CLI11 subcommands: `--config FILE` holds the same settings as the flags,
+// keyed by the long flag name without dashes ("lr", "grad-accum"; "_" is accepted for "-").
+// Values on the command line override the file (CLI11 applies config items only to options that
+// were not given). Unknown keys are an error naming the key. Nested objects are not accepted.
+//   { "adapter": "hyplora", "manifold": "lorentz", "rank": 8, "lr": 0.003, "targets": ["q","v"] }
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <istream>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace hyplora::util {
+
+class JsonConfig : public CLI::Config {
+ public:
+  std::string to_config(const CLI::App* app, bool default_also, bool, std::string) const override {
+    nlohmann::ordered_json j;
+    for (const CLI::Option* opt : app->get_options({})) {
+      if (opt->get_lnames().empty() || !opt->get_configurable()) continue;
+      const std::string name = opt->get_lnames()[0];
+      if (opt->count() > 0) {
+        auto results = opt->results();
+        if (opt->get_expected_max() > 1 || results.size() > 1) j[name] = results;
+        else if (opt->get_type_size() == 0) j[name] = opt->as<bool>();
+        else j[name] = results.empty() ? std::string() : results[0];
+      } else if (default_also && !opt->get_default_str().empty()) {
+        j[name] = opt->get_default_str();
+      }
+    }
+    return j.dump(2) + "\n";
+  }
+
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    nlohmann::json j;
+    try {
+      input >> j;
+    } catch (const nlohmann::json::exception& e) {
+      throw CLI::ConversionError(std::string("config file is not valid JSON: ") + e.what());
+    }
+    if (!j.is_object()) throw CLI::ConversionError("config file must hold a JSON object of settings");
+    std::vector<CLI::ConfigItem> items;
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      CLI::ConfigItem item;
+      item.name = it.key();
+      for (auto& ch : item.name)
+        if (ch == '_') ch = '-';
+      const auto& v = it.value();
+      if (v.is_array()) {
+        for (const auto& e : v) item.inputs.push_back(scalar_text(e, it.key()));
+      } else {
+        item.inputs.push_back(scalar_text(v, it.key()));
+      }
+      items.push_back(std::move(item));
+    }
+    return items;
+  }
+
+ private:
+  static std::string scalar_text(const nlohmann::json& v, const std::string& key) {
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+    if (v.is_number()) return v.dump();  // round-trip precision for doubles, exact for integers
+    throw CLI::ConversionError("config key '" + key + "': value must be a string, number, boolean or a list of them");
+  }
+};
+
+/// Adds `--config FILE` to `sub`, read as JSON (flags given on the command line win).
+inline CLI::Option* add_json_config(CLI::App* sub) {
+  sub->config_formatter(std::make_shared<JsonConfig>());
+  return sub->set_config("--config", "", "JSON file with settings keyed by flag name; command-line flags override it");
+}
+
+}  // namespace hyplora::util

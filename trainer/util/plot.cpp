@@ -1,0 +1,123 @@
+#include "util/plot.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+#include <unistd.h>
+
+#include "formats/atomic_file.hpp"
+
+namespace fs = std::filesystem;
+
+namespace hyplora::util {
+namespace {
+
+std::string quoted(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (c == '\n') { out += "\\n"; continue; }
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string number(double v) {
+  if (!std::isfinite(v)) return "NaN";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+}  // namespace
+
+std::string gnuplot_script(const std::vector<PlotPanel>& panels) {
+  std::ostringstream s;
+  // data blocks first
+  for (std::size_t p = 0; p < panels.size(); ++p)
+    for (std::size_t k = 0; k < panels[p].series.size(); ++k) {
+      const auto& ser = panels[p].series[k];
+      if (ser.x.size() != ser.y.size() || (!ser.y_error.empty() && ser.y_error.size() != ser.y.size()))
+        throw std::invalid_argument("plot series '" + ser.title + "': x, y and error lengths differ");
+      s << "$d" << p << "_" << k << " << EOD\n";
+      for (std::size_t i = 0; i < ser.x.size(); ++i) {
+        s << number(ser.x[i]) << " " << number(ser.y[i]);
+        if (!ser.y_error.empty()) s << " " << number(ser.y_error[i]);
+        s << "\n";
+      }
+      s << "EOD\n";
+    }
+  s << "set multiplot layout 1," << panels.size() << "\n";
+  s << "set grid\nset key top left box opaque\n";
+  for (std::size_t p = 0; p < panels.size(); ++p) {
+    const auto& pan = panels[p];
+    s << "set title " << quoted(pan.title) << "\nset xlabel " << quoted(pan.xlabel) << "\nset ylabel "
+      << quoted(pan.ylabel) << "\n";
+    s << (pan.log_y ? "set logscale y\n" : "unset logscale y\n");
+    if (pan.y_min != 0 || pan.y_max != 0) s << "set yrange [" << number(pan.y_min) << ":" << number(pan.y_max) << "]\n";
+    else s << "set autoscale y\n";
+    s << "plot ";
+    if (pan.series.empty()) s << "NaN notitle";
+    for (std::size_t k = 0; k < pan.series.size(); ++k) {
+      const auto& ser = pan.series[k];
+      if (k) s << ", \\\n     ";
+      if (ser.y_error.empty()) s << "$d" << p << "_" << k << " using 1:2 with linespoints lw 2 title " << quoted(ser.title);
+      else s << "$d" << p << "_" << k << " using 1:2:3 with yerrorlines lw 2 title " << quoted(ser.title);
+    }
+    s << "\n";
+  }
+  s << "unset multiplot\n";
+  return s.str();
+}
+
+PlotResult render_plot(const fs::path& image, const std::vector<PlotPanel>& panels, int width_px_per_panel,
+                       int height_px) {
+  PlotResult r;
+  r.image = image;
+  r.script = fs::path(image.string() + ".gp");
+  const std::string ext = image.extension().string();
+  std::string terminal;
+  const int width = width_px_per_panel * int(std::max<std::size_t>(1, panels.size()));
+  if (ext == ".png") terminal = "pngcairo size " + std::to_string(width) + "," + std::to_string(height_px) + " font \",10\"";
+  else if (ext == ".svg") terminal = "svg size " + std::to_string(width) + "," + std::to_string(height_px) + " dynamic";
+  else throw std::invalid_argument("plot file " + image.string() + ": extension must be .png or .svg");
+
+  const fs::path temp = image.parent_path() / ("." + image.filename().string() + ".tmp." + std::to_string(::getpid()) + ext);
+  const std::string body = gnuplot_script(panels);
+  // The saved script renders to the final name; the run below renders to the temporary one.
+  formats::write_file_atomically(r.script, "set terminal " + terminal + "\nset output " + quoted(image.string()) + "\n" + body);
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    r.message = "gnuplot not found: plot script written to " + r.script.string() + " (install gnuplot to render it)";
+    return r;
+  }
+  const fs::path run_script = image.parent_path() / ("." + image.filename().string() + ".run." + std::to_string(::getpid()) + ".gp");
+  formats::write_file_atomically(run_script, "set terminal " + terminal + "\nset output " + quoted(temp.string()) + "\n" + body);
+  const std::string cmd = "gnuplot '" + run_script.string() + "' 2>&1";
+  std::string output;
+  if (FILE* pipe = ::popen(cmd.c_str(), "r")) {
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, pipe)) output += buf;
+    int status = ::pclose(pipe);
+    std::error_code ec;
+    fs::remove(run_script, ec);
+    if (status == 0 && fs::exists(temp) && fs::file_size(temp, ec) > 0) {
+      fs::rename(temp, image, ec);
+      if (!ec) {
+        r.rendered = true;
+        return r;
+      }
+      r.message = "could not rename plot into place: " + ec.message();
+    } else {
+      r.message = "gnuplot failed: " + output;
+    }
+    fs::remove(temp, ec);
+  } else {
+    r.message = "could not start gnuplot";
+  }
+  return r;
+}
+
+}  // namespace hyplora::util
