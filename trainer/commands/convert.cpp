@@ -1,0 +1,53 @@
+// hyplora convert: a llama2.c checkpoint (+ its tokenizer.bin) to a GGUF v3 file.
+//   hyplora convert --model stories260K.bin --tokenizer tok512.bin --out stories260K.gguf [--f16] [--name N]
+// The GGUF gets llama.* metadata, the tokenizer as tokenizer.ggml.*, and the weights with q/k in
+// the llama2.c layout (what llama.cpp expects for "llama"); written atomically. For stories260K
+// the output is byte-identical to the GGUF ggml's own writer produces.
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "commands/registry.hpp"
+#include "formats/gguf.hpp"
+#include "formats/llama2c.hpp"
+#include "tokenizer/tokenizer.hpp"
+
+namespace {
+
+struct ConvertArgs {
+  std::string model, tokenizer, out, name;
+  bool f16 = false;
+};
+ConvertArgs args;
+
+int run_convert() {
+  using namespace hyplora;
+  const llm::ModelWeights w = llm::read_llama2c(args.model);
+  std::optional<llm::Tokenizer> tok;
+  if (!args.tokenizer.empty()) tok = llm::Tokenizer::load_llama2c(args.tokenizer, w.config.vocab_size);
+  const std::string name = args.name.empty() ? std::filesystem::path(args.model).stem().string() : args.name;
+  const auto type = args.f16 ? formats::GgmlType::F16 : formats::GgmlType::F32;
+  formats::write_gguf(args.out, formats::llama_gguf_from_weights(w, tok ? &*tok : nullptr, name, type));
+  const auto& c = w.config;
+  std::cout << "wrote " << args.out << ": llama, dim " << c.dim << ", hidden " << c.hidden_dim << ", " << c.n_layers
+            << " layers, " << c.n_heads << " heads (" << c.n_kv_heads << " kv), vocab " << c.vocab_size << ", seq "
+            << c.seq_len << (c.shared_classifier ? ", tied classifier" : ", separate classifier") << ", "
+            << (args.f16 ? "F16" : "F32") << (tok ? ", with tokenizer" : ", no tokenizer") << "\n";
+  return 0;
+}
+
+const hyplora::cli::CommandRegistration registration{
+    "convert",
+    [](CLI::App& app) {
+      auto* sub = app.add_subcommand("convert", "Convert a llama2.c checkpoint (and tokenizer.bin) to GGUF");
+      sub->add_option("--model", args.model, "llama2.c checkpoint (.bin)")->required()->check(CLI::ExistingFile);
+      sub->add_option("--tokenizer", args.tokenizer, "llama2.c tokenizer.bin to embed (tokenizer.ggml.*)")
+          ->check(CLI::ExistingFile);
+      sub->add_option("--out", args.out, "output GGUF file (written atomically)")->required();
+      sub->add_option("--name", args.name, "general.name (default: the model file's stem)");
+      sub->add_flag("--f16", args.f16, "store tensors as F16 instead of F32");
+      return sub;
+    },
+    run_convert};
+
+}  // namespace
