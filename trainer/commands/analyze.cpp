@@ -1,0 +1,54 @@
+// hyplora analyze: token frequency power law, embedding norm against frequency, and Gromov delta of
+// prompt embeddings (SPEC section 4; docs/analysis.md).
+//   hyplora analyze --model M --tokenizer T --data gsm8k-train mawps/trainset.json builtin:2000 --out DIR
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "analysis/analyze.hpp"
+#include "commands/registry.hpp"
+
+namespace {
+
+hyplora::analysis_cli::AnalyzeOptions args;
+std::string out_dir;
+bool no_bos = false, no_plots = false;
+
+int run_analyze_command() {
+  args.out_dir = out_dir;
+  args.bos = !no_bos;
+  args.plots = !no_plots;
+  hyplora::analysis_cli::run_analyze(args, std::cerr);
+  return 0;
+}
+
+const hyplora::cli::CommandRegistration registration{
+    "analyze",
+    [](CLI::App& app) {
+      auto* sub = app.add_subcommand("analyze",
+                                     "Token-frequency power law, embedding norm vs frequency and Gromov delta of prompt "
+                                     "embeddings; writes report.json, CSV tables and plots");
+      sub->add_option("--model,-m", args.model,
+                      "llama2.c checkpoint or GGUF (default: $HYPLORA_MODEL, else the shared stories260K)");
+      sub->add_option("--tokenizer,-z", args.tokenizer, "llama2.c tokenizer.bin (default: next to the model / in the GGUF)");
+      sub->add_option("--data,-d", args.data,
+                      "data: registered names (gsm8k-train, mawps-train, ...), JSON/JSONL files (format detected from "
+                      "the fields), or builtin[:N] (N built-in task problems, default 2000)")
+          ->required();
+      sub->add_option("--out,-o", out_dir, "output folder")->required();
+      sub->add_option("--text", args.text, "text of a record: full (question + worked answer) or question")
+          ->check(CLI::IsMember({"full", "question"}));
+      sub->add_option("--max-points", args.max_points, "tokens per prompt for the delta (first token kept), default 1500")
+          ->check(CLI::Range(4L, 1000000L));
+      sub->add_option("--max-prompts", args.max_prompts, "prompts for the delta (0 = all records)");
+      sub->add_option("--bins", args.bins, "log-spaced frequency bins for norm vs frequency")->check(CLI::Range(1, 1000));
+      sub->add_option("--min-tail", args.min_tail, "power-law fit: smallest tail for an x_min candidate")
+          ->check(CLI::Range(2L, 100000000L));
+      sub->add_option("--seed", args.seed, "seed of the token sampling in prompts longer than --max-points");
+      sub->add_flag("--no-bos", no_bos, "do not start prompts with BOS (the first text token becomes the base point)");
+      sub->add_flag("--no-plots", no_plots, "skip the gnuplot plots");
+      return sub;
+    },
+    run_analyze_command};
+
+}  // namespace
