@@ -172,11 +172,11 @@ class Adapter {
     const T* Uin = X;
     T zalpha = in_.inv_s;
     if constexpr (Variant::has_lift) {
-      Backend::for_rows(n, kernels::LiftRows<Variant, T>{X, buf(U_), d_in_, in_, Kv, ms_});
+      Backend::for_rows(n, kernels::LiftRows<Variant, T>{X, buf(U_), d_in_, in_, Kv, ms_}, d_in_);
       Uin = buf(U_);
       zalpha = T(1);
     } else if (drop) {
-      Backend::for_rows(n, kernels::DropoutRows<T>{X, buf(U_), d_in_, in_});
+      Backend::for_rows(n, kernels::DropoutRows<T>{X, buf(U_), d_in_, in_}, d_in_);
       Uin = buf(U_);
     }
     last_U_ = Uin;
@@ -185,7 +185,7 @@ class Adapter {
     Backend::gemm(false, true, n, r_, d_in_, zalpha, Uin, d_in_, A(), d_in_, T(0), buf(Z_), r_);
     if constexpr (Variant::has_lower) {
       Backend::gemm(false, true, n, d_out_, r_, T(1), buf(Z_), r_, B(), r_, T(0), buf(Yb_), d_out_);
-      Backend::for_rows(n, kernels::LowerRows<Variant, T>{buf(Yb_), Y, d_out_, scaling_, Kv, ms_});
+      Backend::for_rows(n, kernels::LowerRows<Variant, T>{buf(Yb_), Y, d_out_, scaling_, Kv, ms_}, d_out_);
     } else {
       Backend::gemm(false, true, n, d_out_, r_, scaling_, buf(Z_), r_, B(), r_, T(1), Y, d_out_);
     }
@@ -204,7 +204,7 @@ class Adapter {
     const T* G = dY;
     T galpha = scaling_;
     if constexpr (Variant::has_lower) {
-      Backend::for_rows(n, kernels::LowerVjpRows<Variant, T>{buf(Yb_), dY, buf(dYb_), rowK, d_out_, scaling_, Kv, ms_});
+      Backend::for_rows(n, kernels::LowerVjpRows<Variant, T>{buf(Yb_), dY, buf(dYb_), rowK, d_out_, scaling_, Kv, ms_}, d_out_);
       G = buf(dYb_);
       galpha = T(1);
     }
@@ -217,18 +217,18 @@ class Adapter {
     T dK_total = T(0), ds_total = T(0);
     if constexpr (Variant::has_lift) {
       Backend::gemm(false, false, n, d_in_, r_, T(1), buf(dZ_), r_, A(), d_in_, T(0), buf(dU_), d_in_);
-      Backend::for_rows(n, kernels::LiftVjpRows<Variant, T>{X, buf(dU_), dX, rowK, rows, d_in_, in_, Kv, ms_});
+      Backend::for_rows(n, kernels::LiftVjpRows<Variant, T>{X, buf(dU_), dX, rowK, rows, d_in_, in_, Kv, ms_}, d_in_);
       dK_total = Backend::sum(rowK, n);
       ds_total = Backend::sum(rows, n);
     } else {
       if (scale_mode_ == ScaleMode::learnable) {  // Z = U A^T / s: ds = -(1/s) <dZ, Z>
-        Backend::for_rows(n, kernels::RowDotRows<T>{buf(dZ_), buf(Z_), rows, r_, -in_.inv_s});
+        Backend::for_rows(n, kernels::RowDotRows<T>{buf(dZ_), buf(Z_), rows, r_, -in_.inv_s}, r_);
         ds_total = Backend::sum(rows, n);
       }
       if (dX) {
         if (in_.p > T(0)) {
           Backend::gemm(false, false, n, d_in_, r_, T(1), buf(dZ_), r_, A(), d_in_, T(0), buf(dU_), d_in_);
-          Backend::for_rows(n, kernels::MaskedAddRows<T>{buf(dU_), dX, d_in_, in_});
+          Backend::for_rows(n, kernels::MaskedAddRows<T>{buf(dU_), dX, d_in_, in_}, d_in_);
         } else {
           Backend::gemm(false, false, n, d_in_, r_, in_.inv_s, buf(dZ_), r_, A(), d_in_, T(1), dX, d_in_);
         }
@@ -241,7 +241,7 @@ class Adapter {
   void forward(const T* W, const T* bias, const T* X, T* Y, index_t n, bool training) {
     check_ptrs(X, Y, n, "forward");
     if (!W) throw std::invalid_argument("Adapter::forward: W is null");
-    Backend::for_rows(n, kernels::SetBiasRows<T>{bias, Y, d_out_});
+    Backend::for_rows(n, kernels::SetBiasRows<T>{bias, Y, d_out_}, d_out_);
     Backend::gemm(false, true, n, d_out_, d_in_, T(1), X, d_in_, W, d_in_, T(1), Y, d_out_);
     forward_branch(X, Y, n, training);
   }
@@ -254,7 +254,7 @@ class Adapter {
       Backend::gemm(false, false, n, d_in_, d_out_, T(1), dY, d_out_, W, d_in_, T(1), dX, d_in_);
     }
     if (dW) Backend::gemm(true, false, d_out_, d_in_, n, T(1), dY, d_out_, X, d_in_, T(1), dW, d_in_);
-    if (dbias) Backend::for_rows(d_out_, kernels::ColumnSum<T>{dY, dbias, n, d_out_});
+    if (dbias) Backend::for_rows(d_out_, kernels::ColumnSum<T>{dY, dbias, n, d_out_}, n);
     backward_branch(X, dY, dX, n);
   }
 

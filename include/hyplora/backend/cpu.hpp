@@ -27,9 +27,12 @@ struct Cpu {
   template <class T>
   static void resize(vector<T>& v, index_t n) { v.resize({std::size_t(n)}); }
 
+  /// Below this many elements (rows x row length) a row loop runs on the calling thread: waking
+  /// the OpenMP team costs more than the work (measured: bench_adapter at d = 64).
+  static constexpr index_t parallel_min_work = index_t(1) << 16;
   template <class F>
-  static void for_rows(index_t n, const F& f) {
-#pragma omp parallel for schedule(static) if (n > 1)
+  static void for_rows(index_t n, const F& f, index_t row_length = parallel_min_work) {
+#pragma omp parallel for schedule(static) if (n > 1 && n * row_length >= parallel_min_work)
     for (index_t i = 0; i < n; ++i) f(i);
   }
   template <class T>

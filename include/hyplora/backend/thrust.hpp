@@ -60,7 +60,7 @@ struct Thrust {
   static void resize(vector<T>& v, index_t n) { v.resize(std::size_t(n)); }
 
   template <class F>
-  static void for_rows(index_t n, const F& f) {
+  static void for_rows(index_t n, const F& f, index_t /*row_length*/ = 0) {
     if (n <= 0) return;
     thrust::for_each(thrust::device, thrust::counting_iterator<index_t>(0), thrust::counting_iterator<index_t>(n), f);
   }
