@@ -4,7 +4,7 @@
 // reads two rows and writes one float. "Bytes moved" = bytes read + bytes written. The bound is a
 // parallel memcpy (same threads, same OpenMP row split) moving the same number of bytes (it reads
 // and writes half each), measured in the same run. Each timing: warm-up, then the median (min,
-// max) of --reps runs (>= 5).
+// max) of --reps runs (>= 5), kernel and memcpy runs alternating so that both see the same load.
 //
 // usage: bench_geometry [--quick] [--threads N] [--reps R]
 #include <omp.h>
@@ -16,9 +16,11 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include <hyplora/hyplora.hpp>
+#include <hyplora/manifold/batched.hpp>
+#include <hyplora/manifold/sampling.hpp>
 
 using namespace hyplora;
 
@@ -28,18 +30,25 @@ struct Stats {
   double median, min, max;
 };
 
-Stats time_it(const std::function<void()>& f, int reps) {
-  f();  // warm-up (page faults, caches)
-  f();
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
+/// Times f and g alternately (f, g, f, g, ...) after two warm-up calls of each, so that both see
+/// the same machine load; returns the median, min and max of each.
+std::pair<Stats, Stats> time_pair(const std::function<void()>& f, const std::function<void()>& g, int reps) {
+  f(), g(), f(), g();
+  std::vector<double> tf, tg;
+  auto clock = [](const std::function<void()>& h) {
     const auto a = std::chrono::steady_clock::now();
-    f();
-    const auto b = std::chrono::steady_clock::now();
-    t.push_back(std::chrono::duration<double>(b - a).count());
+    h();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+  };
+  for (int r = 0; r < reps; ++r) {
+    tf.push_back(clock(f));
+    tg.push_back(clock(g));
   }
-  std::sort(t.begin(), t.end());
-  return {t[t.size() / 2], t.front(), t.back()};
+  auto stats = [](std::vector<double> t) {
+    std::sort(t.begin(), t.end());
+    return Stats{t[t.size() / 2], t.front(), t.back()};
+  };
+  return {stats(tf), stats(tg)};
 }
 
 /// Parallel memcpy of `bytes` bytes, split like the row loops.
@@ -104,8 +113,7 @@ int main(int argc, char** argv) {
     std::vector<float> X(size_t(R) * n), Y(size_t(R) * n), D(R);
     std::vector<char> msrc(size_t(R) * n * 4 + size_t(R) * 4), mdst(msrc.size());
     auto add = [&](const std::string& op, double bytes, const std::function<void()>& f) {
-      const Stats t = time_it(f, reps);
-      const Stats tm = time_it([&] { par_memcpy(mdst.data(), msrc.data(), size_t(bytes / 2)); }, reps);
+      const auto [t, tm] = time_pair(f, [&] { par_memcpy(mdst.data(), msrc.data(), size_t(bytes / 2)); }, reps);
       rows.push_back({op, shape, bytes, t, tm});
       sink = sink + X[0] + D[0];
     };
@@ -123,7 +131,7 @@ int main(int argc, char** argv) {
     add("Poincare logmap0", rw, [&] { batched::logmap0(B, X.data(), V.data(), R, d); });
     add("Poincare dist", 2.0 * R * d * 4 + R * 4.0, [&] { batched::dist(B, X.data(), Y.data(), D.data(), R, d); });
   }
-  std::printf("threads: %d, reps: %d (median of reps after 2 warm-up runs)\n\n", omp_get_max_threads(), reps);
+  std::printf("threads: %d, reps: %d (median of reps after 2 warm-up runs, kernel and memcpy alternating)\n\n", omp_get_max_threads(), reps);
   std::printf("| op | rows x d | MB moved | time median (min-max) ms | GB/s | memcpy GB/s | fraction of bound |\n");
   std::printf("|---|---|---:|---:|---:|---:|---:|\n");
   for (const auto& r : rows) {

@@ -1,7 +1,10 @@
 # Geometry core: manifolds, isometries, VJPs (docs/geometry.md).
 hyplora_add_test(test_manifold_conformance SOURCES test_manifold_conformance.cpp LABELS geometry)
 hyplora_add_test(test_manifold_vjp SOURCES test_manifold_vjp.cpp LABELS geometry)
-hyplora_add_test(test_manifold_models SOURCES test_manifold_models.cpp LABELS geometry)
+if(OpenMP_CXX_FOUND)
+  set(_hyplora_geometry_omp OpenMP::OpenMP_CXX)  # the batched tests then run the OpenMP row loops
+endif()
+hyplora_add_test(test_manifold_models SOURCES test_manifold_models.cpp LIBS ${_hyplora_geometry_omp} LABELS geometry)
 if(HYPLORA_CUDA)
   # Compiled by nvcc; at run time without a GPU it reports "skipped" (exit 77).
   add_executable(test_manifold_cuda test_manifold_cuda.cu)

@@ -4,10 +4,18 @@
 
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <ratio>
 #include <vector>
 
-#include <hyplora/hyplora.hpp>
+// Only the geometry headers (not the umbrella): these tests must not depend on other areas.
+#include <hyplora/curvature.hpp>
+#include <hyplora/manifold/batched.hpp>
+#include <hyplora/manifold/euclidean.hpp>
+#include <hyplora/manifold/isometry.hpp>
+#include <hyplora/manifold/lorentz.hpp>
+#include <hyplora/manifold/poincare.hpp>
+#include <hyplora/manifold/sampling.hpp>
 
 namespace hyplora::test {
 

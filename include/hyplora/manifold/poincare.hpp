@@ -96,14 +96,17 @@ class PoincareBall {
   /// d(x,y) = 2 sqrt K asinh(u), u = |x-y| / (sqrt K sqrt(alpha_x alpha_y)).
   HYPLORA_INLINE T dist(const T* x, const T* y, index_t n) const {
     const T k = K();
-    const T ax = alpha_of(vec::sqnorm(x, n), k), ay = alpha_of(vec::sqnorm(y, n), k);
+    T x2, y2, d2;
+    vec::sq3(x, y, n, x2, y2, d2);  // one pass over both rows
+    const T ax = alpha_of(x2, k), ay = alpha_of(y2, k);
     const T sK = std::sqrt(k);
-    return T(2) * sK * std::asinh(vec::dist(x, y, n) / (sK * std::sqrt(ax * ay)));
+    const T d = math::is_finite(d2) ? std::sqrt(d2) : vec::dist(x, y, n);
+    return T(2) * sK * std::asinh(d / (sK * std::sqrt(ax * ay)));
   }
   /// d(0,x) = 2 sqrt K artanh(|x|/sqrt K) = 2 sqrt K asinh(|x| / (sqrt K sqrt(alpha_x))).
   HYPLORA_INLINE T dist0(const T* x, index_t n) const {
-    const T k = K(), sK = std::sqrt(k);
-    return T(2) * sK * std::asinh(vec::norm(x, n) / (sK * std::sqrt(alpha_of(vec::sqnorm(x, n), k))));
+    const T k = K(), sK = std::sqrt(k), x2 = vec::sqnorm(x, n);
+    return T(2) * sK * std::asinh(vec::norm_from_sq(x, x2, n) / (sK * std::sqrt(alpha_of(x2, k))));
   }
 
   // ---- maps ---------------------------------------------------------------------------------
@@ -118,8 +121,8 @@ class PoincareBall {
   }
   /// logmap0(p) = artanh(t)/t p, t = sqrt c |p|, via asinh(t/sqrt(alpha))/(t) with alpha = 1 - t^2 >= eps.
   HYPLORA_INLINE void logmap0(const T* p, T* v, index_t n) const {
-    const T k = K();
-    const T f = artanh_over_x(vec::norm(p, n) / std::sqrt(k), vec::sqnorm(p, n) / k);
+    const T k = K(), p2 = vec::sqnorm(p, n);
+    const T f = artanh_over_x(vec::norm_from_sq(p, p2, n) / std::sqrt(k), p2 / k);
     for (index_t i = 0; i < n; ++i) v[i] = f * p[i];
   }
   /// exp_x(v) = x (+)_c (tanh(t) v / (sqrt c |v|)), t = sqrt c lambda_x |v| / 2 = |v| / (alpha_x sqrt K);

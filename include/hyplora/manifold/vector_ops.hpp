@@ -14,8 +14,10 @@
 // (host code compiled with OpenMP); elsewhere the loops stay plain.
 #if defined(_OPENMP) && !defined(__CUDACC__)
 #define HYPLORA_SIMD_SUM_S _Pragma("omp simd reduction(+ : s)")
+#define HYPLORA_SIMD_SUM_ABC _Pragma("omp simd reduction(+ : a2, b2, d2)")
 #else
 #define HYPLORA_SIMD_SUM_S
+#define HYPLORA_SIMD_SUM_ABC
 #endif
 
 namespace hyplora {
@@ -62,6 +64,23 @@ HYPLORA_INLINE T dist(const T* a, const T* b, index_t n) {
   T r = T(0);
   for (index_t i = 0; i < n; ++i) r += ((a[i] - b[i]) / m) * ((a[i] - b[i]) / m);
   return m * std::sqrt(r);
+}
+/// |a|^2, |b|^2 and |a - b|^2 in one pass (plain sums: callers check finiteness).
+template <class T>
+HYPLORA_INLINE void sq3(const T* a, const T* b, index_t n, T& a2_out, T& b2_out, T& d2_out) {
+  T a2 = T(0), b2 = T(0), d2 = T(0);
+  HYPLORA_SIMD_SUM_ABC
+  for (index_t i = 0; i < n; ++i) {
+    a2 += a[i] * a[i];
+    b2 += b[i] * b[i];
+    d2 += (a[i] - b[i]) * (a[i] - b[i]);
+  }
+  a2_out = a2, b2_out = b2, d2_out = d2;
+}
+/// |a| from a precomputed |a|^2, recomputed with rescaling only when that sum overflowed.
+template <class T>
+HYPLORA_INLINE T norm_from_sq(const T* a, T a2, index_t n) {
+  return math::is_finite(a2) ? std::sqrt(a2) : norm(a, n);
 }
 template <class T>
 HYPLORA_INLINE void scale(const T* a, T s, T* out, index_t n) {
