@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iomanip>
 #include <numeric>
+#include <optional>
 #include <ostream>
 #include <random>
 #include <sstream>
@@ -149,20 +150,37 @@ json run_analyze(const AnalyzeOptions& o, std::ostream& log) {
   fs::create_directories(o.out_dir);
 
   // ---- model and tokenizer -------------------------------------------------------------------------
-  const auto files = util::locate_model(o.model, o.tokenizer);
-  const llm::ModelWeights weights = llm::load_model_weights(files.model);
-  const auto tokenizer = llm::load_tokenizer(files.tokenizer, files.model, weights.config.vocab_size);
-  const index_t vocab = weights.config.vocab_size, dim = weights.config.dim;
-  if (index_t(weights.token_embedding.size()) != vocab * dim)
-    throw std::runtime_error("analyze: model " + files.model.string() + " has an embedding of " +
-                             std::to_string(weights.token_embedding.size()) + " values, expected vocab x dim = " +
-                             std::to_string(vocab * dim));
-  for (std::size_t i = 0; i < weights.token_embedding.size(); ++i)
-    if (!std::isfinite(weights.token_embedding[i]))
-      throw std::runtime_error("analyze: model " + files.model.string() + " has a non-finite token embedding value (row " +
-                               std::to_string(i / std::size_t(dim)) + ")");
-  log << "analyze: model " << files.model.string() << " (vocab " << vocab << ", dim " << dim << "), tokenizer "
-      << (files.tokenizer.empty() ? std::string("(in the model file)") : files.tokenizer.string()) << "\n";
+  std::optional<llm::ModelWeights> weights_opt;
+  llm::Tokenizer tokenizer;
+  index_t vocab = 0, dim = 0;
+  std::string model_name, tokenizer_name;
+  if (o.frequency_only) {
+    if (o.tokenizer.empty()) throw std::invalid_argument("analyze: --frequency-only needs --tokenizer");
+    tokenizer = llm::Tokenizer::load_llama2c(o.tokenizer);
+    vocab = tokenizer.vocab_size();
+    model_name = "(none: --frequency-only)";
+    tokenizer_name = o.tokenizer;
+    log << "analyze: frequency only, tokenizer " << o.tokenizer << " (vocab " << vocab << ")\n";
+  } else {
+    const auto files = util::locate_model(o.model, o.tokenizer);
+    weights_opt = llm::load_model_weights(files.model);
+    const auto& weights = *weights_opt;
+    tokenizer = llm::load_tokenizer(files.tokenizer, files.model, weights.config.vocab_size);
+    vocab = weights.config.vocab_size;
+    dim = weights.config.dim;
+    model_name = files.model.string();
+    tokenizer_name = files.tokenizer.empty() ? std::string("(in the model file)") : files.tokenizer.string();
+    if (index_t(weights.token_embedding.size()) != vocab * dim)
+      throw std::runtime_error("analyze: model " + model_name + " has an embedding of " +
+                               std::to_string(weights.token_embedding.size()) + " values, expected vocab x dim = " +
+                               std::to_string(vocab * dim));
+    for (std::size_t i = 0; i < weights.token_embedding.size(); ++i)
+      if (!std::isfinite(weights.token_embedding[i]))
+        throw std::runtime_error("analyze: model " + model_name + " has a non-finite token embedding value (row " +
+                                 std::to_string(i / std::size_t(dim)) + ")");
+    log << "analyze: model " << model_name << " (vocab " << vocab << ", dim " << dim << "), tokenizer " << tokenizer_name
+        << "\n";
+  }
 
   // ---- data and token counts -------------------------------------------------------------------------
   std::vector<SourceRecords> sources;
@@ -236,86 +254,117 @@ json run_analyze(const AnalyzeOptions& o, std::ostream& log) {
     log << "analyze: power-law fit skipped: " << e.what() << "\n";
   }
 
-  // ---- norm against frequency -------------------------------------------------------------------------
-  const auto nf = analysis::norm_by_frequency(weights.token_embedding.data(), vocab, dim, counts, index_t(o.bins));
-  json norm_json = {{"bins", bins_json(nf)},
-                    {"unseen_tokens", nf.unseen_tokens},
-                    {"unseen_mean_norm", nf.unseen_mean_norm},
-                    {"unseen_std_norm", nf.unseen_std_norm},
-                    {"spearman_count_vs_norm", nf.spearman}};
-  log << "analyze: Spearman(count, norm) = " << nf.spearman << "\n";
+  json norm_json = nullptr, delta_json = nullptr;
+  analysis::NormFrequency nf;
+  std::vector<double> rel;
+  if (!o.frequency_only) {
+    const auto& weights = *weights_opt;
+    // ---- norm against frequency -------------------------------------------------------------------------
+    nf = analysis::norm_by_frequency(weights.token_embedding.data(), vocab, dim, counts, index_t(o.bins));
+    norm_json = {{"bins", bins_json(nf)},
+                      {"unseen_tokens", nf.unseen_tokens},
+                      {"unseen_mean_norm", nf.unseen_mean_norm},
+                      {"unseen_std_norm", nf.unseen_std_norm},
+                      {"spearman_count_vs_norm", nf.spearman}};
+    log << "analyze: Spearman(count, norm) = " << nf.spearman << "\n";
 
-  // ---- delta of prompt embeddings ----------------------------------------------------------------------
-  std::size_t n_prompts = prompts.size();
-  if (o.max_prompts > 0) n_prompts = std::min<std::size_t>(n_prompts, std::size_t(o.max_prompts));
-  const analysis::SampledDeltaOptions dopt{index_t(o.max_points), o.seed};
-  // Per-prompt delta with embedding table `table` (vocab x dim); prompts shorter than
-  // min_prompt_tokens are left out (used[p] = 0).
-  std::vector<char> used(n_prompts, 0);
-  auto prompt_deltas = [&](const float* table) {
-    std::vector<analysis::DeltaResult<float>> res(n_prompts);
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(dynamic, 4)
-#endif
-    for (long p = 0; p < long(n_prompts); ++p) {
-      const auto& ids = prompts[std::size_t(p)].ids;
-      if (long(ids.size()) < o.min_prompt_tokens) continue;
-      std::vector<float> emb(ids.size() * std::size_t(dim));
-      for (std::size_t k = 0; k < ids.size(); ++k)
-        std::copy_n(table + std::size_t(ids[k]) * std::size_t(dim), dim, emb.data() + k * std::size_t(dim));
-      std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ULL + std::uint64_t(p));
-      res[std::size_t(p)] = analysis::prompt_delta(emb.data(), index_t(ids.size()), dim, dopt, rng);
-      used[std::size_t(p)] = 1;
+    // ---- delta of prompt embeddings ----------------------------------------------------------------------
+    std::size_t n_prompts = prompts.size();
+    if (o.max_prompts > 0) n_prompts = std::min<std::size_t>(n_prompts, std::size_t(o.max_prompts));
+    const analysis::SampledDeltaOptions dopt{index_t(o.max_points), o.seed};
+    // Per-prompt delta with embedding table `table` (vocab x dim); prompts shorter than
+    // min_prompt_tokens are left out (used[p] = 0).
+    std::vector<char> used(n_prompts, 0);
+    auto prompt_deltas = [&](const float* table) {
+      std::vector<analysis::DeltaResult<float>> res(n_prompts);
+  #if defined(_OPENMP)
+  #pragma omp parallel for schedule(dynamic, 4)
+  #endif
+      for (long p = 0; p < long(n_prompts); ++p) {
+        const auto& ids = prompts[std::size_t(p)].ids;
+        if (long(ids.size()) < o.min_prompt_tokens) continue;
+        std::vector<float> emb(ids.size() * std::size_t(dim));
+        for (std::size_t k = 0; k < ids.size(); ++k)
+          std::copy_n(table + std::size_t(ids[k]) * std::size_t(dim), dim, emb.data() + k * std::size_t(dim));
+        std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ULL + std::uint64_t(p));
+        res[std::size_t(p)] = analysis::prompt_delta(emb.data(), index_t(ids.size()), dim, dopt, rng);
+        used[std::size_t(p)] = 1;
+      }
+      return res;
+    };
+    const auto t_delta = std::chrono::steady_clock::now();
+    const auto deltas = prompt_deltas(weights.token_embedding.data());
+    const double delta_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_delta).count();
+    std::vector<analysis::DeltaResult<float>> kept;
+    for (std::size_t p = 0; p < n_prompts; ++p)
+      if (used[p]) kept.push_back(deltas[p]);
+    // Null control: the same prompts over a Gaussian embedding table of the same shape and overall
+    // standard deviation (no learned geometry): what delta the prompt structure alone gives.
+    double mean_e = 0, var_e = 0;
+    for (float v : weights.token_embedding) mean_e += v;
+    mean_e /= double(weights.token_embedding.size());
+    for (float v : weights.token_embedding) var_e += (v - mean_e) * (v - mean_e);
+    const double sd_e = std::sqrt(var_e / double(weights.token_embedding.size()));
+    std::vector<float> null_table(weights.token_embedding.size());
+    {
+      std::mt19937_64 rng(o.seed + 12345);
+      std::normal_distribution<double> gauss(0.0, sd_e);
+      for (auto& v : null_table) v = float(gauss(rng));
     }
-    return res;
-  };
-  const auto t_delta = std::chrono::steady_clock::now();
-  const auto deltas = prompt_deltas(weights.token_embedding.data());
-  const double delta_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_delta).count();
-  std::vector<analysis::DeltaResult<float>> kept;
-  for (std::size_t p = 0; p < n_prompts; ++p)
-    if (used[p]) kept.push_back(deltas[p]);
-  // Null control: the same prompts over a Gaussian embedding table of the same shape and overall
-  // standard deviation (no learned geometry): what delta the prompt structure alone gives.
-  double mean_e = 0, var_e = 0;
-  for (float v : weights.token_embedding) mean_e += v;
-  mean_e /= double(weights.token_embedding.size());
-  for (float v : weights.token_embedding) var_e += (v - mean_e) * (v - mean_e);
-  const double sd_e = std::sqrt(var_e / double(weights.token_embedding.size()));
-  std::vector<float> null_table(weights.token_embedding.size());
-  {
-    std::mt19937_64 rng(o.seed + 12345);
-    std::normal_distribution<double> gauss(0.0, sd_e);
-    for (auto& v : null_table) v = float(gauss(rng));
+    const auto null_deltas = prompt_deltas(null_table.data());
+    std::vector<analysis::DeltaResult<float>> null_kept;
+    for (std::size_t p = 0; p < n_prompts; ++p)
+      if (used[p]) null_kept.push_back(null_deltas[p]);
+    const auto null_ds = analysis::summarize_deltas(null_kept);
+    const auto ds = analysis::summarize_deltas(kept);
+    delta_json = {{"prompts", ds.count},
+                       {"skipped_short_prompts", long(n_prompts) - long(ds.count)},
+                       {"mean_delta", ds.mean_delta},
+                       {"std_delta", ds.std_delta},
+                       {"mean_relative", ds.mean_relative},
+                       {"std_relative", ds.std_relative},
+                       {"min_relative", ds.min_relative},
+                       {"max_relative", ds.max_relative},
+                       {"max_points", o.max_points},
+                       {"base_point", o.bos ? "first token (BOS)" : "first token"},
+                       {"distance", "Euclidean distance of input-embedding rows"},
+                       {"seconds", delta_seconds},
+                       {"gaussian_null_control",
+                        {{"mean_relative", null_ds.mean_relative},
+                         {"std_relative", null_ds.std_relative},
+                         {"mean_delta", null_ds.mean_delta},
+                         {"embedding_std", sd_e},
+                         {"note", "same prompts, embedding table replaced by i.i.d. Gaussian values of the same overall "
+                                  "standard deviation"}}}};
+    log << "analyze: delta over " << ds.count << " prompts: relative " << ds.mean_relative << " +- " << ds.std_relative
+        << " (delta " << ds.mean_delta << " +- " << ds.std_delta << "), " << delta_seconds << " s; Gaussian null "
+        << null_ds.mean_relative << " +- " << null_ds.std_relative << "\n";
+
+    {
+      std::ostringstream s;
+      s << "bin,count_lo,count_hi,tokens,mean_count,mean_norm,std_norm\n";
+      for (std::size_t b = 0; b < nf.bins.size(); ++b) {
+        const auto& x = nf.bins[b];
+        s << b << "," << num(x.count_lo) << "," << num(x.count_hi) << "," << x.tokens << "," << num(x.mean_count) << ","
+          << num(x.mean_norm) << "," << num(x.std_norm) << "\n";
+      }
+      s << "unseen,0,0," << nf.unseen_tokens << ",0," << num(nf.unseen_mean_norm) << "," << num(nf.unseen_std_norm) << "\n";
+      formats::write_file_atomically(o.out_dir / "norm_frequency.csv", s.str());
+    }
+    {
+      std::ostringstream s;
+      s << "prompt,id,tokens,points,delta,diameter,relative_delta\n";
+      for (std::size_t p = 0; p < n_prompts; ++p) {
+        if (!used[p]) continue;
+        const auto& d = deltas[p];
+        s << p << "," << csv_escape(prompts[p].id) << "," << prompts[p].ids.size() << "," << d.n << "," << num(d.delta) << ","
+          << num(d.diameter) << "," << num(d.relative) << "\n";
+      }
+      formats::write_file_atomically(o.out_dir / "deltas.csv", s.str());
+    }
+
+    for (const auto& d : kept) rel.push_back(double(d.relative));
   }
-  const auto null_deltas = prompt_deltas(null_table.data());
-  std::vector<analysis::DeltaResult<float>> null_kept;
-  for (std::size_t p = 0; p < n_prompts; ++p)
-    if (used[p]) null_kept.push_back(null_deltas[p]);
-  const auto null_ds = analysis::summarize_deltas(null_kept);
-  const auto ds = analysis::summarize_deltas(kept);
-  json delta_json = {{"prompts", ds.count},
-                     {"skipped_short_prompts", long(n_prompts) - long(ds.count)},
-                     {"mean_delta", ds.mean_delta},
-                     {"std_delta", ds.std_delta},
-                     {"mean_relative", ds.mean_relative},
-                     {"std_relative", ds.std_relative},
-                     {"min_relative", ds.min_relative},
-                     {"max_relative", ds.max_relative},
-                     {"max_points", o.max_points},
-                     {"base_point", o.bos ? "first token (BOS)" : "first token"},
-                     {"distance", "Euclidean distance of input-embedding rows"},
-                     {"seconds", delta_seconds},
-                     {"gaussian_null_control",
-                      {{"mean_relative", null_ds.mean_relative},
-                       {"std_relative", null_ds.std_relative},
-                       {"mean_delta", null_ds.mean_delta},
-                       {"embedding_std", sd_e},
-                       {"note", "same prompts, embedding table replaced by i.i.d. Gaussian values of the same overall "
-                                "standard deviation"}}}};
-  log << "analyze: delta over " << ds.count << " prompts: relative " << ds.mean_relative << " +- " << ds.std_relative
-      << " (delta " << ds.mean_delta << " +- " << ds.std_delta << "), " << delta_seconds << " s; Gaussian null "
-      << null_ds.mean_relative << " +- " << null_ds.std_relative << "\n";
 
   // ---- tables --------------------------------------------------------------------------------------------
   {
@@ -328,39 +377,15 @@ json run_analyze(const AnalyzeOptions& o, std::ostream& log) {
     for (std::size_t r = 0; r < order.size(); ++r) {
       const index_t t = order[r];
       s << r + 1 << "," << t << "," << csv_escape(tokenizer.piece(int(t))) << "," << counts[std::size_t(t)] << ","
-        << num(double(counts[std::size_t(t)]) / double(total_tokens)) << "," << num(nf.norms[std::size_t(t)]) << "\n";
+        << num(double(counts[std::size_t(t)]) / double(total_tokens)) << "," << (nf.norms.empty() ? std::string() : num(nf.norms[std::size_t(t)])) << "\n";
     }
     formats::write_file_atomically(o.out_dir / "token_counts.csv", s.str());
   }
-  {
-    std::ostringstream s;
-    s << "bin,count_lo,count_hi,tokens,mean_count,mean_norm,std_norm\n";
-    for (std::size_t b = 0; b < nf.bins.size(); ++b) {
-      const auto& x = nf.bins[b];
-      s << b << "," << num(x.count_lo) << "," << num(x.count_hi) << "," << x.tokens << "," << num(x.mean_count) << ","
-        << num(x.mean_norm) << "," << num(x.std_norm) << "\n";
-    }
-    s << "unseen,0,0," << nf.unseen_tokens << ",0," << num(nf.unseen_mean_norm) << "," << num(nf.unseen_std_norm) << "\n";
-    formats::write_file_atomically(o.out_dir / "norm_frequency.csv", s.str());
-  }
-  {
-    std::ostringstream s;
-    s << "prompt,id,tokens,points,delta,diameter,relative_delta\n";
-    for (std::size_t p = 0; p < n_prompts; ++p) {
-      if (!used[p]) continue;
-      const auto& d = deltas[p];
-      s << p << "," << csv_escape(prompts[p].id) << "," << prompts[p].ids.size() << "," << d.n << "," << num(d.delta) << ","
-        << num(d.diameter) << "," << num(d.relative) << "\n";
-    }
-    formats::write_file_atomically(o.out_dir / "deltas.csv", s.str());
-  }
-
   // ---- plots -----------------------------------------------------------------------------------------------
   json plots_json = json::object();
   if (o.plots) {
-    std::vector<double> rel;
-    for (const auto& d : kept) rel.push_back(double(d.relative));
-    const auto results = make_analysis_plots(o.out_dir, counts, nf, have_fit ? &fit : nullptr, rel);
+    const auto results = make_analysis_plots(o.out_dir, counts, o.frequency_only ? nullptr : &nf, have_fit ? &fit : nullptr,
+                                             o.frequency_only ? nullptr : &rel);
     for (const auto& r : results) {
       plots_json[r.name] = r.rendered ? json(r.image.filename().string()) : json({{"script", r.script.filename().string()}, {"not_rendered", r.message}});
       if (!r.rendered) log << "analyze: plot " << r.name << " not rendered: " << r.message << "\n";
@@ -368,8 +393,8 @@ json run_analyze(const AnalyzeOptions& o, std::ostream& log) {
   }
 
   json report = {
-      {"model", files.model.string()},
-      {"tokenizer", files.tokenizer.string()},
+      {"model", model_name},
+      {"tokenizer", tokenizer_name},
       {"vocab_size", vocab},
       {"embedding_dim", dim},
       {"text", o.text == "full" ? "question + input + worked answer" : "question + input"},
@@ -383,7 +408,8 @@ json run_analyze(const AnalyzeOptions& o, std::ostream& log) {
       {"delta", delta_json},
       {"plots", plots_json},
       {"paper_reference", {{"relative_delta", "about 0.06-0.12 (LLaMA-class models)"}, {"power_law_alpha", 1.9}}},
-      {"files", {"report.json", "token_counts.csv", "norm_frequency.csv", "deltas.csv"}},
+      {"files", o.frequency_only ? json({"report.json", "token_counts.csv"})
+                                 : json({"report.json", "token_counts.csv", "norm_frequency.csv", "deltas.csv"})},
       {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count()}};
   formats::write_file_atomically(o.out_dir / "report.json", report.dump(2) + "\n");
   log << "analyze: wrote " << (o.out_dir / "report.json").string() << "\n";

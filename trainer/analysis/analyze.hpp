@@ -27,6 +27,7 @@ struct AnalyzeOptions {
   long min_tail = 20;               // power-law fit: smallest tail for an x_min candidate
   std::uint64_t seed = 1;
   bool plots = true;
+  bool frequency_only = false;      // only counts and the power law, with any llama2.c tokenizer (no model)
 };
 
 /// Runs the analysis; progress lines go to `log`. Returns the report (also written as report.json).

@@ -67,8 +67,8 @@ RenderedPlot render_gnuplot(const std::string& name, const fs::path& image, cons
 }
 
 std::vector<RenderedPlot> make_analysis_plots(const fs::path& dir, const std::vector<std::uint64_t>& counts,
-                                              const analysis::NormFrequency& nf, const analysis::PowerLawFit* fit,
-                                              const std::vector<double>& rel) {
+                                              const analysis::NormFrequency* nf_ptr, const analysis::PowerLawFit* fit,
+                                              const std::vector<double>* rel_ptr) {
   std::vector<RenderedPlot> out;
   // 1. frequency against rank, log-log; the fitted law as expected rank of each count in the tail:
   //    rank(x) = n_tail * P(X >= x) = n_tail * zeta(alpha, x) / zeta(alpha, x_min).
@@ -103,6 +103,9 @@ std::vector<RenderedPlot> make_analysis_plots(const fs::path& dir, const std::ve
       << fit_plot << "\n";
     out.push_back(render_gnuplot("frequency_rank", dir / "frequency_rank.png", s.str()));
   }
+  if (!nf_ptr || !rel_ptr) return out;
+  const auto& nf = *nf_ptr;
+  const auto& rel = *rel_ptr;
   // 2. norm against frequency: every token (count, norm) and the bin means +- std.
   {
     std::ostringstream s;

@@ -24,7 +24,8 @@ struct RenderedPlot {
 RenderedPlot render_gnuplot(const std::string& name, const std::filesystem::path& image, const std::string& body);
 
 std::vector<RenderedPlot> make_analysis_plots(const std::filesystem::path& dir, const std::vector<std::uint64_t>& counts,
-                                              const analysis::NormFrequency& nf, const analysis::PowerLawFit* fit,
-                                              const std::vector<double>& relative_deltas);
+                                              const analysis::NormFrequency* nf, const analysis::PowerLawFit* fit,
+                                              const std::vector<double>* relative_deltas);
+// nf / relative_deltas null: those plots are skipped (frequency-only analysis).
 
 }  // namespace hyplora::analysis_cli

@@ -47,6 +47,8 @@ const hyplora::cli::CommandRegistration registration{
       sub->add_option("--seed", args.seed, "seed of the token sampling in prompts longer than --max-points");
       sub->add_flag("--no-bos", no_bos, "do not start prompts with BOS (the first text token becomes the base point)");
       sub->add_flag("--no-plots", no_plots, "skip the gnuplot plots");
+      sub->add_flag("--frequency-only", args.frequency_only,
+                    "only token counts and the power-law fit, with any llama2.c --tokenizer (no model needed)");
       return sub;
     },
     run_analyze_command};
