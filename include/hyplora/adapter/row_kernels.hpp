@@ -58,9 +58,18 @@ struct LiftRows {
   HYPLORA_HOST_DEVICE void operator()(index_t i) const {
     const T* x = X + i * d; T* u = U + i * d;
     T n2 = T(0);
-    for (index_t j = 0; j < d; ++j) { u[j] = x[j] * in.mult(i, j, d); n2 += u[j] * u[j]; }
+    if (in.p > T(0)) {
+      for (index_t j = 0; j < d; ++j) { u[j] = x[j] * in.mult(i, j, d); n2 += u[j] * u[j]; }
+    } else {  // no dropout: plain loops the compiler vectorises
+      n2 = dot(x, x, d) * in.inv_s * in.inv_s;
+    }
     const RadialFactor<T> r = V::lift(std::sqrt(n2), K, ms);
-    for (index_t j = 0; j < d; ++j) u[j] *= r.f;
+    if (in.p > T(0)) {
+      for (index_t j = 0; j < d; ++j) u[j] *= r.f;
+    } else {
+      const T a = r.f * in.inv_s;
+      for (index_t j = 0; j < d; ++j) u[j] = a * x[j];
+    }
   }
 };
 
@@ -71,16 +80,30 @@ struct LiftVjpRows {
   HYPLORA_HOST_DEVICE void operator()(index_t i) const {
     const T* x = X + i * d; const T* g = dU + i * d;
     T n2 = T(0), vg = T(0);
-    for (index_t j = 0; j < d; ++j) { const T v = x[j] * in.mult(i, j, d); n2 += v * v; vg += v * g[j]; }
+    const bool drop = in.p > T(0);
+    if (drop) {
+      for (index_t j = 0; j < d; ++j) { const T v = x[j] * in.mult(i, j, d); n2 += v * v; vg += v * g[j]; }
+    } else {
+      T xx = T(0), xg = T(0);
+      HYPLORA_SIMD_PRAGMA(omp simd reduction(+ : xx, xg))
+      for (index_t j = 0; j < d; ++j) { xx += x[j] * x[j]; xg += x[j] * g[j]; }
+      n2 = xx * in.inv_s * in.inv_s;
+      vg = xg * in.inv_s;
+    }
     const T n = std::sqrt(n2);
     const RadialFactor<T> r = V::lift(n, K, ms);
     const T c = n > Constants<T>::min_norm() ? r.df_dn * vg / n : T(0);
     // dv = f g + c v;  dx = mult * dv;  ds = -(1/s) v.dv = -(1/s) (f vg + c n^2)
     if (dX) {
       T* o = dX + i * d;
-      for (index_t j = 0; j < d; ++j) {
-        const T m = in.mult(i, j, d);
-        o[j] += m * (r.f * g[j] + c * x[j] * m);
+      if (drop) {
+        for (index_t j = 0; j < d; ++j) {
+          const T m = in.mult(i, j, d);
+          o[j] += m * (r.f * g[j] + c * x[j] * m);
+        }
+      } else {
+        const T a = in.inv_s * r.f, b = c * in.inv_s * in.inv_s;
+        for (index_t j = 0; j < d; ++j) o[j] += a * g[j] + b * x[j];
       }
     }
     row_K[i] += r.df_dK * vg;

@@ -187,9 +187,17 @@ HYPLORA_INLINE T dropout_multiplier(std::uint64_t seed, std::uint64_t stream, st
   return uniform01(seed, stream, index) < double(p) ? T(0) : T(1) / (T(1) - p);
 }
 
+/// `#pragma omp simd` on host row loops (lets g++ vectorise the reductions); nothing under nvcc.
+#if defined(_OPENMP) && !defined(__CUDACC__)
+#define HYPLORA_SIMD_PRAGMA(x) _Pragma(#x)
+#else
+#define HYPLORA_SIMD_PRAGMA(x)
+#endif
+
 template <class T>
 HYPLORA_INLINE T dot(const T* a, const T* b, index_t d) {
   T s = T(0);
+  HYPLORA_SIMD_PRAGMA(omp simd reduction(+ : s))
   for (index_t j = 0; j < d; ++j) s += a[j] * b[j];
   return s;
 }
