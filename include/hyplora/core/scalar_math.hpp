@@ -145,8 +145,9 @@ HYPLORA_INLINE T sinh_over_x(T x) {
   constexpr double c[8] = HYPLORA_SERIES_SINH_OVER_X;
   const T a = abs(x);
   if (a < sinh_series_threshold<T>()) return even_series(c, a * a);
-  const T ac = clamp_exp_arg(a);
-  return std::sinh(ac) / ac;
+  // Beyond max_exp_arg the map saturates radially: sinh(max)/x, so that sinh_over_x(x) * x stays
+  // sinh(min(x, max)) (a point of H_K stays on the hyperboloid with x_0 = cosh(max)).
+  return std::sinh(clamp_exp_arg(a)) / a;
 }
 /// d/dx [sinh(x)/x] = (x cosh x - sinh x) / x^2.
 template <class T>
@@ -155,7 +156,8 @@ HYPLORA_INLINE T sinh_over_x_deriv(T x) {
   const T a = abs(x);
   if (a < sinh_series_threshold<T>())
     return sign(x) * even_series_deriv(c, a);
-  if (a > Constants<T>::max_exp_arg()) return T(0);  // clamped branch is constant
+  if (a > Constants<T>::max_exp_arg())  // saturated branch sinh(max)/x
+    return -sign(x) * std::sinh(Constants<T>::max_exp_arg()) / a / a;
   return sign(x) * (std::cosh(a) / a - std::sinh(a) / a / a);  // no overflow of a cosh(a)
 }
 

@@ -280,7 +280,9 @@ class Lorentz {
   /// dx_0/dv_s = sinhc(t)/sK v_s, dx_0/dK = (cosh t - t sinh t) / (2 sK). gv[0] is untouched (v_0 unused).
   HYPLORA_INLINE T expmap0_vjp(const T* v, const T* g, T* gv, index_t n) const {
     T dK = expmap0_space_vjp(v + 1, g + 1, gv ? gv + 1 : nullptr, n - 1);
-    const T sK = sqrtK(), t = math::clamp_exp_arg(vec::norm(v + 1, n - 1) / sK);
+    const T sK = sqrtK(), t = vec::norm(v + 1, n - 1) / sK;
+    if (t > Constants<T>::max_exp_arg())  // saturated: x_0 = sK cosh(max) depends on K only
+      return dK + g[0] * std::cosh(Constants<T>::max_exp_arg()) / (T(2) * sK);
     if (gv) vec::axpy(g[0] * math::sinh_over_x(t) / sK, v + 1, gv + 1, n - 1);
     return dK + g[0] * (std::cosh(t) - t * std::sinh(t)) / (T(2) * sK);
   }
