@@ -240,6 +240,11 @@ TEST_CASE("bad records: reported with file and line, skipped or rejected", "[dat
     const TempFile g("cut.json", "[\n {\"original_text\": \"a\", \"equation\": \"x=1\", \"ans\": 1},\n {\"original_text\": \"b");
     CHECK_THROWS_AS(load_mawps(g.path.string(), BadRecordPolicy::skip), DataError);
     CHECK_THROWS_WITH(load_mawps(g.path.string(), BadRecordPolicy::skip), g.path.string() + ":3: unterminated string in the record starting here");
+    const TempFile k("stray.json", "[\n {\"original_text\": \"a\", \"equation\": \"x=1\", \"ans\": 1}},\n {\"original_text\": \"b\", \"equation\": \"x=2\", \"ans\": 2}\n]");
+    const LoadResult stray = load_mawps(k.path.string(), BadRecordPolicy::skip);  // a stray '}' breaks one element only
+    CHECK(stray.records.size() == 1);
+    CHECK(stray.skipped == 1);
+    CHECK(stray.problems.at(0).find(k.path.string() + ":2: broken JSON") == 0);
     const TempFile h("empty.json", "  \n");
     CHECK_THROWS_WITH(load_mawps(h.path.string()), h.path.string() + ":1: empty data file");
   }

@@ -130,7 +130,10 @@ void for_each_json_record(const std::string& path, BadRecordPolicy policy, LoadR
       if (c == '"') in_string = true;
       else if (c == '{' || c == '[') ++depth;
       else if (c == '}' || c == ']') {
-        if (depth == 0) break;  // the closing ']' of the top-level array
+        if (depth == 0) {
+          if (c == ']') break;  // the closing ']' of the top-level array
+          continue;             // a stray '}': part of this (broken) element
+        }
         --depth;
       } else if (c == ',' && depth == 0) break;
     }
