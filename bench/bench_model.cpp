@@ -1,0 +1,140 @@
+// Throughput of the Llama runtime on a named shape (default stories15M, random weights, batch
+// 8 x 256): forward (loss, no gradient), training step with gradients to every weight (full
+// fine-tuning), and training step with frozen weights (gradients to activations only, what an
+// adapter run needs). Each is stated in tokens/s, in GFLOP/s from the FLOPs per token, and as
+// a fraction of the sgemm rate measured in the same run. With --peer it runs the PyTorch peer
+// (bench/peers/torch_llama.py) on the same shape and threads and prints the ratios.
+//
+//   OMP_NUM_THREADS=2 build/bench/bench_model [--shape stories15M] [--batch 8] [--seq 256] [--reps 5]
+//       [--peer "/usr/bin/python3 bench/peers/torch_llama.py"]
+#include <omp.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/blas.hpp"
+#include "model/llama.hpp"
+#include "model/random_init.hpp"
+
+using namespace hyplora::llm;
+
+namespace {
+
+struct Stats {
+  double median, min, max;
+};
+
+Stats measure(int warmup, int reps, const std::function<void()>& f) {
+  for (int i = 0; i < warmup; ++i) f();
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) {
+    const auto a = std::chrono::steady_clock::now();
+    f();
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
+  }
+  std::sort(t.begin(), t.end());
+  return {t[t.size() / 2], t.front(), t.back()};
+}
+
+/// GEMM FLOPs per token (multiply-add = 2), what this implementation computes: the linear
+/// layers, the classifier, and full T x T attention score / value products per head.
+struct Flops {
+  double linear, attention;
+};
+Flops forward_flops(const ModelConfig& c, int T) {
+  const double d = c.dim, kv = c.kv_dim(), h = c.hidden_dim, L = c.n_layers, V = c.vocab_size;
+  return {2 * (L * (2 * d * d + 2 * d * kv + 3 * d * h) + V * d), L * 2 * 2 * double(T) * d};
+}
+
+std::string arg(int argc, char** argv, const std::string& name, const std::string& def) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (argv[i] == name) return argv[i + 1];
+  return def;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string shape = arg(argc, argv, "--shape", "stories15M");
+  const int B = std::stoi(arg(argc, argv, "--batch", "8"));
+  const int T = std::stoi(arg(argc, argv, "--seq", "256"));
+  const int reps = std::stoi(arg(argc, argv, "--reps", "5"));
+  const std::string peer = arg(argc, argv, "--peer", "");
+  const int threads = omp_get_max_threads();
+
+  // sgemm rate: a large square product, median of reps
+  const int n = 2048;
+  std::vector<float> A(std::size_t(n) * n, 0.5f), Bm(A.size(), 0.25f), C(A.size());
+  const auto g = measure(1, reps, [&] { blas::gemm(false, false, n, n, n, 1.0f, A.data(), n, Bm.data(), n, 0.0f, C.data(), n); });
+  const double sgemm_flops = 2.0 * n * n * n / g.median;
+
+  const ModelConfig c = named_shape(shape);
+  LlamaModel model(random_weights(c, 1234));
+  const long N = long(B) * T;
+  std::vector<int> tokens(N), targets(N);
+  for (long i = 0; i < N; ++i) {
+    tokens[i] = int((i * 7919 + 13) % c.vocab_size);
+    targets[i] = int((i * 104729 + 7) % c.vocab_size);
+  }
+  std::vector<float> mask(N, 1.0f);
+  ModelWeights grads;
+  grads.allocate(c);
+  model.reserve(B, T);
+
+  const Flops f = forward_flops(c, T);
+  const double fwd_fpt = f.linear + f.attention;
+  const double full_fpt = 3 * f.linear + 3 * f.attention;       // + dX and dW of every GEMM
+  const double frozen_fpt = 2 * f.linear + 3 * f.attention;     // + dX only (attention: all four products)
+
+  const auto fw = measure(1, reps, [&] { model.evaluate_loss(tokens.data(), targets.data(), mask.data(), B, T); });
+  const auto full = measure(1, reps, [&] {
+    model.forward_backward(tokens.data(), targets.data(), mask.data(), B, T, &grads);
+  });
+  const auto frozen = measure(1, reps, [&] { model.forward_backward(tokens.data(), targets.data(), mask.data(), B, T); });
+
+  auto report = [&](const char* name, const Stats& s, double fpt) {
+    const double tps = N / s.median;
+    std::printf("%-28s %10.0f tok/s  (min %.3f s, median %.3f s, max %.3f s per step)  %6.1f GFLOP/s  = %4.1f%% of sgemm\n",
+                name, tps, s.min, s.median, s.max, tps * fpt / 1e9, 100.0 * tps * fpt / sgemm_flops);
+    return tps;
+  };
+  std::printf("shape %s (dim %d, layers %d, heads %d/%d, hidden %d, vocab %d), batch %d x %d, %d threads, %d reps\n",
+              shape.c_str(), c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.hidden_dim, c.vocab_size, B, T, threads,
+              reps);
+  std::printf("FLOPs/token: forward %.1f M (linear %.1f M + attention %.1f M), train full %.1f M, train frozen %.1f M\n",
+              fwd_fpt / 1e6, f.linear / 1e6, f.attention / 1e6, full_fpt / 1e6, frozen_fpt / 1e6);
+  std::printf("sgemm %dx%dx%d: %.1f GFLOP/s (min %.3f s, max %.3f s)\n", n, n, n, sgemm_flops / 1e9, g.min, g.max);
+  const double tf = report("forward (loss, no grad)", fw, fwd_fpt);
+  const double tt = report("train step (all weights)", full, full_fpt);
+  const double tz = report("train step (frozen weights)", frozen, frozen_fpt);
+
+  if (!peer.empty()) {
+    const std::string cmd = peer + " --shape " + shape + " --batch " + std::to_string(B) + " --seq " +
+                            std::to_string(T) + " --reps " + std::to_string(reps) + " --threads " +
+                            std::to_string(threads);
+    std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd.c_str(), "r"), pclose);
+    std::string out;
+    char buf[4096];
+    while (p && std::fgets(buf, sizeof buf, p.get())) out += buf;
+    try {
+      const auto j = nlohmann::json::parse(out.substr(out.find('{')));
+      const double pf = j["forward_tokens_per_s"], pt = j["train_tokens_per_s"], pz = j["train_frozen_tokens_per_s"];
+      std::printf("PyTorch %s (%d threads): forward %.0f tok/s, train (all weights) %.0f tok/s, train (frozen) %.0f tok/s\n",
+                  j.value("torch", std::string("?")).c_str(), int(j["threads"]), pf, pt, pz);
+      std::printf("ratio hyplora / PyTorch: forward %.2fx, train (all weights) %.2fx, train (frozen) %.2fx\n", tf / pf,
+                  tt / pt, tz / pz);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "peer '%s' gave no usable JSON (%s): %s\n", cmd.c_str(), e.what(), out.c_str());
+      return 1;
+    }
+  }
+  return 0;
+}
