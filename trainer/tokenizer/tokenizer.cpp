@@ -165,16 +165,23 @@ std::vector<int> Tokenizer::encode(std::string_view text, bool bos, bool eos) co
       throw std::runtime_error("Tokenizer::encode: token id " + std::to_string(id) +
                                " outside the vocabulary (no \" \" piece or too few byte tokens)");
 
-  // Greedy merges: the best-scoring adjacent pair first (the first one on ties).
+  // Greedy merges: the best-scoring adjacent pair first (the first one on ties), as run.c. run.c
+  // looks every pair up again after each merge; here merge_id[i] caches the piece of pair
+  // (i, i+1), and a merge at k only re-looks-up its two new neighbouring pairs (same result).
   std::string pair;
+  auto pair_piece = [&](std::size_t i) {
+    pair.assign(c_string(pieces_[std::size_t(tokens[i])]));
+    pair.append(c_string(pieces_[std::size_t(tokens[i + 1])]));
+    return lookup(pair);
+  };
+  std::vector<int> merge_id(tokens.size() > 1 ? tokens.size() - 1 : 0);
+  for (std::size_t i = 0; i < merge_id.size(); ++i) merge_id[i] = pair_piece(i);
   while (true) {
     float best_score = -1e10f;
     int best_id = -1;
     std::size_t best_idx = 0;
-    for (std::size_t i = 0; i + 1 < tokens.size(); ++i) {
-      pair.assign(c_string(pieces_[std::size_t(tokens[i])]));
-      pair.append(c_string(pieces_[std::size_t(tokens[i + 1])]));
-      const int id = lookup(pair);
+    for (std::size_t i = 0; i < merge_id.size(); ++i) {
+      const int id = merge_id[i];
       if (id != -1 && scores_[std::size_t(id)] > best_score) {
         best_score = scores_[std::size_t(id)];
         best_id = id;
@@ -184,6 +191,9 @@ std::vector<int> Tokenizer::encode(std::string_view text, bool bos, bool eos) co
     if (best_id == -1) break;
     tokens[best_idx] = best_id;
     tokens.erase(tokens.begin() + std::ptrdiff_t(best_idx) + 1);
+    merge_id.erase(merge_id.begin() + std::ptrdiff_t(best_idx));
+    if (best_idx > 0) merge_id[best_idx - 1] = pair_piece(best_idx - 1);
+    if (best_idx < merge_id.size()) merge_id[best_idx] = pair_piece(best_idx);
   }
   if (eos) tokens.push_back(eos_id_);
   return tokens;
