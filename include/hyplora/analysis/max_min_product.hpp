@@ -35,7 +35,7 @@ namespace hyplora::analysis {
 
 namespace detail {
 
-#if defined(__GNUC__) || defined(__clang__)
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDACC__)  // nvcc: the scalar path
 #if defined(__AVX512F__)
 inline constexpr int kSimdBytes = 64;
 #elif defined(__AVX__)
