@@ -31,7 +31,7 @@ data::DataFormat guess_format(const std::string& path) {
 
 }  // namespace
 
-data::LoadResult load_data_spec(const std::string& spec, data::BadRecordPolicy policy) {
+data::LoadResult load_data_source(const std::string& spec, data::BadRecordPolicy policy) {
   data::LoadResult result;
   bool registered = false;
   for (const auto& info : data::dataset_registry())

@@ -17,7 +17,7 @@ namespace hyplora::train {
 
 /// Loads a data spec. Bad records are rejected (DataError naming file:line) or skipped with one
 /// warning line per record on stderr, as `policy` says.
-data::LoadResult load_data_spec(const std::string& spec, data::BadRecordPolicy policy);
+data::LoadResult load_data_source(const std::string& spec, data::BadRecordPolicy policy);
 
 /// One example: BOS + prompt + response tokens; loss on positions >= prompt_tokens (response).
 struct TokenizedExample {

@@ -61,7 +61,7 @@ std::vector<EvalSet> load_eval_sets(const std::vector<std::string>& specs, std::
       set.name = "builtin-" + split;
       set.records = builtin_records(seed, depth_min, depth_max, split, builtin_count);
     } else {
-      set.records = load_data_spec(spec, policy).records;
+      set.records = load_data_source(spec, policy).records;
     }
     if (limit > 0 && long(set.records.size()) > limit) set.records.resize(std::size_t(limit));
     sets.push_back(std::move(set));

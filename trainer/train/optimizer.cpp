@@ -3,6 +3,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "hyplora/optim/adamw.hpp"
+
 namespace hyplora::train {
 
 AdapterOptimizer::AdapterOptimizer(const AdapterSet& set, AdamWSettings settings)
@@ -10,12 +12,11 @@ AdapterOptimizer::AdapterOptimizer(const AdapterSet& set, AdamWSettings settings
 
 void AdapterOptimizer::step(AdapterSet& set, double lr) {
   ++t_;
-  const double bc1 = 1.0 - std::pow(s_.beta1, double(t_));
-  const double bc2 = 1.0 - std::pow(s_.beta2, double(t_));
-  const float b1 = float(s_.beta1), b2 = float(s_.beta2);
-  const float step_size = float(lr / bc1);
-  const float inv_sqrt_bc2 = float(1.0 / std::sqrt(bc2));
-  const float eps = float(s_.eps), decay = float(lr * s_.weight_decay);
+  // bias corrections in double, the element update is the library's (hyplora/optim/adamw.hpp)
+  const float bc1 = float(1.0 - std::pow(s_.beta1, double(t_)));
+  const float bc2 = float(1.0 - std::pow(s_.beta2, double(t_)));
+  const float b1 = float(s_.beta1), b2 = float(s_.beta2), eps = float(s_.eps), wd = float(s_.weight_decay);
+  const float rate = float(lr);
   std::size_t off = 0;
   for (auto& u : set.units()) {
     float* p = u->params();
@@ -23,12 +24,7 @@ void AdapterOptimizer::step(AdapterSet& set, double lr) {
     float* m = m_.data() + off;
     float* v = v_.data() + off;
     const long n = u->num_params();
-    for (long i = 0; i < n; ++i) {
-      m[i] = b1 * m[i] + (1.0f - b1) * g[i];
-      v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
-      p[i] -= decay * p[i];
-      p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
-    }
+    for (long i = 0; i < n; ++i) optim::adamw_update(p[i], g[i], m[i], v[i], rate, b1, b2, eps, wd, bc1, bc2);
     off += std::size_t(n);
   }
 }

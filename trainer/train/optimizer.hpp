@@ -1,6 +1,7 @@
 #pragma once
 // The optimiser of a training run over the AdapterSet's parameters: AdamW with decoupled weight
-// decay, its moments in flat buffers (unit order, as AdapterSet::gather_params()).
+// decay (the library's element update, hyplora/optim/adamw.hpp), its moments in one flat buffer
+// over all adapters (unit order, as AdapterSet::gather_params()) so a checkpoint holds them whole.
 //   m = b1 m + (1-b1) g,  v = b2 v + (1-b2) g^2,
 //   p -= lr * ( m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps) + wd p )
 #include <vector>

@@ -87,11 +87,11 @@ TrainingInputs prepare_inputs(const TrainSettings& s) {
   if (s.builtin)
     in.train = builtin_records(s.seed, s.depth_min, s.depth_max, "train", std::size_t(s.builtin_train));
   for (const auto& spec : s.data) {
-    auto loaded = load_data_spec(spec, policy);
+    auto loaded = load_data_source(spec, policy);
     in.train.insert(in.train.end(), loaded.records.begin(), loaded.records.end());
   }
   if (!s.val_data.empty()) {
-    in.validation = load_data_spec(s.val_data, policy).records;
+    in.validation = load_data_source(s.val_data, policy).records;
     if (s.val_examples > 0 && long(in.validation.size()) > s.val_examples) in.validation.resize(std::size_t(s.val_examples));
   } else if (s.builtin && s.val_examples > 0) {
     in.validation = builtin_records(s.seed, s.depth_min, s.depth_max, "validation", std::size_t(s.val_examples));

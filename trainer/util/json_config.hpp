@@ -69,6 +69,7 @@ class JsonConfig : public CLI::Config {
 /// Adds `--config FILE` to `sub`, read as JSON (flags given on the command line win).
 inline CLI::Option* add_json_config(CLI::App* sub) {
   sub->config_formatter(std::make_shared<JsonConfig>());
+  sub->allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key is an error, not ignored
   return sub->set_config("--config", "", "JSON file with settings keyed by flag name; command-line flags override it");
 }
 

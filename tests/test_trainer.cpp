@@ -1,0 +1,452 @@
+// The reference trainer: pieces (schedule, JSON config merge, sha256, adapter and checkpoint files)
+// and whole runs on stories260K (validation loss falls, resume is bit-exact, NaN policy, bad data).
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <unistd.h>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "data/record.hpp"
+#include "formats/format_error.hpp"
+#include "formats/safetensors.hpp"
+#include "model/load_model.hpp"
+#include "support.hpp"
+#include "train/adapter_file.hpp"
+#include "train/adapter_set.hpp"
+#include "train/checkpoint.hpp"
+#include "train/dataset.hpp"
+#include "train/schedule.hpp"
+#include "train/settings.hpp"
+#include "train/trainer.hpp"
+#include "util/json_config.hpp"
+#include "util/model_locate.hpp"
+#include "util/sha256.hpp"
+
+namespace fs = std::filesystem;
+using namespace hyplora;
+
+namespace {
+
+fs::path temp_dir(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("hyplora_test_trainer_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+std::string file_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+llm::ModelConfig small_config() {
+  llm::ModelConfig c;
+  c.dim = 16;
+  c.hidden_dim = 24;
+  c.n_layers = 2;
+  c.n_heads = 4;
+  c.n_kv_heads = 2;
+  c.vocab_size = 32;
+  c.seq_len = 32;
+  return c;
+}
+
+/// Deterministic non-trivial parameter values (B != 0 so that every tensor matters).
+void fill_params(train::AdapterSet& set, float seed) {
+  for (auto& u : set.units())
+    for (long i = 0; i < u->num_params(); ++i) {
+      float v = std::sin(seed + 0.37f * float(i) + float(u->layer()));
+      if (i == u->offset_scale()) v = 1.0f + std::abs(v);  // a norm scale must stay positive
+      u->params()[i] = v;
+    }
+}
+
+}  // namespace
+
+// ---- pieces -----------------------------------------------------------------------------------
+
+TEST_CASE("learning-rate schedule: warm-up then cosine or linear decay to the floor", "[trainer][schedule]") {
+  train::LrSchedule s;
+  s.peak = 1e-2;
+  s.warmup_steps = 10;
+  s.total_steps = 110;
+  s.min_ratio = 0.1;
+  const double tol = 8 * std::numeric_limits<double>::epsilon();
+  CHECK(s.at(0) == Approx(1e-3).epsilon(tol));        // (0+1)/10 of the peak
+  CHECK(s.at(9) == Approx(1e-2).epsilon(tol));        // warm-up ends at the peak
+  CHECK(s.at(10) == Approx(1e-2).epsilon(tol));       // decay starts at the peak
+  CHECK(s.at(60) == Approx(0.55e-2).epsilon(tol));    // cosine halfway: (peak + floor) / 2
+  CHECK(s.at(110) == Approx(1e-3).epsilon(tol));      // the floor
+  CHECK(s.at(500) == Approx(1e-3).epsilon(tol));      // stays there
+  for (long t = 10; t < 110; ++t) CHECK(s.at(t + 1) <= s.at(t));
+  s.decay = train::DecayKind::linear;
+  CHECK(s.at(35) == Approx(1e-2 - 0.25 * 0.9e-2).epsilon(tol));
+  s.decay = train::DecayKind::constant;
+  CHECK(s.at(100) == s.peak);
+  CHECK_THROWS_WITH(train::parse_decay("exp"), Catch::Contains("cosine, linear or constant"));
+  s.total_steps = 0;
+  CHECK_THROWS(s.validate());
+}
+
+TEST_CASE("sha256 of the FIPS 180-2 test vectors and of the shared model", "[trainer][sha256]") {
+  CHECK(util::sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(util::sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(util::sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  util::Sha256 h;  // one million 'a', fed in uneven pieces (crosses every block boundary case)
+  const std::string chunk(997, 'a');
+  std::size_t left = 1000000;
+  while (left) {
+    const std::size_t n = std::min(left, chunk.size());
+    h.update(chunk.data(), n);
+    left -= n;
+  }
+  CHECK(h.hex_digest() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  const auto model = test::require_shared("models/stories260K/stories260K.bin");
+  CHECK(util::sha256_file(model) == util::stories260k_model_file().sha256);
+  CHECK_NOTHROW(util::verify_known_file(model, util::stories260k_model_file()));
+  CHECK_NOTHROW(util::verify_known_file(test::require_shared("models/stories260K/tok512.bin"),
+                                        util::stories260k_tokenizer_file()));
+  // a file of the right name but other content is rejected with its size
+  const auto dir = temp_dir("sha");
+  std::ofstream(dir / "stories260K.bin") << "not a model";
+  CHECK_THROWS_WITH(util::verify_known_file(dir / "stories260K.bin", util::stories260k_model_file()),
+                    Catch::Contains("size 11 bytes"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("JSON config file fills the flags; the command line overrides it", "[trainer][config]") {
+  const auto dir = temp_dir("config");
+  train::TrainSettings s;
+  CLI::App app;
+  app.add_option("--lr", s.lr);
+  app.add_option("--rank", s.rank);
+  app.add_option("--adapter", s.adapter);
+  app.add_option("--targets", s.targets)->delimiter(',');
+  app.add_flag("--learn-curvature", s.learn_curvature);
+  util::add_json_config(&app);
+  std::ofstream(dir / "c.json") << R"({"lr": 0.0123456789012345, "rank": 4, "adapter": "lora",
+                                        "targets": ["q", "v"], "learn_curvature": true})";
+  const std::string cfg = (dir / "c.json").string();
+  std::vector<std::string> args = {"--rank", "16", "--config", cfg};
+  std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
+  app.parse(args);
+  CHECK(s.lr == 0.0123456789012345);  // full double precision survives the file
+  CHECK(s.rank == 16);                // the flag wins
+  CHECK(s.adapter == "lora");
+  CHECK(s.targets == std::vector<std::string>{"q", "v"});
+  CHECK(s.learn_curvature);
+
+  std::ofstream(dir / "bad.json") << R"({"lr": 0.1, "no_such_setting": 3})";
+  train::TrainSettings s2;
+  CLI::App app2;
+  app2.add_option("--lr", s2.lr);
+  util::add_json_config(&app2);
+  std::vector<std::string> args2 = {"--config", (dir / "bad.json").string()};
+  std::reverse(args2.begin(), args2.end());
+  CHECK_THROWS_AS(app2.parse(args2), CLI::ParseError);
+
+  std::ofstream(dir / "broken.json") << R"({"lr": )";
+  CLI::App app3;
+  app3.add_option("--lr", s2.lr);
+  util::add_json_config(&app3);
+  std::vector<std::string> args3 = {"--config", (dir / "broken.json").string()};
+  std::reverse(args3.begin(), args3.end());
+  CHECK_THROWS_AS(app3.parse(args3), CLI::ParseError);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("training settings: JSON round trip, unknown keys and bad values are errors", "[trainer][config]") {
+  train::TrainSettings s;
+  s.builtin = true;
+  s.lr = 0.00123;
+  s.targets = {"q", "down"};
+  s.seed = 42;
+  const nlohmann::json j = s;
+  const auto back = j.get<train::TrainSettings>();
+  CHECK(nlohmann::json(back) == j);
+  nlohmann::json bad = j;
+  bad["lrr"] = 1;
+  CHECK_THROWS_WITH(bad.get<train::TrainSettings>(), Catch::Contains("unknown training setting 'lrr'"));
+  s.targets = {"q", "z"};
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("unknown module 'z'"));
+  s.targets = {"q"};
+  s.curvature = -1;
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("--curvature"));
+  s.curvature = 1;
+  s.builtin = false;
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("no training data"));
+  CHECK_THROWS_WITH(train::resolve_kind("hyplora", "euclidean", "consistent"), Catch::Contains("--adapter lora"));
+  CHECK(train::resolve_kind("hyplora", "poincare", "consistent") == train::AdapterKind::hyplora_poincare);
+  CHECK(train::resolve_kind("lora", "euclidean", "scaled") == train::AdapterKind::lora_scaled);
+}
+
+TEST_CASE("adapter files: atomic save and load give the same bits, with PEFT names and curvature", "[trainer][adapter_file]") {
+  const auto dir = temp_dir("adapter");
+  const auto cfg = small_config();
+  for (auto kind : {train::AdapterKind::lora, train::AdapterKind::hyplora_lorentz, train::AdapterKind::paper,
+                    train::AdapterKind::hyplora_poincare}) {
+    train::AdapterSpec spec;
+    spec.kind = kind;
+    spec.rank = 3;
+    spec.learn_K = kind != train::AdapterKind::lora;
+    spec.K = 1.5;
+    spec.targets = {llm::Module::q, llm::Module::v, llm::Module::down};
+    train::AdapterSet set(cfg, spec);
+    fill_params(set, 0.5f);
+    const auto path = dir / (std::string(train::kind_name(kind)) + ".safetensors");
+    train::save_adapter(path, set, {{"settings", "{}"}});
+    auto loaded = train::load_adapter(path, cfg);
+    CHECK(loaded.spec().kind == kind);
+    const auto a = set.gather_params(), b = loaded.gather_params();
+    REQUIRE(a.size() == b.size());
+    CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+    const auto st = formats::read_safetensors(path);
+    CHECK(st.find("base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight") != nullptr);
+    CHECK(st.find("base_model.model.model.layers.0.mlp.down_proj.lora_B.weight") != nullptr);
+    if (kind != train::AdapterKind::lora) {
+      const auto* K = st.find("base_model.model.model.layers.0.self_attn.v_proj.hyplora_K");
+      REQUIRE(K != nullptr);
+      CHECK(K->data[0] == Approx(set.units()[1]->K()).epsilon(test::eps_tol(4.0f)));
+    }
+    // another model's shape is refused, naming the field
+    auto other = cfg;
+    other.dim = 32;
+    CHECK_THROWS_WITH(train::load_adapter(path, other), Catch::Contains("dim"));
+  }
+  // a NaN parameter: save refuses and the previous file stays as it was
+  train::AdapterSpec spec;
+  spec.rank = 2;
+  train::AdapterSet set(cfg, spec);
+  fill_params(set, 1.0f);
+  const auto path = dir / "good.safetensors";
+  train::save_adapter(path, set);
+  const std::string before = file_bytes(path);
+  set.units()[0]->params()[0] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_WITH(train::save_adapter(path, set), Catch::Contains("NaN"));
+  CHECK(file_bytes(path) == before);
+  // truncated and foreign files are clear errors
+  std::ofstream(dir / "cut.safetensors", std::ios::binary) << before.substr(0, before.size() / 2);
+  CHECK_THROWS_WITH(train::load_adapter(dir / "cut.safetensors", cfg), Catch::Contains("cut.safetensors"));
+  formats::SafetensorsFile foreign;
+  foreign.tensors.push_back({"w", "F32", {2}, {1.0f, 2.0f}});
+  formats::write_safetensors(dir / "foreign.safetensors", foreign);
+  CHECK_THROWS_WITH(train::load_adapter(dir / "foreign.safetensors", cfg), Catch::Contains("not a hyplora adapter"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("checkpoint: save and load round trip; corrupt checkpoints are errors", "[trainer][checkpoint]") {
+  const auto dir = temp_dir("ckpt");
+  train::Checkpoint c;
+  c.state.step = 7;
+  c.state.adam_t = 6;
+  c.state.training_forwards = 14;
+  c.state.best_val_loss = 1.25;
+  c.state.best_step = 4;
+  c.settings.builtin = true;
+  c.settings.lr = 0.0042;
+  c.params = {1.5f, -2.25f, 3e-8f};
+  c.adam_m = {0.1f, 0.2f, 0.3f};
+  c.adam_v = {1e-9f, 2e-9f, 3e-9f};
+  train::save_checkpoint(dir / "c.safetensors", c);
+  const auto back = train::load_checkpoint(dir / "c.safetensors");
+  CHECK(back.state.step == 7);
+  CHECK(back.state.adam_t == 6);
+  CHECK(back.state.training_forwards == 14);
+  CHECK(back.state.best_val_loss == 1.25);
+  CHECK(back.settings.lr == 0.0042);
+  CHECK(back.params == c.params);
+  CHECK(back.adam_m == c.adam_m);
+  CHECK(back.adam_v == c.adam_v);
+  c.state.best_val_loss = std::numeric_limits<double>::infinity();  // no validation yet: stored as null
+  train::save_checkpoint(dir / "c.safetensors", c);
+  CHECK(std::isinf(train::load_checkpoint(dir / "c.safetensors").state.best_val_loss));
+  CHECK_THROWS_WITH(train::load_checkpoint(dir / "missing.safetensors"), Catch::Contains("not found"));
+  std::ofstream(dir / "junk.safetensors") << "junk";
+  CHECK_THROWS_WITH(train::load_checkpoint(dir / "junk.safetensors"), Catch::Contains("junk.safetensors"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a bad data file gives a clear error naming the file and line", "[trainer][data]") {
+  const auto dir = temp_dir("data");
+  const auto path = dir / "gsm8k_bad.jsonl";
+  std::ofstream(path) << R"({"question": "Tom has 2 apples.", "answer": "2 #### 2"})" << "\n"
+                      << R"({"question": "broken", "answer": )" << "\n";
+  try {
+    train::load_data_source(path.string(), data::BadRecordPolicy::reject);
+    FAIL("a broken line was accepted");
+  } catch (const data::DataError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("gsm8k_bad.jsonl:2"));
+  }
+  const auto skipped = train::load_data_source(path.string(), data::BadRecordPolicy::skip);
+  CHECK(skipped.records.size() == 1);
+  CHECK(skipped.skipped == 1);
+  std::ofstream(dir / "mystery.json") << "[]";
+  CHECK_THROWS_WITH(train::load_data_source((dir / "mystery.json").string(), data::BadRecordPolicy::reject),
+                    Catch::Contains("FORMAT:PATH"));
+  CHECK_THROWS_WITH(train::load_data_source("gsm8k:" + (dir / "absent.jsonl").string(), data::BadRecordPolicy::reject),
+                    Catch::Contains("absent.jsonl"));
+  fs::remove_all(dir);
+}
+
+// ---- whole runs on stories260K ----------------------------------------------------------------
+
+namespace {
+
+struct Stories {
+  std::unique_ptr<llm::LlamaModel> model;
+  llm::Tokenizer tok;
+};
+
+Stories load_stories() {
+  const auto model_path = test::require_shared("models/stories260K/stories260K.bin");
+  const auto tok_path = test::require_shared("models/stories260K/tok512.bin");
+  Stories s;
+  auto w = llm::load_model_weights(model_path);
+  s.tok = llm::load_tokenizer(tok_path, model_path, w.config.vocab_size);
+  s.model = std::make_unique<llm::LlamaModel>(std::move(w));
+  return s;
+}
+
+train::TrainSettings small_run(const fs::path& out) {
+  train::TrainSettings s;
+  s.builtin = true;
+  s.adapter = "hyplora";
+  s.manifold = "lorentz";
+  s.rank = 4;
+  s.alpha = 8;
+  s.lr = 1e-2;
+  s.warmup = 2;
+  s.batch = 8;
+  s.steps = 12;
+  s.depth_min = 1;
+  s.depth_max = 2;
+  s.builtin_train = 200;
+  s.val_examples = 16;
+  s.eval_every = 4;
+  s.log_every = 2;
+  s.plot = "none";
+  s.quiet = true;
+  s.out = out.string();
+  return s;
+}
+
+std::vector<data::Record> records(const train::TrainSettings& s, const char* split, std::size_t n) {
+  return train::builtin_records(s.seed, s.depth_min, s.depth_max, split, n);
+}
+
+}  // namespace
+
+TEST_CASE("a short training run on the built-in task lowers the validation loss", "[trainer][run]") {
+  auto st = load_stories();
+  train::set_thread_count(1);
+  const auto dir = temp_dir("run");
+  auto s = small_run(dir);
+  s.steps = 20;
+  train::TrainingRun run(s, *st.model, st.tok, records(s, "train", 200), records(s, "validation", 16));
+  const auto r = run.run(false);
+  INFO("initial " << r.initial_val_loss << " best " << r.best_val_loss);
+  CHECK(r.steps == 20);
+  CHECK(std::isfinite(r.initial_val_loss));
+  CHECK(r.best_val_loss < 0.9 * r.initial_val_loss);
+  CHECK(fs::exists(dir / "adapter.safetensors"));
+  CHECK(fs::exists(dir / "adapter_best.safetensors"));
+  CHECK(fs::exists(dir / "train_log.jsonl"));
+  // the best adapter file reproduces the best validation loss when loaded into a fresh set
+  train::TrainingRun probe(s, *st.model, st.tok, records(s, "train", 200), records(s, "validation", 16));
+  auto best = train::load_adapter(dir / "adapter_best.safetensors", st.model->config());
+  best.attach(*st.model);
+  CHECK(probe.validation_loss() == Approx(r.best_val_loss).epsilon(test::eps_tol(64.0)));
+  st.model->detach_all();
+  fs::remove_all(dir);
+}
+
+TEST_CASE("stop and resume continue bit for bit (single thread, with dropout)", "[trainer][resume]") {
+  auto st = load_stories();
+  train::set_thread_count(1);
+  const auto dir_a = temp_dir("resume_a"), dir_b = temp_dir("resume_b");
+  auto sa = small_run(dir_a);
+  sa.dropout = 0.1;  // the dropout streams must be replayed on resume
+  sa.grad_accum = 2;
+  auto sb = sa;
+  sb.out = dir_b.string();
+  const auto train_recs = records(sa, "train", 200), val_recs = records(sa, "validation", 16);
+
+  train::TrainingRun full(sa, *st.model, st.tok, train_recs, val_recs);
+  const auto ra = full.run(false);
+  REQUIRE(ra.steps == 12);
+  const auto final_a = full.adapters().gather_params();
+
+  {
+    train::TrainingRun first(sb, *st.model, st.tok, train_recs, val_recs);
+    first.stop_after_steps = 5;  // stops between validations: the checkpoint is the stop's own
+    const auto r1 = first.run(false);
+    CHECK(r1.interrupted);
+    CHECK(r1.steps == 5);
+  }
+  train::TrainingRun second(sb, *st.model, st.tok, train_recs, val_recs);
+  const auto r2 = second.run(true);
+  CHECK(r2.steps == 12);
+  const auto final_b = second.adapters().gather_params();
+  REQUIRE(final_a.size() == final_b.size());
+  CHECK(std::memcmp(final_a.data(), final_b.data(), final_a.size() * sizeof(float)) == 0);
+  const auto file_a = train::load_adapter(dir_a / "adapter.safetensors", st.model->config()).gather_params();
+  const auto file_b = train::load_adapter(dir_b / "adapter.safetensors", st.model->config()).gather_params();
+  CHECK(std::memcmp(file_a.data(), file_b.data(), file_a.size() * sizeof(float)) == 0);
+  // the log of the resumed run has each step once
+  std::ifstream log(dir_b / "train_log.jsonl");
+  std::string line;
+  int step6_lines = 0;
+  while (std::getline(log, line))
+    if (nlohmann::json::parse(line).value("step", -1) == 6 && line.find("\"loss\"") != std::string::npos) ++step6_lines;
+  CHECK(step6_lines == 1);
+  fs::remove_all(dir_a);
+  fs::remove_all(dir_b);
+}
+
+TEST_CASE("NaN gradients: skip policy drops the step, stop policy keeps the last good adapter", "[trainer][nan]") {
+  auto st = load_stories();
+  train::set_thread_count(1);
+  const auto poison = [](long step, train::AdapterSet& set) {
+    if (step == 5) set.units()[0]->grads()[0] = std::numeric_limits<float>::quiet_NaN();
+  };
+  {
+    const auto dir = temp_dir("nan_skip");
+    auto s = small_run(dir);
+    s.nan_policy = "skip";
+    train::TrainingRun run(s, *st.model, st.tok, records(s, "train", 200), records(s, "validation", 16));
+    run.after_backward = poison;
+    const auto r = run.run(false);
+    CHECK(r.steps == 12);
+    CHECK(r.skipped_steps == 1);
+    CHECK_FALSE(r.stopped_bad);
+    CHECK(run.adapters().params_finite());
+    CHECK(file_bytes(dir / "train_log.jsonl").find("\"nonfinite\"") != std::string::npos);
+    fs::remove_all(dir);
+  }
+  {
+    const auto dir = temp_dir("nan_stop");
+    auto s = small_run(dir);
+    s.nan_policy = "stop";
+    train::TrainingRun run(s, *st.model, st.tok, records(s, "train", 200), records(s, "validation", 16));
+    std::string saved_at_4;  // the last save before the bad step (validation at step 4)
+    run.after_backward = [&](long step, train::AdapterSet& set) {
+      if (step == 5) saved_at_4 = file_bytes(dir / "adapter.safetensors");
+      poison(step, set);
+    };
+    const auto r = run.run(false);
+    CHECK(r.stopped_bad);
+    CHECK_THAT(r.stop_reason, Catch::Contains("--nan-policy stop"));
+    CHECK(r.steps == 5);
+    REQUIRE_FALSE(saved_at_4.empty());
+    CHECK(file_bytes(dir / "adapter.safetensors") == saved_at_4);
+    auto loaded = train::load_adapter(dir / "adapter.safetensors", st.model->config());
+    CHECK(loaded.params_finite());
+    CHECK(train::load_checkpoint(dir / "checkpoint.safetensors").state.step == 4);
+    fs::remove_all(dir);
+  }
+}
