@@ -619,16 +619,21 @@ struct BatchedPasses {
           if (backward) std::fill_n(zi, V, Real(0));
           continue;
         }
+        // CE = logsumexp(z) - z[target]; zi is overwritten with exp(z - max)
+        const Real z_target = zi[targets[row]];
         Real mx = zi[0];
         for (int j = 1; j < V; ++j) mx = std::max(mx, zi[j]);
         Real sum = 0;
-        for (int j = 0; j < V; ++j) sum += std::exp(zi[j] - mx);
-        const Real lse = mx + std::log(sum);
-        chunk_loss += double(m) * double(lse - zi[targets[row]]);
+        for (int j = 0; j < V; ++j) {
+          zi[j] = std::exp(zi[j] - mx);
+          sum += zi[j];
+        }
+        chunk_loss += double(m) * double(mx + std::log(sum) - z_target);
         if (backward) {
           // dz = m / msum (softmax(z) - onehot(target))
           const Real wgt = Real(double(m) / msum);
-          for (int j = 0; j < V; ++j) zi[j] = wgt * std::exp(zi[j] - lse);
+          const Real scale = wgt / sum;
+          for (int j = 0; j < V; ++j) zi[j] *= scale;
           zi[targets[row]] -= wgt;
         }
       }
