@@ -26,6 +26,13 @@ std::uint64_t freq_cis_count(const ModelConfig& c) {
   return static_cast<std::uint64_t>(c.seq_len) * (c.head_dim() / 2);
 }
 
+/// Floats of every weight tensor (the classifier only when it is not shared), as allocate() sizes them.
+std::uint64_t weight_count(const ModelConfig& c) {
+  const std::uint64_t d = std::uint64_t(c.dim), h = std::uint64_t(c.hidden_dim), L = std::uint64_t(c.n_layers),
+                      V = std::uint64_t(c.vocab_size), kv = std::uint64_t(c.kv_dim());
+  return V * d + L * d + 2 * L * d * d + 2 * L * kv * d + L * d + 3 * L * h * d + d + (c.shared_classifier ? 0 : V * d);
+}
+
 }  // namespace
 
 ModelWeights read_llama2c(const std::filesystem::path& path) {
@@ -51,16 +58,17 @@ ModelWeights read_llama2c(const std::filesystem::path& path) {
   } catch (const std::invalid_argument& e) {
     fail(path, 0, std::string("not a llama2.c checkpoint: ") + e.what());
   }
-  ModelWeights w;
-  w.allocate(c);
-  std::uint64_t expected = kHeaderBytes + 2 * freq_cis_count(c) * sizeof(float);
-  w.for_each_tensor([&](const char*, std::vector<float>& v) { expected += v.size() * sizeof(float); });
+  // The size the header implies, computed before anything is allocated: a 28-byte header may
+  // claim a 7B model (fuzzing found a 92-byte file that made the reader zero-fill 26 GB).
+  const std::uint64_t expected = kHeaderBytes + (weight_count(c) + 2 * freq_cis_count(c)) * sizeof(float);
   if (expected != file_size)
     fail(path, 0, "header (dim " + std::to_string(c.dim) + ", hidden " + std::to_string(c.hidden_dim) + ", layers " +
                       std::to_string(c.n_layers) + ", heads " + std::to_string(c.n_heads) + "/" +
                       std::to_string(c.n_kv_heads) + ", vocab " + std::to_string(h[5]) + ", seq " +
                       std::to_string(c.seq_len) + ") implies " + std::to_string(expected) + " bytes but the file has " +
                       std::to_string(file_size));
+  ModelWeights w;
+  w.allocate(c);
   std::uint64_t offset = kHeaderBytes;
   auto read_tensor = [&](const char* name, std::vector<float>& v) {
     in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(float)));

@@ -1,8 +1,10 @@
 #include "train/settings.hpp"
 
 #include <cmath>
+#include <limits>
 #include <set>
 #include <stdexcept>
+#include <type_traits>
 
 #include "train/schedule.hpp"
 
@@ -70,6 +72,22 @@ bool one_of(const std::string& v, std::initializer_list<const char*> names) {
   return false;
 }
 
+/// A JSON number fits the integer setting F exactly (nlohmann's get_to casts without a check:
+/// 1e20 into an int is undefined behaviour, 4294967304 would wrap to 8; found by fuzzing).
+template <class F>
+void require_integer_fits(const nlohmann::json& v, const char* key) {
+  bool ok = true;
+  if (v.is_number_unsigned()) ok = v.get<std::uint64_t>() <= std::uint64_t(std::numeric_limits<F>::max());
+  else if (v.is_number_integer())
+    ok = v.get<std::int64_t>() >= std::int64_t(std::numeric_limits<F>::min()) &&
+         (std::is_unsigned_v<F> || v.get<std::int64_t>() <= std::int64_t(std::numeric_limits<F>::max()));
+  else if (v.is_number_float()) {
+    const double d = v.get<double>();
+    ok = d == std::floor(d) && d >= double(std::numeric_limits<F>::min()) && d < double(std::numeric_limits<F>::max()) + 1.0;
+  }
+  if (!ok) throw std::invalid_argument(std::string("training setting '") + key + "' = " + v.dump() + " is not an integer in range");
+}
+
 }  // namespace
 
 void TrainSettings::validate() const {
@@ -125,6 +143,8 @@ void from_json(const nlohmann::json& j, TrainSettings& s) {
   for_each_setting(s, [&](const char* key, auto& field) {
     known.insert(key);
     if (!j.contains(key)) return;
+    using F = std::decay_t<decltype(field)>;
+    if constexpr (std::is_integral_v<F> && !std::is_same_v<F, bool>) require_integer_fits<F>(j.at(key), key);
     try {
       j.at(key).get_to(field);
     } catch (const nlohmann::json::exception& e) {
