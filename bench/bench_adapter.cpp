@@ -3,12 +3,20 @@
 // ball, at LLM shapes. Methods run interleaved round by round (so machine noise hits all alike);
 // median, min and max over the rounds after warm-up; ratios against LoRA in the same run.
 //
-//   bench_adapter [--quick] [--reps N] [--tokens N]
+//   bench_adapter [--quick] [--reps N] [--tokens N] [--dump DIR]
+//
+// --dump DIR also writes cross-check files DIR/adapter_<variant>_<case>.json (atomically): the
+// inputs (W, b, X, dY, the flat parameters) and this library's Y, dX and flat gradients of one
+// forward + backward, for every variant at d = 64 and 288 (32 tokens, rank 8), plus the hyperbolic
+// variants with learnable K (0.5) and learnable s; bench/peers/torch_hyplora.py recomputes them
+// with autograd from the same inputs (bench/run.sh).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <stdexcept>
 #include <functional>
 #include <memory>
 #include <string>
@@ -79,22 +87,99 @@ std::function<void()> make_frozen_step(Layer& L) {
   };
 }
 
+void write_array(std::ofstream& o, const char* name, const T* v, std::size_t count) {
+  o << "\"" << name << "\": [";
+  char buf[32];
+  for (std::size_t i = 0; i < count; ++i) {
+    std::snprintf(buf, sizeof buf, "%s%.9g", i ? "," : "", double(v[i]));  // %.9g: float32 round trip
+    o << buf;
+  }
+  o << "]";
+}
+
+/// One cross-check file: inputs, settings and our outputs of one forward + backward (see header).
+template <class V>
+void dump_case(const std::string& dir, index_t d, index_t rank, index_t n, const std::string& tag, bool learn) {
+  Layer L(n, d);
+  AdapterConfig c;
+  c.d_in = d; c.d_out = d; c.rank = rank; c.alpha = 2.0 * double(rank); c.seed = 1;
+  if (learn) { c.curvature = CurvatureMode::learnable; c.K_init = 0.5; c.scale = ScaleMode::learnable; }
+  Adapter<V, T, backend::Cpu> ad(c);
+  auto p = ad.params_to_host();
+  for (index_t k = 0; k < ad.layout().B_size; ++k) p[std::size_t(ad.layout().B + k)] = T(0.05 * det(6, std::uint64_t(k)));
+  ad.params_from_host(p);
+  ad.zero_grad();
+  std::fill(L.dX.begin(), L.dX.end(), T(0));
+  ad.forward(L.W.data(), L.b.data(), L.X.data(), L.Y.data(), n, true);
+  ad.backward(L.W.data(), L.X.data(), L.dY.data(), L.dX.data(), n);
+  const auto g = ad.grads_to_host();
+  const ParamLayout& lay = ad.layout();
+  const std::string path = dir + "/adapter_" + V::name + "_" + tag + ".json", tmp = path + ".tmp";
+  {
+    std::ofstream o(tmp);
+    if (!o) throw std::runtime_error("bench_adapter --dump: cannot write " + tmp);
+    o.precision(17);
+    o << "{\"format\": \"hyplora-adapter-crosscheck-1\", \"variant\": \"" << V::name << "\", \"case\": \"" << tag
+      << "\", \"n\": " << n << ", \"d_in\": " << d << ", \"d_out\": " << d << ", \"rank\": " << rank
+      << ", \"scaling\": " << double(ad.scaling()) << ", \"K\": " << double(ad.K()) << ", \"K_min\": " << c.K_min
+      << ", \"s\": " << double(ad.norm_scale()) << ", \"curvature_offset\": " << lay.curvature
+      << ", \"scale_offset\": " << lay.scale << ", \"A_offset\": " << lay.A << ", \"B_offset\": " << lay.B
+      << ", \"paper_sinh_clamp\": " << c.paper_sinh_clamp << ", \"paper_theta_eps\": " << c.paper_theta_eps
+      << ", \"paper_k_grad_clip\": " << c.paper_k_grad_clip << ",\n";
+    write_array(o, "W", L.W.data(), L.W.size()); o << ",\n";
+    write_array(o, "b", L.b.data(), L.b.size()); o << ",\n";
+    write_array(o, "X", L.X.data(), L.X.size()); o << ",\n";
+    write_array(o, "dY", L.dY.data(), L.dY.size()); o << ",\n";
+    write_array(o, "params", p.data(), p.size()); o << ",\n";
+    write_array(o, "out Y", L.Y.data(), L.Y.size()); o << ",\n";
+    write_array(o, "out dX", L.dX.data(), L.dX.size()); o << ",\n";
+    write_array(o, "out grads", g.data(), g.size()); o << "}\n";
+    o.flush();
+    if (!o) throw std::runtime_error("bench_adapter --dump: write failed for " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("bench_adapter --dump: cannot rename to " + path);
+}
+
+void dump_all(const std::string& dir) {
+  for (index_t d : {index_t(64), index_t(288)}) {
+    const std::string tag = "d" + std::to_string(d) + "_r8";
+    dump_case<Lora>(dir, d, 8, 32, tag, false);
+    dump_case<LoraScaled>(dir, d, 8, 32, tag, false);
+    dump_case<Naive>(dir, d, 8, 32, tag, false);
+    dump_case<HypLoraLorentz>(dir, d, 8, 32, tag, false);
+    dump_case<HypLoraPoincare>(dir, d, 8, 32, tag, false);
+    dump_case<PaperHypLora>(dir, d, 8, 32, tag, false);
+  }
+  dump_case<HypLoraLorentz>(dir, 64, 8, 32, "d64_r8_learnK0.5_s", true);
+  dump_case<HypLoraPoincare>(dir, 64, 8, 32, "d64_r8_learnK0.5_s", true);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool quick = false;
   int reps = 7;
   index_t tokens = 512;
+  std::string dump;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = std::atol(argv[++i]);
+    else if (!std::strcmp(argv[i], "--dump") && i + 1 < argc) dump = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--quick] [--reps N] [--tokens N]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--reps N] [--tokens N] [--dump DIR]\n", argv[0]);
       return 2;
     }
   }
   if (reps < 1) { std::fprintf(stderr, "--reps must be >= 1\n"); return 2; }
+  if (!dump.empty()) {
+    try {
+      dump_all(dump);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return 1;
+    }
+  }
   std::vector<Shape> shapes{{4096, 8}, {4096, 32}, {288, 8}, {64, 8}};
   if (quick) { reps = 3; shapes = {{288, 8}, {64, 8}}; }
 

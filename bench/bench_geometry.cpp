@@ -6,14 +6,22 @@
 // and writes half each), measured in the same run. Each timing: warm-up, then the median (min,
 // max) of --reps runs (>= 5), kernel and memcpy runs alternating so that both see the same load.
 //
-// usage: bench_geometry [--quick] [--threads N] [--reps R]
+// usage: bench_geometry [--quick] [--threads N] [--reps R] [--dump FILE]
+//
+// --dump FILE also writes a cross-check file (JSON, written atomically): seeded float32 inputs of a
+// small shape (512 x 64, |v| spread from 0.01 to 20) and this library's output of every timed
+// operation on them; bench/peers/torch_geometry.py recomputes the same operations from the same
+// inputs and reports the largest difference (bench/run.sh).
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <stdexcept>
 #include <functional>
 #include <string>
 #include <utility>
@@ -79,18 +87,84 @@ struct Row {
   Stats t, tm;
 };
 
+void write_array(std::ofstream& o, const char* name, const std::vector<float>& v) {
+  o << "\"" << name << "\": [";
+  char buf[32];
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%s%.9g", i ? "," : "", double(v[i]));  // %.9g: float32 round trip
+    o << buf;
+  }
+  o << "]";
+}
+
+/// Cross-check file: inputs and our outputs of every timed op at 512 x 64 (see the header).
+template <class LM, class BM>
+void dump_crosscheck(const std::string& path, const LM& L, const BM& B) {
+  const index_t R = 512, d = 64, n = d + 1;
+  // rows of N(0, 1/d) scaled so |v| spans 0.01 .. 20 (near-origin series branch to large arguments)
+  auto Vs = make_buffer(size_t(R) * d, 1.0f / std::sqrt(float(d)), 11);
+  auto Ws = make_buffer(size_t(R) * d, 1.0f / std::sqrt(float(d)), 12);
+  for (index_t r = 0; r < R; ++r) {
+    const float sv = 0.01f * std::pow(2000.0f, float(r) / float(R - 1)), sw = 0.01f * std::pow(2000.0f, float((r * 7) % R) / float(R - 1));
+    for (index_t j = 0; j < d; ++j) Vs[size_t(r * d + j)] *= sv, Ws[size_t(r * d + j)] *= sw;
+  }
+  // Poincare inputs: |v| up to 20 puts points within float32 rounding of the boundary; keep them below 3 (artanh of the logmap stays well conditioned)
+  std::vector<float> Vp(Vs), Wp(Ws);
+  for (auto* a : {&Vp, &Wp})
+    for (float& x : *a) x *= 0.15f;
+  std::vector<float> V(size_t(R) * n, 0.0f), Wv(V.size(), 0.0f);
+  for (index_t r = 0; r < R; ++r)
+    for (index_t j = 0; j < d; ++j) V[size_t(r * n + 1 + j)] = Vs[size_t(r * d + j)], Wv[size_t(r * n + 1 + j)] = Ws[size_t(r * d + j)];
+  std::vector<float> Xs(size_t(R) * d), LVs(Xs.size()), X(V.size()), Y(V.size()), LD(static_cast<size_t>(R));
+  std::vector<float> P(size_t(R) * d), Q(P.size()), PV(P.size()), PD(static_cast<size_t>(R));
+  batched::expmap0_space(L, Vs.data(), Xs.data(), R, d);
+  batched::logmap0_space(L, Xs.data(), LVs.data(), R, d);
+  batched::expmap0(L, V.data(), X.data(), R, n);
+  batched::expmap0(L, Wv.data(), Y.data(), R, n);
+  batched::dist(L, X.data(), Y.data(), LD.data(), R, n);
+  batched::expmap0(B, Vp.data(), P.data(), R, d);
+  batched::expmap0(B, Wp.data(), Q.data(), R, d);
+  batched::logmap0(B, P.data(), PV.data(), R, d);
+  batched::dist(B, P.data(), Q.data(), PD.data(), R, d);
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream o(tmp);
+    if (!o) throw std::runtime_error("bench_geometry --dump: cannot write " + tmp);
+    o << "{\"format\": \"hyplora-geometry-crosscheck-1\", \"K\": " << L.K() << ", \"c\": " << 1.0 / double(L.K())
+      << ", \"rows\": " << R << ", \"d\": " << d << ",\n";
+    write_array(o, "lorentz_v_space", Vs); o << ",\n";
+    write_array(o, "lorentz_w_space", Ws); o << ",\n";
+    write_array(o, "poincare_v", Vp); o << ",\n";
+    write_array(o, "poincare_w", Wp); o << ",\n";
+    write_array(o, "out Lorentz expmap0_space", Xs); o << ",\n";
+    write_array(o, "out Lorentz logmap0_space", LVs); o << ",\n";
+    write_array(o, "out Lorentz expmap0 (d+1)", X); o << ",\n";
+    write_array(o, "out Lorentz expmap0 (d+1) of w", Y); o << ",\n";
+    write_array(o, "out Lorentz dist (d+1)", LD); o << ",\n";
+    write_array(o, "out Poincare expmap0", P); o << ",\n";
+    write_array(o, "out Poincare expmap0 of w", Q); o << ",\n";
+    write_array(o, "out Poincare logmap0", PV); o << ",\n";
+    write_array(o, "out Poincare dist", PD); o << "}\n";
+    o.flush();
+    if (!o) throw std::runtime_error("bench_geometry --dump: write failed for " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("bench_geometry --dump: cannot rename to " + path);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool quick = false;
   int threads = 0, reps = 7;
+  std::string dump;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--quick") quick = true;
     else if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (a == "--reps" && i + 1 < argc) reps = std::max(5, std::atoi(argv[++i]));
+    else if (a == "--dump" && i + 1 < argc) dump = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--quick] [--threads N] [--reps R>=5]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--threads N] [--reps R>=5] [--dump FILE]\n", argv[0]);
       return 2;
     }
   }
@@ -102,6 +176,14 @@ int main(int argc, char** argv) {
                                           : std::vector<Shape>{{1 << 20, 64}, {4096, 4096}};
   const Lorentz<float, RuntimeCurvature<float>> L(RuntimeCurvature<float>(1.0f));
   const PoincareBall<float, RuntimeCurvature<float>> B(RuntimeCurvature<float>(1.0f));
+  if (!dump.empty()) {
+    try {
+      dump_crosscheck(dump, L, B);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return 1;
+    }
+  }
   std::vector<Row> rows;
   volatile float sink = 0;
   for (const auto& s : shapes) {
