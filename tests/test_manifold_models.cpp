@@ -192,3 +192,36 @@ TEST_CASE("sampling: Rng is deterministic per seed and gives standard normals", 
   CHECK(std::abs(s1 / N) <= 6.0 / std::sqrt(double(N)));
   CHECK(std::abs(s2 / N - 1.0) <= 6.0 * std::sqrt(2.0 / N));
 }
+
+// Found by the bench suite's PyTorch cross-check (bench/run.sh): in float32 the chord form of
+// ||x - y||_L cancelled to 0 for a point near the origin and a far one (dist 0 instead of 16.8).
+// The distance of such pairs must match the double-precision value of the same float32 points
+// projected onto H_K, within C * eps * dist (C = 64: the product form rounds like a handful of
+// ulps of x_0 y_0, and arcosh is well conditioned at these distances).
+TEMPLATE_TEST_CASE("lorentz: dist between points at very different depths", "[manifold][lorentz]", float, double) {
+  using T = TestType;
+  for (double K : {1.0, 2.0, 0.5}) {
+    const Lorentz<T, RuntimeCurvature<T>> L{RuntimeCurvature<T>(T(K))};
+    const Lorentz<double, RuntimeCurvature<double>> L64{RuntimeCurvature<double>(K)};
+    const index_t d = 8, n = d + 1;
+    Rng rng(5);
+    for (double r_near : {1e-3, 0.02, 0.5})
+      for (double r_far : {5.0, 16.8, 30.0}) {
+        vecT<T> v(n, T(0)), w(n, T(0)), x(n), y(n);
+        for (index_t i = 1; i < n; ++i) v[i] = rng.normal<T>(), w[i] = rng.normal<T>();
+        const T nv = vec::norm(v.data() + 1, d), nw = vec::norm(w.data() + 1, d);
+        for (index_t i = 1; i < n; ++i) v[i] *= T(r_near) / nv, w[i] *= T(r_far) / nw;
+        L.expmap0(v.data(), x.data(), n);
+        L.expmap0(w.data(), y.data(), n);
+        std::vector<double> xd(n), yd(n);
+        for (index_t i = 1; i < n; ++i) xd[i] = double(x[i]), yd[i] = double(y[i]);
+        L64.projx(xd.data(), xd.data(), n);
+        L64.projx(yd.data(), yd.data(), n);
+        const double ref = std::sqrt(K) * std::acosh(-L64.minkowski(xd.data(), yd.data(), n) / K);
+        const double got = double(L.dist(x.data(), y.data(), n));
+        INFO("K " << K << " near " << r_near << " far " << r_far << " dist " << got << " ref " << ref);
+        REQUIRE(std::abs(got - ref) <= 64 * double(std::numeric_limits<T>::epsilon()) * ref);
+        REQUIRE(std::abs(double(L.dist(y.data(), x.data(), n)) - got) <= 4 * double(std::numeric_limits<T>::epsilon()) * ref);
+      }
+  }
+}
