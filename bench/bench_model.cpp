@@ -6,7 +6,11 @@
 // (bench/peers/torch_llama.py) on the same shape and threads and prints the ratios.
 //
 //   OMP_NUM_THREADS=2 build/bench/bench_model [--shape stories15M] [--batch 8] [--seq 256] [--reps 5]
-//       [--peer "/usr/bin/python3 bench/peers/torch_llama.py"]
+//       [--peer "/usr/bin/python3 bench/peers/torch_llama.py"] [--dump FILE]
+//
+// --dump FILE also writes a cross-check file (JSON, atomically): a stories260K-shaped model with
+// random weights (seed 99), 2 x 16 tokens and targets, and this runtime's loss and the gradient of
+// every weight; `torch_llama.py --crosscheck FILE` recomputes both from the same weights.
 #include <omp.h>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +19,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <stdexcept>
 #include <functional>
 #include <memory>
 #include <string>
@@ -60,6 +66,61 @@ std::string arg(int argc, char** argv, const std::string& name, const std::strin
   return def;
 }
 
+/// Cross-check file (see the header): config, weights, tokens, targets, our loss and gradients.
+void dump_crosscheck(const std::string& path) {
+  const ModelConfig c = named_shape("stories260K");
+  const ModelWeights w = random_weights(c, 99);
+  const int B = 2, T = 16, N = B * T;
+  std::vector<int> tokens(N), targets(N);
+  for (int i = 0; i < N; ++i) {
+    tokens[i] = int((i * 7919 + 13) % c.vocab_size);
+    targets[i] = int((i * 104729 + 7) % c.vocab_size);
+  }
+  LlamaModel model(w);
+  ModelWeights grads;
+  grads.allocate(c);
+  const float loss = model.forward_backward(tokens.data(), targets.data(), nullptr, B, T, &grads);
+  auto arr = [](std::ofstream& o, const std::vector<float>& v) {
+    o << "[";
+    char buf[32];
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      std::snprintf(buf, sizeof buf, "%s%.9g", i ? "," : "", double(v[i]));
+      o << buf;
+    }
+    o << "]";
+  };
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream o(tmp);
+    if (!o) throw std::runtime_error("bench_model --dump: cannot write " + tmp);
+    o << "{\"format\": \"hyplora-model-crosscheck-1\", \"shape\": \"stories260K\", \"B\": " << B << ", \"T\": " << T
+      << ", \"norm_eps\": " << c.norm_eps << ", \"rope_theta\": " << c.rope_theta << ",\n\"tokens\": [";
+    for (int i = 0; i < N; ++i) o << (i ? "," : "") << tokens[std::size_t(i)];
+    o << "],\n\"targets\": [";
+    for (int i = 0; i < N; ++i) o << (i ? "," : "") << targets[std::size_t(i)];
+    char lb[64];
+    std::snprintf(lb, sizeof lb, "%.9g", double(loss));
+    o << "],\n\"loss\": " << lb << ",\n\"weights\": {";
+    bool first = true;
+    w.for_each_tensor([&](const char* name, const std::vector<float>& v) {
+      o << (first ? "" : ",\n") << "\"" << name << "\": ";
+      arr(o, v);
+      first = false;
+    });
+    o << "},\n\"grads\": {";
+    first = true;
+    grads.for_each_tensor([&](const char* name, const std::vector<float>& v) {
+      o << (first ? "" : ",\n") << "\"" << name << "\": ";
+      arr(o, v);
+      first = false;
+    });
+    o << "}}\n";
+    o.flush();
+    if (!o) throw std::runtime_error("bench_model --dump: write failed for " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("bench_model --dump: cannot rename to " + path);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -68,6 +129,15 @@ int main(int argc, char** argv) {
   const int T = std::stoi(arg(argc, argv, "--seq", "256"));
   const int reps = std::stoi(arg(argc, argv, "--reps", "5"));
   const std::string peer = arg(argc, argv, "--peer", "");
+  const std::string dump = arg(argc, argv, "--dump", "");
+  if (!dump.empty()) {
+    try {
+      dump_crosscheck(dump);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return 1;
+    }
+  }
   const int threads = omp_get_max_threads();
 
   // sgemm rate: a large square product, median of reps
@@ -131,6 +201,7 @@ int main(int argc, char** argv) {
                   j.value("torch", std::string("?")).c_str(), int(j["threads"]), pf, pt, pz);
       std::printf("ratio hyplora / PyTorch: forward %.2fx, train (all weights) %.2fx, train (frozen) %.2fx\n", tf / pf,
                   tt / pt, tz / pz);
+      std::printf("peer_json %s\n", j.dump().c_str());  // the peer's full record (min / max per step) for bench/run.sh
     } catch (const std::exception& e) {
       std::fprintf(stderr, "peer '%s' gave no usable JSON (%s): %s\n", cmd.c_str(), e.what(), out.c_str());
       return 1;

@@ -139,7 +139,13 @@ if want model && need_exe bench/bench_model; then
   [ "$CI" = 1 ] && M=(--shape stories260K --batch 2 --seq 32 --reps 3)
   P=()
   [ "$TORCH" = 1 ] && P=(--peer "$PYTHON $ROOT/bench/peers/torch_llama.py")
-  run model "$RAW/model.txt" "$BUILD/bench/bench_model" "${M[@]}" "${P[@]}" || FAILED+=(model)
+  run model "$RAW/model.txt" "$BUILD/bench/bench_model" "${M[@]}" "${P[@]}" --dump "$RAW/model_crosscheck.json" \
+      || FAILED+=(model)
+  if [ "$TORCH" = 1 ] && [ -s "$RAW/model_crosscheck.json" ]; then
+    run model-peer-crosscheck "$RAW/model_peer_crosscheck.json" "$PYTHON" "$ROOT/bench/peers/torch_llama.py" \
+        --threads "$THREADS" --crosscheck "$RAW/model_crosscheck.json"
+    peer_check model-peer-crosscheck $?
+  fi
 fi
 
 # ---- 4 accuracy --------------------------------------------------------------------------------------

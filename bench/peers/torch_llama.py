@@ -5,6 +5,12 @@ batch and threads; forward (loss, no grad), training step with gradients to ever
 training step with frozen weights (gradient to the embedded input only). Prints JSON.
 
     /usr/bin/python3 bench/peers/torch_llama.py --shape stories15M --batch 8 --seq 256 --threads 2
+
+--crosscheck FILE (written by bench_model --dump FILE) instead loads that file's weights into the
+same module, computes the loss and every weight's gradient on its tokens in float64 (reference)
+and float32, and prints the largest normwise relative differences of ours from them; exit status 3
+when ours is further than tol = 8 (hidden_dim + dim) eps_float32 from both (the rounding bound of
+the longest chained dot products of a block, times 8 for forward + backward).
 """
 import argparse
 import json
@@ -41,7 +47,7 @@ def rope_tables(head_dim, seq, theta=10000.0):
 
 
 def apply_rope(x, cos, sin):  # x (B, T, H, hs), adjacent pairs rotate
-    xr = x.float().reshape(*x.shape[:-1], -1, 2)
+    xr = x.reshape(*x.shape[:-1], -1, 2)  # keeps the dtype (float32 runs; float64 for --crosscheck)
     x0, x1 = xr[..., 0], xr[..., 1]
     c = cos[None, :, None, :]
     s = sin[None, :, None, :]
@@ -118,6 +124,65 @@ def timed(fn, warmup, reps):
     return statistics.median(t), min(t), max(t)
 
 
+def crosscheck(path):
+    """Loss and gradients of our runtime (bench_model --dump) against this module on the same weights."""
+    with open(path) as f:
+        j = json.load(f)
+    if j.get("format") != "hyplora-model-crosscheck-1":
+        raise SystemExit(f"{path}: not a bench_model --dump file")
+    shape = SHAPES[j["shape"]]
+    dim, hidden, layers, heads, kvh, vocab, seq = shape
+    eps32 = float(torch.finfo(torch.float32).eps)
+    tol = 8 * (hidden + dim) * eps32
+    W, G = j["weights"], j["grads"]
+    names = {"token_embedding": lambda m: [m.emb.weight], "rms_final": lambda m: [m.norm.weight]}
+    per_layer = {"rms_att": "n1", "wq": "wq", "wk": "wk", "wv": "wv", "wo": "wo", "rms_ffn": "n2",
+                 "w1": "w1", "w2": "w2", "w3": "w3"}
+
+    def params(m, name):
+        if name in names:
+            return names[name](m)
+        return [getattr(b, per_layer[name]).weight for b in m.blocks]
+
+    def run(dtype):
+        torch.manual_seed(0)
+        m = Llama(*shape).to(dtype)
+        with torch.no_grad():
+            for name, flat in W.items():
+                ps = params(m, name)
+                t = torch.tensor(flat, dtype=torch.float32).to(dtype).view(len(ps), *ps[0].shape)
+                for p, v in zip(ps, t):
+                    p.copy_(v)
+            m.cos, m.sin = m.cos.to(dtype), m.sin.to(dtype)
+        for blk in m.blocks:
+            blk.n1.eps = blk.n2.eps = float(j["norm_eps"])
+        m.norm.eps = float(j["norm_eps"])
+        tok = torch.tensor(j["tokens"]).view(j["B"], j["T"])
+        tgt = torch.tensor(j["targets"]).view(j["B"], j["T"])
+        loss = m(tok, tgt)
+        loss.backward()
+        return float(loss), {n: torch.cat([p.grad.double().flatten() for p in params(m, n)]) for n in W}
+
+    l64, g64 = run(torch.float64)
+    l32, g32 = run(torch.float32)
+    out, ok = [], True
+    rel = lambda a, r: float((a - r).abs().max() / r.abs().max().clamp_min(1e-300))  # noqa: E731
+    e, e32 = abs(j["loss"] - l64) / abs(l64), abs(j["loss"] - l32) / abs(l32)
+    out.append({"output": "loss", "ours": j["loss"], "f64": l64, "torch32": l32, "max_rel_diff_ours_vs_f64": e,
+                "max_rel_diff_torch32_vs_f64": abs(l32 - l64) / abs(l64), "max_rel_diff_ours_vs_torch32": e32,
+                "tolerance": tol, "pass": e <= tol or e32 <= tol})
+    for n in W:
+        ours = torch.tensor(G[n], dtype=torch.float32).double()
+        e, e32 = rel(ours, g64[n]), rel(ours, g32[n])
+        out.append({"output": "grad " + n, "max_rel_diff_ours_vs_f64": e, "max_rel_diff_torch32_vs_f64": rel(g32[n], g64[n]),
+                    "max_rel_diff_ours_vs_torch32": e32, "tolerance": tol, "pass": e <= tol or e32 <= tol})
+    for o in out:
+        ok &= o["pass"]
+    print(json.dumps({"peer": "pytorch-cpu", "torch": torch.__version__, "shape": j["shape"], "B": j["B"], "T": j["T"],
+                      "crosscheck": out}))
+    return 0 if ok else 3
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shape", default="stories15M")
@@ -125,9 +190,12 @@ def main():
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--crosscheck", default="", help="bench_model --dump file: compare loss and gradients")
     a = ap.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
+    if a.crosscheck:
+        return crosscheck(a.crosscheck)
     torch.manual_seed(0)
     model = Llama(*SHAPES[a.shape])
     V = SHAPES[a.shape][5]
@@ -165,4 +233,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    sys.exit(main())

@@ -232,6 +232,18 @@ def model_section(out, raw, ci):
             else:
                 md.append(f"| {k} | {tps} | {med} ({mn}–{mx}) | {pct}% | — | — | — |")
                 plot.append(f'"{k}" {tps} 0')
+        cc = (load_json(os.path.join(raw, "model_peer_crosscheck.json")) or {}).get("crosscheck")
+        md += ["", "Cross-check on identical inputs (`bench_model --dump`: stories260K shape, random weights, 2 x 16 "
+               "tokens): loss and every weight's gradient against the PyTorch module loaded with the same weights, "
+               "in float64 and float32 (largest normwise relative difference).", ""]
+        if cc:
+            md += ["| output | ours vs float64 | torch float32 vs float64 | ours vs torch float32 | tolerance | agrees |",
+                   "|---|---:|---:|---:|---:|---|"]
+            for c in cc:
+                md.append(f"| {c['output']} | {c['max_rel_diff_ours_vs_f64']:.2e} | {c['max_rel_diff_torch32_vs_f64']:.2e} | "
+                          f"{c['max_rel_diff_ours_vs_torch32']:.2e} | {c['tolerance']:.2e} | {'yes' if c['pass'] else '**NO**'} |")
+        else:
+            md.append("_no model cross-check (PyTorch missing or the peer failed; see raw/)_")
         if not ci:
             f = dat(out, "model.dat", plot)
             files = gnuplot(f"""set title 'Llama forward / training step: tokens per second, higher is better'

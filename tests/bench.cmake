@@ -1,0 +1,11 @@
+# The bench suite end to end in --ci mode (items 1-3 of bench/run.sh: geometry, adapter, model at tiny
+# sizes, no timing claims): every step runs, the tables exist, and where PyTorch is installed the peer
+# cross-check agrees within its float32 tolerance and detects a planted disagreement. Skipped (77)
+# when the bench executables are not built. One label only (a list breaks SKIP_RETURN_CODE).
+if(HYPLORA_BUILD_BENCH)
+  add_test(NAME bench_suite_ci
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/bench_ci_check.sh ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR}
+                   ${CMAKE_CURRENT_BINARY_DIR}/bench_suite_ci)
+  set_tests_properties(bench_suite_ci PROPERTIES LABELS bench SKIP_RETURN_CODE 77 TIMEOUT 900
+                       ENVIRONMENT "HYPLORA_SHARED_DIR=${HYPLORA_SHARED_DIR}")
+endif()

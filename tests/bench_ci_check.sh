@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# ctest bench_suite_ci: bench/run.sh --ci over items 1-3, then checks its outputs.
+#   bench_ci_check.sh SOURCE_DIR BUILD_DIR OUT_DIR
+set -uo pipefail
+SRC="$1" BUILD="$2" OUT="$3"
+for exe in bench/bench_geometry bench/bench_adapter bench/bench_model; do
+  if [ ! -x "$BUILD/$exe" ]; then echo "SKIPPED: $BUILD/$exe is not built (cmake --build $BUILD)"; exit 77; fi
+done
+rm -rf "$OUT"
+fail() { echo "FAIL: $*"; exit 1; }
+"$SRC/bench/run.sh" --ci --build "$BUILD" --out "$OUT" --only geometry,adapter,model || fail "bench/run.sh --ci exited $?"
+[ -s "$OUT/results.md" ] || fail "no results.md"
+# every step ran and exited 0
+awk -F'\t' '$2 != 0 { print "step " $1 " exit " $2; bad = 1 } END { exit bad }' "$OUT/raw/steps.tsv" || fail "a step failed"
+# the tables are there: 7 geometry ops x 2 shapes, 7 adapter methods x 2 shapes, 3 model lines
+[ "$(grep -c '^| [LP]' "$OUT/raw/geometry.md")" -ge 14 ] || fail "geometry table incomplete"
+[ "$(grep -c '^| [0-9]' "$OUT/raw/adapter.md")" -ge 14 ] || fail "adapter table incomplete"
+[ "$(grep -c 'tok/s' "$OUT/raw/model.txt")" -ge 3 ] || fail "model figures missing"
+grep -q '^## 1. Geometry' "$OUT/results.md" && grep -q '^## 3. Model' "$OUT/results.md" || fail "results.md sections missing"
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  python3 - "$OUT/raw" <<'PY' || fail "peer cross-check"
+import json, sys, os
+raw = sys.argv[1]
+for f in ("geometry_peer.json", "adapter_peer.json", "model_peer_crosscheck.json"):
+    j = json.load(open(os.path.join(raw, f)))
+    cc = j.get("crosscheck") or sys.exit(f"{f}: no cross-check")
+    bad = [c for c in cc if not c["pass"]]
+    if bad: sys.exit(f"{f}: disagreement {bad[0]}")
+    if f != "model_peer_crosscheck.json" and not j.get("timings"): sys.exit(f"{f}: no peer timings")
+    print(f"{f}: {len(cc)} cross-checked outputs agree")
+if "ratio hyplora / PyTorch" not in open(os.path.join(raw, "model.txt")).read():
+    sys.exit("model.txt: no PyTorch ratio")
+PY
+  # the cross-check must be able to fail: plant a 1e-3 relative error in one output of each file
+  python3 - "$OUT/raw" <<'PY' || fail "could not plant errors"
+import json, sys, os, glob
+raw = sys.argv[1]
+g = json.load(open(os.path.join(raw, "geometry_crosscheck.json")))
+g["out Lorentz dist (d+1)"][100] *= 1.001
+json.dump(g, open(os.path.join(raw, "planted_geometry.json"), "w"))
+os.makedirs(os.path.join(raw, "planted_adapter"), exist_ok=True)
+a = json.load(open(sorted(glob.glob(os.path.join(raw, "adapter_crosscheck", "adapter_hyplora_lorentz_d64_r8.json")))[0]))
+i = max(range(len(a["out grads"])), key=lambda k: abs(a["out grads"][k]))
+a["out grads"][i] *= 1.001
+json.dump(a, open(os.path.join(raw, "planted_adapter", "adapter_hyplora_lorentz_d64_r8.json"), "w"))
+m = json.load(open(os.path.join(raw, "model_crosscheck.json")))
+m["loss"] *= 1.001
+json.dump(m, open(os.path.join(raw, "planted_model.json"), "w"))
+PY
+  /usr/bin/python3 "$SRC/bench/peers/torch_geometry.py" --crosscheck "$OUT/raw/planted_geometry.json" > /dev/null
+  [ $? -eq 3 ] || fail "torch_geometry.py did not flag a planted 1e-3 error"
+  /usr/bin/python3 "$SRC/bench/peers/torch_hyplora.py" --crosscheck "$OUT/raw/planted_adapter" > /dev/null
+  [ $? -eq 3 ] || fail "torch_hyplora.py did not flag a planted 1e-3 error"
+  /usr/bin/python3 "$SRC/bench/peers/torch_llama.py" --crosscheck "$OUT/raw/planted_model.json" > /dev/null
+  [ $? -eq 3 ] || fail "torch_llama.py did not flag a planted 1e-3 error"
+  echo "peer cross-checks agree, and flag planted errors"
+else
+  echo "PyTorch not installed: peer cross-check not exercised (apt-get install python3-torch)"
+  grep -q 'torch=missing' "$OUT/raw/machine.txt" || fail "machine.txt does not record the missing peer"
+fi
+echo "bench suite --ci: OK ($OUT/results.md)"
