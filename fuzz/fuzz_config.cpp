@@ -41,7 +41,7 @@ void parse_with_cli(const std::string& config_path) {
     else sub->add_option(flag, f.text[it.key()]);
   }
   hyplora::util::add_json_config(sub);
-  std::vector<std::string> args{"--config", config_path, "train"};  // CLI11 takes them reversed
+  std::vector<std::string> args{config_path, "--config", "train"};  // CLI11 takes them reversed: train --config FILE
   try {
     app.parse(args);
   } catch (const CLI::ParseError&) {

@@ -6,6 +6,7 @@
 //   { "adapter": "hyplora", "manifold": "lorentz", "rank": 8, "lr": 0.003, "targets": ["q","v"] }
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <fstream>
 #include <istream>
 #include <memory>
 #include <string>
@@ -67,10 +68,36 @@ class JsonConfig : public CLI::Config {
 };
 
 /// Adds `--config FILE` to `sub`, read as JSON (flags given on the command line win).
+/// CLI11 2.1 reads a config file only for the top-level app (App::_process_config_file runs there
+/// alone), so on a subcommand such as `hyplora train` set_config() was silently ignored, an invalid
+/// file included (found by the reliability tests). The file is therefore applied by the option's own
+/// callback, which CLI11 runs after the whole command line is parsed: each key fills the option of
+/// that name unless the command line gave it; an unknown key or a nested value is an error.
 inline CLI::Option* add_json_config(CLI::App* sub) {
   sub->config_formatter(std::make_shared<JsonConfig>());
-  sub->allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key is an error, not ignored
-  return sub->set_config("--config", "", "JSON file with settings keyed by flag name; command-line flags override it");
+  auto* opt = sub->add_option_function<std::string>(
+      "--config",
+      [sub](const std::string& file) {
+        std::ifstream in(file);
+        if (!in) throw CLI::FileError::Missing(file);
+        std::vector<CLI::ConfigItem> items;
+        try {
+          items = JsonConfig().from_config(in);
+        } catch (const CLI::ConversionError& e) {
+          throw CLI::ConversionError(file + ": " + e.what());
+        }
+        for (const auto& item : items) {
+          CLI::Option* target = sub->get_option_no_throw("--" + item.name);
+          if (!target || !target->get_configurable())
+            throw CLI::ConversionError(file + ": unknown setting '" + item.name + "'");
+          if (target->count() > 0) continue;  // the command line wins
+          target->add_result(item.inputs);
+          target->run_callback();
+        }
+      },
+      "JSON file with settings keyed by flag name; command-line flags override it");
+  opt->configurable(false);
+  return opt;
 }
 
 }  // namespace hyplora::util

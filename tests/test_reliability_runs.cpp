@@ -1,0 +1,242 @@
+// Reliability of real training runs of build/bin/hyplora (stories260K, built-in task, a save every
+// step): SIGKILL at random moments leaves the adapters and the checkpoint loadable and the run
+// resumable; SIGINT stops after saving, and the resumed run ends with the same adapter, bit for bit,
+// as an uninterrupted one (one thread); NaN/Inf steps are skipped or stop the run with a message,
+// and the adapter on disk stays loadable and finite.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "formats/llama2c.hpp"
+#include "formats/safetensors.hpp"
+#include "support.hpp"
+#include "train/adapter_file.hpp"
+#include "train/checkpoint.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string templ = (fs::temp_directory_path() / "hyplora-runs-XXXXXX").string();
+    REQUIRE(::mkdtemp(templ.data()) != nullptr);
+    path = templ;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+fs::path cli() {
+#ifdef HYPLORA_CLI_PATH
+  return HYPLORA_CLI_PATH;
+#else
+  return {};
+#endif
+}
+
+/// `hyplora train` on stories260K with the built-in task: small, one thread, a save every step.
+std::vector<std::string> train_args(const fs::path& model, const fs::path& out, long steps, bool resume) {
+  std::vector<std::string> a{cli().string(), "train", "--model", model.string(), "--builtin", "--steps", std::to_string(steps),
+                             "--eval-every", "1", "--log-every", "1", "--batch", "2", "--val-examples", "2",
+                             "--builtin-train", "64", "--rank", "2", "--seed", "7", "--out", out.string(), "--plot", "none",
+                             "--threads", "1", "--quiet"};
+  if (resume) a.push_back("--resume");
+  return a;
+}
+
+/// Starts argv with stdout+stderr appended to `log`.
+pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    std::vector<char*> args;
+    for (const auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+/// Exit status (or 128 + signal).
+int wait_for(pid_t pid) {
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+bool exited(pid_t pid, int* code) {
+  int status = 0;
+  const pid_t r = ::waitpid(pid, &status, WNOHANG);
+  if (r != pid) return false;
+  *code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return true;
+}
+
+std::size_t log_lines(const fs::path& p) {
+  std::ifstream in(p);
+  std::size_t n = 0;
+  for (std::string line; std::getline(in, line);) n += line.find("\"step\"") != std::string::npos;
+  return n;
+}
+
+/// Every file the run keeps loads cleanly (the readers reject torn, truncated or non-finite files).
+long check_run_folder(const fs::path& out, const hyplora::llm::ModelConfig& model) {
+  for (const char* name : {"adapter.safetensors", "adapter_best.safetensors"}) {
+    const fs::path p = out / name;
+    if (!fs::exists(p)) continue;
+    INFO(p);
+    REQUIRE_NOTHROW(hyplora::train::load_adapter(p, model));
+  }
+  long step = -1;
+  if (fs::exists(out / "checkpoint.safetensors")) {
+    INFO(out / "checkpoint.safetensors");
+    hyplora::train::Checkpoint c;
+    REQUIRE_NOTHROW(c = hyplora::train::load_checkpoint(out / "checkpoint.safetensors"));
+    CHECK(c.params.size() == c.adam_m.size());
+    step = c.state.step;
+  }
+  return step;
+}
+
+bool same_tensors(const fs::path& a, const fs::path& b) {
+  const auto x = hyplora::formats::read_safetensors(a), y = hyplora::formats::read_safetensors(b);
+  if (x.tensors.size() != y.tensors.size()) return false;
+  for (std::size_t i = 0; i < x.tensors.size(); ++i) {
+    const auto &s = x.tensors[i], &t = y.tensors[i];
+    if (s.name != t.name || s.shape != t.shape || s.data.size() != t.data.size()) return false;
+    if (std::memcmp(s.data.data(), t.data.data(), 4 * s.data.size()) != 0) return false;  // bit for bit
+  }
+  return true;
+}
+
+fs::path require_cli() {
+  if (cli().empty() || !fs::exists(cli())) {
+    std::cout << "SKIPPED: the hyplora CLI was not built with this test" << std::endl;
+    std::exit(77);
+  }
+  return cli();
+}
+
+}  // namespace
+
+TEST_CASE("training run SIGKILLed at random moments: adapters and checkpoint stay loadable, resume goes on", "[reliability][runs]") {
+  require_cli();
+  const fs::path model = hyplora::test::require_shared("models/stories260K/stories260K.bin");
+  const auto cfg = hyplora::llm::read_llama2c(model).config;
+  TempDir tmp;
+  const fs::path out = tmp.path / "run", log = tmp.path / "log.txt";
+  constexpr long kSteps = 80;
+  std::mt19937 rng(2024);
+  long last_step = -1;
+  int kills = 0;
+  for (int round = 0; round < 6; ++round) {
+    const bool resume = fs::exists(out / "checkpoint.safetensors");
+    const pid_t pid = spawn(train_args(model, out, kSteps, resume), log);
+    // wait for the first save of this process (or its end), then kill at a random moment
+    const auto mtime = [&] {
+      std::error_code ec;
+      return fs::last_write_time(out / "adapter.safetensors", ec);
+    };
+    const auto before = mtime();
+    int code = 0;
+    bool done = false;
+    for (int i = 0; i < 1200 && mtime() == before; ++i) {
+      if ((done = exited(pid, &code))) break;
+      std::this_thread::sleep_for(50ms);
+    }
+    if (!done) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 300)(rng)));
+      ::kill(pid, SIGKILL);
+      code = wait_for(pid);
+      kills += code == 128 + SIGKILL;
+    }
+    INFO("round " << round << " exit " << code << "\n" << slurp(log));
+    const long step = check_run_folder(out, cfg);
+    CHECK(step >= last_step);  // a kill never takes a checkpoint back
+    last_step = step;
+    if (done) break;  // the run finished before a kill landed
+  }
+  CHECK(kills >= 3);
+  // the run, resumed once more, completes
+  const int code = wait_for(spawn(train_args(model, out, kSteps, fs::exists(out / "checkpoint.safetensors")), log));
+  INFO(slurp(log));
+  REQUIRE(code == 0);
+  CHECK(check_run_folder(out, cfg) == kSteps);
+}
+
+TEST_CASE("SIGINT stops a run after saving; the resumed run ends bit-identical to an uninterrupted one", "[reliability][runs]") {
+  require_cli();
+  const fs::path model = hyplora::test::require_shared("models/stories260K/stories260K.bin");
+  const auto cfg = hyplora::llm::read_llama2c(model).config;
+  TempDir tmp;
+  constexpr long kSteps = 40;
+  const fs::path whole = tmp.path / "whole", parts = tmp.path / "parts", log = tmp.path / "log.txt";
+  REQUIRE(wait_for(spawn(train_args(model, whole, kSteps, false), log)) == 0);
+
+  const pid_t pid = spawn(train_args(model, parts, kSteps, false), log);
+  int code = -1;
+  bool done = false;
+  for (int i = 0; i < 1200 && log_lines(parts / "train_log.jsonl") < 3; ++i) {
+    if ((done = exited(pid, &code))) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE_FALSE(done);
+  ::kill(pid, SIGINT);
+  code = wait_for(pid);
+  const std::string text = slurp(log);
+  INFO(text);
+  CHECK(code == 130);  // interrupted, state saved
+  CHECK(text.find("--resume") != std::string::npos);
+  const long stopped_at = check_run_folder(parts, cfg);
+  CHECK(stopped_at >= 1);
+  CHECK(stopped_at < kSteps);
+  REQUIRE(wait_for(spawn(train_args(model, parts, kSteps, true), log)) == 0);
+  CHECK(check_run_folder(parts, cfg) == kSteps);
+  CHECK(same_tensors(whole / "adapter.safetensors", parts / "adapter.safetensors"));
+}
+
+TEST_CASE("NaN/Inf steps: skipped, then the run stops with a message; the adapter on disk stays finite", "[reliability][runs]") {
+  require_cli();
+  const fs::path model = hyplora::test::require_shared("models/stories260K/stories260K.bin");
+  const auto cfg = hyplora::llm::read_llama2c(model).config;
+  TempDir tmp;
+  for (const std::string policy : {"skip", "stop"}) {
+    const fs::path out = tmp.path / policy, log = tmp.path / (policy + ".txt");
+    auto args = train_args(model, out, 12, false);
+    for (const char* a : {"--lr", "1e30", "--nan-policy", policy.c_str(), "--max-bad-steps", "3"}) args.push_back(a);
+    const int code = wait_for(spawn(args, log));
+    const std::string text = slurp(log);
+    INFO(policy << ": exit " << code << "\n" << text);
+    CHECK(code != 0);
+    CHECK(code < 128);  // an orderly stop, not a crash
+    CHECK(text.find("NaN or infinite") != std::string::npos);
+    check_run_folder(out, cfg);  // whatever was saved is finite and loadable
+    if (policy == "skip") CHECK(text.find("3 consecutive non-finite steps") != std::string::npos);
+  }
+}
