@@ -1,0 +1,252 @@
+// The sweep harness (trainer/sweep/): grid, aggregation with known answers, a tiny resumable grid.
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <set>
+#include <unistd.h>
+
+#include "support.hpp"
+#include "sweep/aggregate.hpp"
+#include "sweep/grid.hpp"
+#include "sweep/runner.hpp"
+
+namespace fs = std::filesystem;
+using namespace hyplora::sweep;
+
+namespace {
+
+/// A synthetic finished cell: `correct` of 100 test problems (split over depths 1..2 as given),
+/// validation accuracy val_correct / 100.
+CellResult synthetic_cell(const std::string& variant, double lr, std::uint64_t seed, std::size_t test_d1, std::size_t test_d2,
+                          std::size_t val_correct, double best_val_loss) {
+  CellSpec spec{variant, false, {}, lr, seed};
+  CellResult r;
+  r.id = spec.id();
+  r.arm = spec.arm();
+  r.variant = variant;
+  r.lr = lr;
+  r.seed = seed;
+  r.steps = 10;
+  r.batch = 4;
+  r.best_val_loss = best_val_loss;
+  r.final_K = 1;
+  r.val_curve = {{0, 2.0}, {10, best_val_loss}};
+  r.test.by_depth[1] = {50, test_d1};
+  r.test.by_depth[2] = {50, test_d2};
+  r.test.overall = {100, test_d1 + test_d2};
+  r.validation.overall = {100, val_correct};
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("sweep grid: cells, ids, order, curvature restriction and bad input", "[sweep]") {
+  SweepGrid g;
+  g.variants = {"lora", "hyplora_lorentz", "hyplora_poincare"};
+  g.curvatures = {CurvatureSetting{1.0, false, {}}, CurvatureSetting{1.0, true, {"hyplora_lorentz"}}};
+  g.lrs = {1e-3, 1e-2};
+  g.seeds = {0, 1, 2};
+  g.validate();
+  const auto cells = expand_cells(g);
+  // base + seeds x lrs x (lora + lorentz K1 + lorentz K1-learned + poincare K1)
+  REQUIRE(cells.size() == 1 + 3 * 2 * 4);
+  CHECK(cells.front().variant == "base");
+  std::set<std::string> ids;
+  for (const auto& c : cells) ids.insert(c.id());
+  CHECK(ids.size() == cells.size());
+  CHECK(ids.count("hyplora_lorentz-K1-learned-lr0.01-s2") == 1);
+  CHECK(ids.count("hyplora_poincare-K1-learned-lr0.01-s2") == 0);
+  // seed-major: every cell of seed 0 comes before any cell of seed 1
+  std::size_t last_seed0 = 0, first_seed1 = cells.size();
+  for (std::size_t i = 1; i < cells.size(); ++i) {
+    if (cells[i].seed == 0) last_seed0 = i;
+    if (cells[i].seed == 1) first_seed1 = std::min(first_seed1, i);
+  }
+  CHECK(last_seed0 < first_seed1);
+  // settings of a cell: the variant's flags, the curvature, and the shared budget
+  const auto s = cell_settings(g, CellSpec{"hyplora_lorentz", true, {0.5, true, {}}, 1e-2, 2}, "x");
+  CHECK(s.adapter == "hyplora");
+  CHECK(s.manifold == "lorentz");
+  CHECK(s.curvature == 0.5);
+  CHECK(s.learn_curvature);
+  CHECK(s.lr == 1e-2);
+  CHECK(s.seed == 2);
+  CHECK(s.steps == g.train.steps);
+  CHECK(cell_settings(g, CellSpec{"lora_scaled", false, {}, 1e-3, 0}, "x").variant == "scaled");
+  CHECK(cell_settings(g, CellSpec{"paper", false, {}, 1e-3, 0}, "x").variant == "paper");
+  CHECK(cell_settings(g, CellSpec{"naive", false, {}, 1e-3, 0}, "x").variant == "naive");
+
+  // JSON round trip and errors that name the problem
+  const SweepGrid back = grid_from_json(to_json(g));
+  CHECK(expand_cells(back).size() == cells.size());
+  CHECK_THROWS_WITH(grid_from_json({{"variant", {"lora"}}}), Catch::Contains("unknown key 'variant'"));
+  CHECK_THROWS_WITH(grid_from_json({{"variants", {"lorax"}}}), Catch::Contains("unknown variant 'lorax'"));
+  CHECK_THROWS_WITH(grid_from_json({{"lrs", {0.0}}}), Catch::Contains("learning rates"));
+  CHECK_THROWS_WITH(grid_from_json({{"train", {{"stepz", 3}}}}), Catch::Contains("stepz"));
+  CHECK_THROWS_WITH(grid_from_json({{"seeds", {1, 1}}}), Catch::Contains("seed"));
+  CHECK_THROWS_WITH(parse_curvature("-1"), Catch::Contains("positive"));
+  CHECK_THROWS_WITH(parse_curvature("2:learnt"), Catch::Contains("2:learnt"));
+  CHECK(parse_curvature("2:learned").learned);
+  CHECK(parse_curvature("0.5").K == 0.5);
+  CHECK(parse_curvature("learned").label() == "K1-learned");
+}
+
+TEST_CASE("sweep: the token budget counts every drawn example once per epoch", "[sweep]") {
+  const std::vector<int> per_example{3, 5, 7, 11};
+  // 2 steps x 4 examples = exactly two epochs: every example twice, whatever the order
+  CHECK(count_target_tokens(per_example, 2, 4, 0) == 2 * (3 + 5 + 7 + 11));
+  CHECK(count_target_tokens(per_example, 2, 4, 99) == 2 * (3 + 5 + 7 + 11));
+  CHECK(count_target_tokens(per_example, 0, 4, 0) == 0);
+}
+
+TEST_CASE("sweep aggregation on synthetic cells with known answers", "[sweep]") {
+  std::vector<CellResult> cells;
+  // arm "lora": at lr 0.01 validation is better (60 vs 40) but test is worse: the choice must use validation.
+  // Test accuracy at lr 0.01 over seeds 0..4: 0.5, 0.6, 0.7, 0.8, 0.9 (depth 1 = 40 of 50 each seed).
+  const std::size_t d2[5] = {10, 20, 30, 40, 50};
+  for (std::uint64_t s = 0; s < 5; ++s) {
+    cells.push_back(synthetic_cell("lora", 0.01, s, 40, d2[s], 60, 0.5));
+    cells.push_back(synthetic_cell("lora", 0.001, s, 50, 50, 40, 0.4));  // test 100%: never to be chosen
+    // "lora_scaled" is 10 points below lora at every seed (depth 2 lower by 10)
+    cells.push_back(synthetic_cell("lora_scaled", 0.01, s, 40, d2[s] - 10, 60, 0.6));
+    // "naive" equals lora exactly
+    cells.push_back(synthetic_cell("naive", 0.01, s, 40, d2[s], 60, 0.5));
+  }
+  // "paper" has only seeds 0..2
+  for (std::uint64_t s = 0; s < 3; ++s) cells.push_back(synthetic_cell("paper", 0.01, s, 40, d2[s], 60, 0.5));
+  CellResult base = synthetic_cell("lora", 0, 0, 1, 2, 3, 0);
+  base.id = base.arm = base.variant = "base";
+  cells.push_back(base);
+
+  const auto s = aggregate(cells, {"lora", "lora_scaled", "naive", "paper"}, 2000, 7);
+  REQUIRE(s.arms.size() == 4);
+  REQUIRE(s.base);
+  CHECK(s.depths == std::vector<int>{1, 2});
+  const auto& lora = s.arms[0];
+  CHECK(lora.arm == "lora");
+  CHECK(lora.lr == 0.01);  // chosen on validation, although lr 0.001 has the better test accuracy
+  for (const auto& r : s.lr_table)
+    if (r.arm == "lora") CHECK(r.chosen == (r.lr == 0.01));
+  REQUIRE(lora.test.n == 5);
+  const double eps = std::numeric_limits<double>::epsilon();
+  CHECK(std::abs(lora.test.mean - 0.7) <= 8 * eps);
+  CHECK(std::abs(lora.test.std - std::sqrt(0.025)) <= 8 * eps);  // sum of squares 0.1 over n-1 = 4
+  // 95% CI: t_{0.975, 4} = 2.7764451051977987 (tables) times std / sqrt 5; the quantile comes from a
+  // bisection, so the tolerance is the bisection's, not epsilon
+  const double half = 2.7764451051977987 * std::sqrt(0.025) / std::sqrt(5.0);
+  CHECK(std::abs(lora.test.ci_low - (0.7 - half)) <= 1e-9);
+  CHECK(std::abs(lora.test.ci_high - (0.7 + half)) <= 1e-9);
+  // by depth: depth 1 is 0.8 at every seed (std 0), depth 2 is 0.2..1.0
+  CHECK(std::abs(lora.test_by_depth.at(1).mean - 0.8) <= 8 * eps);
+  CHECK(lora.test_by_depth.at(1).std == 0.0);
+  CHECK(std::abs(lora.test_by_depth.at(2).mean - 0.6) <= 8 * eps);
+  CHECK(std::abs(lora.validation.mean - 0.6) <= 8 * eps);
+  REQUIRE(lora.val_curve.size() == 2);
+  CHECK(lora.val_curve[1].second == 0.5);
+
+  std::map<std::pair<std::string, std::string>, PairRow> pairs;
+  for (const auto& p : s.pairs) pairs[{p.a, p.b}] = p;
+  REQUIRE(pairs.size() == 6);
+  // a known difference: +10 points at every seed -> wins 5/5, sign test 2/32, bootstrap at its floor
+  const auto& ls = pairs.at({"lora", "lora_scaled"}).cmp;
+  CHECK(ls.n == 5);
+  CHECK(ls.wins == 5);
+  CHECK(ls.losses == 0);
+  CHECK(std::abs(ls.mean_difference - 0.1) <= 8 * eps);
+  CHECK(std::abs(ls.sign_test_p - 2.0 / 32.0) <= 8 * eps);
+  CHECK(ls.bootstrap_p <= 1.0 / 2001.0 + eps);
+  // identical arms: all ties, p = 1 for both tests
+  const auto& ln = pairs.at({"lora", "naive"}).cmp;
+  CHECK(ln.ties == 5);
+  CHECK(ln.mean_difference == 0.0);
+  CHECK(ln.sign_test_p == 1.0);
+  CHECK(ln.bootstrap_p == 1.0);
+  // only the common seeds are paired
+  CHECK(pairs.at({"lora", "paper"}).cmp.n == 3);
+  // the validation-loss comparison: lora_scaled 0.1 higher at every seed
+  CHECK(std::abs(pairs.at({"lora", "lora_scaled"}).loss_cmp.mean_difference + 0.1) <= 8 * eps);
+
+  const std::string md = to_markdown(s);
+  CHECK(md.find("| lora | 0.01 | 5 | 60.0 | 70.0 |") != std::string::npos);
+  CHECK(md.find("| base (no adapter) |") != std::string::npos);
+
+  // a duplicated cell is an error, not a silent double count
+  cells.push_back(cells.front());
+  CHECK_THROWS_WITH(aggregate(cells), Catch::Contains("appears twice"));
+}
+
+TEST_CASE("a tiny sweep on stories260K runs end to end and resumes without re-running cells", "[sweep][slow]") {
+  const auto model = hyplora::test::require_shared("models/stories260K/stories260K.bin");
+  const fs::path dir = fs::temp_directory_path() / ("hyplora_test_sweep_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  SweepGrid g;
+  g.variants = {"lora", "hyplora_lorentz"};
+  g.seeds = {0, 1};
+  g.lrs = {3e-3};
+  g.train.model = model.string();
+  g.train.steps = 3;
+  g.train.batch = 4;
+  g.train.warmup = 1;
+  g.train.eval_every = 3;
+  g.task.train = 64;
+  g.task.validation = 6;
+  g.task.test = 6;
+  g.max_new_tokens = 12;
+  g.base = true;
+  RunOptions opt;
+  opt.out = dir;
+  opt.threads = 1;
+  opt.quiet = true;
+
+  // first a partial run (max_cells), then the rest: 5 cells = base + 2 variants x 2 seeds
+  opt.max_cells = 2;
+  auto st = run_sweep(g, opt);
+  CHECK(st.cells_total == 5);
+  CHECK(st.cells_run == 2);
+  CHECK(st.cells_left == 3);
+  opt.max_cells = -1;
+  st = run_sweep(g, opt);
+  CHECK(st.cells_reused == 2);
+  CHECK(st.cells_run == 3);
+
+  std::map<std::string, fs::file_time_type> stamps;
+  for (const auto& c : expand_cells(g)) {
+    const fs::path p = dir / "cells" / (c.id() + ".json");
+    REQUIRE(fs::exists(p));
+    stamps[c.id()] = fs::last_write_time(p);
+  }
+  // the second invocation runs nothing and touches no cell file
+  st = run_sweep(g, opt);
+  CHECK(st.cells_run == 0);
+  CHECK(st.cells_reused == 5);
+  for (const auto& [id, t] : stamps) CHECK(fs::last_write_time(dir / "cells" / (id + ".json")) == t);
+
+  // equal budgets: the same steps and response tokens for both variants at a seed
+  ResultsStore store(dir);
+  const auto a = *store.load("lora-lr0.003-s1");
+  const auto b = *store.load("hyplora_lorentz-K1-lr0.003-s1");
+  CHECK(a.steps == 3);
+  CHECK(b.steps == 3);
+  CHECK(a.target_tokens > 0);
+  CHECK(a.target_tokens == b.target_tokens);
+  CHECK(a.test.overall.total == 6);
+  CHECK(std::isfinite(a.best_val_loss));
+  CHECK(a.best_val_loss <= a.initial_val_loss);
+
+  const auto w = write_summary(g, dir);
+  CHECK(fs::exists(dir / "summary.md"));
+  CHECK(fs::exists(dir / "summary.json"));
+  REQUIRE(w.summary.arms.size() == 2);
+  CHECK(w.summary.arms[0].test.n == 2);
+  CHECK(w.summary.pairs.size() == 1);
+  CHECK(w.markdown.find("hyplora_lorentz-K1") != std::string::npos);
+
+  // a grid with another budget must not silently reuse these cells
+  SweepGrid changed = g;
+  changed.train.steps = 4;
+  CHECK_THROWS_WITH(run_sweep(changed, opt), Catch::Contains("recorded with other settings"));
+  fs::remove_all(dir);
+}

@@ -1,0 +1,102 @@
+// `hyplora sweep`: the grid of issue 9 (variant x curvature x learning rate x seed on the built-in
+// task, equal budgets, shared evaluation sets), resumable, then the statistics: per-arm mean / std /
+// 95% CI by depth and overall at the learning rate chosen on validation, paired comparisons over
+// seeds, plots and a Markdown summary (trainer/sweep/).
+#include <iostream>
+
+#include "commands/registry.hpp"
+#include "sweep/aggregate.hpp"
+#include "sweep/grid.hpp"
+#include "sweep/runner.hpp"
+#include "util/progress.hpp"
+
+namespace {
+
+struct SweepOptions {
+  std::string grid_file, out = "runs/sweep", model, shard;
+  std::vector<std::string> variants, curvatures;
+  std::vector<double> lrs;
+  std::vector<std::uint64_t> seeds;
+  long steps = 0, max_cells = -1, test_count = 0, val_count = 0, train_count = 0;
+  int batch = 0, threads = 1;
+  bool aggregate_only = false, dry_run = false, quiet = false;
+} g;
+
+CLI::App* setup(CLI::App& app) {
+  auto* c = app.add_subcommand("sweep",
+                               "Run a grid of adapter variants x curvature x lr x seed on the built-in task (resumable), "
+                               "then aggregate: mean/std/95% CI by depth, paired tests, plots, summary.md");
+  c->add_option("--grid", g.grid_file, "grid file (JSON, see trainer/sweep/grid.hpp); flags below override it");
+  c->add_option("--out", g.out, "results folder (cells/<cell-id>.json, runs/, summary.md, plots)")->capture_default_str();
+  c->add_option("--model", g.model, "model (default: stories260K)");
+  c->add_option("--variants", g.variants, "lora,lora_scaled,naive,hyplora_lorentz,hyplora_poincare,paper")->delimiter(',');
+  c->add_option("--curvatures", g.curvatures, "K values for the hyperbolic variants: 1,0.5,learned,2:learned")->delimiter(',');
+  c->add_option("--lrs", g.lrs, "learning rates (the best per arm is chosen on validation)")->delimiter(',');
+  c->add_option("--seeds", g.seeds, "seeds (>= 5 for confidence intervals worth reading)")->delimiter(',');
+  c->add_option("--steps", g.steps, "optimiser steps per cell (the same for every cell)");
+  c->add_option("--batch", g.batch, "examples per step");
+  c->add_option("--train-problems", g.train_count, "built-in training problems");
+  c->add_option("--val-problems", g.val_count, "built-in validation problems");
+  c->add_option("--test-problems", g.test_count, "built-in test problems");
+  c->add_option("--threads", g.threads, "OpenMP / BLAS threads per process")->capture_default_str();
+  c->add_option("--max-cells", g.max_cells, "run at most N new cells, then aggregate what is recorded");
+  c->add_option("--shard", g.shard, "i/n: run only every n-th cell starting at i (several processes, one folder)");
+  c->add_flag("--aggregate-only", g.aggregate_only, "run no cell; aggregate the recorded ones");
+  c->add_flag("--dry-run", g.dry_run, "list the cells and which are recorded; run nothing");
+  c->add_flag("--quiet", g.quiet, "no progress lines");
+  return c;
+}
+
+int run() {
+  using namespace hyplora::sweep;
+  SweepGrid grid = g.grid_file.empty() ? SweepGrid{} : load_grid(g.grid_file);
+  if (!g.variants.empty()) grid.variants = g.variants;
+  if (!g.curvatures.empty()) {
+    grid.curvatures.clear();
+    for (const auto& c : g.curvatures) grid.curvatures.push_back(parse_curvature(c));
+  }
+  if (!g.lrs.empty()) grid.lrs = g.lrs;
+  if (!g.seeds.empty()) grid.seeds = g.seeds;
+  if (g.steps > 0) grid.train.steps = g.steps;
+  if (g.batch > 0) grid.train.batch = g.batch;
+  if (g.train_count > 0) grid.task.train = g.train_count;
+  if (g.val_count > 0) grid.task.validation = g.val_count;
+  if (g.test_count > 0) grid.task.test = g.test_count;
+  if (!g.model.empty()) grid.train.model = g.model;
+  grid.validate();
+
+  RunOptions opt;
+  opt.out = g.out;
+  opt.threads = g.threads;
+  opt.max_cells = g.max_cells;
+  opt.quiet = g.quiet;
+  if (!g.shard.empty()) {
+    const auto slash = g.shard.find('/');
+    try {
+      if (slash == std::string::npos) throw std::invalid_argument("no '/'");
+      opt.shard_index = std::stoi(g.shard.substr(0, slash));
+      opt.shard_count = std::stoi(g.shard.substr(slash + 1));
+    } catch (const std::exception&) {
+      throw std::invalid_argument("--shard must be i/n (e.g. 0/2), got '" + g.shard + "'");
+    }
+  }
+  const auto cells = expand_cells(grid);
+  if (g.dry_run) {
+    ResultsStore store(opt.out);
+    for (const auto& c : cells) std::cout << (store.load(c.id()) ? "recorded " : "to run   ") << c.id() << "\n";
+    std::cout << cells.size() << " cells\n";
+    return 0;
+  }
+  if (!g.aggregate_only) {
+    const auto st = run_sweep(grid, opt);
+    std::cout << "cells: " << st.cells_total << " in grid, " << st.cells_reused << " reused, " << st.cells_run
+              << " run now, " << st.cells_left << " left; " << hyplora::util::format_duration(st.seconds) << "\n";
+  }
+  const auto summary = write_summary(grid, opt.out);
+  std::cout << summary.markdown_path.string() << "\n" << summary.markdown;
+  return 0;
+}
+
+const hyplora::cli::CommandRegistration registration{"sweep", setup, run};
+
+}  // namespace

@@ -1,0 +1,300 @@
+#include "sweep/aggregate.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include "formats/atomic_file.hpp"
+#include "util/plot.hpp"
+
+namespace fs = std::filesystem;
+
+namespace hyplora::sweep {
+namespace {
+
+double mean_of(const std::vector<double>& v) {
+  if (v.empty()) return std::nan("");
+  double s = 0;
+  for (double x : v) s += x;
+  return s / double(v.size());
+}
+
+std::string pct(double v) {
+  if (!std::isfinite(v)) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", 100.0 * v);
+  return buf;
+}
+std::string num(double v, const char* fmt = "%.4g") {
+  if (!std::isfinite(v)) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, fmt, v);
+  return buf;
+}
+double half_width(const eval::Summary& s) { return s.n >= 2 ? (s.ci_high - s.ci_low) / 2 : std::nan(""); }
+
+nlohmann::json summary_json(const eval::Summary& s) {
+  auto f = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  return {{"n", s.n}, {"mean", f(s.mean)}, {"std", f(s.std)}, {"ci_low", f(s.ci_low)}, {"ci_high", f(s.ci_high)}, {"level", s.level}};
+}
+
+}  // namespace
+
+SweepSummary aggregate(const std::vector<CellResult>& cells, const std::vector<std::string>& arm_order,
+                       std::size_t resamples, std::uint64_t bootstrap_seed) {
+  SweepSummary out;
+  std::set<std::string> ids;
+  std::map<std::string, std::map<double, std::vector<const CellResult*>>> by_arm;  // arm -> lr -> cells
+  std::set<int> depths;
+  for (const auto& c : cells) {
+    if (!ids.insert(c.id).second) throw std::invalid_argument("sweep aggregate: cell '" + c.id + "' appears twice");
+    for (const auto& [d, t] : c.test.by_depth) depths.insert(d);
+    if (c.variant == "base") {
+      out.base = c;
+      continue;
+    }
+    by_arm[c.arm][c.lr].push_back(&c);
+  }
+  out.depths.assign(depths.begin(), depths.end());
+
+  std::vector<std::string> arms;
+  for (const auto& a : arm_order)
+    if (by_arm.count(a)) arms.push_back(a);
+  for (const auto& [a, _] : by_arm)
+    if (std::find(arms.begin(), arms.end(), a) == arms.end()) arms.push_back(a);
+
+  for (const auto& arm : arms) {
+    const auto& lrs = by_arm.at(arm);
+    std::size_t most = 0;
+    for (const auto& [lr, cs] : lrs) most = std::max(most, cs.size());
+    // choose the lr on validation
+    double chosen_lr = 0;
+    double best_acc = -1, best_loss = 0;
+    std::vector<LrStat> rows;
+    for (const auto& [lr, cs] : lrs) {
+      std::vector<double> va, vl, ta;
+      for (const auto* c : cs) {
+        va.push_back(c->validation.overall.accuracy());
+        vl.push_back(c->best_val_loss);
+        ta.push_back(c->test.overall.accuracy());
+      }
+      LrStat row{arm, lr, cs.size(), mean_of(va), mean_of(vl), mean_of(ta), false};
+      rows.push_back(row);
+      if (cs.size() != most) continue;
+      const bool better = row.val_accuracy > best_acc ||
+                          (row.val_accuracy == best_acc && row.val_loss < best_loss);  // lrs ascend: ties keep the smaller
+      if (better) {
+        best_acc = row.val_accuracy;
+        best_loss = row.val_loss;
+        chosen_lr = lr;
+      }
+    }
+    for (auto& r : rows) {
+      r.chosen = r.lr == chosen_lr;
+      out.lr_table.push_back(r);
+    }
+
+    auto cs = lrs.at(chosen_lr);
+    std::sort(cs.begin(), cs.end(), [](const CellResult* a, const CellResult* b) { return a->seed < b->seed; });
+    ArmSummary s;
+    s.arm = arm;
+    s.variant = cs.front()->variant;
+    s.curvature_label = cs.front()->curvature_label;
+    s.lr = chosen_lr;
+    s.steps = cs.front()->steps;
+    s.batch = cs.front()->batch;
+    std::vector<double> val, loss, K, tokens;
+    std::map<int, std::vector<double>> depth_acc;
+    std::map<long, std::vector<double>> curve;
+    for (const auto* c : cs) {
+      s.seeds.push_back(c->seed);
+      s.test_accuracy.push_back(c->test.overall.accuracy());
+      val.push_back(c->validation.overall.accuracy());
+      loss.push_back(c->best_val_loss);
+      s.best_val_losses.push_back(c->best_val_loss);
+      K.push_back(c->final_K);
+      tokens.push_back(double(c->target_tokens));
+      for (int d : out.depths) {
+        auto it = c->test.by_depth.find(d);
+        if (it != c->test.by_depth.end() && it->second.total > 0) depth_acc[d].push_back(it->second.accuracy());
+      }
+      for (const auto& [step, l] : c->val_curve)
+        if (std::isfinite(l)) curve[step].push_back(l);
+    }
+    s.test = eval::summarize(s.test_accuracy);
+    s.validation = eval::summarize(val);
+    for (const auto& [d, v] : depth_acc) s.test_by_depth[d] = eval::summarize(v);
+    s.best_val_loss = mean_of(loss);
+    s.final_K = mean_of(K);
+    s.target_tokens = mean_of(tokens);
+    for (const auto& [step, v] : curve)
+      if (v.size() == cs.size()) s.val_curve.emplace_back(step, mean_of(v));
+    out.arms.push_back(std::move(s));
+  }
+
+  for (std::size_t i = 0; i < out.arms.size(); ++i)
+    for (std::size_t j = i + 1; j < out.arms.size(); ++j) {
+      const auto& A = out.arms[i];
+      const auto& B = out.arms[j];
+      std::vector<double> a, b, la, lb;
+      for (std::size_t x = 0; x < A.seeds.size(); ++x)
+        for (std::size_t y = 0; y < B.seeds.size(); ++y)
+          if (A.seeds[x] == B.seeds[y]) {
+            a.push_back(A.test_accuracy[x]);
+            b.push_back(B.test_accuracy[y]);
+            la.push_back(A.best_val_losses[x]);
+            lb.push_back(B.best_val_losses[y]);
+          }
+      if (a.empty()) continue;
+      out.pairs.push_back(PairRow{A.arm, B.arm, eval::compare_paired(a, b, resamples, bootstrap_seed),
+                                  eval::compare_paired(la, lb, resamples, bootstrap_seed)});
+    }
+  return out;
+}
+
+std::string to_markdown(const SweepSummary& s) {
+  std::ostringstream md;
+  md << "### Test accuracy (%) at the learning rate chosen on validation\n\n";
+  md << "Mean over seeds, sample std, Student-t 95% CI; per depth: mean ± CI half-width.\n\n";
+  md << "| arm | lr | seeds | val acc | test acc | std | 95% CI |";
+  for (int d : s.depths) md << " depth " << d << " |";
+  md << " best val loss | K |\n|---|---|---|---|---|---|---|";
+  for (std::size_t i = 0; i < s.depths.size(); ++i) md << "---|";
+  md << "---|---|\n";
+  if (s.base) {
+    md << "| base (no adapter) | - | - | " << pct(s.base->validation.overall.accuracy()) << " | "
+       << pct(s.base->test.overall.accuracy()) << " | - | - |";
+    for (int d : s.depths) {
+      auto it = s.base->test.by_depth.find(d);
+      md << " " << (it == s.base->test.by_depth.end() ? "-" : pct(it->second.accuracy())) << " |";
+    }
+    md << " - | - |\n";
+  }
+  for (const auto& a : s.arms) {
+    md << "| " << a.arm << " | " << num(a.lr, "%g") << " | " << a.test.n << " | " << pct(a.validation.mean) << " | "
+       << pct(a.test.mean) << " | " << pct(a.test.std) << " | [" << pct(a.test.ci_low) << ", " << pct(a.test.ci_high) << "] |";
+    for (int d : s.depths) {
+      auto it = a.test_by_depth.find(d);
+      if (it == a.test_by_depth.end()) md << " - |";
+      else md << " " << pct(it->second.mean) << " ± " << pct(half_width(it->second)) << " |";
+    }
+    md << " " << num(a.best_val_loss) << " | " << (a.variant == "lora" || a.variant == "lora_scaled" ? "-" : num(a.final_K)) << " |\n";
+  }
+  md << "\n### Learning-rate choice (validation split; test shown for information only)\n\n";
+  md << "| arm | lr | seeds | val acc (%) | best val loss | test acc (%) | chosen |\n|---|---|---|---|---|---|---|\n";
+  for (const auto& r : s.lr_table)
+    md << "| " << r.arm << " | " << num(r.lr, "%g") << " | " << r.seeds << " | " << pct(r.val_accuracy) << " | "
+       << num(r.val_loss) << " | " << pct(r.test_accuracy) << " | " << (r.chosen ? "yes" : "") << " |\n";
+  md << "\n### Paired comparisons of test accuracy over common seeds (A - B)\n\n";
+  md << "| A | B | seeds | mean A-B (points) | A wins / B wins / ties | paired bootstrap p | sign test p |\n"
+        "|---|---|---|---|---|---|---|\n";
+  for (const auto& p : s.pairs)
+    md << "| " << p.a << " | " << p.b << " | " << p.cmp.n << " | " << num(100.0 * p.cmp.mean_difference, "%+.1f") << " | "
+       << p.cmp.wins << " / " << p.cmp.losses << " / " << p.cmp.ties << " | "
+       << (p.cmp.n >= 2 ? num(p.cmp.bootstrap_p, "%.3f") : "-") << " | " << num(p.cmp.sign_test_p, "%.3f") << " |\n";
+  md << "\n### Paired comparisons of the best validation loss over common seeds (A - B; lower is better)\n\n";
+  md << "| A | B | seeds | mean A-B | A higher / B higher / ties | paired bootstrap p | sign test p |\n"
+        "|---|---|---|---|---|---|---|\n";
+  for (const auto& p : s.pairs)
+    md << "| " << p.a << " | " << p.b << " | " << p.loss_cmp.n << " | " << num(p.loss_cmp.mean_difference, "%+.4f") << " | "
+       << p.loss_cmp.wins << " / " << p.loss_cmp.losses << " / " << p.loss_cmp.ties << " | "
+       << (p.loss_cmp.n >= 2 ? num(p.loss_cmp.bootstrap_p, "%.3f") : "-") << " | " << num(p.loss_cmp.sign_test_p, "%.3f") << " |\n";
+  md << "\n### Budget per cell\n\n| arm | steps | batch | response tokens trained on (mean over seeds) |\n|---|---|---|---|\n";
+  for (const auto& a : s.arms)
+    md << "| " << a.arm << " | " << a.steps << " | " << a.batch << " | " << num(a.target_tokens, "%.0f") << " |\n";
+  return md.str();
+}
+
+nlohmann::json to_json(const SweepSummary& s) {
+  nlohmann::json j;
+  j["depths"] = s.depths;
+  for (const auto& a : s.arms) {
+    nlohmann::json ja = {{"arm", a.arm}, {"variant", a.variant}, {"curvature", a.curvature_label}, {"lr", a.lr},
+                         {"seeds", a.seeds}, {"test_accuracy", a.test_accuracy}, {"test", summary_json(a.test)},
+                         {"validation", summary_json(a.validation)}, {"best_val_loss", a.best_val_loss},
+                         {"final_K", std::isfinite(a.final_K) ? nlohmann::json(a.final_K) : nlohmann::json(nullptr)},
+                         {"target_tokens", a.target_tokens}, {"steps", a.steps}, {"batch", a.batch}, {"val_curve", a.val_curve}};
+    for (const auto& [d, sd] : a.test_by_depth) ja["test_by_depth"][std::to_string(d)] = summary_json(sd);
+    j["arms"].push_back(ja);
+  }
+  for (const auto& r : s.lr_table)
+    j["lr_table"].push_back({{"arm", r.arm}, {"lr", r.lr}, {"seeds", r.seeds}, {"val_accuracy", r.val_accuracy},
+                             {"val_loss", r.val_loss}, {"test_accuracy", r.test_accuracy}, {"chosen", r.chosen}});
+  for (const auto& p : s.pairs)
+    j["pairs"].push_back({{"a", p.a}, {"b", p.b}, {"n", p.cmp.n}, {"mean_difference", p.cmp.mean_difference},
+                          {"wins", p.cmp.wins}, {"losses", p.cmp.losses}, {"ties", p.cmp.ties},
+                          {"bootstrap_p", p.cmp.bootstrap_p}, {"sign_test_p", p.cmp.sign_test_p},
+                          {"val_loss_mean_difference", p.loss_cmp.mean_difference},
+                          {"val_loss_bootstrap_p", p.loss_cmp.bootstrap_p}, {"val_loss_sign_test_p", p.loss_cmp.sign_test_p}});
+  if (s.base) j["base"] = to_json(*s.base);
+  return j;
+}
+
+WrittenSummary write_summary(const SweepGrid& grid, const fs::path& dir) {
+  ResultsStore store(dir);
+  const auto specs = expand_cells(grid);
+  std::vector<CellResult> cells;
+  std::vector<std::string> arm_order;
+  for (const auto& c : specs) {
+    if (std::find(arm_order.begin(), arm_order.end(), c.arm()) == arm_order.end() && c.variant != "base") arm_order.push_back(c.arm());
+    auto r = store.load(c.id());
+    if (r && r->fingerprint == cell_fingerprint(grid, c)) cells.push_back(std::move(*r));
+  }
+  WrittenSummary w;
+  w.summary = aggregate(cells, arm_order);
+  const auto& s = w.summary;
+  std::ostringstream md;
+  md << "## Sweep summary (" << cells.size() << " of " << specs.size() << " cells recorded)\n\n"
+     << "Grid: `" << to_json(grid).dump() << "`\n\n"
+     << to_markdown(s) << "\nPlots: `accuracy_by_depth.png`, `val_loss.png`.\n";
+  w.markdown = md.str();
+  w.markdown_path = dir / "summary.md";
+  formats::write_file_atomically(w.markdown_path, w.markdown);
+  formats::write_file_atomically(dir / "summary.json", to_json(s).dump(2) + "\n");
+
+  if (!s.arms.empty()) {
+    util::PlotPanel acc{"test accuracy by depth (mean, 95% CI over seeds)", "depth (operations)", "accuracy (%)", {}};
+    const double n = double(s.arms.size());
+    for (std::size_t i = 0; i < s.arms.size(); ++i) {
+      const auto& a = s.arms[i];
+      util::PlotSeries ser{a.arm + " (lr " + num(a.lr, "%g") + ")", {}, {}, {}};
+      const double offset = (double(i) - (n - 1) / 2) * 0.05;  // keeps the error bars apart
+      for (const auto& [d, sd] : a.test_by_depth) {
+        ser.x.push_back(d + offset);
+        ser.y.push_back(100 * sd.mean);
+        const double h = half_width(sd);
+        ser.y_error.push_back(std::isfinite(h) ? 100 * h : 0.0);
+      }
+      acc.series.push_back(std::move(ser));
+    }
+    if (s.base) {
+      util::PlotSeries ser{"base (no adapter)", {}, {}, {}};
+      for (const auto& [d, t] : s.base->test.by_depth) {
+        ser.x.push_back(d);
+        ser.y.push_back(100 * t.accuracy());
+      }
+      acc.series.push_back(std::move(ser));
+    }
+    auto r1 = util::render_plot(dir / "accuracy_by_depth.png", {acc}, 900, 520);
+    if (!r1.rendered) std::cerr << "hyplora sweep: " << r1.message << "\n";
+    util::PlotPanel loss{"validation loss (mean over seeds, chosen lr)", "step", "loss (response tokens)", {}};
+    for (const auto& a : s.arms) {
+      util::PlotSeries ser{a.arm, {}, {}, {}};
+      for (const auto& [step, l] : a.val_curve) {
+        ser.x.push_back(double(step));
+        ser.y.push_back(l);
+      }
+      loss.series.push_back(std::move(ser));
+    }
+    loss.log_y = true;
+    auto r2 = util::render_plot(dir / "val_loss.png", {loss}, 900, 520);
+    if (!r2.rendered) std::cerr << "hyplora sweep: " << r2.message << "\n";
+  }
+  return w;
+}
+
+}  // namespace hyplora::sweep

@@ -1,0 +1,79 @@
+#pragma once
+// Aggregation of recorded sweep cells (issue 9):
+//  1. per arm, the learning rate is chosen on the VALIDATION split: highest mean validation accuracy
+//     over seeds (among the lrs with the most seeds recorded), ties by lower mean best validation
+//     loss, then by the smaller lr. Test accuracy plays no part in the choice.
+//  2. at that lr: mean, sample std and Student-t 95% CI over seeds of the test accuracy, overall and
+//     per depth; mean validation-loss curve.
+//  3. paired comparisons of every two arms over their common seeds (test accuracy at each arm's
+//     chosen lr): mean difference, wins/losses/ties, paired bootstrap and exact sign-test p-values.
+// Outputs (write_summary): summary.md, summary.json, accuracy_by_depth.png, val_loss.png (+ .gp scripts).
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "eval/statistics.hpp"
+#include "sweep/cell_result.hpp"
+#include "sweep/grid.hpp"
+
+namespace hyplora::sweep {
+
+struct LrStat {
+  std::string arm;
+  double lr = 0;
+  std::size_t seeds = 0;
+  double val_accuracy = 0, val_loss = 0, test_accuracy = 0;  ///< means over seeds
+  bool chosen = false;
+};
+
+struct ArmSummary {
+  std::string arm, variant, curvature_label;
+  double lr = 0;                          ///< chosen on validation
+  std::vector<std::uint64_t> seeds;
+  std::vector<double> test_accuracy;      ///< per seed (same order as seeds)
+  std::vector<double> best_val_losses;    ///< per seed
+  eval::Summary test, validation;         ///< overall accuracy over seeds
+  std::map<int, eval::Summary> test_by_depth;
+  double best_val_loss = 0;               ///< mean over seeds
+  double final_K = 0;                     ///< mean over seeds
+  double target_tokens = 0;               ///< mean response tokens trained on
+  long steps = 0, batch = 0;
+  std::vector<std::pair<long, double>> val_curve;  ///< mean validation loss by step over seeds
+};
+
+struct PairRow {
+  std::string a, b;
+  eval::PairedComparison cmp;             ///< test accuracy, a - b
+  eval::PairedComparison loss_cmp;        ///< best validation loss, a - b (a secondary, continuous measure)
+};
+
+struct SweepSummary {
+  std::vector<LrStat> lr_table;
+  std::vector<ArmSummary> arms;
+  std::vector<PairRow> pairs;
+  std::optional<CellResult> base;         ///< the model without adapter
+  std::vector<int> depths;
+};
+
+/// Aggregates cells (any order). arm_order lists the arms in display order (arms not listed follow,
+/// sorted). Throws std::invalid_argument when two cells share an id.
+SweepSummary aggregate(const std::vector<CellResult>& cells, const std::vector<std::string>& arm_order = {},
+                       std::size_t resamples = 10000, std::uint64_t bootstrap_seed = 1);
+
+std::string to_markdown(const SweepSummary& s);
+nlohmann::json to_json(const SweepSummary& s);
+
+struct WrittenSummary {
+  std::filesystem::path markdown_path;
+  std::string markdown;
+  SweepSummary summary;
+};
+/// Loads the recorded cells of `grid` from DIR/cells (cells of other grids are ignored), aggregates,
+/// writes DIR/summary.md, DIR/summary.json and the plots.
+WrittenSummary write_summary(const SweepGrid& grid, const std::filesystem::path& dir);
+
+}  // namespace hyplora::sweep

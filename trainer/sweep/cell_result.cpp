@@ -1,0 +1,122 @@
+#include "sweep/cell_result.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <stdexcept>
+
+#include "formats/atomic_file.hpp"
+
+namespace fs = std::filesystem;
+
+namespace hyplora::sweep {
+namespace {
+
+nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+double number_from(const nlohmann::json& j) { return j.is_number() ? j.get<double>() : std::nan(""); }
+
+nlohmann::json accuracy_json(const eval::DatasetAccuracy& d) {
+  return eval::to_json(eval::AccuracyReport{{d}}, false)["datasets"][0];
+}
+eval::DatasetAccuracy accuracy_from(const nlohmann::json& j) {
+  nlohmann::json wrapped = {{"datasets", nlohmann::json::array({j})}};
+  return eval::report_from_json(wrapped).datasets.at(0);
+}
+
+}  // namespace
+
+nlohmann::json to_json(const CellResult& r) {
+  nlohmann::json curve = nlohmann::json::array();
+  for (const auto& [step, loss] : r.val_curve) curve.push_back({step, number_or_null(loss)});
+  return {{"id", r.id},
+          {"arm", r.arm},
+          {"variant", r.variant},
+          {"curvature", r.curvature_label},
+          {"lr", r.lr},
+          {"seed", r.seed},
+          {"steps", r.steps},
+          {"batch", r.batch},
+          {"grad_accum", r.grad_accum},
+          {"target_tokens", r.target_tokens},
+          {"params", r.params},
+          {"initial_val_loss", number_or_null(r.initial_val_loss)},
+          {"best_val_loss", number_or_null(r.best_val_loss)},
+          {"best_step", r.best_step},
+          {"final_K", number_or_null(r.final_K)},
+          {"val_curve", curve},
+          {"validation", accuracy_json(r.validation)},
+          {"test", accuracy_json(r.test)},
+          {"train_seconds", r.train_seconds},
+          {"eval_seconds", r.eval_seconds},
+          {"fingerprint", r.fingerprint}};
+}
+
+CellResult cell_from_json(const nlohmann::json& j) {
+  CellResult r;
+  try {
+    r.id = j.at("id").get<std::string>();
+    r.arm = j.at("arm").get<std::string>();
+    r.variant = j.at("variant").get<std::string>();
+    r.curvature_label = j.at("curvature").get<std::string>();
+    r.lr = j.at("lr").get<double>();
+    r.seed = j.at("seed").get<std::uint64_t>();
+    r.steps = j.at("steps").get<long>();
+    r.batch = j.at("batch").get<long>();
+    r.grad_accum = j.at("grad_accum").get<long>();
+    r.target_tokens = j.at("target_tokens").get<long>();
+    r.params = j.at("params").get<long>();
+    r.initial_val_loss = number_from(j.at("initial_val_loss"));
+    r.best_val_loss = number_from(j.at("best_val_loss"));
+    r.best_step = j.at("best_step").get<long>();
+    r.final_K = number_from(j.at("final_K"));
+    for (const auto& p : j.at("val_curve")) r.val_curve.emplace_back(p.at(0).get<long>(), number_from(p.at(1)));
+    r.validation = accuracy_from(j.at("validation"));
+    r.test = accuracy_from(j.at("test"));
+    r.train_seconds = j.at("train_seconds").get<double>();
+    r.eval_seconds = j.at("eval_seconds").get<double>();
+    r.fingerprint = j.at("fingerprint");
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(std::string("sweep cell record: missing or bad field: ") + e.what());
+  }
+  return r;
+}
+
+ResultsStore::ResultsStore(fs::path dir) : dir_(std::move(dir)) { fs::create_directories(dir_ / "cells"); }
+
+fs::path ResultsStore::cell_path(const std::string& id) const { return dir_ / "cells" / (id + ".json"); }
+
+std::optional<CellResult> ResultsStore::load(const std::string& id) const {
+  const fs::path p = cell_path(id);
+  if (!fs::exists(p)) return std::nullopt;
+  std::ifstream in(p);
+  if (!in) throw std::runtime_error(p.string() + ": cannot be read");
+  try {
+    nlohmann::json j;
+    in >> j;
+    CellResult r = cell_from_json(j);
+    if (r.id != id) throw std::invalid_argument("records cell '" + r.id + "', expected '" + id + "'");
+    return r;
+  } catch (const std::exception& e) {
+    throw std::runtime_error(p.string() + ": not a sweep cell record (" + e.what() +
+                             "); delete the file to run that cell again");
+  }
+}
+
+void ResultsStore::save(const CellResult& r) const {
+  formats::write_file_atomically(cell_path(r.id), to_json(r).dump(1) + "\n");
+}
+
+std::vector<CellResult> ResultsStore::load_all() const {
+  std::vector<std::string> ids;
+  for (const auto& e : fs::directory_iterator(dir_ / "cells")) {
+    const auto name = e.path().filename().string();
+    if (e.is_regular_file() && e.path().extension() == ".json" && name.find(".tmp") == std::string::npos)
+      ids.push_back(e.path().stem().string());
+  }
+  std::sort(ids.begin(), ids.end());
+  std::vector<CellResult> out;
+  for (const auto& id : ids) out.push_back(*load(id));
+  return out;
+}
+
+}  // namespace hyplora::sweep

@@ -1,0 +1,280 @@
+#include "sweep/grid.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <stdexcept>
+
+namespace hyplora::sweep {
+
+const std::vector<std::string>& known_variants() {
+  static const std::vector<std::string> v{"lora", "lora_scaled", "naive", "hyplora_lorentz", "hyplora_poincare", "paper"};
+  return v;
+}
+
+bool variant_has_curvature_axis(const std::string& variant) {
+  return variant == "hyplora_lorentz" || variant == "hyplora_poincare";
+}
+
+namespace {
+
+std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument("sweep grid: " + what);
+}
+
+}  // namespace
+
+bool CurvatureSetting::applies_to(const std::string& variant) const {
+  return only.empty() || std::find(only.begin(), only.end(), variant) != only.end();
+}
+
+std::string CurvatureSetting::label() const { return "K" + number_text(K) + (learned ? "-learned" : ""); }
+
+CurvatureSetting parse_curvature(const std::string& text) {
+  CurvatureSetting c;
+  std::string value = text;
+  const auto colon = text.find(':');
+  if (text == "learned") {
+    c.learned = true;
+    return c;
+  }
+  if (colon != std::string::npos) {
+    if (text.substr(colon + 1) != "learned")
+      throw std::invalid_argument("curvature '" + text + "': expected K, 'learned' or 'K:learned'");
+    c.learned = true;
+    value = text.substr(0, colon);
+  }
+  std::size_t used = 0;
+  try {
+    c.K = std::stod(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != value.size() || !std::isfinite(c.K) || c.K <= 0)
+    throw std::invalid_argument("curvature '" + text + "': K must be a positive number (curvature -1/K), 'learned' or 'K:learned'");
+  return c;
+}
+
+SweepGrid::SweepGrid() {
+  train.steps = 300;
+  train.batch = 16;
+  train.rank = 8;
+  train.alpha = 16;
+  train.warmup = 30;
+  train.eval_every = 50;
+  train.log_every = 10;
+  train.builtin = true;
+  train.quiet = true;
+  train.plot = "none";
+}
+
+void SweepGrid::validate() const {
+  require(!variants.empty(), "no variants");
+  std::set<std::string> seen;
+  for (const auto& v : variants) {
+    require(std::find(known_variants().begin(), known_variants().end(), v) != known_variants().end(),
+            "unknown variant '" + v + "' (lora, lora_scaled, naive, hyplora_lorentz, hyplora_poincare, paper)");
+    require(seen.insert(v).second, "variant '" + v + "' listed twice");
+  }
+  require(!curvatures.empty(), "no curvatures (give at least one, e.g. [1.0])");
+  for (std::size_t i = 0; i < curvatures.size(); ++i) {
+    require(std::isfinite(curvatures[i].K) && curvatures[i].K > 0, "curvature K must be positive and finite");
+    for (std::size_t j = 0; j < i; ++j)
+      for (const auto& v : known_variants())
+        require(!(variant_has_curvature_axis(v) && curvatures[i].applies_to(v) && curvatures[j].applies_to(v) &&
+                  curvatures[i].K == curvatures[j].K && curvatures[i].learned == curvatures[j].learned),
+                "curvature " + curvatures[i].label() + " listed twice for " + v);
+  }
+  require(!lrs.empty(), "no learning rates");
+  for (std::size_t i = 0; i < lrs.size(); ++i) {
+    require(std::isfinite(lrs[i]) && lrs[i] > 0, "learning rates must be positive and finite");
+    for (std::size_t j = 0; j < i; ++j) require(lrs[i] != lrs[j], "learning rate " + number_text(lrs[i]) + " listed twice");
+  }
+  require(!seeds.empty(), "no seeds");
+  require(std::set<std::uint64_t>(seeds.begin(), seeds.end()).size() == seeds.size(), "a seed is listed twice");
+  require(train.steps > 0, "train.steps must be positive: every cell gets the same number of optimiser steps");
+  require(train.data.empty() && train.val_data.empty(), "train.data / train.val-data are not sweep settings (the sweep uses the built-in task)");
+  require(task.depth_min >= 1 && task.depth_max >= task.depth_min, "task depths must satisfy 1 <= depth_min <= depth_max");
+  require(task.train > 0 && task.validation > 0 && task.test > 0, "task.train, task.validation and task.test must be positive");
+  require(max_new_tokens > 0, "max_new_tokens must be positive");
+  // the shared settings must be valid for a cell
+  train::TrainSettings probe = cell_settings(*this, CellSpec{variants.front(), false, {}, lrs.front(), seeds.front()}, "probe");
+  probe.validate();
+}
+
+nlohmann::json to_json(const SweepGrid& g) {
+  nlohmann::json j;
+  j["variants"] = g.variants;
+  j["curvatures"] = nlohmann::json::array();
+  for (const auto& c : g.curvatures) {
+    nlohmann::json jc = {{"K", c.K}, {"learned", c.learned}};
+    if (!c.only.empty()) jc["variants"] = c.only;
+    j["curvatures"].push_back(jc);
+  }
+  j["lrs"] = g.lrs;
+  j["seeds"] = g.seeds;
+  nlohmann::json t = g.train;
+  for (const char* k : {"adapter", "manifold", "variant", "lr", "seed", "curvature", "learn-curvature", "out", "quiet",
+                        "plot", "threads", "data", "val-data", "builtin", "depth-min", "depth-max", "builtin-train",
+                        "val-examples", "model", "tokenizer"})
+    t.erase(k);
+  j["train"] = t;
+  j["task"] = {{"seed", g.task.seed}, {"depth_min", g.task.depth_min}, {"depth_max", g.task.depth_max},
+               {"train", g.task.train}, {"validation", g.task.validation}, {"test", g.task.test}};
+  j["max_new_tokens"] = g.max_new_tokens;
+  j["base"] = g.base;
+  return j;
+}
+
+SweepGrid grid_from_json(const nlohmann::json& j) {
+  if (!j.is_object()) throw std::invalid_argument("sweep grid must be a JSON object");
+  SweepGrid g;
+  static const std::set<std::string> keys{"variants", "curvatures", "lrs", "seeds", "train", "task", "max_new_tokens", "base"};
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (!keys.count(it.key())) throw std::invalid_argument("sweep grid: unknown key '" + it.key() + "'");
+  try {
+    if (j.contains("variants")) g.variants = j.at("variants").get<std::vector<std::string>>();
+    if (j.contains("curvatures")) {
+      g.curvatures.clear();
+      for (const auto& c : j.at("curvatures")) {
+        if (c.is_number()) g.curvatures.push_back(CurvatureSetting{c.get<double>(), false});
+        else if (c.is_string()) g.curvatures.push_back(parse_curvature(c.get<std::string>()));
+        else if (c.is_object()) {
+          for (auto it = c.begin(); it != c.end(); ++it)
+            if (it.key() != "K" && it.key() != "learned" && it.key() != "variants")
+              throw std::invalid_argument("sweep grid: unknown curvature key '" + it.key() + "' (K, learned, variants)");
+          CurvatureSetting cs{c.value("K", 1.0), c.value("learned", false), {}};
+          if (c.contains("variants")) cs.only = c.at("variants").get<std::vector<std::string>>();
+          for (const auto& v : cs.only)
+            if (!variant_has_curvature_axis(v))
+              throw std::invalid_argument("sweep grid: curvature 'variants' may name hyplora_lorentz or hyplora_poincare, got '" + v + "'");
+          g.curvatures.push_back(cs);
+        }
+        else throw std::invalid_argument("sweep grid: a curvature must be a number, a string or {\"K\":..,\"learned\":..}");
+      }
+    }
+    if (j.contains("lrs")) g.lrs = j.at("lrs").get<std::vector<double>>();
+    if (j.contains("seeds")) g.seeds = j.at("seeds").get<std::vector<std::uint64_t>>();
+    if (j.contains("train")) {
+      nlohmann::json merged = g.train;
+      for (auto it = j.at("train").begin(); it != j.at("train").end(); ++it) merged[it.key()] = it.value();
+      train::from_json(merged, g.train);
+    }
+    if (j.contains("task")) {
+      const auto& t = j.at("task");
+      static const std::set<std::string> task_keys{"seed", "depth_min", "depth_max", "train", "validation", "test"};
+      for (auto it = t.begin(); it != t.end(); ++it)
+        if (!task_keys.count(it.key())) throw std::invalid_argument("sweep grid: unknown task key '" + it.key() + "'");
+      g.task.seed = t.value("seed", g.task.seed);
+      g.task.depth_min = t.value("depth_min", g.task.depth_min);
+      g.task.depth_max = t.value("depth_max", g.task.depth_max);
+      g.task.train = t.value("train", g.task.train);
+      g.task.validation = t.value("validation", g.task.validation);
+      g.task.test = t.value("test", g.task.test);
+    }
+    if (j.contains("max_new_tokens")) g.max_new_tokens = j.at("max_new_tokens").get<int>();
+    if (j.contains("base")) g.base = j.at("base").get<bool>();
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(std::string("sweep grid: a value has the wrong type: ") + e.what());
+  }
+  g.validate();
+  return g;
+}
+
+SweepGrid load_grid(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::invalid_argument("sweep grid file '" + path + "' cannot be opened");
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument("sweep grid file '" + path + "' is not valid JSON: " + e.what());
+  }
+  try {
+    return grid_from_json(j);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(path + ": " + e.what());
+  }
+}
+
+std::string CellSpec::arm() const {
+  if (variant == "base") return "base";
+  return has_curvature ? variant + "-" + curvature.label() : variant;
+}
+
+std::string CellSpec::id() const {
+  if (variant == "base") return "base";
+  return arm() + "-lr" + number_text(lr) + "-s" + std::to_string(seed);
+}
+
+std::vector<CellSpec> expand_cells(const SweepGrid& g) {
+  std::vector<CellSpec> cells;
+  if (g.base) cells.push_back(CellSpec{"base", false, {}, 0, 0});
+  for (auto seed : g.seeds)
+    for (double lr : g.lrs)
+      for (const auto& v : g.variants) {
+        if (variant_has_curvature_axis(v)) {
+          for (const auto& c : g.curvatures)
+            if (c.applies_to(v)) cells.push_back(CellSpec{v, true, c, lr, seed});
+        } else {
+          cells.push_back(CellSpec{v, false, {}, lr, seed});
+        }
+      }
+  return cells;
+}
+
+train::TrainSettings cell_settings(const SweepGrid& g, const CellSpec& c, const std::string& run_dir) {
+  train::TrainSettings s = g.train;
+  const std::string& v = c.variant;
+  if (v == "lora" || v == "base") {
+    s.adapter = "lora"; s.manifold = "euclidean"; s.variant = "consistent";
+  } else if (v == "lora_scaled") {
+    s.adapter = "lora"; s.manifold = "euclidean"; s.variant = "scaled";
+  } else if (v == "naive") {
+    s.adapter = "hyplora"; s.manifold = "lorentz"; s.variant = "naive";
+  } else if (v == "hyplora_lorentz") {
+    s.adapter = "hyplora"; s.manifold = "lorentz"; s.variant = "consistent";
+  } else if (v == "hyplora_poincare") {
+    s.adapter = "hyplora"; s.manifold = "poincare"; s.variant = "consistent";
+  } else if (v == "paper") {
+    s.adapter = "hyplora"; s.manifold = "lorentz"; s.variant = "paper";
+  } else {
+    throw std::invalid_argument("sweep: unknown variant '" + v + "'");
+  }
+  if (c.has_curvature) {
+    s.curvature = c.curvature.K;
+    s.learn_curvature = c.curvature.learned;
+  }
+  if (c.lr > 0) s.lr = c.lr;
+  s.seed = c.seed;
+  s.builtin = true;
+  s.data.clear();
+  s.val_data.clear();
+  s.depth_min = g.task.depth_min;
+  s.depth_max = g.task.depth_max;
+  s.builtin_train = g.task.train;
+  s.val_examples = g.task.validation;
+  s.out = run_dir;
+  s.quiet = true;
+  s.plot = "none";
+  return s;
+}
+
+nlohmann::json cell_fingerprint(const SweepGrid& g, const CellSpec& c) {
+  if (c.variant == "base")  // no training: only the evaluation sets and the generation limit matter
+    return {{"task", to_json(g)["task"]}, {"max_new_tokens", g.max_new_tokens}, {"variant", c.variant}};
+  nlohmann::json s = cell_settings(g, c, "-");
+  for (const char* k : {"out", "quiet", "threads", "plot", "model", "tokenizer"}) s.erase(k);
+  nlohmann::json task = to_json(g)["task"];
+  return {{"settings", s}, {"task", task}, {"max_new_tokens", g.max_new_tokens}, {"variant", c.variant}};
+}
+
+}  // namespace hyplora::sweep

@@ -1,0 +1,188 @@
+#include "sweep/runner.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+
+#include "data/prompt_template.hpp"
+#include "formats/atomic_file.hpp"
+#include "model/load_model.hpp"
+#include "train/adapter_file.hpp"
+#include "train/dataset.hpp"
+#include "train/evaluate.hpp"
+#include "train/trainer.hpp"
+#include "util/model_locate.hpp"
+#include "util/progress.hpp"
+
+namespace fs = std::filesystem;
+
+namespace hyplora::sweep {
+
+long count_target_tokens(const std::vector<int>& response_tokens_per_example, long steps, long examples_per_step,
+                         std::uint64_t seed) {
+  if (response_tokens_per_example.empty()) return 0;
+  train::ExampleOrder order(response_tokens_per_example.size(), seed);
+  long total = 0;
+  const std::uint64_t draws = std::uint64_t(steps) * std::uint64_t(examples_per_step);
+  for (std::uint64_t k = 0; k < draws; ++k) total += response_tokens_per_example[order.at(k)];
+  return total;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::vector<std::pair<long, double>> read_val_curve(const fs::path& log) {
+  std::vector<std::pair<long, double>> curve;
+  std::ifstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    try {
+      auto j = nlohmann::json::parse(line);
+      if (j.contains("val_loss") && j["val_loss"].is_number()) curve.emplace_back(j["step"].get<long>(), j["val_loss"].get<double>());
+    } catch (const std::exception&) {
+    }
+  }
+  return curve;
+}
+
+/// What every cell shares: the model, the tokenizer and the task sets.
+struct SweepContext {
+  std::unique_ptr<llm::LlamaModel> model;
+  llm::Tokenizer tok;
+  std::vector<data::Record> train, validation, test;
+  std::vector<int> response_tokens;  ///< per training example (for the token budget)
+};
+
+SweepContext make_context(const SweepGrid& g) {
+  SweepContext ctx;
+  const auto files = util::locate_model(g.train.model, g.train.tokenizer);
+  auto weights = llm::load_model_weights(files.model);
+  ctx.tok = llm::load_tokenizer(files.tokenizer, files.model, weights.config.vocab_size);
+  ctx.model = std::make_unique<llm::LlamaModel>(std::move(weights));
+  const auto& t = g.task;
+  ctx.train = train::builtin_records(t.seed, t.depth_min, t.depth_max, "train", std::size_t(t.train));
+  ctx.validation = train::builtin_records(t.seed, t.depth_min, t.depth_max, "validation", std::size_t(t.validation));
+  ctx.test = train::builtin_records(t.seed, t.depth_min, t.depth_max, "test", std::size_t(t.test));
+  const auto& tmpl = data::prompt_template(g.train.prompt_template);
+  const int cutoff = std::min(g.train.cutoff, ctx.model->config().seq_len);
+  const auto examples = train::tokenize_examples(ctx.train, tmpl, ctx.tok, cutoff);
+  for (std::size_t i = 0; i < examples.size(); ++i)
+    ctx.response_tokens.push_back(int(train::make_batch(examples, {i}, g.train.train_on_inputs).target_tokens));
+  return ctx;
+}
+
+CellResult run_cell(const SweepGrid& g, const CellSpec& c, SweepContext& ctx, const fs::path& out) {
+  CellResult r;
+  r.id = c.id();
+  r.arm = c.arm();
+  r.variant = c.variant;
+  r.curvature_label = c.has_curvature ? c.curvature.label() : "";
+  r.lr = c.lr;
+  r.seed = c.seed;
+  r.fingerprint = cell_fingerprint(g, c);
+  const auto& tmpl = data::prompt_template(g.train.prompt_template);
+  const train::GenerationLimits limits{g.max_new_tokens};
+  auto& model = *ctx.model;
+  model.detach_all();
+
+  if (c.variant != "base") {
+    const fs::path run_dir = out / "runs" / r.id;
+    fs::remove_all(run_dir);  // a cell that did not finish starts again from scratch
+    const auto s = cell_settings(g, c, run_dir.string());
+    train::TrainingRun run(s, model, ctx.tok, ctx.train, ctx.validation);
+    const auto tr = run.run(false);
+    if (tr.interrupted) throw std::runtime_error("sweep interrupted during cell " + r.id + " (not recorded)");
+    if (tr.stopped_bad) throw std::runtime_error("cell " + r.id + " stopped: " + tr.stop_reason);
+    r.steps = tr.steps;
+    r.batch = s.batch;
+    r.grad_accum = s.grad_accum;
+    r.target_tokens = count_target_tokens(ctx.response_tokens, tr.steps, long(s.batch) * s.grad_accum, s.seed);
+    r.params = run.adapters().num_params();
+    r.initial_val_loss = tr.initial_val_loss;
+    r.best_val_loss = tr.best_val_loss;
+    r.best_step = tr.best_step;
+    r.train_seconds = tr.train_seconds;
+    r.val_curve = read_val_curve(run_dir / "train_log.jsonl");
+    fs::remove(run_dir / "checkpoint.safetensors");  // the cell is complete: no resume state needed
+    auto best = train::load_adapter(tr.adapter_best, model.config());
+    r.final_K = best.mean_K();
+    best.attach(model);
+    const auto t0 = Clock::now();
+    r.validation = train::evaluate_records(model, ctx.tok, tmpl, ctx.validation, "validation", limits, true);
+    r.test = train::evaluate_records(model, ctx.tok, tmpl, ctx.test, "test", limits, true);
+    r.eval_seconds = seconds_since(t0);
+    model.detach_all();
+  } else {
+    const auto t0 = Clock::now();
+    r.validation = train::evaluate_records(model, ctx.tok, tmpl, ctx.validation, "validation", limits, true);
+    r.test = train::evaluate_records(model, ctx.tok, tmpl, ctx.test, "test", limits, true);
+    r.eval_seconds = seconds_since(t0);
+  }
+  r.validation.items.clear();
+  r.test.items.clear();
+  return r;
+}
+
+}  // namespace
+
+RunStats run_sweep(const SweepGrid& grid, const RunOptions& opt) {
+  grid.validate();
+  if (opt.shard_count < 1 || opt.shard_index < 0 || opt.shard_index >= opt.shard_count)
+    throw std::invalid_argument("sweep: --shard must be i/n with 0 <= i < n");
+  const auto t_start = Clock::now();
+  ResultsStore store(opt.out);
+  formats::write_file_atomically(opt.out / "grid.json", to_json(grid).dump(2) + "\n");
+
+  const auto all = expand_cells(grid);
+  std::vector<CellSpec> todo;
+  RunStats stats;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    if (long(i) % opt.shard_count != opt.shard_index) continue;
+    ++stats.cells_total;
+    const auto& c = all[i];
+    if (auto rec = store.load(c.id())) {
+      if (rec->fingerprint != cell_fingerprint(grid, c))
+        throw std::runtime_error(store.cell_path(c.id()).string() +
+                                 " was recorded with other settings than this grid's (budget, task or adapter); "
+                                 "use a new --out folder or delete that file");
+      ++stats.cells_reused;
+    } else {
+      todo.push_back(c);
+    }
+  }
+  if (!opt.quiet)
+    std::cerr << "hyplora sweep: " << stats.cells_total << " cells, " << stats.cells_reused << " already recorded, "
+              << todo.size() << " to run\n";
+  if (todo.empty()) {
+    stats.seconds = seconds_since(t_start);
+    return stats;
+  }
+  train::set_thread_count(opt.threads);
+  SweepContext ctx = make_context(grid);
+  const long limit = opt.max_cells >= 0 ? std::min<long>(opt.max_cells, long(todo.size())) : long(todo.size());
+  util::Progress progress("sweep", limit);
+  for (long i = 0; i < limit; ++i) {
+    const auto& c = todo[std::size_t(i)];
+    if (!opt.quiet) std::cerr << "hyplora sweep: cell " << (i + 1) << "/" << limit << " " << c.id() << "\n";
+    const auto t0 = Clock::now();
+    CellResult r = run_cell(grid, c, ctx, opt.out);
+    store.save(r);
+    ++stats.cells_run;
+    if (!opt.quiet) {
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "%s: val acc %.3f, test acc %.3f, best val loss %.4f, %.0f s", r.id.c_str(),
+                    r.validation.overall.accuracy(), r.test.overall.accuracy(), r.best_val_loss, seconds_since(t0));
+      progress.update(i + 1, buf, true);
+      std::cerr << "\n";
+    }
+  }
+  stats.cells_left = long(todo.size()) - stats.cells_run;
+  stats.seconds = seconds_since(t_start);
+  return stats;
+}
+
+}  // namespace hyplora::sweep

@@ -1,0 +1,42 @@
+#pragma once
+// Runs the cells of a sweep in this process: the model is loaded once, the shared task sets are made
+// once, each cell trains (train/trainer.hpp), its best adapter (by validation loss) is evaluated on the
+// validation and test sets, and the cell is recorded atomically in DIR/cells/<cell-id>.json. Cells
+// already recorded with the same settings are skipped, so an interrupted sweep resumes where it
+// stopped. Progress (cells done, time per cell, ETA) goes to stderr.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "sweep/cell_result.hpp"
+#include "sweep/grid.hpp"
+
+namespace hyplora::sweep {
+
+struct RunOptions {
+  std::filesystem::path out;  ///< DIR: cells/, runs/<cell-id>/ (training folders), grid.json
+  int threads = 0;            ///< OpenMP / BLAS threads (0 = leave defaults)
+  long max_cells = -1;        ///< run at most this many new cells in this invocation (-1: all)
+  int shard_index = 0, shard_count = 1;  ///< run only cells with position % count == index
+  bool quiet = false;
+};
+
+struct RunStats {
+  long cells_total = 0;       ///< cells of the grid (this shard)
+  long cells_reused = 0;      ///< recorded before, not run again
+  long cells_run = 0;         ///< run and recorded by this invocation
+  long cells_left = 0;        ///< still not recorded (max_cells reached)
+  double seconds = 0;
+};
+
+/// Runs what is missing. Throws std::runtime_error when a recorded cell's settings differ from the
+/// grid's (use a new DIR or delete that cell file), and on the errors of training / evaluation.
+RunStats run_sweep(const SweepGrid& grid, const RunOptions& options);
+
+/// Response tokens seen by `steps` optimiser steps of batch*grad_accum examples drawn in the trainer's
+/// seeded order (train/dataset.hpp ExampleOrder): the token budget of a cell.
+long count_target_tokens(const std::vector<int>& response_tokens_per_example, long steps, long examples_per_step,
+                         std::uint64_t seed);
+
+}  // namespace hyplora::sweep
