@@ -15,7 +15,7 @@ mkdir -p "$A"
 T="${OMP_NUM_THREADS:-$(nproc)}"
 VARIANTS=lora,naive,hyplora_lorentz,hyplora_poincare,paper
 if [ "$MODE" = quick ]; then
-  NSEEDS="${NSEEDS:-1}"; SW=(--steps 40 --train-problems 400 --val-problems 32 --test-problems 60); LIMIT=20
+  NSEEDS="${NSEEDS:-1}"; SW=(--steps 20 --train-problems 200 --val-problems 16 --test-problems 30); LIMIT=10
 else
   NSEEDS="${NSEEDS:-3}"; SW=(--steps 300); LIMIT=200
 fi
