@@ -35,6 +35,13 @@ std::string num(double v, const char* fmt = "%.4g") {
   std::snprintf(buf, sizeof buf, fmt, v);
   return buf;
 }
+/// gnuplot's enhanced text reads '_' as a subscript: plot titles use '-' instead.
+std::string plot_title(std::string t) {
+  for (auto& ch : t)
+    if (ch == '_') ch = '-';
+  return t;
+}
+
 double half_width(const eval::Summary& s) { return s.n >= 2 ? (s.ci_high - s.ci_low) / 2 : std::nan(""); }
 
 nlohmann::json summary_json(const eval::Summary& s) {
@@ -261,7 +268,7 @@ WrittenSummary write_summary(const SweepGrid& grid, const fs::path& dir) {
     const double n = double(s.arms.size());
     for (std::size_t i = 0; i < s.arms.size(); ++i) {
       const auto& a = s.arms[i];
-      util::PlotSeries ser{a.arm + " (lr " + num(a.lr, "%g") + ")", {}, {}, {}};
+      util::PlotSeries ser{plot_title(a.arm) + " (lr " + num(a.lr, "%g") + ")", {}, {}, {}};
       const double offset = (double(i) - (n - 1) / 2) * 0.05;  // keeps the error bars apart
       for (const auto& [d, sd] : a.test_by_depth) {
         ser.x.push_back(d + offset);
@@ -283,7 +290,7 @@ WrittenSummary write_summary(const SweepGrid& grid, const fs::path& dir) {
     if (!r1.rendered) std::cerr << "hyplora sweep: " << r1.message << "\n";
     util::PlotPanel loss{"validation loss (mean over seeds, chosen lr)", "step", "loss (response tokens)", {}};
     for (const auto& a : s.arms) {
-      util::PlotSeries ser{a.arm, {}, {}, {}};
+      util::PlotSeries ser{plot_title(a.arm), {}, {}, {}};
       for (const auto& [step, l] : a.val_curve) {
         ser.x.push_back(double(step));
         ser.y.push_back(l);
