@@ -79,7 +79,7 @@ def gnuplot(script, outbase, outdir):
     made = []
     for term, ext in (("pngcairo size 1000,560 font ',10'", "png"), ("svg size 1000,560", "svg")):
         path = os.path.join(outdir, f"{outbase}.{ext}")
-        full = f"set terminal {term}\nset output '{path}.tmp'\n{script}\nset output\n"
+        full = f"set terminal {term} noenhanced\nset output '{path}.tmp'\n{script}\nset output\n"
         gp = os.path.join(outdir, "raw", f"{outbase}.gp")
         with open(gp, "w") as f:
             f.write(full)
@@ -293,6 +293,9 @@ def main():
           f"- build: {mach.get('build', '?')} ({mach.get('compiler', '?')}); PyTorch: {mach.get('torch', '?')}",
           "- every timing: median of several runs after warm-up, (min–max); ratios pair figures of this run only.",
           ]
+    if mach.get("torch") == "missing":
+        md.append("- PyTorch peers skipped: `/usr/bin/python3 -c 'import torch'` failed; get them with "
+                  "`sudo apt-get install python3-torch` (the driver installs nothing).")
     if ci:
         md.append("- **CI mode: tiny sizes; the timings below show that the suite runs, they are not measurements.**")
     if failed:
