@@ -29,6 +29,13 @@ std::string pct(double v) {
   std::snprintf(buf, sizeof buf, "%.1f", 100.0 * v);
   return buf;
 }
+std::string p_value(double p) {
+  if (!std::isfinite(p)) return "-";
+  if (p < 0.001) return "<0.001";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", p);
+  return buf;
+}
 std::string num(double v, const char* fmt = "%.4g") {
   if (!std::isfinite(v)) return "-";
   char buf[32];
@@ -189,7 +196,7 @@ std::string to_markdown(const SweepSummary& s) {
       if (it == a.test_by_depth.end()) md << " - |";
       else md << " " << pct(it->second.mean) << " ± " << pct(half_width(it->second)) << " |";
     }
-    md << " " << num(a.best_val_loss) << " | " << (a.variant == "lora" || a.variant == "lora_scaled" ? "-" : num(a.final_K)) << " |\n";
+    md << " " << num(a.best_val_loss) << " | " << (a.variant == "lora" || a.variant == "lora_scaled" || a.variant == "naive" ? "-" : num(a.final_K)) << " |\n";
   }
   md << "\n### Learning-rate choice (validation split; test shown for information only)\n\n";
   md << "| arm | lr | seeds | val acc (%) | best val loss | test acc (%) | chosen |\n|---|---|---|---|---|---|---|\n";
@@ -202,14 +209,14 @@ std::string to_markdown(const SweepSummary& s) {
   for (const auto& p : s.pairs)
     md << "| " << p.a << " | " << p.b << " | " << p.cmp.n << " | " << num(100.0 * p.cmp.mean_difference, "%+.1f") << " | "
        << p.cmp.wins << " / " << p.cmp.losses << " / " << p.cmp.ties << " | "
-       << (p.cmp.n >= 2 ? num(p.cmp.bootstrap_p, "%.3f") : "-") << " | " << num(p.cmp.sign_test_p, "%.3f") << " |\n";
+       << (p.cmp.n >= 2 ? p_value(p.cmp.bootstrap_p) : "-") << " | " << num(p.cmp.sign_test_p, "%.3f") << " |\n";
   md << "\n### Paired comparisons of the best validation loss over common seeds (A - B; lower is better)\n\n";
   md << "| A | B | seeds | mean A-B | A higher / B higher / ties | paired bootstrap p | sign test p |\n"
         "|---|---|---|---|---|---|---|\n";
   for (const auto& p : s.pairs)
     md << "| " << p.a << " | " << p.b << " | " << p.loss_cmp.n << " | " << num(p.loss_cmp.mean_difference, "%+.4f") << " | "
        << p.loss_cmp.wins << " / " << p.loss_cmp.losses << " / " << p.loss_cmp.ties << " | "
-       << (p.loss_cmp.n >= 2 ? num(p.loss_cmp.bootstrap_p, "%.3f") : "-") << " | " << num(p.loss_cmp.sign_test_p, "%.3f") << " |\n";
+       << (p.loss_cmp.n >= 2 ? p_value(p.loss_cmp.bootstrap_p) : "-") << " | " << num(p.loss_cmp.sign_test_p, "%.3f") << " |\n";
   md << "\n### Budget per cell\n\n| arm | steps | batch | response tokens trained on (mean over seeds) |\n|---|---|---|---|\n";
   for (const auto& a : s.arms)
     md << "| " << a.arm << " | " << a.steps << " | " << a.batch << " | " << num(a.target_tokens, "%.0f") << " |\n";
