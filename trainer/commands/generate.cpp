@@ -12,12 +12,14 @@
 #include "model/llama.hpp"
 #include "model/load_model.hpp"
 #include "model/sampler.hpp"
+#include "train/adapter_file.hpp"
 #include "util/model_locate.hpp"
 
 namespace {
 
 struct GenerateArgs {
   std::string model, tokenizer, prompt;
+  std::string adapter;       // adapter file written by `hyplora train` (optional)
   int steps = 256;           // run.c -n
   float temperature = 1.0f;  // run.c -t
   float topp = 0.9f;         // run.c -p
@@ -37,8 +39,12 @@ int run_generate() {
   const auto files = util::locate_model(args.model, args.tokenizer);
   llm::LlamaModel model(llm::load_model_weights(files.model));
   const auto tokenizer = llm::load_tokenizer(files.tokenizer, files.model, model.config().vocab_size);
-  // Adapters attach here (model.attach(layer, module, hook)) before generation; `--adapter FILE`
-  // belongs to the trainer's adapter code and is added to this command there.
+  // --adapter FILE: the trained adapters attach to their linear layers before generation.
+  std::unique_ptr<train::AdapterSet> adapters;
+  if (!args.adapter.empty()) {
+    adapters = std::make_unique<train::AdapterSet>(train::load_adapter(args.adapter, model.config()));
+    adapters->attach(model);
+  }
   llm::Sampler sampler(model.config().vocab_size, args.temperature, args.topp,
                        static_cast<std::uint64_t>(args.seed));
   const auto t0 = std::chrono::steady_clock::now();
@@ -62,6 +68,7 @@ const hyplora::cli::CommandRegistration registration{
                       "llama2.c checkpoint or GGUF (default: $HYPLORA_MODEL, else the shared stories260K)");
       sub->add_option("--tokenizer,-z", args.tokenizer, "llama2.c tokenizer.bin (default: next to the model / in the GGUF)");
       sub->add_option("--prompt,-i", args.prompt, "prompt text (default empty)");
+      sub->add_option("--adapter", args.adapter, "adapter file (.safetensors) written by hyplora train");
       sub->add_option("--steps,-n", args.steps, "positions to run, BOS and prompt included (0 = seq_len)");
       sub->add_option("--temperature,-t", args.temperature, "0 = greedy");
       sub->add_option("--topp,-p", args.topp, "top-p (nucleus) sampling mass in (0, 1)");

@@ -51,7 +51,7 @@ std::string gnuplot_script(const std::vector<PlotPanel>& panels) {
       s << "EOD\n";
     }
   s << "set multiplot layout 1," << panels.size() << "\n";
-  s << "set grid\nset key top left box opaque\n";
+  s << "set grid\nset key top right box opaque\n";
   for (std::size_t p = 0; p < panels.size(); ++p) {
     const auto& pan = panels[p];
     s << "set title " << quoted(pan.title) << "\nset xlabel " << quoted(pan.xlabel) << "\nset ylabel "
@@ -59,6 +59,8 @@ std::string gnuplot_script(const std::vector<PlotPanel>& panels) {
     s << (pan.log_y ? "set logscale y\n" : "unset logscale y\n");
     if (pan.y_min != 0 || pan.y_max != 0) s << "set yrange [" << number(pan.y_min) << ":" << number(pan.y_max) << "]\n";
     else s << "set autoscale y\n";
+    if (pan.x_tics > 0) s << "set xtics " << number(pan.x_tics) << "\n";
+    else s << "set xtics autofreq\n";
     s << "plot ";
     if (pan.series.empty()) s << "NaN notitle";
     for (std::size_t k = 0; k < pan.series.size(); ++k) {

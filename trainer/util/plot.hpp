@@ -20,6 +20,7 @@ struct PlotPanel {
   std::vector<PlotSeries> series;
   bool log_y = false;
   double y_min = 0, y_max = 0;  // both 0: automatic
+  double x_tics = 0;            // spacing of x tics; 0: automatic
 };
 
 struct PlotResult {
