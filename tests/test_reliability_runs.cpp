@@ -190,7 +190,7 @@ TEST_CASE("training run SIGKILLed at random moments: adapters and checkpoint sta
   CHECK(check_run_folder(out, cfg) == kSteps);
 }
 
-TEST_CASE("SIGINT stops a run after saving; the resumed run ends bit-identical to an uninterrupted one", "[reliability][runs]") {
+TEST_CASE("SIGINT stops a run after saving and the resumed run ends bit-identical to an uninterrupted one", "[reliability][runs]") {
   require_cli();
   const fs::path model = hyplora::test::require_shared("models/stories260K/stories260K.bin");
   const auto cfg = hyplora::llm::read_llama2c(model).config;
@@ -221,7 +221,7 @@ TEST_CASE("SIGINT stops a run after saving; the resumed run ends bit-identical t
   CHECK(same_tensors(whole / "adapter.safetensors", parts / "adapter.safetensors"));
 }
 
-TEST_CASE("NaN/Inf steps: skipped, then the run stops with a message; the adapter on disk stays finite", "[reliability][runs]") {
+TEST_CASE("NaN/Inf steps: skipped, then the run stops with a message, the adapter on disk stays finite", "[reliability][runs]") {
   require_cli();
   const fs::path model = hyplora::test::require_shared("models/stories260K/stories260K.bin");
   const auto cfg = hyplora::llm::read_llama2c(model).config;
