@@ -119,7 +119,7 @@ TEST_CASE("sha256 of the FIPS 180-2 test vectors and of the shared model", "[tra
   fs::remove_all(dir);
 }
 
-TEST_CASE("JSON config file fills the flags; the command line overrides it", "[trainer][config]") {
+TEST_CASE("JSON config file fills the flags, the command line overrides it", "[trainer][config]") {
   const auto dir = temp_dir("config");
   train::TrainSettings s;
   CLI::App app;
@@ -239,7 +239,7 @@ TEST_CASE("adapter files: atomic save and load give the same bits, with PEFT nam
   fs::remove_all(dir);
 }
 
-TEST_CASE("checkpoint: save and load round trip; corrupt checkpoints are errors", "[trainer][checkpoint]") {
+TEST_CASE("checkpoint: save and load round trip, corrupt checkpoints are errors", "[trainer][checkpoint]") {
   const auto dir = temp_dir("ckpt");
   train::Checkpoint c;
   c.state.step = 7;
