@@ -79,7 +79,7 @@ need_exe() {
   echo "date_utc=$(date -u '+%Y-%m-%d %H:%M:%S')"
   echo "mode=$MODE"; echo "ci=$CI"; echo "threads=$THREADS"
   echo "cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1)"
-  echo "cores=$(nproc)"
+  echo "cores=$(getconf _NPROCESSORS_ONLN)"  # not nproc: it honours OMP_NUM_THREADS
   echo "memory=$(free -g 2>/dev/null | awk '/^Mem:/ {print $2 " GiB"}')"
   echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg)"
   echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- include trainer bench 2>/dev/null || echo ' (+ uncommitted changes)')"
