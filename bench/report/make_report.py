@@ -116,7 +116,7 @@ def geometry_section(out, raw, ci):
         med = float(tm.split()[0])
         p = pt.get((op, shape))
         ps = f"{p['median'] * 1e3:.3f} ({p['min'] * 1e3:.3f}–{p['max'] * 1e3:.3f})" if p else "—"
-        ratio = f"{med / (p['median'] * 1e3):.2f}" if p else "—"
+        ratio = f"{med / (p['median'] * 1e3):.3g}" if p else "—"
         md.append(f"| {op} | {shape} | {mb} | {tm.replace('-', '–')} | {gbs} | {mgbs} | {frac} | {ps} | {ratio} |")
         tgbs = float(mb) * 1e6 / p["median"] / 1e9 if p else 0.0
         plot.append(f'"{op}\\n{shape}" {gbs} {mgbs} {tgbs:.3f}')

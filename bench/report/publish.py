@@ -3,7 +3,9 @@
 docs/bench/latest/ and the results.md contents into the delimited "Latest full run" section of
 docs/results.md (created if missing; the rest of that file is left as it is).
 
-    python3 bench/report/publish.py RESULTS_DIR [RESULTS_DIR ...]
+    python3 bench/report/publish.py [--note FILE] RESULTS_DIR [RESULTS_DIR ...]
+
+--note FILE: a Markdown paragraph placed at the top of the section (what was run, load conditions).
 
 Standard library only; files written atomically.
 """
@@ -17,7 +19,12 @@ END = "<!-- END latest-full-run -->"
 
 
 def main():
-    if len(sys.argv) < 2:
+    args = sys.argv[1:]
+    note = ""
+    if len(args) >= 2 and args[0] == "--note":
+        note = open(args[1]).read().strip()
+        args = args[2:]
+    if not args:
         sys.exit(__doc__)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     docs = os.path.join(root, "docs")
@@ -28,7 +35,9 @@ def main():
     parts = [BEGIN, "## Latest full run", "",
              "Produced by `bench/run.sh` (see [bench.md](bench.md)); each block below is one invocation's "
              "`results.md`, with its command, machine, load, commit and date. Plots: `docs/bench/latest/`.", ""]
-    for res in sys.argv[1:]:
+    if note:
+        parts += [note, ""]
+    for res in args:
         text = open(os.path.join(res, "results.md")).read()
         tag = os.path.basename(os.path.normpath(res))
         for f in os.listdir(res):
@@ -37,7 +46,10 @@ def main():
         text = re.sub(r"!\[([^\]]*)\]\(([^)/]+\.png)\)", lambda m: f"![{m.group(1)}](bench/latest/{tag}-{m.group(2)})", text)
         lines = []
         for l in text.splitlines():
-            lines.append("#" + l if l.startswith("#") else l)  # one level down: the run is a subsection
+            if l.startswith("#"):  # two levels down (each run is a subsection), at most level 6
+                n = len(l) - len(l.lstrip("#"))
+                l = "#" * min(6, n + 2) + l[n:]
+            lines.append(l)
         parts += lines + [""]
     parts.append(END)
     section = "\n".join(parts) + "\n"
@@ -51,7 +63,7 @@ def main():
     with open(tmp, "w") as f:
         f.write(new)
     os.replace(tmp, path)
-    print(f"docs/results.md: section updated from {', '.join(sys.argv[1:])}")
+    print(f"docs/results.md: section updated from {', '.join(args)}")
 
 
 if __name__ == "__main__":
