@@ -52,6 +52,13 @@ class Lorentz {
   HYPLORA_INLINE T inner(const T*, const T* u, const T* v, index_t n) const { return minkowski(u, v, n); }
   HYPLORA_INLINE T norm(const T*, const T* u, index_t n) const { return math::safe_sqrt(minkowski(u, u, n)); }
 
+  /// The branch of minkowski_diff_norm: true (and p = -<x,y>_L - K) where the product form is used.
+  HYPLORA_INLINE bool uses_product_form(const T* x, const T* y, index_t n, T& p) const {
+    const T d0 = x[0] - y[0];
+    if (!(d0 * d0 > T(2) * x[0] * y[0])) return false;
+    p = x[0] * y[0] - vec::dot(x + 1, y + 1, n - 1) - K();
+    return math::is_finite(p);
+  }
   /// ||x - y||_L = sqrt(<x-y, x-y>_L), rescaled only when the plain sum overflows.
   /// For points on H_K, two forms are equal and the better-conditioned one is used: the chord sum
   /// sum_i (x_i-y_i)^2 - (x_0-y_0)^2 (exact for close points) rounds like eps (x_0-y_0)^2, and
@@ -60,11 +67,8 @@ class Lorentz {
   /// in float32 (found by bench/run.sh's cross-check: dist 0 instead of 16.8), so the product
   /// form is used there.
   HYPLORA_INLINE T minkowski_diff_norm(const T* x, const T* y, index_t n) const {
-    const T d0 = x[0] - y[0];
-    if (d0 * d0 > T(2) * x[0] * y[0]) {
-      const T p = x[0] * y[0] - vec::dot(x + 1, y + 1, n - 1) - K();
-      if (math::is_finite(p)) return math::safe_sqrt(T(2) * p);
-    }
+    T p;
+    if (uses_product_form(x, y, n, p)) return math::safe_sqrt(T(2) * p);
     T s = T(0);
     HYPLORA_SIMD_SUM_S
     for (index_t i = 1; i < n; ++i) s += (x[i] - y[i]) * (x[i] - y[i]);
@@ -239,6 +243,17 @@ class Lorentz {
     const T sK = sqrtK();
     const T m = minkowski_diff_norm(x, y, n);
     const T a = m / (T(2) * sK), r = math::sqrt1p_sq(a);
+    T p;
+    if (uses_product_form(x, y, n, p) && m > T(0)) {
+      // Differentiate the form that was evaluated: m^2 = 2 (x_0 y_0 - x_s.y_s - K), so
+      // dm/dx = (y_0, -y_s) / m, dm/dy = (x_0, -x_s) / m, dm/dK = -1/m.
+      const T s = g / (m * r);
+      for (index_t i = 0; i < n; ++i) {
+        if (gx) gx[i] += (i == 0 ? s : -s) * y[i];
+        if (gy) gy[i] += (i == 0 ? s : -s) * x[i];
+      }
+      return g * (std::asinh(a) - a / r) / sK - s;
+    }
     if (m > T(0)) {
       const T s = g / (m * r);
       for (index_t i = 0; i < n; ++i) {
