@@ -12,7 +12,13 @@
 // A shared curvature lives outside (SharedCurvature<T>, set_shared_curvature()).
 //
 // Activations kept for backward are buffers sized once for the largest n seen: no allocation per
-// step while n does not grow. backward() must follow the forward() of the same X and n.
+// step while n does not grow. backward() must follow the forward() of the same X and n (and the
+// same parameters).
+//
+// The radial variants (all lift/lower maps are radial) are evaluated in rank space when no dropout
+// mask is active: z = (f(|x|/s)/s) A x and |B z|^2 = z^T (B^T B) z, so no n x d intermediate is
+// formed and HypLoRA costs LoRA's GEMMs plus one pass over X in each direction
+// (kernels::RankForwardRows / RankVjpRows). With dropout the masked input is formed explicitly.
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -171,7 +177,18 @@ class Adapter {
     const bool drop = in_.p > T(0);
     const T* Uin = X;
     T zalpha = in_.inv_s;
+    rank_space_ = Variant::has_lift && !drop;
     if constexpr (Variant::has_lift) {
+      if (!drop) {  // rank-space evaluation (row_kernels.hpp): no d-sized intermediate
+        // G = B^T B (r x r);  Za = X A^T;  per row: z, m, W;  Y += W B^T
+        Backend::gemm(true, false, r_, r_, d_out_, T(1), B(), r_, B(), r_, T(0), buf(G_), r_);
+        Backend::gemm(false, true, n, r_, d_in_, T(1), X, d_in_, A(), d_in_, T(0), buf(Za_), r_);
+        Backend::for_rows(n, kernels::RankForwardRows<Variant, T>{X, buf(Za_), buf(Z_), buf(W_), buf(rowN_), buf(rowM_),
+                                                                  buf(G_), d_in_, r_, in_.inv_s, scaling_, Kv, ms_},
+                          d_in_);
+        Backend::gemm(false, true, n, d_out_, r_, T(1), buf(W_), r_, B(), r_, T(1), Y, d_out_);
+        return;
+      }
       Backend::for_rows(n, kernels::LiftRows<Variant, T>{X, buf(U_), d_in_, in_, Kv, ms_}, d_in_);
       Uin = buf(U_);
       zalpha = T(1);
@@ -201,6 +218,12 @@ class Adapter {
     const T Kv = current_K();
     T* rowK = buf(rowK_);
     T* rows = buf(rows_);
+    if constexpr (Variant::has_lift) {
+      if (rank_space_) {
+        backward_rank_space(X, dY, dX, n, Kv);
+        return;
+      }
+    }
     const T* G = dY;
     T galpha = scaling_;
     if constexpr (Variant::has_lower) {
@@ -263,11 +286,23 @@ class Adapter {
   /// Sizes the buffers for n rows (done automatically by forward when n grows).
   void reserve(index_t n) {
     if (n <= capacity_) return;
-    const bool widen = Variant::has_lift || cfg_.dropout > 0.0;
+    // d-sized buffers only where dropout needs the masked input (rank-space evaluation otherwise)
+    const bool widen = cfg_.dropout > 0.0;
     if (widen) { Backend::resize(U_, n * d_in_); Backend::resize(dU_, n * d_in_); }
     Backend::resize(Z_, n * r_);
     Backend::resize(dZ_, n * r_);
-    if (Variant::has_lower) { Backend::resize(Yb_, n * d_out_); Backend::resize(dYb_, n * d_out_); }
+    if (Variant::has_lower && widen) { Backend::resize(Yb_, n * d_out_); Backend::resize(dYb_, n * d_out_); }
+    if (Variant::has_lift) {
+      Backend::resize(Za_, n * r_);
+      Backend::resize(W_, n * r_);
+      Backend::resize(Zc_, n * r_);
+      Backend::resize(dZs_, n * r_);
+      Backend::resize(rowN_, n);
+      Backend::resize(rowM_, n);
+      Backend::resize(rowE_, n);
+      Backend::resize(G_, r_ * r_);
+      Backend::resize(M_, r_ * r_);
+    }
     Backend::resize(rowK_, n);
     Backend::resize(rows_, n);
     capacity_ = n;
@@ -305,6 +340,26 @@ class Adapter {
     }
     return m;
   }
+  /// Backward of the rank-space forward (see kernels::RankVjpRows for the formulas).
+  void backward_rank_space(const T* X, const T* dY, T* dX, index_t n, T Kv) {
+    // Q = scaling dY B  (rows q_i = B^T g_i, g = scaling dY)
+    Backend::gemm(false, false, n, r_, d_out_, scaling_, dY, d_out_, B(), r_, T(0), buf(dZ_), r_);
+    Backend::for_rows(n, kernels::RankVjpRows<Variant, T>{buf(dZ_), buf(Z_), buf(Za_), buf(G_), buf(rowN_), buf(rowM_),
+                                                          buf(W_), buf(Zc_), buf(dZs_), buf(rowE_), buf(rowK_),
+                                                          buf(rows_), r_, in_.inv_s, Kv, ms_},
+                      r_ * r_);
+    // dB += scaling dY^T (h z) + B (Z^T (c z))
+    Backend::gemm(true, false, d_out_, r_, n, scaling_, dY, d_out_, buf(W_), r_, T(1), dB(), r_);
+    Backend::gemm(true, false, r_, r_, n, T(1), buf(Z_), r_, buf(Zc_), r_, T(0), buf(M_), r_);
+    Backend::gemm(false, false, d_out_, r_, r_, T(1), B(), r_, buf(M_), r_, T(1), dB(), r_);
+    // dA += dZs^T X;  dX += dZs A + diag(e) X
+    Backend::gemm(true, false, r_, d_in_, n, T(1), buf(dZs_), r_, X, d_in_, T(1), dA(), d_in_);
+    if (dX) {
+      Backend::gemm(false, false, n, d_in_, r_, T(1), buf(dZs_), r_, A(), d_in_, T(1), dX, d_in_);
+      Backend::for_rows(n, kernels::AddScaledRows<T>{X, buf(rowE_), dX, d_in_}, d_in_);
+    }
+    accumulate_scalar_grads(Backend::sum(buf(rowK_), n), Backend::sum(buf(rows_), n));
+  }
   void check_ptrs(const T* a, const T* b, index_t n, const char* who) const {
     if (n < 0) throw std::invalid_argument(std::string("Adapter::") + who + ": negative row count");
     if (n > 0 && (!a || !b)) throw std::invalid_argument(std::string("Adapter::") + who + ": null input/output pointer");
@@ -333,6 +388,10 @@ class Adapter {
   ParamLayout layout_;
   vector_type params_, grads_;
   vector_type U_, dU_, Z_, dZ_, Yb_, dYb_, rowK_, rows_;
+  // rank-space evaluation of the radial variants: A x, h z (forward W, backward Zh), c z, (f/s) dz,
+  // per-row n, m, e, and the r x r matrices G = B^T B and Z^T (c z)
+  vector_type Za_, W_, Zc_, dZs_, rowN_, rowM_, rowE_, G_, M_;
+  bool rank_space_ = false;
   index_t capacity_ = 0;
   index_t last_n_ = -1;
   const T* last_U_ = nullptr;

@@ -139,6 +139,85 @@ struct LowerVjpRows {
   }
 };
 
+// ---- rank-space evaluation of the radial variants (no dropout) --------------------------------
+// Every lift and lower map is radial, so the d-sized intermediate rows never need to exist:
+//   lift:  u = f(n) v, v = x/s, n = |v|        =>  z = A u = (f(n)/s) (A x)       (a = A x from one GEMM)
+//   lower: Delta = h(m) y, y = B z, m = |y|    =>  m^2 = z^T G z with G = B^T B (r x r),
+//                                                   Delta = (h(m) z) B^T          (one GEMM into Y)
+// so HypLoRA costs LoRA's GEMMs plus one pass over X for the norms (and one more in backward).
+
+/// Forward for row i. On entry Za holds a = A x; writes z = (f/s) a into Z, W = scale h(m) z,
+/// row_n = n, row_m = m.
+template <class V, class T>
+struct RankForwardRows {
+  const T* X; const T* Za; T* Z; T* W; T* row_n; T* row_m; const T* G; index_t d_in; index_t r;
+  T inv_s; T scale; T K; MapSettings<T> ms;
+  HYPLORA_HOST_DEVICE void operator()(index_t i) const {
+    const T* x = X + i * d_in;
+    const T n = std::sqrt(dot(x, x, d_in) * inv_s * inv_s);
+    const T a = V::lift(n, K, ms).f * inv_s;
+    const T* za = Za + i * r;
+    T* z = Z + i * r;
+    for (index_t j = 0; j < r; ++j) z[j] = a * za[j];
+    T m2 = T(0);
+    for (index_t j = 0; j < r; ++j) m2 += z[j] * dot(G + j * r, z, r);
+    const T m = std::sqrt(m2 > T(0) ? m2 : T(0));  // rounding can make z^T G z slightly negative near 0
+    const T w = scale * V::lower(m, K, ms).f;
+    T* wi = W + i * r;
+    for (index_t j = 0; j < r; ++j) wi[j] = w * z[j];
+    row_n[i] = n;
+    row_m[i] = m;
+  }
+};
+
+/// Backward for row i, given q = B^T (scale dY_i) (row of Q). With y = B z:
+///   lower VJP:  yg = y.g = z.q,  c = h'(m) yg / m,  dy = h g + c y
+///               => dz = B^T dy = h q + c G z;   dB += dy z^T = h g z^T + c B z z^T (via Zh = h z, Zc = c z)
+///   lift VJP:   v.du = (A v).dz = (a/s).dz,  c2 = f'(n) (v.du) / n
+///               => dZs = (f/s) dz (dA += dZs^T X, dX += dZs A),  dX += (c2/s^2) x  (row_e = c2/s^2)
+///   row_K = h_K yg + f_K (v.du);   row_s = -(1/s) (f v.du + c2 n^2)   (d/ds of v = x/s)
+template <class V, class T>
+struct RankVjpRows {
+  const T* Q; const T* Z; const T* Za; const T* G; const T* row_n; const T* row_m;
+  T* Zh; T* Zc; T* dZs; T* row_e; T* row_K; T* row_s; index_t r; T inv_s; T K; MapSettings<T> ms;
+  HYPLORA_HOST_DEVICE void operator()(index_t i) const {
+    const T* q = Q + i * r; const T* z = Z + i * r; const T* za = Za + i * r;
+    T* zh = Zh + i * r; T* zc = Zc + i * r; T* dz = dZs + i * r;
+    const T m = row_m[i], n = row_n[i];
+    const RadialFactor<T> lo = V::lower(m, K, ms);
+    const RadialFactor<T> li = V::lift(n, K, ms);
+    const T yg = dot(z, q, r);
+    const T c = m > Constants<T>::min_norm() ? lo.df_dn * yg / m : T(0);
+    T vdu = T(0);
+    for (index_t j = 0; j < r; ++j) {
+      const T dzj = lo.f * q[j] + c * dot(G + j * r, z, r);  // G is symmetric: (G z)_j = row j . z
+      zh[j] = lo.f * z[j];
+      zc[j] = c * z[j];
+      dz[j] = dzj;
+      vdu += za[j] * dzj;
+    }
+    vdu *= inv_s;
+    const T c2 = n > Constants<T>::min_norm() ? li.df_dn * vdu / n : T(0);
+    const T a = li.f * inv_s;
+    for (index_t j = 0; j < r; ++j) dz[j] *= a;
+    row_e[i] = c2 * inv_s * inv_s;
+    row_K[i] = lo.df_dK * yg + li.df_dK * vdu;
+    row_s[i] = -inv_s * (li.f * vdu + c2 * n * n);
+  }
+};
+
+/// dX_i += e_i X_i.
+template <class T>
+struct AddScaledRows {
+  const T* X; const T* e; T* dX; index_t d;
+  HYPLORA_HOST_DEVICE void operator()(index_t i) const {
+    const T c = e[i];
+    if (c == T(0)) return;
+    const T* x = X + i * d; T* o = dX + i * d;
+    for (index_t j = 0; j < d; ++j) o[j] += c * x[j];
+  }
+};
+
 /// Y row = bias (or 0).
 template <class T>
 struct SetBiasRows {
