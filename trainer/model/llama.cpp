@@ -100,6 +100,9 @@ void swiglu_backward(const Real* g, const Real* u, const Real* dh, Real* dg, Rea
   }
 }
 
+/// Query rows per causal attention block (training forward/backward).
+constexpr int kAttBlock = 64;
+
 /// In-place softmax over x[0..size) as run.c.
 template <class Real>
 inline void softmax_inplace(Real* x, int size) {
@@ -427,7 +430,9 @@ struct BatchedPasses {
     rope_rows(I, q, d, hs, Real(1));
     rope_rows(I, k, kv, hs, Real(1));
 
-    // causal attention, one task per (sequence, kv head); P (B, H, T, T) kept for backward
+    // causal attention, one task per (sequence, kv head); P (B, H, T, T) kept for backward.
+    // Blocks of kAttBlock query rows see only the keys up to their last row (S = Q K^T is computed
+    // for columns < t1 of each block: about half of the T x T products for long sequences).
     const Real scale = Real(1) / std::sqrt(Real(hs));
     {
       blas::SingleThreadedScope single;
@@ -439,14 +444,18 @@ struct BatchedPasses {
         for (int hh = gk * rep; hh < (gk + 1) * rep; ++hh) {
           const Real* qh = q + static_cast<std::size_t>(b) * T * d + hh * hs;
           Real* Ph = P + (static_cast<std::size_t>(b) * H + hh) * T * T;
-          blas::gemm(false, true, T, T, hs, scale, qh, d, kg, kv, Real(0), Ph, T);
-          for (int t = 0; t < T; ++t) {
-            Real* row = Ph + static_cast<std::size_t>(t) * T;
-            softmax_inplace(row, t + 1);
-            std::fill(row + t + 1, row + T, Real(0));
+          Real* ah = att + static_cast<std::size_t>(b) * T * d + hh * hs;
+          for (int t0 = 0; t0 < T; t0 += kAttBlock) {
+            const int t1 = std::min(T, t0 + kAttBlock), bt = t1 - t0;
+            Real* Pb = Ph + static_cast<std::size_t>(t0) * T;  // rows t0..t1-1, columns 0..t1-1
+            blas::gemm(false, true, bt, t1, hs, scale, qh + static_cast<std::size_t>(t0) * d, d, kg, kv, Real(0), Pb, T);
+            for (int t = t0; t < t1; ++t) {
+              Real* row = Ph + static_cast<std::size_t>(t) * T;
+              softmax_inplace(row, t + 1);
+              std::fill(row + t + 1, row + T, Real(0));
+            }
+            blas::gemm(false, false, bt, hs, t1, Real(1), Pb, T, vg, kv, Real(0), ah + static_cast<std::size_t>(t0) * d, d);
           }
-          blas::gemm(false, false, T, hs, T, Real(1), Ph, T, vg, kv, Real(0),
-                     att + static_cast<std::size_t>(b) * T * d + hh * hs, d);
         }
       }
     }
@@ -539,18 +548,24 @@ struct BatchedPasses {
           const std::size_t qo = static_cast<std::size_t>(b) * T * d + hh * hs;
           const Real* Ph = P + (static_cast<std::size_t>(b) * H + hh) * T * T;
           const Real* dAh = datt + qo;
-          blas::gemm(false, true, T, T, hs, Real(1), dAh, d, vg, kv, Real(0), dS, T);
-          blas::gemm(true, false, T, hs, T, Real(1), Ph, T, dAh, d, Real(1), dvg, kv);
-          for (int t = 0; t < T; ++t) {
-            const Real* pr = Ph + static_cast<std::size_t>(t) * T;
-            Real* dr = dS + static_cast<std::size_t>(t) * T;
-            Real dot = 0;
-            for (int s = 0; s <= t; ++s) dot += pr[s] * dr[s];
-            for (int s = 0; s <= t; ++s) dr[s] = pr[s] * (dr[s] - dot) * scale;
-            std::fill(dr + t + 1, dr + T, Real(0));
+          for (int t0 = 0; t0 < T; t0 += kAttBlock) {  // the forward's causal blocks
+            const int t1 = std::min(T, t0 + kAttBlock), bt = t1 - t0;
+            const std::size_t ro = static_cast<std::size_t>(t0) * T, qro = static_cast<std::size_t>(t0) * d;
+            const Real* Pb = Ph + ro;
+            Real* dSb = dS + ro;
+            blas::gemm(false, true, bt, t1, hs, Real(1), dAh + qro, d, vg, kv, Real(0), dSb, T);
+            blas::gemm(true, false, t1, hs, bt, Real(1), Pb, T, dAh + qro, d, Real(1), dvg, kv);
+            for (int t = t0; t < t1; ++t) {
+              const Real* pr = Ph + static_cast<std::size_t>(t) * T;
+              Real* dr = dS + static_cast<std::size_t>(t) * T;
+              Real dot = 0;
+              for (int s = 0; s <= t; ++s) dot += pr[s] * dr[s];
+              for (int s = 0; s <= t; ++s) dr[s] = pr[s] * (dr[s] - dot) * scale;
+              std::fill(dr + t + 1, dr + t1, Real(0));
+            }
+            blas::gemm(false, false, bt, hs, t1, Real(1), dSb, T, kg, kv, Real(0), dq + qo + qro, d);
+            blas::gemm(true, false, t1, hs, bt, Real(1), dSb, T, q + qo + qro, d, Real(1), dkg, kv);
           }
-          blas::gemm(false, false, T, hs, T, Real(1), dS, T, kg, kv, Real(0), dq + qo, d);
-          blas::gemm(true, false, T, hs, T, Real(1), dS, T, q + qo, d, Real(1), dkg, kv);
         }
       }
     }

@@ -60,10 +60,12 @@ class RiemannianSGD {
   void step(T* points, const T* egrads) {
     detail::check_grads(egrads, count_ * dim_, "RiemannianSGD::step");
     const T lr = T(cfg_.lr), mu = T(cfg_.momentum);
-#pragma omp parallel for schedule(static) if (count_ > 256)
+#pragma omp parallel if (count_ > 256)
+    {
+    // scratch per thread, allocated once per step (not once per point)
+    std::vector<T> r(static_cast<std::size_t>(dim_)), y(r.size()), step(r.size());
+#pragma omp for schedule(static)
     for (index_t i = 0; i < count_; ++i) {
-      const std::size_t nd = static_cast<std::size_t>(dim_);
-      std::vector<T> r(nd), y(nd), step(nd);
       T* x = points + i * dim_;
       M_.egrad2rgrad(x, egrads + i * dim_, r.data(), dim_);
       T* dir = r.data();
@@ -83,6 +85,7 @@ class RiemannianSGD {
         M_.projx(y.data(), x, dim_);
       }
     }
+    }  // omp parallel
   }
   const Manifold& manifold() const { return M_; }
 
@@ -109,10 +112,11 @@ class RiemannianAdam {
     ++t_;
     const T lr = T(cfg_.lr), b1 = T(cfg_.beta1), b2 = T(cfg_.beta2), eps = T(cfg_.eps);
     const T bc1 = T(1 - std::pow(cfg_.beta1, double(t_))), bc2 = T(1 - std::pow(cfg_.beta2, double(t_)));
-#pragma omp parallel for schedule(static) if (count_ > 256)
+#pragma omp parallel if (count_ > 256)
+    {
+    std::vector<T> r(static_cast<std::size_t>(dim_)), y(r.size()), step(r.size());  // per thread, once per step
+#pragma omp for schedule(static)
     for (index_t i = 0; i < count_; ++i) {
-      const std::size_t nd = static_cast<std::size_t>(dim_);
-      std::vector<T> r(nd), y(nd), step(nd);
       T* x = points + i * dim_;
       T* m = m_.data() + i * dim_;
       M_.egrad2rgrad(x, egrads + i * dim_, r.data(), dim_);
@@ -127,6 +131,7 @@ class RiemannianAdam {
       M_.projx(y.data(), x, dim_);
       M_.proju(x, m, m, dim_);
     }
+    }  // omp parallel
   }
   const Manifold& manifold() const { return M_; }
   long steps() const { return t_; }
