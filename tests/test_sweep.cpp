@@ -89,6 +89,35 @@ TEST_CASE("sweep grid: cells, ids, order, curvature restriction and bad input", 
   CHECK_THROWS_WITH(grid_from_json({{"seeds", {1, 1}}}), Catch::Contains("seed"));
   CHECK_THROWS_WITH(parse_curvature("-1"), Catch::Contains("positive"));
   CHECK_THROWS_WITH(parse_curvature("2:learnt"), Catch::Contains("2:learnt"));
+  // real data as the task, and further test sets
+  SweepGrid real = grid_from_json({{"task", {{"train_data", "mawps-train"}, {"validation_data", "mawps-valid"},
+                                             {"test_data", "mawps-test"}, {"train", 100}}},
+                                   {"eval_data", {"gsm8k-test", "la-svamp"}},
+                                   {"eval_limit", 7}});
+  CHECK(real.task.real());
+  CHECK(real.task.train_data == std::vector<std::string>{"mawps-train"});
+  CHECK(real.eval_limit == 7);
+  const auto rs = cell_settings(real, CellSpec{"lora", false, {}, 1e-3, 0}, "x");
+  CHECK_FALSE(rs.builtin);
+  CHECK(rs.data == std::vector<std::string>{"mawps-train"});
+  CHECK(rs.val_data == "mawps-valid");
+  const SweepGrid real_back = grid_from_json(to_json(real));
+  CHECK(real_back.task.test_data == "mawps-test");
+  CHECK(real_back.eval_data == real.eval_data);
+  // the fingerprint changes with the further test sets (a cell recorded without them cannot report them)
+  SweepGrid no_extra = real;
+  no_extra.eval_data.clear();
+  CHECK(cell_fingerprint(real, CellSpec{"lora", false, {}, 1e-3, 0}) !=
+        cell_fingerprint(no_extra, CellSpec{"lora", false, {}, 1e-3, 0}));
+  // a built-in grid keeps the form it had before these keys existed
+  CHECK_FALSE(to_json(g)["task"].contains("train_data"));
+  CHECK_FALSE(to_json(g).contains("eval_data"));
+  CHECK_THROWS_WITH(grid_from_json({{"task", {{"train_data", {"mawps-train"}}}}}), Catch::Contains("validation_data"));
+  CHECK_THROWS_WITH(grid_from_json({{"task", {{"test_data", "mawps-test"}}}}), Catch::Contains("need task.train_data"));
+  CHECK_THROWS_WITH(grid_from_json({{"eval_data", {"la-svamp", "la-svamp"}}}), Catch::Contains("listed twice"));
+  CHECK_THROWS_WITH(grid_from_json({{"eval_limit", 0}}), Catch::Contains("eval_limit"));
+  CHECK_THROWS_WITH(grid_from_json({{"task", {{"train_dat", "x"}}}}), Catch::Contains("unknown task key 'train_dat'"));
+
   CHECK(parse_curvature("2:learned").learned);
   CHECK(parse_curvature("0.5").K == 0.5);
   CHECK(parse_curvature("learned").label() == "K1-learned");
@@ -173,6 +202,36 @@ TEST_CASE("sweep aggregation on synthetic cells with known answers", "[sweep]") 
   CHECK(md.find("| lora | 0.01 | 5 | 60.0 | 70.0 |") != std::string::npos);
   CHECK(md.find("| base (no adapter) |") != std::string::npos);
 
+  // further test sets: per-set mean over seeds and the pooled accuracy (correct / total over the sets)
+  {
+    std::vector<CellResult> extra;
+    for (std::uint64_t seed = 0; seed < 3; ++seed) {
+      auto c = synthetic_cell("lora", 1e-3, seed, 20, 20, 50, 0.5);
+      hyplora::eval::DatasetAccuracy a, b;
+      a.name = "set-a";
+      a.overall = {10, std::size_t(2 + seed)};  // 0.2, 0.3, 0.4
+      b.name = "set-b";
+      b.overall = {30, 3};                      // 0.1
+      c.extra_tests = {a, b};
+      extra.push_back(c);
+    }
+    const auto es = aggregate(extra);
+    REQUIRE(es.extra_sets == std::vector<std::string>{"set-a", "set-b"});
+    REQUIRE(es.arms.size() == 1);
+    const double tol = 1e-12;
+    CHECK(std::abs(es.arms[0].extra_test.at("set-a").mean - 0.3) < tol);
+    CHECK(std::abs(es.arms[0].extra_test.at("set-a").std - 0.1) < tol);
+    CHECK(std::abs(es.arms[0].extra_test.at("set-b").mean - 0.1) < tol);
+    // pooled per seed: (2+s+3)/40 -> mean (5+6+7)/3/40 = 0.15
+    CHECK(std::abs(es.arms[0].extra_weighted.mean - 0.15) < tol);
+    CHECK(to_markdown(es).find("| set-a | set-b | pooled |") != std::string::npos);
+    // a record round trip keeps the further sets
+    const auto back = cell_from_json(to_json(extra[1]));
+    REQUIRE(back.extra_tests.size() == 2);
+    CHECK(back.extra_tests[0].name == "set-a");
+    CHECK(back.extra_tests[0].overall.correct == 3);
+  }
+
   // a duplicated cell is an error, not a silent double count
   cells.push_back(cells.front());
   CHECK_THROWS_WITH(aggregate(cells), Catch::Contains("appears twice"));
@@ -248,5 +307,57 @@ TEST_CASE("a tiny sweep on stories260K runs end to end and resumes without re-ru
   SweepGrid changed = g;
   changed.train.steps = 4;
   CHECK_THROWS_WITH(run_sweep(changed, opt), Catch::Contains("recorded with other settings"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a tiny sweep trains on a real data set and reports further test sets", "[sweep][slow]") {
+  const auto model = hyplora::test::require_shared("models/stories260K/stories260K.bin");
+  hyplora::test::require_shared("data/mawps/trainset.json");
+  const fs::path dir = fs::temp_directory_path() / ("hyplora_test_sweep_real_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  SweepGrid g;
+  g.variants = {"lora", "hyplora_lorentz"};
+  g.seeds = {0};
+  g.lrs = {3e-3};
+  g.train.model = model.string();
+  g.train.steps = 2;
+  g.train.batch = 2;
+  g.train.warmup = 1;
+  g.train.eval_every = 2;
+  g.task.train_data = {"mawps-train"};
+  g.task.validation_data = "mawps-valid";
+  g.task.test_data = "mawps-test";
+  g.task.train = 40;
+  g.task.validation = 3;
+  g.task.test = 4;
+  g.eval_data = {"la-svamp"};
+  g.eval_limit = 3;
+  g.max_new_tokens = 8;
+  g.base = true;
+  RunOptions opt;
+  opt.out = dir;
+  opt.threads = 1;
+  opt.quiet = true;
+  const auto st = run_sweep(g, opt);
+  CHECK(st.cells_run == 3);
+  ResultsStore store(dir);
+  for (const char* id : {"base", "lora-lr0.003-s0", "hyplora_lorentz-K1-lr0.003-s0"}) {
+    const auto r = store.load(id);
+    REQUIRE(r);
+    CHECK(r->test.overall.total == 4);        // the first 4 MAWPS test problems
+    CHECK(r->validation.overall.total == 3);
+    CHECK(r->test.by_depth.empty());          // real problems carry no depth
+    REQUIRE(r->extra_tests.size() == 1);
+    CHECK(r->extra_tests[0].name == "la-svamp");
+    CHECK(r->extra_tests[0].overall.total == 3);
+  }
+  const auto trained = *store.load("lora-lr0.003-s0");
+  CHECK(trained.steps == 2);
+  CHECK(trained.target_tokens > 0);
+  CHECK(std::isfinite(trained.best_val_loss));
+  const auto w = write_summary(g, dir);
+  CHECK(w.summary.extra_sets == std::vector<std::string>{"la-svamp"});
+  CHECK(w.markdown.find("la-svamp") != std::string::npos);
+  CHECK(fs::exists(dir / "accuracy_by_set.png.gp"));
   fs::remove_all(dir);
 }

@@ -1,5 +1,5 @@
 // `hyplora sweep`: the grid of issue 9 (variant x curvature x learning rate x seed on the built-in
-// task, equal budgets, shared evaluation sets), resumable, then the statistics: per-arm mean / std /
+// task or a real data set, equal budgets, shared evaluation sets plus further test sets), resumable, then the statistics: per-arm mean / std /
 // 95% CI by depth and overall at the learning rate chosen on validation, paired comparisons over
 // seeds, plots and a Markdown summary (trainer/sweep/).
 #include <iostream>
@@ -14,18 +14,19 @@ namespace {
 
 struct SweepOptions {
   std::string grid_file, out = "runs/sweep", model, shard;
-  std::vector<std::string> variants, curvatures;
+  std::vector<std::string> variants, curvatures, eval_data;
   std::vector<double> lrs;
   std::vector<std::uint64_t> seeds;
-  long steps = 0, max_cells = -1, test_count = 0, val_count = 0, train_count = 0;
+  long steps = 0, max_cells = -1, test_count = 0, val_count = 0, train_count = 0, eval_limit = 0;
   int batch = 0, threads = 1;
   bool aggregate_only = false, dry_run = false, quiet = false;
 } g;
 
 CLI::App* setup(CLI::App& app) {
   auto* c = app.add_subcommand("sweep",
-                               "Run a grid of adapter variants x curvature x lr x seed on the built-in task (resumable), "
-                               "then aggregate: mean/std/95% CI by depth, paired tests, plots, summary.md");
+                               "Run a grid of adapter variants x curvature x lr x seed on the built-in task or a real data "
+                               "set (resumable), then aggregate: mean/std/95% CI by depth and per test set, paired tests, "
+                               "plots, summary.md");
   c->add_option("--grid", g.grid_file, "grid file (JSON, see trainer/sweep/grid.hpp); flags below override it");
   c->add_option("--out", g.out, "results folder (cells/<cell-id>.json, runs/, summary.md, plots)")->capture_default_str();
   c->add_option("--model", g.model, "model (default: stories260K)");
@@ -38,6 +39,8 @@ CLI::App* setup(CLI::App& app) {
   c->add_option("--train-problems", g.train_count, "built-in training problems");
   c->add_option("--val-problems", g.val_count, "built-in validation problems");
   c->add_option("--test-problems", g.test_count, "built-in test problems");
+  c->add_option("--eval-data", g.eval_data, "further test sets for every cell (gsm8k-test,mawps-test,la-svamp,...)")->delimiter(',');
+  c->add_option("--eval-limit", g.eval_limit, "records of each --eval-data set (the first N)");
   c->add_option("--threads", g.threads, "OpenMP / BLAS threads per process")->capture_default_str();
   c->add_option("--max-cells", g.max_cells, "run at most N new cells, then aggregate what is recorded");
   c->add_option("--shard", g.shard, "i/n: run only every n-th cell starting at i (several processes, one folder)");
@@ -62,6 +65,8 @@ int run() {
   if (g.train_count > 0) grid.task.train = g.train_count;
   if (g.val_count > 0) grid.task.validation = g.val_count;
   if (g.test_count > 0) grid.task.test = g.test_count;
+  if (!g.eval_data.empty()) grid.eval_data = g.eval_data;
+  if (g.eval_limit > 0) grid.eval_limit = g.eval_limit;
   if (!g.model.empty()) grid.train.model = g.model;
   grid.validate();
 

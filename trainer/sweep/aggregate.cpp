@@ -67,6 +67,8 @@ SweepSummary aggregate(const std::vector<CellResult>& cells, const std::vector<s
   for (const auto& c : cells) {
     if (!ids.insert(c.id).second) throw std::invalid_argument("sweep aggregate: cell '" + c.id + "' appears twice");
     for (const auto& [d, t] : c.test.by_depth) depths.insert(d);
+    for (const auto& e : c.extra_tests)
+      if (std::find(out.extra_sets.begin(), out.extra_sets.end(), e.name) == out.extra_sets.end()) out.extra_sets.push_back(e.name);
     if (c.variant == "base") {
       out.base = c;
       continue;
@@ -123,6 +125,8 @@ SweepSummary aggregate(const std::vector<CellResult>& cells, const std::vector<s
     s.batch = cs.front()->batch;
     std::vector<double> val, loss, K, tokens;
     std::map<int, std::vector<double>> depth_acc;
+    std::map<std::string, std::vector<double>> extra_acc;
+    std::vector<double> extra_pooled;
     std::map<long, std::vector<double>> curve;
     for (const auto* c : cs) {
       s.seeds.push_back(c->seed);
@@ -138,7 +142,16 @@ SweepSummary aggregate(const std::vector<CellResult>& cells, const std::vector<s
       }
       for (const auto& [step, l] : c->val_curve)
         if (std::isfinite(l)) curve[step].push_back(l);
+      eval::Tally pooled;
+      for (const auto& e : c->extra_tests) {
+        extra_acc[e.name].push_back(e.overall.accuracy());
+        pooled.total += e.overall.total;
+        pooled.correct += e.overall.correct;
+      }
+      if (pooled.total > 0) extra_pooled.push_back(pooled.accuracy());
     }
+    for (const auto& [name, v] : extra_acc) s.extra_test[name] = eval::summarize(v);
+    if (!extra_pooled.empty()) s.extra_weighted = eval::summarize(extra_pooled);
     s.test = eval::summarize(s.test_accuracy);
     s.validation = eval::summarize(val);
     for (const auto& [d, v] : depth_acc) s.test_by_depth[d] = eval::summarize(v);
@@ -198,6 +211,42 @@ std::string to_markdown(const SweepSummary& s) {
     }
     md << " " << num(a.best_val_loss) << " | " << (a.variant == "lora" || a.variant == "lora_scaled" || a.variant == "naive" ? "-" : num(a.final_K)) << " |\n";
   }
+  if (!s.extra_sets.empty()) {
+    md << "\n### Further test sets (%) at the same learning rate\n\n"
+          "Each set's first records as given by the grid's eval_limit; mean ± 95% CI half-width over seeds; "
+          "'pooled' = correct / total over all these sets per seed.\n\n| arm |";
+    for (const auto& n : s.extra_sets) md << " " << n << " |";
+    md << " pooled |\n|---|";
+    for (std::size_t i = 0; i <= s.extra_sets.size(); ++i) md << "---|";
+    md << "\n";
+    if (s.base) {
+      md << "| base (no adapter) |";
+      eval::Tally pooled;
+      for (const auto& n : s.extra_sets) {
+        auto it = std::find_if(s.base->extra_tests.begin(), s.base->extra_tests.end(), [&](const auto& e) { return e.name == n; });
+        if (it == s.base->extra_tests.end()) {
+          md << " - |";
+          continue;
+        }
+        md << " " << pct(it->overall.accuracy()) << " |";
+        pooled.total += it->overall.total;
+        pooled.correct += it->overall.correct;
+      }
+      md << " " << (pooled.total ? pct(pooled.accuracy()) : "-") << " |\n";
+    }
+    auto cell = [](const eval::Summary& x) {
+      const double h = half_width(x);
+      return pct(x.mean) + (std::isfinite(h) ? " ± " + pct(h) : "");
+    };
+    for (const auto& a : s.arms) {
+      md << "| " << a.arm << " |";
+      for (const auto& n : s.extra_sets) {
+        auto it = a.extra_test.find(n);
+        md << " " << (it == a.extra_test.end() ? "-" : cell(it->second)) << " |";
+      }
+      md << " " << (a.extra_weighted.n ? cell(a.extra_weighted) : "-") << " |\n";
+    }
+  }
   md << "\n### Learning-rate choice (validation split; test shown for information only)\n\n";
   md << "| arm | lr | seeds | val acc (%) | best val loss | test acc (%) | chosen |\n|---|---|---|---|---|---|---|\n";
   for (const auto& r : s.lr_table)
@@ -226,6 +275,7 @@ std::string to_markdown(const SweepSummary& s) {
 nlohmann::json to_json(const SweepSummary& s) {
   nlohmann::json j;
   j["depths"] = s.depths;
+  j["extra_sets"] = s.extra_sets;
   for (const auto& a : s.arms) {
     nlohmann::json ja = {{"arm", a.arm}, {"variant", a.variant}, {"curvature", a.curvature_label}, {"lr", a.lr},
                          {"seeds", a.seeds}, {"test_accuracy", a.test_accuracy}, {"test", summary_json(a.test)},
@@ -233,6 +283,8 @@ nlohmann::json to_json(const SweepSummary& s) {
                          {"final_K", std::isfinite(a.final_K) ? nlohmann::json(a.final_K) : nlohmann::json(nullptr)},
                          {"target_tokens", a.target_tokens}, {"steps", a.steps}, {"batch", a.batch}, {"val_curve", a.val_curve}};
     for (const auto& [d, sd] : a.test_by_depth) ja["test_by_depth"][std::to_string(d)] = summary_json(sd);
+    for (const auto& [n, sd] : a.extra_test) ja["extra_test"][n] = summary_json(sd);
+    if (a.extra_weighted.n) ja["extra_pooled"] = summary_json(a.extra_weighted);
     j["arms"].push_back(ja);
   }
   for (const auto& r : s.lr_table)
@@ -264,7 +316,8 @@ WrittenSummary write_summary(const SweepGrid& grid, const fs::path& dir) {
   std::ostringstream md;
   md << "## Sweep summary (" << cells.size() << " of " << specs.size() << " cells recorded)\n\n"
      << "Grid: `" << to_json(grid).dump() << "`\n\n"
-     << to_markdown(s) << "\nPlots: `accuracy_by_depth.png`, `val_loss.png`.\n";
+     << to_markdown(s) << "\nPlots: `accuracy_by_depth.png`, `val_loss.png`"
+     << (!s.extra_sets.empty() || s.depths.empty() ? ", `accuracy_by_set.png`" : "") << ".\n";
   w.markdown = md.str();
   w.markdown_path = dir / "summary.md";
   formats::write_file_atomically(w.markdown_path, w.markdown);
@@ -307,6 +360,32 @@ WrittenSummary write_summary(const SweepGrid& grid, const fs::path& dir) {
     loss.log_y = true;
     auto r2 = util::render_plot(dir / "val_loss.png", {loss}, 900, 520);
     if (!r2.rendered) std::cerr << "hyplora sweep: " << r2.message << "\n";
+    if (!s.extra_sets.empty() || s.depths.empty()) {
+      // one x position per test set: 1 = the task's test set, then the eval_data sets
+      std::string xlabel = "test set: 1 = task test";
+      for (std::size_t i = 0; i < s.extra_sets.size(); ++i) xlabel += ", " + std::to_string(i + 2) + " = " + plot_title(s.extra_sets[i]);
+      util::PlotPanel sets{"test accuracy by test set (mean, 95% CI over seeds)", xlabel, "accuracy (%)", {}};
+      sets.x_tics = 1;
+      for (std::size_t i = 0; i < s.arms.size(); ++i) {
+        const auto& a = s.arms[i];
+        util::PlotSeries ser{plot_title(a.arm) + " (lr " + num(a.lr, "%g") + ")", {}, {}, {}};
+        const double offset = (double(i) - (n - 1) / 2) * 0.04;
+        auto add = [&](double x, const eval::Summary& sd) {
+          ser.x.push_back(x + offset);
+          ser.y.push_back(100 * sd.mean);
+          const double h = half_width(sd);
+          ser.y_error.push_back(std::isfinite(h) ? 100 * h : 0.0);
+        };
+        add(1, a.test);
+        for (std::size_t k = 0; k < s.extra_sets.size(); ++k) {
+          auto it = a.extra_test.find(s.extra_sets[k]);
+          if (it != a.extra_test.end()) add(double(k + 2), it->second);
+        }
+        sets.series.push_back(std::move(ser));
+      }
+      auto r3 = util::render_plot(dir / "accuracy_by_set.png", {sets}, 900, 520);
+      if (!r3.rendered) std::cerr << "hyplora sweep: " << r3.message << "\n";
+    }
   }
   return w;
 }

@@ -7,6 +7,7 @@
 //     per depth; mean validation-loss curve.
 //  3. paired comparisons of every two arms over their common seeds (test accuracy at each arm's
 //     chosen lr): mean difference, wins/losses/ties, paired bootstrap and exact sign-test p-values.
+//  4. the further test sets (eval_data) at the same lr: mean and 95% CI per set and pooled.
 // Outputs (write_summary): summary.md, summary.json, accuracy_by_depth.png, val_loss.png (+ .gp scripts).
 #include <filesystem>
 #include <map>
@@ -38,6 +39,8 @@ struct ArmSummary {
   std::vector<double> best_val_losses;    ///< per seed
   eval::Summary test, validation;         ///< overall accuracy over seeds
   std::map<int, eval::Summary> test_by_depth;
+  std::map<std::string, eval::Summary> extra_test;  ///< per eval_data set, over seeds
+  eval::Summary extra_weighted;                     ///< all eval_data sets pooled (correct / total) per seed
   double best_val_loss = 0;               ///< mean over seeds
   double final_K = 0;                     ///< mean over seeds
   double target_tokens = 0;               ///< mean response tokens trained on
@@ -57,6 +60,7 @@ struct SweepSummary {
   std::vector<PairRow> pairs;
   std::optional<CellResult> base;         ///< the model without adapter
   std::vector<int> depths;
+  std::vector<std::string> extra_sets;    ///< names of the further test sets (eval_data), first-seen order
 };
 
 /// Aggregates cells (any order). arm_order lists the arms in display order (arms not listed follow,

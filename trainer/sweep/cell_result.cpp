@@ -28,6 +28,8 @@ eval::DatasetAccuracy accuracy_from(const nlohmann::json& j) {
 nlohmann::json to_json(const CellResult& r) {
   nlohmann::json curve = nlohmann::json::array();
   for (const auto& [step, loss] : r.val_curve) curve.push_back({step, number_or_null(loss)});
+  nlohmann::json extra = nlohmann::json::array();
+  for (const auto& d : r.extra_tests) extra.push_back(accuracy_json(d));
   return {{"id", r.id},
           {"arm", r.arm},
           {"variant", r.variant},
@@ -46,6 +48,7 @@ nlohmann::json to_json(const CellResult& r) {
           {"val_curve", curve},
           {"validation", accuracy_json(r.validation)},
           {"test", accuracy_json(r.test)},
+          {"extra_tests", extra},
           {"train_seconds", r.train_seconds},
           {"eval_seconds", r.eval_seconds},
           {"fingerprint", r.fingerprint}};
@@ -72,6 +75,8 @@ CellResult cell_from_json(const nlohmann::json& j) {
     for (const auto& p : j.at("val_curve")) r.val_curve.emplace_back(p.at(0).get<long>(), number_from(p.at(1)));
     r.validation = accuracy_from(j.at("validation"));
     r.test = accuracy_from(j.at("test"));
+    if (j.contains("extra_tests"))  // absent in records of grids without eval_data
+      for (const auto& d : j.at("extra_tests")) r.extra_tests.push_back(accuracy_from(d));
     r.train_seconds = j.at("train_seconds").get<double>();
     r.eval_seconds = j.at("eval_seconds").get<double>();
     r.fingerprint = j.at("fingerprint");

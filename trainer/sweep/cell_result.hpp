@@ -32,6 +32,7 @@ struct CellResult {
   std::vector<std::pair<long, double>> val_curve;  ///< (step, validation loss)
   // evaluation of the best adapter (by validation loss)
   eval::DatasetAccuracy validation, test;
+  std::vector<eval::DatasetAccuracy> extra_tests;  ///< the grid's eval_data sets, in its order
   double train_seconds = 0, eval_seconds = 0;
   nlohmann::json fingerprint;     ///< cell_fingerprint() of the grid that produced it
 };

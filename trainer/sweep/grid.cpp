@@ -101,7 +101,20 @@ void SweepGrid::validate() const {
   require(!seeds.empty(), "no seeds");
   require(std::set<std::uint64_t>(seeds.begin(), seeds.end()).size() == seeds.size(), "a seed is listed twice");
   require(train.steps > 0, "train.steps must be positive: every cell gets the same number of optimiser steps");
-  require(train.data.empty() && train.val_data.empty(), "train.data / train.val-data are not sweep settings (the sweep uses the built-in task)");
+  require(train.data.empty() && train.val_data.empty(),
+          "train.data / train.val-data are not sweep settings (real data goes in task.train_data, "
+          "task.validation_data, task.test_data)");
+  if (task.real()) {
+    require(!task.validation_data.empty(), "task.train_data needs task.validation_data (the lr is chosen on it)");
+    require(!task.test_data.empty(), "task.train_data needs task.test_data");
+    for (const auto& d : task.train_data) require(!d.empty(), "task.train_data holds an empty name");
+  } else {
+    require(task.validation_data.empty() && task.test_data.empty(),
+            "task.validation_data / task.test_data need task.train_data (else the built-in task is used)");
+  }
+  for (const auto& d : eval_data) require(!d.empty(), "eval_data holds an empty name");
+  require(std::set<std::string>(eval_data.begin(), eval_data.end()).size() == eval_data.size(), "an eval_data set is listed twice");
+  require(eval_limit > 0, "eval_limit must be positive");
   require(task.depth_min >= 1 && task.depth_max >= task.depth_min, "task depths must satisfy 1 <= depth_min <= depth_max");
   require(task.train > 0 && task.validation > 0 && task.test > 0, "task.train, task.validation and task.test must be positive");
   require(max_new_tokens > 0, "max_new_tokens must be positive");
@@ -129,6 +142,15 @@ nlohmann::json to_json(const SweepGrid& g) {
   j["train"] = t;
   j["task"] = {{"seed", g.task.seed}, {"depth_min", g.task.depth_min}, {"depth_max", g.task.depth_max},
                {"train", g.task.train}, {"validation", g.task.validation}, {"test", g.task.test}};
+  if (g.task.real()) {  // only when used, so that built-in grids keep their form (and their cells' fingerprints)
+    j["task"]["train_data"] = g.task.train_data;
+    j["task"]["validation_data"] = g.task.validation_data;
+    j["task"]["test_data"] = g.task.test_data;
+  }
+  if (!g.eval_data.empty()) {
+    j["eval_data"] = g.eval_data;
+    j["eval_limit"] = g.eval_limit;
+  }
   j["max_new_tokens"] = g.max_new_tokens;
   j["base"] = g.base;
   return j;
@@ -137,7 +159,8 @@ nlohmann::json to_json(const SweepGrid& g) {
 SweepGrid grid_from_json(const nlohmann::json& j) {
   if (!j.is_object()) throw std::invalid_argument("sweep grid must be a JSON object");
   SweepGrid g;
-  static const std::set<std::string> keys{"variants", "curvatures", "lrs", "seeds", "train", "task", "max_new_tokens", "base"};
+  static const std::set<std::string> keys{"variants", "curvatures", "lrs",       "seeds",          "train",
+                                          "task",     "eval_data",  "eval_limit", "max_new_tokens", "base"};
   for (auto it = j.begin(); it != j.end(); ++it)
     if (!keys.count(it.key())) throw std::invalid_argument("sweep grid: unknown key '" + it.key() + "'");
   try {
@@ -145,7 +168,7 @@ SweepGrid grid_from_json(const nlohmann::json& j) {
     if (j.contains("curvatures")) {
       g.curvatures.clear();
       for (const auto& c : j.at("curvatures")) {
-        if (c.is_number()) g.curvatures.push_back(CurvatureSetting{c.get<double>(), false});
+        if (c.is_number()) g.curvatures.push_back(CurvatureSetting{c.get<double>(), false, {}});
         else if (c.is_string()) g.curvatures.push_back(parse_curvature(c.get<std::string>()));
         else if (c.is_object()) {
           for (auto it = c.begin(); it != c.end(); ++it)
@@ -170,7 +193,8 @@ SweepGrid grid_from_json(const nlohmann::json& j) {
     }
     if (j.contains("task")) {
       const auto& t = j.at("task");
-      static const std::set<std::string> task_keys{"seed", "depth_min", "depth_max", "train", "validation", "test"};
+      static const std::set<std::string> task_keys{"seed",  "depth_min",  "depth_max",       "train",    "validation",
+                                                   "test",  "train_data", "validation_data", "test_data"};
       for (auto it = t.begin(); it != t.end(); ++it)
         if (!task_keys.count(it.key())) throw std::invalid_argument("sweep grid: unknown task key '" + it.key() + "'");
       g.task.seed = t.value("seed", g.task.seed);
@@ -179,7 +203,15 @@ SweepGrid grid_from_json(const nlohmann::json& j) {
       g.task.train = t.value("train", g.task.train);
       g.task.validation = t.value("validation", g.task.validation);
       g.task.test = t.value("test", g.task.test);
+      if (t.contains("train_data")) {
+        const auto& td = t.at("train_data");
+        g.task.train_data = td.is_string() ? std::vector<std::string>{td.get<std::string>()} : td.get<std::vector<std::string>>();
+      }
+      g.task.validation_data = t.value("validation_data", g.task.validation_data);
+      g.task.test_data = t.value("test_data", g.task.test_data);
     }
+    if (j.contains("eval_data")) g.eval_data = j.at("eval_data").get<std::vector<std::string>>();
+    if (j.contains("eval_limit")) g.eval_limit = j.at("eval_limit").get<long>();
     if (j.contains("max_new_tokens")) g.max_new_tokens = j.at("max_new_tokens").get<int>();
     if (j.contains("base")) g.base = j.at("base").get<bool>();
   } catch (const nlohmann::json::exception& e) {
@@ -255,9 +287,9 @@ train::TrainSettings cell_settings(const SweepGrid& g, const CellSpec& c, const 
   }
   if (c.lr > 0) s.lr = c.lr;
   s.seed = c.seed;
-  s.builtin = true;
-  s.data.clear();
-  s.val_data.clear();
+  s.builtin = !g.task.real();
+  s.data = g.task.train_data;
+  s.val_data = g.task.validation_data;
   s.depth_min = g.task.depth_min;
   s.depth_max = g.task.depth_max;
   s.builtin_train = g.task.train;
@@ -269,12 +301,20 @@ train::TrainSettings cell_settings(const SweepGrid& g, const CellSpec& c, const 
 }
 
 nlohmann::json cell_fingerprint(const SweepGrid& g, const CellSpec& c) {
-  if (c.variant == "base")  // no training: only the evaluation sets and the generation limit matter
-    return {{"task", to_json(g)["task"]}, {"max_new_tokens", g.max_new_tokens}, {"variant", c.variant}};
-  nlohmann::json s = cell_settings(g, c, "-");
-  for (const char* k : {"out", "quiet", "threads", "plot", "model", "tokenizer"}) s.erase(k);
-  nlohmann::json task = to_json(g)["task"];
-  return {{"settings", s}, {"task", task}, {"max_new_tokens", g.max_new_tokens}, {"variant", c.variant}};
+  const nlohmann::json grid = to_json(g);
+  nlohmann::json f;
+  if (c.variant == "base") {  // no training: only the evaluation sets and the generation limit matter
+    f = {{"task", grid["task"]}, {"max_new_tokens", g.max_new_tokens}, {"variant", c.variant}};
+  } else {
+    nlohmann::json s = cell_settings(g, c, "-");
+    for (const char* k : {"out", "quiet", "threads", "plot", "model", "tokenizer"}) s.erase(k);
+    f = {{"settings", s}, {"task", grid["task"]}, {"max_new_tokens", g.max_new_tokens}, {"variant", c.variant}};
+  }
+  if (!g.eval_data.empty()) {  // a cell recorded without these sets cannot report them
+    f["eval_data"] = g.eval_data;
+    f["eval_limit"] = g.eval_limit;
+  }
+  return f;
 }
 
 }  // namespace hyplora::sweep

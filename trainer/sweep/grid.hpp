@@ -15,7 +15,13 @@
 //     "lrs": [0.003], "seeds": [0, 1, 2, 3, 4],
 //     "train": { "steps": 300, "batch": 16, "rank": 8, "alpha": 16, ... },   // keys of `hyplora train`
 //     "task":  { "seed": 0, "depth_min": 1, "depth_max": 3, "train": 3000, "validation": 96, "test": 240 },
+//     "eval_data": ["mawps-test", "gsm8k-test", "la-svamp"], "eval_limit": 100,
 //     "max_new_tokens": 40, "base": true }
+// A real data set as the task (instead of the built-in one):
+//     "task":  { "train_data": ["mawps-train"], "validation_data": "mawps-valid", "test_data": "mawps-test",
+//                "train": 3000, "validation": 96, "test": 240 }   // counts = first N records of each
+// "eval_data" are further test sets (registered names or "format:path") evaluated for every cell on
+// their first "eval_limit" records; they are reported per set and never used for a choice.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -43,13 +49,18 @@ struct CurvatureSetting {
 /// "1", "0.5", "learned" (= 1 learned), "2:learned"; throws std::invalid_argument naming the text.
 CurvatureSetting parse_curvature(const std::string& text);
 
-/// The shared built-in task: one training set, one validation set and one test set for every cell.
+/// The shared task: one training set, one validation set and one test set for every cell. The
+/// built-in story task by default; a real data set when train_data is given.
 struct TaskSpec {
-  std::uint64_t seed = 0;  ///< seed of the problems (the cell seed varies init, order, dropout only)
+  std::uint64_t seed = 0;  ///< seed of the built-in problems (the cell seed varies init, order, dropout only)
   int depth_min = 1, depth_max = 3;
-  long train = 3000;       ///< training problems
+  long train = 3000;       ///< training problems (real data: the first N records of train_data)
   long validation = 96;    ///< validation problems (validation loss during training and validation accuracy)
-  long test = 240;         ///< test problems (balanced over depths)
+  long test = 240;         ///< test problems (built-in: balanced over depths; real data: the first N)
+  std::vector<std::string> train_data;  ///< real data sets to train on (registered names or "format:path")
+  std::string validation_data;          ///< real data: the validation set (required with train_data)
+  std::string test_data;                ///< real data: the test set (required with train_data)
+  bool real() const { return !train_data.empty(); }
 };
 
 struct SweepGrid {
@@ -59,6 +70,8 @@ struct SweepGrid {
   std::vector<std::uint64_t> seeds{0, 1, 2, 3, 4};
   train::TrainSettings train;  ///< shared budget and adapter settings (adapter/manifold/variant/lr/seed set per cell)
   TaskSpec task;
+  std::vector<std::string> eval_data;  ///< further test sets evaluated for every cell (reported per set)
+  long eval_limit = 100;               ///< records of each eval_data set (the first N)
   int max_new_tokens = 40;
   bool base = true;            ///< also evaluate the base model (no adapter) once
 

@@ -49,13 +49,22 @@ std::vector<std::pair<long, double>> read_val_curve(const fs::path& log) {
   return curve;
 }
 
-/// What every cell shares: the model, the tokenizer and the task sets.
+/// What every cell shares: the model, the tokenizer, the task sets and the further test sets.
 struct SweepContext {
   std::unique_ptr<llm::LlamaModel> model;
   llm::Tokenizer tok;
   std::vector<data::Record> train, validation, test;
+  std::vector<std::pair<std::string, std::vector<data::Record>>> extra_tests;  ///< eval_data, first eval_limit each
   std::vector<int> response_tokens;  ///< per training example (for the token budget)
 };
+
+/// The first `limit` records of a data set (file order), with a clear error when it has none.
+std::vector<data::Record> first_records(const std::string& spec, data::BadRecordPolicy policy, long limit) {
+  auto records = train::load_data_source(spec, policy).records;
+  if (records.empty()) throw std::invalid_argument("sweep: data set '" + spec + "' holds no usable record");
+  if (long(records.size()) > limit) records.resize(std::size_t(limit));
+  return records;
+}
 
 SweepContext make_context(const SweepGrid& g) {
   SweepContext ctx;
@@ -64,15 +73,33 @@ SweepContext make_context(const SweepGrid& g) {
   ctx.tok = llm::load_tokenizer(files.tokenizer, files.model, weights.config.vocab_size);
   ctx.model = std::make_unique<llm::LlamaModel>(std::move(weights));
   const auto& t = g.task;
-  ctx.train = train::builtin_records(t.seed, t.depth_min, t.depth_max, "train", std::size_t(t.train));
-  ctx.validation = train::builtin_records(t.seed, t.depth_min, t.depth_max, "validation", std::size_t(t.validation));
-  ctx.test = train::builtin_records(t.seed, t.depth_min, t.depth_max, "test", std::size_t(t.test));
+  const auto policy = g.train.bad_records == "skip" ? data::BadRecordPolicy::skip : data::BadRecordPolicy::reject;
+  if (t.real()) {
+    for (const auto& spec : t.train_data) {
+      auto part = first_records(spec, policy, t.train - long(ctx.train.size()));
+      ctx.train.insert(ctx.train.end(), part.begin(), part.end());
+      if (long(ctx.train.size()) >= t.train) break;
+    }
+    ctx.validation = first_records(t.validation_data, policy, t.validation);
+    ctx.test = first_records(t.test_data, policy, t.test);
+  } else {
+    ctx.train = train::builtin_records(t.seed, t.depth_min, t.depth_max, "train", std::size_t(t.train));
+    ctx.validation = train::builtin_records(t.seed, t.depth_min, t.depth_max, "validation", std::size_t(t.validation));
+    ctx.test = train::builtin_records(t.seed, t.depth_min, t.depth_max, "test", std::size_t(t.test));
+  }
+  for (const auto& spec : g.eval_data) ctx.extra_tests.emplace_back(spec, first_records(spec, policy, g.eval_limit));
   const auto& tmpl = data::prompt_template(g.train.prompt_template);
   const int cutoff = std::min(g.train.cutoff, ctx.model->config().seq_len);
   const auto examples = train::tokenize_examples(ctx.train, tmpl, ctx.tok, cutoff);
   for (std::size_t i = 0; i < examples.size(); ++i)
     ctx.response_tokens.push_back(int(train::make_batch(examples, {i}, g.train.train_on_inputs).target_tokens));
   return ctx;
+}
+
+void evaluate_extra_tests(llm::LlamaModel& model, SweepContext& ctx, const data::PromptTemplate& tmpl,
+                         const train::GenerationLimits& limits, CellResult& r) {
+  for (const auto& [name, records] : ctx.extra_tests)
+    r.extra_tests.push_back(train::evaluate_records(model, ctx.tok, tmpl, records, name, limits, true));
 }
 
 CellResult run_cell(const SweepGrid& g, const CellSpec& c, SweepContext& ctx, const fs::path& out) {
@@ -114,16 +141,19 @@ CellResult run_cell(const SweepGrid& g, const CellSpec& c, SweepContext& ctx, co
     const auto t0 = Clock::now();
     r.validation = train::evaluate_records(model, ctx.tok, tmpl, ctx.validation, "validation", limits, true);
     r.test = train::evaluate_records(model, ctx.tok, tmpl, ctx.test, "test", limits, true);
+    evaluate_extra_tests(model, ctx, tmpl, limits, r);
     r.eval_seconds = seconds_since(t0);
     model.detach_all();
   } else {
     const auto t0 = Clock::now();
     r.validation = train::evaluate_records(model, ctx.tok, tmpl, ctx.validation, "validation", limits, true);
     r.test = train::evaluate_records(model, ctx.tok, tmpl, ctx.test, "test", limits, true);
+    evaluate_extra_tests(model, ctx, tmpl, limits, r);
     r.eval_seconds = seconds_since(t0);
   }
   r.validation.items.clear();
   r.test.items.clear();
+  for (auto& d : r.extra_tests) d.items.clear();
   return r;
 }
 
@@ -135,6 +165,9 @@ RunStats run_sweep(const SweepGrid& grid, const RunOptions& opt) {
     throw std::invalid_argument("sweep: --shard must be i/n with 0 <= i < n");
   const auto t_start = Clock::now();
   ResultsStore store(opt.out);
+  for (const auto& d : {opt.out, opt.out / "cells"})  // left by a killed writer; live shards' files are kept
+    for (const auto& p : formats::remove_stale_temp_files(d))
+      if (!opt.quiet) std::cerr << "hyplora sweep: removed " << p.string() << " (left by a killed writer)\n";
   formats::write_file_atomically(opt.out / "grid.json", to_json(grid).dump(2) + "\n");
 
   const auto all = expand_cells(grid);
