@@ -22,25 +22,10 @@ using namespace hyplora::formats;
 using hyplora::llm::ModelWeights;
 using hyplora::llm::Tokenizer;
 using hyplora::test::require_shared;
+using hyplora::test::slurp;
+using hyplora::test::TempDir;
 
 namespace {
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    path = std::filesystem::temp_directory_path() / ("hyplora_fmt_" + std::to_string(::getpid()) + "_" +
-                                                     std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
 
 void require_same_weights(const ModelWeights& a, const ModelWeights& b) {
   const auto& ca = a.config;

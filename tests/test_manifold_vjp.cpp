@@ -97,6 +97,28 @@ TEMPLATE_TEST_CASE("vjp: every differentiable manifold operation matches finite 
     check_vjp("dist", {x, y}, K, {g1},
         [&](double KK, const Vecs& in) { return std::vector<double>{MK(KK).dist(in[0].data(), in[1].data(), n)}; },
         [&](const Vecs& in, Vecs& gi) { return m.dist_vjp(in[0].data(), in[1].data(), g1, gi[0].data(), gi[1].data(), n); }, cK);
+    if (hyp) {
+      // Points at very different depths: x near the origin, y far out. On the hyperboloid (tangent
+      // length 3.5 sqrt K) (x_0 - y_0)^2 > 2 x_0 y_0, so dist takes its product branch
+      // m^2 = 2(-<x,y>_L - K), which dist_vjp must differentiate as evaluated (K included). On the
+      // ball, expmap0 doubles lengths (distance 2|v|): 1.75 sqrt K puts y at |y| = tanh(1.75) sqrt K,
+      // where central differences are still accurate (their error grows like (1-|y|^2/K)^-3).
+      auto near = random_point(m, rng, n, 0.05 * s);
+      std::vector<double> dir = gauss(rng, n), far(n);
+      if (n == d + 1) dir[0] = 0;
+      double len = 0;
+      for (double c : dir) len += c * c;
+      const double reach = n == d + 1 ? 3.5 : 1.75;
+      for (auto& c : dir) c *= reach * std::sqrt(K) / std::sqrt(len);
+      m.expmap0(dir.data(), far.data(), n);
+      if constexpr (requires(const M& mm, double pp) { mm.uses_product_form(near.data(), far.data(), n, pp); }) {
+        double p = 0;
+        CHECK(m.uses_product_form(near.data(), far.data(), n, p));
+      }
+      check_vjp("dist (points at very different depths)", {near, far}, K, {g1},
+          [&](double KK, const Vecs& in) { return std::vector<double>{MK(KK).dist(in[0].data(), in[1].data(), n)}; },
+          [&](const Vecs& in, Vecs& gi) { return m.dist_vjp(in[0].data(), in[1].data(), g1, gi[0].data(), gi[1].data(), n); }, cK);
+    }
     check_vjp("dist0", {x}, K, {g1},
         [&](double KK, const Vecs& in) { return std::vector<double>{MK(KK).dist0(in[0].data(), n)}; },
         [&](const Vecs& in, Vecs& gi) { return m.dist0_vjp(in[0].data(), g1, gi[0].data(), n); }, cK);

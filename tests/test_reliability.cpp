@@ -37,35 +37,13 @@
 
 namespace fs = std::filesystem;
 using hyplora::test::require_shared;
+using hyplora::test::slurp;
+using hyplora::test::spit;
+using hyplora::test::TempDir;
 
 namespace {
 
 // ---- files and messages ---------------------------------------------------------------------
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  REQUIRE(in);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void spit(const fs::path& p, const std::string& bytes) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(out.good());
-}
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "hyplora-rel-XXXXXX").string();
-    REQUIRE(::mkdtemp(templ.data()) != nullptr);
-    path = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 fs::path source_dir() { return HYPLORA_SOURCE_DIR; }
 fs::path seed(const std::string& reader, const std::string& name) { return source_dir() / "fuzz/seeds" / reader / name; }
@@ -661,4 +639,15 @@ TEST_CASE("atomic writes: a writer SIGKILLed at random moments leaves the old or
     const std::string name = e.path().filename().string();
     if (name != "adapter.safetensors") CHECK(name.rfind(".adapter.safetensors.tmp.", 0) == 0);
   }
+  // ... and the cleanup removes exactly those (their writers are dead), keeping a live writer's file,
+  // the target and files that only look similar
+  const std::string live = ".settings.json.tmp." + std::to_string(::getpid()) + ".0";
+  spit(tmp.path / live, "in progress");
+  spit(tmp.path / ".notes.tmp.x.1", "not ours");
+  spit(tmp.path / "plain.tmp.2147483000.0", "no leading dot");
+  hyplora::formats::remove_stale_temp_files(tmp.path);
+  std::set<std::string> left;
+  for (const auto& e : fs::directory_iterator(tmp.path)) left.insert(e.path().filename().string());
+  CHECK(left == std::set<std::string>{"adapter.safetensors", live, ".notes.tmp.x.1", "plain.tmp.2147483000.0"});
+  CHECK(hyplora::formats::remove_stale_temp_files(tmp.path / "no-such-folder").empty());
 }

@@ -25,26 +25,10 @@
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using hyplora::test::slurp;
+using hyplora::test::TempDir;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "hyplora-runs-XXXXXX").string();
-    REQUIRE(::mkdtemp(templ.data()) != nullptr);
-    path = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 fs::path cli() {
 #ifdef HYPLORA_CLI_PATH

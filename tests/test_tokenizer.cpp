@@ -7,12 +7,16 @@
 #include <sstream>
 
 #include "formats/byte_cursor.hpp"
+#include "model/load_model.hpp"
 #include "support.hpp"
 #include "tokenizer/tokenizer.hpp"
 
 using hyplora::formats::FormatError;
 using hyplora::llm::Tokenizer;
 using hyplora::test::require_shared;
+using hyplora::test::slurp;
+using hyplora::test::spit;
+using hyplora::test::TempDir;
 
 namespace {
 
@@ -31,28 +35,6 @@ std::vector<EncodeCase> read_encode_cases(const std::filesystem::path& p) {
     cases.push_back({j.at("text").get<std::string>(), j.at("ids").get<std::vector<int>>()});
   }
   return cases;
-}
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    path = std::filesystem::temp_directory_path() / ("hyplora_tok_" + std::to_string(::getpid()) + "_" +
-                                                     std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
-
-void write_bytes(const std::filesystem::path& p, const std::string& b) {
-  std::ofstream out(p, std::ios::binary);
-  out << b;
 }
 
 void check_encode_reference(const std::string& tokenizer, const std::string& reference) {
@@ -167,9 +149,25 @@ TEST_CASE("tokenizer.bin written back is byte-identical", "[tokenizer]") {
   TempDir dir;
   tok.save_llama2c(dir.path / "tok.bin");
   CHECK(slurp(dir.path / "tok.bin") == slurp(src));
-  // expected_vocab reads exactly that many, as run.c does with the model's vocab_size.
+  // expected_vocab = the model's vocab_size: the file must hold exactly that many tokens (run.c reads
+  // that many and ignores the rest; here a longer file is another model's tokenizer and is refused).
   CHECK(Tokenizer::load_llama2c(src, 512).vocab_size() == 512);
-  CHECK(Tokenizer::load_llama2c(src, 100).vocab_size() == 100);
+  CHECK_THROWS_WITH(Tokenizer::load_llama2c(src, 100), Catch::Contains("more than the expected 100 tokens"));
+}
+
+TEST_CASE("a tokenizer of another model is refused and the message names both files", "[tokenizer][bad-input]") {
+  const auto model = require_shared("models/stories260K/stories260K.bin");
+  const auto llama2 = require_shared("models/llama2-tokenizer/tokenizer.bin");
+  try {
+    (void)hyplora::llm::load_tokenizer(llama2, model, 512);  // 32,000 tokens for a 512-token model
+    FAIL("no exception");
+  } catch (const FormatError& e) {
+    const std::string msg = e.what();
+    INFO(msg);
+    CHECK(msg.find(llama2.string()) != std::string::npos);
+    CHECK(msg.find(model.string()) != std::string::npos);
+    CHECK(msg.find("512 tokens") != std::string::npos);
+  }
 }
 
 TEST_CASE("bad tokenizer.bin files are rejected with the file, offset and problem", "[tokenizer][bad-input]") {
@@ -177,7 +175,7 @@ TEST_CASE("bad tokenizer.bin files are rejected with the file, offset and proble
   TempDir dir;
   auto expect_error = [&](const std::string& bytes, const std::string& needle, int expected_vocab = 0) {
     const auto p = dir.path / "bad.bin";
-    write_bytes(p, bytes);
+    spit(p, bytes);
     INFO("expecting: " << needle);
     try {
       (void)Tokenizer::load_llama2c(p, expected_vocab);
@@ -228,7 +226,7 @@ TEST_CASE("truncations and byte flips of tokenizer.bin never crash", "[tokenizer
         b[state % b.size()] = char(state >> 24);
       }
     }
-    write_bytes(p, b);
+    spit(p, b);
     try {
       const auto t = Tokenizer::load_llama2c(p);
       (void)t.encode("Once upon a time", true, false);

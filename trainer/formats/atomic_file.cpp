@@ -1,6 +1,7 @@
 #include "formats/atomic_file.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -67,6 +68,33 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view b
   AtomicFileWriter w(path);
   w.write(bytes);
   w.commit();
+}
+
+std::vector<std::filesystem::path> remove_stale_temp_files(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> removed;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return removed;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    // ".<name>.tmp.<pid>.<n>": a leading dot, then ".tmp.", digits, '.', digits at the end
+    if (name.size() < 8 || name[0] != '.' || !e.is_regular_file(ec)) continue;
+    const auto last_dot = name.rfind('.');
+    if (last_dot == std::string::npos || last_dot == 0) continue;
+    const auto pid_dot = name.rfind('.', last_dot - 1);
+    if (pid_dot == std::string::npos || pid_dot < 4 || name.compare(pid_dot - 4, 4, ".tmp") != 0) continue;
+    const std::string pid_text = name.substr(pid_dot + 1, last_dot - pid_dot - 1);
+    const std::string n_text = name.substr(last_dot + 1);
+    auto digits = [](const std::string& t) {
+      return !t.empty() && t.size() <= 10 && t.find_first_not_of("0123456789") == std::string::npos;
+    };
+    if (!digits(pid_text) || !digits(n_text)) continue;
+    const long long pid = std::stoll(pid_text);
+    if (pid <= 0 || pid > 0x7fffffffLL) continue;
+    const bool alive = ::kill(pid_t(pid), 0) == 0 || errno == EPERM;  // EPERM: runs, owned by someone else
+    if (alive) continue;
+    if (std::filesystem::remove(e.path(), ec)) removed.push_back(e.path());
+  }
+  return removed;
 }
 
 }  // namespace hyplora::formats

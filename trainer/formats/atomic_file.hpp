@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace hyplora::formats {
 
@@ -39,5 +40,11 @@ class AtomicFileWriter {
 
 /// Whole contents at once.
 void write_file_atomically(const std::filesystem::path& path, std::string_view bytes);
+
+/// Removes the temporary files ".<name>.tmp.<pid>.<n>" in `dir` (not recursive) whose writing
+/// process no longer runs: what a writer killed by SIGKILL or a power cut leaves behind (its
+/// destination was never touched). Temporary files of live processes are kept. Returns the paths
+/// removed; a folder that does not exist gives none.
+std::vector<std::filesystem::path> remove_stale_temp_files(const std::filesystem::path& dir);
 
 }  // namespace hyplora::formats

@@ -76,6 +76,12 @@ Tokenizer Tokenizer::load_llama2c(const std::filesystem::path& path, int expecte
     scores.push_back(score);
   }
   if (pieces.empty()) throw FormatError(file, "no tokens");
+  // The format has no token count: a file holds exactly the model's vocabulary. Bytes after the
+  // expected count mean a tokenizer with a larger vocabulary (another model's), not extra padding.
+  if (expected_vocab > 0 && !cur.at_end())
+    cur.fail("holds more than the expected " + std::to_string(expected_vocab) + " tokens (" +
+             std::to_string(cur.remaining()) + " bytes after token " + std::to_string(expected_vocab - 1) +
+             "): a tokenizer with a larger vocabulary than the model's");
   Tokenizer t = from_pieces(std::move(pieces), std::move(scores), {}, file);
   t.max_token_length_ = max_len;
   return t;

@@ -233,6 +233,9 @@ TrainResult TrainingRun::run(bool resume) {
   auto& A = *adapters_;
   const auto& s = I.s;
   fs::create_directories(I.out);
+  // a run killed while writing (SIGKILL, power cut) leaves its temporary file; its target is intact
+  for (const auto& p : formats::remove_stale_temp_files(I.out))
+    if (!s.quiet) std::cerr << "hyplora: removed " << p.string() << " (left by a killed writer)\n";
   TrainResult result;
   result.out_dir = I.out;
   result.total_steps = I.total_steps;
