@@ -184,7 +184,8 @@ class Adapter {
         Backend::gemm(true, false, r_, r_, d_out_, T(1), B(), r_, B(), r_, T(0), buf(G_), r_);
         Backend::gemm(false, true, n, r_, d_in_, T(1), X, d_in_, A(), d_in_, T(0), buf(Za_), r_);
         Backend::for_rows(n, kernels::RankForwardRows<Variant, T>{X, buf(Za_), buf(Z_), buf(W_), buf(rowN_), buf(rowM_),
-                                                                  buf(G_), d_in_, r_, in_.inv_s, scaling_, Kv, ms_},
+                                                                  buf(liftF_), buf(lowerF_), buf(G_), d_in_, r_,
+                                                                  in_.inv_s, scaling_, Kv, ms_},
                           d_in_);
         Backend::gemm(false, true, n, d_out_, r_, T(1), buf(W_), r_, B(), r_, T(1), Y, d_out_);
         return;
@@ -220,7 +221,7 @@ class Adapter {
     T* rows = buf(rows_);
     if constexpr (Variant::has_lift) {
       if (rank_space_) {
-        backward_rank_space(X, dY, dX, n, Kv);
+        backward_rank_space(X, dY, dX, n);
         return;
       }
     }
@@ -300,6 +301,8 @@ class Adapter {
       Backend::resize(rowN_, n);
       Backend::resize(rowM_, n);
       Backend::resize(rowE_, n);
+      Backend::resize(liftF_, 3 * n);
+      Backend::resize(lowerF_, 3 * n);
       Backend::resize(G_, r_ * r_);
       Backend::resize(M_, r_ * r_);
     }
@@ -341,12 +344,12 @@ class Adapter {
     return m;
   }
   /// Backward of the rank-space forward (see kernels::RankVjpRows for the formulas).
-  void backward_rank_space(const T* X, const T* dY, T* dX, index_t n, T Kv) {
+  void backward_rank_space(const T* X, const T* dY, T* dX, index_t n) {
     // Q = scaling dY B  (rows q_i = B^T g_i, g = scaling dY)
     Backend::gemm(false, false, n, r_, d_out_, scaling_, dY, d_out_, B(), r_, T(0), buf(dZ_), r_);
     Backend::for_rows(n, kernels::RankVjpRows<Variant, T>{buf(dZ_), buf(Z_), buf(Za_), buf(G_), buf(rowN_), buf(rowM_),
-                                                          buf(W_), buf(Zc_), buf(dZs_), buf(rowE_), buf(rowK_),
-                                                          buf(rows_), r_, in_.inv_s, Kv, ms_},
+                                                          buf(liftF_), buf(lowerF_), buf(W_), buf(Zc_), buf(dZs_),
+                                                          buf(rowE_), buf(rowK_), buf(rows_), r_, in_.inv_s},
                       r_ * r_);
     // dB += scaling dY^T (h z) + B (Z^T (c z))
     Backend::gemm(true, false, d_out_, r_, n, scaling_, dY, d_out_, buf(W_), r_, T(1), dB(), r_);
@@ -389,8 +392,9 @@ class Adapter {
   vector_type params_, grads_;
   vector_type U_, dU_, Z_, dZ_, Yb_, dYb_, rowK_, rows_;
   // rank-space evaluation of the radial variants: A x, h z (forward W, backward Zh), c z, (f/s) dz,
-  // per-row n, m, e, and the r x r matrices G = B^T B and Z^T (c z)
-  vector_type Za_, W_, Zc_, dZs_, rowN_, rowM_, rowE_, G_, M_;
+  // per-row n, m, e, the lift and lower factors (f, df/dn, df/dK per row), and the r x r matrices
+  // G = B^T B and Z^T (c z)
+  vector_type Za_, W_, Zc_, dZs_, rowN_, rowM_, rowE_, liftF_, lowerF_, G_, M_;
   bool rank_space_ = false;
   index_t capacity_ = 0;
   index_t last_n_ = -1;

@@ -146,23 +146,38 @@ struct LowerVjpRows {
 //                                                   Delta = (h(m) z) B^T          (one GEMM into Y)
 // so HypLoRA costs LoRA's GEMMs plus one pass over X for the norms (and one more in backward).
 
+/// Stores a RadialFactor as 3 values (f, df/dn, df/dK) at p.
+template <class T>
+HYPLORA_INLINE void store_factor(T* p, const RadialFactor<T>& r) { p[0] = r.f; p[1] = r.df_dn; p[2] = r.df_dK; }
+template <class T>
+HYPLORA_INLINE RadialFactor<T> load_factor(const T* p) {
+  RadialFactor<T> r;
+  r.f = p[0]; r.df_dn = p[1]; r.df_dK = p[2];
+  return r;
+}
+
 /// Forward for row i. On entry Za holds a = A x; writes z = (f/s) a into Z, W = scale h(m) z,
-/// row_n = n, row_m = m.
+/// row_n = n, row_m = m, and the lift and lower factors with their derivatives (3 values per row
+/// each: the backward then evaluates no transcendental function).
 template <class V, class T>
 struct RankForwardRows {
-  const T* X; const T* Za; T* Z; T* W; T* row_n; T* row_m; const T* G; index_t d_in; index_t r;
-  T inv_s; T scale; T K; MapSettings<T> ms;
+  const T* X; const T* Za; T* Z; T* W; T* row_n; T* row_m; T* lift_factor; T* lower_factor; const T* G;
+  index_t d_in; index_t r; T inv_s; T scale; T K; MapSettings<T> ms;
   HYPLORA_HOST_DEVICE void operator()(index_t i) const {
     const T* x = X + i * d_in;
     const T n = std::sqrt(dot(x, x, d_in) * inv_s * inv_s);
-    const T a = V::lift(n, K, ms).f * inv_s;
+    const RadialFactor<T> li = V::lift(n, K, ms);
+    store_factor(lift_factor + 3 * i, li);
+    const T a = li.f * inv_s;
     const T* za = Za + i * r;
     T* z = Z + i * r;
     for (index_t j = 0; j < r; ++j) z[j] = a * za[j];
     T m2 = T(0);
     for (index_t j = 0; j < r; ++j) m2 += z[j] * dot(G + j * r, z, r);
     const T m = std::sqrt(m2 > T(0) ? m2 : T(0));  // rounding can make z^T G z slightly negative near 0
-    const T w = scale * V::lower(m, K, ms).f;
+    const RadialFactor<T> lo = V::lower(m, K, ms);
+    store_factor(lower_factor + 3 * i, lo);
+    const T w = scale * lo.f;
     T* wi = W + i * r;
     for (index_t j = 0; j < r; ++j) wi[j] = w * z[j];
     row_n[i] = n;
@@ -178,14 +193,14 @@ struct RankForwardRows {
 ///   row_K = h_K yg + f_K (v.du);   row_s = -(1/s) (f v.du + c2 n^2)   (d/ds of v = x/s)
 template <class V, class T>
 struct RankVjpRows {
-  const T* Q; const T* Z; const T* Za; const T* G; const T* row_n; const T* row_m;
-  T* Zh; T* Zc; T* dZs; T* row_e; T* row_K; T* row_s; index_t r; T inv_s; T K; MapSettings<T> ms;
+  const T* Q; const T* Z; const T* Za; const T* G; const T* row_n; const T* row_m; const T* lift_factor;
+  const T* lower_factor; T* Zh; T* Zc; T* dZs; T* row_e; T* row_K; T* row_s; index_t r; T inv_s;
   HYPLORA_HOST_DEVICE void operator()(index_t i) const {
     const T* q = Q + i * r; const T* z = Z + i * r; const T* za = Za + i * r;
     T* zh = Zh + i * r; T* zc = Zc + i * r; T* dz = dZs + i * r;
     const T m = row_m[i], n = row_n[i];
-    const RadialFactor<T> lo = V::lower(m, K, ms);
-    const RadialFactor<T> li = V::lift(n, K, ms);
+    const RadialFactor<T> lo = load_factor(lower_factor + 3 * i);  // as evaluated by the forward
+    const RadialFactor<T> li = load_factor(lift_factor + 3 * i);
     const T yg = dot(z, q, r);
     const T c = m > Constants<T>::min_norm() ? lo.df_dn * yg / m : T(0);
     T vdu = T(0);
