@@ -6,7 +6,6 @@
 #include <limits>
 #include <map>
 #include <set>
-#include <unistd.h>
 
 #include "support.hpp"
 #include "sweep/aggregate.hpp"
@@ -239,8 +238,8 @@ TEST_CASE("sweep aggregation on synthetic cells with known answers", "[sweep]") 
 
 TEST_CASE("a tiny sweep on stories260K runs end to end and resumes without re-running cells", "[sweep][slow]") {
   const auto model = hyplora::test::require_shared("models/stories260K/stories260K.bin");
-  const fs::path dir = fs::temp_directory_path() / ("hyplora_test_sweep_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  const hyplora::test::TempDir tmp("hyplora_test_sweep");
+  const fs::path dir = tmp.path;
   SweepGrid g;
   g.variants = {"lora", "hyplora_lorentz"};
   g.seeds = {0, 1};
@@ -307,14 +306,13 @@ TEST_CASE("a tiny sweep on stories260K runs end to end and resumes without re-ru
   SweepGrid changed = g;
   changed.train.steps = 4;
   CHECK_THROWS_WITH(run_sweep(changed, opt), Catch::Contains("recorded with other settings"));
-  fs::remove_all(dir);
 }
 
 TEST_CASE("a tiny sweep trains on a real data set and reports further test sets", "[sweep][slow]") {
   const auto model = hyplora::test::require_shared("models/stories260K/stories260K.bin");
   hyplora::test::require_shared("data/mawps/trainset.json");
-  const fs::path dir = fs::temp_directory_path() / ("hyplora_test_sweep_real_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  const hyplora::test::TempDir tmp("hyplora_test_sweep_real");
+  const fs::path dir = tmp.path;
   SweepGrid g;
   g.variants = {"lora", "hyplora_lorentz"};
   g.seeds = {0};
@@ -359,5 +357,4 @@ TEST_CASE("a tiny sweep trains on a real data set and reports further test sets"
   CHECK(w.summary.extra_sets == std::vector<std::string>{"la-svamp"});
   CHECK(w.markdown.find("la-svamp") != std::string::npos);
   CHECK(fs::exists(dir / "accuracy_by_set.png.gp"));
-  fs::remove_all(dir);
 }
