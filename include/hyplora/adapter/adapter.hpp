@@ -180,11 +180,12 @@ class Adapter {
     rank_space_ = Variant::has_lift && !drop;
     if constexpr (Variant::has_lift) {
       if (!drop) {  // rank-space evaluation (row_kernels.hpp): no d-sized intermediate
-        // G = B^T B (r x r);  Za = X A^T;  per row: z, m, W;  Y += W B^T
+        // G = B^T B (r x r);  Za = X A^T;  Pa = Za G;  per row: z, m, W;  Y += W B^T
         Backend::gemm(true, false, r_, r_, d_out_, T(1), B(), r_, B(), r_, T(0), buf(G_), r_);
         Backend::gemm(false, true, n, r_, d_in_, T(1), X, d_in_, A(), d_in_, T(0), buf(Za_), r_);
-        Backend::for_rows(n, kernels::RankForwardRows<Variant, T>{X, buf(Za_), buf(Z_), buf(W_), buf(rowN_), buf(rowM_),
-                                                                  buf(liftF_), buf(lowerF_), buf(G_), d_in_, r_,
+        Backend::gemm(false, false, n, r_, r_, T(1), buf(Za_), r_, buf(G_), r_, T(0), buf(Pa_), r_);
+        Backend::for_rows(n, kernels::RankForwardRows<Variant, T>{X, buf(Za_), buf(Pa_), buf(Z_), buf(W_), buf(rowN_),
+                                                                  buf(rowM_), buf(liftF_), buf(lowerF_), d_in_, r_,
                                                                   in_.inv_s, scaling_, Kv, ms_},
                           d_in_);
         Backend::gemm(false, true, n, d_out_, r_, T(1), buf(W_), r_, B(), r_, T(1), Y, d_out_);
@@ -295,6 +296,7 @@ class Adapter {
     if (Variant::has_lower && widen) { Backend::resize(Yb_, n * d_out_); Backend::resize(dYb_, n * d_out_); }
     if (Variant::has_lift) {
       Backend::resize(Za_, n * r_);
+      Backend::resize(Pa_, n * r_);
       Backend::resize(W_, n * r_);
       Backend::resize(Zc_, n * r_);
       Backend::resize(dZs_, n * r_);
@@ -347,7 +349,7 @@ class Adapter {
   void backward_rank_space(const T* X, const T* dY, T* dX, index_t n) {
     // Q = scaling dY B  (rows q_i = B^T g_i, g = scaling dY)
     Backend::gemm(false, false, n, r_, d_out_, scaling_, dY, d_out_, B(), r_, T(0), buf(dZ_), r_);
-    Backend::for_rows(n, kernels::RankVjpRows<Variant, T>{buf(dZ_), buf(Z_), buf(Za_), buf(G_), buf(rowN_), buf(rowM_),
+    Backend::for_rows(n, kernels::RankVjpRows<Variant, T>{buf(dZ_), buf(Z_), buf(Za_), buf(Pa_), buf(rowN_), buf(rowM_),
                                                           buf(liftF_), buf(lowerF_), buf(W_), buf(Zc_), buf(dZs_),
                                                           buf(rowE_), buf(rowK_), buf(rows_), r_, in_.inv_s},
                       r_ * r_);
@@ -391,10 +393,10 @@ class Adapter {
   ParamLayout layout_;
   vector_type params_, grads_;
   vector_type U_, dU_, Z_, dZ_, Yb_, dYb_, rowK_, rows_;
-  // rank-space evaluation of the radial variants: A x, h z (forward W, backward Zh), c z, (f/s) dz,
+  // rank-space evaluation of the radial variants: A x, G A x, h z (forward W, backward Zh), c z, (f/s) dz,
   // per-row n, m, e, the lift and lower factors (f, df/dn, df/dK per row), and the r x r matrices
   // G = B^T B and Z^T (c z)
-  vector_type Za_, W_, Zc_, dZs_, rowN_, rowM_, rowE_, liftF_, lowerF_, G_, M_;
+  vector_type Za_, Pa_, W_, Zc_, dZs_, rowN_, rowM_, rowE_, liftF_, lowerF_, G_, M_;
   bool rank_space_ = false;
   index_t capacity_ = 0;
   index_t last_n_ = -1;

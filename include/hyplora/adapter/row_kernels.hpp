@@ -156,12 +156,14 @@ HYPLORA_INLINE RadialFactor<T> load_factor(const T* p) {
   return r;
 }
 
-/// Forward for row i. On entry Za holds a = A x; writes z = (f/s) a into Z, W = scale h(m) z,
-/// row_n = n, row_m = m, and the lift and lower factors with their derivatives (3 values per row
-/// each: the backward then evaluates no transcendental function).
+/// Forward for row i. On entry Za holds a = A x and Pa = G a (rows of Za G: G is symmetric);
+/// writes z = (f/s) a into Z, W = scale h(m) z, row_n = n, row_m = m, and the lift and lower
+/// factors with their derivatives (3 values per row each: the backward then evaluates no
+/// transcendental function). m^2 = z^T G z = (f/s)^2 a.(G a): the r x r quadratic form comes from
+/// one GEMM instead of r short dot products per row.
 template <class V, class T>
 struct RankForwardRows {
-  const T* X; const T* Za; T* Z; T* W; T* row_n; T* row_m; T* lift_factor; T* lower_factor; const T* G;
+  const T* X; const T* Za; const T* Pa; T* Z; T* W; T* row_n; T* row_m; T* lift_factor; T* lower_factor;
   index_t d_in; index_t r; T inv_s; T scale; T K; MapSettings<T> ms;
   HYPLORA_HOST_DEVICE void operator()(index_t i) const {
     const T* x = X + i * d_in;
@@ -172,8 +174,7 @@ struct RankForwardRows {
     const T* za = Za + i * r;
     T* z = Z + i * r;
     for (index_t j = 0; j < r; ++j) z[j] = a * za[j];
-    T m2 = T(0);
-    for (index_t j = 0; j < r; ++j) m2 += z[j] * dot(G + j * r, z, r);
+    const T m2 = a * a * dot(za, Pa + i * r, r);
     const T m = std::sqrt(m2 > T(0) ? m2 : T(0));  // rounding can make z^T G z slightly negative near 0
     const RadialFactor<T> lo = V::lower(m, K, ms);
     store_factor(lower_factor + 3 * i, lo);
@@ -193,19 +194,21 @@ struct RankForwardRows {
 ///   row_K = h_K yg + f_K (v.du);   row_s = -(1/s) (f v.du + c2 n^2)   (d/ds of v = x/s)
 template <class V, class T>
 struct RankVjpRows {
-  const T* Q; const T* Z; const T* Za; const T* G; const T* row_n; const T* row_m; const T* lift_factor;
+  const T* Q; const T* Z; const T* Za; const T* Pa; const T* row_n; const T* row_m; const T* lift_factor;
   const T* lower_factor; T* Zh; T* Zc; T* dZs; T* row_e; T* row_K; T* row_s; index_t r; T inv_s;
   HYPLORA_HOST_DEVICE void operator()(index_t i) const {
-    const T* q = Q + i * r; const T* z = Z + i * r; const T* za = Za + i * r;
+    const T* q = Q + i * r; const T* z = Z + i * r; const T* za = Za + i * r; const T* pa = Pa + i * r;
     T* zh = Zh + i * r; T* zc = Zc + i * r; T* dz = dZs + i * r;
     const T m = row_m[i], n = row_n[i];
     const RadialFactor<T> lo = load_factor(lower_factor + 3 * i);  // as evaluated by the forward
     const RadialFactor<T> li = load_factor(lift_factor + 3 * i);
     const T yg = dot(z, q, r);
     const T c = m > Constants<T>::min_norm() ? lo.df_dn * yg / m : T(0);
+    const T a = li.f * inv_s;  // z = a Za row, so G z = a Pa row
+    const T ca = c * a;
     T vdu = T(0);
     for (index_t j = 0; j < r; ++j) {
-      const T dzj = lo.f * q[j] + c * dot(G + j * r, z, r);  // G is symmetric: (G z)_j = row j . z
+      const T dzj = lo.f * q[j] + ca * pa[j];
       zh[j] = lo.f * z[j];
       zc[j] = c * z[j];
       dz[j] = dzj;
@@ -213,7 +216,6 @@ struct RankVjpRows {
     }
     vdu *= inv_s;
     const T c2 = n > Constants<T>::min_norm() ? li.df_dn * vdu / n : T(0);
-    const T a = li.f * inv_s;
     for (index_t j = 0; j < r; ++j) dz[j] *= a;
     row_e[i] = c2 * inv_s * inv_s;
     row_K[i] = lo.df_dK * yg + li.df_dK * vdu;

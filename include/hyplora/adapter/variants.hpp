@@ -50,6 +50,10 @@ HYPLORA_INLINE RadialFactor<T> factor_of_t(T F, T dF, T t, T sqrtK, T K) {
   r.df_dK = -dF * t / (T(2) * K);  // dt/dK = -t / (2K)
   return r;
 }
+template <class T>
+HYPLORA_INLINE RadialFactor<T> factor_of_t(math::ValueDeriv<T> F, T t, T sqrtK, T K) {
+  return factor_of_t(F.f, F.df, t, sqrtK, K);
+}
 }  // namespace detail
 
 // ---- variant tags --------------------------------------------------------------------------
@@ -94,13 +98,13 @@ struct HypLoraLorentz {
   template <class T>
   HYPLORA_INLINE static RadialFactor<T> lift(T n, T K, const MapSettings<T>&) {
     const T sqrtK = std::sqrt(K), t = n / sqrtK;
-    return detail::factor_of_t(math::sinh_over_x(t), math::sinh_over_x_deriv(t), t, sqrtK, K);
+    return detail::factor_of_t(math::sinh_over_x_with_deriv(t), t, sqrtK, K);
   }
   /// logmap0 of (sqrt(|y|^2+K), y): sqrtK asinh(n/sqrtK) y/n = asinh(t)/t y.
   template <class T>
   HYPLORA_INLINE static RadialFactor<T> lower(T n, T K, const MapSettings<T>&) {
     const T sqrtK = std::sqrt(K), t = n / sqrtK;
-    return detail::factor_of_t(math::asinh_over_x(t), math::asinh_over_x_deriv(t), t, sqrtK, K);
+    return detail::factor_of_t(math::asinh_over_x_with_deriv(t), t, sqrtK, K);
   }
 };
 
@@ -111,7 +115,7 @@ struct HypLoraPoincare {
   template <class T>
   HYPLORA_INLINE static RadialFactor<T> lift(T n, T K, const MapSettings<T>&) {
     const T sqrtK = std::sqrt(K), t = n / sqrtK;
-    return detail::factor_of_t(math::tanh_over_x(t), math::tanh_over_x_deriv(t), t, sqrtK, K);
+    return detail::factor_of_t(math::tanh_over_x_with_deriv(t), t, sqrtK, K);
   }
   /// Project y into the ball (sqrt(c)|y| <= 1 - ball_eps), then logmap0: artanh(t)/t y.
   template <class T>
@@ -122,7 +126,7 @@ struct HypLoraPoincare {
       const T a = std::atanh(m);
       return detail::factor_of_t(a / t, -a / (t * t), t, sqrtK, K);
     }
-    return detail::factor_of_t(math::artanh_over_x(t), math::artanh_over_x_deriv(t), t, sqrtK, K);
+    return detail::factor_of_t(math::artanh_over_x_with_deriv(t), t, sqrtK, K);
   }
 };
 
@@ -139,7 +143,7 @@ struct PaperHypLora {
       const T sc = std::sinh(s.sinh_clamp);
       return detail::factor_of_t(sc / t, -sc / (t * t), t, sqrtK, K);
     }
-    return detail::factor_of_t(math::sinh_over_x(t), math::sinh_over_x_deriv(t), t, sqrtK, K);
+    return detail::factor_of_t(math::sinh_over_x_with_deriv(t), t, sqrtK, K);
   }
   /// theta = sqrt(n^2 + 1/K)/sqrtK clamped to >= 1+eps; Delta = sqrtK arcosh(theta) y/n.
   template <class T>

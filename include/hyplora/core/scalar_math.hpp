@@ -130,6 +130,55 @@ HYPLORA_INLINE T softplus_inverse(T y) {
   return y + std::log(-std::expm1(-y));
 }
 
+// ---- asinh, tanh, atanh of a non-negative argument -------------------------------------------
+// For float on the host these are evaluated in double through exp / log: within 0.5 ulp of float
+// (tests/test_manifold_models.cpp checks them) and 2-3x faster than glibc's asinhf / tanhf /
+// atanhf, which dominated the per-row cost of the radial maps. The double forms lose about
+// 1e-16 / a relative to cancellation next to 1, far below float's 6e-8 for a >= 2^-20; below
+// that f(a) = a in float. Double and device code use the library functions.
+
+/// Below this (2^-20) asinh, tanh and atanh of a float equal a to rounding (a^2/3 < 2^-41).
+template <class T>
+HYPLORA_INLINE constexpr T identity_below() {
+  return T(9.5367431640625e-07);
+}
+/// asinh(a) = log(a + sqrt(1 + a^2)), a >= 0 (a^2 cannot overflow in double for a float a).
+template <class T>
+HYPLORA_INLINE T asinh_nonneg(T a) {
+#if !HYPLORA_IN_DEVICE_CODE
+  if constexpr (sizeof(T) == 4) {
+    if (a < identity_below<T>()) return a;
+    const double d = double(a);
+    return T(std::log(d + std::sqrt(1.0 + d * d)));
+  }
+#endif
+  return std::asinh(a);
+}
+/// tanh(a) = (1 - e) / (1 + e), e = exp(-2a), a >= 0.
+template <class T>
+HYPLORA_INLINE T tanh_nonneg(T a) {
+#if !HYPLORA_IN_DEVICE_CODE
+  if constexpr (sizeof(T) == 4) {
+    if (a < identity_below<T>()) return a;
+    const double e = std::exp(-2.0 * double(a));
+    return T((1.0 - e) / (1.0 + e));
+  }
+#endif
+  return std::tanh(a);
+}
+/// atanh(a) = log((1 + a) / (1 - a)) / 2, 0 <= a < 1.
+template <class T>
+HYPLORA_INLINE T atanh_nonneg(T a) {
+#if !HYPLORA_IN_DEVICE_CODE
+  if constexpr (sizeof(T) == 4) {
+    if (a < identity_below<T>()) return a;
+    const double d = double(a);
+    return T(0.5 * std::log((1.0 + d) / (1.0 - d)));
+  }
+#endif
+  return std::atanh(a);
+}
+
 /// sqrt(1 + x^2) without overflow of x^2.
 template <class T>
 HYPLORA_INLINE T sqrt1p_sq(T x) {
@@ -139,6 +188,25 @@ HYPLORA_INLINE T sqrt1p_sq(T x) {
 
 // ---- f(x)/x and derivatives ------------------------------------------------------------------
 
+/// f(x) and f'(x) of one function, evaluated together: the pair shares its transcendental call
+/// (a VJP needs both; computing them apart costs two or three calls of sinh, asinh, tanh, atanh).
+template <class T>
+struct ValueDeriv {
+  T f;
+  T df;
+};
+
+/// sinh(a) and cosh(a) for a >= 0 from one exp: (e -/+ 1/e)/2, e = exp(min(a, max_exp_arg)).
+/// Used beyond the series thresholds (a >= 0.5), where e - 1/e loses at most ~2 ulp to cancellation;
+/// one exp costs about a third of std::sinh (glibc, float).
+template <class T>
+HYPLORA_INLINE void sinh_cosh_of_abs(T a, T& sh, T& ch) {
+  const T e = std::exp(a < Constants<T>::max_exp_arg() ? a : Constants<T>::max_exp_arg());
+  const T ie = T(1) / e;
+  sh = T(0.5) * (e - ie);
+  ch = T(0.5) * (e + ie);
+}
+
 /// sinh(x)/x (1 at 0).
 template <class T>
 HYPLORA_INLINE T sinh_over_x(T x) {
@@ -147,20 +215,26 @@ HYPLORA_INLINE T sinh_over_x(T x) {
   if (a < sinh_series_threshold<T>()) return even_series(c, a * a);
   // Beyond max_exp_arg the map saturates radially: sinh(max)/x, so that sinh_over_x(x) * x stays
   // sinh(min(x, max)) (a point of H_K stays on the hyperboloid with x_0 = cosh(max)).
-  return std::sinh(clamp_exp_arg(a)) / a;
+  T sh, ch;
+  sinh_cosh_of_abs(a, sh, ch);
+  return sh / a;
 }
-/// d/dx [sinh(x)/x] = (x cosh x - sinh x) / x^2.
+/// sinh(x)/x and cosh(x) from one exp (the two factors of the Lorentz expmap0).
 template <class T>
-HYPLORA_INLINE T sinh_over_x_deriv(T x) {
+HYPLORA_INLINE void sinh_over_x_and_cosh(T x, T& f, T& cosh_x) {
   constexpr double c[8] = HYPLORA_SERIES_SINH_OVER_X;
+  constexpr double cc[8] = {1.0, 1.0 / 2.0, 1.0 / 24.0, 1.0 / 720.0, 1.0 / 40320.0, 1.0 / 3628800.0,
+                            1.0 / 479001600.0, 1.0 / 87178291200.0};  // cosh x = sum x^2k / (2k)!
   const T a = abs(x);
-  if (a < sinh_series_threshold<T>())
-    return sign(x) * even_series_deriv(c, a);
-  if (a > Constants<T>::max_exp_arg())  // saturated branch sinh(max)/x
-    return -sign(x) * std::sinh(Constants<T>::max_exp_arg()) / a / a;
-  return sign(x) * (std::cosh(a) / a - std::sinh(a) / a / a);  // no overflow of a cosh(a)
+  if (a < sinh_series_threshold<T>()) {
+    f = even_series(c, a * a);
+    cosh_x = even_series(cc, a * a);
+    return;
+  }
+  T sh;
+  sinh_cosh_of_abs(a, sh, cosh_x);
+  f = sh / a;
 }
-
 /// asinh(x)/x (1 at 0).
 template <class T>
 HYPLORA_INLINE T asinh_over_x(T x) {
@@ -168,19 +242,8 @@ HYPLORA_INLINE T asinh_over_x(T x) {
   const T a = abs(x);
   if (a < geometric_series_threshold<T>())
     return even_series(c, a * a);
-  return std::asinh(a) / a;
+  return asinh_nonneg(a) / a;
 }
-/// d/dx [asinh(x)/x] = (x / sqrt(1+x^2) - asinh x) / x^2.
-template <class T>
-HYPLORA_INLINE T asinh_over_x_deriv(T x) {
-  constexpr double c[8] = HYPLORA_SERIES_ASINH_OVER_X;
-  const T a = abs(x);
-  if (a < geometric_series_threshold<T>())
-    return sign(x) * even_series_deriv(c, a);
-  // Written as 1/(a sqrt(1+a^2)) - asinh(a)/a^2 to avoid overflow of a^2 for huge a.
-  return sign(x) * (T(1) / (a * std::sqrt(T(1) + a * a)) - std::asinh(a) / (a * a));
-}
-
 /// tanh(x)/x (1 at 0).
 template <class T>
 HYPLORA_INLINE T tanh_over_x(T x) {
@@ -188,19 +251,8 @@ HYPLORA_INLINE T tanh_over_x(T x) {
   const T a = abs(x);
   if (a < geometric_series_threshold<T>())
     return even_series(c, a * a);
-  return std::tanh(a) / a;
+  return tanh_nonneg(a) / a;
 }
-/// d/dx [tanh(x)/x] = (x sech^2 x - tanh x) / x^2.
-template <class T>
-HYPLORA_INLINE T tanh_over_x_deriv(T x) {
-  constexpr double c[8] = HYPLORA_SERIES_TANH_OVER_X;
-  const T a = abs(x);
-  if (a < geometric_series_threshold<T>())
-    return sign(x) * even_series_deriv(c, a);
-  const T t = std::tanh(a);
-  return sign(x) * ((T(1) - t * t) / a - t / (a * a));
-}
-
 /// artanh(x)/x (1 at 0), argument clamped to |x| <= 1 - ball_eps.
 template <class T>
 HYPLORA_INLINE T artanh_over_x(T x) {
@@ -208,18 +260,63 @@ HYPLORA_INLINE T artanh_over_x(T x) {
   const T a = clamp(abs(x), T(0), artanh_max_arg<T>());
   if (a < geometric_series_threshold<T>())
     return even_series(c, a * a);
-  return std::atanh(a) / a;
+  return atanh_nonneg(a) / a;
 }
-/// d/dx [artanh(x)/x] = (x / (1 - x^2) - artanh x) / x^2; 0 in the clamped region.
+// ---- value and derivative together (one transcendental call each) ------------------------------
+
+/// sinh(x)/x and its derivative (x cosh x - sinh x)/x^2.
 template <class T>
-HYPLORA_INLINE T artanh_over_x_deriv(T x) {
+HYPLORA_INLINE ValueDeriv<T> sinh_over_x_with_deriv(T x) {
+  constexpr double c[8] = HYPLORA_SERIES_SINH_OVER_X;
+  const T a = abs(x);
+  if (a < sinh_series_threshold<T>()) return {even_series(c, a * a), sign(x) * even_series_deriv(c, a)};
+  T sh, ch;
+  sinh_cosh_of_abs(a, sh, ch);
+  const T f = sh / a;
+  if (a > Constants<T>::max_exp_arg()) return {f, -sign(x) * f / a};  // saturated branch sinh(max)/x
+  return {f, sign(x) * (ch - f) / a};  // (cosh a - sinh(a)/a)/a: no overflow of a cosh(a)
+}
+/// asinh(x)/x and its derivative (x/sqrt(1+x^2) - asinh x)/x^2.
+template <class T>
+HYPLORA_INLINE ValueDeriv<T> asinh_over_x_with_deriv(T x) {
+  constexpr double c[8] = HYPLORA_SERIES_ASINH_OVER_X;
+  const T a = abs(x);
+  if (a < geometric_series_threshold<T>()) return {even_series(c, a * a), sign(x) * even_series_deriv(c, a)};
+  const T f = asinh_nonneg(a) / a;
+  return {f, sign(x) * (T(1) / (a * sqrt1p_sq(a)) - f / a)};
+}
+/// tanh(x)/x and its derivative (x sech^2 x - tanh x)/x^2.
+template <class T>
+HYPLORA_INLINE ValueDeriv<T> tanh_over_x_with_deriv(T x) {
+  constexpr double c[8] = HYPLORA_SERIES_TANH_OVER_X;
+  const T a = abs(x);
+  if (a < geometric_series_threshold<T>()) return {even_series(c, a * a), sign(x) * even_series_deriv(c, a)};
+  // sech^2 a = 4e/(1+e)^2 with e = exp(-2a), not 1 - tanh^2 a: that difference cancels for large a
+  // (its absolute error eps/a was 9 eps of the whole derivative at a = 15 in double).
+  const T t = tanh_nonneg(a), e = std::exp(T(-2) * a), sech2 = T(4) * e / ((T(1) + e) * (T(1) + e));
+  return {t / a, sign(x) * (sech2 / a - t / (a * a))};
+}
+/// artanh(x)/x and its derivative (x/(1-x^2) - artanh x)/x^2; derivative 0 in the clamped region.
+template <class T>
+HYPLORA_INLINE ValueDeriv<T> artanh_over_x_with_deriv(T x) {
   constexpr double c[8] = HYPLORA_SERIES_ARTANH_OVER_X;
   const T a = abs(x);
-  if (a > artanh_max_arg<T>()) return T(0);
-  if (a < geometric_series_threshold<T>())
-    return sign(x) * even_series_deriv(c, a);
-  return sign(x) * (T(1) / (a * (T(1) - a * a)) - std::atanh(a) / (a * a));
+  const T ac = clamp(a, T(0), artanh_max_arg<T>());
+  if (ac < geometric_series_threshold<T>()) return {even_series(c, ac * ac), sign(x) * even_series_deriv(c, ac)};
+  const T f = atanh_nonneg(ac) / ac;
+  if (a > artanh_max_arg<T>()) return {f, T(0)};
+  return {f, sign(x) * (T(1) / (a * (T(1) - a * a)) - f / a)};
 }
+
+/// The derivatives alone (d/dx of the functions above).
+template <class T>
+HYPLORA_INLINE T sinh_over_x_deriv(T x) { return sinh_over_x_with_deriv(x).df; }
+template <class T>
+HYPLORA_INLINE T asinh_over_x_deriv(T x) { return asinh_over_x_with_deriv(x).df; }
+template <class T>
+HYPLORA_INLINE T tanh_over_x_deriv(T x) { return tanh_over_x_with_deriv(x).df; }
+template <class T>
+HYPLORA_INLINE T artanh_over_x_deriv(T x) { return artanh_over_x_with_deriv(x).df; }
 
 }  // namespace math
 }  // namespace hyplora

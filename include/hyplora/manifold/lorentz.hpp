@@ -83,12 +83,12 @@ class Lorentz {
   /// d(x,y) = 2 sqrt K asinh(||x-y||_L / (2 sqrt K))  (= sqrt K arcosh(-<x,y>_L / K) on H_K).
   HYPLORA_INLINE T dist(const T* x, const T* y, index_t n) const {
     const T sK = sqrtK();
-    return T(2) * sK * std::asinh(minkowski_diff_norm(x, y, n) / (T(2) * sK));
+    return T(2) * sK * math::asinh_nonneg(minkowski_diff_norm(x, y, n) / (T(2) * sK));
   }
   /// d(o,x) = sqrt K asinh(||x_s|| / sqrt K): uses the space part only.
   HYPLORA_INLINE T dist0(const T* x, index_t n) const {
     const T sK = sqrtK();
-    return sK * std::asinh(vec::norm(x + 1, n - 1) / sK);
+    return sK * math::asinh_nonneg(vec::norm(x + 1, n - 1) / sK);
   }
 
   // ---- maps at the origin ---------------------------------------------------------------------
@@ -111,9 +111,10 @@ class Lorentz {
   HYPLORA_INLINE void expmap0(const T* v, T* x, index_t n) const {
     const T sK = sqrtK();
     const T t = vec::norm(v + 1, n - 1) / sK;
-    const T f = math::sinh_over_x(t);
+    T f, ch;
+    math::sinh_over_x_and_cosh(t, f, ch);
     for (index_t i = 1; i < n; ++i) x[i] = f * v[i];
-    x[0] = sK * math::safe_cosh(t);
+    x[0] = sK * ch;
   }
   /// logmap0(x) = (0, asinhc(|x_s|/sqrt K) x_s); x_0 is not read (n = d+1).
   HYPLORA_INLINE void logmap0(const T* x, T* v, index_t n) const {
@@ -135,7 +136,7 @@ class Lorentz {
     // Written with a only (coef * q/(2K) = 2 a asinh(a) / sqrt(1+a^2)), so nothing overflows far out.
     const T a = minkowski_diff_norm(x, y, n) / (T(2) * sqrtK());
     const T r = math::sqrt1p_sq(a);
-    const T coef = math::asinh_over_x(a) / r, ch = T(2) * a * std::asinh(a) / r;
+    const T coef = math::asinh_over_x(a) / r, ch = T(2) * a * math::asinh_nonneg(a) / r;
     for (index_t i = 0; i < n; ++i) v[i] = coef * (y[i] - x[i]) - ch * x[i];
   }
   /// Nearest point with the same space part: (sqrt(K + |x_s|^2), x_s).
@@ -252,7 +253,7 @@ class Lorentz {
         if (gx) gx[i] += (i == 0 ? s : -s) * y[i];
         if (gy) gy[i] += (i == 0 ? s : -s) * x[i];
       }
-      return g * (std::asinh(a) - a / r) / sK - s;
+      return g * (math::asinh_nonneg(a) - a / r) / sK - s;
     }
     if (m > T(0)) {
       const T s = g / (m * r);
@@ -262,20 +263,20 @@ class Lorentz {
         if (gy) gy[i] -= gi;
       }
     }
-    return g * (std::asinh(a) - a / r) / sK;
+    return g * (math::asinh_nonneg(a) - a / r) / sK;
   }
   /// d0 = sK asinh(b), b = |x_s|/sK: dd0/dx_s = x_s / (|x_s| sqrt(1+b^2)); dd0/dK = (asinh b - b/sqrt(1+b^2)) / (2 sK).
   HYPLORA_INLINE T dist0_vjp(const T* x, T g, T* gx, index_t n) const {
     const T sK = sqrtK();
     const T rn = vec::norm(x + 1, n - 1), b = rn / sK, r = math::sqrt1p_sq(b);
     if (gx && rn > T(0)) vec::axpy(g / (rn * r), x + 1, gx + 1, n - 1);
-    return g * (std::asinh(b) - b / r) / (T(2) * sK);
+    return g * (math::asinh_nonneg(b) - b / r) / (T(2) * sK);
   }
   /// Radial map x_s = f(t) v, t = |v|/sK, f = sinhc (series near 0):
   /// gv += f g + f'(t)/(t K) (v.g) v;  dL/dK = -(v.g) f'(t) t / (2K).
   HYPLORA_INLINE T expmap0_space_vjp(const T* v, const T* g, T* gv, index_t ns) const {
     const T k = K(), t = vec::norm(v, ns) / std::sqrt(k);
-    const T f = math::sinh_over_x(t), fp = math::sinh_over_x_deriv(t);
+    const auto [f, fp] = math::sinh_over_x_with_deriv(t);
     const T fp_over_t = t > T(0) ? fp / t : T(1) / T(3);  // sinhc'(t)/t -> 1/3 at 0
     const T vg = vec::dot(v, g, ns);
     if (gv) {
@@ -287,7 +288,7 @@ class Lorentz {
   /// As expmap0_space_vjp with f = asinhc: f'(t)/t -> -1/3 at 0.
   HYPLORA_INLINE T logmap0_space_vjp(const T* xs, const T* g, T* gx, index_t ns) const {
     const T k = K(), t = vec::norm(xs, ns) / std::sqrt(k);
-    const T f = math::asinh_over_x(t), fp = math::asinh_over_x_deriv(t);
+    const auto [f, fp] = math::asinh_over_x_with_deriv(t);
     const T fp_over_t = t > T(0) ? fp / t : T(-1) / T(3);
     const T vg = vec::dot(xs, g, ns);
     if (gx) {
@@ -326,7 +327,8 @@ class Lorentz {
   /// dL/dK = -(dL/dt / t) t^2 / (2K).
   HYPLORA_INLINE T expmap_vjp(const T* x, const T* v, const T* g, T* gx, T* gv, index_t n) const {
     const T k = K(), t = math::safe_sqrt(minkowski(v, v, n)) / std::sqrt(k);
-    const T c = math::safe_cosh(t), s = math::sinh_over_x(t), sp = math::sinh_over_x_deriv(t);
+    const T c = math::safe_cosh(t);
+    const auto [s, sp] = math::sinh_over_x_with_deriv(t);
     const T sp_over_t = t > T(0) ? sp / t : T(1) / T(3);
     const bool clamped = t > Constants<T>::max_exp_arg();
     const T dLdt_over_t = clamped ? T(0) : vec::dot(g, x, n) * s + vec::dot(g, v, n) * sp_over_t;
@@ -343,7 +345,7 @@ class Lorentz {
     const T k = K();
     const T m = minkowski_diff_norm(x, y, n), q = m * m;
     const T a = m / (T(2) * std::sqrt(k)), r = math::sqrt1p_sq(a), r2 = r * r;
-    const T A = math::asinh_over_x(a), Ap = math::asinh_over_x_deriv(a);
+    const auto [A, Ap] = math::asinh_over_x_with_deriv(a);
     const T Ap_over_a = a > T(0) ? Ap / a : T(-1) / T(3);
     const T coef = A / r;
     const T dcoef_da2 = Ap_over_a / (T(2) * r) - A / (T(2) * r2 * r);  // d coef / d(a^2)

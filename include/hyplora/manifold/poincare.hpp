@@ -101,12 +101,12 @@ class PoincareBall {
     const T ax = alpha_of(x2, k), ay = alpha_of(y2, k);
     const T sK = std::sqrt(k);
     const T d = math::is_finite(d2) ? std::sqrt(d2) : vec::dist(x, y, n);
-    return T(2) * sK * std::asinh(d / (sK * std::sqrt(ax * ay)));
+    return T(2) * sK * math::asinh_nonneg(d / (sK * std::sqrt(ax * ay)));
   }
   /// d(0,x) = 2 sqrt K artanh(|x|/sqrt K) = 2 sqrt K asinh(|x| / (sqrt K sqrt(alpha_x))).
   HYPLORA_INLINE T dist0(const T* x, index_t n) const {
     const T k = K(), sK = std::sqrt(k), x2 = vec::sqnorm(x, n);
-    return T(2) * sK * std::asinh(vec::norm_from_sq(x, x2, n) / (sK * std::sqrt(alpha_of(x2, k))));
+    return T(2) * sK * math::asinh_nonneg(vec::norm_from_sq(x, x2, n) / (sK * std::sqrt(alpha_of(x2, k))));
   }
 
   // ---- maps ---------------------------------------------------------------------------------
@@ -241,7 +241,7 @@ class PoincareBall {
     T du_dK = -u / (T(2) * k);
     if (!cx) du_dK -= u / T(2) * x2 / (k * k * ax);
     if (!cy) du_dK -= u / T(2) * y2 / (k * k * ay);
-    return g * std::asinh(u) / sK + gu * du_dK;
+    return g * math::asinh_nonneg(u) / sK + gu * du_dK;
   }
   HYPLORA_INLINE T dist0_vjp(const T* x, T g, T* gx, index_t n) const {
     const T k = K(), sK = std::sqrt(k);
@@ -253,7 +253,7 @@ class PoincareBall {
     if (gx) vec::axpy(s, x, gx, n);
     T du_dK = -u / (T(2) * k);
     if (!cx) du_dK -= u / T(2) * x2 / (k * k * ax);
-    return g * std::asinh(u) / sK + gu * du_dK;
+    return g * math::asinh_nonneg(u) / sK + gu * du_dK;
   }
   /// p = f(t) v, t = |v|/sK, f = tanhc: gv += f g + f'(t)/(t K) (v.g) v, dL/dK = -(v.g) f'(t) t/(2K).
   /// In the capped region p = R v/|v| (R = max_map_radius sK): gv += R/|v| (g - (vhat.g) vhat), dL/dK = (vhat.g) R/(2K).
@@ -277,7 +277,7 @@ class PoincareBall {
   HYPLORA_INLINE T logmap0_vjp(const T* p, const T* g, T* gp, index_t n) const {
     const T k = K(), p2 = vec::sqnorm(p, n), t = vec::norm(p, n) / std::sqrt(k);
     const T a = alpha_of(p2, k), sa = std::sqrt(a), w = t / sa;
-    const T A = math::asinh_over_x(w), Ap = math::asinh_over_x_deriv(w);
+    const auto [A, Ap] = math::asinh_over_x_with_deriv(w);
     const T Ap_over_w = w > T(0) ? Ap / w : T(-1) / T(3);
     const T F = A / sa;
     const T Fp_over_t = alpha_clamped(p2, k) ? Ap_over_w / (a * sa) : Ap_over_w / (a * a * sa) + A / (a * sa);
@@ -308,7 +308,7 @@ class PoincareBall {
     const T x2 = vec::sqnorm(x, n), v2 = vec::sqnorm(v, n);
     const T ax = alpha_of(x2, k);
     const T t = std::sqrt(v2) / (ax * sK);
-    const T f = math::tanh_over_x(t), fp = math::tanh_over_x_deriv(t);
+    const auto [f, fp] = math::tanh_over_x_with_deriv(t);
     const T fp_over_t = t > T(0) ? fp / t : T(-2) / T(3);
     const T s = f / ax;
     T gs = T(0);
@@ -331,7 +331,7 @@ class PoincareBall {
     const T d = vec::dist(x, y, n), d2 = d * d;
     const T u2 = cc * d2 / (ax * ay), u = std::sqrt(u2);
     const T D = cc * d2 + ax * ay;
-    const T A = math::asinh_over_x(u), Ap = math::asinh_over_x_deriv(u);
+    const auto [A, Ap] = math::asinh_over_x_with_deriv(u);
     const T Ap_over_u = u > T(0) ? Ap / u : T(-1) / T(3);
     const T Q = std::sqrt(ax / (ay * D)), P = A * Q;
     // v = P W, W = ax (y - x) - c d2 x.
