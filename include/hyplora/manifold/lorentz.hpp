@@ -92,29 +92,47 @@ class Lorentz {
   }
 
   // ---- maps at the origin ---------------------------------------------------------------------
+  // Each is radial: a factor computed from the row, then the row scaled. The *_factor(s) methods
+  // give the factor alone, so that batched.hpp can compute the factors of several rows before
+  // writing them (their latency chains then overlap).
+
   /// Space part of expmap0: x_s = sqrt K sinh(|v|/sqrt K) v/|v| = sinhc(|v|/sqrt K) v  (ns = d).
+  HYPLORA_INLINE T expmap0_space_factor(const T* v, index_t ns) const {
+    return math::sinh_over_x(vec::norm(v, ns) / sqrtK());
+  }
   HYPLORA_INLINE void expmap0_space(const T* v, T* xs, index_t ns) const {
-    const T f = math::sinh_over_x(vec::norm(v, ns) / sqrtK());
-    for (index_t i = 0; i < ns; ++i) xs[i] = f * v[i];
+    vec::scale(v, expmap0_space_factor(v, ns), xs, ns);
   }
   /// logmap0 from the space part: v = sqrt K asinh(|x_s|/sqrt K) x_s/|x_s|  (ns = d).
+  HYPLORA_INLINE T logmap0_space_factor(const T* xs, index_t ns) const {
+    return math::asinh_over_x(vec::norm(xs, ns) / sqrtK());
+  }
   HYPLORA_INLINE void logmap0_space(const T* xs, T* v, index_t ns) const {
-    const T f = math::asinh_over_x(vec::norm(xs, ns) / sqrtK());
-    for (index_t i = 0; i < ns; ++i) v[i] = f * xs[i];
+    vec::scale(xs, logmap0_space_factor(xs, ns), v, ns);
   }
   /// Time coordinate of the point with space part x_s: sqrt(K + |x_s|^2) (overflow-safe).
   HYPLORA_INLINE T time_from_space(const T* xs, index_t ns) const {
     const T r = vec::norm(xs, ns), k = K();
     return r * r > k ? r * std::sqrt(T(1) + (k / r) / r) : std::sqrt(k + r * r);
   }
+  /// The two numbers of expmap0: the space part's scale sinhc(t) and the time coordinate sqrt K cosh(t).
+  struct ScaleAndTime {
+    T scale;
+    T time;
+  };
+  HYPLORA_INLINE ScaleAndTime expmap0_factors(const T* v, index_t n) const {
+    const T sK = sqrtK();
+    ScaleAndTime st;
+    T ch;
+    math::sinh_over_x_and_cosh(vec::norm(v + 1, n - 1) / sK, st.scale, ch);
+    st.time = sK * ch;
+    return st;
+  }
   /// expmap0(v) = (sqrt K cosh(|v_s|/sqrt K), sinhc(|v_s|/sqrt K) v_s); v_0 is ignored (n = d+1).
   HYPLORA_INLINE void expmap0(const T* v, T* x, index_t n) const {
-    const T sK = sqrtK();
-    const T t = vec::norm(v + 1, n - 1) / sK;
-    T f, ch;
-    math::sinh_over_x_and_cosh(t, f, ch);
-    for (index_t i = 1; i < n; ++i) x[i] = f * v[i];
-    x[0] = sK * ch;
+    const ScaleAndTime st = expmap0_factors(v, n);
+    vec::scale(v + 1, st.scale, x + 1, n - 1);
+    x[0] = st.time;
   }
   /// logmap0(x) = (0, asinhc(|x_s|/sqrt K) x_s); x_0 is not read (n = d+1).
   HYPLORA_INLINE void logmap0(const T* x, T* v, index_t n) const {

@@ -113,18 +113,19 @@ class PoincareBall {
   /// Largest admissible sqrt(c)|p| of the maps: 1 - 4 eps (strictly inside in every precision).
   HYPLORA_INLINE static T max_map_radius() { return T(1) - T(4) * Constants<T>::epsilon(); }
   /// expmap0(v) = tanh(sqrt c |v|) v / (sqrt c |v|) = tanhc(|v|/sqrt K) v, radius capped at max_map_radius.
-  HYPLORA_INLINE void expmap0(const T* v, T* p, index_t n) const {
+  /// (Radial: expmap0_factor alone lets batched.hpp compute several rows' factors before writing.)
+  HYPLORA_INLINE T expmap0_factor(const T* v, index_t n) const {
     const T t = vec::norm(v, n) / sqrtK();
-    T f = math::tanh_over_x(t);
-    if (t * f > max_map_radius()) f = max_map_radius() / t;
-    for (index_t i = 0; i < n; ++i) p[i] = f * v[i];
+    const T f = math::tanh_over_x(t);
+    return t * f > max_map_radius() ? max_map_radius() / t : f;
   }
+  HYPLORA_INLINE void expmap0(const T* v, T* p, index_t n) const { vec::scale(v, expmap0_factor(v, n), p, n); }
   /// logmap0(p) = artanh(t)/t p, t = sqrt c |p|, via asinh(t/sqrt(alpha))/(t) with alpha = 1 - t^2 >= eps.
-  HYPLORA_INLINE void logmap0(const T* p, T* v, index_t n) const {
+  HYPLORA_INLINE T logmap0_factor(const T* p, index_t n) const {
     const T k = K(), p2 = vec::sqnorm(p, n);
-    const T f = artanh_over_x(vec::norm_from_sq(p, p2, n) / std::sqrt(k), p2 / k);
-    for (index_t i = 0; i < n; ++i) v[i] = f * p[i];
+    return artanh_over_x(vec::norm_from_sq(p, p2, n) / std::sqrt(k), p2 / k);
   }
+  HYPLORA_INLINE void logmap0(const T* p, T* v, index_t n) const { vec::scale(p, logmap0_factor(p, n), v, n); }
   /// exp_x(v) = x (+)_c (tanh(t) v / (sqrt c |v|)), t = sqrt c lambda_x |v| / 2 = |v| / (alpha_x sqrt K);
   /// i.e. x (+) (s v) with s = tanhc(t) / alpha_x.
   HYPLORA_INLINE void expmap(const T* x, const T* v, T* out, index_t n) const {
