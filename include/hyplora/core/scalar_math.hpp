@@ -18,6 +18,7 @@
 
 #include "hyplora/core/config.hpp"
 #include "hyplora/core/constants.hpp"
+#include "hyplora/core/exp_log.hpp"
 
 namespace hyplora {
 namespace math {
@@ -81,6 +82,8 @@ HYPLORA_INLINE T geometric_series_threshold() {
 #define HYPLORA_SERIES_TANH_OVER_X {1.0, -1.0 / 3.0, 2.0 / 15.0, -17.0 / 315.0, 62.0 / 2835.0, -1382.0 / 155925.0, 21844.0 / 6081075.0, -929569.0 / 638512875.0}
 // artanh(x)/x = sum x^2k / (2k+1)
 #define HYPLORA_SERIES_ARTANH_OVER_X {1.0, 1.0 / 3.0, 1.0 / 5.0, 1.0 / 7.0, 1.0 / 9.0, 1.0 / 11.0, 1.0 / 13.0, 1.0 / 15.0}
+// cosh(x) = sum x^2k / (2k)!
+#define HYPLORA_SERIES_COSH {1.0, 1.0 / 2.0, 1.0 / 24.0, 1.0 / 720.0, 1.0 / 40320.0, 1.0 / 3628800.0, 1.0 / 479001600.0, 1.0 / 87178291200.0}
 
 // ---- clamped elementary functions ----------------------------------------------------------
 
@@ -130,63 +133,12 @@ HYPLORA_INLINE T softplus_inverse(T y) {
   return y + std::log(-std::expm1(-y));
 }
 
-// ---- asinh, tanh, atanh of a non-negative argument -------------------------------------------
-// For float on the host these are evaluated in double through exp / log: within 0.5 ulp of float
-// (tests/test_manifold_models.cpp checks them) and 2-3x faster than glibc's asinhf / tanhf /
-// atanhf, which dominated the per-row cost of the radial maps. The double forms lose about
-// 1e-16 / a relative to cancellation next to 1, far below float's 6e-8 for a >= 2^-20; below
-// that f(a) = a in float. Double and device code use the library functions.
-
-/// Below this (2^-20) asinh, tanh and atanh of a float equal a to rounding (a^2/3 < 2^-41).
-template <class T>
-HYPLORA_INLINE constexpr T identity_below() {
-  return T(9.5367431640625e-07);
-}
-/// asinh(a) = log(a + sqrt(1 + a^2)), a >= 0 (a^2 cannot overflow in double for a float a).
-template <class T>
-HYPLORA_INLINE T asinh_nonneg(T a) {
-#if !HYPLORA_IN_DEVICE_CODE
-  if constexpr (sizeof(T) == 4) {
-    if (a < identity_below<T>()) return a;
-    const double d = double(a);
-    return T(std::log(d + std::sqrt(1.0 + d * d)));
-  }
-#endif
-  return std::asinh(a);
-}
-/// tanh(a) = (1 - e) / (1 + e), e = exp(-2a), a >= 0.
-template <class T>
-HYPLORA_INLINE T tanh_nonneg(T a) {
-#if !HYPLORA_IN_DEVICE_CODE
-  if constexpr (sizeof(T) == 4) {
-    if (a < identity_below<T>()) return a;
-    const double e = std::exp(-2.0 * double(a));
-    return T((1.0 - e) / (1.0 + e));
-  }
-#endif
-  return std::tanh(a);
-}
-/// atanh(a) = log((1 + a) / (1 - a)) / 2, 0 <= a < 1.
-template <class T>
-HYPLORA_INLINE T atanh_nonneg(T a) {
-#if !HYPLORA_IN_DEVICE_CODE
-  if constexpr (sizeof(T) == 4) {
-    if (a < identity_below<T>()) return a;
-    const double d = double(a);
-    return T(0.5 * std::log((1.0 + d) / (1.0 - d)));
-  }
-#endif
-  return std::atanh(a);
-}
-
 /// sqrt(1 + x^2) without overflow of x^2.
 template <class T>
 HYPLORA_INLINE T sqrt1p_sq(T x) {
   const T a = abs(x);
   return a > T(1) ? a * std::sqrt(T(1) + (T(1) / a) / a) : std::sqrt(T(1) + a * a);
 }
-
-// ---- f(x)/x and derivatives ------------------------------------------------------------------
 
 /// f(x) and f'(x) of one function, evaluated together: the pair shares its transcendental call
 /// (a VJP needs both; computing them apart costs two or three calls of sinh, asinh, tanh, atanh).
@@ -196,9 +148,131 @@ struct ValueDeriv {
   T df;
 };
 
+// ---- float on the host: in double, without branches -------------------------------------------
+// For a float argument on the host, every function below is evaluated in double through exp_d /
+// log_d (core/exp_log.hpp) and rounded once: within 1 ulp of float (tests/test_manifold_models.cpp).
+// Series and closed form are both evaluated and one is selected, so there are no branches and no
+// calls, and a loop over the factors of a tile of rows vectorises (batched.hpp; g++ if-converts
+// the selects and vectorises sqrt under -fno-trapping-math -fno-math-errno, which hyplora's own
+// targets set). The thresholds are float's (series below 1 resp. 0.37), the saturation points
+// float's max_exp_arg and 1 - ball_eps. Double and device code use the libm functions (below).
+namespace host_float {
+constexpr double sinh_threshold = 1.0, geometric_threshold = 0.37, max_exp_arg = 80.0;
+constexpr double artanh_max = 1.0 - 4e-3;               // 1 - Constants<float>::ball_eps()
+constexpr double identity_below = 9.5367431640625e-07;  // 2^-20: asinh, tanh, atanh of a float = a
+
+inline double max_d(double a, double b) { return a > b ? a : b; }
+inline double min_d(double a, double b) { return a < b ? a : b; }
+
+/// sinh(a)/a, cosh(a) and d/da [sinh(a)/a] for a >= 0.
+inline void sinhc_cosh_deriv(double a, double& f, double& ch, double& df) {
+  constexpr double cs[8] = HYPLORA_SERIES_SINH_OVER_X;
+  constexpr double cc[8] = HYPLORA_SERIES_COSH;
+  const double a2 = a * a;
+  const double fs = even_series(cs, a2), chs = even_series(cc, a2), dfs = even_series_deriv(cs, a);
+  const double ac = max_d(a, sinh_threshold);  // closed form where it is used (no 0/0 at a = 0)
+  const double e = exp_d(min_d(ac, max_exp_arg)), ie = 1.0 / e;
+  const double fc = 0.5 * (e - ie) / ac, chc = 0.5 * (e + ie);  // beyond max: sinh(max)/a (radial saturation)
+  const double dfc_sat = -fc / ac, dfc_free = (chc - fc) / ac;
+  const double dfc = a > max_exp_arg ? dfc_sat : dfc_free;
+  const bool series = a < sinh_threshold;
+  f = series ? fs : fc;
+  ch = series ? chs : chc;
+  df = series ? dfs : dfc;
+}
+inline void sinhc_deriv(double a, double& f, double& df) {
+  double ch;
+  sinhc_cosh_deriv(a, f, ch, df);
+}
+/// asinh(a)/a and its derivative, a >= 0.
+inline void asinhc_deriv(double a, double& f, double& df) {
+  constexpr double c[8] = HYPLORA_SERIES_ASINH_OVER_X;
+  const double fs = even_series(c, a * a), dfs = even_series_deriv(c, a);
+  const double ac = max_d(a, geometric_threshold), r = std::sqrt(1.0 + ac * ac);  // ac^2 < 1e77 for a float
+  const double fc = log_d(ac + r) / ac, dfc = 1.0 / (ac * r) - fc / ac;
+  const bool series = a < geometric_threshold;
+  f = series ? fs : fc;
+  df = series ? dfs : dfc;
+}
+/// tanh(a)/a and its derivative, a >= 0 (sech^2 = 4e/(1+e)^2, e = exp(-2a)).
+inline void tanhc_deriv(double a, double& f, double& df) {
+  constexpr double c[8] = HYPLORA_SERIES_TANH_OVER_X;
+  const double fs = even_series(c, a * a), dfs = even_series_deriv(c, a);
+  const double ac = max_d(a, geometric_threshold);
+  const double e = exp_d(-2.0 * ac), t = (1.0 - e) / (1.0 + e), sech2 = 4.0 * e / ((1.0 + e) * (1.0 + e));
+  const double fc = t / ac, dfc = sech2 / ac - t / (ac * ac);
+  const bool series = a < geometric_threshold;
+  f = series ? fs : fc;
+  df = series ? dfs : dfc;
+}
+/// artanh(a)/a and its derivative, a >= 0, a clamped to artanh_max (derivative 0 beyond).
+inline void artanhc_deriv(double a, double& f, double& df) {
+  constexpr double c[8] = HYPLORA_SERIES_ARTANH_OVER_X;
+  const double am = min_d(a, artanh_max);
+  const double fs = even_series(c, am * am), dfs = even_series_deriv(c, am);
+  const double ac = max_d(am, geometric_threshold);
+  const double fc = 0.5 * log_d((1.0 + ac) / (1.0 - ac)) / ac;
+  const double dfc_free = 1.0 / (ac * (1.0 - ac * ac)) - fc / ac;
+  const double dfc = a > artanh_max ? 0.0 : dfc_free;
+  const bool series = am < geometric_threshold;
+  f = series ? fs : fc;
+  df = series ? dfs : dfc;
+}
+inline double asinh(double a) {
+  const double v = log_d(a + std::sqrt(1.0 + a * a));
+  return a < identity_below ? a : v;
+}
+inline double tanh(double a) {
+  const double e = exp_d(-2.0 * a), v = (1.0 - e) / (1.0 + e);
+  return a < identity_below ? a : v;
+}
+/// 0 <= a < 1.
+inline double atanh(double a) {
+  const double v = 0.5 * log_d((1.0 + a) / (1.0 - a));
+  return a < identity_below ? a : v;
+}
+/// f(|x|) and sign(x) f'(|x|) of an even function given by F, rounded to float.
+template <void (*F)(double, double&, double&)>
+inline ValueDeriv<float> value_deriv(float x) {
+  double f, df;
+  F(double(x < 0.0f ? -x : x), f, df);
+  return {float(f), float(x < 0.0f ? -df : df)};
+}
+}  // namespace host_float
+
+// The host-float path of the functions below (preprocessor-guarded: device code never sees it).
+#if !HYPLORA_IN_DEVICE_CODE
+#define HYPLORA_HOST_FLOAT_RETURN(T, expr) \
+  if constexpr (sizeof(T) == 4) return expr;
+#else
+#define HYPLORA_HOST_FLOAT_RETURN(T, expr)
+#endif
+
+// ---- asinh, tanh, atanh of a non-negative argument -------------------------------------------
+
+/// asinh(a), a >= 0.
+template <class T>
+HYPLORA_INLINE T asinh_nonneg(T a) {
+  HYPLORA_HOST_FLOAT_RETURN(T, T(host_float::asinh(double(a))))
+  return std::asinh(a);
+}
+/// tanh(a), a >= 0.
+template <class T>
+HYPLORA_INLINE T tanh_nonneg(T a) {
+  HYPLORA_HOST_FLOAT_RETURN(T, T(host_float::tanh(double(a))))
+  return std::tanh(a);
+}
+/// atanh(a), 0 <= a < 1.
+template <class T>
+HYPLORA_INLINE T atanh_nonneg(T a) {
+  HYPLORA_HOST_FLOAT_RETURN(T, T(host_float::atanh(double(a))))
+  return std::atanh(a);
+}
+
+// ---- f(x)/x and derivatives ------------------------------------------------------------------
+
 /// sinh(a) and cosh(a) for a >= 0 from one exp: (e -/+ 1/e)/2, e = exp(min(a, max_exp_arg)).
-/// Used beyond the series thresholds (a >= 0.5), where e - 1/e loses at most ~2 ulp to cancellation;
-/// one exp costs about a third of std::sinh (glibc, float).
+/// Used beyond the series thresholds (a >= 0.5), where e - 1/e loses at most ~2 ulp to cancellation.
 template <class T>
 HYPLORA_INLINE void sinh_cosh_of_abs(T a, T& sh, T& ch) {
   const T e = std::exp(a < Constants<T>::max_exp_arg() ? a : Constants<T>::max_exp_arg());
@@ -207,14 +281,15 @@ HYPLORA_INLINE void sinh_cosh_of_abs(T a, T& sh, T& ch) {
   ch = T(0.5) * (e + ie);
 }
 
-/// sinh(x)/x (1 at 0).
+/// sinh(x)/x (1 at 0). Beyond max_exp_arg the map saturates radially: sinh(max)/x, so that
+/// sinh_over_x(x) * x stays sinh(min(x, max)) (a point of H_K stays on the hyperboloid with
+/// x_0 = cosh(max)).
 template <class T>
 HYPLORA_INLINE T sinh_over_x(T x) {
+  HYPLORA_HOST_FLOAT_RETURN(T, host_float::value_deriv<host_float::sinhc_deriv>(x).f)
   constexpr double c[8] = HYPLORA_SERIES_SINH_OVER_X;
   const T a = abs(x);
   if (a < sinh_series_threshold<T>()) return even_series(c, a * a);
-  // Beyond max_exp_arg the map saturates radially: sinh(max)/x, so that sinh_over_x(x) * x stays
-  // sinh(min(x, max)) (a point of H_K stays on the hyperboloid with x_0 = cosh(max)).
   T sh, ch;
   sinh_cosh_of_abs(a, sh, ch);
   return sh / a;
@@ -222,9 +297,17 @@ HYPLORA_INLINE T sinh_over_x(T x) {
 /// sinh(x)/x and cosh(x) from one exp (the two factors of the Lorentz expmap0).
 template <class T>
 HYPLORA_INLINE void sinh_over_x_and_cosh(T x, T& f, T& cosh_x) {
+#if !HYPLORA_IN_DEVICE_CODE
+  if constexpr (sizeof(T) == 4) {
+    double fd, chd, dfd;
+    host_float::sinhc_cosh_deriv(double(abs(x)), fd, chd, dfd);
+    f = T(fd);
+    cosh_x = T(chd);
+    return;
+  }
+#endif
   constexpr double c[8] = HYPLORA_SERIES_SINH_OVER_X;
-  constexpr double cc[8] = {1.0, 1.0 / 2.0, 1.0 / 24.0, 1.0 / 720.0, 1.0 / 40320.0, 1.0 / 3628800.0,
-                            1.0 / 479001600.0, 1.0 / 87178291200.0};  // cosh x = sum x^2k / (2k)!
+  constexpr double cc[8] = HYPLORA_SERIES_COSH;
   const T a = abs(x);
   if (a < sinh_series_threshold<T>()) {
     f = even_series(c, a * a);
@@ -238,35 +321,36 @@ HYPLORA_INLINE void sinh_over_x_and_cosh(T x, T& f, T& cosh_x) {
 /// asinh(x)/x (1 at 0).
 template <class T>
 HYPLORA_INLINE T asinh_over_x(T x) {
+  HYPLORA_HOST_FLOAT_RETURN(T, host_float::value_deriv<host_float::asinhc_deriv>(x).f)
   constexpr double c[8] = HYPLORA_SERIES_ASINH_OVER_X;
   const T a = abs(x);
-  if (a < geometric_series_threshold<T>())
-    return even_series(c, a * a);
-  return asinh_nonneg(a) / a;
+  if (a < geometric_series_threshold<T>()) return even_series(c, a * a);
+  return std::asinh(a) / a;
 }
 /// tanh(x)/x (1 at 0).
 template <class T>
 HYPLORA_INLINE T tanh_over_x(T x) {
+  HYPLORA_HOST_FLOAT_RETURN(T, host_float::value_deriv<host_float::tanhc_deriv>(x).f)
   constexpr double c[8] = HYPLORA_SERIES_TANH_OVER_X;
   const T a = abs(x);
-  if (a < geometric_series_threshold<T>())
-    return even_series(c, a * a);
-  return tanh_nonneg(a) / a;
+  if (a < geometric_series_threshold<T>()) return even_series(c, a * a);
+  return std::tanh(a) / a;
 }
 /// artanh(x)/x (1 at 0), argument clamped to |x| <= 1 - ball_eps.
 template <class T>
 HYPLORA_INLINE T artanh_over_x(T x) {
+  HYPLORA_HOST_FLOAT_RETURN(T, host_float::value_deriv<host_float::artanhc_deriv>(x).f)
   constexpr double c[8] = HYPLORA_SERIES_ARTANH_OVER_X;
   const T a = clamp(abs(x), T(0), artanh_max_arg<T>());
-  if (a < geometric_series_threshold<T>())
-    return even_series(c, a * a);
-  return atanh_nonneg(a) / a;
+  if (a < geometric_series_threshold<T>()) return even_series(c, a * a);
+  return std::atanh(a) / a;
 }
 // ---- value and derivative together (one transcendental call each) ------------------------------
 
 /// sinh(x)/x and its derivative (x cosh x - sinh x)/x^2.
 template <class T>
 HYPLORA_INLINE ValueDeriv<T> sinh_over_x_with_deriv(T x) {
+  HYPLORA_HOST_FLOAT_RETURN(T, host_float::value_deriv<host_float::sinhc_deriv>(x))
   constexpr double c[8] = HYPLORA_SERIES_SINH_OVER_X;
   const T a = abs(x);
   if (a < sinh_series_threshold<T>()) return {even_series(c, a * a), sign(x) * even_series_deriv(c, a)};
@@ -279,31 +363,34 @@ HYPLORA_INLINE ValueDeriv<T> sinh_over_x_with_deriv(T x) {
 /// asinh(x)/x and its derivative (x/sqrt(1+x^2) - asinh x)/x^2.
 template <class T>
 HYPLORA_INLINE ValueDeriv<T> asinh_over_x_with_deriv(T x) {
+  HYPLORA_HOST_FLOAT_RETURN(T, host_float::value_deriv<host_float::asinhc_deriv>(x))
   constexpr double c[8] = HYPLORA_SERIES_ASINH_OVER_X;
   const T a = abs(x);
   if (a < geometric_series_threshold<T>()) return {even_series(c, a * a), sign(x) * even_series_deriv(c, a)};
-  const T f = asinh_nonneg(a) / a;
+  const T f = std::asinh(a) / a;
   return {f, sign(x) * (T(1) / (a * sqrt1p_sq(a)) - f / a)};
 }
 /// tanh(x)/x and its derivative (x sech^2 x - tanh x)/x^2.
 template <class T>
 HYPLORA_INLINE ValueDeriv<T> tanh_over_x_with_deriv(T x) {
+  HYPLORA_HOST_FLOAT_RETURN(T, host_float::value_deriv<host_float::tanhc_deriv>(x))
   constexpr double c[8] = HYPLORA_SERIES_TANH_OVER_X;
   const T a = abs(x);
   if (a < geometric_series_threshold<T>()) return {even_series(c, a * a), sign(x) * even_series_deriv(c, a)};
   // sech^2 a = 4e/(1+e)^2 with e = exp(-2a), not 1 - tanh^2 a: that difference cancels for large a
   // (its absolute error eps/a was 9 eps of the whole derivative at a = 15 in double).
-  const T t = tanh_nonneg(a), e = std::exp(T(-2) * a), sech2 = T(4) * e / ((T(1) + e) * (T(1) + e));
+  const T t = std::tanh(a), e = std::exp(T(-2) * a), sech2 = T(4) * e / ((T(1) + e) * (T(1) + e));
   return {t / a, sign(x) * (sech2 / a - t / (a * a))};
 }
 /// artanh(x)/x and its derivative (x/(1-x^2) - artanh x)/x^2; derivative 0 in the clamped region.
 template <class T>
 HYPLORA_INLINE ValueDeriv<T> artanh_over_x_with_deriv(T x) {
+  HYPLORA_HOST_FLOAT_RETURN(T, host_float::value_deriv<host_float::artanhc_deriv>(x))
   constexpr double c[8] = HYPLORA_SERIES_ARTANH_OVER_X;
   const T a = abs(x);
   const T ac = clamp(a, T(0), artanh_max_arg<T>());
   if (ac < geometric_series_threshold<T>()) return {even_series(c, ac * ac), sign(x) * even_series_deriv(c, ac)};
-  const T f = atanh_nonneg(ac) / ac;
+  const T f = std::atanh(ac) / ac;
   if (a > artanh_max_arg<T>()) return {f, T(0)};
   return {f, sign(x) * (T(1) / (a * (T(1) - a * a)) - f / a)};
 }
@@ -325,3 +412,5 @@ HYPLORA_INLINE T artanh_over_x_deriv(T x) { return artanh_over_x_with_deriv(x).d
 #undef HYPLORA_SERIES_ASINH_OVER_X
 #undef HYPLORA_SERIES_TANH_OVER_X
 #undef HYPLORA_SERIES_ARTANH_OVER_X
+#undef HYPLORA_SERIES_COSH
+#undef HYPLORA_HOST_FLOAT_RETURN

@@ -27,68 +27,97 @@ HYPLORA_OMP(omp parallel for schedule(static))
   for (index_t r = 0; r < rows; ++r) f(r);
 }
 
-/// Rows of a radial map in tiles of 16: first the factors of the tile's rows (each a chain of
-/// norm -> sqrt -> transcendental whose latency, not the memory traffic, bounded the row-by-row
-/// loop; the chains of 16 rows are independent and overlap), then the rows are written while they
-/// are still in L1. Measured 1.1-1.5x over the row-by-row loop at 1M x 64 (docs/geometry.md).
-template <class Factor, class Apply>
-inline void for_each_row_tiled(index_t rows, Factor&& factor, Apply&& apply) {
+/// Rows in tiles of 16, in three passes per tile:
+///   1. stats(r, a, b): per-row sums (a norm, a squared norm, a distance argument), in row order;
+///   2. f_k = scale(a_k, b_k) for the 16 rows at once: the transcendental part, branch-free for
+///      float (core/scalar_math.hpp), so this loop vectorises; elsewhere the 16 independent
+///      latency chains still overlap, where the row-by-row loop waited for each;
+///   3. apply(r, f_k): the rows are written while they are still in L1.
+/// Measured against the row-by-row loop in docs/geometry.md.
+template <class T, class Stats, class Scale, class Apply>
+inline void for_each_row_tiled(index_t rows, Stats&& stats, Scale&& scale, Apply&& apply) {
   constexpr index_t tile = 16;
-  using F = decltype(factor(index_t(0)));
+  using F = decltype(scale(T(0), T(0)));
   const index_t tiles = (rows + tile - 1) / tile;
 HYPLORA_OMP(omp parallel for schedule(static))
   for (index_t t = 0; t < tiles; ++t) {
-    const index_t r0 = t * tile, r1 = r0 + tile < rows ? r0 + tile : rows;
+    const index_t r0 = t * tile, m = r0 + tile < rows ? tile : rows - r0;
+    T a[tile], b[tile];
     F f[tile];
-    for (index_t r = r0; r < r1; ++r) f[r - r0] = factor(r);
-    for (index_t r = r0; r < r1; ++r) apply(r, f[r - r0]);
+    for (index_t k = 0; k < m; ++k) stats(r0 + k, a[k], b[k]);
+HYPLORA_OMP(omp simd)
+    for (index_t k = 0; k < m; ++k) f[k] = scale(a[k], b[k]);
+    for (index_t k = 0; k < m; ++k) apply(r0 + k, f[k]);
   }
+}
+/// Pass 1 of a radial map: |row| and |row|^2 (vec::norm's overflow-safe value).
+template <class T>
+inline void row_norms(const T* row, index_t n, T& norm, T& sqnorm) {
+  sqnorm = vec::sqnorm(row, n);
+  norm = vec::norm_from_sq(row, sqnorm, n);
 }
 
 /// X[r] = expmap0(V[r]); n = stored coordinates per row (Lorentz: d+1).
 template <class M, class T>
 void expmap0(const M& m, const T* V, T* X, index_t rows, index_t n) {
-  if constexpr (requires { m.expmap0_factor(V, n); })  // radial: X = f V
-    for_each_row_tiled(rows, [&](index_t r) { return m.expmap0_factor(V + r * n, n); },
-                       [&](index_t r, T f) { vec::scale(V + r * n, f, X + r * n, n); });
-  else if constexpr (requires { m.expmap0_factors(V, n); })  // Lorentz: space part scaled, time set
-    for_each_row_tiled(rows, [&](index_t r) { return m.expmap0_factors(V + r * n, n); },
-                       [&](index_t r, const auto& st) {
-                         vec::scale(V + r * n + 1, st.scale, X + r * n + 1, n - 1);
-                         X[r * n] = st.time;
-                       });
+  if constexpr (requires { m.expmap0_scale(T(0)); })  // radial: X = f(|V|) V
+    for_each_row_tiled<T>(
+        rows, [&](index_t r, T& a, T& b) { row_norms(V + r * n, n, a, b); },
+        [&](T a, T) { return m.expmap0_scale(a); },
+        [&](index_t r, T f) { vec::scale(V + r * n, f, X + r * n, n); });
+  else if constexpr (requires { m.expmap0_scale_time(T(0)); })  // Lorentz: space part scaled, time set
+    for_each_row_tiled<T>(
+        rows, [&](index_t r, T& a, T& b) { row_norms(V + r * n + 1, n - 1, a, b); },
+        [&](T a, T) { return m.expmap0_scale_time(a); },
+        [&](index_t r, const auto& st) {
+          vec::scale(V + r * n + 1, st.scale, X + r * n + 1, n - 1);
+          X[r * n] = st.time;
+        });
   else
     for_each_row(rows, [&](index_t r) { m.expmap0(V + r * n, X + r * n, n); });
 }
 template <class M, class T>
 void logmap0(const M& m, const T* X, T* V, index_t rows, index_t n) {
-  if constexpr (requires { m.logmap0_factor(X, n); })  // radial: V = f X
-    for_each_row_tiled(rows, [&](index_t r) { return m.logmap0_factor(X + r * n, n); },
-                       [&](index_t r, T f) { vec::scale(X + r * n, f, V + r * n, n); });
-  else if constexpr (requires { m.logmap0_space_factor(X, n); })  // Lorentz: v_0 = 0, space part scaled
-    for_each_row_tiled(rows, [&](index_t r) { return m.logmap0_space_factor(X + r * n + 1, n - 1); },
-                       [&](index_t r, T f) {
-                         vec::scale(X + r * n + 1, f, V + r * n + 1, n - 1);
-                         V[r * n] = T(0);
-                       });
+  if constexpr (requires { m.logmap0_scale(T(0), T(0)); })  // radial: V = f(|X|) X
+    for_each_row_tiled<T>(
+        rows, [&](index_t r, T& a, T& b) { row_norms(X + r * n, n, a, b); },
+        [&](T a, T b) { return m.logmap0_scale(a, b); },
+        [&](index_t r, T f) { vec::scale(X + r * n, f, V + r * n, n); });
+  else if constexpr (requires { m.logmap0_space_scale(T(0)); })  // Lorentz: v_0 = 0, space part scaled
+    for_each_row_tiled<T>(
+        rows, [&](index_t r, T& a, T& b) { row_norms(X + r * n + 1, n - 1, a, b); },
+        [&](T a, T) { return m.logmap0_space_scale(a); },
+        [&](index_t r, T f) {
+          vec::scale(X + r * n + 1, f, V + r * n + 1, n - 1);
+          V[r * n] = T(0);
+        });
   else
     for_each_row(rows, [&](index_t r) { m.logmap0(X + r * n, V + r * n, n); });
 }
 /// Lorentz only: space parts (ns = d coordinates per row).
 template <class M, class T>
 void expmap0_space(const M& m, const T* V, T* Xs, index_t rows, index_t ns) {
-  for_each_row_tiled(rows, [&](index_t r) { return m.expmap0_space_factor(V + r * ns, ns); },
-                     [&](index_t r, T f) { vec::scale(V + r * ns, f, Xs + r * ns, ns); });
+  for_each_row_tiled<T>(
+      rows, [&](index_t r, T& a, T& b) { row_norms(V + r * ns, ns, a, b); },
+      [&](T a, T) { return m.expmap0_space_scale(a); },
+      [&](index_t r, T f) { vec::scale(V + r * ns, f, Xs + r * ns, ns); });
 }
 template <class M, class T>
 void logmap0_space(const M& m, const T* Xs, T* V, index_t rows, index_t ns) {
-  for_each_row_tiled(rows, [&](index_t r) { return m.logmap0_space_factor(Xs + r * ns, ns); },
-                     [&](index_t r, T f) { vec::scale(Xs + r * ns, f, V + r * ns, ns); });
+  for_each_row_tiled<T>(
+      rows, [&](index_t r, T& a, T& b) { row_norms(Xs + r * ns, ns, a, b); },
+      [&](T a, T) { return m.logmap0_space_scale(a); },
+      [&](index_t r, T f) { vec::scale(Xs + r * ns, f, V + r * ns, ns); });
 }
 /// out[r] = dist(X[r], Y[r]).
 template <class M, class T>
 void dist(const M& m, const T* X, const T* Y, T* out, index_t rows, index_t n) {
-  for_each_row(rows, [&](index_t r) { out[r] = m.dist(X + r * n, Y + r * n, n); });
+  if constexpr (requires { m.dist_from_argument(T(0)); })  // argument per row, then asinh for a tile
+    for_each_row_tiled<T>(
+        rows, [&](index_t r, T& a, T&) { a = m.dist_argument(X + r * n, Y + r * n, n); },
+        [&](T a, T) { return m.dist_from_argument(a); }, [&](index_t r, T d) { out[r] = d; });
+  else
+    for_each_row(rows, [&](index_t r) { out[r] = m.dist(X + r * n, Y + r * n, n); });
 }
 template <class M, class T>
 void dist0(const M& m, const T* X, T* out, index_t rows, index_t n) {

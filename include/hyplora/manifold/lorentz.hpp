@@ -80,11 +80,14 @@ class Lorentz {
     for (index_t i = 1; i < n; ++i) r += ((x[i] - y[i]) / m) * ((x[i] - y[i]) / m);
     return m * math::safe_sqrt(r);
   }
-  /// d(x,y) = 2 sqrt K asinh(||x-y||_L / (2 sqrt K))  (= sqrt K arcosh(-<x,y>_L / K) on H_K).
-  HYPLORA_INLINE T dist(const T* x, const T* y, index_t n) const {
-    const T sK = sqrtK();
-    return T(2) * sK * math::asinh_nonneg(minkowski_diff_norm(x, y, n) / (T(2) * sK));
+  /// d(x,y) = 2 sqrt K asinh(||x-y||_L / (2 sqrt K))  (= sqrt K arcosh(-<x,y>_L / K) on H_K),
+  /// in two steps (batched.hpp evaluates the second for a tile of rows at once): the argument
+  /// u = ||x-y||_L / (2 sqrt K), then 2 sqrt K asinh(u).
+  HYPLORA_INLINE T dist_argument(const T* x, const T* y, index_t n) const {
+    return minkowski_diff_norm(x, y, n) / (T(2) * sqrtK());
   }
+  HYPLORA_INLINE T dist_from_argument(T u) const { return T(2) * sqrtK() * math::asinh_nonneg(u); }
+  HYPLORA_INLINE T dist(const T* x, const T* y, index_t n) const { return dist_from_argument(dist_argument(x, y, n)); }
   /// d(o,x) = sqrt K asinh(||x_s|| / sqrt K): uses the space part only.
   HYPLORA_INLINE T dist0(const T* x, index_t n) const {
     const T sK = sqrtK();
@@ -97,16 +100,14 @@ class Lorentz {
   // writing them (their latency chains then overlap).
 
   /// Space part of expmap0: x_s = sqrt K sinh(|v|/sqrt K) v/|v| = sinhc(|v|/sqrt K) v  (ns = d).
-  HYPLORA_INLINE T expmap0_space_factor(const T* v, index_t ns) const {
-    return math::sinh_over_x(vec::norm(v, ns) / sqrtK());
-  }
+  HYPLORA_INLINE T expmap0_space_scale(T norm) const { return math::sinh_over_x(norm / sqrtK()); }
+  HYPLORA_INLINE T expmap0_space_factor(const T* v, index_t ns) const { return expmap0_space_scale(vec::norm(v, ns)); }
   HYPLORA_INLINE void expmap0_space(const T* v, T* xs, index_t ns) const {
     vec::scale(v, expmap0_space_factor(v, ns), xs, ns);
   }
   /// logmap0 from the space part: v = sqrt K asinh(|x_s|/sqrt K) x_s/|x_s|  (ns = d).
-  HYPLORA_INLINE T logmap0_space_factor(const T* xs, index_t ns) const {
-    return math::asinh_over_x(vec::norm(xs, ns) / sqrtK());
-  }
+  HYPLORA_INLINE T logmap0_space_scale(T norm) const { return math::asinh_over_x(norm / sqrtK()); }
+  HYPLORA_INLINE T logmap0_space_factor(const T* xs, index_t ns) const { return logmap0_space_scale(vec::norm(xs, ns)); }
   HYPLORA_INLINE void logmap0_space(const T* xs, T* v, index_t ns) const {
     vec::scale(xs, logmap0_space_factor(xs, ns), v, ns);
   }
@@ -120,13 +121,17 @@ class Lorentz {
     T scale;
     T time;
   };
-  HYPLORA_INLINE ScaleAndTime expmap0_factors(const T* v, index_t n) const {
+  /// From |v_s|, the norm of the space part.
+  HYPLORA_INLINE ScaleAndTime expmap0_scale_time(T norm) const {
     const T sK = sqrtK();
     ScaleAndTime st;
     T ch;
-    math::sinh_over_x_and_cosh(vec::norm(v + 1, n - 1) / sK, st.scale, ch);
+    math::sinh_over_x_and_cosh(norm / sK, st.scale, ch);
     st.time = sK * ch;
     return st;
+  }
+  HYPLORA_INLINE ScaleAndTime expmap0_factors(const T* v, index_t n) const {
+    return expmap0_scale_time(vec::norm(v + 1, n - 1));
   }
   /// expmap0(v) = (sqrt K cosh(|v_s|/sqrt K), sinhc(|v_s|/sqrt K) v_s); v_0 is ignored (n = d+1).
   HYPLORA_INLINE void expmap0(const T* v, T* x, index_t n) const {

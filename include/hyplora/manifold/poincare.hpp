@@ -93,16 +93,18 @@ class PoincareBall {
   }
 
   // ---- distances ----------------------------------------------------------------------------
-  /// d(x,y) = 2 sqrt K asinh(u), u = |x-y| / (sqrt K sqrt(alpha_x alpha_y)).
-  HYPLORA_INLINE T dist(const T* x, const T* y, index_t n) const {
+  /// d(x,y) = 2 sqrt K asinh(u), u = |x-y| / (sqrt K sqrt(alpha_x alpha_y)); in two steps, the
+  /// argument u and then 2 sqrt K asinh(u) (batched.hpp evaluates the second for a tile of rows).
+  HYPLORA_INLINE T dist_argument(const T* x, const T* y, index_t n) const {
     const T k = K();
     T x2, y2, d2;
     vec::sq3(x, y, n, x2, y2, d2);  // one pass over both rows
     const T ax = alpha_of(x2, k), ay = alpha_of(y2, k);
-    const T sK = std::sqrt(k);
     const T d = math::is_finite(d2) ? std::sqrt(d2) : vec::dist(x, y, n);
-    return T(2) * sK * math::asinh_nonneg(d / (sK * std::sqrt(ax * ay)));
+    return d / (std::sqrt(k) * std::sqrt(ax * ay));
   }
+  HYPLORA_INLINE T dist_from_argument(T u) const { return T(2) * sqrtK() * math::asinh_nonneg(u); }
+  HYPLORA_INLINE T dist(const T* x, const T* y, index_t n) const { return dist_from_argument(dist_argument(x, y, n)); }
   /// d(0,x) = 2 sqrt K artanh(|x|/sqrt K) = 2 sqrt K asinh(|x| / (sqrt K sqrt(alpha_x))).
   HYPLORA_INLINE T dist0(const T* x, index_t n) const {
     const T k = K(), sK = std::sqrt(k), x2 = vec::sqnorm(x, n);
@@ -114,16 +116,23 @@ class PoincareBall {
   HYPLORA_INLINE static T max_map_radius() { return T(1) - T(4) * Constants<T>::epsilon(); }
   /// expmap0(v) = tanh(sqrt c |v|) v / (sqrt c |v|) = tanhc(|v|/sqrt K) v, radius capped at max_map_radius.
   /// (Radial: expmap0_factor alone lets batched.hpp compute several rows' factors before writing.)
-  HYPLORA_INLINE T expmap0_factor(const T* v, index_t n) const {
-    const T t = vec::norm(v, n) / sqrtK();
+  HYPLORA_INLINE T expmap0_scale(T norm) const {
+    const T t = norm / sqrtK();
     const T f = math::tanh_over_x(t);
-    return t * f > max_map_radius() ? max_map_radius() / t : f;
+    const T capped = max_map_radius() / (t > T(1) ? t : T(1));  // used only where t f > max (t > 8)
+    return t * f > max_map_radius() ? capped : f;
   }
+  HYPLORA_INLINE T expmap0_factor(const T* v, index_t n) const { return expmap0_scale(vec::norm(v, n)); }
   HYPLORA_INLINE void expmap0(const T* v, T* p, index_t n) const { vec::scale(v, expmap0_factor(v, n), p, n); }
   /// logmap0(p) = artanh(t)/t p, t = sqrt c |p|, via asinh(t/sqrt(alpha))/(t) with alpha = 1 - t^2 >= eps.
+  /// From |p| and |p|^2 (both: |p|^2 / K enters alpha without a rounding of the square root).
+  HYPLORA_INLINE T logmap0_scale(T norm, T sqnorm) const {
+    const T k = K();
+    return artanh_over_x(norm / std::sqrt(k), sqnorm / k);
+  }
   HYPLORA_INLINE T logmap0_factor(const T* p, index_t n) const {
-    const T k = K(), p2 = vec::sqnorm(p, n);
-    return artanh_over_x(vec::norm_from_sq(p, p2, n) / std::sqrt(k), p2 / k);
+    const T p2 = vec::sqnorm(p, n);
+    return logmap0_scale(vec::norm_from_sq(p, p2, n), p2);
   }
   HYPLORA_INLINE void logmap0(const T* p, T* v, index_t n) const { vec::scale(p, logmap0_factor(p, n), v, n); }
   /// exp_x(v) = x (+)_c (tanh(t) v / (sqrt c |v|)), t = sqrt c lambda_x |v| / 2 = |v| / (alpha_x sqrt K);
