@@ -319,3 +319,32 @@ TEST_CASE("scalar math: float asinh, tanh and atanh through double are within on
   CHECK(math::tanh_nonneg(1e30f) == 1.0f);
   CHECK(math::asinh_nonneg(3e38f) == float(std::asinh(3e38)));
 }
+
+TEST_CASE("scalar math: exp_d and log_d against long double", "[manifold][numerics]") {
+  // Their use: float results computed in double and rounded once, so 1e-14 relative is ample; the
+  // polynomials are designed for ~4e-16 (Taylor / atanh series truncated below 1e-16).
+  const long double tol = 8 * std::numeric_limits<double>::epsilon();
+  int n = 0;
+  for (double x = -708.0; x <= 708.0; x += 0.0123) {
+    INFO("exp_d(" << x << ")");
+    const long double ref = std::exp(static_cast<long double>(x));
+    REQUIRE(std::fabs(math::exp_d(x) - ref) <= tol * ref);
+    ++n;
+  }
+  CHECK(math::exp_d(1e6) == math::exp_d(708.0));  // clamped, finite
+  CHECK(math::exp_d(-1e6) > 0.0);
+  for (double x = 1e-300; x < 1e300; x *= 1.0123) {
+    INFO("log_d(" << x << ")");
+    const long double ref = std::log(static_cast<long double>(x));
+    REQUIRE(std::fabs(math::log_d(x) - ref) <= tol * std::max<long double>(std::fabs(ref), 1));
+    ++n;
+  }
+  for (double x = 0.5; x < 2.0; x += 1e-5) {  // around 1, relative to log x itself (no absolute slack)
+    const long double ref = std::log(static_cast<long double>(x));
+    if (std::fabs(ref) < 1e-4L) continue;
+    INFO("log_d(" << x << ")");
+    REQUIRE(std::fabs(math::log_d(x) - ref) <= tol * std::fabs(ref));
+    ++n;
+  }
+  CHECK(n > 200000);
+}
