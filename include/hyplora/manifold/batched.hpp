@@ -27,7 +27,8 @@ HYPLORA_OMP(omp parallel for schedule(static))
   for (index_t r = 0; r < rows; ++r) f(r);
 }
 
-/// Rows in tiles of 16, in three passes per tile:
+/// Rows in tiles of up to 16 rows and ~16 KiB (long rows: fewer per tile, so that pass 3 still
+/// finds them in L1), in three passes per tile:
 ///   1. stats(r, a, b): per-row sums (a norm, a squared norm, a distance argument), in row order;
 ///   2. f_k = scale(a_k, b_k) for the 16 rows at once: the transcendental part, branch-free for
 ///      float (core/scalar_math.hpp), so this loop vectorises; elsewhere the 16 independent
@@ -35,15 +36,17 @@ HYPLORA_OMP(omp parallel for schedule(static))
 ///   3. apply(r, f_k): the rows are written while they are still in L1.
 /// Measured against the row-by-row loop in docs/geometry.md.
 template <class T, class Stats, class Scale, class Apply>
-inline void for_each_row_tiled(index_t rows, Stats&& stats, Scale&& scale, Apply&& apply) {
-  constexpr index_t tile = 16;
+inline void for_each_row_tiled(index_t rows, index_t row_length, Stats&& stats, Scale&& scale, Apply&& apply) {
+  constexpr index_t tile_max = 16;
   using F = decltype(scale(T(0), T(0)));
+  const index_t per_tile = index_t(16384 / sizeof(T)) / (row_length > 0 ? row_length : 1);
+  const index_t tile = per_tile < 1 ? 1 : (per_tile > tile_max ? tile_max : per_tile);
   const index_t tiles = (rows + tile - 1) / tile;
 HYPLORA_OMP(omp parallel for schedule(static))
   for (index_t t = 0; t < tiles; ++t) {
     const index_t r0 = t * tile, m = r0 + tile < rows ? tile : rows - r0;
-    T a[tile], b[tile];
-    F f[tile];
+    T a[tile_max], b[tile_max];
+    F f[tile_max];
     for (index_t k = 0; k < m; ++k) stats(r0 + k, a[k], b[k]);
 HYPLORA_OMP(omp simd)
     for (index_t k = 0; k < m; ++k) f[k] = scale(a[k], b[k]);
@@ -62,12 +65,12 @@ template <class M, class T>
 void expmap0(const M& m, const T* V, T* X, index_t rows, index_t n) {
   if constexpr (requires { m.expmap0_scale(T(0)); })  // radial: X = f(|V|) V
     for_each_row_tiled<T>(
-        rows, [&](index_t r, T& a, T& b) { row_norms(V + r * n, n, a, b); },
+        rows, n, [&](index_t r, T& a, T& b) { row_norms(V + r * n, n, a, b); },
         [&](T a, T) { return m.expmap0_scale(a); },
         [&](index_t r, T f) { vec::scale(V + r * n, f, X + r * n, n); });
   else if constexpr (requires { m.expmap0_scale_time(T(0)); })  // Lorentz: space part scaled, time set
     for_each_row_tiled<T>(
-        rows, [&](index_t r, T& a, T& b) { row_norms(V + r * n + 1, n - 1, a, b); },
+        rows, n, [&](index_t r, T& a, T& b) { row_norms(V + r * n + 1, n - 1, a, b); },
         [&](T a, T) { return m.expmap0_scale_time(a); },
         [&](index_t r, const auto& st) {
           vec::scale(V + r * n + 1, st.scale, X + r * n + 1, n - 1);
@@ -80,12 +83,12 @@ template <class M, class T>
 void logmap0(const M& m, const T* X, T* V, index_t rows, index_t n) {
   if constexpr (requires { m.logmap0_scale(T(0), T(0)); })  // radial: V = f(|X|) X
     for_each_row_tiled<T>(
-        rows, [&](index_t r, T& a, T& b) { row_norms(X + r * n, n, a, b); },
+        rows, n, [&](index_t r, T& a, T& b) { row_norms(X + r * n, n, a, b); },
         [&](T a, T b) { return m.logmap0_scale(a, b); },
         [&](index_t r, T f) { vec::scale(X + r * n, f, V + r * n, n); });
   else if constexpr (requires { m.logmap0_space_scale(T(0)); })  // Lorentz: v_0 = 0, space part scaled
     for_each_row_tiled<T>(
-        rows, [&](index_t r, T& a, T& b) { row_norms(X + r * n + 1, n - 1, a, b); },
+        rows, n, [&](index_t r, T& a, T& b) { row_norms(X + r * n + 1, n - 1, a, b); },
         [&](T a, T) { return m.logmap0_space_scale(a); },
         [&](index_t r, T f) {
           vec::scale(X + r * n + 1, f, V + r * n + 1, n - 1);
@@ -98,14 +101,14 @@ void logmap0(const M& m, const T* X, T* V, index_t rows, index_t n) {
 template <class M, class T>
 void expmap0_space(const M& m, const T* V, T* Xs, index_t rows, index_t ns) {
   for_each_row_tiled<T>(
-      rows, [&](index_t r, T& a, T& b) { row_norms(V + r * ns, ns, a, b); },
+      rows, ns, [&](index_t r, T& a, T& b) { row_norms(V + r * ns, ns, a, b); },
       [&](T a, T) { return m.expmap0_space_scale(a); },
       [&](index_t r, T f) { vec::scale(V + r * ns, f, Xs + r * ns, ns); });
 }
 template <class M, class T>
 void logmap0_space(const M& m, const T* Xs, T* V, index_t rows, index_t ns) {
   for_each_row_tiled<T>(
-      rows, [&](index_t r, T& a, T& b) { row_norms(Xs + r * ns, ns, a, b); },
+      rows, ns, [&](index_t r, T& a, T& b) { row_norms(Xs + r * ns, ns, a, b); },
       [&](T a, T) { return m.logmap0_space_scale(a); },
       [&](index_t r, T f) { vec::scale(Xs + r * ns, f, V + r * ns, ns); });
 }
@@ -114,7 +117,7 @@ template <class M, class T>
 void dist(const M& m, const T* X, const T* Y, T* out, index_t rows, index_t n) {
   if constexpr (requires { m.dist_from_argument(T(0)); })  // argument per row, then asinh for a tile
     for_each_row_tiled<T>(
-        rows, [&](index_t r, T& a, T&) { a = m.dist_argument(X + r * n, Y + r * n, n); },
+        rows, 2 * n, [&](index_t r, T& a, T&) { a = m.dist_argument(X + r * n, Y + r * n, n); },
         [&](T a, T) { return m.dist_from_argument(a); }, [&](index_t r, T d) { out[r] = d; });
   else
     for_each_row(rows, [&](index_t r) { out[r] = m.dist(X + r * n, Y + r * n, n); });
