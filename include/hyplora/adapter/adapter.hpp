@@ -18,7 +18,8 @@
 // The radial variants (all lift/lower maps are radial) are evaluated in rank space when no dropout
 // mask is active: z = (f(|x|/s)/s) A x and |B z|^2 = z^T (B^T B) z, so no n x d intermediate is
 // formed and HypLoRA costs LoRA's GEMMs plus one pass over X in each direction
-// (kernels::RankForwardRows / RankVjpRows). With dropout the masked input is formed explicitly.
+// (kernels::RankNormRows / RankFactorRows / RankScaleRows, RankVjpRows). With dropout the masked
+// input is formed explicitly.
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -184,10 +185,13 @@ class Adapter {
         Backend::gemm(true, false, r_, r_, d_out_, T(1), B(), r_, B(), r_, T(0), buf(G_), r_);
         Backend::gemm(false, true, n, r_, d_in_, T(1), X, d_in_, A(), d_in_, T(0), buf(Za_), r_);
         Backend::gemm(false, false, n, r_, r_, T(1), buf(Za_), r_, buf(G_), r_, T(0), buf(Pa_), r_);
-        Backend::for_rows(n, kernels::RankForwardRows<Variant, T>{X, buf(Za_), buf(Pa_), buf(Z_), buf(W_), buf(rowN_),
-                                                                  buf(rowM_), buf(liftF_), buf(lowerF_), d_in_, r_,
-                                                                  in_.inv_s, scaling_, Kv, ms_},
+        // per row: n, q2 (row data);  lift and lower factors (no row data: vectorised);  Z, W
+        Backend::for_rows(n, kernels::RankNormRows<T>{X, buf(Za_), buf(Pa_), buf(rowN_), buf(rowQ2_), d_in_, r_, in_.inv_s},
                           d_in_);
+        Backend::for_rows_simd(n, kernels::RankFactorRows<Variant, T>{buf(rowN_), buf(rowQ2_), buf(rowM_), buf(liftF_),
+                                                                      buf(lowerF_), buf(rowA_), buf(rowW_), n,
+                                                                      in_.inv_s, scaling_, Kv, ms_});
+        Backend::for_rows(n, kernels::RankScaleRows<T>{buf(Za_), buf(rowA_), buf(rowW_), buf(Z_), buf(W_), r_}, r_);
         Backend::gemm(false, true, n, d_out_, r_, T(1), buf(W_), r_, B(), r_, T(1), Y, d_out_);
         return;
       }
@@ -303,6 +307,9 @@ class Adapter {
       Backend::resize(rowN_, n);
       Backend::resize(rowM_, n);
       Backend::resize(rowE_, n);
+      Backend::resize(rowQ2_, n);
+      Backend::resize(rowA_, n);
+      Backend::resize(rowW_, n);
       Backend::resize(liftF_, 3 * n);
       Backend::resize(lowerF_, 3 * n);
       Backend::resize(G_, r_ * r_);
@@ -351,7 +358,7 @@ class Adapter {
     Backend::gemm(false, false, n, r_, d_out_, scaling_, dY, d_out_, B(), r_, T(0), buf(dZ_), r_);
     Backend::for_rows(n, kernels::RankVjpRows<Variant, T>{buf(dZ_), buf(Z_), buf(Za_), buf(Pa_), buf(rowN_), buf(rowM_),
                                                           buf(liftF_), buf(lowerF_), buf(W_), buf(Zc_), buf(dZs_),
-                                                          buf(rowE_), buf(rowK_), buf(rows_), r_, in_.inv_s},
+                                                          buf(rowE_), buf(rowK_), buf(rows_), r_, n, in_.inv_s},
                       r_ * r_);
     // dB += scaling dY^T (h z) + B (Z^T (c z))
     Backend::gemm(true, false, d_out_, r_, n, scaling_, dY, d_out_, buf(W_), r_, T(1), dB(), r_);
@@ -394,9 +401,10 @@ class Adapter {
   vector_type params_, grads_;
   vector_type U_, dU_, Z_, dZ_, Yb_, dYb_, rowK_, rows_;
   // rank-space evaluation of the radial variants: A x, G A x, h z (forward W, backward Zh), c z, (f/s) dz,
-  // per-row n, m, e, the lift and lower factors (f, df/dn, df/dK per row), and the r x r matrices
+  // per-row n, m, e, a.(G a), f/s, scale h, the lift and lower factors (f, df/dn, df/dK: three arrays
+  // of n each), and the r x r matrices
   // G = B^T B and Z^T (c z)
-  vector_type Za_, Pa_, W_, Zc_, dZs_, rowN_, rowM_, rowE_, liftF_, lowerF_, G_, M_;
+  vector_type Za_, Pa_, W_, Zc_, dZs_, rowN_, rowM_, rowE_, rowQ2_, rowA_, rowW_, liftF_, lowerF_, G_, M_;
   bool rank_space_ = false;
   index_t capacity_ = 0;
   index_t last_n_ = -1;

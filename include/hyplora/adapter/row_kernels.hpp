@@ -146,43 +146,67 @@ struct LowerVjpRows {
 //                                                   Delta = (h(m) z) B^T          (one GEMM into Y)
 // so HypLoRA costs LoRA's GEMMs plus one pass over X for the norms (and one more in backward).
 
-/// Stores a RadialFactor as 3 values (f, df/dn, df/dK) at p.
+/// The factors of all rows are stored as three arrays of n (f, df/dn, df/dK at p, p + n, p + 2n):
+/// consecutive rows are contiguous, so the factor pass below vectorises.
 template <class T>
-HYPLORA_INLINE void store_factor(T* p, const RadialFactor<T>& r) { p[0] = r.f; p[1] = r.df_dn; p[2] = r.df_dK; }
+HYPLORA_INLINE void store_factor(T* p, index_t i, index_t n, const RadialFactor<T>& r) {
+  p[i] = r.f; p[n + i] = r.df_dn; p[2 * n + i] = r.df_dK;
+}
 template <class T>
-HYPLORA_INLINE RadialFactor<T> load_factor(const T* p) {
+HYPLORA_INLINE RadialFactor<T> load_factor(const T* p, index_t i, index_t n) {
   RadialFactor<T> r;
-  r.f = p[0]; r.df_dn = p[1]; r.df_dK = p[2];
+  r.f = p[i]; r.df_dn = p[n + i]; r.df_dK = p[2 * n + i];
   return r;
 }
 
-/// Forward for row i. On entry Za holds a = A x and Pa = G a (rows of Za G: G is symmetric);
-/// writes z = (f/s) a into Z, W = scale h(m) z, row_n = n, row_m = m, and the lift and lower
-/// factors with their derivatives (3 values per row each: the backward then evaluates no
-/// transcendental function). m^2 = z^T G z = (f/s)^2 a.(G a): the r x r quadratic form comes from
-/// one GEMM instead of r short dot products per row.
-template <class V, class T>
-struct RankForwardRows {
-  const T* X; const T* Za; const T* Pa; T* Z; T* W; T* row_n; T* row_m; T* lift_factor; T* lower_factor;
-  index_t d_in; index_t r; T inv_s; T scale; T K; MapSettings<T> ms;
+// The forward in three passes, so that the transcendental part (pass 2) has no row data and
+// vectorises over rows (Backend::for_rows_simd; float factors are branch-free on the host):
+//   1. RankNormRows:    n = |x|/s,  q2 = a.(G a)  (a = Za row = A x, Pa row = G a: Za G from one GEMM)
+//   2. RankFactorRows:  lift factor f(n); z = (f/s) a, so m = |B z| = (f/s) sqrt(q2); lower factor h(m)
+//   3. RankScaleRows:   Z = (f/s) Za,  W = scale h(m) Z
+// Every factor is stored with its derivatives: the backward evaluates no transcendental function.
+
+/// Pass 1 for row i.
+template <class T>
+struct RankNormRows {
+  const T* X; const T* Za; const T* Pa; T* row_n; T* row_q2; index_t d_in; index_t r; T inv_s;
   HYPLORA_HOST_DEVICE void operator()(index_t i) const {
-    const T* x = X + i * d_in;
-    const T n = std::sqrt(dot(x, x, d_in) * inv_s * inv_s);
-    const RadialFactor<T> li = V::lift(n, K, ms);
-    store_factor(lift_factor + 3 * i, li);
+    row_n[i] = std::sqrt(dot(X + i * d_in, X + i * d_in, d_in)) * inv_s;
+    row_q2[i] = dot(Za + i * r, Pa + i * r, r);
+  }
+};
+/// Pass 2 for row i: factors (3 per map, SoA over nrows rows), row_m, and the row scales
+/// row_a = f/s (of Z) and row_w = scale h (of W).
+template <class V, class T>
+struct RankFactorRows {
+  const T* row_n; const T* row_q2; T* row_m; T* lift_factor; T* lower_factor; T* row_a; T* row_w;
+  index_t nrows; T inv_s; T scale; T K; MapSettings<T> ms;
+  HYPLORA_HOST_DEVICE void operator()(index_t i) const {
+    const RadialFactor<T> li = V::lift(row_n[i], K, ms);
     const T a = li.f * inv_s;
+    const T q2 = row_q2[i];
+    const T m = a * std::sqrt(q2 > T(0) ? q2 : T(0));  // rounding can make a.(G a) slightly negative near 0
+    const RadialFactor<T> lo = V::lower(m, K, ms);
+    store_factor(lift_factor, i, nrows, li);
+    store_factor(lower_factor, i, nrows, lo);
+    row_m[i] = m;
+    row_a[i] = a;
+    row_w[i] = scale * lo.f;
+  }
+};
+/// Pass 3 for row i: Z = a Za, W = w Z.
+template <class T>
+struct RankScaleRows {
+  const T* Za; const T* row_a; const T* row_w; T* Z; T* W; index_t r;
+  HYPLORA_HOST_DEVICE void operator()(index_t i) const {
+    const T a = row_a[i], w = row_w[i];
     const T* za = Za + i * r;
     T* z = Z + i * r;
-    for (index_t j = 0; j < r; ++j) z[j] = a * za[j];
-    const T m2 = a * a * dot(za, Pa + i * r, r);
-    const T m = std::sqrt(m2 > T(0) ? m2 : T(0));  // rounding can make z^T G z slightly negative near 0
-    const RadialFactor<T> lo = V::lower(m, K, ms);
-    store_factor(lower_factor + 3 * i, lo);
-    const T w = scale * lo.f;
     T* wi = W + i * r;
-    for (index_t j = 0; j < r; ++j) wi[j] = w * z[j];
-    row_n[i] = n;
-    row_m[i] = m;
+    for (index_t j = 0; j < r; ++j) {
+      z[j] = a * za[j];
+      wi[j] = w * z[j];
+    }
   }
 };
 
@@ -195,13 +219,13 @@ struct RankForwardRows {
 template <class V, class T>
 struct RankVjpRows {
   const T* Q; const T* Z; const T* Za; const T* Pa; const T* row_n; const T* row_m; const T* lift_factor;
-  const T* lower_factor; T* Zh; T* Zc; T* dZs; T* row_e; T* row_K; T* row_s; index_t r; T inv_s;
+  const T* lower_factor; T* Zh; T* Zc; T* dZs; T* row_e; T* row_K; T* row_s; index_t r; index_t nrows; T inv_s;
   HYPLORA_HOST_DEVICE void operator()(index_t i) const {
     const T* q = Q + i * r; const T* z = Z + i * r; const T* za = Za + i * r; const T* pa = Pa + i * r;
     T* zh = Zh + i * r; T* zc = Zc + i * r; T* dz = dZs + i * r;
     const T m = row_m[i], n = row_n[i];
-    const RadialFactor<T> lo = load_factor(lower_factor + 3 * i);  // as evaluated by the forward
-    const RadialFactor<T> li = load_factor(lift_factor + 3 * i);
+    const RadialFactor<T> lo = load_factor(lower_factor, i, nrows);  // as evaluated by the forward
+    const RadialFactor<T> li = load_factor(lift_factor, i, nrows);
     const T yg = dot(z, q, r);
     const T c = m > Constants<T>::min_norm() ? lo.df_dn * yg / m : T(0);
     const T a = li.f * inv_s;  // z = a Za row, so G z = a Pa row

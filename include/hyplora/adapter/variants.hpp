@@ -121,12 +121,13 @@ struct HypLoraPoincare {
   template <class T>
   HYPLORA_INLINE static RadialFactor<T> lower(T n, T K, const MapSettings<T>&) {
     const T sqrtK = std::sqrt(K), t = n / sqrtK;
+    // projected where t > m: Delta = sqrtK artanh(m) y/|y|, f = artanh(m)/t (both forms evaluated and
+    // one selected: no branch, so a loop over rows vectorises)
     const T m = math::artanh_max_arg<T>();
-    if (t > m) {  // projected: Delta = sqrtK artanh(m) y/|y|, f = artanh(m)/t
-      const T a = std::atanh(m);
-      return detail::factor_of_t(a / t, -a / (t * t), t, sqrtK, K);
-    }
-    return detail::factor_of_t(math::artanh_over_x_with_deriv(t), t, sqrtK, K);
+    const T am = math::atanh_nonneg(m), tc = t > m ? t : m;
+    const math::ValueDeriv<T> inside = math::artanh_over_x_with_deriv(t);
+    const math::ValueDeriv<T> projected{am / tc, -am / (tc * tc)};
+    return detail::factor_of_t(t > m ? projected : inside, t, sqrtK, K);
   }
 };
 

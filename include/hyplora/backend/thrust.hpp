@@ -64,6 +64,11 @@ struct Thrust {
     if (n <= 0) return;
     thrust::for_each(thrust::device, thrust::counting_iterator<index_t>(0), thrust::counting_iterator<index_t>(n), f);
   }
+  /// Rows whose functor reads no row data (scalars per row): the same as for_rows here.
+  template <class F>
+  static void for_rows_simd(index_t n, const F& f) {
+    for_rows(n, f);
+  }
   template <class T>
   static T sum(const T* p, index_t n) {
     auto b = thrust::device_pointer_cast(p);

@@ -149,8 +149,10 @@ struct ValueDeriv {
 };
 
 // ---- float on the host: in double, without branches -------------------------------------------
-// For a float argument on the host, every function below is evaluated in double through exp_d /
-// log_d (core/exp_log.hpp) and rounded once: within 1 ulp of float (tests/test_manifold_models.cpp).
+// For a float argument on the host, the value functions below (asinh / tanh / atanh of a
+// non-negative argument, sinh(x)/x, asinh(x)/x, tanh(x)/x, artanh(x)/x, sinh(x)/x with cosh x) are
+// evaluated in double through exp_d / log_d (core/exp_log.hpp) and rounded once: within 1 ulp of
+// float (tests/test_manifold_models.cpp).
 // Series and closed form are both evaluated and one is selected, so there are no branches and no
 // calls, and a loop over the factors of a tile of rows vectorises (batched.hpp; g++ if-converts
 // the selects and vectorises sqrt under -fno-trapping-math -fno-math-errno, which hyplora's own
@@ -346,11 +348,14 @@ HYPLORA_INLINE T artanh_over_x(T x) {
   return std::atanh(a) / a;
 }
 // ---- value and derivative together (one transcendental call each) ------------------------------
+// These keep their branches for every type: they are evaluated row by row (VJPs, the adapters'
+// factors), where taking one branch costs less than the branch-free double form of both; for
+// float their closed forms use the float exp and the host-float asinh / tanh / atanh above.
+// Their f agrees with the value functions above to within 2 ulp (tests).
 
 /// sinh(x)/x and its derivative (x cosh x - sinh x)/x^2.
 template <class T>
 HYPLORA_INLINE ValueDeriv<T> sinh_over_x_with_deriv(T x) {
-  HYPLORA_HOST_FLOAT_RETURN(T, host_float::value_deriv<host_float::sinhc_deriv>(x))
   constexpr double c[8] = HYPLORA_SERIES_SINH_OVER_X;
   const T a = abs(x);
   if (a < sinh_series_threshold<T>()) return {even_series(c, a * a), sign(x) * even_series_deriv(c, a)};
@@ -363,34 +368,31 @@ HYPLORA_INLINE ValueDeriv<T> sinh_over_x_with_deriv(T x) {
 /// asinh(x)/x and its derivative (x/sqrt(1+x^2) - asinh x)/x^2.
 template <class T>
 HYPLORA_INLINE ValueDeriv<T> asinh_over_x_with_deriv(T x) {
-  HYPLORA_HOST_FLOAT_RETURN(T, host_float::value_deriv<host_float::asinhc_deriv>(x))
   constexpr double c[8] = HYPLORA_SERIES_ASINH_OVER_X;
   const T a = abs(x);
   if (a < geometric_series_threshold<T>()) return {even_series(c, a * a), sign(x) * even_series_deriv(c, a)};
-  const T f = std::asinh(a) / a;
+  const T f = asinh_nonneg(a) / a;
   return {f, sign(x) * (T(1) / (a * sqrt1p_sq(a)) - f / a)};
 }
 /// tanh(x)/x and its derivative (x sech^2 x - tanh x)/x^2.
 template <class T>
 HYPLORA_INLINE ValueDeriv<T> tanh_over_x_with_deriv(T x) {
-  HYPLORA_HOST_FLOAT_RETURN(T, host_float::value_deriv<host_float::tanhc_deriv>(x))
   constexpr double c[8] = HYPLORA_SERIES_TANH_OVER_X;
   const T a = abs(x);
   if (a < geometric_series_threshold<T>()) return {even_series(c, a * a), sign(x) * even_series_deriv(c, a)};
   // sech^2 a = 4e/(1+e)^2 with e = exp(-2a), not 1 - tanh^2 a: that difference cancels for large a
   // (its absolute error eps/a was 9 eps of the whole derivative at a = 15 in double).
-  const T t = std::tanh(a), e = std::exp(T(-2) * a), sech2 = T(4) * e / ((T(1) + e) * (T(1) + e));
+  const T t = tanh_nonneg(a), e = std::exp(T(-2) * a), sech2 = T(4) * e / ((T(1) + e) * (T(1) + e));
   return {t / a, sign(x) * (sech2 / a - t / (a * a))};
 }
 /// artanh(x)/x and its derivative (x/(1-x^2) - artanh x)/x^2; derivative 0 in the clamped region.
 template <class T>
 HYPLORA_INLINE ValueDeriv<T> artanh_over_x_with_deriv(T x) {
-  HYPLORA_HOST_FLOAT_RETURN(T, host_float::value_deriv<host_float::artanhc_deriv>(x))
   constexpr double c[8] = HYPLORA_SERIES_ARTANH_OVER_X;
   const T a = abs(x);
   const T ac = clamp(a, T(0), artanh_max_arg<T>());
   if (ac < geometric_series_threshold<T>()) return {even_series(c, ac * ac), sign(x) * even_series_deriv(c, ac)};
-  const T f = std::atanh(ac) / ac;
+  const T f = atanh_nonneg(ac) / ac;
   if (a > artanh_max_arg<T>()) return {f, T(0)};
   return {f, sign(x) * (T(1) / (a * (T(1) - a * a)) - f / a)};
 }
