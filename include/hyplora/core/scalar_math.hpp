@@ -13,6 +13,9 @@
 // All functions are even (f(-x) = f(x)), derivatives odd. No function returns NaN or Inf for a
 // finite argument: sinh/cosh arguments are clamped to Constants<T>::max_exp_arg(), artanh
 // arguments to 1 - Constants<T>::ball_eps().
+// For float on the host the value functions are evaluated in double, without branches or calls
+// (namespace host_float below), so that loops over many rows vectorise; the *_with_deriv
+// functions keep their branches (they run row by row).
 
 #include <cmath>
 
