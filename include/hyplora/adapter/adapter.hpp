@@ -185,7 +185,7 @@ class Adapter {
         Backend::gemm(true, false, r_, r_, d_out_, T(1), B(), r_, B(), r_, T(0), buf(G_), r_);
         Backend::gemm(false, true, n, r_, d_in_, T(1), X, d_in_, A(), d_in_, T(0), buf(Za_), r_);
         Backend::gemm(false, false, n, r_, r_, T(1), buf(Za_), r_, buf(G_), r_, T(0), buf(Pa_), r_);
-        // per row: n, q2 (row data);  lift and lower factors (no row data: vectorised);  Z, W
+        // per row: n, q2 (row data);  lift and lower factors (two scalars per row);  Z, W
         Backend::for_rows(n, kernels::RankNormRows<T>{X, buf(Za_), buf(Pa_), buf(rowN_), buf(rowQ2_), d_in_, r_, in_.inv_s},
                           d_in_);
         Backend::for_rows_simd(n, kernels::RankFactorRows<Variant, T>{buf(rowN_), buf(rowQ2_), buf(rowM_), buf(liftF_),

@@ -147,7 +147,7 @@ struct LowerVjpRows {
 // so HypLoRA costs LoRA's GEMMs plus one pass over X for the norms (and one more in backward).
 
 /// The factors of all rows are stored as three arrays of n (f, df/dn, df/dK at p, p + n, p + 2n):
-/// consecutive rows are contiguous, so the factor pass below vectorises.
+/// consecutive rows are contiguous (no strided stores in the factor pass).
 template <class T>
 HYPLORA_INLINE void store_factor(T* p, index_t i, index_t n, const RadialFactor<T>& r) {
   p[i] = r.f; p[n + i] = r.df_dn; p[2 * n + i] = r.df_dK;
@@ -159,8 +159,8 @@ HYPLORA_INLINE RadialFactor<T> load_factor(const T* p, index_t i, index_t n) {
   return r;
 }
 
-// The forward in three passes, so that the transcendental part (pass 2) has no row data and
-// vectorises over rows (Backend::for_rows_simd; float factors are branch-free on the host):
+// The forward in three passes, so that the transcendental part (pass 2) reads no row data, only
+// two scalars per row (Backend::for_rows_simd; vectorised where a variant's factors have no branch):
 //   1. RankNormRows:    n = |x|/s,  q2 = a.(G a)  (a = Za row = A x, Pa row = G a: Za G from one GEMM)
 //   2. RankFactorRows:  lift factor f(n); z = (f/s) a, so m = |B z| = (f/s) sqrt(q2); lower factor h(m)
 //   3. RankScaleRows:   Z = (f/s) Za,  W = scale h(m) Z

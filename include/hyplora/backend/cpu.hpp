@@ -35,8 +35,8 @@ struct Cpu {
 #pragma omp parallel for schedule(static) if (n > 1 && n * row_length >= parallel_min_work)
     for (index_t i = 0; i < n; ++i) f(i);
   }
-  /// Rows whose functor works on per-row scalars only (no row data): the loop is also vectorised
-  /// (`omp simd`), which pays where the functor is branch-free (the float radial factors).
+  /// Rows whose functor works on per-row scalars only (no row data): the loop is marked `omp simd`
+  /// too, so g++ vectorises it where the inlined functor has no branch and no call.
   template <class F>
   static void for_rows_simd(index_t n, const F& f) {
     const F g = f;  // a local copy: its members are not reloaded after each store through a row pointer
