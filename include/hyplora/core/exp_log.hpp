@@ -14,6 +14,14 @@
 
 namespace hyplora::math {
 
+/// c[0] + c[1] x + ... + c[N-1] x^(N-1) by Horner's rule (a fixed-length loop: unrolled, vectorisable).
+template <int N>
+inline double horner(const double (&c)[N], double x) {
+  double p = c[N - 1];
+  for (int k = N - 2; k >= 0; --k) p = p * x + c[k];
+  return p;
+}
+
 /// exp(x) for x in [-708, 708] (clamped there): 2^n exp(r), n = round(x / ln2), r = x - n ln2
 /// with ln2 in two parts (fdlibm's; n ln2_hi is exact), |r| <= ln2/2; exp(r) by its Taylor
 /// polynomial to r^12 (truncation r^13/13! < 1e-16 for |r| <= 0.347).
@@ -25,19 +33,10 @@ inline double exp_d(double x) {
   const double t = x * 1.4426950408889634074 + shifter;
   const double n = t - shifter;
   const double r = (x - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
-  double p = 1.0 / 479001600.0;  // 1/12!
-  p = p * r + 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
+  constexpr double taylor[13] = {1.0,          1.0,           0.5,            1.0 / 6.0,       1.0 / 24.0,
+                                 1.0 / 120.0,  1.0 / 720.0,   1.0 / 5040.0,   1.0 / 40320.0,   1.0 / 362880.0,
+                                 1.0 / 3628800.0, 1.0 / 39916800.0, 1.0 / 479001600.0};  // 1/k!
+  const double p = horner(taylor, r);
   // 2^n from its exponent bits (n in [-1022, 1022])
   const std::int64_t ni = std::bit_cast<std::int64_t>(t) - std::bit_cast<std::int64_t>(shifter);
   return p * std::bit_cast<double>((ni + 1023) << 52);
@@ -58,16 +57,9 @@ inline double log_d(double x) {
   const double m = big ? m_half : m1;
   const double e = big ? e_hi : e_lo;
   const double s = (m - 1.0) / (m + 1.0), s2 = s * s;
-  double p = 1.0 / 19.0;
-  p = p * s2 + 1.0 / 17.0;
-  p = p * s2 + 1.0 / 15.0;
-  p = p * s2 + 1.0 / 13.0;
-  p = p * s2 + 1.0 / 11.0;
-  p = p * s2 + 1.0 / 9.0;
-  p = p * s2 + 1.0 / 7.0;
-  p = p * s2 + 1.0 / 5.0;
-  p = p * s2 + 1.0 / 3.0;
-  p = p * s2 + 1.0;
+  constexpr double odd[10] = {1.0,        1.0 / 3.0,  1.0 / 5.0,  1.0 / 7.0,  1.0 / 9.0,
+                              1.0 / 11.0, 1.0 / 13.0, 1.0 / 15.0, 1.0 / 17.0, 1.0 / 19.0};  // 1/(2k+1)
+  const double p = horner(odd, s2);
   return e * 6.93147180369123816490e-01 + (2.0 * s * p + e * 1.90821492927058770002e-10);
 }
 

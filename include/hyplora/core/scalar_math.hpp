@@ -68,11 +68,11 @@ HYPLORA_INLINE T even_series_deriv(const double (&c)[N], T x) {
 }
 
 template <class T>
-HYPLORA_INLINE T sinh_series_threshold() {
+HYPLORA_INLINE constexpr T sinh_series_threshold() {
   return sizeof(T) == 4 ? T(1.0) : T(0.5);
 }
 template <class T>
-HYPLORA_INLINE T geometric_series_threshold() {
+HYPLORA_INLINE constexpr T geometric_series_threshold() {
   return sizeof(T) == 4 ? T(0.37) : T(0.105);
 }
 
@@ -162,8 +162,12 @@ struct ValueDeriv {
 // targets set). The thresholds are float's (series below 1 resp. 0.37), the saturation points
 // float's max_exp_arg and 1 - ball_eps. Double and device code use the libm functions (below).
 namespace host_float {
-constexpr double sinh_threshold = 1.0, geometric_threshold = 0.37, max_exp_arg = 80.0;
-constexpr double artanh_max = 1.0 - 4e-3;               // 1 - Constants<float>::ball_eps()
+// float's series thresholds and clamps, as doubles
+constexpr double sinh_threshold = sinh_series_threshold<float>();
+constexpr double geometric_threshold = geometric_series_threshold<float>();
+constexpr double max_exp_arg = Constants<float>::max_exp_arg();
+constexpr double artanh_max = 1.0 - 4e-3;  // 1 - ball_eps in double (the float 4e-3f is 4e-3 + 1.9e-10)
+static_assert(float(4e-3) == Constants<float>::ball_eps(), "host_float::artanh_max follows Constants<float>::ball_eps()");
 constexpr double identity_below = 9.5367431640625e-07;  // 2^-20: asinh, tanh, atanh of a float = a
 
 inline double max_d(double a, double b) { return a > b ? a : b; }

@@ -2,8 +2,8 @@
 // Batched manifold operations over the rows of row-major matrices (host, OpenMP over rows).
 //
 // Row r of a matrix with row length n starts at ptr + r * n. Each function applies the
-// single-point method of the manifold to every row (the radial maps at the origin through their
-// *_factor methods, a tile of rows at a time); the same methods are what a CUDA kernel calls per
+// single-point method of the manifold to every row (the radial maps and dist through their
+// *_scale / dist_from_argument methods, a tile of rows at a time); the same methods are what a CUDA kernel calls per
 // row (see tests/test_manifold_cuda.cu), so CPU and GPU share one definition. Without OpenMP the
 // pragmas are ignored and the loops run serially.
 

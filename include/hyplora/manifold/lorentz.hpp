@@ -95,21 +95,19 @@ class Lorentz {
   }
 
   // ---- maps at the origin ---------------------------------------------------------------------
-  // Each is radial: a factor computed from the row, then the row scaled. The *_factor(s) methods
-  // give the factor alone, so that batched.hpp can compute the factors of several rows before
-  // writing them (their latency chains then overlap).
+  // Each is radial: a factor computed from the row's norm, then the row scaled. The *_scale methods
+  // give the factor from the norm alone, so that batched.hpp can compute the factors of a tile of
+  // rows in one loop before writing them.
 
   /// Space part of expmap0: x_s = sqrt K sinh(|v|/sqrt K) v/|v| = sinhc(|v|/sqrt K) v  (ns = d).
   HYPLORA_INLINE T expmap0_space_scale(T norm) const { return math::sinh_over_x(norm / sqrtK()); }
-  HYPLORA_INLINE T expmap0_space_factor(const T* v, index_t ns) const { return expmap0_space_scale(vec::norm(v, ns)); }
   HYPLORA_INLINE void expmap0_space(const T* v, T* xs, index_t ns) const {
-    vec::scale(v, expmap0_space_factor(v, ns), xs, ns);
+    vec::scale(v, expmap0_space_scale(vec::norm(v, ns)), xs, ns);
   }
   /// logmap0 from the space part: v = sqrt K asinh(|x_s|/sqrt K) x_s/|x_s|  (ns = d).
   HYPLORA_INLINE T logmap0_space_scale(T norm) const { return math::asinh_over_x(norm / sqrtK()); }
-  HYPLORA_INLINE T logmap0_space_factor(const T* xs, index_t ns) const { return logmap0_space_scale(vec::norm(xs, ns)); }
   HYPLORA_INLINE void logmap0_space(const T* xs, T* v, index_t ns) const {
-    vec::scale(xs, logmap0_space_factor(xs, ns), v, ns);
+    vec::scale(xs, logmap0_space_scale(vec::norm(xs, ns)), v, ns);
   }
   /// Time coordinate of the point with space part x_s: sqrt(K + |x_s|^2) (overflow-safe).
   HYPLORA_INLINE T time_from_space(const T* xs, index_t ns) const {
@@ -130,12 +128,9 @@ class Lorentz {
     st.time = sK * ch;
     return st;
   }
-  HYPLORA_INLINE ScaleAndTime expmap0_factors(const T* v, index_t n) const {
-    return expmap0_scale_time(vec::norm(v + 1, n - 1));
-  }
   /// expmap0(v) = (sqrt K cosh(|v_s|/sqrt K), sinhc(|v_s|/sqrt K) v_s); v_0 is ignored (n = d+1).
   HYPLORA_INLINE void expmap0(const T* v, T* x, index_t n) const {
-    const ScaleAndTime st = expmap0_factors(v, n);
+    const ScaleAndTime st = expmap0_scale_time(vec::norm(v + 1, n - 1));
     vec::scale(v + 1, st.scale, x + 1, n - 1);
     x[0] = st.time;
   }

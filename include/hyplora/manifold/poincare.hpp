@@ -115,26 +115,25 @@ class PoincareBall {
   /// Largest admissible sqrt(c)|p| of the maps: 1 - 4 eps (strictly inside in every precision).
   HYPLORA_INLINE static T max_map_radius() { return T(1) - T(4) * Constants<T>::epsilon(); }
   /// expmap0(v) = tanh(sqrt c |v|) v / (sqrt c |v|) = tanhc(|v|/sqrt K) v, radius capped at max_map_radius.
-  /// (Radial: expmap0_factor alone lets batched.hpp compute several rows' factors before writing.)
+  /// (Radial: expmap0_scale, the factor from the norm alone, lets batched.hpp compute a tile's
+  /// factors in one loop before writing the rows.)
   HYPLORA_INLINE T expmap0_scale(T norm) const {
     const T t = norm / sqrtK();
     const T f = math::tanh_over_x(t);
     const T capped = max_map_radius() / (t > T(1) ? t : T(1));  // used only where t f > max (t > 8)
     return t * f > max_map_radius() ? capped : f;
   }
-  HYPLORA_INLINE T expmap0_factor(const T* v, index_t n) const { return expmap0_scale(vec::norm(v, n)); }
-  HYPLORA_INLINE void expmap0(const T* v, T* p, index_t n) const { vec::scale(v, expmap0_factor(v, n), p, n); }
+  HYPLORA_INLINE void expmap0(const T* v, T* p, index_t n) const { vec::scale(v, expmap0_scale(vec::norm(v, n)), p, n); }
   /// logmap0(p) = artanh(t)/t p, t = sqrt c |p|, via asinh(t/sqrt(alpha))/(t) with alpha = 1 - t^2 >= eps.
   /// From |p| and |p|^2 (both: |p|^2 / K enters alpha without a rounding of the square root).
   HYPLORA_INLINE T logmap0_scale(T norm, T sqnorm) const {
     const T k = K();
     return artanh_over_x(norm / std::sqrt(k), sqnorm / k);
   }
-  HYPLORA_INLINE T logmap0_factor(const T* p, index_t n) const {
+  HYPLORA_INLINE void logmap0(const T* p, T* v, index_t n) const {
     const T p2 = vec::sqnorm(p, n);
-    return logmap0_scale(vec::norm_from_sq(p, p2, n), p2);
+    vec::scale(p, logmap0_scale(vec::norm_from_sq(p, p2, n), p2), v, n);
   }
-  HYPLORA_INLINE void logmap0(const T* p, T* v, index_t n) const { vec::scale(p, logmap0_factor(p, n), v, n); }
   /// exp_x(v) = x (+)_c (tanh(t) v / (sqrt c |v|)), t = sqrt c lambda_x |v| / 2 = |v| / (alpha_x sqrt K);
   /// i.e. x (+) (s v) with s = tanhc(t) / alpha_x.
   HYPLORA_INLINE void expmap(const T* x, const T* v, T* out, index_t n) const {
