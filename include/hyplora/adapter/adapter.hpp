@@ -18,7 +18,7 @@
 // The radial variants (all lift/lower maps are radial) are evaluated in rank space when no dropout
 // mask is active: z = (f(|x|/s)/s) A x and |B z|^2 = z^T (B^T B) z, so no n x d intermediate is
 // formed and HypLoRA costs LoRA's GEMMs plus one pass over X in each direction
-// (kernels::RankNormRows / RankFactorRows / RankScaleRows, RankVjpRows). With dropout the masked
+// (Backend::row_dots, kernels::RankFactorRows / RankScaleRows, RankVjpRows). With dropout the masked
 // input is formed explicitly.
 #include <cmath>
 #include <cstdint>
@@ -185,9 +185,9 @@ class Adapter {
         Backend::gemm(true, false, r_, r_, d_out_, T(1), B(), r_, B(), r_, T(0), buf(G_), r_);
         Backend::gemm(false, true, n, r_, d_in_, T(1), X, d_in_, A(), d_in_, T(0), buf(Za_), r_);
         Backend::gemm(false, false, n, r_, r_, T(1), buf(Za_), r_, buf(G_), r_, T(0), buf(Pa_), r_);
-        // per row: n, q2 (row data);  lift and lower factors (two scalars per row);  Z, W
-        Backend::for_rows(n, kernels::RankNormRows<T>{X, buf(Za_), buf(Pa_), buf(rowN_), buf(rowQ2_), d_in_, r_, in_.inv_s},
-                          d_in_);
+        // per row: |x|^2 and q2 = a.(G a) (row data);  lift and lower factors (two scalars per row);  Z, W
+        Backend::row_dots(X, X, n, d_in_, buf(rowN_));
+        Backend::row_dots(buf(Za_), buf(Pa_), n, r_, buf(rowQ2_));
         Backend::for_rows_simd(n, kernels::RankFactorRows<Variant, T>{buf(rowN_), buf(rowQ2_), buf(rowM_), buf(liftF_),
                                                                       buf(lowerF_), buf(rowA_), buf(rowW_), n,
                                                                       in_.inv_s, scaling_, Kv, ms_});
@@ -270,7 +270,7 @@ class Adapter {
   void forward(const T* W, const T* bias, const T* X, T* Y, index_t n, bool training) {
     check_ptrs(X, Y, n, "forward");
     if (!W) throw std::invalid_argument("Adapter::forward: W is null");
-    Backend::for_rows(n, kernels::SetBiasRows<T>{bias, Y, d_out_}, d_out_);
+    Backend::set_rows(Y, bias, n, d_out_);
     Backend::gemm(false, true, n, d_out_, d_in_, T(1), X, d_in_, W, d_in_, T(1), Y, d_out_);
     forward_branch(X, Y, n, training);
   }
@@ -368,9 +368,13 @@ class Adapter {
     Backend::gemm(true, false, r_, d_in_, n, T(1), buf(dZs_), r_, X, d_in_, T(1), dA(), d_in_);
     if (dX) {
       Backend::gemm(false, false, n, d_in_, r_, T(1), buf(dZs_), r_, A(), d_in_, T(1), dX, d_in_);
-      Backend::for_rows(n, kernels::AddScaledRows<T>{X, buf(rowE_), dX, d_in_}, d_in_);
+      Backend::add_scaled_rows(X, buf(rowE_), dX, n, d_in_);
     }
-    accumulate_scalar_grads(Backend::sum(buf(rowK_), n), Backend::sum(buf(rows_), n));
+    // the per-row K and s terms are summed only where a gradient takes them (a sum is a device
+    // round trip on a GPU)
+    const bool need_dK = Variant::uses_curvature && curv_mode_ != CurvatureMode::fixed;
+    const bool need_ds = layout_.scale >= 0;
+    accumulate_scalar_grads(need_dK ? Backend::sum(buf(rowK_), n) : T(0), need_ds ? Backend::sum(buf(rows_), n) : T(0));
   }
   void check_ptrs(const T* a, const T* b, index_t n, const char* who) const {
     if (n < 0) throw std::invalid_argument(std::string("Adapter::") + who + ": negative row count");

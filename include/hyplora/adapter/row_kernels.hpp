@@ -161,28 +161,21 @@ HYPLORA_INLINE RadialFactor<T> load_factor(const T* p, index_t i, index_t n) {
 
 // The forward in three passes, so that the transcendental part (pass 2) reads no row data, only
 // two scalars per row (Backend::for_rows_simd; vectorised where a variant's factors have no branch):
-//   1. RankNormRows:    n = |x|/s,  q2 = a.(G a)  (a = Za row = A x, Pa row = G a: Za G from one GEMM)
-//   2. RankFactorRows:  lift factor f(n); z = (f/s) a, so m = |B z| = (f/s) sqrt(q2); lower factor h(m)
+//   1. Backend::row_dots: |x|^2 and q2 = a.(G a)  (a = Za row = A x, Pa row = G a: Za G from one GEMM)
+//   2. RankFactorRows:  n = |x|/s, lift factor f(n); z = (f/s) a, so m = |B z| = (f/s) sqrt(q2); lower factor h(m)
 //   3. RankScaleRows:   Z = (f/s) Za,  W = scale h(m) Z
 // Every factor is stored with its derivatives: the backward evaluates no transcendental function.
 
-/// Pass 1 for row i.
-template <class T>
-struct RankNormRows {
-  const T* X; const T* Za; const T* Pa; T* row_n; T* row_q2; index_t d_in; index_t r; T inv_s;
-  HYPLORA_HOST_DEVICE void operator()(index_t i) const {
-    row_n[i] = std::sqrt(dot(X + i * d_in, X + i * d_in, d_in)) * inv_s;
-    row_q2[i] = dot(Za + i * r, Pa + i * r, r);
-  }
-};
-/// Pass 2 for row i: factors (3 per map, SoA over nrows rows), row_m, and the row scales
-/// row_a = f/s (of Z) and row_w = scale h (of W).
+/// Pass 2 for row i: n = |x|/s (row_n holds |x|^2 on entry and n on return), factors (3 per map,
+/// SoA over nrows rows), row_m, and the row scales row_a = f/s (of Z) and row_w = scale h (of W).
 template <class V, class T>
 struct RankFactorRows {
-  const T* row_n; const T* row_q2; T* row_m; T* lift_factor; T* lower_factor; T* row_a; T* row_w;
+  T* row_n; const T* row_q2; T* row_m; T* lift_factor; T* lower_factor; T* row_a; T* row_w;
   index_t nrows; T inv_s; T scale; T K; MapSettings<T> ms;
   HYPLORA_HOST_DEVICE void operator()(index_t i) const {
-    const RadialFactor<T> li = V::lift(row_n[i], K, ms);
+    const T n = std::sqrt(row_n[i]) * inv_s;
+    row_n[i] = n;
+    const RadialFactor<T> li = V::lift(n, K, ms);
     const T a = li.f * inv_s;
     const T q2 = row_q2[i];
     const T m = a * std::sqrt(q2 > T(0) ? q2 : T(0));  // rounding can make a.(G a) slightly negative near 0
@@ -244,28 +237,6 @@ struct RankVjpRows {
     row_e[i] = c2 * inv_s * inv_s;
     row_K[i] = lo.df_dK * yg + li.df_dK * vdu;
     row_s[i] = -inv_s * (li.f * vdu + c2 * n * n);
-  }
-};
-
-/// dX_i += e_i X_i.
-template <class T>
-struct AddScaledRows {
-  const T* X; const T* e; T* dX; index_t d;
-  HYPLORA_HOST_DEVICE void operator()(index_t i) const {
-    const T c = e[i];
-    if (c == T(0)) return;
-    const T* x = X + i * d; T* o = dX + i * d;
-    for (index_t j = 0; j < d; ++j) o[j] += c * x[j];
-  }
-};
-
-/// Y row = bias (or 0).
-template <class T>
-struct SetBiasRows {
-  const T* bias; T* Y; index_t d;
-  HYPLORA_HOST_DEVICE void operator()(index_t i) const {
-    T* o = Y + i * d;
-    for (index_t j = 0; j < d; ++j) o[j] = bias ? bias[j] : T(0);
   }
 };
 

@@ -5,6 +5,8 @@
 //   vector<T>             owning container;  data(v), resize(v, n)
 //   for_rows(n, f)        calls f(i) for every row i (f is a functor with HYPLORA_HOST_DEVICE operator())
 //   gemm(...)             row-major C = alpha op(A) op(B) + beta C on the backend's memory
+//   set_rows, row_dots, add_scaled_rows   the row-wide passes over n x d data of the layer and the
+//                         rank-space adapters (one thread per row here; one warp per row on a GPU)
 //   sum, fill, axpy-free helpers, copy_to_host / copy_from_host, read / write one element.
 #include <algorithm>
 #include <cstring>
@@ -12,6 +14,7 @@
 
 #include "hyplora/backend/blas.hpp"
 #include "hyplora/core/config.hpp"
+#include "hyplora/manifold/vector_ops.hpp"
 
 namespace hyplora::backend {
 
@@ -42,6 +45,34 @@ struct Cpu {
     const F g = f;  // a local copy: its members are not reloaded after each store through a row pointer
 #pragma omp parallel for simd schedule(static) firstprivate(g) if (n >= parallel_min_work)
     for (index_t i = 0; i < n; ++i) g(i);
+  }
+  /// Every row of Y (n x d) = v (v null: zeros).
+  template <class T>
+  static void set_rows(T* Y, const T* v, index_t n, index_t d) {
+#pragma omp parallel for schedule(static) if (n > 1 && n * d >= parallel_min_work)
+    for (index_t i = 0; i < n; ++i) {
+      if (v) std::memcpy(Y + i * d, v, sizeof(T) * std::size_t(d));
+      else std::fill(Y + i * d, Y + (i + 1) * d, T(0));
+    }
+  }
+  /// out[i] = <A_i, B_i> for the n rows of length d of two row-major arrays.
+  template <class T>
+  static void row_dots(const T* A, const T* B, index_t n, index_t d, T* out) {
+#pragma omp parallel for schedule(static) if (n > 1 && n * d >= parallel_min_work)
+    for (index_t i = 0; i < n; ++i) out[i] = vec::dot(A + i * d, B + i * d, d);
+  }
+  /// Y_i += e_i X_i for the n rows of length d (rows with e_i = 0 are not touched).
+  template <class T>
+  static void add_scaled_rows(const T* X, const T* e, T* Y, index_t n, index_t d) {
+#pragma omp parallel for schedule(static) if (n > 1 && n * d >= parallel_min_work)
+    for (index_t i = 0; i < n; ++i) {
+      const T c = e[i];
+      if (c == T(0)) continue;
+      const T* x = X + i * d;
+      T* y = Y + i * d;
+#pragma omp simd
+      for (index_t j = 0; j < d; ++j) y[j] += c * x[j];
+    }
   }
   template <class T>
   static T sum(const T* p, index_t n) {
