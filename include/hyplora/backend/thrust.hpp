@@ -83,10 +83,15 @@ inline void launch_check(const char* what) {
   const cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) throw std::runtime_error(std::string("hyplora::backend::Thrust: ") + what + ": " + cudaGetErrorString(e));
 }
+// Kernels that hand nothing back to the host are queued without a synchronisation after each
+// (thrust::device blocks until the kernel ends: at 512 tokens and d = 64 that host round trip costs
+// more than the kernel). Errors surface at the next synchronising call (sum, read, copy_to_host).
+inline auto async_policy() { return thrust::cuda::par_nosync; }
 inline unsigned row_blocks(index_t n) { return unsigned((n + warps_per_block - 1) / warps_per_block); }
 }  // namespace detail
 #else
 namespace detail {
+inline auto async_policy() { return thrust::device; }
 template <class T>
 struct SetRow {
   T* Y; const T* v; index_t d;
@@ -127,7 +132,7 @@ struct Thrust {
   template <class F>
   static void for_rows(index_t n, const F& f, index_t /*row_length*/ = 0) {
     if (n <= 0) return;
-    thrust::for_each(thrust::device, thrust::counting_iterator<index_t>(0), thrust::counting_iterator<index_t>(n), f);
+    thrust::for_each(detail::async_policy(), thrust::counting_iterator<index_t>(0), thrust::counting_iterator<index_t>(n), f);
   }
   /// Rows whose functor reads no row data (scalars per row): the same as for_rows here.
   template <class F>
@@ -175,7 +180,7 @@ struct Thrust {
   template <class T>
   static void fill(T* p, index_t n, T value) {
     auto b = thrust::device_pointer_cast(p);
-    thrust::fill(thrust::device, b, b + n, value);
+    thrust::fill(detail::async_policy(), b, b + n, value);
   }
   template <class T>
   static void copy_from_host(const T* src, index_t n, T* dst) {
