@@ -3,7 +3,9 @@
 // Poincare ball, at the shapes of bench_adapter. Same protocol as bench_adapter: methods
 // interleaved round by round; median, min and max over the rounds; ratios against LoRA in the
 // same run. Each sample runs the step `inner` times between two CUDA events (the device is
-// synchronised before and after), so a sample is >= ~5 ms of GPU time.
+// synchronised before and after), so a sample is >= ~5 ms of GPU time. Each step is also captured
+// into a CUDA graph on a stream of its own (Thrust::set_stream) and replayed: the graph columns show
+// the step without the per-kernel launch cost.
 //
 //   bench_adapter_cuda [--reps N] [--tokens N]
 //
@@ -94,6 +96,37 @@ std::function<void()> make_frozen_step(Layer& L) {
   };
 }
 
+/// The step captured into a CUDA graph on `stream` (kernels, cuBLAS calls and fills replayed by one
+/// launch). A step with a host round trip (learnable K or s: reads and sums) cannot be captured:
+/// `error` says why.
+struct CapturedStep {
+  cudaGraphExec_t exec = nullptr;
+  std::string error;
+};
+CapturedStep capture(const std::function<void()>& step, cudaStream_t stream) {
+  CapturedStep c;
+  Dev::set_stream(stream);
+  step();  // buffers sized, cuBLAS handle bound to the stream, before capturing
+  cuda_check(cudaStreamSynchronize(stream), "step before capture");
+  cudaGraph_t graph = nullptr;
+  cuda_check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+  try {
+    step();
+  } catch (const std::exception& e) {
+    c.error = e.what();
+  }
+  const cudaError_t end = cudaStreamEndCapture(stream, &graph);
+  if (c.error.empty() && end != cudaSuccess) c.error = cudaGetErrorString(end);
+  (void)cudaGetLastError();  // a failed capture leaves its error behind
+  if (c.error.empty()) {
+    const cudaError_t inst = cudaGraphInstantiate(&c.exec, graph, 0);
+    if (inst != cudaSuccess) c.error = cudaGetErrorString(inst), c.exec = nullptr;
+  }
+  if (graph) cudaGraphDestroy(graph);
+  Dev::set_stream(nullptr);
+  return c;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -120,11 +153,14 @@ int main(int argc, char** argv) {
               long(tokens));
   std::printf("# device: %s (%d SMs)\n", prop.name, prop.multiProcessorCount);
   std::printf("# median / min / max over %d rounds after 2 warm-up rounds, methods interleaved\n\n", reps);
-  std::printf("| d | r | method | median ms | min ms | max ms | / LoRA | / frozen |\n");
-  std::printf("|---|---|---|---|---|---|---|---|\n");
+  std::printf("# graph: the same step captured once into a CUDA graph and replayed (median ms; / LoRA's graph)\n\n");
+  std::printf("| d | r | method | median ms | min ms | max ms | / LoRA | / frozen | graph ms | graph / LoRA |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   cudaEvent_t start, stop;
   cuda_check(cudaEventCreate(&start), "cudaEventCreate");
   cuda_check(cudaEventCreate(&stop), "cudaEventCreate");
+  cudaStream_t graph_stream = nullptr;
+  cuda_check(cudaStreamCreateWithFlags(&graph_stream, cudaStreamNonBlocking), "cudaStreamCreate");
   try {
     for (const Shape s : {Shape{4096, 8}, Shape{4096, 32}, Shape{288, 8}, Shape{64, 8}}) {
       Layer L(tokens, s.d);
@@ -152,13 +188,46 @@ int main(int argc, char** argv) {
           const double ms = time_ms(methods[m].second, inner);
           if (round >= 2) times[m].push_back(ms);
         }
+      // The same steps replayed as CUDA graphs (no launch overhead per kernel), interleaved likewise.
+      std::vector<CapturedStep> graphs;
+      for (auto& m : methods) graphs.push_back(capture(m.second, graph_stream));
+      std::vector<std::vector<double>> gtimes(methods.size());
+      auto time_graph = [&](cudaGraphExec_t exec, int n_launch) {
+        cuda_check(cudaStreamSynchronize(graph_stream), "graph");
+        cuda_check(cudaEventRecord(start, graph_stream), "cudaEventRecord");
+        for (int k = 0; k < n_launch; ++k) cuda_check(cudaGraphLaunch(exec, graph_stream), "cudaGraphLaunch");
+        cuda_check(cudaEventRecord(stop, graph_stream), "cudaEventRecord");
+        cuda_check(cudaEventSynchronize(stop), "graph");
+        float ms = 0;
+        cuda_check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
+        return double(ms) / n_launch;
+      };
+      for (int round = 0; round < 2 + reps; ++round)
+        for (std::size_t m = 0; m < methods.size(); ++m)
+          if (graphs[m].exec) {
+            const double ms = time_graph(graphs[m].exec, inner);
+            if (round >= 2) gtimes[m].push_back(ms);
+          }
       const Stats lora = stats(times[1]), frozen = stats(times[0]);
+      const bool lora_graph = !gtimes[1].empty();
+      const double lora_g = lora_graph ? stats(gtimes[1]).median : 0.0;
       for (std::size_t m = 0; m < methods.size(); ++m) {
         const Stats st = stats(times[m]);
-        std::printf("| %ld | %ld | %s | %.4f | %.4f | %.4f | %.3f | %.3f |\n", long(s.d), long(s.rank),
+        std::printf("| %ld | %ld | %s | %.4f | %.4f | %.4f | %.3f | %.3f |", long(s.d), long(s.rank),
                     methods[m].first.c_str(), st.median, st.min, st.max, st.median / lora.median,
                     st.median / frozen.median);
+        if (!gtimes[m].empty()) {
+          const Stats g = stats(gtimes[m]);
+          if (lora_graph) std::printf(" %.4f | %.3f |\n", g.median, g.median / lora_g);
+          else std::printf(" %.4f | - |\n", g.median);
+        } else {
+          std::printf(" not capturable | - |\n");
+          std::fprintf(stderr, "# %s at d = %ld: not captured (%s)\n", methods[m].first.c_str(), long(s.d),
+                       graphs[m].error.c_str());
+        }
       }
+      for (auto& g : graphs)
+        if (g.exec) cudaGraphExecDestroy(g.exec);
       std::fflush(stdout);
     }
   } catch (const std::exception& ex) {

@@ -76,6 +76,7 @@ void check_variant() {
       dgX(X.size(), 0.f);
   ad.forward_branch(backend::Thrust::data(dX), backend::Thrust::data(dY), n, false);
   ad.backward_branch(backend::Thrust::data(dX), backend::Thrust::data(dG), backend::Thrust::data(dgX), n);
+  REQUIRE(cudaDeviceSynchronize() == cudaSuccess);  // the adapter may run on a stream of its own (below)
   std::vector<float> Y(dY.size());
   thrust::copy(dY.begin(), dY.end(), Y.begin());
   std::vector<double> Xd(X.begin(), X.end()), Ad(p.begin(), p.begin() + ad.layout().A_size),
@@ -100,4 +101,18 @@ TEST_CASE("Thrust backend on CUDA with cuBLAS matches the host reference", "[bac
   check_variant<HypLoraLorentz>();
   check_variant<HypLoraPoincare>();
   check_variant<PaperHypLora>();
+}
+
+TEST_CASE("Thrust backend on CUDA on a non-blocking stream of the caller", "[backend][cuda]") {
+  require_gpu();
+  cudaStream_t stream = nullptr;
+  REQUIRE(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess);
+  backend::Thrust::set_stream(stream);
+  CHECK(backend::Thrust::stream() == stream);
+  check_variant<Lora>();
+  check_variant<HypLoraLorentz>();
+  check_variant<HypLoraPoincare>();
+  check_variant<PaperHypLora>();  // learnable K and s: reads and sums on the stream
+  backend::Thrust::set_stream(nullptr);
+  REQUIRE(cudaStreamDestroy(stream) == cudaSuccess);
 }

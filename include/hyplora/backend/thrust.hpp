@@ -19,6 +19,7 @@
 
 #if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
 #include <cublas_v2.h>
+#include <cuda_runtime.h>
 #define HYPLORA_THRUST_CUDA 1
 #else
 #include "hyplora/backend/blas.hpp"
@@ -38,6 +39,15 @@ inline cublasHandle_t cublas_handle() {
     return h;
   }();
   return handle;
+}
+/// The CUDA stream every call of the backend is issued on (Thrust::set_stream); 0 = the legacy
+/// default stream.
+inline cudaStream_t& current_stream() {
+  static cudaStream_t stream = nullptr;
+  return stream;
+}
+inline void cuda_check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(std::string("hyplora::backend::Thrust: ") + what + ": " + cudaGetErrorString(e));
 }
 inline void cublas_check(cublasStatus_t st, const char* what) {
   if (st != CUBLAS_STATUS_SUCCESS)
@@ -79,14 +89,11 @@ __global__ void add_scaled_rows_kernel(const T* X, const T* e, T* Y, index_t n, 
   T* y = Y + row * d;
   for (index_t j = threadIdx.x % 32; j < d; j += 32) y[j] += c * x[j];
 }
-inline void launch_check(const char* what) {
-  const cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) throw std::runtime_error(std::string("hyplora::backend::Thrust: ") + what + ": " + cudaGetErrorString(e));
-}
+inline void launch_check(const char* what) { cuda_check(cudaGetLastError(), what); }
 // Kernels that hand nothing back to the host are queued without a synchronisation after each
 // (thrust::device blocks until the kernel ends: at 512 tokens and d = 64 that host round trip costs
 // more than the kernel). Errors surface at the next synchronising call (sum, read, copy_to_host).
-inline auto async_policy() { return thrust::cuda::par_nosync; }
+inline auto async_policy() { return thrust::cuda::par_nosync.on(current_stream()); }
 inline unsigned row_blocks(index_t n) { return unsigned((n + warps_per_block - 1) / warps_per_block); }
 }  // namespace detail
 #else
@@ -129,6 +136,15 @@ struct Thrust {
   template <class T>
   static void resize(vector<T>& v, index_t n) { v.resize(std::size_t(n)); }
 
+#if HYPLORA_THRUST_CUDA
+  /// Issue every later call (kernels, cuBLAS, copies, reductions) on `stream` (0: the legacy
+  /// default stream, the initial setting). With a stream of its own an adapter step can be
+  /// captured into a CUDA graph, as long as the step has no host round trip (a learnable curvature
+  /// or norm scale reads them and sums their gradient terms on the host).
+  static void set_stream(cudaStream_t stream) { detail::current_stream() = stream; }
+  static cudaStream_t stream() { return detail::current_stream(); }
+#endif
+
   template <class F>
   static void for_rows(index_t n, const F& f, index_t /*row_length*/ = 0) {
     if (n <= 0) return;
@@ -144,7 +160,7 @@ struct Thrust {
   static void set_rows(T* Y, const T* v, index_t n, index_t d) {
     if (n <= 0) return;
 #if HYPLORA_THRUST_CUDA
-    detail::set_rows_kernel<<<detail::row_blocks(n), 32 * detail::warps_per_block>>>(Y, v, n, d);
+    detail::set_rows_kernel<<<detail::row_blocks(n), 32 * detail::warps_per_block, 0, detail::current_stream()>>>(Y, v, n, d);
     detail::launch_check("set_rows");
 #else
     for_rows(n, detail::SetRow<T>{Y, v, d});
@@ -155,7 +171,7 @@ struct Thrust {
   static void row_dots(const T* A, const T* B, index_t n, index_t d, T* out) {
     if (n <= 0) return;
 #if HYPLORA_THRUST_CUDA
-    detail::row_dots_kernel<<<detail::row_blocks(n), 32 * detail::warps_per_block>>>(A, B, n, d, out);
+    detail::row_dots_kernel<<<detail::row_blocks(n), 32 * detail::warps_per_block, 0, detail::current_stream()>>>(A, B, n, d, out);
     detail::launch_check("row_dots");
 #else
     for_rows(n, detail::RowDot<T>{A, B, out, d});
@@ -166,7 +182,7 @@ struct Thrust {
   static void add_scaled_rows(const T* X, const T* e, T* Y, index_t n, index_t d) {
     if (n <= 0) return;
 #if HYPLORA_THRUST_CUDA
-    detail::add_scaled_rows_kernel<<<detail::row_blocks(n), 32 * detail::warps_per_block>>>(X, e, Y, n, d);
+    detail::add_scaled_rows_kernel<<<detail::row_blocks(n), 32 * detail::warps_per_block, 0, detail::current_stream()>>>(X, e, Y, n, d);
     detail::launch_check("add_scaled_rows");
 #else
     for_rows(n, detail::AddScaledRow<T>{X, e, Y, d});
@@ -175,7 +191,11 @@ struct Thrust {
   template <class T>
   static T sum(const T* p, index_t n) {
     auto b = thrust::device_pointer_cast(p);
+#if HYPLORA_THRUST_CUDA
+    return thrust::reduce(thrust::cuda::par.on(detail::current_stream()), b, b + n, T(0));
+#else
     return thrust::reduce(thrust::device, b, b + n, T(0));
+#endif
   }
   template <class T>
   static void fill(T* p, index_t n, T value) {
@@ -184,12 +204,26 @@ struct Thrust {
   }
   template <class T>
   static void copy_from_host(const T* src, index_t n, T* dst) {
+    if (n <= 0) return;
+#if HYPLORA_THRUST_CUDA
+    const cudaStream_t s = detail::current_stream();
+    detail::cuda_check(cudaMemcpyAsync(dst, src, sizeof(T) * std::size_t(n), cudaMemcpyHostToDevice, s), "copy_from_host");
+    detail::cuda_check(cudaStreamSynchronize(s), "copy_from_host");
+#else
     thrust::copy(src, src + n, thrust::device_pointer_cast(dst));
+#endif
   }
   template <class T>
   static void copy_to_host(const T* src, index_t n, T* dst) {
+    if (n <= 0) return;
+#if HYPLORA_THRUST_CUDA
+    const cudaStream_t s = detail::current_stream();
+    detail::cuda_check(cudaMemcpyAsync(dst, src, sizeof(T) * std::size_t(n), cudaMemcpyDeviceToHost, s), "copy_to_host");
+    detail::cuda_check(cudaStreamSynchronize(s), "copy_to_host");
+#else
     auto b = thrust::device_pointer_cast(src);
     thrust::copy(b, b + n, dst);
+#endif
   }
   template <class T>
   static T read(const T* p) { T v; copy_to_host(p, 1, &v); return v; }
@@ -201,6 +235,7 @@ struct Thrust {
   static void gemm(bool transA, bool transB, index_t M, index_t N, index_t K, float alpha, const float* A,
                    index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc) {
 #if HYPLORA_THRUST_CUDA
+    detail::cublas_check(cublasSetStream(detail::cublas_handle(), detail::current_stream()), "cublasSetStream");
     detail::cublas_check(cublasSgemm(detail::cublas_handle(), transB ? CUBLAS_OP_T : CUBLAS_OP_N,
                                      transA ? CUBLAS_OP_T : CUBLAS_OP_N, int(N), int(M), int(K), &alpha, B, int(ldb),
                                      A, int(lda), &beta, C, int(ldc)),
@@ -212,6 +247,7 @@ struct Thrust {
   static void gemm(bool transA, bool transB, index_t M, index_t N, index_t K, double alpha, const double* A,
                    index_t lda, const double* B, index_t ldb, double beta, double* C, index_t ldc) {
 #if HYPLORA_THRUST_CUDA
+    detail::cublas_check(cublasSetStream(detail::cublas_handle(), detail::current_stream()), "cublasSetStream");
     detail::cublas_check(cublasDgemm(detail::cublas_handle(), transB ? CUBLAS_OP_T : CUBLAS_OP_N,
                                      transA ? CUBLAS_OP_T : CUBLAS_OP_N, int(N), int(M), int(K), &alpha, B, int(ldb),
                                      A, int(lda), &beta, C, int(ldc)),
