@@ -1,6 +1,6 @@
-// Throughput of the manifolds' single-point maps inside a CUDA kernel (one thread per row, the
-// same headers the CPU loops use), float32, beside a device-to-device cudaMemcpy of the same bytes
-// in the same run (the memory-bandwidth bound). Shapes of bench_geometry: 1M rows of dimension 64
+// Throughput of the GPU geometry, float32, beside a device-to-device cudaMemcpy of the same bytes in
+// the same run (the memory-bandwidth bound): hyplora::batched::gpu (one warp per row) and, for
+// comparison, the single-point maps in a plain kernel (one thread per row). Shapes of bench_geometry: 1M rows of dimension 64
 // and 4096 rows of 4096. Bytes counted as in bench_geometry: rows read + rows written (dist: two
 // rows read, one float written). Median of --reps timed launches (CUDA events), after a warm-up.
 //
@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include <hyplora/manifold/batched_gpu.hpp>
 #include <hyplora/manifold/lorentz.hpp>
 #include <hyplora/manifold/poincare.hpp>
 #include <hyplora/manifold/sampling.hpp>
@@ -75,7 +76,8 @@ int main(int argc, char** argv) {
   }
   cudaDeviceProp prop{};
   cuda_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
-  std::printf("# bench_geometry_cuda: float32, one thread per row, %s (%d SMs)\n", prop.name, prop.multiProcessorCount);
+  std::printf("# bench_geometry_cuda: float32, %s (%d SMs); batched::gpu = 8-32 lanes of a warp per row, thread/row = single-point maps\n",
+              prop.name, prop.multiProcessorCount);
   std::printf("# median of %d launches; bound = cudaMemcpy device-to-device of the same bytes, same run\n\n", reps);
   std::printf("| op | rows x d | GB/s | memcpy GB/s | fraction of bound |\n|---|---|---|---|---|\n");
 
@@ -143,12 +145,27 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     };
     const double L = double(lor_count) * 4, B = double(ball_count) * 4, R = double(s.rows) * 4;
-    report("Lorentz expmap0 (d+1)", 2 * L, [&] { expmap0_rows<<<blocks, threads>>>(lor, V, X, s.rows, n); });
-    report("Lorentz logmap0 (d+1)", 2 * L, [&] { logmap0_rows<<<blocks, threads>>>(lor, X, W, s.rows, n); });
-    report("Lorentz dist (d+1)", 2 * L + R, [&] { dist_rows<<<blocks, threads>>>(lor, X, Y, D, s.rows, n); });
-    report("Poincare expmap0", 2 * B, [&] { expmap0_rows<<<blocks, threads>>>(ball, PV, P, s.rows, s.d); });
-    report("Poincare logmap0", 2 * B, [&] { logmap0_rows<<<blocks, threads>>>(ball, P, PV, s.rows, s.d); });
-    report("Poincare dist", 2 * B + R, [&] { dist_rows<<<blocks, threads>>>(ball, P, Q, D, s.rows, s.d); });
+    namespace bg = hyplora::batched::gpu;
+    report("Lorentz expmap0 (d+1), batched::gpu", 2 * L, [&] { bg::expmap0(lor, V, X, s.rows, n); });
+    report("Lorentz expmap0 (d+1), thread/row", 2 * L, [&] { expmap0_rows<<<blocks, threads>>>(lor, V, X, s.rows, n); });
+    report("Lorentz logmap0 (d+1), batched::gpu", 2 * L, [&] { bg::logmap0(lor, X, W, s.rows, n); });
+    report("Lorentz logmap0 (d+1), thread/row", 2 * L, [&] { logmap0_rows<<<blocks, threads>>>(lor, X, W, s.rows, n); });
+    report("Lorentz dist (d+1), batched::gpu", 2 * L + R, [&] { bg::dist(lor, X, Y, D, s.rows, n); });
+    report("Lorentz dist (d+1), thread/row", 2 * L + R, [&] { dist_rows<<<blocks, threads>>>(lor, X, Y, D, s.rows, n); });
+    report("Poincare expmap0, batched::gpu", 2 * B, [&] { bg::expmap0(ball, PV, P, s.rows, s.d); });
+    report("Poincare expmap0, thread/row", 2 * B, [&] { expmap0_rows<<<blocks, threads>>>(ball, PV, P, s.rows, s.d); });
+    report("Poincare logmap0, batched::gpu", 2 * B, [&] { bg::logmap0(ball, P, PV, s.rows, s.d); });
+    report("Poincare logmap0, thread/row", 2 * B, [&] { logmap0_rows<<<blocks, threads>>>(ball, P, PV, s.rows, s.d); });
+    report("Poincare dist, batched::gpu", 2 * B + R, [&] { bg::dist(ball, P, Q, D, s.rows, s.d); });
+    report("Poincare dist, thread/row", 2 * B + R, [&] { dist_rows<<<blocks, threads>>>(ball, P, Q, D, s.rows, s.d); });
+    if (s.d == 64)  // the lanes per row of batched::gpu for short rows (the default is marked above)
+      for (int lanes : {8, 16, 32}) {
+        const std::string tag = " lanes " + std::to_string(lanes);
+        report(("Lorentz expmap0 (d+1), batched::gpu" + tag).c_str(), 2 * L,
+               [&] { bg::detail::expmap0(lor, V, X, s.rows, n, nullptr, lanes); });
+        report(("Poincare dist, batched::gpu" + tag).c_str(), 2 * B + R,
+               [&] { bg::detail::dist(ball, P, Q, D, s.rows, s.d, nullptr, lanes); });
+      }
     cuda_check(cudaGetLastError(), "kernels");
     // a check that the kernels computed something sane: every distance finite
     std::vector<float> hd(size_t(s.rows));

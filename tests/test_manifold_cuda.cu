@@ -1,5 +1,6 @@
 // The manifolds inside a CUDA kernel: expmap0 / logmap0 / dist of Lorentz and PoincareBall on
-// the device compared with the same calls on the host. Plain main (no Catch2) so that nvcc
+// the device compared with the same calls on the host, once through the single-point maps (one
+// thread per row, below) and once through hyplora::batched::gpu (one warp per row). Plain main (no Catch2) so that nvcc
 // compiles only the geometry headers. Without a CUDA device it prints a message and exits 77
 // (ctest: skipped).
 #include <cuda_runtime.h>
@@ -9,6 +10,7 @@
 #include <limits>
 #include <vector>
 
+#include <hyplora/manifold/batched_gpu.hpp>
 #include <hyplora/manifold/lorentz.hpp>
 #include <hyplora/manifold/poincare.hpp>
 #include <hyplora/manifold/sampling.hpp>
@@ -59,6 +61,48 @@ int main() {
     std::printf("FAILED: kernel error %s\n", cudaGetErrorString(cudaGetLastError()));
     return 1;
   }
+  // hyplora::batched::gpu on the same inputs, with 8, 16 and 32 lanes per row (ball rows made
+  // contiguous: d values per row); index 0 is the default choice (8 lanes for these 16- and
+  // 17-value rows)
+  std::vector<float> Vb(rows * d);
+  for (int r = 0; r < rows; ++r)
+    for (int i = 0; i < d; ++i) Vb[r * d + i] = V[r * n + 1 + i];
+  constexpr int lane_choices[3] = {8, 16, 32};
+  std::vector<float> GX[3], GW[3], GD[3], GE[3], GP[3], GQ[3];
+  float *dVb, *gX, *gW, *gD, *gP, *gQ, *gE;
+  cudaMalloc(&dVb, Vb.size() * 4), cudaMalloc(&gX, V.size() * 4), cudaMalloc(&gW, V.size() * 4);
+  cudaMalloc(&gD, rows * 4), cudaMalloc(&gE, rows * 4), cudaMalloc(&gP, rows * d * 4), cudaMalloc(&gQ, rows * d * 4);
+  cudaMemcpy(dVb, Vb.data(), Vb.size() * 4, cudaMemcpyHostToDevice);
+  for (int c = 0; c < 3; ++c) {
+    const int lanes = lane_choices[c];
+    if (c == 0) {
+      batched::gpu::expmap0(lor, dV, gX, rows, n);
+      batched::gpu::logmap0(lor, gX, gW, rows, n);
+      batched::gpu::dist(lor, gX, gX + n, gD, rows - 1, n);  // row r against row r + 1
+      batched::gpu::expmap0(ball, dVb, gP, rows, d);
+      batched::gpu::logmap0(ball, gP, gQ, rows, d);
+      batched::gpu::dist(ball, gP, gP + d, gE, rows - 1, d);
+    } else {
+      batched::gpu::detail::expmap0(lor, dV, gX, rows, n, nullptr, lanes);
+      batched::gpu::detail::logmap0(lor, gX, gW, rows, n, nullptr, lanes);
+      batched::gpu::detail::dist(lor, gX, gX + n, gD, rows - 1, n, nullptr, lanes);
+      batched::gpu::detail::expmap0(ball, dVb, gP, rows, d, nullptr, lanes);
+      batched::gpu::detail::logmap0(ball, gP, gQ, rows, d, nullptr, lanes);
+      batched::gpu::detail::dist(ball, gP, gP + d, gE, rows - 1, d, nullptr, lanes);
+    }
+    if (cudaDeviceSynchronize() != cudaSuccess) {
+      std::printf("FAILED: batched::gpu (%d lanes) error %s\n", lanes, cudaGetErrorString(cudaGetLastError()));
+      return 1;
+    }
+    GX[c].resize(V.size()), GW[c].resize(V.size()), GD[c].resize(rows), GE[c].resize(rows);
+    GP[c].resize(rows * d), GQ[c].resize(rows * d);
+    cudaMemcpy(GX[c].data(), gX, V.size() * 4, cudaMemcpyDeviceToHost);
+    cudaMemcpy(GW[c].data(), gW, V.size() * 4, cudaMemcpyDeviceToHost);
+    cudaMemcpy(GD[c].data(), gD, (rows - 1) * 4, cudaMemcpyDeviceToHost);
+    cudaMemcpy(GE[c].data(), gE, (rows - 1) * 4, cudaMemcpyDeviceToHost);
+    cudaMemcpy(GP[c].data(), gP, rows * d * 4, cudaMemcpyDeviceToHost);
+    cudaMemcpy(GQ[c].data(), gQ, rows * d * 4, cudaMemcpyDeviceToHost);
+  }
   std::vector<float> X(V.size()), W(V.size()), D(rows), E(rows), P(rows * d), Q(rows * d);
   cudaMemcpy(X.data(), dX, X.size() * 4, cudaMemcpyDeviceToHost);
   cudaMemcpy(W.data(), dW, W.size() * 4, cudaMemcpyDeviceToHost);
@@ -92,19 +136,29 @@ int main() {
     ball.expmap0(V.data() + r * n + 1, p.data(), d);
     ball.logmap0(p.data(), q.data(), d);
     for (int i = 0; i < n; ++i) cmp("lorentz expmap0", X[r * n + i], x[i], r), cmp("lorentz logmap0", W[r * n + i], w[i], r);
+    for (int c = 0; c < 3; ++c)
+      for (int i = 0; i < n; ++i)
+        cmp("batched lorentz expmap0", GX[c][r * n + i], x[i], r), cmp("batched lorentz logmap0", GW[c][r * n + i], w[i], r);
     double rho = 0;  // |logmap0(p)| on the host
     for (int i = 0; i < d; ++i) rho += double(q[i]) * double(q[i]);
     const double log_extra = artanh_conditioning(std::sqrt(rho));
     for (int i = 0; i < d; ++i) cmp("ball expmap0", P[r * d + i], p[i], r), cmp("ball logmap0", Q[r * d + i], q[i], r, log_extra);
+    for (int c = 0; c < 3; ++c)
+      for (int i = 0; i < d; ++i)
+        cmp("batched ball expmap0", GP[c][r * d + i], p[i], r), cmp("batched ball logmap0", GQ[c][r * d + i], q[i], r, log_extra);
     if (r + 1 < rows) {
       lor.expmap0(V.data() + (r + 1) * n, xn.data(), n);
       ball.expmap0(V.data() + (r + 1) * n + 1, pn.data(), d);
-      cmp("lorentz dist", D[r], lor.dist(x.data(), xn.data(), n), r);
+      const float host_ldist = lor.dist(x.data(), xn.data(), n);
+      cmp("lorentz dist", D[r], host_ldist, r);
+      for (int c = 0; c < 3; ++c) cmp("batched lorentz dist", GD[c][r], host_ldist, r);
       const float host_dist = ball.dist(p.data(), pn.data(), d);  // = 2 artanh(y)/sqrt(c)
       cmp("ball dist", E[r], host_dist, r, 2.0 * artanh_conditioning(0.5 * double(host_dist)));
+      for (int c = 0; c < 3; ++c) cmp("batched ball dist", GE[c][r], host_dist, r, 2.0 * artanh_conditioning(0.5 * double(host_dist)));
     }
   }
   cudaFree(dV), cudaFree(dX), cudaFree(dW), cudaFree(dD), cudaFree(dE), cudaFree(dP), cudaFree(dQ);
+  cudaFree(dVb), cudaFree(gX), cudaFree(gW), cudaFree(gD), cudaFree(gE), cudaFree(gP), cudaFree(gQ);
   std::printf("%s: %d mismatches in %d rows\n", bad ? "FAILED" : "passed", bad, rows);
   return bad ? 1 : 0;
 }

@@ -54,11 +54,16 @@ class Lorentz {
 
   /// The branch of minkowski_diff_norm: true (and p = -<x,y>_L - K) where the product form is used.
   HYPLORA_INLINE bool uses_product_form(const T* x, const T* y, index_t n, T& p) const {
-    const T d0 = x[0] - y[0];
-    if (!(d0 * d0 > T(2) * x[0] * y[0])) return false;
-    p = x[0] * y[0] - vec::dot(x + 1, y + 1, n - 1) - K();
+    if (!needs_product_form(x[0], y[0])) return false;
+    p = product_form(x[0], y[0], vec::dot(x + 1, y + 1, n - 1));
     return math::is_finite(p);
   }
+  /// The two forms of ||x - y||_L^2 / 2 and ||x - y||_L^2 from the time coordinates and one sum over
+  /// the space parts each (the GPU rows compute the sums with a warp): which form, the product form
+  /// -<x,y>_L - K from x_0, y_0 and sum x_i y_i, the chord form from sum (x_i - y_i)^2.
+  HYPLORA_INLINE static bool needs_product_form(T x0, T y0) { return (x0 - y0) * (x0 - y0) > T(2) * x0 * y0; }
+  HYPLORA_INLINE T product_form(T x0, T y0, T space_dot) const { return x0 * y0 - space_dot - K(); }
+  HYPLORA_INLINE static T chord_form(T x0, T y0, T space_chord) { return space_chord - (x0 - y0) * (x0 - y0); }
   /// ||x - y||_L = sqrt(<x-y, x-y>_L), rescaled only when the plain sum overflows.
   /// For points on H_K, two forms are equal and the better-conditioned one is used: the chord sum
   /// sum_i (x_i-y_i)^2 - (x_0-y_0)^2 (exact for close points) rounds like eps (x_0-y_0)^2, and
@@ -67,13 +72,32 @@ class Lorentz {
   /// in float32 (found by bench/run.sh's cross-check: dist 0 instead of 16.8), so the product
   /// form is used there.
   HYPLORA_INLINE T minkowski_diff_norm(const T* x, const T* y, index_t n) const {
-    T p;
-    if (uses_product_form(x, y, n, p)) return math::safe_sqrt(T(2) * p);
-    T s = T(0);
-    HYPLORA_SIMD_SUM_S
-    for (index_t i = 1; i < n; ++i) s += (x[i] - y[i]) * (x[i] - y[i]);
-    s -= (x[0] - y[0]) * (x[0] - y[0]);
+    return minkowski_diff_norm_from(
+        x[0], y[0], [&] { return vec::dot(x + 1, y + 1, n - 1); },
+        [&] {
+          T s = T(0);
+          HYPLORA_SIMD_SUM_S
+          for (index_t i = 1; i < n; ++i) s += (x[i] - y[i]) * (x[i] - y[i]);
+          return s;
+        },
+        [&] { return minkowski_diff_norm_rescaled(x, y, n); });
+  }
+  /// The choice of minkowski_diff_norm from x_0, y_0 and the sums it needs, each asked for only where
+  /// used: space_dot() = sum_{i>=1} x_i y_i, space_chord() = sum_{i>=1} (x_i - y_i)^2, rescaled() =
+  /// the overflow-safe form. (The GPU rows pass warp reductions; the choice is the same in every lane.)
+  template <class Dot, class Chord, class Rescaled>
+  HYPLORA_INLINE T minkowski_diff_norm_from(T x0, T y0, const Dot& space_dot, const Chord& space_chord,
+                                            const Rescaled& rescaled) const {
+    if (needs_product_form(x0, y0)) {
+      const T p = product_form(x0, y0, space_dot());
+      if (math::is_finite(p)) return math::safe_sqrt(T(2) * p);
+    }
+    const T s = chord_form(x0, y0, space_chord());
     if (math::is_finite(s)) return math::safe_sqrt(s);
+    return rescaled();
+  }
+  /// ||x - y||_L with the differences divided by their largest magnitude (sums that overflow).
+  HYPLORA_INLINE static T minkowski_diff_norm_rescaled(const T* x, const T* y, index_t n) {
     T m = T(0);
     for (index_t i = 0; i < n; ++i) m = math::abs(x[i] - y[i]) > m ? math::abs(x[i] - y[i]) : m;
     T r = -((x[0] - y[0]) / m) * ((x[0] - y[0]) / m);
@@ -84,8 +108,9 @@ class Lorentz {
   /// in two steps (batched.hpp evaluates the second for a tile of rows at once): the argument
   /// u = ||x-y||_L / (2 sqrt K), then 2 sqrt K asinh(u).
   HYPLORA_INLINE T dist_argument(const T* x, const T* y, index_t n) const {
-    return minkowski_diff_norm(x, y, n) / (T(2) * sqrtK());
+    return dist_argument_from_diff_norm(minkowski_diff_norm(x, y, n));
   }
+  HYPLORA_INLINE T dist_argument_from_diff_norm(T diff_norm) const { return diff_norm / (T(2) * sqrtK()); }
   HYPLORA_INLINE T dist_from_argument(T u) const { return T(2) * sqrtK() * math::asinh_nonneg(u); }
   HYPLORA_INLINE T dist(const T* x, const T* y, index_t n) const { return dist_from_argument(dist_argument(x, y, n)); }
   /// d(o,x) = sqrt K asinh(||x_s|| / sqrt K): uses the space part only.

@@ -96,12 +96,14 @@ class PoincareBall {
   /// d(x,y) = 2 sqrt K asinh(u), u = |x-y| / (sqrt K sqrt(alpha_x alpha_y)); in two steps, the
   /// argument u and then 2 sqrt K asinh(u) (batched.hpp evaluates the second for a tile of rows).
   HYPLORA_INLINE T dist_argument(const T* x, const T* y, index_t n) const {
-    const T k = K();
     T x2, y2, d2;
     vec::sq3(x, y, n, x2, y2, d2);  // one pass over both rows
-    const T ax = alpha_of(x2, k), ay = alpha_of(y2, k);
-    const T d = math::is_finite(d2) ? std::sqrt(d2) : vec::dist(x, y, n);
-    return d / (std::sqrt(k) * std::sqrt(ax * ay));
+    return dist_argument_from(x2, y2, math::is_finite(d2) ? std::sqrt(d2) : vec::dist(x, y, n));
+  }
+  /// The argument from |x|^2, |y|^2 and |x - y| (the GPU rows compute the sums with a warp).
+  HYPLORA_INLINE T dist_argument_from(T x2, T y2, T diff_norm) const {
+    const T k = K();
+    return diff_norm / (std::sqrt(k) * std::sqrt(alpha_of(x2, k) * alpha_of(y2, k)));
   }
   HYPLORA_INLINE T dist_from_argument(T u) const { return T(2) * sqrtK() * math::asinh_nonneg(u); }
   HYPLORA_INLINE T dist(const T* x, const T* y, index_t n) const { return dist_from_argument(dist_argument(x, y, n)); }
