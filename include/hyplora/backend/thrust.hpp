@@ -20,6 +20,8 @@
 #if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+
+#include "hyplora/core/gpu_rows.hpp"
 #define HYPLORA_THRUST_CUDA 1
 #else
 #include "hyplora/backend/blas.hpp"
@@ -55,46 +57,39 @@ inline void cublas_check(cublasStatus_t st, const char* what) {
                              std::to_string(int(st)) + ")");
 }
 
-// The row-wide passes of the rank-space adapters, one warp per row: the warp's 32 lanes read
-// consecutive elements (coalesced), and a row of any length keeps the whole GPU busy once there
-// are a few hundred rows. (One thread per row, as for_rows gives, reads 32 rows at a stride of d
-// and leaves most of the GPU idle at 512 tokens: 2.7x LoRA's time at d = 4096 on an H200.)
-constexpr int warps_per_block = 8;
-template <class T>
+// The passes over n x d rows of the rank-space adapters, a group of lanes of a warp per row
+// (core/gpu_rows.hpp): coalesced reads, and a few hundred rows keep the whole GPU busy. (One thread
+// per row, as for_rows gives, reads 32 rows at a stride of d and left most of the GPU idle at 512
+// tokens: 2.7x LoRA's time at d = 4096 on an H200.)
+template <int Lanes, class T>
 __global__ void set_rows_kernel(T* Y, const T* v, index_t n, index_t d) {
-  const index_t row = index_t(blockIdx.x) * warps_per_block + threadIdx.x / 32;
-  if (row >= n) return;
-  T* y = Y + row * d;
-  for (index_t j = threadIdx.x % 32; j < d; j += 32) y[j] = v ? v[j] : T(0);
+  const gpu_rows::RowGroup<Lanes> g(n);
+  T* y = Y + g.row_or_first() * d;
+  g.for_each(d, [&](index_t j) { y[j] = v ? v[j] : T(0); });
 }
-template <class T>
+template <int Lanes, class T>
 __global__ void row_dots_kernel(const T* A, const T* B, index_t n, index_t d, T* out) {
-  const index_t row = index_t(blockIdx.x) * warps_per_block + threadIdx.x / 32;
-  const int lane = int(threadIdx.x % 32);
-  if (row >= n) return;
-  const T* a = A + row * d;
-  const T* b = B + row * d;
-  T s = T(0);
-  for (index_t j = lane; j < d; j += 32) s += a[j] * b[j];
-  for (int offset = 16; offset > 0; offset /= 2) s += __shfl_down_sync(0xffffffffu, s, offset);
-  if (lane == 0) out[row] = s;
+  const gpu_rows::RowGroup<Lanes> g(n);
+  const index_t r = g.row_or_first();
+  const T* a = A + r * d;
+  const T* b = B + r * d;
+  const T s = g.template sum<T>(d, [&](index_t j) { return a[j] * b[j]; });
+  if (g.valid && g.lane == 0) out[r] = s;
 }
-template <class T>
+template <int Lanes, class T>
 __global__ void add_scaled_rows_kernel(const T* X, const T* e, T* Y, index_t n, index_t d) {
-  const index_t row = index_t(blockIdx.x) * warps_per_block + threadIdx.x / 32;
-  if (row >= n) return;
-  const T c = e[row];
-  if (c == T(0)) return;
-  const T* x = X + row * d;
-  T* y = Y + row * d;
-  for (index_t j = threadIdx.x % 32; j < d; j += 32) y[j] += c * x[j];
+  const gpu_rows::RowGroup<Lanes> g(n);
+  const index_t r = g.row_or_first();
+  const T c = e[r];
+  if (c == T(0)) return;  // no shuffles here: a group may leave on its own
+  const T* x = X + r * d;
+  T* y = Y + r * d;
+  g.for_each(d, [&](index_t j) { y[j] += c * x[j]; });
 }
-inline void launch_check(const char* what) { cuda_check(cudaGetLastError(), what); }
 // Kernels that hand nothing back to the host are queued without a synchronisation after each
 // (thrust::device blocks until the kernel ends: at 512 tokens and d = 64 that host round trip costs
 // more than the kernel). Errors surface at the next synchronising call (sum, read, copy_to_host).
 inline auto async_policy() { return thrust::cuda::par_nosync.on(current_stream()); }
-inline unsigned row_blocks(index_t n) { return unsigned((n + warps_per_block - 1) / warps_per_block); }
 }  // namespace detail
 #else
 namespace detail {
@@ -160,8 +155,8 @@ struct Thrust {
   static void set_rows(T* Y, const T* v, index_t n, index_t d) {
     if (n <= 0) return;
 #if HYPLORA_THRUST_CUDA
-    detail::set_rows_kernel<<<detail::row_blocks(n), 32 * detail::warps_per_block, 0, detail::current_stream()>>>(Y, v, n, d);
-    detail::launch_check("set_rows");
+    HYPLORA_GPU_ROWS_LAUNCH(detail::set_rows_kernel, gpu_rows::lanes_for(d), n, detail::current_stream(), Y, v, n, d)
+    gpu_rows::check_launch("hyplora::backend::Thrust::", "set_rows");
 #else
     for_rows(n, detail::SetRow<T>{Y, v, d});
 #endif
@@ -171,8 +166,8 @@ struct Thrust {
   static void row_dots(const T* A, const T* B, index_t n, index_t d, T* out) {
     if (n <= 0) return;
 #if HYPLORA_THRUST_CUDA
-    detail::row_dots_kernel<<<detail::row_blocks(n), 32 * detail::warps_per_block, 0, detail::current_stream()>>>(A, B, n, d, out);
-    detail::launch_check("row_dots");
+    HYPLORA_GPU_ROWS_LAUNCH(detail::row_dots_kernel, gpu_rows::lanes_for(d), n, detail::current_stream(), A, B, n, d, out)
+    gpu_rows::check_launch("hyplora::backend::Thrust::", "row_dots");
 #else
     for_rows(n, detail::RowDot<T>{A, B, out, d});
 #endif
@@ -182,8 +177,8 @@ struct Thrust {
   static void add_scaled_rows(const T* X, const T* e, T* Y, index_t n, index_t d) {
     if (n <= 0) return;
 #if HYPLORA_THRUST_CUDA
-    detail::add_scaled_rows_kernel<<<detail::row_blocks(n), 32 * detail::warps_per_block, 0, detail::current_stream()>>>(X, e, Y, n, d);
-    detail::launch_check("add_scaled_rows");
+    HYPLORA_GPU_ROWS_LAUNCH(detail::add_scaled_rows_kernel, gpu_rows::lanes_for(d), n, detail::current_stream(), X, e, Y, n, d)
+    gpu_rows::check_launch("hyplora::backend::Thrust::", "add_scaled_rows");
 #else
     for_rows(n, detail::AddScaledRow<T>{X, e, Y, d});
 #endif

@@ -1,0 +1,81 @@
+#pragma once
+// Rows of a row-major matrix in GPU memory, one group of 8, 16 or 32 lanes of a warp per row (nvcc
+// only). The lanes of a group read consecutive values (coalesced loads) and sum them with warp
+// shuffles; short rows share a warp. Used by hyplora::batched::gpu (the geometry) and by
+// backend::Thrust's passes over n x d rows (the adapters).
+#if !defined(__CUDACC__)
+#error "hyplora/core/gpu_rows.hpp is compiled by nvcc only"
+#endif
+
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "hyplora/core/config.hpp"
+
+namespace hyplora::gpu_rows {
+
+constexpr int threads_per_block = 256;
+
+/// One row per group of Lanes lanes (32 / Lanes rows per warp). Every lane of a warp takes part in
+/// the shuffles, also past the last row (`valid` false): a kernel must not return before its sums.
+template <int Lanes>
+struct RowGroup {
+  static_assert(Lanes == 8 || Lanes == 16 || Lanes == 32, "lanes per row: 8, 16 or 32");
+  index_t row;
+  index_t lane;
+  bool valid;
+  __device__ explicit RowGroup(index_t rows) {
+    const index_t t = index_t(blockIdx.x) * threads_per_block + index_t(threadIdx.x);
+    row = t / Lanes;
+    lane = t % Lanes;
+    valid = row < rows;
+  }
+  /// The row, or row 0 past the last row (so that pointers stay in bounds; nothing is written).
+  __device__ index_t row_or_first() const { return valid ? row : 0; }
+  /// Sum over j < n of term(j), split over the group; every lane of the group gets the sum.
+  template <class T, class Term>
+  __device__ T sum(index_t n, const Term& term) const {
+    T s = T(0);
+    if (valid) {
+#pragma unroll 4
+      for (index_t j = lane; j < n; j += Lanes) s += term(j);  // unrolled: several loads in flight per lane
+    }
+    for (int offset = Lanes / 2; offset > 0; offset /= 2) s += __shfl_xor_sync(0xffffffffu, s, offset);
+    return s;
+  }
+  /// f(j) for j < n, split over the group (valid rows only).
+  template <class F>
+  __device__ void for_each(index_t n, const F& f) const {
+    if (!valid) return;
+#pragma unroll 4
+    for (index_t j = lane; j < n; j += Lanes) f(j);
+  }
+};
+
+/// Lanes per row for rows of n values, at least 8 and at most 32: about four values per lane for
+/// one sum (a map), about eight where a row takes two or three sums (dist: fewer shuffles per
+/// row). Measured on an H200 at 1M rows of 64 (docs/geometry.md): Lorentz expmap0 58% / 81% / 43% of
+/// the copy bound with 8 / 16 / 32 lanes, Poincare dist 75% / 62% / 27%.
+inline int lanes_for(index_t n) { return n > 96 ? 32 : (n > 24 ? 16 : 8); }
+inline int lanes_for_multi_sum(index_t n) { return n > 256 ? 32 : (n > 128 ? 16 : 8); }
+inline unsigned blocks_for(index_t rows, int lanes) {
+  const index_t rows_per_block = threads_per_block / lanes;
+  return unsigned((rows + rows_per_block - 1) / rows_per_block);
+}
+inline void check_launch(const char* who, const char* what) {
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) throw std::runtime_error(std::string(who) + what + ": " + cudaGetErrorString(e));
+}
+
+}  // namespace hyplora::gpu_rows
+
+/// Launches kernel<Lanes><<<...>>>(args...) for lanes = 8, 16 or 32 rows-groups over `rows` rows.
+#define HYPLORA_GPU_ROWS_LAUNCH(kernel, lanes, rows, stream, ...)                                                   \
+  switch (lanes) {                                                                                                  \
+    case 8: kernel<8><<<::hyplora::gpu_rows::blocks_for(rows, 8), ::hyplora::gpu_rows::threads_per_block, 0, stream>>>(__VA_ARGS__); break;   \
+    case 16: kernel<16><<<::hyplora::gpu_rows::blocks_for(rows, 16), ::hyplora::gpu_rows::threads_per_block, 0, stream>>>(__VA_ARGS__); break; \
+    case 32: kernel<32><<<::hyplora::gpu_rows::blocks_for(rows, 32), ::hyplora::gpu_rows::threads_per_block, 0, stream>>>(__VA_ARGS__); break; \
+    default: throw std::invalid_argument("hyplora: lanes per row must be 8, 16 or 32");                             \
+  }
