@@ -63,10 +63,17 @@ void require_close(const std::vector<T>& a, const std::vector<T>& b, T tol_rel, 
   }
 }
 
-template <class V, class T>
-void compare_backends() {
+/// The CPU backend with the rank-space forward rows fused into one call per row, as backend::Thrust
+/// does under CUDA (RankForwardRows): checks the fused functor where no GPU is.
+struct CpuFusedRankRows : backend::Cpu {
+  static constexpr bool fuse_rank_rows = true;
+};
+
+/// dropout > 0 takes the d-wide path of the radial variants, dropout = 0 the rank-space one.
+template <class V, class T, class Other = backend::Thrust>
+void compare_backends(double dropout = 0.2) {
   AdapterConfig c;
-  c.d_in = 40; c.d_out = 24; c.rank = 4; c.alpha = 8; c.seed = 17; c.dropout = 0.2;
+  c.d_in = 40; c.d_out = 24; c.rank = 4; c.alpha = 8; c.seed = 17; c.dropout = dropout;
   c.curvature = CurvatureMode::learnable; c.K_init = 1.4; c.scale = ScaleMode::learnable;
   c.scale_init = 3.0;
   const index_t n = 33;
@@ -74,12 +81,12 @@ void compare_backends() {
   auto G = random_vec<T>(std::size_t(n * c.d_out), 2, 1.0);
   auto W = random_vec<T>(std::size_t(c.d_out * c.d_in), 3, 0.3);
   const auto a = run<V, T, backend::Cpu>(c, X, G, W, n);
-  const auto b = run<V, T, backend::Thrust>(c, X, G, W, n);
+  const auto b = run<V, T, Other>(c, X, G, W, n);
   // Same GEMM library and the same row functions on both sides: rows agree bitwise in practice;
   // the scalar gradients (dk, ds) are reductions over n rows in a different order, which may
   // differ by n eps relative.
   const T tol = hyplora::test::eps_tol<T>(T(4 * n));
-  INFO("variant " << V::name);
+  INFO("variant " << V::name << ", dropout " << dropout);
   require_close(a.Y, b.Y, tol, "Y");
   require_close(a.dX, b.dX, tol, "dX");
   require_close(a.grads, b.grads, tol, "grads");
@@ -95,6 +102,19 @@ TEMPLATE_TEST_CASE("Thrust (OpenMP system) and CPU backends agree", "[backend][t
   compare_backends<HypLoraLorentz, TestType>();
   compare_backends<HypLoraPoincare, TestType>();
   compare_backends<PaperHypLora, TestType>();
+  compare_backends<HypLoraLorentz, TestType>(0.0);  // the rank-space path
+  compare_backends<HypLoraPoincare, TestType>(0.0);
+  compare_backends<PaperHypLora, TestType>(0.0);
+}
+
+TEMPLATE_TEST_CASE("Fused rank-space forward rows (the CUDA path) agree with the separate passes", "[backend][thrust]",
+                   float, double) {
+  STATIC_REQUIRE(fuses_rank_rows<CpuFusedRankRows>);
+  STATIC_REQUIRE(!fuses_rank_rows<backend::Cpu>);
+  compare_backends<HypLoraLorentz, TestType, CpuFusedRankRows>(0.0);
+  compare_backends<HypLoraPoincare, TestType, CpuFusedRankRows>(0.0);
+  compare_backends<Naive, TestType, CpuFusedRankRows>(0.0);
+  compare_backends<PaperHypLora, TestType, CpuFusedRankRows>(0.0);
 }
 
 TEST_CASE("Thrust backend GEMM matches a reference triple loop", "[backend][thrust]") {

@@ -51,6 +51,18 @@ struct NamedParam {
   index_t cols;
 };
 
+/// Whether a backend wants the rank-space forward rows in one kernel (RankForwardRows): true where
+/// it says so (backend::Thrust under CUDA), false otherwise.
+template <class Backend>
+inline constexpr bool fuses_rank_rows = [] {
+  if constexpr (requires { Backend::fuse_rank_rows; }) return bool(Backend::fuse_rank_rows);
+  else return false;
+}();
+/// Largest rank at which the fused rows are used: one thread per row does the r x r product Za G,
+/// which at r = 32 (1024 FMAs per row) cost more on an H200 than the GEMM and three kernels it
+/// replaces (d = 4096, 512 tokens: HypLoRA / LoRA 1.61 fused, 1.28 not; at r = 8 fused is faster).
+inline constexpr index_t fused_rank_max = 16;
+
 template <class Variant, class T, class Backend>
 class Adapter {
  public:
@@ -184,14 +196,20 @@ class Adapter {
         // G = B^T B (r x r);  Za = X A^T;  Pa = Za G;  per row: z, m, W;  Y += W B^T
         Backend::gemm(true, false, r_, r_, d_out_, T(1), B(), r_, B(), r_, T(0), buf(G_), r_);
         Backend::gemm(false, true, n, r_, d_in_, T(1), X, d_in_, A(), d_in_, T(0), buf(Za_), r_);
-        Backend::gemm(false, false, n, r_, r_, T(1), buf(Za_), r_, buf(G_), r_, T(0), buf(Pa_), r_);
         // per row: |x|^2 and q2 = a.(G a) (row data);  lift and lower factors (two scalars per row);  Z, W
         Backend::row_dots(X, X, n, d_in_, buf(rowN_));
-        Backend::row_dots(buf(Za_), buf(Pa_), n, r_, buf(rowQ2_));
-        Backend::for_rows_simd(n, kernels::RankFactorRows<Variant, T>{buf(rowN_), buf(rowQ2_), buf(rowM_), buf(liftF_),
-                                                                      buf(lowerF_), buf(rowA_), buf(rowW_), n,
-                                                                      in_.inv_s, scaling_, Kv, ms_});
-        Backend::for_rows(n, kernels::RankScaleRows<T>{buf(Za_), buf(rowA_), buf(rowW_), buf(Z_), buf(W_), r_}, r_);
+        const kernels::RankFactorRows<Variant, T> factor{buf(rowN_), buf(rowQ2_), buf(rowM_), buf(liftF_), buf(lowerF_),
+                                                         buf(rowA_), buf(rowW_), n, in_.inv_s, scaling_, Kv, ms_};
+        const kernels::RankScaleRows<T> scale{buf(Za_), buf(rowA_), buf(rowW_), buf(Z_), buf(W_), r_};
+        if (fuses_rank_rows<Backend> && r_ <= fused_rank_max) {
+          Backend::for_rows(n, kernels::RankForwardRows<Variant, T>{buf(Za_), buf(G_), buf(Pa_), buf(rowQ2_), r_, factor, scale},
+                            r_ * r_);
+        } else {
+          Backend::gemm(false, false, n, r_, r_, T(1), buf(Za_), r_, buf(G_), r_, T(0), buf(Pa_), r_);
+          Backend::row_dots(buf(Za_), buf(Pa_), n, r_, buf(rowQ2_));
+          Backend::for_rows_simd(n, factor);
+          Backend::for_rows(n, scale, r_);
+        }
         Backend::gemm(false, true, n, d_out_, r_, T(1), buf(W_), r_, B(), r_, T(1), Y, d_out_);
         return;
       }

@@ -240,6 +240,31 @@ struct RankVjpRows {
   }
 };
 
+/// The rank-space forward after |x|^2 in one call per row, for backends where a kernel costs more
+/// than its arithmetic (Backend::fuse_rank_rows: CUDA; the CPU keeps the passes apart so that the
+/// factor pass vectorises): Pa row = (Za G)_i, q2 = Za_i . Pa_i, then RankFactorRows and
+/// RankScaleRows of row i. Four kernels (the Za G GEMM, q2, factors, scale) become one.
+template <class V, class T>
+struct RankForwardRows {
+  const T* Za; const T* G; T* Pa; T* row_q2; index_t r;
+  RankFactorRows<V, T> factor;
+  RankScaleRows<T> scale;
+  HYPLORA_HOST_DEVICE void operator()(index_t i) const {
+    const T* za = Za + i * r;
+    T* pa = Pa + i * r;
+    T q2 = T(0);
+    for (index_t c = 0; c < r; ++c) {
+      T s = T(0);
+      for (index_t b = 0; b < r; ++b) s += za[b] * G[b * r + c];
+      pa[c] = s;
+      q2 += za[c] * s;
+    }
+    row_q2[i] = q2;
+    factor(i);
+    scale(i);
+  }
+};
+
 /// db[j] += sum_i dY[i, j] (one "row" per output column).
 template <class T>
 struct ColumnSum {
