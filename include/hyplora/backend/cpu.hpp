@@ -6,7 +6,9 @@
 //   for_rows(n, f)        calls f(i) for every row i (f is a functor with HYPLORA_HOST_DEVICE operator())
 //   gemm(...)             row-major C = alpha op(A) op(B) + beta C on the backend's memory
 //   set_rows, row_dots, add_scaled_rows   the row-wide passes over n x d data of the layer and the
-//                         rank-space adapters (one thread per row here; one warp per row on a GPU)
+//                         rank-space adapters (one thread per row here; 8-32 lanes of a warp per row
+//                         under CUDA, core/gpu_rows.hpp)
+//   fuse_rank_rows        optional: true where the rank-space forward rows should be one kernel
 //   sum, fill, axpy-free helpers, copy_to_host / copy_from_host, read / write one element.
 #include <algorithm>
 #include <cstring>

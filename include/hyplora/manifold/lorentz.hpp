@@ -58,9 +58,10 @@ class Lorentz {
     p = product_form(x[0], y[0], vec::dot(x + 1, y + 1, n - 1));
     return math::is_finite(p);
   }
-  /// The two forms of ||x - y||_L^2 / 2 and ||x - y||_L^2 from the time coordinates and one sum over
-  /// the space parts each (the GPU rows compute the sums with a warp): which form, the product form
-  /// -<x,y>_L - K from x_0, y_0 and sum x_i y_i, the chord form from sum (x_i - y_i)^2.
+  /// The pieces of minkowski_diff_norm, from the time coordinates and one sum over the space parts
+  /// each (the GPU rows compute the sums with warp shuffles): needs_product_form chooses the form;
+  /// product_form = -<x,y>_L - K (= ||x - y||_L^2 / 2 on H_K) from x_0, y_0 and sum x_i y_i;
+  /// chord_form = ||x - y||_L^2 from sum (x_i - y_i)^2.
   HYPLORA_INLINE static bool needs_product_form(T x0, T y0) { return (x0 - y0) * (x0 - y0) > T(2) * x0 * y0; }
   HYPLORA_INLINE T product_form(T x0, T y0, T space_dot) const { return x0 * y0 - space_dot - K(); }
   HYPLORA_INLINE static T chord_form(T x0, T y0, T space_chord) { return space_chord - (x0 - y0) * (x0 - y0); }
