@@ -24,6 +24,7 @@
 
 #include "hyplora/adapter/adapter.hpp"
 #include "hyplora/backend/cpu.hpp"
+#include "bench_stats.hpp"
 
 using namespace hyplora;
 using namespace hyplora::adapter;
@@ -35,15 +36,8 @@ struct Shape {
   index_t d, rank;
 };
 
-struct Stats {
-  double median, min, max;
-};
-Stats stats(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t k = v.size();
-  const double med = k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2]);
-  return {med, v.front(), v.back()};
-}
+using bench::Stats;
+using bench::stats;
 
 double det(std::uint64_t seed, std::uint64_t i) { return 2.0 * uniform01(seed, 5, i) - 1.0; }
 

@@ -24,6 +24,8 @@
 
 #include "hyplora/adapter/adapter.hpp"
 #include "hyplora/backend/thrust.hpp"
+#include "bench_cuda.hpp"
+#include "bench_stats.hpp"
 
 using namespace hyplora;
 using namespace hyplora::adapter;
@@ -37,14 +39,8 @@ namespace {
 struct Shape {
   index_t d, rank;
 };
-struct Stats {
-  double median, min, max;
-};
-Stats stats(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t k = v.size();
-  return {k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2]), v.front(), v.back()};
-}
+using bench::Stats;
+using bench::stats;
 double det(std::uint64_t seed, std::uint64_t i) { return 2.0 * uniform01(seed, 5, i) - 1.0; }
 
 void cuda_check(cudaError_t e, const char* what) {
@@ -141,14 +137,7 @@ int main(int argc, char** argv) {
     }
   }
   if (reps < 1 || tokens < 1) { std::fprintf(stderr, "--reps and --tokens must be >= 1\n"); return 2; }
-  int count = 0;
-  const cudaError_t e = cudaGetDeviceCount(&count);
-  if (e != cudaSuccess || count == 0) {
-    std::printf("SKIPPED: no CUDA device (%s)\n", e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
-    return 77;
-  }
-  cudaDeviceProp prop{};
-  cuda_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+  const cudaDeviceProp prop = bench::first_gpu_or_skip("bench_adapter_cuda");
   std::printf("# bench_adapter_cuda: forward+backward of one d x d layer, %ld tokens, float, Thrust/CUDA + cuBLAS\n",
               long(tokens));
   std::printf("# device: %s (%d SMs)\n", prop.name, prop.multiProcessorCount);

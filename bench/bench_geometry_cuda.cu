@@ -23,6 +23,9 @@
 #include <hyplora/manifold/poincare.hpp>
 #include <hyplora/manifold/sampling.hpp>
 
+#include "bench_cuda.hpp"
+#include "bench_stats.hpp"
+
 using namespace hyplora;
 using LorentzF = Lorentz<float, RuntimeCurvature<float>>;
 using BallF = PoincareBall<float, RuntimeCurvature<float>>;
@@ -52,11 +55,6 @@ __global__ void dist_rows(M m, const float* X, const float* Y, float* D, long ro
     D[r] = m.dist(X + r * n, Y + r * n, n);
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -68,14 +66,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  int count = 0;
-  const cudaError_t e = cudaGetDeviceCount(&count);
-  if (e != cudaSuccess || count == 0) {
-    std::printf("SKIPPED: no CUDA device (%s)\n", e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
-    return 77;
-  }
-  cudaDeviceProp prop{};
-  cuda_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+  const cudaDeviceProp prop = bench::first_gpu_or_skip("bench_geometry_cuda");
   std::printf("# bench_geometry_cuda: float32, %s (%d SMs); batched::gpu = 8-32 lanes of a warp per row, thread/row = single-point maps\n",
               prop.name, prop.multiProcessorCount);
   std::printf("# median of %d launches; bound = cudaMemcpy device-to-device of the same bytes, same run\n\n", reps);
@@ -99,7 +90,7 @@ int main(int argc, char** argv) {
       cuda_check(cudaEventElapsedTime(&ms, a, b), "cudaEventElapsedTime");
       t.push_back(ms);
     }
-    return median(t);
+    return bench::stats(t).median;
   };
 
   struct Shape { long rows; int d; };
