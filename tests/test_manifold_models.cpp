@@ -149,31 +149,56 @@ TEST_CASE("curvature: non-positive run-time curvature is rejected", "[manifold][
   CHECK_THROWS_WITH(LearnableCurvature<double>(0.0), Contains("initial K"));
 }
 
-TEST_CASE("batched: row functions equal the single-point ones", "[manifold][batched]") {
+// The factor loops of the batched maps run on the widest vector unit of the CPU
+// (core/simd_dispatch.hpp); every unit must give the single-point result bit for bit.
+TEST_CASE("batched: row functions equal the single-point ones on every vector unit", "[manifold][batched]") {
   const Lorentz<float, RuntimeCurvature<float>> L(RuntimeCurvature<float>(0.5f));
   const PoincareBall<float, RuntimeCurvature<float>> B(RuntimeCurvature<float>(0.5f));
   const index_t rows = 257, d = 9, n = d + 1;
-  Rng rng(77);
-  std::vector<float> V(rows * n), X(rows * n), X1(n), W(rows * n), Y(rows * n), D(rows), P(rows * d), P2(rows * d), Q(rows * n);
-  for (auto& a : V) a = rng.normal<float>();
-  batched::expmap0(L, V.data(), X.data(), rows, n);
-  batched::logmap0(L, X.data(), W.data(), rows, n);
-  for (index_t r = 0; r < rows; ++r) {
-    L.expmap0(V.data() + r * n, X1.data(), n);
-    for (index_t i = 0; i < n; ++i) REQUIRE(X[r * n + i] == X1[i]);  // same code path: bitwise equal
+  const simd::Isa widest = simd::widest_isa();
+  for (simd::Isa want : {simd::Isa::baseline, simd::Isa::avx2, simd::Isa::avx512}) {
+    const simd::Isa used = simd::set_isa(want);
+    if (used != want) continue;  // the CPU lacks this unit
+    INFO("vector unit " << simd::isa_name(used));
+    Rng rng(77);
+    std::vector<float> V(rows * n), X(rows * n), X1(n), W(rows * n), Y(rows * n), D(rows), P(rows * d), P2(rows * d),
+        Q(rows * n), one(n);
+    // |v| from 1e-3 to 60: the series and closed forms of every factor and the saturation of sinh
+    for (index_t r = 0; r < rows; ++r)
+      for (index_t i = 0; i < n; ++i) V[r * n + i] = rng.normal<float>() * float(std::pow(10.0, -3.0 + 4.5 * double(r) / rows));
+    batched::expmap0(L, V.data(), X.data(), rows, n);
+    batched::logmap0(L, X.data(), W.data(), rows, n);
+    for (index_t r = 0; r < rows; ++r) {
+      L.expmap0(V.data() + r * n, X1.data(), n);
+      for (index_t i = 0; i < n; ++i) REQUIRE(X[r * n + i] == X1[i]);  // same code path: bitwise equal
+      L.logmap0(X.data() + r * n, one.data(), n);
+      for (index_t i = 0; i < n; ++i) REQUIRE(W[r * n + i] == one[i]);
+    }
+    for (index_t r = 0; r < rows; ++r) L.random(rng, Y.data() + r * n, n, 0.7f);
+    batched::dist(L, X.data(), Y.data(), D.data(), rows, n);
+    for (index_t r = 0; r < rows; ++r) REQUIRE(D[r] == L.dist(X.data() + r * n, Y.data() + r * n, n));
+    batched::lorentz_to_poincare(L.K(), X.data(), P.data(), rows, d);
+    batched::poincare_to_lorentz(L.K(), P.data(), Q.data(), rows, d);
+    batched::dist(B, P.data(), P.data() + d, D.data(), rows - 1, d);
+    for (index_t r = 0; r + 1 < rows; ++r) REQUIRE(D[r] == B.dist(P.data() + r * d, P.data() + (r + 1) * d, d));
+    std::vector<float> Vb(rows * d), Pb(rows * d), Wb(rows * d);
+    for (index_t r = 0; r < rows; ++r)
+      for (index_t i = 0; i < d; ++i) Vb[r * d + i] = V[r * n + i + 1];
+    batched::expmap0(B, Vb.data(), Pb.data(), rows, d);
+    batched::logmap0(B, Pb.data(), Wb.data(), rows, d);
+    for (index_t r = 0; r < rows; ++r) {
+      B.expmap0(Vb.data() + r * d, one.data(), d);
+      for (index_t i = 0; i < d; ++i) REQUIRE(Pb[r * d + i] == one[i]);
+      B.logmap0(Pb.data() + r * d, one.data(), d);
+      for (index_t i = 0; i < d; ++i) REQUIRE(Wb[r * d + i] == one[i]);
+    }
+    std::vector<float> Vs(rows * d), Xs(rows * d);
+    for (auto& a : Vs) a = rng.normal<float>();
+    batched::expmap0_space(L, Vs.data(), Xs.data(), rows, d);
+    batched::logmap0_space(L, Xs.data(), P2.data(), rows, d);
+    for (index_t i = 0; i < rows * d; ++i) REQUIRE(std::abs(P2[i] - Vs[i]) <= 256 * eps<float>() * (1 + std::abs(Vs[i])) * 8);
   }
-  for (index_t r = 0; r < rows; ++r) L.random(rng, Y.data() + r * n, n, 0.7f);
-  batched::dist(L, X.data(), Y.data(), D.data(), rows, n);
-  for (index_t r = 0; r < rows; ++r) REQUIRE(D[r] == L.dist(X.data() + r * n, Y.data() + r * n, n));
-  batched::lorentz_to_poincare(L.K(), X.data(), P.data(), rows, d);
-  batched::poincare_to_lorentz(L.K(), P.data(), Q.data(), rows, d);
-  batched::dist(B, P.data(), P.data() + d, D.data(), rows - 1, d);
-  for (index_t r = 0; r + 1 < rows; ++r) REQUIRE(D[r] == B.dist(P.data() + r * d, P.data() + (r + 1) * d, d));
-  std::vector<float> Vs(rows * d), Xs(rows * d);
-  for (auto& a : Vs) a = rng.normal<float>();
-  batched::expmap0_space(L, Vs.data(), Xs.data(), rows, d);
-  batched::logmap0_space(L, Xs.data(), P2.data(), rows, d);
-  for (index_t i = 0; i < rows * d; ++i) REQUIRE(std::abs(P2[i] - Vs[i]) <= 256 * eps<float>() * (1 + std::abs(Vs[i])) * 8);
+  simd::set_isa(widest);
 }
 
 TEST_CASE("sampling: Rng is deterministic per seed and gives standard normals", "[manifold][sampling]") {

@@ -12,10 +12,14 @@
 //   sum, fill, axpy-free helpers, copy_to_host / copy_from_host, read / write one element.
 #include <algorithm>
 #include <cstring>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 #include <xtensor/xtensor.hpp>
 
 #include "hyplora/backend/blas.hpp"
 #include "hyplora/core/config.hpp"
+#include "hyplora/core/simd_dispatch.hpp"
 #include "hyplora/manifold/vector_ops.hpp"
 
 namespace hyplora::backend {
@@ -40,13 +44,33 @@ struct Cpu {
 #pragma omp parallel for schedule(static) if (n > 1 && n * row_length >= parallel_min_work)
     for (index_t i = 0; i < n; ++i) f(i);
   }
-  /// Rows whose functor works on per-row scalars only (no row data): the loop is marked `omp simd`
-  /// too, so g++ vectorises it where the inlined functor has no branch and no call.
+  /// Calls chunk(a, b) on [0, n) split evenly over the OpenMP team, or once on the calling thread
+  /// when n x row_length is below parallel_min_work.
+  template <class F>
+  static void for_row_chunks(index_t n, index_t row_length, const F& chunk) {
+    if (n <= 1 || n * row_length < parallel_min_work) {
+      chunk(index_t(0), n);
+      return;
+    }
+#pragma omp parallel
+    {
+#if defined(_OPENMP)
+      const index_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+      const index_t t = 0, nt = 1;
+#endif
+      chunk(n * t / nt, n * (t + 1) / nt);
+    }
+  }
+  /// Rows whose functor works on per-row scalars only (no row data): an `omp simd` loop on the
+  /// widest vector unit of the CPU (core/simd_dispatch.hpp), vectorised where the inlined functor
+  /// has no branch and no call (the adapters' factor passes).
   template <class F>
   static void for_rows_simd(index_t n, const F& f) {
-    const F g = f;  // a local copy: its members are not reloaded after each store through a row pointer
-#pragma omp parallel for simd schedule(static) firstprivate(g) if (n >= parallel_min_work)
-    for (index_t i = 0; i < n; ++i) g(i);
+    for_row_chunks(n, 1, [&](index_t a, index_t b) {
+      const F g = f;  // a local copy: its members are not reloaded after each store through a row pointer
+      simd::simd_loop(b - a, [&](index_t k) { g(a + k); });
+    });
   }
   /// Every row of Y (n x d) = v (v null: zeros).
   template <class T>
@@ -57,24 +81,31 @@ struct Cpu {
       else std::fill(Y + i * d, Y + (i + 1) * d, T(0));
     }
   }
-  /// out[i] = <A_i, B_i> for the n rows of length d of two row-major arrays.
+  /// out[i] = <A_i, B_i> for the n rows of length d of two row-major arrays. The sums run on the
+  /// widest vector unit, so their rounding (not their accuracy) depends on the CPU.
   template <class T>
   static void row_dots(const T* A, const T* B, index_t n, index_t d, T* out) {
-#pragma omp parallel for schedule(static) if (n > 1 && n * d >= parallel_min_work)
-    for (index_t i = 0; i < n; ++i) out[i] = vec::dot(A + i * d, B + i * d, d);
+    for_row_chunks(n, d, [&](index_t a, index_t b) {
+      simd::wide([&] {
+        for (index_t i = a; i < b; ++i) out[i] = vec::dot_lanes16(A + i * d, B + i * d, d);
+      });
+    });
   }
   /// Y_i += e_i X_i for the n rows of length d (rows with e_i = 0 are not touched).
   template <class T>
   static void add_scaled_rows(const T* X, const T* e, T* Y, index_t n, index_t d) {
-#pragma omp parallel for schedule(static) if (n > 1 && n * d >= parallel_min_work)
-    for (index_t i = 0; i < n; ++i) {
-      const T c = e[i];
-      if (c == T(0)) continue;
-      const T* x = X + i * d;
-      T* y = Y + i * d;
+    for_row_chunks(n, d, [&](index_t a, index_t b) {
+      simd::wide([&] {
+        for (index_t i = a; i < b; ++i) {
+          const T c = e[i];
+          if (c == T(0)) continue;
+          const T* x = X + i * d;
+          T* y = Y + i * d;
 #pragma omp simd
-      for (index_t j = 0; j < d; ++j) y[j] += c * x[j];
-    }
+          for (index_t j = 0; j < d; ++j) y[j] += c * x[j];
+        }
+      });
+    });
   }
   template <class T>
   static T sum(const T* p, index_t n) {

@@ -355,14 +355,17 @@ HYPLORA_INLINE T artanh_over_x(T x) {
   return std::atanh(a) / a;
 }
 // ---- value and derivative together (one transcendental call each) ------------------------------
-// These keep their branches for every type: they are evaluated row by row (VJPs, the adapters'
-// factors), where taking one branch costs less than the branch-free double form of both; for
-// float their closed forms use the float exp and the host-float asinh / tanh / atanh above.
-// Their f agrees with the value functions above to within 2 ulp (tests).
+// Float on the host takes the branch-free double evaluation above (f and f' rounded once), so the
+// adapters' factor passes (Backend::for_rows_simd) vectorise, AVX-512 wide where the CPU has it
+// (core/simd_dispatch.hpp: 8 rows per instruction, where the branches of the form below
+// evaluated one row at a time). Double and device code keep the branches; their float closed
+// forms use the float exp and asinh / tanh / atanh. Their f agrees with the value functions above
+// to within 2 ulp (tests).
 
 /// sinh(x)/x and its derivative (x cosh x - sinh x)/x^2.
 template <class T>
 HYPLORA_INLINE ValueDeriv<T> sinh_over_x_with_deriv(T x) {
+  HYPLORA_HOST_FLOAT_RETURN(T, (host_float::value_deriv<host_float::sinhc_deriv>(x)))
   constexpr double c[8] = HYPLORA_SERIES_SINH_OVER_X;
   const T a = abs(x);
   if (a < sinh_series_threshold<T>()) return {even_series(c, a * a), sign(x) * even_series_deriv(c, a)};
@@ -375,6 +378,7 @@ HYPLORA_INLINE ValueDeriv<T> sinh_over_x_with_deriv(T x) {
 /// asinh(x)/x and its derivative (x/sqrt(1+x^2) - asinh x)/x^2.
 template <class T>
 HYPLORA_INLINE ValueDeriv<T> asinh_over_x_with_deriv(T x) {
+  HYPLORA_HOST_FLOAT_RETURN(T, (host_float::value_deriv<host_float::asinhc_deriv>(x)))
   constexpr double c[8] = HYPLORA_SERIES_ASINH_OVER_X;
   const T a = abs(x);
   if (a < geometric_series_threshold<T>()) return {even_series(c, a * a), sign(x) * even_series_deriv(c, a)};
@@ -384,6 +388,7 @@ HYPLORA_INLINE ValueDeriv<T> asinh_over_x_with_deriv(T x) {
 /// tanh(x)/x and its derivative (x sech^2 x - tanh x)/x^2.
 template <class T>
 HYPLORA_INLINE ValueDeriv<T> tanh_over_x_with_deriv(T x) {
+  HYPLORA_HOST_FLOAT_RETURN(T, (host_float::value_deriv<host_float::tanhc_deriv>(x)))
   constexpr double c[8] = HYPLORA_SERIES_TANH_OVER_X;
   const T a = abs(x);
   if (a < geometric_series_threshold<T>()) return {even_series(c, a * a), sign(x) * even_series_deriv(c, a)};
@@ -395,6 +400,7 @@ HYPLORA_INLINE ValueDeriv<T> tanh_over_x_with_deriv(T x) {
 /// artanh(x)/x and its derivative (x/(1-x^2) - artanh x)/x^2; derivative 0 in the clamped region.
 template <class T>
 HYPLORA_INLINE ValueDeriv<T> artanh_over_x_with_deriv(T x) {
+  HYPLORA_HOST_FLOAT_RETURN(T, (host_float::value_deriv<host_float::artanhc_deriv>(x)))
   constexpr double c[8] = HYPLORA_SERIES_ARTANH_OVER_X;
   const T a = abs(x);
   const T ac = clamp(a, T(0), artanh_max_arg<T>());

@@ -8,6 +8,7 @@
 // pragmas are ignored and the loops run serially.
 
 #include "hyplora/core/config.hpp"
+#include "hyplora/core/simd_dispatch.hpp"
 #include "hyplora/manifold/isometry.hpp"
 
 // OpenMP pragmas only where OpenMP is on (no -Wunknown-pragmas noise elsewhere).
@@ -48,8 +49,7 @@ HYPLORA_OMP(omp parallel for schedule(static))
     T a[tile_max], b[tile_max];
     F f[tile_max];
     for (index_t k = 0; k < m; ++k) stats(r0 + k, a[k], b[k]);
-HYPLORA_OMP(omp simd)
-    for (index_t k = 0; k < m; ++k) f[k] = scale(a[k], b[k]);
+    simd::simd_loop(m, [&](index_t k) { f[k] = scale(a[k], b[k]); });
     for (index_t k = 0; k < m; ++k) apply(r0 + k, f[k]);
   }
 }

@@ -95,6 +95,26 @@ template <class T>
 HYPLORA_INLINE void copy(const T* a, T* out, index_t n) {
   for (index_t i = 0; i < n; ++i) out[i] = a[i];
 }
+/// <a, b> summed in 16 fixed lanes (lane l takes the terms i = l mod 16), the lanes added as a
+/// tree, then the tail: one association for every vector width, so a loop compiled for SSE, AVX2
+/// or AVX-512 (core/simd_dispatch.hpp) rounds the same, and the final sum is 4 dependent adds,
+/// not the 16 of an in-order `omp simd` reduction over a 16-wide register.
+template <class T>
+HYPLORA_INLINE T dot_lanes16(const T* a, const T* b, index_t n) {
+  constexpr index_t L = 16;
+  T s = T(0);
+  index_t i = 0;
+  if (n >= L) {
+    T acc[L] = {};
+    for (; i + L <= n; i += L)
+      for (index_t l = 0; l < L; ++l) acc[l] += a[i + l] * b[i + l];
+    for (index_t w = L / 2; w >= 1; w /= 2)
+      for (index_t l = 0; l < w; ++l) acc[l] += acc[l + w];
+    s = acc[0];
+  }
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
 template <class T>
 HYPLORA_INLINE bool all_finite(const T* a, index_t n) {
   for (index_t i = 0; i < n; ++i)

@@ -1,0 +1,145 @@
+#pragma once
+// simd_loop(m, body): body(k) for k in [0, m) as an `omp simd` loop, compiled for the widest x86
+// vector unit the CPU has -- AVX-512 (8 doubles), AVX2 (4) or the build's baseline (SSE2: 2) --
+// chosen once at run time. It is meant for the branch-free per-row factor loops (the
+// transcendental part of a radial map, evaluated in double: core/scalar_math.hpp), which are
+// compute-bound at two doubles per instruction: a 64-float row costs ~10 ns of factor beside
+// ~10 ns of row passes (docs/geometry.md), so the wider units halve the cost of an expmap0 row.
+//
+// Results do not depend on the CPU: the wide versions are compiled with `-ffp-contract=off`
+// (no fused multiply-add: no "fma" target, and fp-contract off), and the lanes then do
+// exactly the IEEE operations of the scalar code (add, mul, div, sqrt are correctly rounded), so
+// a factor is bitwise the one the single-point method computes (tests/test_manifold_*.cpp check
+// batched against single-point bitwise).
+//
+// The dispatch exists for g++ on x86-64 host code only; elsewhere (nvcc, clang, other CPUs,
+// HYPLORA_NO_SIMD_DISPATCH defined) simd_loop is the plain `omp simd` loop of the build.
+// HYPLORA_SIMD=baseline|avx2 in the environment (or set_isa) picks a narrower unit.
+// The body is inlined into each version (its ISA is a subset of the caller's), so it must be
+// visible inline code, as the per-row factor lambdas are.
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "hyplora/core/config.hpp"
+
+#if defined(_OPENMP)
+#define HYPLORA_OMP_SIMD _Pragma("omp simd")
+#else
+#define HYPLORA_OMP_SIMD
+#endif
+
+// g++ only: clang contracts a*b+c into an FMA within one expression by default, also in code
+// inlined into a wider function, so there the wide versions could round differently.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__CUDACC__) && \
+    !defined(HYPLORA_NO_SIMD_DISPATCH)
+#define HYPLORA_SIMD_DISPATCH 1
+#define HYPLORA_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl"), optimize("fp-contract=off"), flatten))
+#define HYPLORA_TARGET_AVX2 __attribute__((target("avx2"), optimize("fp-contract=off"), flatten))
+#else
+#define HYPLORA_SIMD_DISPATCH 0
+#endif
+
+namespace hyplora {
+namespace simd {
+
+/// The vector unit simd_loop runs on.
+enum class Isa { baseline, avx2, avx512 };
+
+#if HYPLORA_SIMD_DISPATCH
+namespace detail {
+inline Isa detect() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+    return Isa::avx512;
+  if (__builtin_cpu_supports("avx2")) return Isa::avx2;
+  return Isa::baseline;
+}
+// f() with f inlined: its loops are vectorised for the unit of the enclosing function.
+template <class F>
+HYPLORA_TARGET_AVX512 void run_avx512(F& f) {
+  f();
+}
+template <class F>
+HYPLORA_TARGET_AVX2 void run_avx2(F& f) {
+  f();
+}
+template <class Body>
+HYPLORA_TARGET_AVX512 void loop_avx512(index_t m, Body& body) {
+  HYPLORA_OMP_SIMD
+  for (index_t k = 0; k < m; ++k) body(k);
+}
+template <class Body>
+HYPLORA_TARGET_AVX2 void loop_avx2(index_t m, Body& body) {
+  HYPLORA_OMP_SIMD
+  for (index_t k = 0; k < m; ++k) body(k);
+}
+/// The widest unit, or a narrower one named by the environment variable HYPLORA_SIMD (baseline,
+/// avx2, avx512: for comparisons; a wider one than the CPU has is not taken).
+inline Isa initial() {
+  const Isa have = detect();
+  const char* env = std::getenv("HYPLORA_SIMD");
+  if (!env) return have;
+  const std::string want = env;
+  if (want != "baseline" && want != "avx2" && want != "avx512") {
+    std::fprintf(stderr, "hyplora: HYPLORA_SIMD=%s is not one of baseline, avx2, avx512; ignored\n", env);
+    return have;
+  }
+  const Isa w = want == "baseline" ? Isa::baseline : (want == "avx2" ? Isa::avx2 : Isa::avx512);
+  return int(w) < int(have) ? w : have;
+}
+inline std::atomic<int>& chosen() {
+  static std::atomic<int> isa{int(initial())};
+  return isa;
+}
+}  // namespace detail
+/// The unit simd_loop uses now: the widest this CPU has, unless set_isa chose a narrower one.
+inline Isa isa() { return Isa(detail::chosen().load(std::memory_order_relaxed)); }
+/// Widest unit this CPU has.
+inline Isa widest_isa() { return detail::detect(); }
+/// Use `want` where the CPU has it, else the widest it has (tests run every version this way);
+/// returns the unit now in use.
+inline Isa set_isa(Isa want) {
+  const Isa have = widest_isa(), use = int(want) < int(have) ? want : have;
+  detail::chosen().store(int(use), std::memory_order_relaxed);
+  return use;
+}
+#else
+inline Isa isa() { return Isa::baseline; }
+inline Isa widest_isa() { return Isa::baseline; }
+inline Isa set_isa(Isa) { return Isa::baseline; }
+#endif
+inline const char* isa_name(Isa i) {
+  return i == Isa::avx512 ? "avx512" : (i == Isa::avx2 ? "avx2" : "baseline");
+}
+
+/// f() compiled for the unit isa() names: loops in f (inlined code, e.g. `omp simd` loops) are
+/// vectorised that wide.
+template <class F>
+inline void wide(F&& f) {
+#if HYPLORA_SIMD_DISPATCH
+  switch (isa()) {
+    case Isa::avx512: detail::run_avx512(f); return;
+    case Isa::avx2: detail::run_avx2(f); return;
+    case Isa::baseline: break;
+  }
+#endif
+  f();
+}
+/// body(k) for k in [0, m) as an `omp simd` loop on the unit isa() names.
+template <class Body>
+inline void simd_loop(index_t m, Body&& body) {
+#if HYPLORA_SIMD_DISPATCH
+  switch (isa()) {
+    case Isa::avx512: detail::loop_avx512(m, body); return;
+    case Isa::avx2: detail::loop_avx2(m, body); return;
+    case Isa::baseline: break;
+  }
+#endif
+  HYPLORA_OMP_SIMD
+  for (index_t k = 0; k < m; ++k) body(k);
+}
+
+}  // namespace simd
+}  // namespace hyplora
