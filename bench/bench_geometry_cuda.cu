@@ -1,5 +1,6 @@
 // Throughput of the GPU geometry, float32, beside a device-to-device cudaMemcpy of the same bytes in
-// the same run (the memory-bandwidth bound): hyplora::batched::gpu (one warp per row) and, for
+// the same run (the memory-bandwidth bound): hyplora::batched::gpu (warp groups per row; rows of
+// 513-4096 values one block per row) and, for
 // comparison, the single-point maps in a plain kernel (one thread per row). Shapes of bench_geometry: 1M rows of dimension 64
 // and 4096 rows of 4096. Bytes counted as in bench_geometry: rows read + rows written (dist: two
 // rows read, one float written). Median of --reps timed launches (CUDA events), after a warm-up.
@@ -157,6 +158,11 @@ int main(int argc, char** argv) {
         report(("Poincare dist, batched::gpu" + tag).c_str(), 2 * B + R,
                [&] { bg::detail::dist(ball, P, Q, D, s.rows, s.d, nullptr, lanes); });
       }
+    if (s.d == 4096) {  // long rows: the warp groups (32 lanes, the row read twice by the maps) beside the default block per row
+      report("Lorentz expmap0 (d+1), batched::gpu warp/row", 2 * L, [&] { bg::detail::expmap0(lor, V, X, s.rows, n, nullptr, 32); });
+      report("Poincare logmap0, batched::gpu warp/row", 2 * B, [&] { bg::detail::logmap0(ball, P, PV, s.rows, s.d, nullptr, 32); });
+      report("Poincare dist, batched::gpu warp/row", 2 * B + R, [&] { bg::detail::dist(ball, P, Q, D, s.rows, s.d, nullptr, 32); });
+    }
     cuda_check(cudaGetLastError(), "kernels");
     // a check that the kernels computed something sane: every distance finite
     std::vector<float> hd(size_t(s.rows));

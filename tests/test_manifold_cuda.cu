@@ -1,6 +1,7 @@
 // The manifolds inside a CUDA kernel: expmap0 / logmap0 / dist of Lorentz and PoincareBall on
 // the device compared with the same calls on the host, once through the single-point maps (one
-// thread per row, below) and once through hyplora::batched::gpu (one warp per row). Plain main (no Catch2) so that nvcc
+// thread per row, below) and once through hyplora::batched::gpu (warp groups per row; long rows:
+// one block per row, check_long_rows). Plain main (no Catch2) so that nvcc
 // compiles only the geometry headers. Without a CUDA device it prints a message and exits 77
 // (ctest: skipped).
 #include <cuda_runtime.h>
@@ -10,6 +11,7 @@
 #include <limits>
 #include <vector>
 
+#include <hyplora/manifold/batched.hpp>
 #include <hyplora/manifold/batched_gpu.hpp>
 #include <hyplora/manifold/lorentz.hpp>
 #include <hyplora/manifold/poincare.hpp>
@@ -37,6 +39,66 @@ __global__ void geometry_kernel(L lor, B ball, const float* V, float* X, float* 
     D[r] = lor.dist(X + r * n, xn, n);
     E[r] = ball.dist(P + r * d, pn, d);
   }
+}
+
+// Long rows take the block-per-row kernels of batched::gpu (the row in registers): Lorentz and
+// ball rows of d = 700, 1500, 4096 (4, 8, 16 values per thread) against the host's batched maps.
+// |v| is kept between 0.01 and 3 (factor condition numbers below 3). The host sums |v|^2 in order
+// over 4 lanes (n/4 adds), the device in 16 steps and an 8-level tree: the sum's relative error is
+// at most (n/4 + 24) eps/2, so outputs may differ by 64 eps (the maps) + 4 (n/4 + 24) eps relative.
+int check_long_rows(int d) {
+  const int rows = 24, n = d + 1;
+  const L lor(RuntimeCurvature<float>(0.7f));
+  const B ball;
+  Rng rng(7 + d);
+  std::vector<float> V(size_t(rows) * n), Vb(size_t(rows) * d);
+  for (int r = 0; r < rows; ++r) {
+    const float radius = r == 0 ? 0.01f : (r == 1 ? 3.0f : 0.5f + 2.0f * float(r) / rows);
+    for (int i = 0; i < n; ++i) V[size_t(r) * n + i] = rng.normal<float>() * radius / std::sqrt(float(d));
+    for (int i = 0; i < d; ++i) Vb[size_t(r) * d + i] = V[size_t(r) * n + 1 + i];
+  }
+  std::vector<float> X(V.size()), W(V.size()), D(rows), P(Vb.size()), Q(Vb.size()), E(rows);
+  batched::expmap0(lor, V.data(), X.data(), rows, n);
+  batched::logmap0(lor, X.data(), W.data(), rows, n);
+  batched::dist(lor, X.data(), X.data() + n, D.data(), rows - 1, n);
+  batched::expmap0(ball, Vb.data(), P.data(), rows, d);
+  batched::logmap0(ball, P.data(), Q.data(), rows, d);
+  batched::dist(ball, P.data(), P.data() + d, E.data(), rows - 1, d);
+  float *dV, *dX, *dW, *dD, *dVb, *dP, *dQ, *dE;
+  cudaMalloc(&dV, V.size() * 4), cudaMalloc(&dX, V.size() * 4), cudaMalloc(&dW, V.size() * 4), cudaMalloc(&dD, rows * 4);
+  cudaMalloc(&dVb, Vb.size() * 4), cudaMalloc(&dP, Vb.size() * 4), cudaMalloc(&dQ, Vb.size() * 4), cudaMalloc(&dE, rows * 4);
+  cudaMemcpy(dV, V.data(), V.size() * 4, cudaMemcpyHostToDevice);
+  cudaMemcpy(dVb, Vb.data(), Vb.size() * 4, cudaMemcpyHostToDevice);
+  batched::gpu::expmap0(lor, dV, dX, rows, n);
+  batched::gpu::logmap0(lor, dX, dW, rows, n);
+  batched::gpu::dist(lor, dX, dX + n, dD, rows - 1, n);
+  batched::gpu::expmap0(ball, dVb, dP, rows, d);
+  batched::gpu::logmap0(ball, dP, dQ, rows, d);
+  batched::gpu::dist(ball, dP, dP + d, dE, rows - 1, d);
+  if (cudaDeviceSynchronize() != cudaSuccess) {
+    std::printf("FAILED: long rows (d = %d): %s\n", d, cudaGetErrorString(cudaGetLastError()));
+    return 1;
+  }
+  std::vector<float> GX(V.size()), GW(V.size()), GD(rows), GP(Vb.size()), GQ(Vb.size()), GE(rows);
+  cudaMemcpy(GX.data(), dX, V.size() * 4, cudaMemcpyDeviceToHost);
+  cudaMemcpy(GW.data(), dW, V.size() * 4, cudaMemcpyDeviceToHost);
+  cudaMemcpy(GD.data(), dD, rows * 4, cudaMemcpyDeviceToHost);
+  cudaMemcpy(GP.data(), dP, Vb.size() * 4, cudaMemcpyDeviceToHost);
+  cudaMemcpy(GQ.data(), dQ, Vb.size() * 4, cudaMemcpyDeviceToHost);
+  cudaMemcpy(GE.data(), dE, rows * 4, cudaMemcpyDeviceToHost);
+  cudaFree(dV), cudaFree(dX), cudaFree(dW), cudaFree(dD), cudaFree(dVb), cudaFree(dP), cudaFree(dQ), cudaFree(dE);
+  const double eps = std::numeric_limits<float>::epsilon();
+  const double rel = 64 * eps + 4 * (n / 4.0 + 24) * eps;
+  int bad = 0;
+  auto cmp = [&](const char* what, float dev, float host, size_t i) {
+    if (!std::isfinite(dev) || !(std::fabs(double(dev) - double(host)) <= rel * (1 + std::fabs(host)))) {
+      if (bad++ < 10) std::printf("mismatch long rows d = %d, %s at %zu: device %.9g host %.9g\n", d, what, i, dev, host);
+    }
+  };
+  for (size_t i = 0; i < V.size(); ++i) cmp("lorentz expmap0", GX[i], X[i], i), cmp("lorentz logmap0", GW[i], W[i], i);
+  for (size_t i = 0; i < Vb.size(); ++i) cmp("ball expmap0", GP[i], P[i], i), cmp("ball logmap0", GQ[i], Q[i], i);
+  for (int r = 0; r + 1 < rows; ++r) cmp("lorentz dist", GD[r], D[r], size_t(r)), cmp("ball dist", GE[r], E[r], size_t(r));
+  return bad;
 }
 
 int main() {
@@ -159,6 +221,7 @@ int main() {
   }
   cudaFree(dV), cudaFree(dX), cudaFree(dW), cudaFree(dD), cudaFree(dE), cudaFree(dP), cudaFree(dQ);
   cudaFree(dVb), cudaFree(gX), cudaFree(gW), cudaFree(gD), cudaFree(gE), cudaFree(gP), cudaFree(gQ);
-  std::printf("%s: %d mismatches in %d rows\n", bad ? "FAILED" : "passed", bad, rows);
+  for (int dl : {700, 1500, 4096}) bad += check_long_rows(dl);
+  std::printf("%s: %d mismatches in %d rows and the long rows\n", bad ? "FAILED" : "passed", bad, rows);
   return bad ? 1 : 0;
 }

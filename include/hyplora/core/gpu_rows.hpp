@@ -1,6 +1,7 @@
 #pragma once
-// Rows of a row-major matrix in GPU memory, one group of 8, 16 or 32 lanes of a warp per row (nvcc
-// only). The lanes of a group read consecutive values (coalesced loads) and sum them with warp
+// Rows of a row-major matrix in GPU memory (nvcc only): one group of 8, 16 or 32 lanes of a warp
+// per row (RowGroup), or for long rows one block per row with the row in registers (BlockRow).
+// The lanes of a group read consecutive values (coalesced loads) and sum them with warp
 // shuffles; short rows share a warp. Used by hyplora::batched::gpu (the geometry) and by
 // backend::Thrust's passes over n x d rows (the adapters).
 #if !defined(__CUDACC__)
@@ -54,6 +55,52 @@ struct RowGroup {
   }
 };
 
+/// Long rows: one block of threads_per_block threads per row, each thread holding up to PerThread
+/// of the row's values in registers, so that a map reads its row once (a group above reads it
+/// twice: for the sum, then to scale it) and a 4096-value row keeps 8 warps busy, not one.
+/// Rows of up to `capacity` values.
+template <int PerThread>
+struct BlockRow {
+  static_assert(PerThread == 4 || PerThread == 8 || PerThread == 16, "values per thread: 4, 8 or 16");
+  static constexpr index_t capacity = index_t(threads_per_block) * PerThread;
+  index_t row;
+  __device__ BlockRow() : row(index_t(blockIdx.x)) {}
+  /// v[k] = at(j) for the j = threadIdx.x + k threads_per_block below n (0 beyond).
+  template <class T, class At>
+  __device__ void load(index_t n, T (&v)[PerThread], const At& at) const {
+#pragma unroll
+    for (int k = 0; k < PerThread; ++k) {
+      const index_t j = index_t(threadIdx.x) + index_t(k) * threads_per_block;
+      v[k] = j < n ? at(j) : T(0);
+    }
+  }
+  /// f(k, j) for this thread's values (k: register index, j: column), j < n.
+  template <class F>
+  __device__ void for_each(index_t n, const F& f) const {
+#pragma unroll
+    for (int k = 0; k < PerThread; ++k) {
+      const index_t j = index_t(threadIdx.x) + index_t(k) * threads_per_block;
+      if (j < n) f(k, j);
+    }
+  }
+  /// The sum of s over the block's threads, returned to every thread (all threads must call it).
+  template <class T>
+  __device__ T sum(T s) const {
+    __shared__ T part[threads_per_block / 32];
+    for (int offset = 16; offset > 0; offset /= 2) s += __shfl_xor_sync(0xffffffffu, s, offset);
+    if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = s;
+    __syncthreads();
+    T t = T(0);
+#pragma unroll
+    for (int w = 0; w < threads_per_block / 32; ++w) t += part[w];
+    __syncthreads();  // part is written again by the next sum
+    return t;
+  }
+};
+/// Values per thread of the block form for rows holding n values: 0 (use the groups) for rows up
+/// to 512 values (many rows, and the second read of a short row hits the cache) and beyond 4096.
+inline int per_thread_for(index_t n) { return n <= 512 ? 0 : (n <= 1024 ? 4 : (n <= 2048 ? 8 : (n <= 4096 ? 16 : 0))); }
+
 /// Lanes per row for rows of n values, at least 8 and at most 32: about four values per lane for
 /// one sum (a map), about eight where a row takes two or three sums (dist: fewer shuffles per
 /// row). Measured on an H200 at 1M rows of 64 (docs/geometry.md): Lorentz expmap0 58% / 81% / 43% of
@@ -70,6 +117,15 @@ inline void check_launch(const char* who, const char* what) {
 }
 
 }  // namespace hyplora::gpu_rows
+
+/// Launches kernel<PerThread><<<rows, threads_per_block, 0, stream>>>(args...), one block per row.
+#define HYPLORA_GPU_BLOCK_ROWS_LAUNCH(kernel, per_thread, rows, stream, ...)                                         \
+  switch (per_thread) {                                                                                             \
+    case 4: kernel<4><<<unsigned(rows), ::hyplora::gpu_rows::threads_per_block, 0, stream>>>(__VA_ARGS__); break;   \
+    case 8: kernel<8><<<unsigned(rows), ::hyplora::gpu_rows::threads_per_block, 0, stream>>>(__VA_ARGS__); break;   \
+    case 16: kernel<16><<<unsigned(rows), ::hyplora::gpu_rows::threads_per_block, 0, stream>>>(__VA_ARGS__); break; \
+    default: throw std::invalid_argument("hyplora: values per thread must be 4, 8 or 16");                         \
+  }
 
 /// Launches kernel<Lanes><<<...>>>(args...) for lanes = 8, 16 or 32 rows-groups over `rows` rows.
 #define HYPLORA_GPU_ROWS_LAUNCH(kernel, lanes, rows, stream, ...)                                                   \

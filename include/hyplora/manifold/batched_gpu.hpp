@@ -1,6 +1,7 @@
 #pragma once
 // Batched maps over the rows of a matrix in GPU memory (nvcc only): a group of 8, 16 or 32 lanes
-// of a warp per row (32 for long rows; short rows share a warp). The lanes of a group read
+// of a warp per row (short rows share a warp), and for rows of 513 to 4096 values one block per
+// row holding the row in registers, so that a map reads it once. The lanes of a group read
 // consecutive coordinates (coalesced), sum them with warp shuffles, and every lane then takes the
 // row's factor from the same manifold methods the CPU tiles use (expmap0_scale, logmap0_scale,
 // expmap0_scale_time, logmap0_space_scale, the dist arguments): no second copy of the math. (One
@@ -95,6 +96,115 @@ __global__ void dist_rows(M m, const T* X, const T* Y, T* out, index_t rows, ind
   if (g.lane == 0) out[r] = m.dist_from_argument(u);
 }
 
+// ---- long rows: one block per row, the row held in registers (read once) --------------------------
+template <int PerThread, class M, class T>
+__global__ void expmap0_block_rows(M m, const T* V, T* X, index_t n) {
+  const gpu_rows::BlockRow<PerThread> b;
+  const index_t r = b.row;
+  T v[PerThread];
+  if constexpr (requires { m.expmap0_scale(T(0)); }) {
+    const T* vr = V + r * n;
+    b.load(n, v, [&](index_t j) { return vr[j]; });
+    T s = T(0);
+#pragma unroll
+    for (int k = 0; k < PerThread; ++k) s += v[k] * v[k];
+    s = b.sum(s);
+    const T f = m.expmap0_scale(vec::norm_from_sq(vr, s, n));
+    b.for_each(n, [&](int k, index_t j) { X[r * n + j] = f * v[k]; });
+  } else {
+    const T* vr = V + r * n + 1;
+    const index_t ns = n - 1;
+    b.load(ns, v, [&](index_t j) { return vr[j]; });
+    T s = T(0);
+#pragma unroll
+    for (int k = 0; k < PerThread; ++k) s += v[k] * v[k];
+    s = b.sum(s);
+    const auto st = m.expmap0_scale_time(vec::norm_from_sq(vr, s, ns));
+    b.for_each(ns, [&](int k, index_t j) { X[r * n + 1 + j] = st.scale * v[k]; });
+    if (threadIdx.x == 0) X[r * n] = st.time;
+  }
+}
+
+template <int PerThread, class M, class T>
+__global__ void logmap0_block_rows(M m, const T* X, T* V, index_t n) {
+  const gpu_rows::BlockRow<PerThread> b;
+  const index_t r = b.row;
+  T x[PerThread];
+  const bool radial = requires { m.logmap0_scale(T(0), T(0)); };
+  const index_t off = radial ? 0 : 1, ns = n - off;
+  const T* xr = X + r * n + off;
+  b.load(ns, x, [&](index_t j) { return xr[j]; });
+  T s = T(0);
+#pragma unroll
+  for (int k = 0; k < PerThread; ++k) s += x[k] * x[k];
+  s = b.sum(s);
+  T f;
+  if constexpr (requires { m.logmap0_scale(T(0), T(0)); }) f = m.logmap0_scale(vec::norm_from_sq(xr, s, ns), s);
+  else f = m.logmap0_space_scale(vec::norm_from_sq(xr, s, ns));
+  b.for_each(ns, [&](int k, index_t j) { V[r * n + off + j] = f * x[k]; });
+  if (!radial && threadIdx.x == 0) V[r * n] = T(0);
+}
+
+template <int PerThread, class M, class T>
+__global__ void dist_block_rows(M m, const T* X, const T* Y, T* out, index_t n) {
+  const gpu_rows::BlockRow<PerThread> b;
+  const index_t r = b.row;
+  const T* x = X + r * n;
+  const T* y = Y + r * n;
+  T xv[PerThread], yv[PerThread];
+  T u;
+  if constexpr (requires { m.dist_argument_from(T(0), T(0), T(0)); }) {  // ball: |x|^2, |y|^2, |x - y|
+    b.load(n, xv, [&](index_t j) { return x[j]; });
+    b.load(n, yv, [&](index_t j) { return y[j]; });
+    T x2 = T(0), y2 = T(0), d2 = T(0);
+#pragma unroll
+    for (int k = 0; k < PerThread; ++k) {
+      x2 += xv[k] * xv[k];
+      y2 += yv[k] * yv[k];
+      d2 += (xv[k] - yv[k]) * (xv[k] - yv[k]);
+    }
+    x2 = b.sum(x2), y2 = b.sum(y2), d2 = b.sum(d2);
+    u = m.dist_argument_from(x2, y2, math::is_finite(d2) ? std::sqrt(d2) : vec::dist(x, y, n));
+  } else {  // Lorentz: the space parts' dot product and chord
+    const index_t ns = n - 1;
+    b.load(ns, xv, [&](index_t j) { return x[j + 1]; });
+    b.load(ns, yv, [&](index_t j) { return y[j + 1]; });
+    T dot = T(0), chord = T(0);
+#pragma unroll
+    for (int k = 0; k < PerThread; ++k) {
+      dot += xv[k] * yv[k];
+      chord += (xv[k] - yv[k]) * (xv[k] - yv[k]);
+    }
+    dot = b.sum(dot), chord = b.sum(chord);
+    const T dn = m.minkowski_diff_norm_from(
+        x[0], y[0], [&] { return dot; }, [&] { return chord; }, [&] { return M::minkowski_diff_norm_rescaled(x, y, n); });
+    u = m.dist_argument_from_diff_norm(dn);
+  }
+  if (threadIdx.x == 0) out[r] = m.dist_from_argument(u);
+}
+
+/// The values a row holds beside its time coordinate: n for the ball, n - 1 for Lorentz.
+template <class M, class T>
+index_t held_values(const M& m, index_t n) {
+  if constexpr (requires { m.expmap0_scale(T(0)); }) return n;
+  else return n - 1;
+}
+template <class M, class T>
+void expmap0_block(const M& m, const T* V, T* X, index_t rows, index_t n, cudaStream_t stream, int per_thread) {
+  HYPLORA_GPU_BLOCK_ROWS_LAUNCH(expmap0_block_rows, per_thread, rows, stream, m, V, X, n)
+  gpu_rows::check_launch("hyplora::batched::gpu::", "expmap0");
+}
+template <class M, class T>
+void logmap0_block(const M& m, const T* X, T* V, index_t rows, index_t n, cudaStream_t stream, int per_thread) {
+  HYPLORA_GPU_BLOCK_ROWS_LAUNCH(logmap0_block_rows, per_thread, rows, stream, m, X, V, n)
+  gpu_rows::check_launch("hyplora::batched::gpu::", "logmap0");
+}
+template <class M, class T>
+void dist_block(const M& m, const T* X, const T* Y, T* out, index_t rows, index_t n, cudaStream_t stream, int per_thread) {
+  HYPLORA_GPU_BLOCK_ROWS_LAUNCH(dist_block_rows, per_thread, rows, stream, m, X, Y, out, n)
+  gpu_rows::check_launch("hyplora::batched::gpu::", "dist");
+}
+
 // With `lanes` rows per group (8, 16 or 32); the public functions below choose it from n.
 template <class M, class T>
 void expmap0(const M& m, const T* V, T* X, index_t rows, index_t n, cudaStream_t stream, int lanes) {
@@ -114,20 +224,27 @@ void dist(const M& m, const T* X, const T* Y, T* out, index_t rows, index_t n, c
 
 }  // namespace detail
 
-/// X[r] = expmap0(V[r]) for rows x n values in GPU memory (Lorentz: n = d + 1).
+/// X[r] = expmap0(V[r]) for rows x n values in GPU memory (Lorentz: n = d + 1). Rows of 513 to
+/// 4096 values (beside the time coordinate): one block per row; shorter or longer: warp groups.
 template <class M, class T>
 void expmap0(const M& m, const T* V, T* X, index_t rows, index_t n, cudaStream_t stream = nullptr) {
-  if (rows > 0) detail::expmap0(m, V, X, rows, n, stream, gpu_rows::lanes_for(n));
+  if (rows <= 0) return;
+  if (const int pt = gpu_rows::per_thread_for(detail::held_values<M, T>(m, n))) detail::expmap0_block(m, V, X, rows, n, stream, pt);
+  else detail::expmap0(m, V, X, rows, n, stream, gpu_rows::lanes_for(n));
 }
 /// V[r] = logmap0(X[r]).
 template <class M, class T>
 void logmap0(const M& m, const T* X, T* V, index_t rows, index_t n, cudaStream_t stream = nullptr) {
-  if (rows > 0) detail::logmap0(m, X, V, rows, n, stream, gpu_rows::lanes_for(n));
+  if (rows <= 0) return;
+  if (const int pt = gpu_rows::per_thread_for(detail::held_values<M, T>(m, n))) detail::logmap0_block(m, X, V, rows, n, stream, pt);
+  else detail::logmap0(m, X, V, rows, n, stream, gpu_rows::lanes_for(n));
 }
 /// out[r] = dist(X[r], Y[r]) (two or three sums per row: fewer lanes per row than the maps).
 template <class M, class T>
 void dist(const M& m, const T* X, const T* Y, T* out, index_t rows, index_t n, cudaStream_t stream = nullptr) {
-  if (rows > 0) detail::dist(m, X, Y, out, rows, n, stream, gpu_rows::lanes_for_multi_sum(n));
+  if (rows <= 0) return;
+  if (const int pt = gpu_rows::per_thread_for(detail::held_values<M, T>(m, n))) detail::dist_block(m, X, Y, out, rows, n, stream, pt);
+  else detail::dist(m, X, Y, out, rows, n, stream, gpu_rows::lanes_for_multi_sum(n));
 }
 
 }  // namespace hyplora::batched::gpu
