@@ -200,16 +200,19 @@ class Adapter {
         Backend::row_dots(X, X, n, d_in_, buf(rowN_));
         const kernels::RankFactorRows<Variant, T> factor{buf(rowN_), buf(rowQ2_), buf(rowM_), buf(liftF_), buf(lowerF_),
                                                          buf(rowA_), buf(rowW_), n, in_.inv_s, scaling_, Kv, ms_};
-        const kernels::RankScaleRows<T> scale{buf(Za_), buf(rowA_), buf(rowW_), buf(Z_), buf(W_), r_};
-        if (fuses_rank_rows<Backend> && r_ <= fused_rank_max) {
-          Backend::for_rows(n, kernels::RankForwardRows<Variant, T>{buf(Za_), buf(G_), buf(Pa_), buf(rowQ2_), r_, factor, scale},
-                            r_ * r_);
-        } else {
-          Backend::gemm(false, false, n, r_, r_, T(1), buf(Za_), r_, buf(G_), r_, T(0), buf(Pa_), r_);
-          Backend::row_dots(buf(Za_), buf(Pa_), n, r_, buf(rowQ2_));
-          Backend::for_rows_simd(n, factor);
-          Backend::for_rows(n, scale, r_);
-        }
+        // Z, W (and under fusion Pa, q2, the factors) by row functors with the rank unrolled (8/16/32)
+        kernels::with_rank(r_, [&](auto R) {
+          const kernels::RankScaleRows<T, decltype(R)::value> scale{buf(Za_), buf(rowA_), buf(rowW_), buf(Z_), buf(W_), r_};
+          if (fuses_rank_rows<Backend> && r_ <= fused_rank_max) {
+            Backend::for_rows(n, kernels::RankForwardRows<Variant, T, decltype(R)::value>{buf(Za_), buf(G_), buf(Pa_), buf(rowQ2_), r_, factor, scale},
+                              r_ * r_);
+          } else {
+            Backend::gemm(false, false, n, r_, r_, T(1), buf(Za_), r_, buf(G_), r_, T(0), buf(Pa_), r_);
+            Backend::row_dots(buf(Za_), buf(Pa_), n, r_, buf(rowQ2_));
+            Backend::for_rows_simd(n, factor);
+            Backend::for_rows(n, scale, r_);
+          }
+        });
         Backend::gemm(false, true, n, d_out_, r_, T(1), buf(W_), r_, B(), r_, T(1), Y, d_out_);
         return;
       }
@@ -374,12 +377,14 @@ class Adapter {
   void backward_rank_space(const T* X, const T* dY, T* dX, index_t n) {
     // Q = scaling dY B  (rows q_i = B^T g_i, g = scaling dY)
     Backend::gemm(false, false, n, r_, d_out_, scaling_, dY, d_out_, B(), r_, T(0), buf(dZ_), r_);
-    Backend::for_rows(n, kernels::RankVjpRows<Variant, T>{buf(dZ_), buf(Z_), buf(Za_), buf(Pa_), buf(rowN_), buf(rowM_),
-                                                          buf(liftF_), buf(lowerF_), buf(W_), buf(Zc_), buf(dZs_),
-                                                          buf(rowE_), buf(rowK_), buf(rows_), r_, n, in_.inv_s},
-                      r_ * r_);
-    // dB += scaling dY^T (h z) + B (Z^T (c z))
-    Backend::gemm(true, false, d_out_, r_, n, scaling_, dY, d_out_, buf(W_), r_, T(1), dB(), r_);
+    kernels::with_rank(r_, [&](auto R) {
+      Backend::for_rows(n, kernels::RankVjpRows<Variant, T, decltype(R)::value>{buf(dZ_), buf(Z_), buf(Za_), buf(Pa_), buf(rowN_), buf(rowM_),
+                                                               buf(liftF_), buf(lowerF_), buf(Zc_), buf(dZs_), buf(rowE_),
+                                                               buf(rowK_), buf(rows_), r_, n, in_.inv_s},
+                        r_ * r_);
+    });
+    // dB += dY^T W + B (Z^T (c z))   (W = scaling h z, kept from the forward)
+    Backend::gemm(true, false, d_out_, r_, n, T(1), dY, d_out_, buf(W_), r_, T(1), dB(), r_);
     Backend::gemm(true, false, r_, r_, n, T(1), buf(Z_), r_, buf(Zc_), r_, T(0), buf(M_), r_);
     Backend::gemm(false, false, d_out_, r_, r_, T(1), B(), r_, buf(M_), r_, T(1), dB(), r_);
     // dA += dZs^T X;  dX += dZs A + diag(e) X
@@ -422,7 +427,7 @@ class Adapter {
   ParamLayout layout_;
   vector_type params_, grads_;
   vector_type U_, dU_, Z_, dZ_, Yb_, dYb_, rowK_, rows_;
-  // rank-space evaluation of the radial variants: A x, G A x, h z (forward W, backward Zh), c z, (f/s) dz,
+  // rank-space evaluation of the radial variants: A x, G A x, scaling h z (W, forward and backward), c z, (f/s) dz,
   // per-row n, m, e, a.(G a), f/s, scale h, the lift and lower factors (f, df/dn, df/dK: three arrays
   // of n each), and the r x r matrices
   // G = B^T B and Z^T (c z)

@@ -3,6 +3,7 @@
 // backend::Thrust (thrust::for_each, on the host or on a CUDA device). Each works on row i of
 // row-major matrices. Dropout masks are recomputed from (seed, stream, index), never stored.
 #include <cstdint>
+#include <type_traits>
 
 #include "hyplora/adapter/variants.hpp"
 #include "hyplora/core/config.hpp"
@@ -188,75 +189,93 @@ struct RankFactorRows {
     row_w[i] = scale * lo.f;
   }
 };
-/// Pass 3 for row i: Z = a Za, W = w Z.
-template <class T>
+/// Pass 3 for row i: Z = a Za, W = w Z. R > 0: the rank as a compile-time constant (R == r; the
+/// loops over it unroll), R = 0: the run-time r (kernels::with_rank chooses).
+template <class T, index_t R = 0>
 struct RankScaleRows {
   const T* Za; const T* row_a; const T* row_w; T* Z; T* W; index_t r;
   HYPLORA_HOST_DEVICE void operator()(index_t i) const {
+    const index_t rr = R > 0 ? R : r;
     const T a = row_a[i], w = row_w[i];
-    const T* za = Za + i * r;
-    T* z = Z + i * r;
-    T* wi = W + i * r;
-    for (index_t j = 0; j < r; ++j) {
-      z[j] = a * za[j];
-      wi[j] = w * z[j];
+    const T* za = Za + i * rr;
+    T* z = Z + i * rr;
+    T* wi = W + i * rr;
+    for (index_t j = 0; j < rr; ++j) {
+      const T zj = a * za[j];
+      z[j] = zj;
+      wi[j] = w * zj;
     }
   }
 };
 
 /// Backward for row i, given q = B^T (scale dY_i) (row of Q). With y = B z:
 ///   lower VJP:  yg = y.g = z.q,  c = h'(m) yg / m,  dy = h g + c y
-///               => dz = B^T dy = h q + c G z;   dB += dy z^T = h g z^T + c B z z^T (via Zh = h z, Zc = c z)
+///               => dz = B^T dy = h q + c G z;   dB += dy z^T = h g z^T + c B z z^T (the first term
+///                  from the forward's W = scale h z, the second via Zc = c z)
 ///   lift VJP:   v.du = (A v).dz = (a/s).dz,  c2 = f'(n) (v.du) / n
 ///               => dZs = (f/s) dz (dA += dZs^T X, dX += dZs A),  dX += (c2/s^2) x  (row_e = c2/s^2)
 ///   row_K = h_K yg + f_K (v.du);   row_s = -(1/s) (f v.du + c2 n^2)   (d/ds of v = x/s)
-template <class V, class T>
+/// R: the rank at compile time, or 0 (as RankScaleRows).
+template <class V, class T, index_t R = 0>
 struct RankVjpRows {
   const T* Q; const T* Z; const T* Za; const T* Pa; const T* row_n; const T* row_m; const T* lift_factor;
-  const T* lower_factor; T* Zh; T* Zc; T* dZs; T* row_e; T* row_K; T* row_s; index_t r; index_t nrows; T inv_s;
+  const T* lower_factor; T* Zc; T* dZs; T* row_e; T* row_K; T* row_s; index_t r; index_t nrows; T inv_s;
   HYPLORA_HOST_DEVICE void operator()(index_t i) const {
-    const T* q = Q + i * r; const T* z = Z + i * r; const T* za = Za + i * r; const T* pa = Pa + i * r;
-    T* zh = Zh + i * r; T* zc = Zc + i * r; T* dz = dZs + i * r;
+    const index_t rr = R > 0 ? R : r;
+    const T* q = Q + i * rr; const T* z = Z + i * rr; const T* za = Za + i * rr; const T* pa = Pa + i * rr;
+    T* zc = Zc + i * rr; T* dz = dZs + i * rr;
     const T m = row_m[i], n = row_n[i];
     const RadialFactor<T> lo = load_factor(lower_factor, i, nrows);  // as evaluated by the forward
     const RadialFactor<T> li = load_factor(lift_factor, i, nrows);
-    const T yg = dot(z, q, r);
+    const T yg = dot(z, q, rr);
     const T c = m > Constants<T>::min_norm() ? lo.df_dn * yg / m : T(0);
     const T a = li.f * inv_s;  // z = a Za row, so G z = a Pa row
     const T ca = c * a;
     T vdu = T(0);
-    for (index_t j = 0; j < r; ++j) {
+    for (index_t j = 0; j < rr; ++j) {
       const T dzj = lo.f * q[j] + ca * pa[j];
-      zh[j] = lo.f * z[j];
       zc[j] = c * z[j];
-      dz[j] = dzj;
+      dz[j] = a * dzj;
       vdu += za[j] * dzj;
     }
     vdu *= inv_s;
     const T c2 = n > Constants<T>::min_norm() ? li.df_dn * vdu / n : T(0);
-    for (index_t j = 0; j < r; ++j) dz[j] *= a;
     row_e[i] = c2 * inv_s * inv_s;
     row_K[i] = lo.df_dK * yg + li.df_dK * vdu;
     row_s[i] = -inv_s * (li.f * vdu + c2 * n * n);
   }
 };
 
+/// f(std::integral_constant<index_t, R>{}) with R = r for the common LoRA ranks 8, 16 and 32 (the
+/// row functors' loops over the rank unroll; measured on the CPU at d = 64, 512 tokens: the VJP
+/// rows 13.7 -> see docs/adapters.md), R = 0 (run-time rank) for the others.
+template <class F>
+void with_rank(index_t r, F&& f) {
+  switch (r) {
+    case 8: f(std::integral_constant<index_t, 8>{}); return;
+    case 16: f(std::integral_constant<index_t, 16>{}); return;
+    case 32: f(std::integral_constant<index_t, 32>{}); return;
+    default: f(std::integral_constant<index_t, 0>{}); return;
+  }
+}
+
 /// The rank-space forward after |x|^2 in one call per row, for backends where a kernel costs more
 /// than its arithmetic (Backend::fuse_rank_rows: CUDA; the CPU keeps the passes apart so that the
 /// factor pass vectorises): Pa row = (Za G)_i, q2 = Za_i . Pa_i, then RankFactorRows and
 /// RankScaleRows of row i. Four kernels (the Za G GEMM, q2, factors, scale) become one.
-template <class V, class T>
+template <class V, class T, index_t R = 0>
 struct RankForwardRows {
   const T* Za; const T* G; T* Pa; T* row_q2; index_t r;
   RankFactorRows<V, T> factor;
-  RankScaleRows<T> scale;
+  RankScaleRows<T, R> scale;
   HYPLORA_HOST_DEVICE void operator()(index_t i) const {
-    const T* za = Za + i * r;
-    T* pa = Pa + i * r;
+    const index_t rr = R > 0 ? R : r;
+    const T* za = Za + i * rr;
+    T* pa = Pa + i * rr;
     T q2 = T(0);
-    for (index_t c = 0; c < r; ++c) {
+    for (index_t c = 0; c < rr; ++c) {
       T s = T(0);
-      for (index_t b = 0; b < r; ++b) s += za[b] * G[b * r + c];
+      for (index_t b = 0; b < rr; ++b) s += za[b] * G[b * rr + c];
       pa[c] = s;
       q2 += za[c] * s;
     }

@@ -39,11 +39,7 @@ struct Cpu {
   /// Below this many elements (rows x row length) a row loop runs on the calling thread: waking
   /// the OpenMP team costs more than the work (measured: bench_adapter at d = 64).
   static constexpr index_t parallel_min_work = index_t(1) << 16;
-  template <class F>
-  static void for_rows(index_t n, const F& f, index_t row_length = parallel_min_work) {
-#pragma omp parallel for schedule(static) if (n > 1 && n * row_length >= parallel_min_work)
-    for (index_t i = 0; i < n; ++i) f(i);
-  }
+
   /// Calls chunk(a, b) on [0, n) split evenly over the OpenMP team, or once on the calling thread
   /// when n x row_length is below parallel_min_work.
   template <class F>
@@ -62,6 +58,14 @@ struct Cpu {
       chunk(n * t / nt, n * (t + 1) / nt);
     }
   }
+  /// f(i) for every row (an OpenMP team only above parallel_min_work: entering even a one-thread
+  /// parallel region costs ~1.2 us, as much as a small pass).
+  template <class F>
+  static void for_rows(index_t n, const F& f, index_t row_length = parallel_min_work) {
+    for_row_chunks(n, row_length, [&](index_t a, index_t b) {
+      for (index_t i = a; i < b; ++i) f(i);
+    });
+  }
   /// Rows whose functor works on per-row scalars only (no row data): an `omp simd` loop on the
   /// widest vector unit of the CPU (core/simd_dispatch.hpp), vectorised where the inlined functor
   /// has no branch and no call (the adapters' factor passes).
@@ -75,11 +79,12 @@ struct Cpu {
   /// Every row of Y (n x d) = v (v null: zeros).
   template <class T>
   static void set_rows(T* Y, const T* v, index_t n, index_t d) {
-#pragma omp parallel for schedule(static) if (n > 1 && n * d >= parallel_min_work)
-    for (index_t i = 0; i < n; ++i) {
-      if (v) std::memcpy(Y + i * d, v, sizeof(T) * std::size_t(d));
-      else std::fill(Y + i * d, Y + (i + 1) * d, T(0));
-    }
+    for_row_chunks(n, d, [&](index_t a, index_t b) {
+      for (index_t i = a; i < b; ++i) {
+        if (v) std::memcpy(Y + i * d, v, sizeof(T) * std::size_t(d));
+        else std::fill(Y + i * d, Y + (i + 1) * d, T(0));
+      }
+    });
   }
   /// out[i] = <A_i, B_i> for the n rows of length d of two row-major arrays. The sums run on the
   /// widest vector unit, so their rounding (not their accuracy) depends on the CPU.
