@@ -7,7 +7,10 @@
 // into a CUDA graph on a stream of its own (Thrust::set_stream) and replayed: the graph columns show
 // the step without the per-kernel launch cost.
 //
-//   bench_adapter_cuda [--reps N] [--tokens N]
+//   bench_adapter_cuda [--reps N] [--tokens N] [--shape D,R] [--profile]
+//
+// --shape D,R: that one shape only; --profile: no timing, each method's step run twice after the
+// warm-up (for a kernel profiler: bench/profile_gpu.sh).
 //
 // Without a CUDA device it prints a message and exits 77.
 #include <cuda_runtime.h>
@@ -127,12 +130,17 @@ CapturedStep capture(const std::function<void()>& step, cudaStream_t stream) {
 
 int main(int argc, char** argv) {
   int reps = 9;
-  index_t tokens = 512;
+  index_t tokens = 512, only_d = 0, only_r = 0;
+  bool profile = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = std::atol(argv[++i]);
-    else {
-      std::fprintf(stderr, "usage: %s [--reps N] [--tokens N]\n", argv[0]);
+    else if (!std::strcmp(argv[i], "--shape") && i + 1 < argc &&
+             std::sscanf(argv[++i], "%ld,%ld", &only_d, &only_r) == 2) {
+    } else if (!std::strcmp(argv[i], "--profile")) {
+      profile = true;
+    } else {
+      std::fprintf(stderr, "usage: %s [--reps N] [--tokens N] [--shape D,R] [--profile]\n", argv[0]);
       return 2;
     }
   }
@@ -152,6 +160,7 @@ int main(int argc, char** argv) {
   cuda_check(cudaStreamCreateWithFlags(&graph_stream, cudaStreamNonBlocking), "cudaStreamCreate");
   try {
     for (const Shape s : {Shape{4096, 8}, Shape{4096, 32}, Shape{288, 8}, Shape{64, 8}}) {
+      if (only_d && (s.d != only_d || s.rank != only_r)) continue;  // --shape: one shape (profiling)
       Layer L(tokens, s.d);
       std::vector<std::pair<std::string, std::function<void()>>> methods{
           {"frozen linear", make_frozen_step(L)},
@@ -170,6 +179,10 @@ int main(int argc, char** argv) {
         return double(ms) / inner;
       };
       time_ms(methods[1].second, 3);  // first call: cuBLAS handle, buffers
+      if (profile) {  // --profile: two steps of each method in order, nothing timed (for ncu)
+        for (auto& m : methods) std::printf("# profile: %s\n", m.first.c_str()), time_ms(m.second, 2);
+        continue;
+      }
       const int inner = std::max(1, int(5.0 / std::max(time_ms(methods[1].second, 3), 1e-4)));
       std::vector<std::vector<double>> times(methods.size());
       for (int round = 0; round < 2 + reps; ++round)

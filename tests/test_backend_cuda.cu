@@ -1,6 +1,6 @@
 // The Thrust backend with the CUDA device system and cuBLAS: Adapter<..., backend::Thrust> runs
-// forward and backward on the GPU and is compared with a host reference of the radial form in
-// double. Without a GPU the test is skipped (exit 77, with a message).
+// forward and backward on the GPU; Y is compared with a host reference of the radial form in
+// double, dX, dA and dB with central differences of that reference along random directions. Without a GPU the test is skipped (exit 77, with a message).
 #include <catch2/catch.hpp>
 
 #include <cuda_runtime.h>
@@ -59,11 +59,23 @@ std::vector<double> reference(const std::vector<double>& X, const std::vector<do
   return Y;
 }
 
+/// sum of Y over all entries (the loss whose gradient dY = 1 the test feeds to backward)
 template <class V>
-void check_variant() {
-  INFO("variant " << V::name);
+double loss(const std::vector<double>& X, const std::vector<double>& A, const std::vector<double>& B, index_t n, index_t di,
+            index_t dO, index_t r, double s, double K, double scale) {
+  double L = 0;
+  for (double y : reference<V>(X, A, B, n, di, dO, r, s, K, scale)) L += y;
+  return L;
+}
+
+/// Forward against the double reference; backward (dX, dA, dB from dY = 1) against central
+/// differences of the reference's loss along two seeded random directions per input.
+/// d_in, d_out >= 513 takes the backend's block-per-row kernels, smaller ones the warp groups.
+template <class V>
+void check_variant(index_t d_in = 64, index_t d_out = 48) {
+  INFO("variant " << V::name << ", d_in " << d_in << ", d_out " << d_out);
   AdapterConfig c;
-  c.d_in = 64; c.d_out = 48; c.rank = 8; c.alpha = 16; c.seed = 4; c.K_init = 1.3;
+  c.d_in = d_in; c.d_out = d_out; c.rank = 8; c.alpha = 16; c.seed = 4; c.K_init = 1.3;
   c.curvature = CurvatureMode::learnable;
   const index_t n = 37;
   Adapter<V, float, backend::Thrust> ad(c);
@@ -71,25 +83,54 @@ void check_variant() {
   for (index_t k = 0; k < ad.layout().B_size; ++k) p[static_cast<std::size_t>(ad.layout().B + k)] = float(0.3 * det(5, std::uint64_t(k)));
   ad.params_from_host(p);
   std::vector<float> X(static_cast<std::size_t>(n * c.d_in));
-  for (std::size_t k = 0; k < X.size(); ++k) X[k] = float(1.5 * det(6, k));
+  for (std::size_t k = 0; k < X.size(); ++k) X[k] = float(1.5 * det(6, k) * std::sqrt(64.0 / double(d_in)));
   thrust::device_vector<float> dX(X.begin(), X.end()), dY(static_cast<std::size_t>(n * c.d_out), 0.f), dG(static_cast<std::size_t>(n * c.d_out), 1.f),
       dgX(X.size(), 0.f);
   ad.forward_branch(backend::Thrust::data(dX), backend::Thrust::data(dY), n, false);
   ad.backward_branch(backend::Thrust::data(dX), backend::Thrust::data(dG), backend::Thrust::data(dgX), n);
   REQUIRE(cudaDeviceSynchronize() == cudaSuccess);  // the adapter may run on a stream of its own (below)
-  std::vector<float> Y(dY.size());
+  std::vector<float> Y(dY.size()), gX(dgX.size());
   thrust::copy(dY.begin(), dY.end(), Y.begin());
+  thrust::copy(dgX.begin(), dgX.end(), gX.begin());
   std::vector<double> Xd(X.begin(), X.end()), Ad(p.begin(), p.begin() + ad.layout().A_size),
       Bd(p.begin() + ad.layout().B, p.begin() + ad.layout().B + ad.layout().B_size);
-  const auto ref = reference<V>(Xd, Ad, Bd, n, c.d_in, c.d_out, c.rank, double(ad.norm_scale()), double(ad.K()),
-                                double(ad.scaling()));
+  const double s = double(ad.norm_scale()), K = double(ad.K()), scale = double(ad.scaling());
+  const auto ref = reference<V>(Xd, Ad, Bd, n, c.d_in, c.d_out, c.rank, s, K, scale);
   double ymax = 0;
   for (double v : ref) ymax = std::max(ymax, std::abs(v));
   // float32 throughout: inputs and params rounded (eps each), sums over d_in terms
-  const double tol = 16.0 * double(c.d_in) * std::numeric_limits<float>::epsilon() * ymax;
+  const double eps = std::numeric_limits<float>::epsilon();
+  const double tol = 16.0 * double(c.d_in) * eps * ymax;
   for (std::size_t k = 0; k < Y.size(); ++k) CHECK(std::abs(double(Y[k]) - ref[k]) <= tol);
   const auto g = ad.grads_to_host();
   for (float v : g) CHECK(std::isfinite(v));
+  // Gradient entries against central differences of the double reference's loss, at 24 seeded
+  // coordinates of each input. A float gradient entry is a sum over the d_in, d_out, n and r terms
+  // of rounded products, so it is within 16 (d_in + d_out + n) eps of the gradient's scale (its
+  // largest entry); the central difference in double with h = 1e-4 times the input's scale is
+  // exact to ~h^2 = 1e-8 of it.
+  const double rel = 16.0 * double(d_in + d_out + n) * eps;
+  auto check_entries = [&](const char* what, std::vector<double>& in, const float* grad, std::uint64_t seed) {
+    double amax = 0, gmax = 0;
+    for (double v : in) amax = std::max(amax, std::abs(v));
+    for (std::size_t k = 0; k < in.size(); ++k) gmax = std::max(gmax, std::abs(double(grad[k])));
+    const double h = 1e-4 * amax;
+    for (std::uint64_t t = 0; t < 24; ++t) {
+      const std::size_t k = std::size_t(uniform01(seed, 7, t) * double(in.size())) % in.size();
+      const double keep = in[k];
+      in[k] = keep + h;
+      const double lp = loss<V>(Xd, Ad, Bd, n, c.d_in, c.d_out, c.rank, s, K, scale);
+      in[k] = keep - h;
+      const double lm = loss<V>(Xd, Ad, Bd, n, c.d_in, c.d_out, c.rank, s, K, scale);
+      in[k] = keep;
+      const double fd = (lp - lm) / (2 * h);
+      INFO(what << "[" << k << "] = " << grad[k] << ", central difference " << fd << ", largest entry " << gmax);
+      CHECK(std::abs(double(grad[k]) - fd) <= rel * gmax + 1e-6 * std::abs(fd));
+    }
+  };
+  check_entries("dX", Xd, gX.data(), 11);
+  check_entries("dA", Ad, g.data() + ad.layout().A, 12);
+  check_entries("dB", Bd, g.data() + ad.layout().B, 13);
 }
 
 }  // namespace
@@ -101,6 +142,14 @@ TEST_CASE("Thrust backend on CUDA with cuBLAS matches the host reference", "[bac
   check_variant<HypLoraLorentz>();
   check_variant<HypLoraPoincare>();
   check_variant<PaperHypLora>();
+}
+
+TEST_CASE("Thrust backend on CUDA: long rows take the block-per-row kernels", "[backend][cuda]") {
+  require_gpu();
+  check_variant<Lora>(600, 520);
+  check_variant<HypLoraLorentz>(600, 520);
+  check_variant<HypLoraPoincare>(600, 520);
+  check_variant<PaperHypLora>(600, 520);
 }
 
 TEST_CASE("Thrust backend on CUDA on a non-blocking stream of the caller", "[backend][cuda]") {

@@ -57,8 +57,9 @@ inline void cublas_check(cublasStatus_t st, const char* what) {
                              std::to_string(int(st)) + ")");
 }
 
-// The passes over n x d rows of the rank-space adapters, a group of lanes of a warp per row
-// (core/gpu_rows.hpp): coalesced reads, and a few hundred rows keep the whole GPU busy. (One thread
+// The passes over n x d rows of the rank-space adapters, a group of lanes of a warp per row, or a
+// block per row for d >= gpu_rows::block_row_min (core/gpu_rows.hpp): coalesced reads, and a few
+// hundred rows keep the whole GPU busy. (One thread
 // per row, as for_rows gives, reads 32 rows at a stride of d and left most of the GPU idle at 512
 // tokens: 2.7x LoRA's time at d = 4096 on an H200.)
 template <int Lanes, class T>
@@ -86,6 +87,41 @@ __global__ void add_scaled_rows_kernel(const T* X, const T* e, T* Y, index_t n, 
   T* y = Y + r * d;
   g.for_each(d, [&](index_t j) { y[j] += c * x[j]; });
 }
+// Long rows (d >= gpu_rows::block_row_min): one block per row.
+template <class T>
+__global__ void set_rows_block_kernel(T* Y, const T* v, index_t d) {
+  const gpu_rows::BlockStride b;
+  T* y = Y + b.row * d;
+  b.for_each(d, [&](index_t j) { y[j] = v ? v[j] : T(0); });
+}
+template <class T>
+__global__ void row_dots_block_kernel(const T* A, const T* B, index_t d, T* out) {
+  const gpu_rows::BlockStride b;
+  const T* a = A + b.row * d;
+  const T* bb = B + b.row * d;
+  const T s = b.template sum<T>(d, [&](index_t j) { return a[j] * bb[j]; });
+  if (threadIdx.x == 0) out[b.row] = s;
+}
+template <class T>
+__global__ void add_scaled_rows_block_kernel(const T* X, const T* e, T* Y, index_t d) {
+  const gpu_rows::BlockStride b;
+  const T c = e[b.row];
+  if (c == T(0)) return;  // the same for the whole block
+  const T* x = X + b.row * d;
+  T* y = Y + b.row * d;
+  b.for_each(d, [&](index_t j) { y[j] += c * x[j]; });
+}
+/// f(i), one row per thread, for row functors with per-row work (the adapters' rank-space rows):
+/// blocks of 32 threads up to 16384 rows, so that 512 rows spread over 16 SMs (thrust::for_each
+/// put them in one block of 256 threads x 2 rows: one SM; the rank-space forward rows took 19.5 us
+/// at d = 64, 512 tokens on an H200).
+template <class F>
+__global__ void rows_kernel(F f, index_t n) {
+  const index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) f(i);
+}
+inline unsigned row_threads(index_t n) { return n <= 16384 ? 32u : 256u; }
+
 // Kernels that hand nothing back to the host are queued without a synchronisation after each
 // (thrust::device blocks until the kernel ends: at 512 tokens and d = 64 that host round trip costs
 // more than the kernel). Errors surface at the next synchronising call (sum, read, copy_to_host).
@@ -146,7 +182,13 @@ struct Thrust {
   template <class F>
   static void for_rows(index_t n, const F& f, index_t /*row_length*/ = 0) {
     if (n <= 0) return;
+#if HYPLORA_THRUST_CUDA
+    const unsigned threads = detail::row_threads(n);
+    detail::rows_kernel<<<unsigned((n + threads - 1) / threads), threads, 0, detail::current_stream()>>>(f, n);
+    gpu_rows::check_launch("hyplora::backend::Thrust::", "for_rows");
+#else
     thrust::for_each(detail::async_policy(), thrust::counting_iterator<index_t>(0), thrust::counting_iterator<index_t>(n), f);
+#endif
   }
   /// Rows whose functor reads no row data (scalars per row): the same as for_rows here.
   template <class F>
@@ -158,7 +200,10 @@ struct Thrust {
   static void set_rows(T* Y, const T* v, index_t n, index_t d) {
     if (n <= 0) return;
 #if HYPLORA_THRUST_CUDA
-    HYPLORA_GPU_ROWS_LAUNCH(detail::set_rows_kernel, gpu_rows::lanes_for(d), n, detail::current_stream(), Y, v, n, d)
+    if (d >= gpu_rows::block_row_min)
+      detail::set_rows_block_kernel<<<unsigned(n), gpu_rows::threads_per_block, 0, detail::current_stream()>>>(Y, v, d);
+    else
+      HYPLORA_GPU_ROWS_LAUNCH(detail::set_rows_kernel, gpu_rows::lanes_for(d), n, detail::current_stream(), Y, v, n, d)
     gpu_rows::check_launch("hyplora::backend::Thrust::", "set_rows");
 #else
     for_rows(n, detail::SetRow<T>{Y, v, d});
@@ -169,7 +214,10 @@ struct Thrust {
   static void row_dots(const T* A, const T* B, index_t n, index_t d, T* out) {
     if (n <= 0) return;
 #if HYPLORA_THRUST_CUDA
-    HYPLORA_GPU_ROWS_LAUNCH(detail::row_dots_kernel, gpu_rows::lanes_for(d), n, detail::current_stream(), A, B, n, d, out)
+    if (d >= gpu_rows::block_row_min)
+      detail::row_dots_block_kernel<<<unsigned(n), gpu_rows::threads_per_block, 0, detail::current_stream()>>>(A, B, d, out);
+    else
+      HYPLORA_GPU_ROWS_LAUNCH(detail::row_dots_kernel, gpu_rows::lanes_for(d), n, detail::current_stream(), A, B, n, d, out)
     gpu_rows::check_launch("hyplora::backend::Thrust::", "row_dots");
 #else
     for_rows(n, detail::RowDot<T>{A, B, out, d});
@@ -180,7 +228,10 @@ struct Thrust {
   static void add_scaled_rows(const T* X, const T* e, T* Y, index_t n, index_t d) {
     if (n <= 0) return;
 #if HYPLORA_THRUST_CUDA
-    HYPLORA_GPU_ROWS_LAUNCH(detail::add_scaled_rows_kernel, gpu_rows::lanes_for(d), n, detail::current_stream(), X, e, Y, n, d)
+    if (d >= gpu_rows::block_row_min)
+      detail::add_scaled_rows_block_kernel<<<unsigned(n), gpu_rows::threads_per_block, 0, detail::current_stream()>>>(X, e, Y, d);
+    else
+      HYPLORA_GPU_ROWS_LAUNCH(detail::add_scaled_rows_kernel, gpu_rows::lanes_for(d), n, detail::current_stream(), X, e, Y, n, d)
     gpu_rows::check_launch("hyplora::backend::Thrust::", "add_scaled_rows");
 #else
     for_rows(n, detail::AddScaledRow<T>{X, e, Y, d});

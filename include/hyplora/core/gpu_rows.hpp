@@ -85,18 +85,52 @@ struct BlockRow {
   }
   /// The sum of s over the block's threads, returned to every thread (all threads must call it).
   template <class T>
-  __device__ T sum(T s) const {
-    __shared__ T part[threads_per_block / 32];
-    for (int offset = 16; offset > 0; offset /= 2) s += __shfl_xor_sync(0xffffffffu, s, offset);
-    if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = s;
-    __syncthreads();
-    T t = T(0);
+  __device__ T sum(T s) const;
+};
+
+/// The sum of s over a block of threads_per_block threads, returned to every thread (all threads
+/// of the block must call it).
+template <class T>
+__device__ T block_sum(T s) {
+  __shared__ T part[threads_per_block / 32];
+  for (int offset = 16; offset > 0; offset /= 2) s += __shfl_xor_sync(0xffffffffu, s, offset);
+  if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = s;
+  __syncthreads();
+  T t = T(0);
 #pragma unroll
-    for (int w = 0; w < threads_per_block / 32; ++w) t += part[w];
-    __syncthreads();  // part is written again by the next sum
-    return t;
+  for (int w = 0; w < threads_per_block / 32; ++w) t += part[w];
+  __syncthreads();  // part is written again by the next sum
+  return t;
+}
+template <int PerThread>
+template <class T>
+__device__ T BlockRow<PerThread>::sum(T s) const {
+  return block_sum(s);
+}
+
+/// Row `blockIdx.x` of a row-major matrix with rows of d values, threads_per_block threads
+/// striding over it (rows too long to hold in registers, or passes that read a row once anyway).
+struct BlockStride {
+  index_t row = index_t(blockIdx.x);
+  /// f(j) for j < d, this thread's share.
+  template <class F>
+  __device__ void for_each(index_t d, const F& f) const {
+#pragma unroll 4
+    for (index_t j = index_t(threadIdx.x); j < d; j += threads_per_block) f(j);
+  }
+  /// Sum over j < d of term(j), returned to every thread.
+  template <class T, class Term>
+  __device__ T sum(index_t d, const Term& term) const {
+    T s = T(0);
+#pragma unroll 4
+    for (index_t j = index_t(threadIdx.x); j < d; j += threads_per_block) s += term(j);
+    return block_sum(s);
   }
 };
+/// Rows longer than this take a block each in the backend's row passes (BlockStride); shorter
+/// rows a group of lanes (RowGroup). At 512 rows of 4096 a warp per row left most of an H200 idle:
+/// the bias rows (set_rows) ran at 180 GB/s.
+constexpr index_t block_row_min = 513;
 /// Values per thread of the block form for rows holding n values: 0 (use the groups) for rows up
 /// to 512 values (many rows, and the second read of a short row hits the cache) and beyond 4096.
 inline int per_thread_for(index_t n) { return n <= 512 ? 0 : (n <= 1024 ? 4 : (n <= 2048 ? 8 : (n <= 4096 ? 16 : 0))); }
