@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <vector>
 
 #include "hyplora/adapter/adapter.hpp"
@@ -150,6 +151,50 @@ TEST_CASE("Thrust backend on CUDA: long rows take the block-per-row kernels", "[
   check_variant<HypLoraLorentz>(600, 520);
   check_variant<HypLoraPoincare>(600, 520);
   check_variant<PaperHypLora>(600, 520);
+}
+
+// Thrust::gemm takes a kernel of ours for tiny products (at most 4096 elements of C) and cuBLAS
+// for the others: both against a triple loop in double, every transpose combination, beta 0 (C
+// starts as NaN: it must not be read) and beta 0.5.
+TEST_CASE("Thrust backend on CUDA: gemm, small kernel and cuBLAS, against a triple loop", "[backend][cuda]") {
+  require_gpu();
+  struct Shape { index_t M, N, K; };
+  for (const Shape sh : {Shape{5, 7, 3}, Shape{8, 8, 512}, Shape{64, 8, 64}, Shape{100, 50, 64}, Shape{300, 40, 9}}) {
+    const index_t M = sh.M, N = sh.N, K = sh.K;
+    for (int t = 0; t < 4; ++t)
+      for (const float beta : {0.0f, 0.5f}) {
+        const bool ta = t & 1, tb = t & 2;
+        INFO("M " << M << " N " << N << " K " << K << " transA " << ta << " transB " << tb << " beta " << beta);
+        std::vector<float> A(std::size_t(M * K)), B(std::size_t(K * N)), C(std::size_t(M * N));
+        for (std::size_t k = 0; k < A.size(); ++k) A[k] = float(det(21, k));
+        for (std::size_t k = 0; k < B.size(); ++k) B[k] = float(det(22, k));
+        for (std::size_t k = 0; k < C.size(); ++k) C[k] = beta == 0.0f ? std::numeric_limits<float>::quiet_NaN() : float(det(23, k));
+        const index_t lda = ta ? M : K, ldb = tb ? K : N;  // A stored K x M when transposed, B stored N x K
+        thrust::device_vector<float> dA(A.begin(), A.end()), dB(B.begin(), B.end()), dC(C.begin(), C.end());
+        backend::Thrust::gemm(ta, tb, M, N, K, 2.0f, backend::Thrust::data(dA), lda, backend::Thrust::data(dB), ldb, beta,
+                              backend::Thrust::data(dC), N);
+        REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+        std::vector<float> out(C.size());
+        thrust::copy(dC.begin(), dC.end(), out.begin());
+        const double eps = std::numeric_limits<float>::epsilon();
+        int bad = 0;
+        for (index_t i = 0; i < M; ++i)
+          for (index_t j = 0; j < N; ++j) {
+            double s = 0, sabs = 0;
+            for (index_t k = 0; k < K; ++k) {
+              const double p = double(ta ? A[std::size_t(k * lda + i)] : A[std::size_t(i * lda + k)]) *
+                               double(tb ? B[std::size_t(j * ldb + k)] : B[std::size_t(k * ldb + j)]);
+              s += p, sabs += std::abs(p);
+            }
+            const double bc = beta == 0.0f ? 0.0 : double(beta) * double(C[std::size_t(i * N + j)]);
+            const double want = 2.0 * s + bc;
+            // a float sum of K products: within (K + 2) eps of sum |a b|; alpha 2; beta C rounded once
+            const double tol = 2.0 * double(K + 2) * eps * sabs + 2.0 * eps * std::abs(bc);
+            bad += !(std::abs(double(out[std::size_t(i * N + j)]) - want) <= tol);
+          }
+        CHECK(bad == 0);
+      }
+  }
 }
 
 TEST_CASE("Thrust backend on CUDA on a non-blocking stream of the caller", "[backend][cuda]") {

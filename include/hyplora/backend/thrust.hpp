@@ -111,6 +111,26 @@ __global__ void add_scaled_rows_block_kernel(const T* X, const T* e, T* Y, index
   T* y = Y + b.row * d;
   b.for_each(d, [&](index_t j) { y[j] += c * x[j]; });
 }
+/// Row-major C (M x N) = alpha op(A) op(B) + beta C for tiny products, one group of lanes per
+/// element of C (a sum over K split over the lanes). cuBLAS runs such shapes (the r x r Gram
+/// matrices and r-wide products of the rank-space adapters at small d) as a tile kernel, often
+/// followed by a split-K reduction: two kernels of 4-25 us each on an H200 (d = 64, 512 tokens;
+/// dY^T W took 23.7 us). beta = 0 does not read C.
+template <int Lanes, class T>
+__global__ void small_gemm_kernel(bool ta, bool tb, index_t M, index_t N, index_t K, T alpha, const T* A, index_t lda,
+                                  const T* B, index_t ldb, T beta, T* C, index_t ldc) {
+  const gpu_rows::RowGroup<Lanes> g(M * N);
+  const index_t e = g.row_or_first(), i = e / N, j = e % N;
+  const T s = g.template sum<T>(K, [&](index_t k) {
+    const T a = ta ? A[k * lda + i] : A[i * lda + k];
+    const T b = tb ? B[j * ldb + k] : B[k * ldb + j];
+    return a * b;
+  });
+  if (g.valid && g.lane == 0) C[i * ldc + j] = alpha * s + (beta == T(0) ? T(0) : beta * C[i * ldc + j]);
+}
+/// Whether gemm takes small_gemm_kernel: at most 4096 elements of C and 2^21 multiply-adds.
+inline bool small_gemm(index_t M, index_t N, index_t K) { return M * N <= 4096 && M * N * K <= (index_t(1) << 21); }
+
 /// f(i), one row per thread, for row functors with per-row work (the adapters' rank-space rows):
 /// blocks of 32 threads up to 16384 rows, so that 512 rows spread over 16 SMs (thrust::for_each
 /// put them in one block of 256 threads x 2 rows: one SM; the rank-space forward rows took 19.5 us
@@ -279,11 +299,19 @@ struct Thrust {
   template <class T>
   static void write(T* p, T value) { copy_from_host(&value, 1, p); }
 
-  /// Row-major C (M x N) = alpha op(A) op(B) + beta C. cuBLAS is column-major, so it computes
+  /// Row-major C (M x N) = alpha op(A) op(B) + beta C. Under CUDA tiny products (detail::small_gemm)
+  /// run in a kernel of ours, the others in cuBLAS; cuBLAS is column-major, so it computes
   /// C^T = op(B)^T op(A)^T with the operands swapped.
   static void gemm(bool transA, bool transB, index_t M, index_t N, index_t K, float alpha, const float* A,
                    index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc) {
 #if HYPLORA_THRUST_CUDA
+    if (M <= 0 || N <= 0) return;
+    if (detail::small_gemm(M, N, K)) {
+      HYPLORA_GPU_ROWS_LAUNCH(detail::small_gemm_kernel, gpu_rows::lanes_for(K), M * N, detail::current_stream(), transA,
+                              transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+      gpu_rows::check_launch("hyplora::backend::Thrust::", "gemm");
+      return;
+    }
     detail::cublas_check(cublasSetStream(detail::cublas_handle(), detail::current_stream()), "cublasSetStream");
     detail::cublas_check(cublasSgemm(detail::cublas_handle(), transB ? CUBLAS_OP_T : CUBLAS_OP_N,
                                      transA ? CUBLAS_OP_T : CUBLAS_OP_N, int(N), int(M), int(K), &alpha, B, int(ldb),
@@ -296,6 +324,13 @@ struct Thrust {
   static void gemm(bool transA, bool transB, index_t M, index_t N, index_t K, double alpha, const double* A,
                    index_t lda, const double* B, index_t ldb, double beta, double* C, index_t ldc) {
 #if HYPLORA_THRUST_CUDA
+    if (M <= 0 || N <= 0) return;
+    if (detail::small_gemm(M, N, K)) {
+      HYPLORA_GPU_ROWS_LAUNCH(detail::small_gemm_kernel, gpu_rows::lanes_for(K), M * N, detail::current_stream(), transA,
+                              transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+      gpu_rows::check_launch("hyplora::backend::Thrust::", "gemm");
+      return;
+    }
     detail::cublas_check(cublasSetStream(detail::cublas_handle(), detail::current_stream()), "cublasSetStream");
     detail::cublas_check(cublasDgemm(detail::cublas_handle(), transB ? CUBLAS_OP_T : CUBLAS_OP_N,
                                      transA ? CUBLAS_OP_T : CUBLAS_OP_N, int(N), int(M), int(K), &alpha, B, int(ldb),
