@@ -1,22 +1,24 @@
 #pragma once
-// simd_loop(m, body): body(k) for k in [0, m) as an `omp simd` loop, compiled for the widest x86
-// vector unit the CPU has -- AVX-512 (8 doubles), AVX2 (4) or the build's baseline (SSE2: 2) --
-// chosen once at run time. It is meant for the branch-free per-row factor loops (the
-// transcendental part of a radial map, evaluated in double: core/scalar_math.hpp), which are
-// compute-bound at two doubles per instruction: a 64-float row costs ~10 ns of factor beside
-// ~10 ns of row passes (docs/geometry.md), so the wider units halve the cost of an expmap0 row.
+// Loops compiled for the widest x86 vector unit the CPU has -- AVX-512 (8 doubles, 16 floats),
+// AVX2 (4, 8) or the build's baseline (SSE2: 2, 4) -- chosen once at run time:
+//   simd_loop(m, body)  body(k) for k in [0, m) as an `omp simd` loop;
+//   wide(f)             f() with the loops inside it vectorised for that unit.
+// Meant for the branch-free per-row factor loops (the transcendental part of a radial map,
+// evaluated in double: core/scalar_math.hpp), which are compute-bound at two doubles per
+// instruction: a 64-float row cost ~10 ns of factor beside ~10 ns of row passes, ~5 ns on AVX-512
+// (docs/geometry.md, run 3), and for the CPU backend's row passes.
 //
-// Results do not depend on the CPU: the wide versions are compiled with `-ffp-contract=off`
-// (no fused multiply-add: no "fma" target, and fp-contract off), and the lanes then do
-// exactly the IEEE operations of the scalar code (add, mul, div, sqrt are correctly rounded), so
-// a factor is bitwise the one the single-point method computes (tests/test_manifold_*.cpp check
-// batched against single-point bitwise).
+// The versions are `flatten` (every call in the body is inlined, so its loops vectorise for the
+// unit) and use no fused multiply-add (no "fma" target, fp-contract off): each lane does exactly the
+// IEEE operations of the scalar code (add, mul, div, sqrt are correctly rounded), so an elementwise
+// loop gives bitwise the results of the baseline build on every unit (tests/test_manifold_models.cpp
+// checks the batched maps against the single-point ones on each unit the CPU has). A reduction
+// rounds the same only where its order is written out (vec::dot_lanes16), not an `omp simd`
+// reduction, whose partial sums follow the vector width.
 //
 // The dispatch exists for g++ on x86-64 host code only; elsewhere (nvcc, clang, other CPUs,
-// HYPLORA_NO_SIMD_DISPATCH defined) simd_loop is the plain `omp simd` loop of the build.
+// HYPLORA_NO_SIMD_DISPATCH defined) the loops are the plain loops of the build.
 // HYPLORA_SIMD=baseline|avx2 in the environment (or set_isa) picks a narrower unit.
-// The body is inlined into each version (its ISA is a subset of the caller's), so it must be
-// visible inline code, as the per-row factor lambdas are.
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
