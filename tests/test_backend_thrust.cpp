@@ -67,6 +67,19 @@ void require_close(const std::vector<T>& a, const std::vector<T>& b, T tol_rel, 
 /// does under CUDA (RankForwardRows): checks the fused functor where no GPU is.
 struct CpuFusedRankRows : backend::Cpu {
   static constexpr bool fuse_rank_rows = true;
+  // the fused row passes of backend::Thrust under CUDA, composed of the CPU's passes: the adapter's
+  // side of them (which pass goes where, with which arguments) is checked here
+  static constexpr index_t row_pass_fuse_max = 512;
+  template <class T, class F>
+  static void row_dots_then_rows(const T* X, index_t n, index_t d, T* out, const F& f) {
+    row_dots(X, X, n, d, out);
+    for_rows(n, f);
+  }
+  template <class T, class F>
+  static void rows_then_add_scaled(index_t n, const F& f, const T* X, const T* e, T* Y, index_t d) {
+    for_rows(n, f);
+    add_scaled_rows(X, e, Y, n, d);
+  }
 };
 
 /// dropout > 0 takes the d-wide path of the radial variants, dropout = 0 the rank-space one.
@@ -111,6 +124,8 @@ TEMPLATE_TEST_CASE("Fused rank-space forward rows (the CUDA path) agree with the
                    float, double) {
   STATIC_REQUIRE(fuses_rank_rows<CpuFusedRankRows>);
   STATIC_REQUIRE(!fuses_rank_rows<backend::Cpu>);
+  STATIC_REQUIRE(fuses_row_passes<CpuFusedRankRows>);
+  STATIC_REQUIRE(!fuses_row_passes<backend::Cpu>);
   compare_backends<HypLoraLorentz, TestType, CpuFusedRankRows>(0.0);
   compare_backends<HypLoraPoincare, TestType, CpuFusedRankRows>(0.0);
   compare_backends<Naive, TestType, CpuFusedRankRows>(0.0);

@@ -58,6 +58,16 @@ inline constexpr bool fuses_rank_rows = [] {
   if constexpr (requires { Backend::fuse_rank_rows; }) return bool(Backend::fuse_rank_rows);
   else return false;
 }();
+/// Whether a backend runs a row functor in the same kernel as the row pass before or after it
+/// (Backend::row_dots_then_rows, Backend::rows_then_add_scaled: backend::Thrust under CUDA, for rows
+/// up to Backend::row_pass_fuse_max values): one kernel fewer each way for short rows.
+template <class Backend>
+inline constexpr bool fuses_row_passes = requires { Backend::row_pass_fuse_max; };
+template <class Backend>
+constexpr index_t row_pass_fuse_max() {
+  if constexpr (fuses_row_passes<Backend>) return Backend::row_pass_fuse_max;
+  else return 0;
+}
 /// Largest rank at which the fused rows are used: one thread per row does the r x r product Za G,
 /// which at r = 32 (1024 FMAs per row) cost more on an H200 than the GEMM and three kernels it
 /// replaces (d = 4096, 512 tokens: HypLoRA / LoRA 1.61 fused, 1.28 not; at r = 8 fused is faster).
@@ -197,15 +207,23 @@ class Adapter {
         Backend::gemm(true, false, r_, r_, d_out_, T(1), B(), r_, B(), r_, T(0), buf(G_), r_);
         Backend::gemm(false, true, n, r_, d_in_, T(1), X, d_in_, A(), d_in_, T(0), buf(Za_), r_);
         // per row: |x|^2 and q2 = a.(G a) (row data);  lift and lower factors (two scalars per row);  Z, W
-        Backend::row_dots(X, X, n, d_in_, buf(rowN_));
+        const bool fused = fuses_rank_rows<Backend> && r_ <= fused_rank_max;
+        const bool norms_fused = fused && d_in_ <= row_pass_fuse_max<Backend>();  // |x|^2 in the rows' kernel
+        if (!norms_fused) Backend::row_dots(X, X, n, d_in_, buf(rowN_));
         const kernels::RankFactorRows<Variant, T> factor{buf(rowN_), buf(rowQ2_), buf(rowM_), buf(liftF_), buf(lowerF_),
                                                          buf(rowA_), buf(rowW_), n, in_.inv_s, scaling_, Kv, ms_};
         // Z, W (and under fusion Pa, q2, the factors) by row functors with the rank unrolled (8/16/32)
         kernels::with_rank(r_, [&](auto R) {
           const kernels::RankScaleRows<T, decltype(R)::value> scale{buf(Za_), buf(rowA_), buf(rowW_), buf(Z_), buf(W_), r_};
-          if (fuses_rank_rows<Backend> && r_ <= fused_rank_max) {
-            Backend::for_rows(n, kernels::RankForwardRows<Variant, T, decltype(R)::value>{buf(Za_), buf(G_), buf(Pa_), buf(rowQ2_), r_, factor, scale},
-                              r_ * r_);
+          if (fused) {
+            const kernels::RankForwardRows<Variant, T, decltype(R)::value> rows{buf(Za_), buf(G_), buf(Pa_), buf(rowQ2_), r_, factor, scale};
+            if constexpr (fuses_row_passes<Backend>) {
+              if (norms_fused) {
+                Backend::row_dots_then_rows(X, n, d_in_, buf(rowN_), rows);
+                return;
+              }
+            }
+            Backend::for_rows(n, rows, r_ * r_);
           } else {
             Backend::gemm(false, false, n, r_, r_, T(1), buf(Za_), r_, buf(G_), r_, T(0), buf(Pa_), r_);
             Backend::row_dots(buf(Za_), buf(Pa_), n, r_, buf(rowQ2_));
@@ -377,11 +395,19 @@ class Adapter {
   void backward_rank_space(const T* X, const T* dY, T* dX, index_t n) {
     // Q = scaling dY B  (rows q_i = B^T g_i, g = scaling dY)
     Backend::gemm(false, false, n, r_, d_out_, scaling_, dY, d_out_, B(), r_, T(0), buf(dZ_), r_);
+    // dX += e x in the VJP rows' kernel where the backend fuses short rows (otherwise a pass below)
+    const bool ex_fused = dX && fuses_rank_rows<Backend> && d_in_ <= row_pass_fuse_max<Backend>();
     kernels::with_rank(r_, [&](auto R) {
-      Backend::for_rows(n, kernels::RankVjpRows<Variant, T, decltype(R)::value>{buf(dZ_), buf(Z_), buf(Za_), buf(Pa_), buf(rowN_), buf(rowM_),
-                                                               buf(liftF_), buf(lowerF_), buf(Zc_), buf(dZs_), buf(rowE_),
-                                                               buf(rowK_), buf(rows_), r_, n, in_.inv_s},
-                        r_ * r_);
+      const kernels::RankVjpRows<Variant, T, decltype(R)::value> rows{buf(dZ_), buf(Z_), buf(Za_), buf(Pa_), buf(rowN_), buf(rowM_),
+                                                                      buf(liftF_), buf(lowerF_), buf(Zc_), buf(dZs_), buf(rowE_),
+                                                                      buf(rowK_), buf(rows_), r_, n, in_.inv_s};
+      if constexpr (fuses_row_passes<Backend>) {
+        if (ex_fused) {
+          Backend::rows_then_add_scaled(n, rows, X, buf(rowE_), dX, d_in_);
+          return;
+        }
+      }
+      Backend::for_rows(n, rows, r_ * r_);
     });
     // dB += dY^T W + B (Z^T (c z))   (W = scaling h z, kept from the forward)
     Backend::gemm(true, false, d_out_, r_, n, T(1), dY, d_out_, buf(W_), r_, T(1), dB(), r_);
@@ -391,7 +417,7 @@ class Adapter {
     Backend::gemm(true, false, r_, d_in_, n, T(1), buf(dZs_), r_, X, d_in_, T(1), dA(), d_in_);
     if (dX) {
       Backend::gemm(false, false, n, d_in_, r_, T(1), buf(dZs_), r_, A(), d_in_, T(1), dX, d_in_);
-      Backend::add_scaled_rows(X, buf(rowE_), dX, n, d_in_);
+      if (!ex_fused) Backend::add_scaled_rows(X, buf(rowE_), dX, n, d_in_);
     }
     // the per-row K and s terms are summed only where a gradient takes them (a sum is a device
     // round trip on a GPU)

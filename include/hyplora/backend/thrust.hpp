@@ -131,6 +131,34 @@ __global__ void small_gemm_kernel(bool ta, bool tb, index_t M, index_t N, index_
 /// Whether gemm takes small_gemm_kernel: at most 4096 elements of C and 2^21 multiply-adds.
 inline bool small_gemm(index_t M, index_t N, index_t K) { return M * N <= 4096 && M * N * K <= (index_t(1) << 21); }
 
+/// A row pass and a row functor in one kernel, for short rows (one lane group per row; the functor
+/// runs on the group's first lane, the others wait, as they do in a kernel of its own):
+/// out[i] = |X_i|^2, then f(i) (the adapters' forward rows read out[i]) ...
+template <int Lanes, class T, class F>
+__global__ void row_dots_then_rows_kernel(const T* X, index_t n, index_t d, T* out, F f) {
+  const gpu_rows::RowGroup<Lanes> g(n);
+  const index_t r = g.row_or_first();
+  const T* x = X + r * d;
+  const T s = g.template sum<T>(d, [&](index_t j) { return x[j] * x[j]; });
+  if (g.valid && g.lane == 0) {
+    out[r] = s;
+    f(r);
+  }
+}
+/// ... and f(i), then Y_i += e_i X_i (the adapters' VJP rows write e[i]).
+template <int Lanes, class T, class F>
+__global__ void rows_then_add_scaled_kernel(index_t n, F f, const T* X, const T* e, T* Y, index_t d) {
+  const gpu_rows::RowGroup<Lanes> g(n);
+  const index_t r = g.row_or_first();
+  if (g.valid && g.lane == 0) f(r);
+  __syncwarp();  // orders the first lane's write of e[r] before the group's reads (every lane gets here)
+  const T c = e[r];
+  if (c == T(0)) return;
+  const T* x = X + r * d;
+  T* y = Y + r * d;
+  g.for_each(d, [&](index_t j) { y[j] += c * x[j]; });
+}
+
 /// f(i), one row per thread, for row functors with per-row work (the adapters' rank-space rows):
 /// blocks of 32 threads up to 16384 rows, so that 512 rows spread over 16 SMs (thrust::for_each
 /// put them in one block of 256 threads x 2 rows: one SM; the rank-space forward rows took 19.5 us
@@ -210,6 +238,25 @@ struct Thrust {
     thrust::for_each(detail::async_policy(), thrust::counting_iterator<index_t>(0), thrust::counting_iterator<index_t>(n), f);
 #endif
   }
+#if HYPLORA_THRUST_CUDA
+  /// Rows up to this many values take a row pass and a row functor in one kernel
+  /// (row_dots_then_rows, rows_then_add_scaled; longer rows: a block per row for the pass).
+  static constexpr index_t row_pass_fuse_max = gpu_rows::block_row_min - 1;
+  /// out[i] = <X_i, X_i>, then f(i), in one kernel (rows of d <= row_pass_fuse_max values).
+  template <class T, class F>
+  static void row_dots_then_rows(const T* X, index_t n, index_t d, T* out, const F& f) {
+    if (n <= 0) return;
+    HYPLORA_GPU_ROWS_LAUNCH(detail::row_dots_then_rows_kernel, gpu_rows::lanes_for(d), n, detail::current_stream(), X, n, d, out, f)
+    gpu_rows::check_launch("hyplora::backend::Thrust::", "row_dots_then_rows");
+  }
+  /// f(i) (which writes e[i]), then Y_i += e_i X_i, in one kernel (rows of d <= row_pass_fuse_max values).
+  template <class T, class F>
+  static void rows_then_add_scaled(index_t n, const F& f, const T* X, const T* e, T* Y, index_t d) {
+    if (n <= 0) return;
+    HYPLORA_GPU_ROWS_LAUNCH(detail::rows_then_add_scaled_kernel, gpu_rows::lanes_for(d), n, detail::current_stream(), n, f, X, e, Y, d)
+    gpu_rows::check_launch("hyplora::backend::Thrust::", "rows_then_add_scaled");
+  }
+#endif
   /// Rows whose functor reads no row data (scalars per row): the same as for_rows here.
   template <class F>
   static void for_rows_simd(index_t n, const F& f) {
