@@ -9,6 +9,8 @@
 //                         rank-space adapters (one thread per row here; 8-32 lanes of a warp per row
 //                         under CUDA, core/gpu_rows.hpp)
 //   fuse_rank_rows        optional: true where the rank-space forward rows should be one kernel
+//   row_pass_fuse_max     optional, with row_dots_then_rows / rows_then_add_scaled: rows up to this
+//                         long take a row pass and a row functor in one kernel (backend::Thrust, CUDA)
 //   sum, fill, axpy-free helpers, copy_to_host / copy_from_host, read / write one element.
 #include <algorithm>
 #include <cstring>
