@@ -13,6 +13,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "hyplora/core/config.hpp"
 #include "hyplora/manifold/vector_ops.hpp"
@@ -346,11 +347,13 @@ struct Thrust {
   template <class T>
   static void write(T* p, T value) { copy_from_host(&value, 1, p); }
 
-  /// Row-major C (M x N) = alpha op(A) op(B) + beta C. Under CUDA tiny products (detail::small_gemm)
-  /// run in a kernel of ours, the others in cuBLAS; cuBLAS is column-major, so it computes
-  /// C^T = op(B)^T op(A)^T with the operands swapped.
-  static void gemm(bool transA, bool transB, index_t M, index_t N, index_t K, float alpha, const float* A,
-                   index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc) {
+  /// Row-major C (M x N) = alpha op(A) op(B) + beta C (float or double). Under CUDA tiny products
+  /// (detail::small_gemm) run in a kernel of ours, the others in cuBLAS; cuBLAS is column-major, so
+  /// it computes C^T = op(B)^T op(A)^T with the operands swapped.
+  template <class T>
+  static void gemm(bool transA, bool transB, index_t M, index_t N, index_t K, T alpha, const T* A, index_t lda,
+                   const T* B, index_t ldb, T beta, T* C, index_t ldc) {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "Thrust::gemm: float or double");
 #if HYPLORA_THRUST_CUDA
     if (M <= 0 || N <= 0) return;
     if (detail::small_gemm(M, N, K)) {
@@ -359,30 +362,15 @@ struct Thrust {
       gpu_rows::check_launch("hyplora::backend::Thrust::", "gemm");
       return;
     }
-    detail::cublas_check(cublasSetStream(detail::cublas_handle(), detail::current_stream()), "cublasSetStream");
-    detail::cublas_check(cublasSgemm(detail::cublas_handle(), transB ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                     transA ? CUBLAS_OP_T : CUBLAS_OP_N, int(N), int(M), int(K), &alpha, B, int(ldb),
-                                     A, int(lda), &beta, C, int(ldc)),
-                         "cublasSgemm");
-#else
-    host_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-#endif
-  }
-  static void gemm(bool transA, bool transB, index_t M, index_t N, index_t K, double alpha, const double* A,
-                   index_t lda, const double* B, index_t ldb, double beta, double* C, index_t ldc) {
-#if HYPLORA_THRUST_CUDA
-    if (M <= 0 || N <= 0) return;
-    if (detail::small_gemm(M, N, K)) {
-      HYPLORA_GPU_ROWS_LAUNCH(detail::small_gemm_kernel, gpu_rows::lanes_for(K), M * N, detail::current_stream(), transA,
-                              transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
-      gpu_rows::check_launch("hyplora::backend::Thrust::", "gemm");
-      return;
-    }
-    detail::cublas_check(cublasSetStream(detail::cublas_handle(), detail::current_stream()), "cublasSetStream");
-    detail::cublas_check(cublasDgemm(detail::cublas_handle(), transB ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                     transA ? CUBLAS_OP_T : CUBLAS_OP_N, int(N), int(M), int(K), &alpha, B, int(ldb),
-                                     A, int(lda), &beta, C, int(ldc)),
-                         "cublasDgemm");
+    const cublasHandle_t h = detail::cublas_handle();
+    detail::cublas_check(cublasSetStream(h, detail::current_stream()), "cublasSetStream");
+    const cublasOperation_t opA = transA ? CUBLAS_OP_T : CUBLAS_OP_N, opB = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
+    if constexpr (std::is_same_v<T, float>)
+      detail::cublas_check(cublasSgemm(h, opB, opA, int(N), int(M), int(K), &alpha, B, int(ldb), A, int(lda), &beta, C, int(ldc)),
+                           "cublasSgemm");
+    else
+      detail::cublas_check(cublasDgemm(h, opB, opA, int(N), int(M), int(K), &alpha, B, int(ldb), A, int(lda), &beta, C, int(ldc)),
+                           "cublasDgemm");
 #else
     host_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
