@@ -22,7 +22,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <string>
+#include <cstring>
 
 #include "hyplora/core/config.hpp"
 
@@ -48,6 +48,12 @@ namespace simd {
 
 /// The vector unit simd_loop runs on.
 enum class Isa { baseline, avx2, avx512 };
+/// Its name, as HYPLORA_SIMD takes it.
+inline const char* isa_name(Isa i) {
+  return i == Isa::avx512 ? "avx512" : (i == Isa::avx2 ? "avx2" : "baseline");
+}
+/// The narrower of two units.
+inline Isa narrower(Isa a, Isa b) { return int(a) < int(b) ? a : b; }
 
 #if HYPLORA_SIMD_DISPATCH
 namespace detail {
@@ -83,13 +89,10 @@ inline Isa initial() {
   const Isa have = detect();
   const char* env = std::getenv("HYPLORA_SIMD");
   if (!env) return have;
-  const std::string want = env;
-  if (want != "baseline" && want != "avx2" && want != "avx512") {
-    std::fprintf(stderr, "hyplora: HYPLORA_SIMD=%s is not one of baseline, avx2, avx512; ignored\n", env);
-    return have;
-  }
-  const Isa w = want == "baseline" ? Isa::baseline : (want == "avx2" ? Isa::avx2 : Isa::avx512);
-  return int(w) < int(have) ? w : have;
+  for (const Isa want : {Isa::baseline, Isa::avx2, Isa::avx512})
+    if (std::strcmp(env, isa_name(want)) == 0) return narrower(want, have);
+  std::fprintf(stderr, "hyplora: HYPLORA_SIMD=%s is not one of baseline, avx2, avx512; ignored\n", env);
+  return have;
 }
 inline std::atomic<int>& chosen() {
   static std::atomic<int> isa{int(initial())};
@@ -103,7 +106,7 @@ inline Isa widest_isa() { return detail::detect(); }
 /// Use `want` where the CPU has it, else the widest it has (tests run every version this way);
 /// returns the unit now in use.
 inline Isa set_isa(Isa want) {
-  const Isa have = widest_isa(), use = int(want) < int(have) ? want : have;
+  const Isa use = narrower(want, widest_isa());
   detail::chosen().store(int(use), std::memory_order_relaxed);
   return use;
 }
@@ -112,9 +115,6 @@ inline Isa isa() { return Isa::baseline; }
 inline Isa widest_isa() { return Isa::baseline; }
 inline Isa set_isa(Isa) { return Isa::baseline; }
 #endif
-inline const char* isa_name(Isa i) {
-  return i == Isa::avx512 ? "avx512" : (i == Isa::avx2 ? "avx2" : "baseline");
-}
 
 /// f() compiled for the unit isa() names: loops in f (inlined code, e.g. `omp simd` loops) are
 /// vectorised that wide.
