@@ -203,18 +203,18 @@ class Adapter {
     rank_space_ = Variant::has_lift && !drop;
     if constexpr (Variant::has_lift) {
       if (!drop) {  // rank-space evaluation (row_kernels.hpp): no d-sized intermediate
-        // G = B^T B (r x r);  Za = X A^T;  Pa = Za G;  per row: z, m, W;  Y += W B^T
+        // G = B^T B (r x r);  Za = X A^T;  Pa = Za G;  per row: m, W = scale h z;  Y += W B^T
         Backend::gemm(true, false, r_, r_, d_out_, T(1), B(), r_, B(), r_, T(0), buf(G_), r_);
         Backend::gemm(false, true, n, r_, d_in_, T(1), X, d_in_, A(), d_in_, T(0), buf(Za_), r_);
-        // per row: |x|^2 and q2 = a.(G a) (row data);  lift and lower factors (two scalars per row);  Z, W
+        // per row: |x|^2 and q2 = a.(G a) (row data);  lift and lower factors (two scalars per row);  W
         const bool fused = fuses_rank_rows<Backend> && r_ <= fused_rank_max;
         const bool norms_fused = fused && d_in_ <= row_pass_fuse_max<Backend>();  // |x|^2 in the rows' kernel
         if (!norms_fused) Backend::row_dots(X, X, n, d_in_, buf(rowN_));
-        const kernels::RankFactorRows<Variant, T> factor{buf(rowN_), buf(rowQ2_), buf(rowM_), buf(liftF_), buf(lowerF_),
-                                                         buf(rowA_), buf(rowW_), n, in_.inv_s, scaling_, Kv, ms_};
-        // Z, W (and under fusion Pa, q2, the factors) by row functors with the rank unrolled (8/16/32)
+        const kernels::RankFactorRows<Variant, T> factor{buf(rowN_), buf(rowQ2_), buf(liftF_), buf(lowerF_),
+                                                         buf(rowW_), n, in_.inv_s, scaling_, Kv, ms_};
+        // W (and under fusion Pa, q2, the factors) by row functors with the rank unrolled (8/16/32)
         kernels::with_rank(r_, [&](auto R) {
-          const kernels::RankScaleRows<T, decltype(R)::value> scale{buf(Za_), buf(rowA_), buf(rowW_), buf(Z_), buf(W_), r_};
+          const kernels::RankScaleRows<T, decltype(R)::value> scale{buf(Za_), buf(rowW_), buf(W_), r_};
           if (fused) {
             const kernels::RankForwardRows<Variant, T, decltype(R)::value> rows{buf(Za_), buf(G_), buf(Pa_), buf(rowQ2_), r_, factor, scale};
             if constexpr (fuses_row_passes<Backend>) {
@@ -344,10 +344,8 @@ class Adapter {
       Backend::resize(Zc_, n * r_);
       Backend::resize(dZs_, n * r_);
       Backend::resize(rowN_, n);
-      Backend::resize(rowM_, n);
       Backend::resize(rowE_, n);
       Backend::resize(rowQ2_, n);
-      Backend::resize(rowA_, n);
       Backend::resize(rowW_, n);
       Backend::resize(liftF_, 3 * n);
       Backend::resize(lowerF_, 3 * n);
@@ -398,7 +396,7 @@ class Adapter {
     // dX += e x in the VJP rows' kernel where the backend fuses short rows (otherwise a pass below)
     const bool ex_fused = dX && fuses_rank_rows<Backend> && d_in_ <= row_pass_fuse_max<Backend>();
     kernels::with_rank(r_, [&](auto R) {
-      const kernels::RankVjpRows<Variant, T, decltype(R)::value> rows{buf(dZ_), buf(Z_), buf(Za_), buf(Pa_), buf(rowN_), buf(rowM_),
+      const kernels::RankVjpRows<Variant, T, decltype(R)::value> rows{buf(dZ_), buf(Za_), buf(Pa_), buf(rowQ2_), buf(rowN_),
                                                                       buf(liftF_), buf(lowerF_), buf(Zc_), buf(dZs_), buf(rowE_),
                                                                       buf(rowK_), buf(rows_), r_, n, in_.inv_s};
       if constexpr (fuses_row_passes<Backend>) {
@@ -409,9 +407,9 @@ class Adapter {
       }
       Backend::for_rows(n, rows, r_ * r_);
     });
-    // dB += dY^T W + B (Z^T (c z))   (W = scaling h z, kept from the forward)
+    // dB += dY^T W + B (Za^T Zc)   (W = scaling h z, kept from the forward; Za^T Zc = Z^T (c Z))
     Backend::gemm(true, false, d_out_, r_, n, T(1), dY, d_out_, buf(W_), r_, T(1), dB(), r_);
-    Backend::gemm(true, false, r_, r_, n, T(1), buf(Z_), r_, buf(Zc_), r_, T(0), buf(M_), r_);
+    Backend::gemm(true, false, r_, r_, n, T(1), buf(Za_), r_, buf(Zc_), r_, T(0), buf(M_), r_);
     Backend::gemm(false, false, d_out_, r_, r_, T(1), B(), r_, buf(M_), r_, T(1), dB(), r_);
     // dA += dZs^T X;  dX += dZs A + diag(e) X
     Backend::gemm(true, false, r_, d_in_, n, T(1), buf(dZs_), r_, X, d_in_, T(1), dA(), d_in_);
@@ -453,11 +451,11 @@ class Adapter {
   ParamLayout layout_;
   vector_type params_, grads_;
   vector_type U_, dU_, Z_, dZ_, Yb_, dYb_, rowK_, rows_;
-  // rank-space evaluation of the radial variants: A x, G A x, scaling h z (W, forward and backward), c z, (f/s) dz,
-  // per-row n, m, e, a.(G a), f/s, scale h, the lift and lower factors (f, df/dn, df/dK: three arrays
-  // of n each), and the r x r matrices
-  // G = B^T B and Z^T (c z)
-  vector_type Za_, Pa_, W_, Zc_, dZs_, rowN_, rowM_, rowE_, rowQ2_, rowA_, rowW_, liftF_, lowerF_, G_, M_;
+  // rank-space evaluation of the radial variants: Za = X A^T, Pa = Za G, W = scaling h z (forward and
+  // backward), Zc = c a^2 Za, dZs = (f/s) dz, per-row n, e, q2 = Za_i.Pa_i, scale h f/s, the lift and
+  // lower factors (f, f'(v)/v, df/dK: three arrays of n each, kernels::store_factor), and the r x r
+  // matrices G = B^T B and Za^T Zc = Z^T (c Z)
+  vector_type Za_, Pa_, W_, Zc_, dZs_, rowN_, rowE_, rowQ2_, rowW_, liftF_, lowerF_, G_, M_;
   bool rank_space_ = false;
   index_t capacity_ = 0;
   index_t last_n_ = -1;

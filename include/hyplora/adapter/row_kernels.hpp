@@ -147,12 +147,17 @@ struct LowerVjpRows {
 //                                                   Delta = (h(m) z) B^T          (one GEMM into Y)
 // so HypLoRA costs LoRA's GEMMs plus one pass over X for the norms (and one more in backward).
 
-/// The factors of all rows are stored as three arrays of n (f, df/dn, df/dK at p, p + n, p + 2n):
-/// consecutive rows are contiguous (no strided stores in the factor pass).
+/// The factors of all rows are stored as three arrays of n at p, p + n, p + 2n: f, f'(v)/v and
+/// df/dK, where v is the norm the factor was evaluated at (0 for v at or below min_norm, where the
+/// radial VJP term vanishes). Consecutive rows are contiguous (no strided stores in the factor
+/// pass), and the division by v is done there, vectorised, not in the backward's row loop.
 template <class T>
-HYPLORA_INLINE void store_factor(T* p, index_t i, index_t n, const RadialFactor<T>& r) {
-  p[i] = r.f; p[n + i] = r.df_dn; p[2 * n + i] = r.df_dK;
+HYPLORA_INLINE void store_factor(T* p, index_t i, index_t n, const RadialFactor<T>& r, T v) {
+  p[i] = r.f;
+  p[n + i] = v > Constants<T>::min_norm() ? r.df_dn / v : T(0);
+  p[2 * n + i] = r.df_dK;
 }
+/// The stored factor of row i; its df_dn member holds f'(v)/v (store_factor).
 template <class T>
 HYPLORA_INLINE RadialFactor<T> load_factor(const T* p, index_t i, index_t n) {
   RadialFactor<T> r;
@@ -169,10 +174,10 @@ HYPLORA_INLINE RadialFactor<T> load_factor(const T* p, index_t i, index_t n) {
 // Every factor is stored with its derivatives: the backward evaluates no transcendental function.
 
 /// Pass 2 for row i: n = |x|/s (row_n holds |x|^2 on entry and n on return), factors (3 per map,
-/// SoA over nrows rows), row_m, and the row scales row_a = f/s (of Z) and row_w = scale h (of W).
+/// SoA over nrows rows) and the row scale of W = scale h(m) z = row_w Za (row_w = scale h f/s).
 template <class V, class T>
 struct RankFactorRows {
-  T* row_n; const T* row_q2; T* row_m; T* lift_factor; T* lower_factor; T* row_a; T* row_w;
+  T* row_n; const T* row_q2; T* lift_factor; T* lower_factor; T* row_w;
   index_t nrows; T inv_s; T scale; T K; MapSettings<T> ms;
   HYPLORA_HOST_DEVICE void operator()(index_t i) const {
     const T n = std::sqrt(row_n[i]) * inv_s;
@@ -182,64 +187,63 @@ struct RankFactorRows {
     const T q2 = row_q2[i];
     const T m = a * std::sqrt(q2 > T(0) ? q2 : T(0));  // rounding can make a.(G a) slightly negative near 0
     const RadialFactor<T> lo = V::lower(m, K, ms);
-    store_factor(lift_factor, i, nrows, li);
-    store_factor(lower_factor, i, nrows, lo);
-    row_m[i] = m;
-    row_a[i] = a;
-    row_w[i] = scale * lo.f;
+    store_factor(lift_factor, i, nrows, li, n);
+    store_factor(lower_factor, i, nrows, lo, m);
+    row_w[i] = scale * lo.f * a;
   }
 };
-/// Pass 3 for row i: Z = a Za, W = w Z. R > 0: the rank as a compile-time constant (R == r; the
-/// loops over it unroll), R = 0: the run-time r (kernels::with_rank chooses).
+/// Pass 3 for row i: W = row_w Za (= scale h(m) z; z = (f/s) Za itself is never stored: the
+/// backward works on Za). R > 0: the rank as a compile-time constant (R == r; the loop over it
+/// unrolls), R = 0: the run-time r (kernels::with_rank chooses).
 template <class T, index_t R = 0>
 struct RankScaleRows {
-  const T* Za; const T* row_a; const T* row_w; T* Z; T* W; index_t r;
+  const T* Za; const T* row_w; T* W; index_t r;
   HYPLORA_HOST_DEVICE void operator()(index_t i) const {
     const index_t rr = R > 0 ? R : r;
-    const T a = row_a[i], w = row_w[i];
+    const T w = row_w[i];
     const T* za = Za + i * rr;
-    T* z = Z + i * rr;
     T* wi = W + i * rr;
-    for (index_t j = 0; j < rr; ++j) {
-      const T zj = a * za[j];
-      z[j] = zj;
-      wi[j] = w * zj;
-    }
+    HYPLORA_SIMD_PRAGMA(omp simd)  // W does not alias Za (g++ cannot tell)
+    for (index_t j = 0; j < rr; ++j) wi[j] = w * za[j];
   }
 };
 
-/// Backward for row i, given q = B^T (scale dY_i) (row of Q). With y = B z:
-///   lower VJP:  yg = y.g = z.q,  c = h'(m) yg / m,  dy = h g + c y
-///               => dz = B^T dy = h q + c G z;   dB += dy z^T = h g z^T + c B z z^T (the first term
-///                  from the forward's W = scale h z, the second via Zc = c z)
-///   lift VJP:   v.du = (A v).dz = (a/s).dz,  c2 = f'(n) (v.du) / n
+/// Backward for row i, given q = B^T (scale dY_i) (row of Q). With z = a Za_i (a = f/s), y = B z and
+/// G z = a Pa_i (Pa = Za G and q2 = Za_i.Pa_i from the forward):
+///   lower VJP:  yg = y.g = z.q = a (Za_i.q),  c = (h'(m)/m) yg,  dy = h g + c y
+///               => dz = B^T dy = h q + c G z = h q + c a Pa_i;
+///                  dB += dy z^T = h g z^T + c B z z^T (the first term from the forward's
+///                  W = scale h z, the second as B (Za^T Zc) with Zc_i = c a^2 Za_i)
+///   lift VJP:   v.du = (A v).dz = (a/s) Za_i.dz = (1/s) (h Za_i.q + c a q2)   (no second dot)
+///               c2 = (f'(n)/n) (v.du)   (h'/m and f'/n as stored by the forward: store_factor)
 ///               => dZs = (f/s) dz (dA += dZs^T X, dX += dZs A),  dX += (c2/s^2) x  (row_e = c2/s^2)
 ///   row_K = h_K yg + f_K (v.du);   row_s = -(1/s) (f v.du + c2 n^2)   (d/ds of v = x/s)
+/// One dot of length r per row; the rest are per-row scalars (no division) and one loop without a
+/// reduction.
 /// R: the rank at compile time, or 0 (as RankScaleRows).
 template <class V, class T, index_t R = 0>
 struct RankVjpRows {
-  const T* Q; const T* Z; const T* Za; const T* Pa; const T* row_n; const T* row_m; const T* lift_factor;
-  const T* lower_factor; T* Zc; T* dZs; T* row_e; T* row_K; T* row_s; index_t r; index_t nrows; T inv_s;
+  const T* Q; const T* Za; const T* Pa; const T* row_q2; const T* row_n; const T* lift_factor; const T* lower_factor;
+  T* Zc; T* dZs; T* row_e; T* row_K; T* row_s; index_t r; index_t nrows; T inv_s;
   HYPLORA_HOST_DEVICE void operator()(index_t i) const {
     const index_t rr = R > 0 ? R : r;
-    const T* q = Q + i * rr; const T* z = Z + i * rr; const T* za = Za + i * rr; const T* pa = Pa + i * rr;
+    const T* q = Q + i * rr; const T* za = Za + i * rr; const T* pa = Pa + i * rr;
     T* zc = Zc + i * rr; T* dz = dZs + i * rr;
-    const T m = row_m[i], n = row_n[i];
-    const RadialFactor<T> lo = load_factor(lower_factor, i, nrows);  // as evaluated by the forward
-    const RadialFactor<T> li = load_factor(lift_factor, i, nrows);
-    const T yg = dot(z, q, rr);
-    const T c = m > Constants<T>::min_norm() ? lo.df_dn * yg / m : T(0);
-    const T a = li.f * inv_s;  // z = a Za row, so G z = a Pa row
-    const T ca = c * a;
-    T vdu = T(0);
+    const T n = row_n[i];
+    const RadialFactor<T> lo = load_factor(lower_factor, i, nrows);  // as evaluated by the forward, df_dn = h'(m)/m
+    const RadialFactor<T> li = load_factor(lift_factor, i, nrows);   // df_dn = f'(n)/n
+    const T a = li.f * inv_s;
+    const T zq = dot(za, q, rr);
+    const T yg = a * zq;
+    const T c = lo.df_dn * yg;
+    const T ca = c * a, ca2 = ca * a, ha = lo.f * a;  // dZs_i = a dz = ha q + ca2 Pa_i
+    HYPLORA_SIMD_PRAGMA(omp simd)  // the outputs do not alias the inputs (g++ cannot tell)
     for (index_t j = 0; j < rr; ++j) {
-      const T dzj = lo.f * q[j] + ca * pa[j];
-      zc[j] = c * z[j];
-      dz[j] = a * dzj;
-      vdu += za[j] * dzj;
+      zc[j] = ca2 * za[j];
+      dz[j] = ha * q[j] + ca2 * pa[j];
     }
-    vdu *= inv_s;
-    const T c2 = n > Constants<T>::min_norm() ? li.df_dn * vdu / n : T(0);
+    const T vdu = inv_s * (lo.f * zq + ca * row_q2[i]);
+    const T c2 = li.df_dn * vdu;
     row_e[i] = c2 * inv_s * inv_s;
     row_K[i] = lo.df_dK * yg + li.df_dK * vdu;
     row_s[i] = -inv_s * (li.f * vdu + c2 * n * n);

@@ -180,9 +180,9 @@ inline void sinhc_cosh_deriv(double a, double& f, double& ch, double& df) {
   const double a2 = a * a;
   const double fs = even_series(cs, a2), chs = even_series(cc, a2), dfs = even_series_deriv(cs, a);
   const double ac = max_d(a, sinh_threshold);  // closed form where it is used (no 0/0 at a = 0)
-  const double e = exp_d(min_d(ac, max_exp_arg)), ie = 1.0 / e;
-  const double fc = 0.5 * (e - ie) / ac, chc = 0.5 * (e + ie);  // beyond max: sinh(max)/a (radial saturation)
-  const double dfc_sat = -fc / ac, dfc_free = (chc - fc) / ac;
+  const double e = exp_d(min_d(ac, max_exp_arg)), ie = 1.0 / e, inv_ac = 1.0 / ac;  // two divisions, not four
+  const double fc = 0.5 * (e - ie) * inv_ac, chc = 0.5 * (e + ie);  // beyond max: sinh(max)/a (radial saturation)
+  const double dfc_sat = -fc * inv_ac, dfc_free = (chc - fc) * inv_ac;
   const double dfc = a > max_exp_arg ? dfc_sat : dfc_free;
   const bool series = a < sinh_threshold;
   f = series ? fs : fc;
@@ -198,7 +198,8 @@ inline void asinhc_deriv(double a, double& f, double& df) {
   constexpr double c[8] = HYPLORA_SERIES_ASINH_OVER_X;
   const double fs = even_series(c, a * a), dfs = even_series_deriv(c, a);
   const double ac = max_d(a, geometric_threshold), r = std::sqrt(1.0 + ac * ac);  // ac^2 < 1e77 for a float
-  const double fc = log_d(ac + r) / ac, dfc = 1.0 / (ac * r) - fc / ac;
+  const double inv_ac = 1.0 / ac;
+  const double fc = log_d(ac + r) * inv_ac, dfc = (1.0 / r - fc) * inv_ac;  // 1/(ac r) - fc/ac
   const bool series = a < geometric_threshold;
   f = series ? fs : fc;
   df = series ? dfs : dfc;

@@ -103,16 +103,19 @@ template <class T>
 HYPLORA_INLINE T dot_lanes16(const T* a, const T* b, index_t n) {
   constexpr index_t L = 16;
   T s = T(0);
-  index_t i = 0;
-  if (n >= L) {
+  const index_t full = n - n % L;  // the rows' part in whole blocks of L
+  if (full > 0) {
     T acc[L] = {};
-    for (; i + L <= n; i += L)
+    for (index_t i = 0; i < full; i += L)
       for (index_t l = 0; l < L; ++l) acc[l] += a[i + l] * b[i + l];
-    for (index_t w = L / 2; w >= 1; w /= 2)
-      for (index_t l = 0; l < w; ++l) acc[l] += acc[l + w];
-    s = acc[0];
+    // the tree 16 -> 8 -> 4 -> 2 -> 1 written out: as a loop over w g++ kept acc in memory and
+    // reloaded halves of a 64-byte store (stalled store forwarding, ~9 ns per 64-float row)
+    for (index_t l = 0; l < 8; ++l) acc[l] += acc[l + 8];
+    for (index_t l = 0; l < 4; ++l) acc[l] += acc[l + 4];
+    for (index_t l = 0; l < 2; ++l) acc[l] += acc[l + 2];
+    s = acc[0] + acc[1];
   }
-  for (; i < n; ++i) s += a[i] * b[i];
+  for (index_t i = full; i < n; ++i) s += a[i] * b[i];
   return s;
 }
 template <class T>
