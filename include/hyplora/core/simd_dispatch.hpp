@@ -73,16 +73,6 @@ template <class F>
 HYPLORA_TARGET_AVX2 void run_avx2(F& f) {
   f();
 }
-template <class Body>
-HYPLORA_TARGET_AVX512 void loop_avx512(index_t m, Body& body) {
-  HYPLORA_OMP_SIMD
-  for (index_t k = 0; k < m; ++k) body(k);
-}
-template <class Body>
-HYPLORA_TARGET_AVX2 void loop_avx2(index_t m, Body& body) {
-  HYPLORA_OMP_SIMD
-  for (index_t k = 0; k < m; ++k) body(k);
-}
 /// The widest unit, or a narrower one named by the environment variable HYPLORA_SIMD (baseline,
 /// avx2, avx512: for comparisons; a wider one than the CPU has is not taken).
 inline Isa initial() {
@@ -132,15 +122,10 @@ inline void wide(F&& f) {
 /// body(k) for k in [0, m) as an `omp simd` loop on the unit isa() names.
 template <class Body>
 inline void simd_loop(index_t m, Body&& body) {
-#if HYPLORA_SIMD_DISPATCH
-  switch (isa()) {
-    case Isa::avx512: detail::loop_avx512(m, body); return;
-    case Isa::avx2: detail::loop_avx2(m, body); return;
-    case Isa::baseline: break;
-  }
-#endif
-  HYPLORA_OMP_SIMD
-  for (index_t k = 0; k < m; ++k) body(k);
+  wide([&] {
+    HYPLORA_OMP_SIMD
+    for (index_t k = 0; k < m; ++k) body(k);
+  });
 }
 
 }  // namespace simd
