@@ -1,0 +1,39 @@
+#!/bin/bash
+# Paired comparison of bench_adapter builds on the small shapes (d = 288 and 64), for a machine whose
+# speed drifts: the builds run alternately RUNS times (`--quick --reps REPS` each, OMP_WAIT_POLICY=
+# passive), and for every method the median over runs of its ratio to LoRA of the same run is printed
+# (with the quartiles), next to the median of its median times. docs/adapters.md, run 6.
+#
+#   bench/paired_adapter.sh RUNS REPS BENCH_A BENCH_B [...]
+set -euo pipefail
+if [ $# -lt 3 ]; then
+  echo "usage: $0 RUNS REPS BENCH_ADAPTER [BENCH_ADAPTER ...]" >&2
+  exit 2
+fi
+RUNS=$1; REPS=$2; shift 2
+for b in "$@"; do
+  [ -x "$b" ] || { echo "$0: $b is not an executable bench_adapter" >&2; exit 2; }
+done
+raw=$(mktemp)
+trap 'rm -f "$raw"' EXIT
+for _ in $(seq "$RUNS"); do
+  for b in "$@"; do
+    OMP_WAIT_POLICY=passive "$b" --quick --reps "$REPS" |
+      awk -v b="$b" '/^\| (64|288) /{print b "\t" $2 "\t" $6 "\t" $8 "\t" $14}' >> "$raw"
+  done
+done
+python3 - "$raw" <<'PY'
+import collections, statistics, sys
+ratios, times = collections.defaultdict(list), collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    bench, d, method, median_ms, ratio = line.rstrip("\n").split("\t")
+    if method == "frozen":  # "frozen linear": two words, no ratio column at this position
+        continue
+    ratios[(int(d), method, bench)].append(float(ratio))
+    times[(int(d), method, bench)].append(float(median_ms))
+for key in sorted(ratios, key=lambda k: (-k[0], k[1], k[2])):
+    v = sorted(ratios[key])
+    print(f"d={key[0]:>4} {key[1]:18s} {key[2]:40s} median ratio {statistics.median(v):.3f} "
+          f"(q1 {v[len(v) // 4]:.3f} q3 {v[3 * len(v) // 4]:.3f})  median ms "
+          f"{statistics.median(times[key]):.4f}  runs {len(v)}")
+PY
