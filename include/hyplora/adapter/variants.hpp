@@ -42,8 +42,8 @@ struct MapSettings {
 
 namespace detail {
 /// Factor of a map f(t) with t = n / sqrtK, given F = f(t) and F' = f'(t). Multiplies by
-/// 1/sqrtK and 1/(2K), which a loop over rows computes once (divisions dominated the vectorised
-/// factor pass; at K = 1 the results are the same).
+/// 1/sqrtK and 1/(2K), which a loop over rows computes once, instead of dividing in every row (at
+/// K = 1 the results are the same).
 template <class T>
 HYPLORA_INLINE RadialFactor<T> factor_of_t(T F, T dF, T t, T inv_sqrtK, T K) {
   RadialFactor<T> r;
