@@ -190,6 +190,19 @@ TEST_CASE("adapter gradients match central finite differences (double)", "[adapt
     f.scale = ScaleMode::fixed;
     check_adapter_gradients<HypLoraLorentz>(f, gc);
   }
+  SECTION("ranks 8, 16 and 32: the rank-space rows with the rank at compile time") {
+    // kernels::with_rank instantiates the row functors for these ranks (loops unrolled, `omp simd`);
+    // the sections above use rank 3, the run-time-rank instantiation
+    for (const index_t rank : {8, 16, 32}) {
+      GradCase g2 = gc;
+      g2.rank = rank; g2.d_in = 5; g2.d_out = 4; g2.n = 3;
+      g2.b_scale = 0.3;
+      INFO("rank " << rank);
+      check_adapter_gradients<HypLoraLorentz>(c, g2);
+      check_adapter_gradients<HypLoraPoincare>(c, g2);
+      check_adapter_gradients<PaperHypLora>(c, g2);
+    }
+  }
 }
 
 TEMPLATE_TEST_CASE("the naive sandwich equals LoRA to rounding", "[adapter][naive]", float, double) {
