@@ -84,9 +84,9 @@ struct CpuFusedRankRows : backend::Cpu {
 
 /// dropout > 0 takes the d-wide path of the radial variants, dropout = 0 the rank-space one.
 template <class V, class T, class Other = backend::Thrust>
-void compare_backends(double dropout = 0.2) {
+void compare_backends(double dropout = 0.2, index_t rank = 4) {
   AdapterConfig c;
-  c.d_in = 40; c.d_out = 24; c.rank = 4; c.alpha = 8; c.seed = 17; c.dropout = dropout;
+  c.d_in = 40; c.d_out = 24; c.rank = rank; c.alpha = 2.0 * double(rank); c.seed = 17; c.dropout = dropout;
   c.curvature = CurvatureMode::learnable; c.K_init = 1.4; c.scale = ScaleMode::learnable;
   c.scale_init = 3.0;
   const index_t n = 33;
@@ -99,7 +99,7 @@ void compare_backends(double dropout = 0.2) {
   // the scalar gradients (dk, ds) are reductions over n rows in a different order, which may
   // differ by n eps relative.
   const T tol = hyplora::test::eps_tol<T>(T(4 * n));
-  INFO("variant " << V::name << ", dropout " << dropout);
+  INFO("variant " << V::name << ", dropout " << dropout << ", rank " << rank);
   require_close(a.Y, b.Y, tol, "Y");
   require_close(a.dX, b.dX, tol, "dX");
   require_close(a.grads, b.grads, tol, "grads");
@@ -130,6 +130,10 @@ TEMPLATE_TEST_CASE("Fused rank-space forward rows (the CUDA path) agree with the
   compare_backends<HypLoraPoincare, TestType, CpuFusedRankRows>(0.0);
   compare_backends<Naive, TestType, CpuFusedRankRows>(0.0);
   compare_backends<PaperHypLora, TestType, CpuFusedRankRows>(0.0);
+  for (const index_t rank : {8, 16}) {  // the fused rows with the rank at compile time (up to fused_rank_max)
+    compare_backends<HypLoraLorentz, TestType, CpuFusedRankRows>(0.0, rank);
+    compare_backends<HypLoraPoincare, TestType, CpuFusedRankRows>(0.0, rank);
+  }
 }
 
 TEST_CASE("Thrust backend GEMM matches a reference triple loop", "[backend][thrust]") {
