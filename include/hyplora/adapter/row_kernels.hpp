@@ -169,7 +169,7 @@ HYPLORA_INLINE RadialFactor<T> load_factor(const T* p, index_t i, index_t n) {
 // scalars per row (Backend::for_rows_simd; vectorised where a variant's factors have no branch):
 //   1. Backend::row_dots: |x|^2 and q2 = a.(G a)  (a = Za row = A x, Pa row = G a: Za G from one GEMM)
 //   2. RankFactorRows:  n = |x|/s, lift factor f(n); z = (f/s) a, so m = |B z| = (f/s) sqrt(q2); lower factor h(m)
-//   3. RankScaleRows:   Z = (f/s) Za,  W = scale h(m) Z
+//   3. RankScaleRows:   W = scale h(m) z = (scale h f/s) Za   (z itself is not stored)
 // (Where a backend sets fuse_rank_rows (CUDA), RankForwardRows does Za G, q2, 2 and 3 per row in one call.)
 // Every factor is stored with its derivatives: the backward evaluates no transcendental function.
 
