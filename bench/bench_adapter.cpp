@@ -5,6 +5,7 @@
 //
 //   bench_adapter [--quick] [--reps N] [--tokens N] [--dump DIR]
 //
+// --quick: only d = 288 and d = 64, 3 rounds unless --reps says otherwise.
 // --dump DIR also writes cross-check files DIR/adapter_<variant>_<case>.json (atomically): the
 // inputs (W, b, X, dY, the flat parameters) and this library's Y, dX and flat gradients of one
 // forward + backward, for every variant at d = 64 and 288 (32 tokens, rank 8), plus the hyperbolic
@@ -153,11 +154,15 @@ void dump_all(const std::string& dir) {
 int main(int argc, char** argv) {
   bool quick = false;
   int reps = 7;
+  bool reps_given = false;
   index_t tokens = 512;
   std::string dump;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
-    else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) {
+      reps = std::atoi(argv[++i]);
+      reps_given = true;
+    }
     else if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = std::atol(argv[++i]);
     else if (!std::strcmp(argv[i], "--dump") && i + 1 < argc) dump = argv[++i];
     else {
@@ -175,7 +180,10 @@ int main(int argc, char** argv) {
     }
   }
   std::vector<Shape> shapes{{4096, 8}, {4096, 32}, {288, 8}, {64, 8}};
-  if (quick) { reps = 3; shapes = {{288, 8}, {64, 8}}; }
+  if (quick) {
+    shapes = {{288, 8}, {64, 8}};
+    if (!reps_given) reps = 3;
+  }
 
   std::printf("# bench_adapter: forward+backward of one d x d layer, %ld tokens, float, CPU backend\n", long(tokens));
   std::printf("# median / min / max over %d rounds after 1-2 warm-up rounds, methods interleaved\n\n", reps);
