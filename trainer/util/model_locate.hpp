@@ -2,7 +2,7 @@
 // Finding the default model (stories260K) and its tokenizer:
 //   1. an explicit path (--model), 2. $HYPLORA_MODEL, 3. <shared>/models/stories260K/stories260K.bin
 //   with <shared> = $HYPLORA_SHARED_DIR or the compiled-in HYPLORA_SHARED_DIR_DEFAULT,
-//   4. a cached download in $HYPLORA_CACHE_DIR (default ~/.cache/hyplora/stories260K), 5. a download
+//   4. a cached download in $HYPLORA_CACHE_DIR/stories260K (default ~/.cache/hyplora/stories260K), 5. a download
 //   from Hugging Face (karpathy/tinyllamas, folder stories260K) with curl, verified by size, SHA-256
 //   and the llama2.c header before it is moved into the cache. Offline, the error says what to do.
 #include <cstdint>

@@ -1,6 +1,6 @@
 #pragma once
 // Row functors of the adapter: one definition, run by backend::Cpu (OpenMP loop) and by
-// backend::Thrust (thrust::for_each, on the host or on a CUDA device). Each works on row i of
+// backend::Thrust (thrust::for_each on the host system, kernels of its own under CUDA). Each works on row i of
 // row-major matrices. Dropout masks are recomputed from (seed, stream, index), never stored.
 #include <cstdint>
 #include <type_traits>

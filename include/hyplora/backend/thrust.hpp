@@ -1,7 +1,8 @@
 #pragma once
-// Thrust backend: thrust::device_vector storage, thrust::for_each over rows, GEMM by cuBLAS when
-// Thrust's device system is CUDA (compiled by nvcc) and by OpenBLAS on the host otherwise (the
-// OpenMP device system, compiled by g++: CMake target ThrustOMP). Same interface as backend::Cpu.
+// Thrust backend: thrust::device_vector storage, rows by thrust::for_each on the host system and by
+// kernels of its own under CUDA, GEMM by cuBLAS when Thrust's device system is CUDA (compiled by
+// nvcc) and by OpenBLAS on the host otherwise (the OpenMP device system, compiled by g++: CMake
+// target ThrustOMP). Same interface as backend::Cpu.
 #include <thrust/device_ptr.h>
 #include <thrust/device_vector.h>
 #include <thrust/execution_policy.h>

@@ -15,7 +15,7 @@
 // arguments to 1 - Constants<T>::ball_eps().
 // For float on the host the value functions are evaluated in double, without branches or calls
 // (namespace host_float below), so that loops over many rows vectorise; the *_with_deriv
-// functions keep their branches (they run row by row).
+// functions (value and derivative from one evaluation) take the same branch-free path.
 
 #include <cmath>
 
