@@ -376,6 +376,50 @@ TEST_CASE("bad settings and inputs are rejected with clear errors", "[adapter][e
   CHECK_THROWS_WITH(ad.backward_branch(X.data(), Y.data(), nullptr, 1), Catch::Contains("differs"));
 }
 
+namespace {
+// n = 0 on a fresh adapter (no buffers yet), a backward that must not touch its outputs when it
+// throws, and reserve() between forward and backward
+template <class V>
+void check_call_order() {
+  AdapterConfig c;
+  c.d_in = 6; c.d_out = 5; c.rank = 3; c.seed = 2;
+  Adapter<V, double, backend::Cpu> ad(c);
+  randomize_B(ad, 3, 0.5);
+  const std::vector<double> W = random_vec<double>(30, 5, 0.5);
+  ad.forward(W.data(), nullptr, nullptr, nullptr, 0, true);  // no rows: nothing happens, nothing is read
+  ad.backward(W.data(), nullptr, nullptr, nullptr, 0);
+  CHECK(ad.grads_to_host() == std::vector<double>(std::size_t(ad.num_params()), 0.0));
+
+  Adapter<V, double, backend::Cpu> fresh(c);
+  std::vector<double> X = random_vec<double>(12, 6, 1.5), dY = random_vec<double>(10, 7, 1.0);
+  std::vector<double> dX(12, 0.25), dW(30, 0.5), db(5, 0.75);
+  CHECK_THROWS_WITH(fresh.backward(W.data(), X.data(), dY.data(), dX.data(), 2, dW.data(), db.data()),
+                    Catch::Contains("no forward"));
+  CHECK(dX == std::vector<double>(12, 0.25));  // untouched: the check comes before any GEMM
+  CHECK(dW == std::vector<double>(30, 0.5));
+  CHECK(db == std::vector<double>(5, 0.75));
+
+  std::vector<double> Y(10, 0.0);
+  ad.forward(W.data(), nullptr, X.data(), Y.data(), 2, false);
+  CHECK_THROWS_WITH(ad.backward(W.data(), X.data(), dY.data(), dX.data(), 1), Catch::Contains("differs"));
+  CHECK(dX == std::vector<double>(12, 0.25));
+  ad.reserve(64);  // grows the buffers: the forward's activations are gone
+  CHECK_THROWS_WITH(ad.backward_branch(X.data(), dY.data(), dX.data(), 2), Catch::Contains("reserve()"));
+  ad.forward(W.data(), nullptr, X.data(), Y.data(), 2, false);
+  ad.backward(W.data(), X.data(), dY.data(), dX.data(), 2);
+  for (double v : ad.grads_to_host()) CHECK(std::isfinite(v));
+}
+}  // namespace
+
+TEST_CASE("no rows, and backward without its forward", "[adapter][errors]") {
+  SECTION("lora") { check_call_order<Lora>(); }
+  SECTION("lora_scaled") { check_call_order<LoraScaled>(); }
+  SECTION("naive") { check_call_order<Naive>(); }
+  SECTION("hyplora_lorentz") { check_call_order<HypLoraLorentz>(); }
+  SECTION("hyplora_poincare") { check_call_order<HypLoraPoincare>(); }
+  SECTION("paper") { check_call_order<PaperHypLora>(); }
+}
+
 TEST_CASE("float gradients agree with double gradients", "[adapter][float]") {
   AdapterConfig c = learnable_config();
   c.d_in = 24; c.d_out = 16; c.rank = 4;

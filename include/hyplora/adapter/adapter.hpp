@@ -201,6 +201,7 @@ class Adapter {
     const T* Uin = X;
     T zalpha = in_.inv_s;
     rank_space_ = Variant::has_lift && !drop;
+    if (n == 0) return;  // no rows: Y is untouched (and no r x r product is formed)
     if constexpr (Variant::has_lift) {
       if (!drop) {  // rank-space evaluation (row_kernels.hpp): no d-sized intermediate
         // G = B^T B (r x r);  Za = X A^T;  Pa = Za G;  per row: m, W = scale h z;  Y += W B^T
@@ -257,9 +258,8 @@ class Adapter {
   /// nullptr: not needed). X must be the X of the preceding forward_branch (same n).
   void backward_branch(const T* X, const T* dY, T* dX, index_t n) {
     check_ptrs(X, dY, n, "backward_branch");
-    if (n != last_n_)
-      throw std::logic_error("Adapter::backward_branch: n = " + std::to_string(n) +
-                             " differs from the preceding forward (" + std::to_string(last_n_) + ")");
+    require_forward_of(n, "backward_branch");
+    if (n == 0) return;  // no rows: nothing to accumulate
     const T Kv = current_K();
     T* rowK = buf(rowK_);
     T* rows = buf(rows_);
@@ -309,6 +309,10 @@ class Adapter {
   void forward(const T* W, const T* bias, const T* X, T* Y, index_t n, bool training) {
     check_ptrs(X, Y, n, "forward");
     if (!W) throw std::invalid_argument("Adapter::forward: W is null");
+    if (n == 0) {
+      forward_branch(X, Y, n, training);
+      return;
+    }
     Backend::set_rows(Y, bias, n, d_out_);
     Backend::gemm(false, true, n, d_out_, d_in_, T(1), X, d_in_, W, d_in_, T(1), Y, d_out_);
     forward_branch(X, Y, n, training);
@@ -317,6 +321,8 @@ class Adapter {
   /// of dY rows when given (full fine-tuning); adapter grads accumulated.
   void backward(const T* W, const T* X, const T* dY, T* dX, index_t n, T* dW = nullptr, T* dbias = nullptr) {
     check_ptrs(X, dY, n, "backward");
+    require_forward_of(n, "backward");  // before any output is touched
+    if (n == 0) return;
     if (dX) {
       if (!W) throw std::invalid_argument("Adapter::backward: W is null but dX was requested");
       Backend::gemm(false, false, n, d_in_, d_out_, T(1), dY, d_out_, W, d_in_, T(1), dX, d_in_);
@@ -329,8 +335,11 @@ class Adapter {
   /// Rows the activation buffers currently hold without reallocating.
   index_t capacity() const { return capacity_; }
   /// Sizes the buffers for n rows (done automatically by forward when n grows).
+  /// Growing the buffers drops the activations of the last forward: a backward must follow a new
+  /// forward then (it throws otherwise).
   void reserve(index_t n) {
     if (n <= capacity_) return;
+    last_n_ = -1;
     // d-sized buffers only where dropout needs the masked input (rank-space evaluation otherwise)
     const bool widen = cfg_.dropout > 0.0;
     if (widen) { Backend::resize(U_, n * d_in_); Backend::resize(dU_, n * d_in_); }
@@ -422,6 +431,15 @@ class Adapter {
     const bool need_dK = Variant::uses_curvature && curv_mode_ != CurvatureMode::fixed;
     const bool need_ds = layout_.scale >= 0;
     accumulate_scalar_grads(need_dK ? Backend::sum(buf(rowK_), n) : T(0), need_ds ? Backend::sum(buf(rows_), n) : T(0));
+  }
+  /// backward must follow the forward of the same n, with the activations it kept still in place.
+  void require_forward_of(index_t n, const char* who) const {
+    if (last_n_ < 0)
+      throw std::logic_error(std::string("Adapter::") + who +
+                             ": no forward to go back through (none yet, or reserve() grew the buffers since)");
+    if (n != last_n_)
+      throw std::logic_error(std::string("Adapter::") + who + ": n = " + std::to_string(n) +
+                             " differs from the preceding forward (" + std::to_string(last_n_) + ")");
   }
   void check_ptrs(const T* a, const T* b, index_t n, const char* who) const {
     if (n < 0) throw std::invalid_argument(std::string("Adapter::") + who + ": negative row count");
