@@ -30,7 +30,8 @@ void check_factor(double n, double K) {
   const double fd_K = (F(n, K + hK).f - F(n, K - hK).f) / (2 * hK);
   const double tol = 100 * std::pow(std::numeric_limits<double>::epsilon(), 2.0 / 3.0);
   INFO(V::name << (Lower ? " lower" : " lift") << " n=" << n << " K=" << K << " f=" << r.f);
-  CHECK(std::abs(fd_n - r.df_dn) <= tol * std::max(std::abs(r.df_dn), std::abs(r.f) / n));
+  const double df_dn = r.ndf / n;  // the factor gives n f'(n)
+  CHECK(std::abs(fd_n - df_dn) <= tol * std::max(std::abs(df_dn), std::abs(r.f) / n));
   CHECK(std::abs(fd_K - r.df_dK) <= tol * std::max(std::abs(r.df_dK), std::abs(r.f) / K));
 }
 
@@ -157,6 +158,11 @@ TEST_CASE("adapter gradients match central finite differences (double)", "[adapt
   SECTION("lora") { check_adapter_gradients<Lora>(c, gc); }
   SECTION("lora_scaled") { check_adapter_gradients<LoraScaled>(c, gc); }
   SECTION("naive") { check_adapter_gradients<Naive>(c, gc); }
+  SECTION("naive beyond the sinh clamp (|x|/s > 700 sqrtK in double: the norm is clamped)") {
+    GradCase far = gc;
+    far.x_scale = 1400;  // |x|/s ~ 600-1400 (s = 1.9, K = 1.7: clamp at 913): rows inside and beyond
+    check_adapter_gradients<Naive>(c, far);
+  }
   SECTION("hyplora_lorentz") { check_adapter_gradients<HypLoraLorentz>(c, gc); }
   SECTION("hyplora_poincare") { check_adapter_gradients<HypLoraPoincare>(c, gc); }
   SECTION("hyplora_poincare, rows projected into the ball") {
@@ -448,6 +454,86 @@ TEST_CASE("float gradients agree with double gradients", "[adapter][float]") {
   for (std::size_t i = 0; i < gd.size(); ++i) CHECK(std::abs(gd[i] - gf[i]) <= tol * gmax);
   for (std::size_t i = 0; i < Yd.size(); ++i) CHECK(std::abs(Yd[i] - Yf[i]) <= tol * ymax);
   for (std::size_t i = 0; i < dXd.size(); ++i) CHECK(std::abs(dXd[i] - dXf[i]) <= tol * xmax);
+}
+
+namespace {
+// Rows far out on the manifold: |x|/(s sqrtK) = t up to just below float's sinh clamp (80; beyond it
+// the float map saturates, the double one not yet), where
+// the lift reaches sinh(t) ~ 1e34 and the lower map's input as much. The float adapter (rounded
+// once from the double one's parameters and inputs) against the double adapter, row by row: a lost
+// or overflowed term shows as an O(1) error. Float error: the inputs' rounding times the lift's
+// condition number t (d log sinh t / d log t ~ t) summed over d_in terms.
+template <class V>
+void check_float_far_out(double dropout) {
+  AdapterConfig c;
+  c.d_in = 24; c.d_out = 16; c.rank = 4; c.seed = 5; c.alpha = 8;
+  c.dropout = dropout;
+  if (V::uses_curvature && !V::paper) c.curvature = CurvatureMode::learnable;
+  Adapter<V, double, backend::Cpu> ad(c);
+  Adapter<V, float, backend::Cpu> af(c);
+  randomize_B(ad, 9, 0.4);
+  const auto pd = ad.params_to_host();
+  af.params_from_host(std::vector<float>(pd.begin(), pd.end()));
+  // with dropout the kept entries are scaled by 1/(1-p): |v| up to t/(1-p), kept below the clamp too
+  const std::vector<double> ts = dropout > 0 ? std::vector<double>{0.5, 5, 20, 35, 45, 55, 62}
+                                             : std::vector<double>{0.5, 5, 20, 35, 50, 65, 78};
+  const index_t n = index_t(ts.size()), di = c.d_in, dO = c.d_out;
+  const double s = V::scaled ? std::sqrt(double(di)) : 1.0;
+  std::vector<double> Xd = random_vec<double>(std::size_t(n * di), 21, 1.0);
+  for (index_t i = 0; i < n; ++i) {  // row i scaled to |x| = t s sqrtK (K = 1 here)
+    double nn = 0;
+    for (index_t j = 0; j < di; ++j) nn += Xd[std::size_t(i * di + j)] * Xd[std::size_t(i * di + j)];
+    for (index_t j = 0; j < di; ++j) Xd[std::size_t(i * di + j)] *= ts[std::size_t(i)] * s / std::sqrt(nn);
+  }
+  std::vector<float> Xf(Xd.begin(), Xd.end());
+  Xd.assign(Xf.begin(), Xf.end());  // both adapters see the same (float) inputs
+  const std::vector<double> Gd = random_vec<double>(std::size_t(n * dO), 22, 1.0);
+  const std::vector<float> Gf(Gd.begin(), Gd.end());
+  std::vector<double> Yd(std::size_t(n * dO), 0.0), dXd(Xd.size(), 0.0);
+  std::vector<float> Yf(Yd.size(), 0.f), dXf(Xd.size(), 0.f);
+  ad.forward_branch(Xd.data(), Yd.data(), n, true);
+  af.forward_branch(Xf.data(), Yf.data(), n, true);
+  ad.backward_branch(Xd.data(), Gd.data(), dXd.data(), n);
+  af.backward_branch(Xf.data(), Gf.data(), dXf.data(), n);
+  const double eps = std::numeric_limits<float>::epsilon();
+  const double tol = 16.0 * double(di) * eps * ts.back();
+  auto rows_agree = [&](const std::vector<double>& ref, const auto& got, index_t width, const char* what) {
+    for (index_t i = 0; i < n; ++i) {
+      double scale = 0, err = 0;
+      for (index_t j = 0; j < width; ++j) {
+        const std::size_t k = std::size_t(i * width + j);
+        scale = std::max(scale, std::abs(ref[k]));
+        err = std::max(err, std::abs(ref[k] - double(got[k])));
+      }
+      INFO(V::name << " " << what << " row " << i << " (t = " << ts[std::size_t(i)] << "): max error " << err
+                   << " of max " << scale);
+      CHECK(std::isfinite(err));
+      CHECK(err <= tol * scale);
+    }
+  };
+  rows_agree(Yd, Yf, dO, "Y");
+  rows_agree(dXd, dXf, di, "dX");
+  const auto gd = ad.grads_to_host();
+  const auto gf = af.grads_to_host();
+  for (const auto& np : ad.named_params()) {
+    double scale = 0, err = 0;
+    for (index_t k = 0; k < np.rows * np.cols; ++k) {
+      const std::size_t idx = std::size_t(np.offset + k);
+      scale = std::max(scale, std::abs(gd[idx]));
+      err = std::max(err, std::abs(gd[idx] - double(gf[idx])));
+    }
+    INFO(V::name << " d" << np.name << ": max error " << err << " of max " << scale);
+    CHECK(err <= tol * scale);
+  }
+}
+}  // namespace
+
+TEST_CASE("float stays right up to the lift's saturation", "[adapter][float]") {
+  for (double dropout : {0.0, 0.2}) {  // rank space; and the explicit rows that dropout needs
+    INFO("dropout " << dropout);
+    check_float_far_out<HypLoraLorentz>(dropout);
+    check_float_far_out<HypLoraPoincare>(dropout);
+  }
 }
 
 #include "hyplora/adapter/dispatch.hpp"

@@ -93,7 +93,7 @@ struct LiftVjpRows {
     }
     const T n = std::sqrt(n2);
     const RadialFactor<T> r = V::lift(n, K, ms);
-    const T c = n > Constants<T>::min_norm() ? r.df_dn * vg / n : T(0);
+    const T c = n > Constants<T>::min_norm() ? (r.ndf / n) * (vg / n) : T(0);
     // dv = f g + c v;  dx = mult * dv;  ds = -(1/s) v.dv = -(1/s) (f vg + c n^2)
     if (dX) {
       T* o = dX + i * d;
@@ -112,30 +112,48 @@ struct LiftVjpRows {
   }
 };
 
+/// |y| without overflow of the sum of squares (the lower map's input reaches sinh(t) of the lift,
+/// up to float's range): sqrt(y.y), or where that overflows, M sqrt((y/M).(y/M)) with M = max |y_j|.
+template <class T>
+HYPLORA_INLINE T row_norm(const T* y, index_t d) {
+  const T n2 = dot(y, y, d);
+  if (n2 <= Constants<T>::max_value()) return std::sqrt(n2);
+  T M = T(0);
+  for (index_t j = 0; j < d; ++j) M = std::abs(y[j]) > M ? std::abs(y[j]) : M;
+  if (!(M <= Constants<T>::max_value())) return n2;  // NaN or Inf entries: not a norm to rescue
+  const T inv = T(1) / M;
+  T s = T(0);
+  for (index_t j = 0; j < d; ++j) s += (y[j] * inv) * (y[j] * inv);
+  return M * std::sqrt(s);
+}
+
 /// Lower: Y += scale * f(|yb|) yb.
 template <class V, class T>
 struct LowerRows {
   const T* Yb; T* Y; index_t d; T scale; T K; MapSettings<T> ms;
   HYPLORA_HOST_DEVICE void operator()(index_t i) const {
     const T* y = Yb + i * d; T* o = Y + i * d;
-    const T n = std::sqrt(dot(y, y, d));
+    const T n = row_norm(y, d);
     const T a = scale * V::lower(n, K, ms).f;
     for (index_t j = 0; j < d; ++j) o[j] += a * y[j];
   }
 };
 
-/// VJP of the lower map with g = scale * dY: dYb = f g + f'(n)(yb.g)/n yb; row_K = df/dK (yb.g).
+/// VJP of the lower map with g = scale * dY: dYb = f g + (n f'(n)) (yb.g)/n^2 yb; row_K = df/dK (yb.g).
 template <class V, class T>
 struct LowerVjpRows {
   const T* Yb; const T* dY; T* dYb; T* row_K; index_t d; T scale; T K; MapSettings<T> ms;
   HYPLORA_HOST_DEVICE void operator()(index_t i) const {
     const T* y = Yb + i * d; const T* g = dY + i * d; T* o = dYb + i * d;
-    const T n = std::sqrt(dot(y, y, d));
+    const T n = row_norm(y, d);
     const T yg = scale * dot(y, g, d);
     const RadialFactor<T> r = V::lower(n, K, ms);
-    const T c = n > Constants<T>::min_norm() ? r.df_dn * yg / n : T(0);
+    // (n f'(n)) (y.g)/n^2 y = [n f'(n) (y.g)/n] (y/n): the bracket has the size of f |g|, while
+    // f'(n)/n itself (~ log(n)/n^3) leaves float's range for |y| > ~1e13
+    const bool radial = n > Constants<T>::min_norm();
+    const T c = radial ? r.ndf * (yg / n) : T(0), inv_n = radial ? T(1) / n : T(0);
     const T fs = r.f * scale;
-    for (index_t j = 0; j < d; ++j) o[j] = fs * g[j] + c * y[j];
+    for (index_t j = 0; j < d; ++j) o[j] = fs * g[j] + c * (y[j] * inv_n);
     row_K[i] = r.df_dK * yg;
   }
 };
@@ -147,22 +165,25 @@ struct LowerVjpRows {
 //                                                   Delta = (h(m) z) B^T          (one GEMM into Y)
 // so HypLoRA costs LoRA's GEMMs plus one pass over X for the norms (and one more in backward).
 
-/// The factors of all rows are stored as three arrays of n at p, p + n, p + 2n: f, f'(v)/v and
-/// df/dK, where v is the norm the factor was evaluated at (0 for v at or below min_norm, where the
-/// radial VJP term vanishes). Consecutive rows are contiguous (no strided stores in the factor
-/// pass), and the division by v is done there, vectorised, not in the backward's row loop.
+/// The factors of all rows are stored as three arrays of n at p, p + n, p + 2n: f, the radial
+/// coefficient the backward multiplies by (RankFactorRows: f'(n)/n for the lift, (h'(m)/m) a^2 for
+/// the lower map; 0 where the norm is at or below min_norm and the radial VJP term vanishes) and
+/// df/dK. Consecutive rows are contiguous (no strided stores in the factor pass), and the divisions
+/// are done there, vectorised, not in the backward's row loop.
 template <class T>
-HYPLORA_INLINE void store_factor(T* p, index_t i, index_t n, const RadialFactor<T>& r, T v) {
+HYPLORA_INLINE void store_factor(T* p, index_t i, index_t n, const RadialFactor<T>& r, T radial) {
   p[i] = r.f;
-  p[n + i] = v > Constants<T>::min_norm() ? r.df_dn / v : T(0);
+  p[n + i] = radial;
   p[2 * n + i] = r.df_dK;
 }
-/// The stored factor of row i; its df_dn member holds f'(v)/v (store_factor).
+/// The stored factor of row i: f, the radial coefficient (store_factor), df/dK.
 template <class T>
-HYPLORA_INLINE RadialFactor<T> load_factor(const T* p, index_t i, index_t n) {
-  RadialFactor<T> r;
-  r.f = p[i]; r.df_dn = p[n + i]; r.df_dK = p[2 * n + i];
-  return r;
+struct RowFactor {
+  T f, radial, df_dK;
+};
+template <class T>
+HYPLORA_INLINE RowFactor<T> load_factor(const T* p, index_t i, index_t n) {
+  return {p[i], p[n + i], p[2 * n + i]};
 }
 
 // The forward in passes, so that the transcendental part (pass 2) reads no row data, only two
@@ -175,6 +196,12 @@ HYPLORA_INLINE RadialFactor<T> load_factor(const T* p, index_t i, index_t n) {
 
 /// Pass 2 for row i: n = |x|/s (row_n holds |x|^2 on entry and n on return), factors (3 per map,
 /// SoA over nrows rows) and the row scale of W = scale h(m) z = row_w Za (row_w = scale h f/s).
+/// The radial coefficients stored for the backward (RankVjpRows):
+///   lift   f'(n)/n       = (n f'(n)) / n^2
+///   lower  (h'(m)/m) a^2 = (m h'(m)) / q2      (a = f/s, m = a sqrt(q2))
+/// The second is h'(m)/m times the a^2 by which the backward multiplies it, formed from m h'(m)
+/// (~ -log(2m)/m): h'(m)/m alone (~ log(m)/m^3) leaves float's range once m > ~1e13, i.e. once
+/// |x|/(s sqrtK) > ~35, and took the radial term of dz with it.
 template <class V, class T>
 struct RankFactorRows {
   T* row_n; const T* row_q2; T* lift_factor; T* lower_factor; T* row_w;
@@ -184,11 +211,12 @@ struct RankFactorRows {
     row_n[i] = n;
     const RadialFactor<T> li = V::lift(n, K, ms);
     const T a = li.f * inv_s;
-    const T q2 = row_q2[i];
-    const T m = a * std::sqrt(q2 > T(0) ? q2 : T(0));  // rounding can make a.(G a) slightly negative near 0
+    const T q2 = row_q2[i] > T(0) ? row_q2[i] : T(0);  // rounding can make a.(G a) slightly negative near 0
+    const T m = a * std::sqrt(q2);
     const RadialFactor<T> lo = V::lower(m, K, ms);
-    store_factor(lift_factor, i, nrows, li, n);
-    store_factor(lower_factor, i, nrows, lo, m);
+    const T tiny = Constants<T>::min_norm();
+    store_factor(lift_factor, i, nrows, li, n > tiny ? (li.ndf / n) / n : T(0));
+    store_factor(lower_factor, i, nrows, lo, m > tiny ? lo.ndf / q2 : T(0));
     row_w[i] = scale * lo.f * a;
   }
 };
@@ -215,11 +243,12 @@ struct RankScaleRows {
 ///                  dB += dy z^T = h g z^T + c B z z^T (the first term from the forward's
 ///                  W = scale h z, the second as B (Za^T Zc) with Zc_i = c a^2 Za_i)
 ///   lift VJP:   v.du = (A v).dz = (a/s) Za_i.dz = (1/s) (h Za_i.q + c a q2)   (no second dot)
-///               c2 = (f'(n)/n) (v.du)   (h'/m and f'/n as stored by the forward: store_factor)
+///               c2 = (f'(n)/n) (v.du)
 ///               => dZs = (f/s) dz (dA += dZs^T X, dX += dZs A),  dX += (c2/s^2) x  (row_e = c2/s^2)
 ///   row_K = h_K yg + f_K (v.du);   row_s = -(1/s) (f v.du + c2 n^2)   (d/ds of v = x/s)
-/// One dot of length r per row; the rest are per-row scalars (no division) and one loop without a
-/// reduction.
+/// c enters only as c a = w (Za_i.q) and c a^2, with w = (h'(m)/m) a^2 as stored by the forward
+/// (RankFactorRows: in range where h'(m)/m is not). One dot of length r per row; the rest are
+/// per-row scalars (no division) and one loop without a reduction.
 /// R: the rank at compile time, or 0 (as RankScaleRows).
 template <class V, class T, index_t R = 0>
 struct RankVjpRows {
@@ -230,20 +259,19 @@ struct RankVjpRows {
     const T* q = Q + i * rr; const T* za = Za + i * rr; const T* pa = Pa + i * rr;
     T* zc = Zc + i * rr; T* dz = dZs + i * rr;
     const T n = row_n[i];
-    const RadialFactor<T> lo = load_factor(lower_factor, i, nrows);  // as evaluated by the forward, df_dn = h'(m)/m
-    const RadialFactor<T> li = load_factor(lift_factor, i, nrows);   // df_dn = f'(n)/n
+    const RowFactor<T> lo = load_factor(lower_factor, i, nrows);  // radial = (h'(m)/m) a^2
+    const RowFactor<T> li = load_factor(lift_factor, i, nrows);   // radial = f'(n)/n
     const T a = li.f * inv_s;
     const T zq = dot(za, q, rr);
     const T yg = a * zq;
-    const T c = lo.df_dn * yg;
-    const T ca = c * a, ca2 = ca * a, ha = lo.f * a;  // dZs_i = a dz = ha q + ca2 Pa_i
+    const T ca = lo.radial * zq, ca2 = ca * a, ha = lo.f * a;  // c a, c a^2; dZs_i = a dz = ha q + ca2 Pa_i
     HYPLORA_SIMD_PRAGMA(omp simd)  // the outputs do not alias the inputs (g++ cannot tell)
     for (index_t j = 0; j < rr; ++j) {
       zc[j] = ca2 * za[j];
       dz[j] = ha * q[j] + ca2 * pa[j];
     }
     const T vdu = inv_s * (lo.f * zq + ca * row_q2[i]);
-    const T c2 = li.df_dn * vdu;
+    const T c2 = li.radial * vdu;
     row_e[i] = c2 * inv_s * inv_s;
     row_K[i] = lo.df_dK * yg + li.df_dK * vdu;
     row_s[i] = -inv_s * (li.f * vdu + c2 * n * n);

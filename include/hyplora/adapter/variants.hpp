@@ -2,9 +2,11 @@
 // The adapter variants of SPEC section 3 as per-row radial maps with their VJPs.
 //
 // Every lift / lower map of the library is radial: phi(v) = f(|v|) v with f(n) = rho(n)/n.
-// Its VJP is   g -> f g + f'(n) (v.g / n) v   (= SPEC's (rho'-rho/n)(v.g/n^2) v form), and the
+// Its VJP is   g -> f g + (n f'(n)) (v.g / n^2) v   (= SPEC's (rho'-rho/n)(v.g/n^2) v form), and the
 // gradient w.r.t. the curvature scale K is (df/dK) (v.g). A variant therefore only supplies
-// f, df/dn and df/dK for its lift (input side) and its lower map (output side):
+// f, n f'(n) and df/dK for its lift (input side) and its lower map (output side). n f'(n) rather
+// than f'(n): it has the magnitude of f (for asinh(n)/n it is -log(2n)/n, where f'(n) ~ log(n)/n^2
+// leaves float's range at n ~ 1e19).
 //
 //   lora              u = x,            Delta = y                                  (Euclidean)
 //   lora_scaled       u = x / s,        Delta = y                                  (control of SPEC 5)
@@ -25,11 +27,11 @@
 
 namespace hyplora::adapter {
 
-/// f(n) = rho(n)/n of a radial map and its derivatives.
+/// f(n) = rho(n)/n of a radial map and its derivatives: ndf = n f'(n), df_dK = df/dK.
 template <class T>
 struct RadialFactor {
   T f = T(1);
-  T df_dn = T(0);
+  T ndf = T(0);
   T df_dK = T(0);
 };
 
@@ -41,20 +43,20 @@ struct MapSettings {
 };
 
 namespace detail {
-/// Factor of a map f(t) with t = n / sqrtK, given F = f(t) and F' = f'(t). Multiplies by
-/// 1/sqrtK and 1/(2K), which a loop over rows computes once, instead of dividing in every row (at
-/// K = 1 the results are the same).
+/// Factor of a map f(t) with t = n / sqrtK, given F = f(t) and tdF = t f'(t):
+/// n d/dn f = t f'(t), and d/dK f = f'(t) dt/dK = -t f'(t) / (2K). The factor 1/(2K) is a
+/// constant that a loop over rows computes once.
 template <class T>
-HYPLORA_INLINE RadialFactor<T> factor_of_t(T F, T dF, T t, T inv_sqrtK, T K) {
+HYPLORA_INLINE RadialFactor<T> factor_of_t(T F, T tdF, T K) {
   RadialFactor<T> r;
   r.f = F;
-  r.df_dn = dF * inv_sqrtK;
-  r.df_dK = -(dF * t) * (T(0.5) / K);  // dt/dK = -t / (2K)
+  r.ndf = tdF;
+  r.df_dK = -tdF * (T(0.5) / K);
   return r;
 }
 template <class T>
-HYPLORA_INLINE RadialFactor<T> factor_of_t(math::ValueDeriv<T> F, T t, T inv_sqrtK, T K) {
-  return factor_of_t(F.f, F.df, t, inv_sqrtK, K);
+HYPLORA_INLINE RadialFactor<T> factor_of_t(math::ValueDeriv<T> F, T K) {
+  return factor_of_t(F.f, F.df, K);
 }
 }  // namespace detail
 
@@ -71,9 +73,11 @@ struct LoraScaled {
   static constexpr bool has_lift = false, has_lower = false, uses_curvature = false, scaled = true, paper = false;
 };
 
-/// The naive sandwich log0(exp0(.)) on both sides, computed literally on the Lorentz model. It is
-/// the identity (up to rounding and the overflow clamp of sinh), so its exact VJP is the identity
-/// and its K-gradient is 0.
+/// The naive sandwich log0(exp0(.)) on both sides, computed literally on the Lorentz model. Below
+/// the overflow clamp of sinh (t = n/sqrtK <= max_exp_arg: 80 in float, 700 in double) it is the
+/// identity up to rounding, so its exact VJP there is the identity and its K-gradient 0. Beyond,
+/// exp0 saturates at sinh(max_exp_arg) and the composition clamps the norm: f = max_exp_arg / t,
+/// whose VJP (t f' = -f, df/dK = f/(2K)) is what the backward gives there.
 struct Naive {
   static constexpr const char* name = "naive";
   static constexpr bool has_lift = true, has_lower = true, uses_curvature = true, scaled = false, paper = false;
@@ -83,9 +87,8 @@ struct Naive {
     const T t = n / sqrtK;
     const T sx = math::sinh_over_x(t);                   // exp0: x_s = sqrtK sinh(t) x/n = sx x
     const T back = math::asinh_over_x(sx * t);           // log0: sqrtK asinh(|x_s|/sqrtK) x_s/|x_s|
-    RadialFactor<T> r;
-    r.f = back * sx;
-    return r;
+    const T f = back * sx;
+    return detail::factor_of_t(f, t > Constants<T>::max_exp_arg() ? -f : T(0), K);
   }
   template <class T>
   HYPLORA_INLINE static RadialFactor<T> lift(T n, T K, const MapSettings<T>&) { return sandwich(n, K); }
@@ -99,14 +102,14 @@ struct HypLoraLorentz {
   /// space part of expmap0: sqrtK sinh(t) v/n = sinh(t)/t v.
   template <class T>
   HYPLORA_INLINE static RadialFactor<T> lift(T n, T K, const MapSettings<T>&) {
-    const T inv_sqrtK = T(1) / std::sqrt(K), t = n * inv_sqrtK;
-    return detail::factor_of_t(math::sinh_over_x_with_deriv(t), t, inv_sqrtK, K);
+    const T t = n * (T(1) / std::sqrt(K));
+    return detail::factor_of_t(math::sinh_over_x_with_xderiv(t), K);
   }
   /// logmap0 of (sqrt(|y|^2+K), y): sqrtK asinh(n/sqrtK) y/n = asinh(t)/t y.
   template <class T>
   HYPLORA_INLINE static RadialFactor<T> lower(T n, T K, const MapSettings<T>&) {
-    const T inv_sqrtK = T(1) / std::sqrt(K), t = n * inv_sqrtK;
-    return detail::factor_of_t(math::asinh_over_x_with_deriv(t), t, inv_sqrtK, K);
+    const T t = n * (T(1) / std::sqrt(K));
+    return detail::factor_of_t(math::asinh_over_x_with_xderiv(t), K);
   }
 };
 
@@ -116,20 +119,20 @@ struct HypLoraPoincare {
   /// expmap0 on the ball with c = 1/K: tanh(sqrt(c) n) v/(sqrt(c) n) = tanh(t)/t v.
   template <class T>
   HYPLORA_INLINE static RadialFactor<T> lift(T n, T K, const MapSettings<T>&) {
-    const T inv_sqrtK = T(1) / std::sqrt(K), t = n * inv_sqrtK;
-    return detail::factor_of_t(math::tanh_over_x_with_deriv(t), t, inv_sqrtK, K);
+    const T t = n * (T(1) / std::sqrt(K));
+    return detail::factor_of_t(math::tanh_over_x_with_xderiv(t), K);
   }
   /// Project y into the ball (sqrt(c)|y| <= 1 - ball_eps), then logmap0: artanh(t)/t y.
   template <class T>
   HYPLORA_INLINE static RadialFactor<T> lower(T n, T K, const MapSettings<T>&) {
-    const T inv_sqrtK = T(1) / std::sqrt(K), t = n * inv_sqrtK;
-    // projected where t > m: Delta = sqrtK artanh(m) y/|y|, f = artanh(m)/t (both forms evaluated and
-    // one selected: no branch, so a loop over rows vectorises)
+    const T t = n * (T(1) / std::sqrt(K));
+    // projected where t > m: Delta = sqrtK artanh(m) y/|y|, f = artanh(m)/t, t f' = -f (both forms
+    // evaluated and one selected: no branch, so a loop over rows vectorises)
     const T m = math::artanh_max_arg<T>();
     const T am = math::atanh_nonneg(m), tc = t > m ? t : m;
-    const math::ValueDeriv<T> inside = math::artanh_over_x_with_deriv(t);
-    const math::ValueDeriv<T> projected{am / tc, -am / (tc * tc)};
-    return detail::factor_of_t(t > m ? projected : inside, t, inv_sqrtK, K);
+    const math::ValueDeriv<T> inside = math::artanh_over_x_with_xderiv(t);
+    const math::ValueDeriv<T> projected{am / tc, -am / tc};
+    return detail::factor_of_t(t > m ? projected : inside, K);
   }
 };
 
@@ -141,12 +144,12 @@ struct PaperHypLora {
   /// sqrtK sinh(min(t, clamp)) v/n.
   template <class T>
   HYPLORA_INLINE static RadialFactor<T> lift(T n, T K, const MapSettings<T>& s) {
-    const T sqrtK = std::sqrt(K), t = n / sqrtK;
+    const T t = n / std::sqrt(K);
     if (t > s.sinh_clamp) {
       const T sc = std::sinh(s.sinh_clamp);
-      return detail::factor_of_t(sc / t, -sc / (t * t), t, T(1) / sqrtK, K);
+      return detail::factor_of_t(sc / t, -sc / t, K);  // f = sinh(clamp)/t, t f' = -f
     }
-    return detail::factor_of_t(math::sinh_over_x_with_deriv(t), t, T(1) / sqrtK, K);
+    return detail::factor_of_t(math::sinh_over_x_with_xderiv(t), K);
   }
   /// theta = sqrt(n^2 + 1/K)/sqrtK clamped to >= 1+eps; Delta = sqrtK arcosh(theta) y/n.
   template <class T>
@@ -167,7 +170,7 @@ struct PaperHypLora {
     RadialFactor<T> r;
     const T nn = n > Constants<T>::min_norm() ? n : Constants<T>::min_norm();  // norm clamp as in the code
     r.f = rho / nn;
-    r.df_dn = n > Constants<T>::min_norm() ? (drho_dn - r.f) / nn : T(0);
+    r.ndf = n > Constants<T>::min_norm() ? drho_dn - r.f : T(0);  // n f' = rho' - rho/n
     r.df_dK = drho_dK / nn;
     return r;
   }
@@ -207,15 +210,6 @@ HYPLORA_INLINE T dot(const T* a, const T* b, index_t d) {
   HYPLORA_SIMD_PRAGMA(omp simd reduction(+ : s))
   for (index_t j = 0; j < d; ++j) s += a[j] * b[j];
   return s;
-}
-
-/// VJP of phi(v) = f(|v|) v:  out = f g + f'(n) (v.g / n) v. Returns v.g (for the K gradient).
-template <class T>
-HYPLORA_INLINE T radial_vjp(const T* v, const T* g, T* out, index_t d, T n, const RadialFactor<T>& r) {
-  const T vg = dot(v, g, d);
-  const T c = n > Constants<T>::min_norm() ? r.df_dn * vg / n : T(0);
-  for (index_t j = 0; j < d; ++j) out[j] = r.f * g[j] + c * v[j];
-  return vg;
 }
 
 }  // namespace hyplora::adapter

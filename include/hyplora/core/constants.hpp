@@ -17,6 +17,9 @@ struct Constants {
   /// Machine epsilon of T.
   HYPLORA_INLINE static constexpr T epsilon() { return std::numeric_limits<T>::epsilon(); }
 
+  /// Largest finite T.
+  HYPLORA_INLINE static constexpr T max_value() { return std::numeric_limits<T>::max(); }
+
   /// Below this |x| the series sinh(x)/x ~ 1 + x^2/6 + x^4/120 is exact to rounding:
   /// the first omitted term x^6/5040 is below eps when x < (5040 eps)^(1/6).
   HYPLORA_INLINE static constexpr T series_threshold() {

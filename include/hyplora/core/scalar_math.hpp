@@ -248,6 +248,15 @@ inline ValueDeriv<float> value_deriv(float x) {
   F(double(x < 0.0f ? -x : x), f, df);
   return {float(f), float(x < 0.0f ? -df : df)};
 }
+/// f(|x|) and x f'(x) = |x| f'(|x|) of an even function given by F: the product is formed in
+/// double and rounded once, so it stays in float's range where f' alone under- or overflows.
+template <void (*F)(double, double&, double&)>
+inline ValueDeriv<float> value_xderiv(float x) {
+  double f, df;
+  const double a = double(x < 0.0f ? -x : x);
+  F(a, f, df);
+  return {float(f), float(a * df)};
+}
 }  // namespace host_float
 
 // The host-float path of the functions below (preprocessor-guarded: device code never sees it).
@@ -409,6 +418,59 @@ HYPLORA_INLINE ValueDeriv<T> artanh_over_x_with_deriv(T x) {
   const T f = atanh_nonneg(ac) / ac;
   if (a > artanh_max_arg<T>()) return {f, T(0)};
   return {f, sign(x) * (T(1) / (a * (T(1) - a * a)) - f / a)};
+}
+
+// ---- value and x f'(x) ---------------------------------------------------------------------------
+// The radial maps' VJPs need f'(n) only as n f'(n) / n^2 or n f'(n) / |B a|^2 (adapter/variants.hpp):
+// x f'(x) has the magnitude of f itself (asinh(x)/x: x f' -> -log(2x)/x; sinh(x)/x: x f' -> cosh x),
+// while f'(x) alone leaves float's range long before f does (asinh(x)/x at x = 1e20: f' = 4.7e-39).
+// ValueDeriv{f, x f'(x)}; for float on the host from the double evaluation, rounded once.
+
+/// sinh(x)/x and x d/dx = cosh x - sinh(x)/x (saturated beyond max_exp_arg: -sinh(max)/x).
+template <class T>
+HYPLORA_INLINE ValueDeriv<T> sinh_over_x_with_xderiv(T x) {
+  HYPLORA_HOST_FLOAT_RETURN(T, (host_float::value_xderiv<host_float::sinhc_deriv>(x)))
+  constexpr double c[8] = HYPLORA_SERIES_SINH_OVER_X;
+  const T a = abs(x);
+  if (a < sinh_series_threshold<T>()) return {even_series(c, a * a), a * even_series_deriv(c, a)};
+  T sh, ch;
+  sinh_cosh_of_abs(a, sh, ch);
+  const T f = sh / a;
+  if (a > Constants<T>::max_exp_arg()) return {f, -f};
+  return {f, ch - f};
+}
+/// asinh(x)/x and x d/dx = 1/sqrt(1+x^2) - asinh(x)/x.
+template <class T>
+HYPLORA_INLINE ValueDeriv<T> asinh_over_x_with_xderiv(T x) {
+  HYPLORA_HOST_FLOAT_RETURN(T, (host_float::value_xderiv<host_float::asinhc_deriv>(x)))
+  constexpr double c[8] = HYPLORA_SERIES_ASINH_OVER_X;
+  const T a = abs(x);
+  if (a < geometric_series_threshold<T>()) return {even_series(c, a * a), a * even_series_deriv(c, a)};
+  const T f = asinh_nonneg(a) / a;
+  return {f, T(1) / sqrt1p_sq(a) - f};
+}
+/// tanh(x)/x and x d/dx = sech^2 x - tanh(x)/x.
+template <class T>
+HYPLORA_INLINE ValueDeriv<T> tanh_over_x_with_xderiv(T x) {
+  HYPLORA_HOST_FLOAT_RETURN(T, (host_float::value_xderiv<host_float::tanhc_deriv>(x)))
+  constexpr double c[8] = HYPLORA_SERIES_TANH_OVER_X;
+  const T a = abs(x);
+  if (a < geometric_series_threshold<T>()) return {even_series(c, a * a), a * even_series_deriv(c, a)};
+  const T t = tanh_nonneg(a), e = std::exp(T(-2) * a), sech2 = T(4) * e / ((T(1) + e) * (T(1) + e));
+  const T f = t / a;
+  return {f, sech2 - f};
+}
+/// artanh(x)/x and x d/dx = 1/(1-x^2) - artanh(x)/x; 0 in the clamped region.
+template <class T>
+HYPLORA_INLINE ValueDeriv<T> artanh_over_x_with_xderiv(T x) {
+  HYPLORA_HOST_FLOAT_RETURN(T, (host_float::value_xderiv<host_float::artanhc_deriv>(x)))
+  constexpr double c[8] = HYPLORA_SERIES_ARTANH_OVER_X;
+  const T a = abs(x);
+  const T ac = clamp(a, T(0), artanh_max_arg<T>());
+  if (ac < geometric_series_threshold<T>()) return {even_series(c, ac * ac), ac * even_series_deriv(c, ac)};
+  const T f = atanh_nonneg(ac) / ac;
+  if (a > artanh_max_arg<T>()) return {f, T(0)};
+  return {f, T(1) / ((T(1) - a) * (T(1) + a)) - f};
 }
 
 /// The derivatives alone (d/dx of the functions above).
