@@ -547,3 +547,19 @@ TEST_CASE("variant names round-trip through dispatch_variant", "[adapter][dispat
   }
   CHECK_THROWS_WITH(variant_from_name("hyperbolic"), Catch::Contains("unknown adapter variant"));
 }
+
+TEST_CASE("settings that would divide by a subnormal or carry infinities are rejected", "[adapter][errors]") {
+  AdapterConfig c;
+  c.d_in = 4; c.d_out = 4; c.rank = 2;
+  AdapterConfig bad = c; bad.scale_init = 1e-320;
+  CHECK_THROWS_WITH((Adapter<HypLoraLorentz, double, backend::Cpu>(bad)), Catch::Contains("scale_init") && Catch::Contains("e-321"));
+  bad = c; bad.paper_k_init = std::numeric_limits<double>::quiet_NaN();
+  CHECK_THROWS_WITH((Adapter<PaperHypLora, double, backend::Cpu>(bad)), Catch::Contains("paper_k_init"));
+  bad = c; bad.paper_theta_eps = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_WITH((Adapter<PaperHypLora, double, backend::Cpu>(bad)), Catch::Contains("paper_theta_eps"));
+  c.scale = ScaleMode::learnable;
+  Adapter<LoraScaled, float, backend::Cpu> af(c);
+  std::vector<float> p = af.params_to_host();
+  p[std::size_t(af.layout().scale)] = 1e-40f;  // subnormal (printed 9.99995e-41): 1/s overflows
+  CHECK_THROWS_WITH(af.params_from_host(p), Catch::Contains("norm scale") && Catch::Contains("e-41"));
+}

@@ -174,3 +174,44 @@ TEST_CASE("Riemannian SGD finds the Frechet mean of symmetric points", "[optim][
   INFO("ball: distance to the known mean " << berr);
   CHECK(berr <= 1000 * std::numeric_limits<T>::epsilon());
 }
+
+TEST_CASE("optimisers refuse bad points and settings before changing anything", "[optim][errors]") {
+  using T = double;
+  Lorentz<T, RuntimeCurvature<T>> L(RuntimeCurvature<T>(1.0));
+  const std::vector<T> g{0.0, 0.1, -0.2};
+  SECTION("Lorentz points: off the hyperboloid, lower sheet, NaN") {
+    RiemannianAdam<decltype(L)> adam(L, 1, 3, {0.01});
+    RiemannianSGD<decltype(L)> sgd(L, 1, 3, {0.01});
+    for (const std::vector<T>& bad : {std::vector<T>{2.0, 0.0, 0.0}, std::vector<T>{-1.0, 0.0, 0.0},
+                                       std::vector<T>{std::nan(""), 0.0, 0.0}}) {
+      std::vector<T> x = bad;
+      CHECK_THROWS_WITH(adam.step(x.data(), g.data()), Catch::Contains("RiemannianAdam::step") && Catch::Contains("point 0"));
+      CHECK_THROWS_WITH(sgd.step(x.data(), g.data()), Catch::Contains("RiemannianSGD::step") && Catch::Contains("point 0"));
+      CHECK(((x[0] == bad[0] || std::isnan(x[0])) && x[1] == bad[1] && x[2] == bad[2]));
+    }
+    CHECK(adam.steps() == 0);
+  }
+  SECTION("drift well below 10 eps^(1/3) is left to the step's projection") {
+    RiemannianAdam<decltype(L)> adam(L, 1, 3, {0.01});
+    std::vector<T> x{std::cosh(0.5), std::sinh(0.5), 0.0};
+    x[1] *= 1 + 1e-6;  // relative residual ~1e-6
+    adam.step(x.data(), g.data());
+    CHECK(L.is_point(x.data(), 3));
+  }
+  SECTION("Poincare ball: a point outside") {
+    PoincareBall<T, RuntimeCurvature<T>> B(RuntimeCurvature<T>(1.0));
+    RiemannianSGD<decltype(B)> sgd(B, 2, 2, {0.01});
+    std::vector<T> x{0.1, 0.2, 0.9, 0.9}, gb{0.0, 0.0, 0.0, 0.0};
+    CHECK_THROWS_WITH(sgd.step(x.data(), gb.data()), Catch::Contains("point 1") && Catch::Contains("ball"));
+  }
+  SECTION("settings") {
+    const double inf = std::numeric_limits<double>::infinity();
+    CHECK_THROWS_WITH(AdamW<T>(-1), Catch::Contains("negative buffer size"));
+    CHECK_THROWS_WITH(AdamW<T>(3, {1e-3, 0.9, 0.999, inf, 0.0}), Catch::Contains("eps"));
+    AdamW<T> ok(3);
+    CHECK_THROWS_WITH(ok.set_steps(-1), Catch::Contains("step count"));
+    CHECK_THROWS_WITH((RiemannianSGD<decltype(L)>(L, 1, 3, {inf, 0.0})), Catch::Contains("lr"));
+    CHECK_THROWS_WITH((RiemannianAdam<decltype(L)>(L, 1, 3, {inf})), Catch::Contains("lr"));
+    CHECK_THROWS_WITH((RiemannianAdam<decltype(L)>(L, -1, 3, {0.01})), Catch::Contains("count"));
+  }
+}

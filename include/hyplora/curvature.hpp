@@ -17,6 +17,7 @@
 #include <string>
 
 #include "hyplora/core/config.hpp"
+#include "hyplora/core/format.hpp"
 #include "hyplora/core/scalar_math.hpp"
 
 namespace hyplora {
@@ -74,7 +75,7 @@ class LearnableCurvature {
     detail::require_positive_curvature(double(K_min), "LearnableCurvature (K_min)");
     if (!(initial_K > K_min) || !std::isfinite(double(initial_K)))
       throw std::invalid_argument("LearnableCurvature: initial K must be finite and > K_min, got " +
-                                  std::to_string(double(initial_K)));
+                                  format_number(double(initial_K)));
     raw_ = math::softplus_inverse(initial_K - K_min);
   }
   /// Builds from the raw parameter directly (K = softplus(raw) + K_min).

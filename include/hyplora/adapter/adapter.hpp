@@ -30,6 +30,7 @@
 #include "hyplora/adapter/row_kernels.hpp"
 #include "hyplora/adapter/variants.hpp"
 #include "hyplora/core/config.hpp"
+#include "hyplora/core/format.hpp"
 #include "hyplora/curvature.hpp"
 
 namespace hyplora::adapter {
@@ -171,8 +172,9 @@ class Adapter {
                                   " values, got " + std::to_string(p.size()));
     for (T x : p)
       if (!std::isfinite(double(x))) throw std::invalid_argument("Adapter::params_from_host: non-finite parameter");
-    if (layout_.scale >= 0 && !(p[layout_.scale] > T(0)))
-      throw std::invalid_argument("Adapter::params_from_host: norm scale must be positive");
+    if (layout_.scale >= 0 && !scale_usable(p[layout_.scale]))
+      throw std::invalid_argument("Adapter::params_from_host: norm scale must be positive with a finite 1/s, got " +
+                                  format_number(double(p[layout_.scale])));
     Backend::copy_from_host(p.data(), layout_.total, params());
   }
 
@@ -387,9 +389,10 @@ class Adapter {
   kernels::InputMap<T> input_map(bool training) {
     kernels::InputMap<T> m;
     const T s = norm_scale();
-    if (!(s > T(0)) || !std::isfinite(double(s)))
-      throw std::invalid_argument(std::string("Adapter<") + Variant::name + ">: norm scale s must be positive, got " +
-                                  std::to_string(double(s)));
+    if (!scale_usable(s))
+      throw std::invalid_argument(std::string("Adapter<") + Variant::name +
+                                  ">: norm scale s must be positive and finite with a finite 1/s, got " +
+                                  format_number(double(s)));
     m.inv_s = T(1) / s;
     m.seed = cfg_.seed;
     if (training && cfg_.dropout > 0.0) {
@@ -432,6 +435,8 @@ class Adapter {
     const bool need_ds = layout_.scale >= 0;
     accumulate_scalar_grads(need_dK ? Backend::sum(buf(rowK_), n) : T(0), need_ds ? Backend::sum(buf(rows_), n) : T(0));
   }
+  /// A norm scale the maps can divide by: positive, finite, 1/s finite (no subnormal s).
+  static bool scale_usable(T s) { return s > T(0) && std::isfinite(double(s)) && std::isfinite(double(T(1) / s)); }
   /// backward must follow the forward of the same n, with the activations it kept still in place.
   void require_forward_of(index_t n, const char* who) const {
     if (last_n_ < 0)

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "hyplora/core/config.hpp"
+#include "hyplora/core/format.hpp"
 
 namespace hyplora::adapter {
 
@@ -53,13 +54,16 @@ struct AdapterConfig {
     if (d_out <= 0) bad("d_out must be positive, got " + std::to_string(d_out));
     if (rank <= 0) bad("rank must be positive, got " + std::to_string(rank));
     if (!std::isfinite(alpha)) bad("alpha is not finite");
-    if (!(dropout >= 0.0 && dropout < 1.0)) bad("dropout must be in [0, 1), got " + std::to_string(dropout));
-    if (!(K_init > 0.0) || !std::isfinite(K_init)) bad("K_init must be positive and finite, got " + std::to_string(K_init));
+    if (!(dropout >= 0.0 && dropout < 1.0)) bad("dropout must be in [0, 1), got " + format_number(dropout));
+    if (!(K_init > 0.0) || !std::isfinite(K_init)) bad("K_init must be positive and finite, got " + format_number(K_init));
     if (!(K_min > 0.0) || !std::isfinite(K_min)) bad("K_min must be positive and finite");
     if (curvature != CurvatureMode::fixed && !(K_init > K_min)) bad("learnable K_init must exceed K_min");
-    if (scale_init < 0.0 || !std::isfinite(scale_init)) bad("scale_init must be >= 0 (0 = sqrt(d_in)) and finite");
-    if (!(paper_sinh_clamp > 0.0)) bad("paper_sinh_clamp must be positive");
-    if (!(paper_theta_eps > 0.0)) bad("paper_theta_eps must be positive");
+    // a scale is divided by: it must be a normal float (1/s finite in the adapter's scalar type too)
+    if (!(scale_init == 0.0 || (scale_init >= 1e-30 && scale_init <= 1e30)))
+      bad("scale_init must be 0 (= sqrt(d_in)) or in [1e-30, 1e30], got " + format_number(scale_init));
+    if (!std::isfinite(paper_k_init)) bad("paper_k_init is not finite");
+    if (!(paper_sinh_clamp > 0.0) || !std::isfinite(paper_sinh_clamp)) bad("paper_sinh_clamp must be positive and finite");
+    if (!(paper_theta_eps > 0.0) || !std::isfinite(paper_theta_eps)) bad("paper_theta_eps must be positive and finite");
     if (!(paper_k_grad_clip > 0.0)) bad("paper_k_grad_clip must be positive");
   }
 };

@@ -20,6 +20,7 @@
 
 #include "hyplora/core/config.hpp"
 #include "hyplora/core/constants.hpp"
+#include "hyplora/core/format.hpp"
 #include "hyplora/core/scalar_math.hpp"
 #include "hyplora/curvature.hpp"
 #include "hyplora/manifold/vector_ops.hpp"
@@ -253,20 +254,21 @@ class Lorentz {
     const T r = point_residual(x, n), t = tol < T(0) ? default_tolerance(n) : tol;
     if (!(r <= t))
       detail::fail(who,
-                   std::string(name) + " is off the hyperboloid <x,x>_L = -K (K = " + std::to_string(double(K())) +
-                       ", <x,x>_L = " + std::to_string(double(minkowski(x, x, n))) + "): relative residual above " +
-                       std::to_string(double(t)),
+                   std::string(name) + " is off the hyperboloid <x,x>_L = -K (K = " + format_number(double(K())) +
+                       ", <x,x>_L = " + format_number(double(minkowski(x, x, n))) + "): relative residual above " +
+                       format_number(double(t)),
                    double(r));
   }
   void check_vector(const T* x, const T* v, index_t n, const char* name = "v", T tol = T(-1)) const {
     constexpr const char* who = "Lorentz::check_vector";
     detail::require_dim(who, n, 2);
+    detail::require_finite(who, "the base point", x, n);
     detail::require_finite(who, name, v, n);
     const T r = vector_residual(x, v, n), t = tol < T(0) ? default_tolerance(n) : tol;
     if (!(r <= t))
       detail::fail(who,
                    std::string(name) + " is not tangent at the point: relative |<x,v>_L| above " +
-                       std::to_string(double(t)),
+                       format_number(double(t)),
                    double(r));
   }
 

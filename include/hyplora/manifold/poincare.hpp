@@ -21,6 +21,7 @@
 
 #include "hyplora/core/config.hpp"
 #include "hyplora/core/constants.hpp"
+#include "hyplora/core/format.hpp"
 #include "hyplora/core/scalar_math.hpp"
 #include "hyplora/curvature.hpp"
 #include "hyplora/manifold/vector_ops.hpp"
@@ -215,7 +216,7 @@ class PoincareBall {
     if (!(point_residual(x, n) <= tol))
       detail::fail(who,
                    std::string(name) + " is not strictly inside the ball c|x|^2 < 1 (K = 1/c = " +
-                       std::to_string(double(K())) + "): c|x|^2",
+                       format_number(double(K())) + "): c|x|^2",
                    double(vec::sqnorm(x, n) / K()));
   }
   void check_vector(const T*, const T* v, index_t n, const char* name = "v", T = T(0)) const {

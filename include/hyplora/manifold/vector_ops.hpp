@@ -8,6 +8,7 @@
 
 #include "hyplora/core/config.hpp"
 #include "hyplora/core/constants.hpp"
+#include "hyplora/core/format.hpp"
 #include "hyplora/core/scalar_math.hpp"
 
 // Sum reductions vectorise only when the compiler may reorder them: `omp simd reduction` says so
@@ -130,7 +131,7 @@ HYPLORA_INLINE bool all_finite(const T* a, index_t n) {
 namespace detail {
 /// Host-only: throws std::invalid_argument "<who>: <what> (value <v>)".
 inline void fail(const char* who, const std::string& what, double value) {
-  throw std::invalid_argument(std::string(who) + ": " + what + " (value " + std::to_string(value) + ")");
+  throw std::invalid_argument(std::string(who) + ": " + what + " (value " + format_number(value) + ")");
 }
 /// Host-only: throws when any coordinate is NaN/Inf, naming the first bad index.
 template <class T>

@@ -25,7 +25,7 @@ struct AdamWConfig {
     if (!(lr >= 0.0) || !std::isfinite(lr)) bad("lr must be >= 0 and finite");
     if (!(beta1 >= 0.0 && beta1 < 1.0)) bad("beta1 must be in [0, 1)");
     if (!(beta2 >= 0.0 && beta2 < 1.0)) bad("beta2 must be in [0, 1)");
-    if (!(eps > 0.0)) bad("eps must be positive");
+    if (!(eps > 0.0) || !std::isfinite(eps)) bad("eps must be positive and finite");
     if (!(weight_decay >= 0.0) || !std::isfinite(weight_decay)) bad("weight_decay must be >= 0 and finite");
   }
 };
@@ -42,9 +42,11 @@ HYPLORA_INLINE void adamw_update(T& p, T g, T& m, T& v, T lr, T b1, T b2, T eps,
 template <class T>
 class AdamW {
  public:
-  AdamW(index_t size, AdamWConfig cfg = {}) : cfg_(cfg), m_(std::size_t(size), T(0)), v_(std::size_t(size), T(0)) {
-    if (size < 0) throw std::invalid_argument("AdamW: negative buffer size");
+  AdamW(index_t size, AdamWConfig cfg = {}) : cfg_(cfg) {
+    if (size < 0) throw std::invalid_argument("AdamW: negative buffer size " + std::to_string(size));
     cfg_.validate();
+    m_.assign(std::size_t(size), T(0));
+    v_.assign(std::size_t(size), T(0));
   }
   /// One step over params[0..size) with grads[0..size). Throws (before changing anything) when a
   /// gradient is NaN or infinite.
@@ -72,7 +74,11 @@ class AdamW {
   /// Moment buffers (for checkpoints): m then v, each size().
   std::vector<T>& first_moment() { return m_; }
   std::vector<T>& second_moment() { return v_; }
-  void set_steps(long t) { t_ = t; }
+  /// The step count (bias correction) of a resumed run: >= 0.
+  void set_steps(long t) {
+    if (t < 0) throw std::invalid_argument("AdamW::set_steps: step count must be >= 0, got " + std::to_string(t));
+    t_ = t;
+  }
 
  private:
   AdamWConfig cfg_;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "hyplora/core/config.hpp"
+#include "hyplora/core/constants.hpp"
 
 namespace hyplora::optim {
 
@@ -43,6 +44,27 @@ void check_grads(const T* g, index_t n, const char* who) {
     if (!std::isfinite(double(g[i])))
       throw std::invalid_argument(std::string(who) + ": gradient[" + std::to_string(i) + "] is not finite");
 }
+/// Every point must lie on the manifold before a step (Manifold::check_point: finite, on the upper
+/// sheet, inside the ball). On the hyperboloid a relative residual up to 10 eps^(1/3) is drift that
+/// the step's projx corrects; beyond it the point is an error that names it (an exp map from a point
+/// far off the hyperboloid diverges: (2, 0, 0) at K = 1 went to (2e5, ...) in one step).
+template <class Manifold, class T>
+void check_points(const Manifold& M, const T* points, index_t count, index_t dim, const char* who) {
+  for (index_t i = 0; i < count; ++i) {
+    const std::string name = "point " + std::to_string(i);
+    try {
+      if constexpr (requires { Manifold::default_tolerance(dim); }) {
+        const T drift = T(10) * std::cbrt(Constants<T>::epsilon());
+        const T tol = Manifold::default_tolerance(dim) > drift ? Manifold::default_tolerance(dim) : drift;
+        M.check_point(points + i * dim, dim, name.c_str(), tol);
+      } else {
+        M.check_point(points + i * dim, dim, name.c_str());
+      }
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string(who) + ": " + e.what());
+    }
+  }
+}
 }  // namespace detail
 
 template <class Manifold>
@@ -52,13 +74,15 @@ class RiemannianSGD {
   RiemannianSGD(Manifold M, index_t count, index_t dim, RiemannianSGDConfig cfg = {})
       : M_(M), count_(count), dim_(dim), cfg_(cfg) {
     detail::check_shape(count, dim, "RiemannianSGD");
-    if (!(cfg.lr >= 0.0) || !(cfg.momentum >= 0.0 && cfg.momentum < 1.0))
-      throw std::invalid_argument("RiemannianSGD: lr must be >= 0 and momentum in [0, 1)");
+    if (!(cfg.lr >= 0.0) || !std::isfinite(cfg.lr) || !(cfg.momentum >= 0.0 && cfg.momentum < 1.0))
+      throw std::invalid_argument("RiemannianSGD: lr must be >= 0 and finite, momentum in [0, 1)");
     if (cfg.momentum > 0.0) buf_.assign(std::size_t(count * dim), T(0));
   }
   /// points: count x dim (updated in place), egrads: Euclidean gradients of the same shape.
+  /// Throws before changing anything when a gradient is not finite or a point is off the manifold.
   void step(T* points, const T* egrads) {
     detail::check_grads(egrads, count_ * dim_, "RiemannianSGD::step");
+    detail::check_points(M_, points, count_, dim_, "RiemannianSGD::step");
     const T lr = T(cfg_.lr), mu = T(cfg_.momentum);
 #pragma omp parallel if (count_ > 256)
     {
@@ -101,14 +125,18 @@ class RiemannianAdam {
  public:
   using T = typename Manifold::scalar_type;
   RiemannianAdam(Manifold M, index_t count, index_t dim, RiemannianAdamConfig cfg = {})
-      : M_(M), count_(count), dim_(dim), cfg_(cfg), m_(std::size_t(count * dim), T(0)), v_(std::size_t(count), T(0)) {
+      : M_(M), count_(count), dim_(dim), cfg_(cfg) {
     detail::check_shape(count, dim, "RiemannianAdam");
-    if (!(cfg.lr >= 0.0) || !(cfg.beta1 >= 0.0 && cfg.beta1 < 1.0) || !(cfg.beta2 >= 0.0 && cfg.beta2 < 1.0) ||
-        !(cfg.eps > 0.0))
-      throw std::invalid_argument("RiemannianAdam: need lr >= 0, betas in [0, 1), eps > 0");
+    if (!(cfg.lr >= 0.0) || !std::isfinite(cfg.lr) || !(cfg.beta1 >= 0.0 && cfg.beta1 < 1.0) ||
+        !(cfg.beta2 >= 0.0 && cfg.beta2 < 1.0) || !(cfg.eps > 0.0) || !std::isfinite(cfg.eps))
+      throw std::invalid_argument("RiemannianAdam: need a finite lr >= 0, betas in [0, 1), a finite eps > 0");
+    m_.assign(std::size_t(count * dim), T(0));
+    v_.assign(std::size_t(count), T(0));
   }
+  /// Throws before changing anything when a gradient is not finite or a point is off the manifold.
   void step(T* points, const T* egrads) {
     detail::check_grads(egrads, count_ * dim_, "RiemannianAdam::step");
+    detail::check_points(M_, points, count_, dim_, "RiemannianAdam::step");
     ++t_;
     const T lr = T(cfg_.lr), b1 = T(cfg_.beta1), b2 = T(cfg_.beta2), eps = T(cfg_.eps);
     const T bc1 = T(1 - std::pow(cfg_.beta1, double(t_))), bc2 = T(1 - std::pow(cfg_.beta2, double(t_)));
