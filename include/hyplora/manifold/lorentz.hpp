@@ -331,17 +331,19 @@ class Lorentz {
     }
     return -vg * fp * t / (T(2) * k);
   }
-  /// As expmap0_space_vjp with f = asinhc: f'(t)/t -> -1/3 at 0.
+  /// As expmap0_space_vjp with f = asinhc, written with t f'(t) (~ -log(2t)/t, in range where f'(t)
+  /// ~ log(t)/t^2 is not: float points beyond distance ~44 have t > 1e19):
+  /// gx += f g + [t f'(t) (x_s.g)/|x_s|] x_s/|x_s|  (f'(t)/(t K) (x_s.g) x_s, -1/(3K) (x_s.g) x_s at 0).
   HYPLORA_INLINE T logmap0_space_vjp(const T* xs, const T* g, T* gx, index_t ns) const {
-    const T k = K(), t = vec::norm(xs, ns) / std::sqrt(k);
-    const auto [f, fp] = math::asinh_over_x_with_deriv(t);
-    const T fp_over_t = t > T(0) ? fp / t : T(-1) / T(3);
+    const T k = K(), nx = vec::norm(xs, ns), t = nx / std::sqrt(k);
+    const auto [f, tfp] = math::asinh_over_x_with_xderiv(t);
     const T vg = vec::dot(xs, g, ns);
     if (gx) {
-      const T c = fp_over_t / k * vg;
-      for (index_t i = 0; i < ns; ++i) gx[i] += f * g[i] + c * xs[i];
+      const bool radial = nx > Constants<T>::min_norm();
+      const T c = radial ? tfp * (vg / nx) : T(-1) / (T(3) * k) * vg, inv = radial ? T(1) / nx : T(1);
+      for (index_t i = 0; i < ns; ++i) gx[i] += f * g[i] + c * (xs[i] * inv);
     }
-    return -vg * fp * t / (T(2) * k);
+    return -vg * tfp / (T(2) * k);
   }
   /// time_from_space: x_0 = sqrt(K + |x_s|^2): dx_0/dx_s = x_s / x_0, dx_0/dK = 1 / (2 x_0).
   HYPLORA_INLINE T time_from_space_vjp(const T* xs, T g0, T* gxs, index_t ns) const {
