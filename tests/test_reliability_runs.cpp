@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <string>
 #include <thread>
@@ -119,6 +120,26 @@ bool same_tensors(const fs::path& a, const fs::path& b) {
   return true;
 }
 
+/// Runs the CLI to the end; exit code and its stdout+stderr.
+struct CliResult {
+  int code;
+  std::string text;
+};
+CliResult run_cli(std::vector<std::string> args, const fs::path& log) {
+  args.insert(args.begin(), cli().string());
+  fs::remove(log);
+  const int code = wait_for(spawn(args, log));
+  return {code, slurp(log)};
+}
+
+/// Every file of a folder (name -> bytes).
+std::map<std::string, std::string> folder_bytes(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_regular_file()) files[e.path().filename().string()] = slurp(e.path());
+  return files;
+}
+
 fs::path require_cli() {
   if (cli().empty() || !fs::exists(cli())) {
     std::cout << "SKIPPED: the hyplora CLI was not built with this test" << std::endl;
@@ -200,9 +221,16 @@ TEST_CASE("SIGINT stops a run after saving and the resumed run ends bit-identica
   const long stopped_at = check_run_folder(parts, cfg);
   CHECK(stopped_at >= 1);
   CHECK(stopped_at < kSteps);
-  REQUIRE(wait_for(spawn(train_args(model, parts, kSteps, true), log)) == 0);
+  // the printed command, without --threads: the checkpoint's one thread is restored (the default,
+  // all cores, changed the last bits of the sums and broke the bit-exact resume)
+  REQUIRE(wait_for(spawn({cli().string(), "train", "--resume", "--out", parts.string(), "--quiet"}, log)) == 0);
   CHECK(check_run_folder(parts, cfg) == kSteps);
   CHECK(same_tensors(whole / "adapter.safetensors", parts / "adapter.safetensors"));
+  // summary.json of the resumed run: the whole run's initial validation loss and training time
+  const auto summary_whole = nlohmann::json::parse(slurp(whole / "summary.json"));
+  const auto summary_parts = nlohmann::json::parse(slurp(parts / "summary.json"));
+  CHECK(summary_parts["initial_val_loss"] == summary_whole["initial_val_loss"]);
+  CHECK(summary_parts["train_seconds"].get<double>() > summary_parts["train_seconds_this_process"].get<double>());
 }
 
 TEST_CASE("NaN/Inf steps: skipped, then the run stops with a message, the adapter on disk stays finite", "[reliability][runs]") {
@@ -223,4 +251,112 @@ TEST_CASE("NaN/Inf steps: skipped, then the run stops with a message, the adapte
     check_run_folder(out, cfg);  // whatever was saved is finite and loadable
     if (policy == "skip") CHECK(text.find("3 consecutive non-finite steps") != std::string::npos);
   }
+}
+
+TEST_CASE("bad flags fail before any work with a message naming the flag, and leave no output", "[reliability][runs]") {
+  require_cli();
+  const fs::path model = hyplora::test::require_shared("models/stories260K/stories260K.bin");
+  TempDir tmp;
+  const fs::path out = tmp.path / "out", log = tmp.path / "log.txt";
+  const std::string m = model.string(), o = out.string();
+  auto expect_error = [&](const std::vector<std::string>& args, const std::vector<std::string>& parts) {
+    const auto r = run_cli(args, log);
+    std::string line;
+    for (const auto& a : args) line += a + " ";
+    INFO(line << "-> exit " << r.code << "\n" << r.text);
+    CHECK(r.code != 0);
+    CHECK(r.code < 128);  // an error, not a crash (several of these were SIGSEGV)
+    for (const auto& p : parts) CHECK(r.text.find(p) != std::string::npos);
+    CHECK_FALSE(fs::exists(out));  // nothing written
+    return r;
+  };
+  // demo: every count checked before the base-model evaluation
+  expect_error({"demo", "--model", m, "--out", o, "--steps", "1", "--batch", "2", "--train-problems", "10", "--test-problems", "0"},
+               {"--test-problems"});
+  const auto batch0 = expect_error({"demo", "--model", m, "--out", o, "--batch", "0"}, {"--batch"});
+  CHECK(batch0.text.find("[1/5]") == std::string::npos);
+  expect_error({"demo", "--model", m, "--out", o, "--train-problems", "-4"}, {"--train-problems"});
+  expect_error({"demo", "--model", m, "--out", o, "--threads", "100000"}, {"--threads", "1024"});
+  // threads: libgomp crashed at 100000
+  expect_error({"train", "--model", m, "--builtin", "--steps", "1", "--threads", "100000", "--out", o}, {"--threads", "100000"});
+  expect_error({"eval", "--model", m, "--threads", "100000"}, {"--threads"});
+  expect_error({"eval", "--model", m, "--threads", "-4"}, {"--threads", "-4"});
+  // eval counts and names
+  expect_error({"eval", "--model", m, "--builtin-count", "-1"}, {"--builtin-count"});
+  expect_error({"eval", "--model", m, "--builtin-count", "0"}, {"--builtin-count"});
+  expect_error({"eval", "--model", m, "--bad-records", "maybe"}, {"--bad-records", "maybe"});
+  expect_error({"eval", "--model", m, "--limit", "-1"}, {"--limit"});
+  expect_error({"eval", "--model", m, "--show", "-1"}, {"--show"});
+  expect_error({"eval", "--model", m, "--max-new-tokens", "0"}, {"--max-new-tokens"});
+  // train values
+  expect_error({"train", "--model", m, "--builtin", "--seed", "-1", "--out", o}, {"--seed"});
+  expect_error({"train", "--model", m, "--builtin", "--builtin-train", "99999999999", "--out", o}, {"--builtin-train"});
+  expect_error({"train", "--model", m, "--builtin", "--targets", "q,q", "--out", o}, {"--targets", "twice"});
+  expect_error({"train", "--model", m, "--data", "gsm8k-tets", "--out", o}, {"gsm8k-tets", "gsm8k-test"});
+  // sweep: a count given is never ignored; --dry-run checks --shard as a run does
+  expect_error({"sweep", "--model", m, "--out", o, "--dry-run", "--shard", "3/2"}, {"--shard"});
+  expect_error({"sweep", "--model", m, "--out", o, "--dry-run", "--steps", "-3"}, {"--steps"});
+  expect_error({"sweep", "--model", m, "--out", o, "--dry-run", "--batch", "0"}, {"--batch"});
+  expect_error({"sweep", "--model", m, "--out", o, "--dry-run", "--train-problems", "-5"}, {"--train-problems"});
+  // convert onto its own input; a .gguf name that is not GGUF
+  const fs::path copy = tmp.path / "model.bin";
+  fs::copy_file(model, copy);
+  expect_error({"convert", "--model", copy.string(), "--out", (tmp.path / "." / "model.bin").string()}, {"--model"});
+  CHECK(slurp(copy) == slurp(model));
+  hyplora::test::spit(tmp.path / "bad.gguf", "FGUF" + std::string(64, '\0'));
+  expect_error({"eval", "--model", (tmp.path / "bad.gguf").string()}, {"bad.gguf", "not a GGUF file: bad magic"});
+}
+
+TEST_CASE("an existing run is not overwritten, --resume checks its flags and leaves a finished run alone, eval uses the adapter's template", "[reliability][runs]") {
+  require_cli();
+  const fs::path model = hyplora::test::require_shared("models/stories260K/stories260K.bin");
+  TempDir tmp;
+  const fs::path out = tmp.path / "run", log = tmp.path / "log.txt";
+  auto args = train_args(model, out, 3, false);
+  for (const char* a : {"--prompt-template", "alpaca"}) args.push_back(a);
+  args.erase(args.begin());  // run_cli adds the binary
+  auto r = run_cli(args, log);
+  INFO(r.text);
+  REQUIRE(r.code == 0);
+  const auto before = folder_bytes(out);
+  REQUIRE(before.count("checkpoint.safetensors"));
+  // the same command again: refused (it overwrote the trained adapter and checkpoint silently)
+  r = run_cli(args, log);
+  CHECK(r.code == 1);
+  CHECK(r.text.find(out.string()) != std::string::npos);
+  CHECK(r.text.find("--resume") != std::string::npos);
+  CHECK(r.text.find("--overwrite") != std::string::npos);
+  CHECK(folder_bytes(out) == before);
+  // --resume with a flag that contradicts the stored settings: an error naming it
+  r = run_cli({"train", "--resume", "--out", out.string(), "--steps", "400", "--lr", "0.1"}, log);
+  CHECK(r.code == 1);
+  CHECK(r.text.find("--steps 400") != std::string::npos);
+  CHECK(r.text.find("--lr") != std::string::npos);
+  CHECK(folder_bytes(out) == before);
+  // --resume of the finished run (the original command line plus --resume): nothing changes
+  auto resume_args = args;
+  resume_args.push_back("--resume");
+  r = run_cli(resume_args, log);
+  CHECK(r.code == 0);
+  CHECK(r.text.find("complete") != std::string::npos);
+  CHECK(folder_bytes(out) == before);  // summary.json was rewritten with empty figures
+  // eval scores with the template stored in the adapter unless --prompt-template is given
+  const fs::path report = tmp.path / "report.json";
+  const std::vector<std::string> eval = {"eval", "--model", model.string(), "--adapter", (out / "adapter.safetensors").string(),
+                                         "--builtin-count", "2", "--quiet", "--threads", "1", "--out", report.string()};
+  r = run_cli(eval, log);
+  REQUIRE(r.code == 0);
+  CHECK(nlohmann::json::parse(slurp(report))["prompt_template"] == "alpaca");
+  auto eval_compact = eval;
+  for (const char* a : {"--prompt-template", "compact"}) eval_compact.push_back(a);
+  r = run_cli(eval_compact, log);
+  REQUIRE(r.code == 0);
+  CHECK(r.text.find("warning") != std::string::npos);
+  CHECK(nlohmann::json::parse(slurp(report))["prompt_template"] == "compact");
+  // --overwrite replaces the run
+  auto overwrite = args;
+  overwrite.push_back("--overwrite");
+  r = run_cli(overwrite, log);
+  CHECK(r.code == 0);
+  CHECK(fs::exists(out / "checkpoint.safetensors"));
 }

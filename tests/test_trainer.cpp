@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <sstream>
 
 #include "data/record.hpp"
@@ -178,6 +179,23 @@ TEST_CASE("training settings: JSON round trip, unknown keys and bad values are e
   s.curvature = -1;
   CHECK_THROWS_WITH(s.validate(), Catch::Contains("--curvature"));
   s.curvature = 1;
+  s.targets = {"q", "v", "q"};  // passed validation, then failed at the first save (duplicate tensor names)
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("--targets names module 'q' twice"));
+  s.targets = {"q"};
+  s.threads = 100000;  // libgomp crashed on this
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("--threads must be in [0, 1024]") && Catch::Contains("100000"));
+  s.threads = -1;
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("--threads"));
+  s.threads = 0;
+  s.builtin_train = 99999999999L;  // was std::bad_alloc
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("--builtin-train must be in [1, 1000000]"));
+  s.builtin_train = 4000;
+  s.val_examples = 99999999999L;
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("--val-examples"));
+  s.val_examples = 128;
+  CHECK_NOTHROW(s.validate());
+  CHECK_THROWS_WITH(train::set_thread_count(100000), Catch::Contains("--threads must be in [0, 1024]"));
+  CHECK_THROWS_WITH(train::check_thread_count(-4, "--threads"), Catch::Contains("got -4"));
   s.builtin = false;
   CHECK_THROWS_WITH(s.validate(), Catch::Contains("no training data"));
   CHECK_THROWS_WITH(train::resolve_kind("hyplora", "euclidean", "consistent"), Catch::Contains("--adapter lora"));
@@ -268,6 +286,27 @@ TEST_CASE("checkpoint: save and load round trip, corrupt checkpoints are errors"
   CHECK_THROWS_WITH(train::load_checkpoint(dir / "missing.safetensors"), Catch::Contains("not found"));
   std::ofstream(dir / "junk.safetensors") << "junk";
   CHECK_THROWS_WITH(train::load_checkpoint(dir / "junk.safetensors"), Catch::Contains("junk.safetensors"));
+  // the initial and last validation losses round-trip; a checkpoint of an older build (without
+  // those keys) still loads, with NaN
+  c.state.initial_val_loss = 2.5;
+  c.state.last_val_loss = 1.75;
+  train::save_checkpoint(dir / "c.safetensors", c);
+  CHECK(train::load_checkpoint(dir / "c.safetensors").state.initial_val_loss == 2.5);
+  CHECK(train::load_checkpoint(dir / "c.safetensors").state.last_val_loss == 1.75);
+  auto st = formats::read_safetensors(dir / "c.safetensors");
+  auto state = nlohmann::json::parse(st.metadata.at("state"));
+  state.erase("initial_val_loss");
+  state.erase("last_val_loss");
+  st.metadata["state"] = state.dump();
+  formats::write_safetensors(dir / "old.safetensors", st);
+  const auto old = train::load_checkpoint(dir / "old.safetensors");
+  CHECK(old.state.step == 7);
+  CHECK(std::isnan(old.state.initial_val_loss));
+  // a checkpoint without settings names the missing field and the file (was "map::at")
+  st.metadata.erase("settings");
+  formats::write_safetensors(dir / "nosettings.safetensors", st);
+  CHECK_THROWS_WITH(train::load_checkpoint(dir / "nosettings.safetensors"),
+                    Catch::Contains("nosettings.safetensors") && Catch::Contains("\"settings\" is missing"));
   fs::remove_all(dir);
 }
 
@@ -290,6 +329,9 @@ TEST_CASE("a bad data file gives a clear error naming the file and line", "[trai
                     Catch::Contains("FORMAT:PATH"));
   CHECK_THROWS_WITH(train::load_data_source("gsm8k:" + (dir / "absent.jsonl").string(), data::BadRecordPolicy::reject),
                     Catch::Contains("absent.jsonl"));
+  // a mistyped registered name lists the known names (the registry's list was lost)
+  CHECK_THROWS_WITH(train::load_data_source("gsm8k-tets", data::BadRecordPolicy::reject),
+                    Catch::Contains("'gsm8k-tets'") && Catch::Contains("gsm8k-test") && Catch::Contains("mawps-train"));
   fs::remove_all(dir);
 }
 
@@ -404,8 +446,124 @@ TEST_CASE("stop and resume continue bit for bit (single thread, with dropout)", 
   while (std::getline(log, line))
     if (nlohmann::json::parse(line).value("step", -1) == 6 && line.find("\"loss\"") != std::string::npos) ++step6_lines;
   CHECK(step6_lines == 1);
+  // the resumed run reports the whole run: the initial validation loss of step 0 and the training
+  // time of both processes (summary.json had null and only the resumed part)
+  CHECK(std::isfinite(ra.initial_val_loss));
+  CHECK(r2.initial_val_loss == ra.initial_val_loss);
+  CHECK(r2.total_train_seconds > r2.train_seconds);
+  const auto summary = nlohmann::json::parse(file_bytes(dir_b / "summary.json"));
+  CHECK(summary["initial_val_loss"].get<double>() == ra.initial_val_loss);
+  CHECK(summary["train_seconds"].get<double>() == r2.total_train_seconds);
   fs::remove_all(dir_a);
   fs::remove_all(dir_b);
+}
+
+TEST_CASE("an --out folder holding a run is refused without --resume or --overwrite; resuming a finished run changes nothing", "[trainer][resume]") {
+  auto st = load_stories();
+  train::set_thread_count(1);
+  const auto dir = temp_dir("existing");
+  auto s = small_run(dir);
+  s.steps = 4;
+  s.eval_every = 2;
+  const auto train_recs = records(s, "train", 200), val_recs = records(s, "validation", 16);
+  {
+    train::TrainingRun run(s, *st.model, st.tok, train_recs, val_recs);
+    REQUIRE(run.run(false).steps == 4);
+  }
+  std::map<std::string, std::string> before;
+  for (const auto& e : fs::directory_iterator(dir)) before[e.path().filename().string()] = file_bytes(e.path());
+  auto same_files = [&] {
+    std::map<std::string, std::string> now;
+    for (const auto& e : fs::directory_iterator(dir)) now[e.path().filename().string()] = file_bytes(e.path());
+    return now == before;
+  };
+  REQUIRE(before.count("checkpoint.safetensors"));
+  // a second run into the same folder: refused, naming the folder, nothing written
+  {
+    train::TrainingRun again(s, *st.model, st.tok, train_recs, val_recs);
+    CHECK_THROWS_WITH(again.run(false), Catch::Contains(dir.string()) && Catch::Contains("already holds a training run") &&
+                                            Catch::Contains("--resume") && Catch::Contains("--overwrite"));
+  }
+  CHECK_THROWS_WITH(train::check_out_folder(dir, false, false), Catch::Contains("already holds a training run"));
+  CHECK_THROWS_WITH(train::check_out_folder(dir, true, true), Catch::Contains("exclude each other"));
+  CHECK_NOTHROW(train::check_out_folder(dir / "fresh", false, false));
+  CHECK(same_files());
+  // --resume of the finished run: reported as complete, every file left as it was
+  {
+    train::TrainingRun resumed(s, *st.model, st.tok, train_recs, val_recs);
+    const auto r = resumed.run(true);
+    CHECK(r.already_complete);
+    CHECK(r.steps == 4);
+    CHECK(std::isfinite(r.initial_val_loss));
+    CHECK(std::isfinite(r.best_val_loss));
+  }
+  CHECK(same_files());
+  // a run killed between its last checkpoint and its summary: resume writes the missing summary
+  fs::remove(dir / "summary.json");
+  {
+    train::TrainingRun resumed(s, *st.model, st.tok, train_recs, val_recs);
+    CHECK(resumed.run(true).already_complete);
+    const auto summary = nlohmann::json::parse(file_bytes(dir / "summary.json"));
+    CHECK(summary["steps"] == 4);
+    CHECK(summary["initial_val_loss"].is_number());
+    CHECK(summary["final_val_loss"].is_number());
+  }
+  // --overwrite replaces the run; nothing of the old one (a loss.png of another format) stays
+  std::ofstream(dir / "loss.png") << "old plot";
+  {
+    train::TrainingRun replace(s, *st.model, st.tok, train_recs, val_recs);
+    replace.overwrite = true;
+    CHECK(replace.run(false).steps == 4);
+  }
+  CHECK_FALSE(fs::exists(dir / "loss.png"));
+  CHECK(fs::exists(dir / "checkpoint.safetensors"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a run that fails before its first checkpoint leaves no half-written folder", "[trainer][run]") {
+  auto st = load_stories();
+  train::set_thread_count(1);
+  const auto dir = temp_dir("failed_start");
+  auto s = small_run(dir / "run");
+  const auto train_recs = records(s, "train", 200), val_recs = records(s, "validation", 16);
+  // the log path is a folder: the first write after settings.json fails
+  fs::create_directories(dir / "run" / "train_log.jsonl" / "blocker");
+  {
+    train::TrainingRun run(s, *st.model, st.tok, train_recs, val_recs);
+    CHECK_THROWS(run.run(false));
+  }
+  CHECK_FALSE(fs::exists(dir / "run" / "settings.json"));  // was left behind with the log
+  CHECK_FALSE(fs::exists(dir / "run" / "adapter_best.safetensors"));
+  for (const auto& e : fs::directory_iterator(dir / "run"))  // no temporary file either
+    CHECK(e.path().filename() == "train_log.jsonl");
+  // validation records that all exceed --cutoff are an error naming --cutoff (the run had no
+  // validation and kept the untrained adapter as "best")
+  data::Record huge = val_recs.front();
+  huge.question = std::string(4000, 'x');
+  CHECK_THROWS_WITH(train::TrainingRun(small_run(dir / "cut"), *st.model, st.tok, train_recs, {huge}),
+                    Catch::Contains("no validation example fits --cutoff"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("fewer than 5 training records without --val-data: an error naming the data and the count", "[trainer][data]") {
+  const auto model = test::require_shared("models/stories260K/stories260K.bin");
+  const auto dir = temp_dir("few");
+  const auto path = dir / "three.jsonl";
+  {
+    std::ofstream f(path);
+    for (int i = 1; i <= 3; ++i)
+      f << R"({"question": "Tom has )" << i << R"( apples.", "answer": "#### )" << i << "\"}\n";
+  }
+  train::TrainSettings s;
+  s.model = model.string();
+  s.data = {"gsm8k:" + path.string()};
+  s.out = (dir / "run").string();
+  // the held-out slice was size/5 = 0 records: no validation, "best" = the untrained adapter
+  CHECK_THROWS_WITH(train::prepare_inputs(s), Catch::Contains("three.jsonl") && Catch::Contains("3 training record") &&
+                                                  Catch::Contains("--val-data"));
+  s.val_data = "gsm8k:" + path.string();
+  CHECK(train::prepare_inputs(s).validation.size() == 3);
+  fs::remove_all(dir);
 }
 
 TEST_CASE("NaN gradients: skip policy drops the step, stop policy keeps the last good adapter", "[trainer][nan]") {

@@ -3,6 +3,7 @@
 // The GGUF gets llama.* metadata, the tokenizer as tokenizer.ggml.*, and the weights with q/k in
 // the llama2.c layout (what llama.cpp expects for "llama"); written atomically. For stories260K
 // the output is byte-identical to the GGUF ggml's own writer produces.
+#include <cctype>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -10,6 +11,7 @@
 #include "commands/registry.hpp"
 #include "formats/gguf.hpp"
 #include "formats/llama2c.hpp"
+#include "model/load_model.hpp"
 #include "tokenizer/tokenizer.hpp"
 
 namespace {
@@ -20,8 +22,26 @@ struct ConvertArgs {
 };
 ConvertArgs args;
 
+/// Same file (after following links and "..")? Compares existing files by identity, others by path.
+bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
+  std::error_code ec;
+  if (std::filesystem::exists(a, ec) && std::filesystem::exists(b, ec)) return std::filesystem::equivalent(a, b, ec);
+  return std::filesystem::weakly_canonical(a, ec) == std::filesystem::weakly_canonical(b, ec);
+}
+
 int run_convert() {
   using namespace hyplora;
+  if (same_file(args.out, args.model))
+    throw std::invalid_argument("convert: --out " + args.out + " is the --model file itself; write the GGUF to another file");
+  if (!args.tokenizer.empty() && same_file(args.out, args.tokenizer))
+    throw std::invalid_argument("convert: --out " + args.out + " is the --tokenizer file itself; write the GGUF to another file");
+  if (std::filesystem::is_directory(args.out))
+    throw std::invalid_argument("convert: --out " + args.out + " is a folder; give the GGUF file name");
+  std::string ext = std::filesystem::path(args.model).extension().string();
+  for (auto& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  if (llm::is_gguf_file(args.model) || ext == ".gguf")
+    throw std::invalid_argument("convert: --model " + args.model + (llm::is_gguf_file(args.model) ? " is a GGUF file" : " is named .gguf") +
+                                "; convert reads llama2.c checkpoints (.bin) and writes GGUF");
   const llm::ModelWeights w = llm::read_llama2c(args.model);
   std::optional<llm::Tokenizer> tok;
   if (!args.tokenizer.empty()) tok = llm::Tokenizer::load_llama2c(args.tokenizer, w.config.vocab_size);

@@ -34,7 +34,7 @@ struct DemoOptions {
   int depth_min = 1, depth_max = 3;
   long builtin_train = 3000;
   long val_examples = 96;
-  std::size_t test_count = 240;
+  long test_count = 240;
   std::uint64_t seed = 0;
   int threads = 1;  // one thread: predictable on a shared 2-core machine, bit-exact for a seed
   int max_new_tokens = 40;
@@ -59,7 +59,14 @@ CLI::App* setup(CLI::App& app) {
   c->add_option("--depth-max", g.depth_max, "most operations")->capture_default_str();
   c->add_option("--train-problems", g.builtin_train, "built-in training problems")->capture_default_str();
   c->add_option("--test-problems", g.test_count, "held-out test problems (balanced over depths)")->capture_default_str();
-  c->add_option("--seed", g.seed, "seed")->capture_default_str();
+  c->add_option("--seed", g.seed, "seed")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            const auto first = v.find_first_not_of(" \t");
+            return first != std::string::npos && v[first] == '-' ? "must be >= 0, got " + v : "";
+          },
+          "INT>=0"))
+      ->capture_default_str();
   c->add_option("--threads", g.threads, "OpenMP / BLAS threads (0 = all cores)")->capture_default_str();
   c->add_flag("--quiet", g.quiet, "no progress lines");
   return c;
@@ -109,10 +116,42 @@ std::vector<double> read_curve(const fs::path& log, const char* key, std::vector
   return y;
 }
 
+/// Every count and setting of the demo, checked before any work (the base-model evaluation takes
+/// minutes): throws std::invalid_argument naming the flag.
+void check_options() {
+  using hyplora::train::kMaxBuiltinProblems;
+  auto require = [](bool ok, const std::string& what) {
+    if (!ok) throw std::invalid_argument("demo: " + what);
+  };
+  const std::string range = ", " + std::to_string(kMaxBuiltinProblems) + "]";
+  require(g.steps >= 1, "--steps must be >= 1, got " + std::to_string(g.steps));
+  require(g.builtin_train >= 1 && g.builtin_train <= kMaxBuiltinProblems,
+          "--train-problems must be in [1" + range + ", got " + std::to_string(g.builtin_train));
+  require(g.test_count >= 1 && g.test_count <= kMaxBuiltinProblems,
+          "--test-problems must be in [1" + range + ", got " + std::to_string(g.test_count));
+  require(g.depth_min >= 1 && g.depth_max >= g.depth_min,
+          "--depth-min/--depth-max must satisfy 1 <= min <= max, got " + std::to_string(g.depth_min) + " and " +
+              std::to_string(g.depth_max));
+  require(!g.out.empty(), "--out must name a folder");
+  hyplora::train::check_thread_count(g.threads);
+  // the training settings of both adapters (batch, rank, learning rates, alphas, ...)
+  auto check_job = [](const char* name, const char* adapter, const char* manifold, double lr, double alpha) {
+    try {
+      settings_for(adapter, manifold, lr, alpha, fs::path(g.out) / name, "").validate();
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string("demo, ") + name + " run: " + e.what() +
+                                  " (--lr and --alpha are the demo's --lr-" + adapter + " and --alpha-" + adapter + ")");
+    }
+  };
+  check_job("lora", "lora", "euclidean", g.lr_lora, g.alpha_lora);
+  check_job("hyplora-lorentz", "hyplora", "lorentz", g.lr_hyplora, g.alpha_hyplora);
+}
+
 int run() {
   using namespace hyplora;
   const auto t_start = std::chrono::steady_clock::now();
   auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count(); };
+  check_options();
   train::set_thread_count(g.threads);
   const fs::path out = g.out;
   fs::create_directories(out);
@@ -124,7 +163,7 @@ int run() {
   llm::LlamaModel model(std::move(weights));
   const auto& tmpl = data::prompt_template("compact");
 
-  const auto test = train::builtin_records(g.seed, g.depth_min, g.depth_max, "test", g.test_count);
+  const auto test = train::builtin_records(g.seed, g.depth_min, g.depth_max, "test", std::size_t(g.test_count));
   const auto train_records = train::builtin_records(g.seed, g.depth_min, g.depth_max, "train", std::size_t(g.builtin_train));
   const auto val_records = train::builtin_records(g.seed, g.depth_min, g.depth_max, "validation", std::size_t(g.val_examples));
   std::cout << "built-in task: " << train_records.size() << " train, " << val_records.size() << " validation, "
@@ -163,6 +202,7 @@ int run() {
     std::cout << "\n[" << stage++ << "/5] train " << job.name << " (" << g.steps << " steps)\n";
     auto s = settings_for(job.adapter, job.manifold, job.lr, job.alpha, out / job.name, files.model.string());
     train::TrainingRun run(s, model, tok, train_records, val_records);
+    run.overwrite = true;  // the demo owns its folders: a second demo replaces the first one's runs
     auto result = run.run(false);
     if (result.interrupted || result.stopped_bad) {
       std::cerr << "hyplora demo: training " << job.name << " stopped: " << result.stop_reason << "\n";

@@ -1,6 +1,8 @@
 // `hyplora eval`: accuracy of a model, with or without an adapter file, on data sets (greedy
 // generation, answer extraction of SPEC section 5, accuracy per set and depth, weighted average).
+#include <filesystem>
 #include <iostream>
+#include <map>
 
 #include "commands/registry.hpp"
 #include "data/prompt_template.hpp"
@@ -17,7 +19,7 @@ namespace {
 struct EvalOptions {
   std::string model, tokenizer, adapter, out, prompt_template = "compact", bad_records = "reject";
   std::vector<std::string> data;
-  std::size_t builtin_count = 300;
+  long builtin_count = 300;
   int depth_min = 1, depth_max = 3;
   std::uint64_t seed = 0;
   int max_new_tokens = 40;
@@ -26,6 +28,49 @@ struct EvalOptions {
   int show = 0;
   bool quiet = false;
 } g;
+CLI::Option* g_template_option = nullptr;
+
+/// Every flag checked before the model is read: throws std::invalid_argument naming the flag.
+void check_options() {
+  using hyplora::train::kMaxBuiltinProblems;
+  auto require = [](bool ok, const std::string& what) {
+    if (!ok) throw std::invalid_argument("eval: " + what);
+  };
+  require(g.builtin_count >= 1 && g.builtin_count <= kMaxBuiltinProblems,
+          "--builtin-count must be in [1, " + std::to_string(kMaxBuiltinProblems) + "], got " +
+              std::to_string(g.builtin_count));
+  require(g.depth_min >= 1 && g.depth_max >= g.depth_min,
+          "--depth-min/--depth-max must satisfy 1 <= min <= max, got " + std::to_string(g.depth_min) + " and " +
+              std::to_string(g.depth_max));
+  require(g.max_new_tokens >= 1 && g.max_new_tokens <= 1000000,
+          "--max-new-tokens must be in [1, 1000000], got " + std::to_string(g.max_new_tokens));
+  require(g.limit >= 0, "--limit must be >= 0 (0 = all), got " + std::to_string(g.limit));
+  require(g.show >= 0, "--show must be >= 0, got " + std::to_string(g.show));
+  require(g.bad_records == "reject" || g.bad_records == "skip", "--bad-records must be reject or skip, got '" + g.bad_records + "'");
+  hyplora::train::check_thread_count(g.threads);
+  (void)hyplora::data::prompt_template(g.prompt_template);  // an unknown name is an error naming the known ones
+  if (!g.out.empty()) {  // the report is written at the end: a bad path must not cost the whole evaluation
+    const std::filesystem::path out = g.out;
+    require(!std::filesystem::is_directory(out), "--out " + g.out + " is a folder; give a file name for the JSON report");
+    require(out.parent_path().empty() || std::filesystem::is_directory(out.parent_path()),
+            "--out " + g.out + ": folder " + out.parent_path().string() + " does not exist");
+  }
+}
+
+/// The prompt template an adapter file was trained with ("" when its metadata does not say).
+std::string stored_prompt_template(const std::string& adapter_file) {
+  std::map<std::string, std::string> meta;
+  hyplora::train::read_adapter_spec(adapter_file, &meta);
+  const auto it = meta.find("settings");
+  if (it == meta.end()) return {};
+  try {
+    const auto j = nlohmann::json::parse(it->second);
+    if (j.is_object() && j.contains("prompt-template") && j["prompt-template"].is_string())
+      return j["prompt-template"].get<std::string>();
+  } catch (const std::exception&) {
+  }
+  return {};
+}
 
 CLI::App* setup(CLI::App& app) {
   auto* c = app.add_subcommand("eval", "Evaluate a model (optionally with an adapter file) on data sets");
@@ -38,10 +83,18 @@ CLI::App* setup(CLI::App& app) {
   c->add_option("--builtin-count", g.builtin_count, "built-in problems to evaluate")->capture_default_str();
   c->add_option("--depth-min", g.depth_min, "built-in task: fewest operations")->capture_default_str();
   c->add_option("--depth-max", g.depth_max, "built-in task: most operations")->capture_default_str();
-  c->add_option("--seed", g.seed, "seed of the built-in problems")->capture_default_str();
+  c->add_option("--seed", g.seed, "seed of the built-in problems")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            const auto first = v.find_first_not_of(" \t");
+            return first != std::string::npos && v[first] == '-' ? "must be >= 0, got " + v : "";
+          },
+          "INT>=0"))
+      ->capture_default_str();
   c->add_option("--max-new-tokens", g.max_new_tokens, "generation limit per answer")->capture_default_str();
   c->add_option("--limit", g.limit, "evaluate only the first N problems of each set (0 = all)")->capture_default_str();
-  c->add_option("--prompt-template", g.prompt_template, "compact | alpaca (use what the adapter was trained with)");
+  g_template_option = c->add_option("--prompt-template", g.prompt_template,
+                                    "compact | alpaca (default: the one stored in the --adapter file, else compact)");
   c->add_option("--bad-records", g.bad_records, "reject | skip")->capture_default_str();
   c->add_option("--out", g.out, "write the JSON report (with every item) to this file");
   c->add_option("--show", g.show, "print the first N generations of each set")->capture_default_str();
@@ -53,6 +106,7 @@ CLI::App* setup(CLI::App& app) {
 
 int run() {
   using namespace hyplora;
+  check_options();
   train::set_thread_count(g.threads);
   const auto files = util::locate_model(g.model, g.tokenizer);
   auto weights = llm::load_model_weights(files.model);
@@ -63,13 +117,25 @@ int run() {
   if (!g.adapter.empty()) {
     adapters = std::make_unique<train::AdapterSet>(train::load_adapter(g.adapter, model.config()));
     adapters->attach(model);
+    // score with the template the adapter was trained with, unless --prompt-template says otherwise
+    const std::string stored = stored_prompt_template(g.adapter);
+    const bool given = g_template_option->count() > 0;
+    if (!stored.empty() && !given) {
+      (void)data::prompt_template(stored);  // a name this build does not know is an error naming the known ones
+      template_name = stored;
+      if (!g.quiet) std::cerr << "hyplora: prompt template " << stored << " (stored in " << g.adapter << ")\n";
+    } else if (!stored.empty() && stored != g.prompt_template) {
+      std::cerr << "hyplora: warning: --prompt-template " << g.prompt_template << " differs from the template the adapter "
+                << g.adapter << " was trained with (" << stored << ")\n";
+    }
   }
   if (g.data.empty()) g.data = {"builtin:test"};
   const auto policy = g.bad_records == "skip" ? data::BadRecordPolicy::skip : data::BadRecordPolicy::reject;
-  const auto sets = train::load_eval_sets(g.data, g.builtin_count, g.seed, g.depth_min, g.depth_max, g.limit, policy);
+  const auto sets = train::load_eval_sets(g.data, std::size_t(g.builtin_count), g.seed, g.depth_min, g.depth_max, g.limit, policy);
   const auto& tmpl = data::prompt_template(template_name);
   const auto report = train::evaluate_sets(model, tok, tmpl, sets, train::GenerationLimits{g.max_new_tokens}, g.quiet);
-  std::cout << "model " << files.model.string() << (g.adapter.empty() ? "" : " + adapter " + g.adapter) << "\n";
+  std::cout << "model " << files.model.string() << (g.adapter.empty() ? "" : " + adapter " + g.adapter)
+            << ", prompt template " << template_name << "\n";
   eval::print_table(std::cout, report);
   for (const auto& d : report.datasets)
     for (int i = 0; i < g.show && i < int(d.items.size()); ++i)

@@ -3,11 +3,15 @@
 // 95% CI by depth and overall at the learning rate chosen on validation, paired comparisons over
 // seeds, plots and a Markdown summary (trainer/sweep/).
 #include <iostream>
+#include <stdexcept>
+#include <string>
+#include <tuple>
 
 #include "commands/registry.hpp"
 #include "sweep/aggregate.hpp"
 #include "sweep/grid.hpp"
 #include "sweep/runner.hpp"
+#include "train/settings.hpp"
 #include "util/progress.hpp"
 
 namespace {
@@ -21,6 +25,35 @@ struct SweepOptions {
   int batch = 0, threads = 1;
   bool aggregate_only = false, dry_run = false, quiet = false;
 } g;
+CLI::App* g_command = nullptr;
+
+/// A count flag, when given, must be positive: it is never ignored (a value <= 0 was skipped silently).
+template <class T>
+bool given_positive(const char* flag, T value) {
+  if (g_command->count(flag) == 0) return false;
+  if (value <= 0) throw std::invalid_argument(std::string("sweep: ") + flag + " must be positive, got " + std::to_string(value));
+  return true;
+}
+
+/// "i/n" with 0 <= i < n, checked the same way for a real run and for --dry-run.
+std::pair<int, int> parse_shard(const std::string& text) {
+  int index = 0, count = 1;
+  const auto slash = text.find('/');
+  try {
+    if (slash == std::string::npos) throw std::invalid_argument("no '/'");
+    std::size_t used = 0;
+    index = std::stoi(text.substr(0, slash), &used);
+    if (used != slash) throw std::invalid_argument("junk");
+    const std::string n = text.substr(slash + 1);
+    count = std::stoi(n, &used);
+    if (used != n.size()) throw std::invalid_argument("junk");
+  } catch (const std::exception&) {
+    throw std::invalid_argument("sweep: --shard must be i/n (e.g. 0/2), got '" + text + "'");
+  }
+  if (count < 1 || index < 0 || index >= count)
+    throw std::invalid_argument("sweep: --shard must be i/n with 0 <= i < n, got '" + text + "'");
+  return {index, count};
+}
 
 CLI::App* setup(CLI::App& app) {
   auto* c = app.add_subcommand("sweep",
@@ -47,6 +80,7 @@ CLI::App* setup(CLI::App& app) {
   c->add_flag("--aggregate-only", g.aggregate_only, "run no cell; aggregate the recorded ones");
   c->add_flag("--dry-run", g.dry_run, "list the cells and which are recorded; run nothing");
   c->add_flag("--quiet", g.quiet, "no progress lines");
+  g_command = c;
   return c;
 }
 
@@ -60,13 +94,16 @@ int run() {
   }
   if (!g.lrs.empty()) grid.lrs = g.lrs;
   if (!g.seeds.empty()) grid.seeds = g.seeds;
-  if (g.steps > 0) grid.train.steps = g.steps;
-  if (g.batch > 0) grid.train.batch = g.batch;
-  if (g.train_count > 0) grid.task.train = g.train_count;
-  if (g.val_count > 0) grid.task.validation = g.val_count;
-  if (g.test_count > 0) grid.task.test = g.test_count;
+  if (given_positive("--steps", g.steps)) grid.train.steps = g.steps;
+  if (given_positive("--batch", g.batch)) grid.train.batch = g.batch;
+  if (given_positive("--train-problems", g.train_count)) grid.task.train = g.train_count;
+  if (given_positive("--val-problems", g.val_count)) grid.task.validation = g.val_count;
+  if (given_positive("--test-problems", g.test_count)) grid.task.test = g.test_count;
   if (!g.eval_data.empty()) grid.eval_data = g.eval_data;
-  if (g.eval_limit > 0) grid.eval_limit = g.eval_limit;
+  if (given_positive("--eval-limit", g.eval_limit)) grid.eval_limit = g.eval_limit;
+  if (g_command->count("--max-cells") && g.max_cells < 0)
+    throw std::invalid_argument("sweep: --max-cells must be >= 0, got " + std::to_string(g.max_cells));
+  hyplora::train::check_thread_count(g.threads);
   if (!g.model.empty()) grid.train.model = g.model;
   grid.validate();
 
@@ -75,21 +112,19 @@ int run() {
   opt.threads = g.threads;
   opt.max_cells = g.max_cells;
   opt.quiet = g.quiet;
-  if (!g.shard.empty()) {
-    const auto slash = g.shard.find('/');
-    try {
-      if (slash == std::string::npos) throw std::invalid_argument("no '/'");
-      opt.shard_index = std::stoi(g.shard.substr(0, slash));
-      opt.shard_count = std::stoi(g.shard.substr(slash + 1));
-    } catch (const std::exception&) {
-      throw std::invalid_argument("--shard must be i/n (e.g. 0/2), got '" + g.shard + "'");
-    }
-  }
+  if (!g.shard.empty()) std::tie(opt.shard_index, opt.shard_count) = parse_shard(g.shard);
   const auto cells = expand_cells(grid);
   if (g.dry_run) {
     ResultsStore store(opt.out);
-    for (const auto& c : cells) std::cout << (store.load(c.id()) ? "recorded " : "to run   ") << c.id() << "\n";
-    std::cout << cells.size() << " cells\n";
+    std::size_t listed = 0;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      if (long(i) % opt.shard_count != opt.shard_index) continue;  // the cells this shard would run
+      std::cout << (store.load(cells[i].id()) ? "recorded " : "to run   ") << cells[i].id() << "\n";
+      ++listed;
+    }
+    std::cout << listed << " cells";
+    if (opt.shard_count > 1) std::cout << " (shard " << opt.shard_index << "/" << opt.shard_count << " of " << cells.size() << ")";
+    std::cout << "\n";
     return 0;
   }
   if (!g.aggregate_only) {

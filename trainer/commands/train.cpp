@@ -1,5 +1,6 @@
 // `hyplora train`: fine-tune a model with a LoRA-family adapter (see trainer/train/trainer.hpp).
 #include <iostream>
+#include <stdexcept>
 
 #include "commands/registry.hpp"
 #include "train/trainer.hpp"
@@ -9,6 +10,19 @@ namespace {
 
 hyplora::train::TrainSettings g_settings;
 bool g_resume = false;
+bool g_overwrite = false;
+CLI::App* g_command = nullptr;
+
+/// CLI11 validator: an unsigned value given as a negative number (CLI11 would wrap "-1" to 2^64-1).
+CLI::Validator non_negative_integer() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        const auto first = v.find_first_not_of(" \t");
+        if (first != std::string::npos && v[first] == '-') return "must be >= 0, got " + v;
+        return {};
+      },
+      "INT>=0");
+}
 
 /// Binds every TrainSettings field to its flag (the same names are the config file's keys).
 void add_train_options(CLI::App* c, hyplora::train::TrainSettings& s) {
@@ -39,7 +53,9 @@ void add_train_options(CLI::App* c, hyplora::train::TrainSettings& s) {
   c->add_option("--cutoff", s.cutoff, "maximum tokens per example")->capture_default_str();
   c->add_option("--steps", s.steps, "optimiser steps (0: from --epochs)")->capture_default_str();
   c->add_option("--epochs", s.epochs, "epochs over the training data (when --steps is 0)")->capture_default_str();
-  c->add_option("--seed", s.seed, "seed of initialisation, data order, dropout, built-in data")->capture_default_str();
+  c->add_option("--seed", s.seed, "seed of initialisation, data order, dropout, built-in data")
+      ->check(non_negative_integer())
+      ->capture_default_str();
   c->add_flag("--train-on-inputs", s.train_on_inputs, "loss on prompt tokens too");
   c->add_option("--data", s.data, "training data: registered name (gsm8k-train, mawps-train, ...) or [FORMAT:]PATH");
   c->add_option("--val-data", s.val_data, "validation data (default: built-in validation split or a held-out slice)");
@@ -63,13 +79,31 @@ void add_train_options(CLI::App* c, hyplora::train::TrainSettings& s) {
 CLI::App* setup(CLI::App& app) {
   auto* c = app.add_subcommand("train", "Fine-tune a model with LoRA / HypLoRA (flags override --config)");
   add_train_options(c, g_settings);
-  c->add_flag("--resume", g_resume, "continue the run in --out from its checkpoint (settings come from the checkpoint)");
+  c->add_flag("--resume", g_resume,
+              "continue the run in --out from its checkpoint (settings come from the checkpoint: other flags "
+              "must equal them, except --out, --threads and --quiet)");
+  c->add_flag("--overwrite", g_overwrite, "replace a run already in --out (its files are removed first)");
   hyplora::util::add_json_config(c);
+  g_command = c;
   return c;
 }
 
 int run() {
-  const auto r = hyplora::train::run_training(g_settings, g_resume);
+  hyplora::train::RunRequest request;
+  request.resume = g_resume;
+  request.overwrite = g_overwrite;
+  request.threads_given = g_command->count("--threads") > 0;
+  // what was given on the command line or through --config: with --resume each must equal the
+  // checkpoint's setting (run_training names the ones that differ)
+  for (const CLI::Option* opt : g_command->get_options())
+    if (opt->count() > 0 && !opt->get_lnames().empty()) request.given_settings.push_back(opt->get_lnames()[0]);
+  const auto r = hyplora::train::run_training(g_settings, request);
+  if (r.already_complete) {
+    std::cout << "hyplora: " << r.out_dir.string() << " already holds a complete run (step " << r.steps << "/"
+              << r.total_steps << ", best validation loss " << r.best_val_loss << " at step " << r.best_step
+              << "); nothing to resume, no file changed\n";
+    return 0;
+  }
   std::cout << "steps " << r.steps << "/" << r.total_steps << ", best validation loss " << r.best_val_loss << " at step "
             << r.best_step << ", " << r.train_seconds << " s, " << r.tokens_per_second << " tokens/s\n"
             << "adapter: " << r.adapter_last.string() << "\nbest adapter: " << r.adapter_best.string() << "\n";

@@ -1,6 +1,9 @@
 #include "model/load_model.hpp"
 
+#include <cctype>
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <fstream>
 #include <stdexcept>
 
@@ -17,9 +20,47 @@ bool is_gguf_file(const std::filesystem::path& path) {
   return in && std::memcmp(magic, "GGUF", 4) == 0;
 }
 
+namespace {
+
+bool has_gguf_extension(const std::filesystem::path& path) {
+  std::string ext = path.extension().string();
+  for (auto& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return ext == ".gguf";
+}
+
+/// The first bytes of a file, printable (for the "bad magic" message).
+std::string magic_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, 4);
+  std::string text;
+  for (std::streamsize i = 0; i < in.gcount(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(magic[i]);
+    if (c >= 32 && c < 127) {
+      text += char(c);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      text += hex;
+    }
+  }
+  return text;
+}
+
+}  // namespace
+
 ModelWeights load_model_weights(const std::filesystem::path& path) {
   if (!std::filesystem::exists(path)) throw std::runtime_error(path.string() + ": model file not found");
   if (is_gguf_file(path)) return formats::load_gguf_model(path);
+  // a .gguf name whose content is not GGUF: say so rather than report it as a bad llama2.c header
+  if (has_gguf_extension(path)) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    if (!ec && size < 4)
+      throw formats::FormatError(path.string(), 0, "not a GGUF file: " + std::to_string(size) +
+                                                       " bytes, shorter than the 4-byte magic 'GGUF'");
+    throw formats::FormatError(path.string(), 0, "not a GGUF file: bad magic '" + magic_text(path) + "' (expected 'GGUF')");
+  }
   return read_llama2c(path);
 }
 
@@ -41,7 +82,13 @@ Tokenizer load_tokenizer(const std::filesystem::path& tokenizer_path, const std:
                                      " tokens: is it that model's tokenizer?]");
     }
   }
-  if (!model_path.empty() && is_gguf_file(model_path)) return formats::load_gguf_tokenizer(model_path);
+  if (!model_path.empty() && is_gguf_file(model_path)) {
+    try {
+      return formats::load_gguf_tokenizer(model_path);
+    } catch (const formats::FormatError& e) {
+      throw std::runtime_error(std::string(e.what()) + " (the GGUF carries no usable tokenizer: give --tokenizer, a llama2.c tokenizer.bin)");
+    }
+  }
   throw std::invalid_argument("no tokenizer: give --tokenizer (a llama2.c tokenizer.bin) for " + model_path.string());
 }
 

@@ -23,7 +23,9 @@ void to_json(nlohmann::json& j, const RunState& s) {
        {"skipped_steps", s.skipped_steps},
        {"consecutive_bad", s.consecutive_bad},
        {"tokens_seen", s.tokens_seen},
-       {"elapsed_s", s.elapsed_s}};
+       {"elapsed_s", s.elapsed_s},
+       {"initial_val_loss", finite_or_null(s.initial_val_loss)},
+       {"last_val_loss", finite_or_null(s.last_val_loss)}};
 }
 
 void from_json(const nlohmann::json& j, RunState& s) {
@@ -37,6 +39,12 @@ void from_json(const nlohmann::json& j, RunState& s) {
   s.consecutive_bad = j.at("consecutive_bad").get<int>();
   s.tokens_seen = j.at("tokens_seen").get<long>();
   s.elapsed_s = j.at("elapsed_s").get<double>();
+  // optional (added later): a checkpoint of an older build has neither
+  const auto optional_loss = [&](const char* key) {
+    return j.contains(key) && !j.at(key).is_null() ? j.at(key).get<double>() : std::numeric_limits<double>::quiet_NaN();
+  };
+  s.initial_val_loss = optional_loss("initial_val_loss");
+  s.last_val_loss = optional_loss("last_val_loss");
   if (s.step < 0 || s.adam_t < 0 || s.adam_t > s.step) throw std::invalid_argument("inconsistent step counters");
 }
 
@@ -65,11 +73,17 @@ Checkpoint load_checkpoint(const std::filesystem::path& path) {
   if (it == st.metadata.end() || it->second != kFormat)
     throw formats::FormatError(file, std::string("not a hyplora checkpoint (expected metadata format '") + kFormat + "')");
   Checkpoint c;
+  for (const char* key : {"state", "settings"})
+    if (!st.metadata.count(key)) throw formats::FormatError(file, std::string("checkpoint metadata \"") + key + "\" is missing");
   try {
     c.state = nlohmann::json::parse(st.metadata.at("state")).get<RunState>();
+  } catch (const std::exception& e) {
+    throw formats::FormatError(file, std::string("bad checkpoint metadata \"state\": ") + e.what());
+  }
+  try {
     c.settings = nlohmann::json::parse(st.metadata.at("settings")).get<TrainSettings>();
   } catch (const std::exception& e) {
-    throw formats::FormatError(file, std::string("bad checkpoint metadata: ") + e.what());
+    throw formats::FormatError(file, std::string("bad checkpoint metadata \"settings\": ") + e.what());
   }
   const auto* p = st.find("params");
   if (!p) throw formats::FormatError(file, "tensor 'params' is missing");

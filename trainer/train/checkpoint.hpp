@@ -2,6 +2,7 @@
 // The resumable state of a training run, in one safetensors file written atomically:
 //   tensors  params, adam_m, adam_v       (flat, in AdapterSet unit order)
 //   metadata "format" = "hyplora-checkpoint/1", "state" (RunState as JSON), "settings" (TrainSettings)
+//   (the state keys initial_val_loss and last_val_loss are optional: older checkpoints lack them)
 // The example order and the learning rate are functions of the step, and dropout masks of the
 // count of training forwards, so these values are everything a bit-exact continuation needs.
 #include <cstdint>
@@ -25,6 +26,10 @@ struct RunState {
   int consecutive_bad = 0;
   long tokens_seen = 0;                ///< target tokens trained on
   double elapsed_s = 0;                ///< training time before this process
+  /// Validation loss of the untrained adapter (step 0) and at the last validation; NaN = none
+  /// (checkpoints written before these keys existed load with NaN).
+  double initial_val_loss = std::numeric_limits<double>::quiet_NaN();
+  double last_val_loss = std::numeric_limits<double>::quiet_NaN();
 };
 void to_json(nlohmann::json& j, const RunState& s);
 void from_json(const nlohmann::json& j, RunState& s);

@@ -52,6 +52,13 @@ data::LoadResult load_data_source(const std::string& spec, data::BadRecordPolicy
         // not a format prefix (e.g. a path holding ':'): fall through
       }
     }
+    if (!have_format && !std::filesystem::exists(path)) {
+      // neither a registered name nor a file: most likely a mistyped name, so list the known ones
+      std::string known;
+      for (const auto& info : data::dataset_registry()) known += (known.empty() ? "" : ", ") + info.name;
+      throw std::invalid_argument("data '" + spec + "' is neither a registered data set (known: " + known +
+                                  ") nor an existing file (a file may be written FORMAT:PATH)");
+    }
     if (!have_format) format = guess_format(path);
     if (!std::filesystem::exists(path)) throw std::invalid_argument("data file not found: " + path);
     result = data::load_file(path, format, policy);

@@ -100,9 +100,12 @@ void TrainSettings::validate() const {
   require(std::isfinite(alpha) && alpha > 0, "--alpha must be positive and finite");
   require(dropout >= 0 && dropout < 1, "--dropout must be in [0, 1)");
   require(!targets.empty(), "--targets must name at least one module");
-  for (const auto& t : targets)
+  std::set<std::string> seen_targets;
+  for (const auto& t : targets) {
     require(one_of(t, {"q", "k", "v", "o", "gate", "up", "down"}),
             "--targets: unknown module '" + t + "' (q, k, v, o, gate, up, down)");
+    require(seen_targets.insert(t).second, "--targets names module '" + t + "' twice");
+  }
   require(std::isfinite(curvature) && curvature > 0, "--curvature K must be positive and finite (curvature is -1/K)");
   require(one_of(norm_scale, {"auto", "none", "fixed", "learnable"}), "--norm-scale must be auto, none, fixed or learnable");
   require(std::isfinite(norm_scale_init) && norm_scale_init >= 0, "--norm-scale-init must be >= 0 (0 = sqrt(d_in))");
@@ -121,15 +124,27 @@ void TrainSettings::validate() const {
   require(steps > 0 || (std::isfinite(epochs) && epochs > 0), "either --steps or --epochs must be positive");
   require(builtin || !data.empty(), "no training data: give --data FILE... and/or --builtin");
   require(depth_min >= 1 && depth_max >= depth_min, "--depth-min/--depth-max must satisfy 1 <= min <= max");
-  require(builtin_train > 0, "--builtin-train must be positive");
-  require(val_examples >= 0, "--val-examples must be >= 0");
+  require(builtin_train > 0 && builtin_train <= kMaxBuiltinProblems,
+          "--builtin-train must be in [1, " + std::to_string(kMaxBuiltinProblems) + "], got " + std::to_string(builtin_train));
+  require(val_examples >= 0 && val_examples <= kMaxBuiltinProblems,
+          "--val-examples must be in [0, " + std::to_string(kMaxBuiltinProblems) + "], got " + std::to_string(val_examples));
   require(one_of(bad_records, {"reject", "skip"}), "--bad-records must be reject or skip");
   require(eval_every >= 0 && log_every >= 1, "--eval-every must be >= 0 and --log-every >= 1");
   require(one_of(nan_policy, {"skip", "stop"}), "--nan-policy must be skip or stop");
   require(max_bad_steps >= 1, "--max-bad-steps must be >= 1");
   require(!out.empty(), "--out must name a folder");
   require(one_of(plot, {"png", "svg", "none"}), "--plot must be png, svg or none");
-  require(threads >= 0, "--threads must be >= 0");
+  try {
+    check_thread_count(threads);
+  } catch (const std::invalid_argument& e) {
+    require(false, e.what());
+  }
+}
+
+void check_thread_count(int n, const char* flag) {
+  if (n < 0 || n > kMaxThreads)
+    throw std::invalid_argument(std::string(flag) + " must be in [0, " + std::to_string(kMaxThreads) +
+                                "] (0 = the OpenMP / BLAS default), got " + std::to_string(n));
 }
 
 void to_json(nlohmann::json& j, const TrainSettings& s) {

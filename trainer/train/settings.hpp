@@ -10,6 +10,16 @@
 
 namespace hyplora::train {
 
+/// Upper bound of every --threads flag (libgomp crashes when asked for ~100000 threads).
+inline constexpr int kMaxThreads = 1024;
+/// Upper bound of the built-in task's problem counts (--builtin-train, --val-examples, eval's
+/// --builtin-count, demo's --train-problems / --test-problems): beyond it the records alone take
+/// gigabytes, and the splits of the task cannot hold that many distinct problems anyway.
+inline constexpr long kMaxBuiltinProblems = 1000000;
+
+/// Throws std::invalid_argument "<flag> must be in [0, 1024] (0 = default), got N" when n is out of range.
+void check_thread_count(int n, const char* flag = "--threads");
+
 struct TrainSettings {
   // model
   std::string model;      ///< llama2.c checkpoint; empty = default stories260K (see util/model_locate.hpp)

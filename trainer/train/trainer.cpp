@@ -16,6 +16,7 @@
 #include "data/prompt_template.hpp"
 #include "data/story_task.hpp"
 #include "formats/atomic_file.hpp"
+#include "formats/safetensors.hpp"
 #include "model/blas.hpp"
 #include "model/load_model.hpp"
 #include "train/adapter_file.hpp"
@@ -33,7 +34,8 @@ namespace fs = std::filesystem;
 namespace hyplora::train {
 
 void set_thread_count(int n) {
-  if (n <= 0) return;
+  check_thread_count(n);
+  if (n == 0) return;
 #ifdef _OPENMP
   omp_set_num_threads(n);
 #endif
@@ -101,6 +103,13 @@ TrainingInputs prepare_inputs(const TrainSettings& s) {
     ExampleOrder perm(in.train.size(), s.seed ^ 0x5EEDULL);
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = perm.at(i);
     const std::size_t n_val = std::min<std::size_t>(std::size_t(s.val_examples), in.train.size() / 5);
+    if (n_val == 0) {
+      std::string files;
+      for (const auto& d : s.data) files += (files.empty() ? "" : ", ") + d;
+      throw std::invalid_argument("--data " + files + ": " + std::to_string(in.train.size()) +
+                                  " training record(s) are too few to hold out a validation slice (one in five is "
+                                  "held out: at least 5 records are needed); give --val-data FILE or more data");
+    }
     std::vector<data::Record> train, val;
     for (std::size_t i = 0; i < order.size(); ++i) (i < n_val ? val : train).push_back(in.train[order[i]]);
     in.train = std::move(train);
@@ -164,6 +173,10 @@ TrainingRun::TrainingRun(TrainSettings settings, llm::LlamaModel& model, const l
   if (dropped) std::cerr << "hyplora: " << dropped << " training examples have no response within --cutoff " << cutoff << " tokens; dropped\n";
   if (I.train_ex.empty()) throw std::invalid_argument("no training example fits --cutoff " + std::to_string(cutoff));
   I.val_ex = tokenize_examples(validation, I.tmpl, tok, cutoff, &dropped);
+  if (dropped) std::cerr << "hyplora: " << dropped << " validation examples have no response within --cutoff " << cutoff << " tokens; dropped\n";
+  if (!validation.empty() && I.val_ex.empty())
+    throw std::invalid_argument("no validation example fits --cutoff " + std::to_string(cutoff) + " (all " +
+                                std::to_string(validation.size()) + " dropped)");
   const long per_step = long(I.s.batch) * I.s.grad_accum;
   I.total_steps = I.s.steps > 0 ? I.s.steps
                                 : std::max(1L, long(std::ceil(I.s.epochs * double(I.train_ex.size()) / double(per_step))));
@@ -203,6 +216,46 @@ std::map<std::string, std::string> adapter_metadata(const TrainSettings& s, long
           {"val_loss", std::isfinite(val_loss) ? std::to_string(val_loss) : "null"}};
 }
 
+/// The files a run writes into its folder (removed before a run with overwrite).
+const char* const kRunOutputs[] = {"settings.json",          "train_log.jsonl", "adapter.safetensors",
+                                   "adapter_best.safetensors", "checkpoint.safetensors", "summary.json",
+                                   "loss.png",               "loss.png.gp",     "loss.svg",
+                                   "loss.svg.gp"};
+
+/// The validation loss of the log's start line (step 0): what a checkpoint of an older build lacks.
+double initial_val_from_log(const fs::path& log) {
+  std::ifstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    try {
+      auto j = nlohmann::json::parse(line);
+      if (j.value("event", "") == "start" && j.contains("val_loss") && j["val_loss"].is_number()) return j["val_loss"].get<double>();
+    } catch (const std::exception&) {
+    }
+  }
+  return std::nan("");
+}
+
+void write_summary(const fs::path& path, const TrainResult& r) {
+  auto num_or_null = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  nlohmann::json summary = {{"steps", r.steps},
+                            {"total_steps", r.total_steps},
+                            {"interrupted", r.interrupted},
+                            {"stopped_bad", r.stopped_bad},
+                            {"stop_reason", r.stop_reason},
+                            {"best_step", r.best_step},
+                            {"skipped_steps", r.skipped_steps},
+                            {"train_seconds", r.total_train_seconds},
+                            {"train_seconds_this_process", r.train_seconds},
+                            {"tokens_per_second", r.tokens_per_second},
+                            {"adapter", r.adapter_last.string()},
+                            {"adapter_best", r.adapter_best.string()}};
+  summary["initial_val_loss"] = num_or_null(r.initial_val_loss);
+  summary["final_val_loss"] = num_or_null(r.final_val_loss);
+  summary["best_val_loss"] = num_or_null(r.best_val_loss);
+  formats::write_file_atomically(path, summary.dump(2) + "\n");
+}
+
 void write_loss_plot(const fs::path& log, const fs::path& image, const std::string& title) {
   util::PlotSeries train{"train loss", {}, {}, {}}, val{"validation loss", {}, {}, {}};
   std::ifstream in(log);
@@ -228,11 +281,57 @@ void write_loss_plot(const fs::path& log, const fs::path& image, const std::stri
 
 }  // namespace
 
+void check_out_folder(const fs::path& out, bool resume, bool overwrite) {
+  if (resume && overwrite)
+    throw std::invalid_argument("--resume and --overwrite exclude each other (--out " + out.string() + ")");
+  if (resume || overwrite) return;
+  std::error_code ec;
+  if (!fs::is_directory(out, ec)) return;
+  std::string held;
+  for (const char* name : {"checkpoint.safetensors", "summary.json"})
+    if (held.empty() && fs::exists(out / name, ec)) held = name;
+  // an adapter without checkpoint: a run killed between its first two saves leaves the untrained
+  // (step 0) adapter, which nothing needs; anything else is a trained adapter
+  for (const char* name : {"adapter.safetensors", "adapter_best.safetensors"}) {
+    if (!held.empty() || !fs::exists(out / name, ec)) continue;
+    try {
+      const auto meta = formats::read_safetensors(out / name).metadata;
+      const auto it = meta.find("step");
+      if (it == meta.end() || it->second != "0") held = name;
+    } catch (const std::exception&) {
+      held = name;
+    }
+  }
+  if (!held.empty())
+    throw std::invalid_argument("--out " + out.string() + " already holds a training run (" + held +
+                                "); continue it with --resume, train into another --out folder, or add --overwrite "
+                                "to replace it");
+}
+
 TrainResult TrainingRun::run(bool resume) {
   auto& I = *impl_;
   auto& A = *adapters_;
   const auto& s = I.s;
+  check_out_folder(I.out, resume, overwrite);
+  const bool made_folder = !fs::exists(I.out);
   fs::create_directories(I.out);
+  // A fresh run that fails before its first checkpoint removes what it wrote: no half-written folder.
+  struct StartGuard {
+    const fs::path& out;
+    bool made_folder, armed;
+    ~StartGuard() {
+      if (!armed) return;
+      std::error_code ec;
+      for (const char* name : kRunOutputs) fs::remove(out / name, ec);
+      if (made_folder) fs::remove(out, ec);  // only when empty
+    }
+  } start_guard{I.out, made_folder, !resume};
+  if (!resume && overwrite) {  // nothing of the old run stays next to the new one (e.g. a loss.png beside a loss.svg)
+    std::error_code ec;
+    int removed = 0;
+    for (const char* name : kRunOutputs) removed += fs::remove(I.out / name, ec) ? 1 : 0;
+    if (removed && !s.quiet) std::cerr << "hyplora: replacing the run in " << I.out.string() << " (--overwrite)\n";
+  }
   // a run killed while writing (SIGKILL, power cut) leaves its temporary file; its target is intact
   for (const auto& p : formats::remove_stale_temp_files(I.out))
     if (!s.quiet) std::cerr << "hyplora: removed " << p.string() << " (left by a killed writer)\n";
@@ -247,6 +346,22 @@ TrainResult TrainingRun::run(bool resume) {
   RunState st;
   if (resume) {
     Checkpoint c = load_checkpoint(ckpt_path);
+    if (c.state.step >= I.total_steps) {
+      // a finished run: report it from the checkpoint and leave every file as it is
+      result.already_complete = true;
+      result.steps = c.state.step;
+      result.best_val_loss = c.state.best_val_loss;
+      result.best_step = c.state.best_step;
+      result.initial_val_loss =
+          std::isfinite(c.state.initial_val_loss) ? c.state.initial_val_loss : initial_val_from_log(I.log_path());
+      result.final_val_loss = c.state.last_val_loss;
+      result.skipped_steps = c.state.skipped_steps;
+      result.total_train_seconds = c.state.elapsed_s;
+      result.stop_reason = "already complete";
+      // a run killed between its last checkpoint and its summary: write the missing summary
+      if (!fs::exists(I.out / "summary.json")) write_summary(I.out / "summary.json", result);
+      return result;
+    }
     if (long(c.params.size()) != A.num_params())
       throw std::invalid_argument(ckpt_path.string() + ": holds " + std::to_string(c.params.size()) +
                                   " adapter parameters, these settings make " + std::to_string(A.num_params()));
@@ -254,6 +369,7 @@ TrainResult TrainingRun::run(bool resume) {
     opt.restore(std::move(c.adam_m), std::move(c.adam_v), c.state.adam_t);
     A.advance_training_forwards(c.state.training_forwards);
     st = c.state;
+    if (!std::isfinite(st.initial_val_loss)) st.initial_val_loss = initial_val_from_log(I.log_path());  // older checkpoint
     I.cut_log(st.step);
     if (!s.quiet) std::cerr << "hyplora: resuming " << I.out << " at step " << st.step << "/" << I.total_steps << "\n";
   } else {
@@ -269,6 +385,7 @@ TrainResult TrainingRun::run(bool resume) {
     c.state.elapsed_s = st.elapsed_s + seconds();
     c.state.training_forwards = A.training_forwards();
     c.state.adam_t = opt.updates();
+    c.state.last_val_loss = val_loss;
     c.settings = s;
     c.params = A.gather_params();
     c.adam_m = opt.m();
@@ -286,7 +403,7 @@ TrainResult TrainingRun::run(bool resume) {
 
   if (!resume) {
     const double v0 = validation_loss();
-    result.initial_val_loss = v0;
+    st.initial_val_loss = v0;
     st.best_val_loss = std::isfinite(v0) ? v0 : std::numeric_limits<double>::infinity();
     st.best_step = 0;
     I.append_log({{"step", 0}, {"val_loss", std::isfinite(v0) ? nlohmann::json(v0) : nlohmann::json(nullptr)},
@@ -294,9 +411,9 @@ TrainResult TrainingRun::run(bool resume) {
                   {"train_examples", I.train_ex.size()}, {"val_examples", I.val_ex.size()}});
     save_adapter(result.adapter_best, A, adapter_metadata(s, 0, v0));
     save_state(true, v0);
-  } else {
-    result.initial_val_loss = std::nan("");
   }
+  start_guard.armed = false;  // the folder holds a resumable run from here on
+  result.initial_val_loss = st.initial_val_loss;
 
   ExampleOrder order(I.train_ex.size(), s.seed);
   util::Progress progress("train", I.total_steps, st.step);
@@ -304,7 +421,7 @@ TrainResult TrainingRun::run(bool resume) {
   long model_tokens_here = 0;
   double loss_window = 0;
   long loss_window_n = 0;
-  double last_val = std::nan("");
+  double last_val = resume ? st.last_val_loss : std::nan("");
   double last_grad_norm = 0;
   std::vector<std::size_t> idx;
 
@@ -409,41 +526,57 @@ TrainResult TrainingRun::run(bool resume) {
   result.final_val_loss = last_val;
   result.skipped_steps = st.skipped_steps;
   result.train_seconds = seconds();
+  result.total_train_seconds = st.elapsed_s + result.train_seconds;
   result.tokens_per_second = result.train_seconds > 0 ? double(model_tokens_here) / result.train_seconds : 0;
-
-  nlohmann::json summary = {{"steps", result.steps},
-                            {"total_steps", result.total_steps},
-                            {"interrupted", result.interrupted},
-                            {"stopped_bad", result.stopped_bad},
-                            {"stop_reason", result.stop_reason},
-                            {"best_step", result.best_step},
-                            {"skipped_steps", result.skipped_steps},
-                            {"train_seconds", result.train_seconds},
-                            {"tokens_per_second", result.tokens_per_second},
-                            {"adapter", result.adapter_last.string()},
-                            {"adapter_best", result.adapter_best.string()}};
-  auto num_or_null = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
-  summary["initial_val_loss"] = num_or_null(result.initial_val_loss);
-  summary["final_val_loss"] = num_or_null(result.final_val_loss);
-  summary["best_val_loss"] = num_or_null(result.best_val_loss);
-  formats::write_file_atomically(I.out / "summary.json", summary.dump(2) + "\n");
+  write_summary(I.out / "summary.json", result);
   if (s.plot != "none") write_loss_plot(I.log_path(), I.out / ("loss." + s.plot), std::string(kind_name(A.spec().kind)) + " loss");
   return result;
 }
 
-TrainResult run_training(const TrainSettings& given, bool resume) {
+TrainResult run_training(const TrainSettings& given, const RunRequest& request) {
+  const bool resume = request.resume;
+  check_out_folder(given.out, resume, request.overwrite);
   TrainSettings s = given;
-  if (resume) {
-    const fs::path ckpt = fs::path(given.out) / "checkpoint.safetensors";
-    s = load_checkpoint(ckpt).settings;  // the run continues with the settings it started with
-    s.out = given.out;
-    s.quiet = given.quiet;
-    s.threads = given.threads;
+  if (!resume) {
+    s.validate();  // before the model and the data are read
+    set_thread_count(s.threads);
+    auto in = prepare_inputs(s);
+    TrainingRun run(s, *in.model, in.tokenizer, std::move(in.train), std::move(in.validation));
+    run.overwrite = request.overwrite;
+    return run.run(false);
   }
-  set_thread_count(s.threads);
-  auto in = prepare_inputs(s);
-  TrainingRun run(s, *in.model, in.tokenizer, std::move(in.train), std::move(in.validation));
-  return run.run(resume);
+  const fs::path ckpt = fs::path(given.out) / "checkpoint.safetensors";
+  s = load_checkpoint(ckpt).settings;  // the run continues with the settings it started with
+  {
+    const nlohmann::json stored = s, asked = given;
+    std::string differ;
+    for (const auto& key : request.given_settings) {
+      if (key == "out" || key == "quiet" || key == "threads" || !stored.contains(key)) continue;
+      if (stored.at(key) == asked.at(key)) continue;
+      differ += (differ.empty() ? "--" : "; --") + key + " " + asked.at(key).dump() + " (the run has " +
+                stored.at(key).dump() + ")";
+    }
+    if (!differ.empty())
+      throw std::invalid_argument("--resume continues with the settings stored in " + ckpt.string() +
+                                  ", which these flags contradict: " + differ +
+                                  ". Drop them (only --out, --threads and --quiet may change), or start a new run "
+                                  "in another --out folder");
+  }
+  s.out = given.out;
+  s.quiet = given.quiet;
+  if (request.threads_given) s.threads = given.threads;  // else the checkpoint's (bit-exact resume)
+  // errors from here on come from the stored settings: name the checkpoint they were read from
+  TrainingInputs in;
+  std::unique_ptr<TrainingRun> run;
+  try {
+    s.validate();
+    set_thread_count(s.threads);
+    in = prepare_inputs(s);
+    run = std::make_unique<TrainingRun>(s, *in.model, in.tokenizer, std::move(in.train), std::move(in.validation));
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string(e.what()) + " [settings read from " + ckpt.string() + "]");
+  }
+  return run->run(true);
 }
 
 }  // namespace hyplora::train

@@ -26,11 +26,13 @@ struct TrainResult {
   long total_steps = 0;
   bool interrupted = false;       ///< stopped by SIGINT / request_stop(); state saved
   bool stopped_bad = false;       ///< stopped by the NaN/Inf policy; last good files kept
+  bool already_complete = false;  ///< --resume of a finished run: nothing trained, no file touched
   std::string stop_reason;
   double initial_val_loss = 0, final_val_loss = 0, best_val_loss = 0;
   long best_step = -1;
   long skipped_steps = 0;
   double train_seconds = 0;       ///< this process
+  double total_train_seconds = 0; ///< the whole run, the parts before a --resume included
   double tokens_per_second = 0;   ///< target + context tokens through the model per second
   std::filesystem::path out_dir, adapter_last, adapter_best;
 };
@@ -57,7 +59,11 @@ class TrainingRun {
   ~TrainingRun();
 
   /// Trains to the end (or until interrupted / stopped). resume: continue from
-  /// <out>/checkpoint.safetensors (the log is cut back to the checkpoint's step).
+  /// <out>/checkpoint.safetensors (the log is cut back to the checkpoint's step); a checkpoint that
+  /// is already at the last step gives already_complete and leaves every file as it is. Without
+  /// resume, an --out folder that already holds a run is refused unless `overwrite` is set (then the
+  /// old run's files are removed first). A fresh run that fails before its first checkpoint removes
+  /// the files it wrote (and the folder, when it made it and it is empty).
   TrainResult run(bool resume);
 
   AdapterSet& adapters() { return *adapters_; }
@@ -68,6 +74,8 @@ class TrainingRun {
   /// step count after which this process stops as if interrupted (-1: never).
   std::function<void(long step, AdapterSet&)> after_backward;
   long stop_after_steps = -1;
+  /// Replace a run already in the output folder (hyplora train --overwrite; the demo, which owns its folders).
+  bool overwrite = false;
 
  private:
   struct Impl;
@@ -75,10 +83,33 @@ class TrainingRun {
   std::unique_ptr<AdapterSet> adapters_;
 };
 
-/// Convenience: prepare_inputs + TrainingRun::run (+ threads). resume reads <out>/settings.json.
-TrainResult run_training(const TrainSettings& s, bool resume);
+/// How `hyplora train` starts a run.
+struct RunRequest {
+  bool resume = false;        ///< continue <out>/checkpoint.safetensors with the settings stored there
+  bool overwrite = false;     ///< replace a run already in <out> (not with resume)
+  bool threads_given = true;  ///< with resume: s.threads was given; else the checkpoint's value is used
+  /// With resume: the setting keys (flag names) given on the command line or in --config. Each must
+  /// equal the checkpoint's value (a differing one would be ignored: an error naming it); out,
+  /// quiet and threads may differ.
+  std::vector<std::string> given_settings;
+};
 
-/// Sets OpenMP and OpenBLAS threads when n > 0.
+/// Convenience: prepare_inputs + TrainingRun::run (+ threads). With resume the settings come from
+/// <out>/checkpoint.safetensors; only out, quiet and (when given) threads are taken from `s`.
+TrainResult run_training(const TrainSettings& s, const RunRequest& request);
+inline TrainResult run_training(const TrainSettings& s, bool resume) {
+  RunRequest request;
+  request.resume = resume;
+  return run_training(s, request);
+}
+
+/// Throws std::invalid_argument, naming the folder, when a run may not start in `out`: without
+/// resume and overwrite, a folder that already holds a run (a checkpoint, a summary, or an adapter
+/// trained past step 0); resume together with overwrite.
+void check_out_folder(const std::filesystem::path& out, bool resume, bool overwrite);
+
+/// Sets OpenMP and OpenBLAS threads when n > 0; throws std::invalid_argument for n outside
+/// [0, kMaxThreads] (check_thread_count).
 void set_thread_count(int n);
 
 }  // namespace hyplora::train
