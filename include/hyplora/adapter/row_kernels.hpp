@@ -119,7 +119,7 @@ HYPLORA_INLINE T row_norm(const T* y, index_t d) {
   const T n2 = dot(y, y, d);
   if (n2 <= Constants<T>::max_value()) return std::sqrt(n2);
   T M = T(0);
-  for (index_t j = 0; j < d; ++j) M = std::abs(y[j]) > M ? std::abs(y[j]) : M;
+  for (index_t j = 0; j < d; ++j) M = math::abs(y[j]) > M ? math::abs(y[j]) : M;
   if (!(M <= Constants<T>::max_value())) return n2;  // NaN or Inf entries: not a norm to rescue
   const T inv = T(1) / M;
   T s = T(0);
