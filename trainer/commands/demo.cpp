@@ -60,12 +60,7 @@ CLI::App* setup(CLI::App& app) {
   c->add_option("--train-problems", g.builtin_train, "built-in training problems")->capture_default_str();
   c->add_option("--test-problems", g.test_count, "held-out test problems (balanced over depths)")->capture_default_str();
   c->add_option("--seed", g.seed, "seed")
-      ->check(CLI::Validator(
-          [](std::string& v) -> std::string {
-            const auto first = v.find_first_not_of(" \t");
-            return first != std::string::npos && v[first] == '-' ? "must be >= 0, got " + v : "";
-          },
-          "INT>=0"))
+      ->check(hyplora::cli::non_negative_integer())
       ->capture_default_str();
   c->add_option("--threads", g.threads, "OpenMP / BLAS threads (0 = all cores)")->capture_default_str();
   c->add_flag("--quiet", g.quiet, "no progress lines");

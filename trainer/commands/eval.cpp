@@ -84,12 +84,7 @@ CLI::App* setup(CLI::App& app) {
   c->add_option("--depth-min", g.depth_min, "built-in task: fewest operations")->capture_default_str();
   c->add_option("--depth-max", g.depth_max, "built-in task: most operations")->capture_default_str();
   c->add_option("--seed", g.seed, "seed of the built-in problems")
-      ->check(CLI::Validator(
-          [](std::string& v) -> std::string {
-            const auto first = v.find_first_not_of(" \t");
-            return first != std::string::npos && v[first] == '-' ? "must be >= 0, got " + v : "";
-          },
-          "INT>=0"))
+      ->check(hyplora::cli::non_negative_integer())
       ->capture_default_str();
   c->add_option("--max-new-tokens", g.max_new_tokens, "generation limit per answer")->capture_default_str();
   c->add_option("--limit", g.limit, "evaluate only the first N problems of each set (0 = all)")->capture_default_str();

@@ -21,6 +21,18 @@ inline std::vector<Command>& command_registry() {
   return commands;
 }
 
+/// CLI11 validator for an unsigned option: refuses a negative number (CLI11 would wrap "-1" to
+/// 2^64-1). Shared by every subcommand with a --seed.
+inline CLI::Validator non_negative_integer() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        const auto first = v.find_first_not_of(" \t");
+        if (first != std::string::npos && v[first] == '-') return "must be >= 0, got " + v;
+        return {};
+      },
+      "INT>=0");
+}
+
 struct CommandRegistration {
   CommandRegistration(std::string name, std::function<CLI::App*(CLI::App&)> setup, std::function<int()> run) {
     command_registry().push_back({std::move(name), std::move(setup), std::move(run)});

@@ -13,17 +13,6 @@ bool g_resume = false;
 bool g_overwrite = false;
 CLI::App* g_command = nullptr;
 
-/// CLI11 validator: an unsigned value given as a negative number (CLI11 would wrap "-1" to 2^64-1).
-CLI::Validator non_negative_integer() {
-  return CLI::Validator(
-      [](std::string& v) -> std::string {
-        const auto first = v.find_first_not_of(" \t");
-        if (first != std::string::npos && v[first] == '-') return "must be >= 0, got " + v;
-        return {};
-      },
-      "INT>=0");
-}
-
 /// Binds every TrainSettings field to its flag (the same names are the config file's keys).
 void add_train_options(CLI::App* c, hyplora::train::TrainSettings& s) {
   c->add_option("--model", s.model, "llama2.c checkpoint or GGUF (default: stories260K, see docs/trainer.md)");
@@ -54,7 +43,7 @@ void add_train_options(CLI::App* c, hyplora::train::TrainSettings& s) {
   c->add_option("--steps", s.steps, "optimiser steps (0: from --epochs)")->capture_default_str();
   c->add_option("--epochs", s.epochs, "epochs over the training data (when --steps is 0)")->capture_default_str();
   c->add_option("--seed", s.seed, "seed of initialisation, data order, dropout, built-in data")
-      ->check(non_negative_integer())
+      ->check(hyplora::cli::non_negative_integer())
       ->capture_default_str();
   c->add_flag("--train-on-inputs", s.train_on_inputs, "loss on prompt tokens too");
   c->add_option("--data", s.data, "training data: registered name (gsm8k-train, mawps-train, ...) or [FORMAT:]PATH");
