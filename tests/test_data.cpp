@@ -249,7 +249,7 @@ TEST_CASE("bad records: reported with file and line, skipped or rejected", "[dat
     CHECK_THROWS_WITH(load_mawps(h.path.string()), h.path.string() + ":1: empty data file");
   }
   SECTION("a missing file names the path") {
-    CHECK_THROWS_WITH(load_svamp("/nonexistent/svamp.json"), "/nonexistent/svamp.json:0: cannot open data file");
+    CHECK_THROWS_WITH(load_svamp("/nonexistent/svamp.json"), "/nonexistent/svamp.json:0: cannot open data file (no such file)");
     CHECK_THROWS_AS(load_dataset("svamp", BadRecordPolicy::reject, "/nonexistent"), DataError);
   }
   SECTION("AQuA letters outside A-E are rejected") {

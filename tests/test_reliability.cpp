@@ -243,6 +243,13 @@ TEST_CASE("llama2.c checkpoint: truncation at every length, extra bytes, bad hea
     spit(f, b);
   }
   expect_error("llama2.c", "+Inf in rms_final", [&] { (void)read_llama2c(f); }, {"rms_final[3] is infinite"});
+  {
+    std::string b = good;  // a flipped exponent bit: finite, but no trained weight is near it
+    poke<float>(b, kLlama2cHeader + 4 * 5, -3e38f);
+    spit(f, b);
+  }
+  expect_error("llama2.c", "-3e38 in token_embedding[5]", [&] { (void)read_llama2c(f); },
+               {"token_embedding[5] is -3e+38", "beyond the 1e+06"});
   expect_error("llama2.c", "missing file", [&] { (void)read_llama2c(tmp.path / "nope.bin"); }, {"nope.bin"});
 }
 
@@ -386,6 +393,8 @@ TEST_CASE("GGUF: truncation at every length, magic, version, counts, strings, of
     std::string b = good;  // the data section ends with output_norm.weight (4 floats)
     poke<float>(b, b.size() - 4, std::numeric_limits<float>::quiet_NaN());
     expect_error("GGUF", "NaN in a tensor", load(b), {"output_norm.weight", "NaN"});
+    poke<float>(b, b.size() - 4, 2e7f);
+    expect_error("GGUF", "2e7 in a tensor", load(b), {"output_norm.weight", "element 3 is 2e+07", "beyond the 1e+06"});
   }
   {
     std::string b = good;  // tokenizer: a piece with invalid UTF-8 ("<unk>" is the first piece)
@@ -480,6 +489,17 @@ TEST_CASE("data sets: broken lines, missing fields, wrong types, UTF-8, NaN, str
   expect_error("data (GSM8K jsonl)", "invalid UTF-8 (0xFF) on line 2", gsm(ok + "\n{\"question\": \"caf\xff\", \"answer\": \"#### 1\"}\n"),
                {"train.jsonl:2:", "invalid UTF-8"});
   expect_error("data (GSM8K jsonl)", "record is an array", gsm("[1, 2]\n"), {"train.jsonl:1:"});
+  // a .jsonl file is read as JSON Lines even when its first line is an array (it was read as one
+  // JSON array, and the error spoke of text after the closing ']')
+  expect_error("data (GSM8K jsonl)", "first line [1, 2], then records", gsm("[1, 2]\n" + ok + "\n"),
+               {"train.jsonl:1:", "record is a JSON array, expected an object"});
+  spit(f, "[1, 2]\n" + ok + "\n");
+  CHECK(load_file(f.string(), DataFormat::gsm8k, BadRecordPolicy::skip).records.size() == 1);
+  expect_error("data (GSM8K jsonl)", "a 17 MiB record on line 2", gsm(ok + "\n{\"question\": \"" + std::string(17u << 20, 'a') + "\"}\n"),
+               {"train.jsonl:2:", "longer than the 16 MiB limit"});
+  expect_error("data", "/dev/zero (never ends)", [&] { (void)load_file("/dev/zero", DataFormat::gsm8k); },
+               {"/dev/zero", "not a regular file"});
+  expect_error("data", "a directory", [&] { (void)load_file(tmp.path.string(), DataFormat::gsm8k); }, {"not a regular file"});
   expect_error("data (GSM8K jsonl)", "empty file", gsm(""), {"train.jsonl:1:", "empty data file"});
   expect_error("data (GSM8K jsonl)", "missing file", [&] { (void)load_file((tmp.path / "none.jsonl").string(), DataFormat::gsm8k); },
                {"none.jsonl", "cannot open"});
@@ -578,8 +598,9 @@ TEST_CASE("config files and settings: unknown keys, wrong types, values out of r
   expect_error("--config FILE", "nested object", config(R"({"rank": {"a": 1}})"), {"'rank'"});
   expect_error("--config FILE", "unknown key", config(R"({"rnak": 4})"), {"config.json", "unknown setting 'rnak'"});
   expect_error("--config FILE", "missing file", [&] { parse_config(tmp.path / "none.json", rank, lr, targets); }, {"none.json"});
-  expect_error("--config FILE", "rank is \"eight\"", config(R"({"rank": "eight"})"), {"rank"});
-  expect_error("--config FILE", "rank 1e20 (out of int range)", config(R"({"rank": 1e20})"), {"rank"});
+  // a value the option cannot take names the file and the key (CLI11 alone says only "--rank")
+  expect_error("--config FILE", "rank is \"eight\"", config(R"({"rank": "eight"})"), {"config.json", "setting 'rank'", "eight"});
+  expect_error("--config FILE", "rank 1e20 (out of int range)", config(R"({"rank": 1e20})"), {"config.json", "setting 'rank'"});
 }
 
 // ---- atomic writes under SIGKILL ------------------------------------------------------------

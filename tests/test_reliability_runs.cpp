@@ -1,7 +1,7 @@
 // Reliability of real training runs of build/bin/hyplora (stories260K, built-in task, a save every
 // step): SIGKILL at random moments leaves the adapters and the checkpoint loadable and the run
 // resumable; SIGINT stops after saving, and the resumed run ends with the same adapter, bit for bit,
-// as an uninterrupted one (one thread); NaN/Inf steps are skipped or stop the run with a message,
+// as an uninterrupted one (one thread); a diverging run (lr 1e30) stops with a message,
 // and the adapter on disk stays loadable and finite.
 #include <fcntl.h>
 #include <signal.h>
@@ -233,7 +233,7 @@ TEST_CASE("SIGINT stops a run after saving and the resumed run ends bit-identica
   CHECK(summary_parts["train_seconds"].get<double>() > summary_parts["train_seconds_this_process"].get<double>());
 }
 
-TEST_CASE("NaN/Inf steps: skipped, then the run stops with a message, the adapter on disk stays finite", "[reliability][runs]") {
+TEST_CASE("a diverging run (lr 1e30) stops with a message, the adapter on disk stays loadable", "[reliability][runs]") {
   require_cli();
   const fs::path model = hyplora::test::require_shared("models/stories260K/stories260K.bin");
   const auto cfg = hyplora::llm::read_llama2c(model).config;
@@ -247,9 +247,10 @@ TEST_CASE("NaN/Inf steps: skipped, then the run stops with a message, the adapte
     INFO(policy << ": exit " << code << "\n" << text);
     CHECK(code != 0);
     CHECK(code < 128);  // an orderly stop, not a crash
-    CHECK(text.find("NaN or infinite") != std::string::npos);
-    check_run_folder(out, cfg);  // whatever was saved is finite and loadable
-    if (policy == "skip") CHECK(text.find("3 consecutive non-finite steps") != std::string::npos);
+    // the first step throws the parameters to ~1e28: finite, but the run has diverged (it went on
+    // to NaN losses, and saved adapters that the readers now refuse)
+    CHECK(text.find("parameters diverged after step 1") != std::string::npos);
+    check_run_folder(out, cfg);  // whatever was saved is finite, plausible and loadable
   }
 }
 
@@ -298,6 +299,8 @@ TEST_CASE("bad flags fail before any work with a message naming the flag, and le
   expect_error({"sweep", "--model", m, "--out", o, "--dry-run", "--steps", "-3"}, {"--steps"});
   expect_error({"sweep", "--model", m, "--out", o, "--dry-run", "--batch", "0"}, {"--batch"});
   expect_error({"sweep", "--model", m, "--out", o, "--dry-run", "--train-problems", "-5"}, {"--train-problems"});
+  // --aggregate-only with nothing recorded (exited 0 with an empty summary)
+  expect_error({"sweep", "--model", m, "--out", o, "--aggregate-only"}, {"--aggregate-only", "no cell of this grid is recorded"});
   // convert onto its own input; a .gguf name that is not GGUF
   const fs::path copy = tmp.path / "model.bin";
   fs::copy_file(model, copy);

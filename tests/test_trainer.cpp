@@ -5,6 +5,7 @@
 #include <cstring>
 #include <unistd.h>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -20,6 +21,7 @@
 #include "train/dataset.hpp"
 #include "train/schedule.hpp"
 #include "train/settings.hpp"
+#include "train/signals.hpp"
 #include "train/trainer.hpp"
 #include "util/json_config.hpp"
 #include "util/model_locate.hpp"
@@ -254,6 +256,56 @@ TEST_CASE("adapter files: atomic save and load give the same bits, with PEFT nam
   foreign.tensors.push_back({"w", "F32", {2}, {1.0f, 2.0f}});
   formats::write_safetensors(dir / "foreign.safetensors", foreign);
   CHECK_THROWS_WITH(train::load_adapter(dir / "foreign.safetensors", cfg), Catch::Contains("not a hyplora adapter"));
+
+  // edited hyperbolic files: every tensor is read and checked against the metadata
+  train::AdapterSpec hspec;
+  hspec.kind = train::AdapterKind::hyplora_lorentz;
+  hspec.rank = 2;
+  hspec.learn_K = true;
+  hspec.K = 1.5;
+  train::AdapterSet hset(cfg, hspec);
+  fill_params(hset, 0.5f);
+  const auto hpath = dir / "hyp.safetensors";
+  train::save_adapter(hpath, hset);
+  const auto good = formats::read_safetensors(hpath);
+  const auto edited = [&](const std::function<void(formats::SafetensorsFile&)>& edit) {
+    auto st = good;
+    edit(st);
+    formats::write_safetensors(dir / "edited.safetensors", st);
+    return dir / "edited.safetensors";
+  };
+  const std::string q_prefix = "base_model.model.model.layers.0.self_attn.q_proj";
+  const auto tensor = [&](formats::SafetensorsFile& st, const std::string& name) -> formats::SafeTensor& {
+    for (auto& t : st.tensors)
+      if (t.name == name) return t;
+    FAIL("no tensor " << name);
+    return st.tensors.front();
+  };
+  // hyplora_K disagrees with the curvature the parameters give (it was not read at all)
+  const auto bad_K = edited([&](auto& st) { tensor(st, q_prefix + ".hyplora_K").data[0] = 7.0f; });
+  CHECK_THROWS_WITH(train::load_adapter(bad_K, cfg), Catch::Contains("edited.safetensors") &&
+                                                          Catch::Contains(q_prefix + ".hyplora_K = 7") &&
+                                                          Catch::Contains("disagrees"));
+  // ... and a set it is loaded into keeps its values
+  train::AdapterSet target(cfg, hspec);
+  fill_params(target, 0.25f);
+  const auto target_before = target.gather_params();
+  CHECK_THROWS_WITH(train::load_adapter_values(bad_K, target), Catch::Contains("disagrees"));
+  CHECK(target.gather_params() == target_before);
+  // an extra tensor (was ignored)
+  CHECK_THROWS_WITH(train::load_adapter(edited([&](auto& st) { st.tensors.push_back({"extra.weight", "F32", {1}, {1.0f}}); }), cfg),
+                    Catch::Contains("tensor \"extra.weight\" is not part of a hyplora_lorentz adapter"));
+  // kind "lora" over the tensors of a hyperbolic adapter (was loaded as LoRA)
+  const auto as_lora = edited([&](auto& st) {
+    auto spec_json = nlohmann::json::parse(st.metadata.at("adapter"));
+    spec_json["kind"] = "lora";
+    st.metadata["adapter"] = spec_json.dump();
+  });
+  CHECK_THROWS_WITH(train::load_adapter(as_lora, cfg), Catch::Contains("is not part of a lora adapter"));
+  // a flipped exponent bit: finite, absurd
+  CHECK_THROWS_WITH(train::load_adapter(edited([&](auto& st) { tensor(st, q_prefix + ".lora_A.weight").data[1] = -3e38f; }), cfg),
+                    Catch::Contains(q_prefix + ".lora_A.weight\": element 1 is -3e+38"));
+  CHECK_NOTHROW(train::load_adapter(hpath, cfg));
   fs::remove_all(dir);
 }
 
@@ -307,6 +359,24 @@ TEST_CASE("checkpoint: save and load round trip, corrupt checkpoints are errors"
   formats::write_safetensors(dir / "nosettings.safetensors", st);
   CHECK_THROWS_WITH(train::load_checkpoint(dir / "nosettings.safetensors"),
                     Catch::Contains("nosettings.safetensors") && Catch::Contains("\"settings\" is missing"));
+  // the pending validation round-trips; absurd values are errors naming the file
+  c.state.val_pending = true;
+  train::save_checkpoint(dir / "c.safetensors", c);
+  CHECK(train::load_checkpoint(dir / "c.safetensors").state.val_pending);
+  CHECK_FALSE(old.state.val_pending);  // absent in an older checkpoint
+  auto bad = c;
+  bad.params[1] = 3e38f;
+  train::save_checkpoint(dir / "bad.safetensors", bad);
+  CHECK_THROWS_WITH(train::load_checkpoint(dir / "bad.safetensors"),
+                    Catch::Contains("bad.safetensors") && Catch::Contains("'params': element 1 is 3e+38"));
+  bad = c;
+  bad.adam_v[2] = -1.0f;
+  train::save_checkpoint(dir / "bad.safetensors", bad);
+  CHECK_THROWS_WITH(train::load_checkpoint(dir / "bad.safetensors"), Catch::Contains("'adam_v': element 2 is negative"));
+  bad = c;
+  bad.state.best_step = 8;  // after step 7
+  train::save_checkpoint(dir / "bad.safetensors", bad);
+  CHECK_THROWS_WITH(train::load_checkpoint(dir / "bad.safetensors"), Catch::Contains("inconsistent run state"));
   fs::remove_all(dir);
 }
 
@@ -458,6 +528,83 @@ TEST_CASE("stop and resume continue bit for bit (single thread, with dropout)", 
   fs::remove_all(dir_b);
 }
 
+TEST_CASE("a stop during a validation saves the run with that validation pending; the resume runs it first and ends bit for bit", "[trainer][resume]") {
+  auto st = load_stories();
+  train::set_thread_count(1);
+  const auto dir_a = temp_dir("val_stop_a");
+  auto sa = small_run(dir_a);
+  const auto train_recs = records(sa, "train", 200), val_recs = records(sa, "validation", 16);
+  train::TrainingRun full(sa, *st.model, st.tok, train_recs, val_recs);
+  const auto ra = full.run(false);
+  REQUIRE(ra.steps == 12);
+  const auto same_params = [&](const fs::path& a, const fs::path& b) {
+    const auto x = train::load_adapter(a, st.model->config()).gather_params();
+    const auto y = train::load_adapter(b, st.model->config()).gather_params();
+    return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
+  };
+  // stop requested before the run: the initial validation (step 0) is the one cut; eval_every 4:
+  // a stop requested during step 8 cuts the validation after it
+  for (const long stop_in_step : {-1L, 7L}) {
+    const auto dir_b = temp_dir(stop_in_step < 0 ? "val_stop_b0" : "val_stop_b8");
+    auto sb = sa;
+    sb.out = dir_b.string();
+    {
+      train::TrainingRun first(sb, *st.model, st.tok, train_recs, val_recs);
+      if (stop_in_step < 0) train::request_stop();
+      else first.after_backward = [&](long step, train::AdapterSet&) { if (step == stop_in_step) train::request_stop(); };
+      const auto r1 = first.run(false);
+      train::clear_stop_request();
+      INFO("stop in step " << stop_in_step << ": " << r1.stop_reason);
+      CHECK(r1.interrupted);
+      CHECK(r1.steps == stop_in_step + 1);
+      CHECK(r1.stop_reason.find("validation") != std::string::npos);
+      const auto c = train::load_checkpoint(dir_b / "checkpoint.safetensors");
+      CHECK(c.state.val_pending);
+      CHECK(c.state.step == stop_in_step + 1);
+    }
+    train::TrainingRun second(sb, *st.model, st.tok, train_recs, val_recs);
+    const auto r2 = second.run(true);
+    CHECK(r2.steps == 12);
+    CHECK(r2.initial_val_loss == ra.initial_val_loss);
+    CHECK(r2.best_val_loss == ra.best_val_loss);
+    CHECK(r2.best_step == ra.best_step);
+    CHECK(same_params(dir_a / "adapter.safetensors", dir_b / "adapter.safetensors"));
+    CHECK(same_params(dir_a / "adapter_best.safetensors", dir_b / "adapter_best.safetensors"));
+    // every validation point is in the log once, with the value of the uninterrupted run
+    std::map<long, std::vector<double>> val_a, val_b;
+    for (const auto& [dir, vals] : {std::pair{dir_a, &val_a}, std::pair{dir_b, &val_b}}) {
+      std::ifstream log(dir / "train_log.jsonl");
+      for (std::string line; std::getline(log, line);) {
+        const auto j = nlohmann::json::parse(line);
+        if (j.contains("val_loss")) (*vals)[j["step"].get<long>()].push_back(j["val_loss"].get<double>());
+      }
+    }
+    CHECK(val_b == val_a);
+    CHECK(val_a.size() == 4);  // steps 0, 4, 8, 12
+    fs::remove_all(dir_b);
+  }
+  fs::remove_all(dir_a);
+}
+
+TEST_CASE("without a validation set the best adapter is the last one", "[trainer][run]") {
+  auto st = load_stories();
+  train::set_thread_count(1);
+  const auto dir = temp_dir("no_val");
+  auto s = small_run(dir);
+  s.val_examples = 0;
+  train::TrainingRun run(s, *st.model, st.tok, records(s, "train", 200), {});
+  const auto r = run.run(false);
+  CHECK_FALSE(r.validated);
+  CHECK(r.best_step == 12);
+  // (it used to stay the untrained adapter of step 0)
+  CHECK(file_bytes(dir / "adapter_best.safetensors") == file_bytes(dir / "adapter.safetensors"));
+  const auto summary = nlohmann::json::parse(file_bytes(dir / "summary.json"));
+  CHECK(summary["best_by"] == "last step (no validation set)");
+  CHECK(summary["best_step"] == 12);
+  CHECK(summary["best_val_loss"].is_null());
+  fs::remove_all(dir);
+}
+
 TEST_CASE("an --out folder holding a run is refused without --resume or --overwrite; resuming a finished run changes nothing", "[trainer][resume]") {
   auto st = load_stories();
   train::set_thread_count(1);
@@ -507,6 +654,14 @@ TEST_CASE("an --out folder holding a run is refused without --resume or --overwr
     CHECK(summary["steps"] == 4);
     CHECK(summary["initial_val_loss"].is_number());
     CHECK(summary["final_val_loss"].is_number());
+  }
+  // a checkpoint whose step lies beyond the run's last step (was taken as finished)
+  {
+    auto c = train::load_checkpoint(dir / "checkpoint.safetensors");
+    c.state.step = 1'000'000'000'000L;
+    train::save_checkpoint(dir / "checkpoint.safetensors", c);
+    train::TrainingRun resumed(s, *st.model, st.tok, train_recs, val_recs);
+    CHECK_THROWS_WITH(resumed.run(true), Catch::Contains("checkpoint.safetensors: step 1000000000000 is beyond the run's last step 4"));
   }
   // --overwrite replaces the run; nothing of the old one (a loss.png of another format) stays
   std::ofstream(dir / "loss.png") << "old plot";
@@ -605,6 +760,35 @@ TEST_CASE("NaN gradients: skip policy drops the step, stop policy keeps the last
     auto loaded = train::load_adapter(dir / "adapter.safetensors", st.model->config());
     CHECK(loaded.params_finite());
     CHECK(train::load_checkpoint(dir / "checkpoint.safetensors").state.step == 4);
+    fs::remove_all(dir);
+  }
+  {  // skip policy, a NaN in every step from step 6 on: stops after --max-bad-steps of them
+    const auto dir = temp_dir("nan_many");
+    auto s = small_run(dir);
+    s.nan_policy = "skip";
+    s.max_bad_steps = 3;
+    train::TrainingRun run(s, *st.model, st.tok, records(s, "train", 200), records(s, "validation", 16));
+    run.after_backward = [](long step, train::AdapterSet& set) {
+      if (step >= 5) set.units()[0]->grads()[0] = std::numeric_limits<float>::quiet_NaN();
+    };
+    const auto r = run.run(false);
+    CHECK(r.stopped_bad);
+    CHECK_THAT(r.stop_reason, Catch::Contains("3 consecutive non-finite steps"));
+    CHECK(r.skipped_steps == 3);
+    CHECK_NOTHROW(train::load_adapter(dir / "adapter.safetensors", st.model->config()));
+    fs::remove_all(dir);
+  }
+  {  // a step that throws the parameters far out (finite, beyond any weight): stops, keeps the last good files
+    const auto dir = temp_dir("diverged");
+    auto s = small_run(dir);
+    s.lr = 1e30;
+    train::TrainingRun run(s, *st.model, st.tok, records(s, "train", 200), records(s, "validation", 16));
+    const auto r = run.run(false);
+    CHECK(r.stopped_bad);
+    CHECK(r.steps == 0);
+    CHECK_THAT(r.stop_reason, Catch::Contains("parameters diverged after step 1") && Catch::Contains("largest |p|"));
+    CHECK_NOTHROW(train::load_adapter(dir / "adapter.safetensors", st.model->config()));
+    CHECK(train::load_checkpoint(dir / "checkpoint.safetensors").state.step == 0);
     fs::remove_all(dir);
   }
 }

@@ -46,7 +46,7 @@ data::DataFormat detect_format(const std::string& path) {
   if (first == std::string::npos) throw std::runtime_error(path + ": empty data file");
   json rec;
   try {
-    if (text[first] == '[') {
+    if (!data::is_json_lines(path, text)) {
       const json arr = json::parse(text);
       if (!arr.is_array() || arr.empty()) throw std::runtime_error("an empty JSON array");
       rec = arr.front();

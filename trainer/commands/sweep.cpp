@@ -127,7 +127,12 @@ int run() {
     std::cout << "\n";
     return 0;
   }
-  if (!g.aggregate_only) {
+  if (g.aggregate_only) {
+    if (count_recorded_cells(grid, opt.out) == 0)
+      throw std::invalid_argument("sweep --aggregate-only: no cell of this grid is recorded in " +
+                                  (opt.out / "cells").string() +
+                                  " (run the sweep without --aggregate-only first, or check --out and the grid settings)");
+  } else {
     const auto st = run_sweep(grid, opt);
     std::cout << "cells: " << st.cells_total << " in grid, " << st.cells_reused << " reused, " << st.cells_run
               << " run now, " << st.cells_left << " left; " << hyplora::util::format_duration(st.seconds) << "\n";

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -21,6 +22,15 @@ std::string format_number(double value) {
 }
 
 std::string read_text_file(const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) throw DataError(path, 0, "cannot open data file (no such file)");
+  if (!std::filesystem::is_regular_file(status))
+    throw DataError(path, 0, "not a regular file (a data file must be a JSON or JSON Lines file on disk)");
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > kMaxDataFileBytes)
+    throw DataError(path, 0, "data file of " + std::to_string(size) + " bytes is larger than the " +
+                                 std::to_string(kMaxDataFileBytes >> 30) + " GiB limit");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw DataError(path, 0, "cannot open data file");
   std::ostringstream ss;
@@ -53,6 +63,13 @@ bool is_valid_utf8(std::string_view s, std::size_t* bad_offset) {
   return true;
 }
 
+bool is_json_lines(const std::string& path, std::string_view text) {
+  const auto ext = std::filesystem::path(path).extension().string();
+  if (ext == ".jsonl" || ext == ".ndjson" || ext == ".JSONL") return true;
+  const auto first = text.find_first_not_of(" \t\r\n");
+  return first == std::string_view::npos || text[first] != '[';
+}
+
 namespace {
 
 std::size_t line_of(std::string_view text, std::size_t offset, std::size_t& cache_offset, std::size_t& cache_line) {
@@ -66,7 +83,10 @@ void handle_element(const std::string& path, std::string_view element, std::size
                     LoadResult& result, const std::function<void(const nlohmann::json&, std::size_t)>& visit) {
   std::string message;
   std::size_t bad = 0;
-  if (!is_valid_utf8(element, &bad)) {
+  if (element.size() > kMaxRecordBytes) {
+    message = "record of " + std::to_string(element.size()) + " bytes is longer than the " +
+              std::to_string(kMaxRecordBytes >> 20) + " MiB limit";
+  } else if (!is_valid_utf8(element, &bad)) {
     message = "invalid UTF-8 (byte " + std::to_string(bad) + " of the record)";
   } else {
     try {
@@ -96,7 +116,7 @@ void for_each_json_record(const std::string& path, BadRecordPolicy policy, LoadR
   if (pos == text.size()) throw DataError(path, 1, "empty data file");
   std::size_t cache_offset = 0, cache_line = 1;
 
-  if (text[pos] != '[') {  // JSON Lines
+  if (is_json_lines(path, text)) {
     std::size_t start = 0, line = 1;
     while (start < text.size()) {
       std::size_t end = text.find('\n', start);

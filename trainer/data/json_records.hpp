@@ -19,14 +19,23 @@ class RecordError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Reads the whole file; throws DataError (line 0) when it cannot be opened.
+/// Largest data file and largest single record read (a record beyond it is a bad record).
+inline constexpr std::size_t kMaxDataFileBytes = std::size_t(4) << 30;
+inline constexpr std::size_t kMaxRecordBytes = std::size_t(16) << 20;
+
+/// Reads the whole file; throws DataError (line 0) when it cannot be opened, is not a regular file
+/// (a device such as /dev/zero, a directory, a pipe) or exceeds kMaxDataFileBytes.
 std::string read_text_file(const std::string& path);
+
+/// JSON Lines or one JSON array: a `.jsonl` / `.ndjson` file is JSON Lines whatever its first line
+/// holds; any other file is an array when its first non-blank character is '['.
+bool is_json_lines(const std::string& path, std::string_view text);
 
 /// True when text is well-formed UTF-8; *bad_offset receives the first bad byte otherwise.
 bool is_valid_utf8(std::string_view text, std::size_t* bad_offset = nullptr);
 
 /// Calls visit(json, line) for every top-level element of a JSON array file, or for every non-empty
-/// line of a JSON Lines file (chosen by the first non-blank character: '[' = array). Each element is
+/// line of a JSON Lines file (chosen by is_json_lines). Each element is
 /// checked for UTF-8 and parsed on its own; a broken element, or a RecordError thrown by visit, goes
 /// to result.problems (skip) or becomes a DataError (reject). Structural damage that makes the
 /// elements impossible to delimit (unterminated string, missing ']') always throws DataError.

@@ -9,6 +9,7 @@
 
 #include "formats/atomic_file.hpp"
 #include "formats/byte_cursor.hpp"
+#include "formats/weight_check.hpp"
 
 namespace hyplora::formats {
 
@@ -338,9 +339,8 @@ GgufFile parse_gguf(std::string_view bytes, const std::string& file, const GgufR
     convert_tensor(bytes.substr(data_start + in.offset, in.nbytes), t.stored_type, t.data);
     if (options.check_finite)
       for (std::size_t e = 0; e < t.data.size(); ++e)
-        if (!std::isfinite(t.data[e]))
-          cur.fail_at(data_start + in.offset, "tensor " + q(t.name) + ": element " + std::to_string(e) + " is " +
-                                                  (std::isnan(t.data[e]) ? "NaN" : "infinite"));
+        if (const auto problem = weight_value_problem(t.data[e]); !problem.empty())
+          cur.fail_at(data_start + in.offset, "tensor " + q(t.name) + ": element " + std::to_string(e) + " is " + problem);
   }
   return g;
 }
@@ -557,9 +557,12 @@ llm::ModelWeights llama_weights_from_gguf(const GgufFile& g, const std::string& 
     auto& dst = w.*(slot.field);
     const std::int64_t rows = dim_of(c, slot.rows_kind);
     const std::int64_t cols = slot.cols_kind == 3 ? 0 : dim_of(c, slot.cols_kind);
-    dst.reserve(std::size_t(c.n_layers) * std::size_t(rows) * std::size_t(cols ? cols : 1));
     for (int l = 0; l < c.n_layers; ++l) {
       const auto& t = need_tensor(g, file, "blk." + std::to_string(l) + "." + slot.suffix + ".weight", expected_ne(rows, cols));
+      // sized only when the file holds the last layer's tensor too (a layer count in the metadata
+      // alone reserves nothing)
+      if (l == 0 && g.tensor("blk." + std::to_string(c.n_layers - 1) + "." + slot.suffix + ".weight"))
+        dst.reserve(std::size_t(c.n_layers) * t.data.size());
       dst.insert(dst.end(), t.data.begin(), t.data.end());
     }
   }

@@ -81,7 +81,9 @@ struct GgufFile {
 };
 
 struct GgufReadOptions {
-  bool check_finite = true;  // NaN / Inf in a tensor is an error naming the tensor and the index
+  /// NaN, Inf or a magnitude beyond formats::kMaxWeightMagnitude in a tensor is an error naming the
+  /// tensor and the index
+  bool check_finite = true;
 };
 
 /// Reads and validates; FormatError (file, offset, problem) on any inconsistency.

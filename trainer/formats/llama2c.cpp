@@ -10,6 +10,7 @@
 
 #include "formats/atomic_file.hpp"
 #include "formats/format_error.hpp"
+#include "formats/weight_check.hpp"
 #include "model/llama.hpp"
 
 namespace hyplora::llm {
@@ -74,9 +75,8 @@ ModelWeights read_llama2c(const std::filesystem::path& path) {
     in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(float)));
     if (!in) fail(path, offset, std::string("cannot read tensor ") + name);
     for (std::size_t i = 0; i < v.size(); ++i)
-      if (!std::isfinite(v[i]))
-        fail(path, offset + i * sizeof(float),
-             std::string("tensor ") + name + "[" + std::to_string(i) + "] is " + (std::isnan(v[i]) ? "NaN" : "infinite"));
+      if (const auto problem = formats::weight_value_problem(v[i]); !problem.empty())
+        fail(path, offset + i * sizeof(float), std::string("tensor ") + name + "[" + std::to_string(i) + "] is " + problem);
     offset += v.size() * sizeof(float);
   };
   // file order: everything up to rms_final, then the freq_cis tables, then the classifier

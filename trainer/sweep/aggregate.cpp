@@ -300,6 +300,17 @@ nlohmann::json to_json(const SweepSummary& s) {
   return j;
 }
 
+std::size_t count_recorded_cells(const SweepGrid& grid, const fs::path& dir) {
+  if (!fs::is_directory(dir / "cells")) return 0;  // (a ResultsStore would create the folder)
+  ResultsStore store(dir);
+  std::size_t n = 0;
+  for (const auto& c : expand_cells(grid)) {
+    const auto r = store.load(c.id());
+    if (r && r->fingerprint == cell_fingerprint(grid, c)) ++n;
+  }
+  return n;
+}
+
 WrittenSummary write_summary(const SweepGrid& grid, const fs::path& dir) {
   ResultsStore store(dir);
   const auto specs = expand_cells(grid);

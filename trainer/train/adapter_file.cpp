@@ -1,10 +1,13 @@
 #include "train/adapter_file.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <set>
 #include <stdexcept>
 
 #include "formats/format_error.hpp"
 #include "formats/safetensors.hpp"
+#include "formats/weight_check.hpp"
 
 namespace hyplora::train {
 namespace {
@@ -48,24 +51,61 @@ AdapterSpec spec_from(const std::map<std::string, std::string>& meta, const std:
   }
 }
 
+bool is_hyperbolic(AdapterKind kind) {
+  return kind == AdapterKind::hyplora_lorentz || kind == AdapterKind::hyplora_poincare || kind == AdapterKind::paper;
+}
+
+/// Reads every unit's values from `st` into `set`. The file must hold exactly the tensors of the
+/// set's kind, rank and targets (an extra tensor, e.g. the hyplora_K of a hyperbolic file under kind
+/// "lora", is an error), every value must be a plausible weight (formats::weight_value_problem), and
+/// a hyperbolic file's hyplora_K must be the curvature its settings and parameters give. Nothing in
+/// `set` changes unless all of that holds.
 void fill_values(const formats::SafetensorsFile& st, const std::string& file, AdapterSet& set) {
+  std::set<std::string> expected;
+  auto take = [&](const std::string& name, const std::vector<std::int64_t>& shape) -> const formats::SafeTensor& {
+    expected.insert(name);
+    const auto& t = st.require(name, shape, file);
+    for (std::size_t i = 0; i < t.data.size(); ++i)
+      if (const auto problem = formats::weight_value_problem(t.data[i]); !problem.empty())
+        throw formats::FormatError(file, "tensor \"" + name + "\": element " + std::to_string(i) + " is " + problem);
+    return t;
+  };
+  const bool hyperbolic = is_hyperbolic(set.spec().kind);
+  std::vector<std::vector<float>> values;
+  std::vector<float> stored_K;
   for (auto& u : set.units()) {
     const std::string prefix = peft_module_prefix(u->layer(), u->module());
-    const auto& A = st.require(prefix + ".lora_A.weight", {u->rank(), u->d_in()}, file);
-    const auto& B = st.require(prefix + ".lora_B.weight", {u->d_out(), u->rank()}, file);
+    const auto& A = take(prefix + ".lora_A.weight", {u->rank(), u->d_in()});
+    const auto& B = take(prefix + ".lora_B.weight", {u->d_out(), u->rank()});
     std::vector<float> p(std::size_t(u->num_params()));
     std::copy(A.data.begin(), A.data.end(), p.begin() + u->offset_A());
     std::copy(B.data.begin(), B.data.end(), p.begin() + u->offset_B());
-    if (u->offset_curvature() >= 0) p[std::size_t(u->offset_curvature())] =
-        st.require(prefix + ".hyplora_curvature_raw", {1}, file).data[0];
+    if (u->offset_curvature() >= 0) p[std::size_t(u->offset_curvature())] = take(prefix + ".hyplora_curvature_raw", {1}).data[0];
     if (u->offset_scale() >= 0) {
-      const float s = st.require(prefix + ".hyplora_norm_scale", {1}, file).data[0];
+      const float s = take(prefix + ".hyplora_norm_scale", {1}).data[0];
       if (!(s > 0)) throw formats::FormatError(file, prefix + ".hyplora_norm_scale must be positive");
       p[std::size_t(u->offset_scale())] = s;
     }
-    for (float x : p)
-      if (!std::isfinite(x)) throw formats::FormatError(file, prefix + ": non-finite parameter");
-    std::copy(p.begin(), p.end(), u->params());
+    if (hyperbolic) stored_K.push_back(take(prefix + ".hyplora_K", {1}).data[0]);
+    values.push_back(std::move(p));
+  }
+  for (const auto& t : st.tensors)
+    if (!expected.count(t.name))
+      throw formats::FormatError(file, "tensor \"" + t.name + "\" is not part of a " + kind_name(set.spec().kind) +
+                                           " adapter of rank " + std::to_string(set.spec().rank) +
+                                           " on these targets (a file of another adapter kind, or an edited one)");
+  const std::vector<float> before = set.gather_params();
+  for (std::size_t i = 0; i < values.size(); ++i) std::copy(values[i].begin(), values[i].end(), set.units()[i]->params());
+  for (std::size_t i = 0; i < stored_K.size(); ++i) {
+    const auto& u = set.units()[i];
+    const double K = u->K();  // from the spec (fixed) or the curvature parameter just read
+    // the file stores float(K) of the same computation: equal up to float rounding of K
+    if (!(std::fabs(double(stored_K[i]) - K) <= 1e-5 * std::max(1.0, std::fabs(K)))) {
+      set.scatter_params(before);
+      throw formats::FormatError(file, peft_module_prefix(u->layer(), u->module()) + ".hyplora_K = " +
+                                           std::to_string(stored_K[i]) + " disagrees with the curvature " +
+                                           std::to_string(K) + " that the adapter's settings and parameters give");
+    }
   }
 }
 
@@ -78,9 +118,11 @@ std::string peft_module_prefix(int layer, llm::Module module) {
 
 void save_adapter(const std::filesystem::path& path, const AdapterSet& set,
                   const std::map<std::string, std::string>& extra_metadata) {
-  if (!set.params_finite())
-    throw std::runtime_error("refusing to save adapter " + path.string() +
-                             ": it holds NaN or infinite parameters (the previous file is kept)");
+  if (double largest = 0; !set.params_plausible(&largest))
+    throw std::runtime_error("refusing to save adapter " + path.string() + ": it holds " +
+                             (std::isfinite(largest) ? "a parameter of " + formats::weight_value_problem(float(largest))
+                                                     : std::string("NaN or infinite parameters")) +
+                             " (the previous file is kept)");
   formats::SafetensorsFile st;
   st.metadata = extra_metadata;
   st.metadata["format"] = kFormat;
@@ -97,8 +139,7 @@ void save_adapter(const std::filesystem::path& path, const AdapterSet& set,
                                                 {"hyplora_kind", kind_name(set.spec().kind)}}
                                      .dump();
   }
-  const bool hyperbolic = set.spec().kind == AdapterKind::hyplora_lorentz ||
-                          set.spec().kind == AdapterKind::hyplora_poincare || set.spec().kind == AdapterKind::paper;
+  const bool hyperbolic = is_hyperbolic(set.spec().kind);
   for (const auto& u : set.units()) {
     const std::string prefix = peft_module_prefix(u->layer(), u->module());
     const float* p = u->params();

@@ -1,8 +1,10 @@
 #include "train/adapter_set.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
+#include "formats/weight_check.hpp"
 #include "hyplora/adapter/adapter.hpp"
 #include "hyplora/backend/cpu.hpp"
 
@@ -260,6 +262,21 @@ bool AdapterSet::params_finite() const {
     for (long i = 0; i < u->num_params(); ++i)
       if (!std::isfinite(u->params()[i])) return false;
   return true;
+}
+
+bool AdapterSet::params_plausible(double* largest) const {
+  double big = 0;
+  for (const auto& u : units_)
+    for (long i = 0; i < u->num_params(); ++i) {
+      const double a = std::fabs(double(u->params()[i]));
+      if (std::isnan(a)) {
+        if (largest) *largest = a;
+        return false;
+      }
+      big = std::max(big, a);
+    }
+  if (largest) *largest = big;
+  return big <= double(formats::kMaxWeightMagnitude);
 }
 
 double AdapterSet::grad_norm() const {

@@ -105,6 +105,9 @@ class AdapterSet {
   /// True when every gradient (resp. parameter) is finite.
   bool grads_finite() const;
   bool params_finite() const;
+  /// Finite and of a weight's magnitude (|p| <= formats::kMaxWeightMagnitude): what save_adapter
+  /// writes and the readers accept. Largest |p| in *largest (NaN when a value is NaN).
+  bool params_plausible(double* largest = nullptr) const;
   /// sqrt(sum g^2) over all gradients (double accumulation, fixed order).
   double grad_norm() const;
   void scale_grads(float factor);

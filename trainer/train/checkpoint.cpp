@@ -4,6 +4,7 @@
 
 #include "formats/format_error.hpp"
 #include "formats/safetensors.hpp"
+#include "formats/weight_check.hpp"
 
 namespace hyplora::train {
 
@@ -25,7 +26,8 @@ void to_json(nlohmann::json& j, const RunState& s) {
        {"tokens_seen", s.tokens_seen},
        {"elapsed_s", s.elapsed_s},
        {"initial_val_loss", finite_or_null(s.initial_val_loss)},
-       {"last_val_loss", finite_or_null(s.last_val_loss)}};
+       {"last_val_loss", finite_or_null(s.last_val_loss)},
+       {"val_pending", s.val_pending}};
 }
 
 void from_json(const nlohmann::json& j, RunState& s) {
@@ -45,7 +47,11 @@ void from_json(const nlohmann::json& j, RunState& s) {
   };
   s.initial_val_loss = optional_loss("initial_val_loss");
   s.last_val_loss = optional_loss("last_val_loss");
+  s.val_pending = j.contains("val_pending") && j.at("val_pending").get<bool>();
   if (s.step < 0 || s.adam_t < 0 || s.adam_t > s.step) throw std::invalid_argument("inconsistent step counters");
+  if (s.best_step > s.step || s.skipped_steps < 0 || s.skipped_steps > s.step || s.consecutive_bad < 0 ||
+      s.tokens_seen < 0 || !(s.elapsed_s >= 0))
+    throw std::invalid_argument("inconsistent run state (best_step, skipped_steps, consecutive_bad, tokens_seen or elapsed_s)");
 }
 
 void save_checkpoint(const std::filesystem::path& path, const Checkpoint& c) {
@@ -91,6 +97,12 @@ Checkpoint load_checkpoint(const std::filesystem::path& path) {
   c.params = st.require("params", {n}, file).data;
   c.adam_m = st.require("adam_m", {n}, file).data;
   c.adam_v = st.require("adam_v", {n}, file).data;
+  // the parameters are weights (a flipped exponent bit is caught); the moments may be large
+  for (std::size_t i = 0; i < c.params.size(); ++i)
+    if (const auto problem = formats::weight_value_problem(c.params[i]); !problem.empty())
+      throw formats::FormatError(file, "tensor 'params': element " + std::to_string(i) + " is " + problem);
+  for (std::size_t i = 0; i < c.adam_v.size(); ++i)
+    if (c.adam_v[i] < 0) throw formats::FormatError(file, "tensor 'adam_v': element " + std::to_string(i) + " is negative");
   return c;
 }
 

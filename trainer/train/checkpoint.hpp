@@ -30,6 +30,9 @@ struct RunState {
   /// (checkpoints written before these keys existed load with NaN).
   double initial_val_loss = std::numeric_limits<double>::quiet_NaN();
   double last_val_loss = std::numeric_limits<double>::quiet_NaN();
+  /// A signal stopped the validation due at `step` (the initial one at step 0): a resume runs it
+  /// before the next step.
+  bool val_pending = false;
 };
 void to_json(nlohmann::json& j, const RunState& s);
 void from_json(const nlohmann::json& j, RunState& s);

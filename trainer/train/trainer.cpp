@@ -17,6 +17,7 @@
 #include "data/story_task.hpp"
 #include "formats/atomic_file.hpp"
 #include "formats/safetensors.hpp"
+#include "formats/weight_check.hpp"
 #include "model/blas.hpp"
 #include "model/load_model.hpp"
 #include "train/adapter_file.hpp"
@@ -191,12 +192,25 @@ TrainingRun::TrainingRun(TrainSettings settings, llm::LlamaModel& model, const l
 
 TrainingRun::~TrainingRun() = default;
 
-double TrainingRun::validation_loss() {
+double TrainingRun::validation_loss(bool* interrupted) {
   auto& I = *impl_;
+  if (interrupted) *interrupted = false;
   if (I.val_ex.empty()) return std::nan("");
   double weighted = 0;
   long tokens = 0;
-  for (std::size_t start = 0; start < I.val_ex.size(); start += std::size_t(I.s.batch)) {
+  const std::size_t batch = std::size_t(I.s.batch);
+  const long batches = long((I.val_ex.size() + batch - 1) / batch);
+  util::Progress progress("validation", batches);
+  struct EndLine {  // the status line ends however the loop is left
+    util::Progress& p;
+    ~EndLine() { p.finish(); }
+  } end_line{progress};
+  for (std::size_t start = 0; start < I.val_ex.size(); start += batch) {
+    if (interrupted && stop_requested()) {
+      *interrupted = true;
+      return std::nan("");
+    }
+    if (!I.s.quiet && start > 0) progress.update(long(start / batch), "batches");
     std::vector<std::size_t> idx;
     for (std::size_t i = start; i < std::min(I.val_ex.size(), start + std::size_t(I.s.batch)); ++i) idx.push_back(i);
     Batch b = make_batch(I.val_ex, idx, false);
@@ -249,7 +263,8 @@ void write_summary(const fs::path& path, const TrainResult& r) {
                             {"train_seconds_this_process", r.train_seconds},
                             {"tokens_per_second", r.tokens_per_second},
                             {"adapter", r.adapter_last.string()},
-                            {"adapter_best", r.adapter_best.string()}};
+                            {"adapter_best", r.adapter_best.string()},
+                            {"best_by", r.validated ? "validation loss" : "last step (no validation set)"}};
   summary["initial_val_loss"] = num_or_null(r.initial_val_loss);
   summary["final_val_loss"] = num_or_null(r.final_val_loss);
   summary["best_val_loss"] = num_or_null(r.best_val_loss);
@@ -336,6 +351,8 @@ TrainResult TrainingRun::run(bool resume) {
   for (const auto& p : formats::remove_stale_temp_files(I.out))
     if (!s.quiet) std::cerr << "hyplora: removed " << p.string() << " (left by a killed writer)\n";
   TrainResult result;
+  const bool has_val = !I.val_ex.empty();
+  result.validated = has_val;
   result.out_dir = I.out;
   result.total_steps = I.total_steps;
   result.adapter_last = I.out / "adapter.safetensors";
@@ -346,7 +363,11 @@ TrainResult TrainingRun::run(bool resume) {
   RunState st;
   if (resume) {
     Checkpoint c = load_checkpoint(ckpt_path);
-    if (c.state.step >= I.total_steps) {
+    if (c.state.step > I.total_steps)
+      throw std::invalid_argument(ckpt_path.string() + ": step " + std::to_string(c.state.step) +
+                                  " is beyond the run's last step " + std::to_string(I.total_steps) +
+                                  " (a corrupt or foreign checkpoint)");
+    if (c.state.step == I.total_steps && !c.state.val_pending) {
       // a finished run: report it from the checkpoint and leave every file as it is
       result.already_complete = true;
       result.steps = c.state.step;
@@ -358,6 +379,7 @@ TrainResult TrainingRun::run(bool resume) {
       result.skipped_steps = c.state.skipped_steps;
       result.total_train_seconds = c.state.elapsed_s;
       result.stop_reason = "already complete";
+      result.validated = !I.val_ex.empty();
       // a run killed between its last checkpoint and its summary: write the missing summary
       if (!fs::exists(I.out / "summary.json")) write_summary(I.out / "summary.json", result);
       return result;
@@ -379,7 +401,9 @@ TrainResult TrainingRun::run(bool resume) {
 
   const auto t0 = std::chrono::steady_clock::now();
   auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  // Without a validation set the best adapter is the last one (no loss to choose by).
   auto save_state = [&](bool with_last_adapter, double val_loss) {
+    if (with_last_adapter && !has_val) st.best_step = st.step;
     Checkpoint c;
     c.state = st;
     c.state.elapsed_s = st.elapsed_s + seconds();
@@ -391,7 +415,45 @@ TrainResult TrainingRun::run(bool resume) {
     c.adam_m = opt.m();
     c.adam_v = opt.v();
     if (with_last_adapter) save_adapter(result.adapter_last, A, adapter_metadata(s, st.step, val_loss));
+    if (with_last_adapter && !has_val) save_adapter(result.adapter_best, A, adapter_metadata(s, st.step, val_loss));
     save_checkpoint(ckpt_path, c);
+  };
+  double last_val = resume ? st.last_val_loss : std::nan("");
+  // One validation point: the initial one (step 0) or one after a step. Returns false when a signal
+  // stopped it; the caller then saves the state with the validation pending, and a resume runs it.
+  auto validate = [&](bool initial) -> bool {
+    bool cut = false;
+    const double v = validation_loss(&cut);
+    if (cut) return false;
+    last_val = v;
+    if (initial) {
+      st.initial_val_loss = v;
+      st.best_val_loss = std::isfinite(v) ? v : std::numeric_limits<double>::infinity();
+      st.best_step = 0;
+      I.append_log({{"step", 0}, {"val_loss", std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr)},
+                    {"event", "start"}, {"params", A.num_params()}, {"total_steps", I.total_steps},
+                    {"train_examples", I.train_ex.size()}, {"val_examples", I.val_ex.size()}});
+      if (has_val) save_adapter(result.adapter_best, A, adapter_metadata(s, 0, v));
+    } else if (has_val) {
+      if (std::isfinite(v) && v < st.best_val_loss) {
+        st.best_val_loss = v;
+        st.best_step = st.step;
+        save_adapter(result.adapter_best, A, adapter_metadata(s, st.step, v));
+      }
+      I.append_log({{"step", st.step}, {"val_loss", std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr)},
+                    {"best_val_loss", std::isfinite(st.best_val_loss) ? nlohmann::json(st.best_val_loss) : nlohmann::json(nullptr)},
+                    {"best_step", st.best_step}});
+    }
+    st.val_pending = false;
+    save_state(true, v);
+    return true;
+  };
+  auto stop_in_validation = [&] {
+    st.val_pending = true;
+    result.interrupted = true;
+    result.stop_reason = "interrupted by signal during the validation at step " + std::to_string(st.step) +
+                         " (it runs first on --resume)";
+    save_state(true, last_val);
   };
 
   A.attach(I.model);
@@ -401,16 +463,12 @@ TrainResult TrainingRun::run(bool resume) {
   } detach_guard{I.model};
   StopSignalScope signal_scope;
 
-  if (!resume) {
-    const double v0 = validation_loss();
-    st.initial_val_loss = v0;
-    st.best_val_loss = std::isfinite(v0) ? v0 : std::numeric_limits<double>::infinity();
-    st.best_step = 0;
-    I.append_log({{"step", 0}, {"val_loss", std::isfinite(v0) ? nlohmann::json(v0) : nlohmann::json(nullptr)},
-                  {"event", "start"}, {"params", A.num_params()}, {"total_steps", I.total_steps},
-                  {"train_examples", I.train_ex.size()}, {"val_examples", I.val_ex.size()}});
-    save_adapter(result.adapter_best, A, adapter_metadata(s, 0, v0));
-    save_state(true, v0);
+  bool stopped_in_validation = false;
+  if (!resume || st.val_pending) {
+    if (!validate(st.step == 0)) {
+      stop_in_validation();
+      stopped_in_validation = true;
+    }
   }
   start_guard.armed = false;  // the folder holds a resumable run from here on
   result.initial_val_loss = st.initial_val_loss;
@@ -421,11 +479,10 @@ TrainResult TrainingRun::run(bool resume) {
   long model_tokens_here = 0;
   double loss_window = 0;
   long loss_window_n = 0;
-  double last_val = resume ? st.last_val_loss : std::nan("");
   double last_grad_norm = 0;
   std::vector<std::size_t> idx;
 
-  while (st.step < I.total_steps) {
+  while (!stopped_in_validation && st.step < I.total_steps) {
     if (stop_requested() || (stop_after_steps >= 0 && steps_here >= stop_after_steps)) {
       result.interrupted = true;
       result.stop_reason = stop_requested() ? "interrupted by signal" : "stopped by request";
@@ -475,10 +532,12 @@ TrainResult TrainingRun::run(bool resume) {
     if (s.clip > 0 && last_grad_norm > s.clip) A.scale_grads(float(s.clip / last_grad_norm));
     const double lr = I.sched.at(st.step);
     opt.step(A, lr);
-    if (!A.params_finite()) {
+    if (double largest = 0; !A.params_plausible(&largest)) {
       result.stopped_bad = true;
-      result.stop_reason = "parameters became non-finite after step " + std::to_string(st.step + 1) +
-                           "; the last good adapter and checkpoint are kept";
+      result.stop_reason = std::string("parameters diverged after step ") + std::to_string(st.step + 1) + " (" +
+                           (std::isfinite(largest) ? "largest |p| " + formats::weight_value_problem(float(largest))
+                                                   : std::string("NaN or infinite")) +
+                           "); the last good adapter and checkpoint are kept";
       break;
     }
     ++st.step;
@@ -504,18 +563,9 @@ TrainResult TrainingRun::run(bool resume) {
       loss_window_n = 0;
     }
     const bool eval_now = (s.eval_every > 0 && st.step % s.eval_every == 0) || st.step == I.total_steps;
-    if (eval_now) {
-      last_val = validation_loss();
-      const bool better = std::isfinite(last_val) && last_val < st.best_val_loss;
-      if (better) {
-        st.best_val_loss = last_val;
-        st.best_step = st.step;
-        save_adapter(result.adapter_best, A, adapter_metadata(s, st.step, last_val));
-      }
-      I.append_log({{"step", st.step}, {"val_loss", std::isfinite(last_val) ? nlohmann::json(last_val) : nlohmann::json(nullptr)},
-                    {"best_val_loss", std::isfinite(st.best_val_loss) ? nlohmann::json(st.best_val_loss) : nlohmann::json(nullptr)},
-                    {"best_step", st.best_step}});
-      save_state(true, last_val);
+    if (eval_now && !validate(false)) {
+      stop_in_validation();
+      break;
     }
   }
   if (!s.quiet) progress.finish();

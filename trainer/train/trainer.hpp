@@ -27,6 +27,8 @@ struct TrainResult {
   bool interrupted = false;       ///< stopped by SIGINT / request_stop(); state saved
   bool stopped_bad = false;       ///< stopped by the NaN/Inf policy; last good files kept
   bool already_complete = false;  ///< --resume of a finished run: nothing trained, no file touched
+  /// false: the run has no validation set (--val-examples 0), so adapter_best is the last adapter
+  bool validated = true;
   std::string stop_reason;
   double initial_val_loss = 0, final_val_loss = 0, best_val_loss = 0;
   long best_step = -1;
@@ -67,8 +69,10 @@ class TrainingRun {
   TrainResult run(bool resume);
 
   AdapterSet& adapters() { return *adapters_; }
-  /// Mean masked loss over the validation examples (no gradient, no dropout).
-  double validation_loss();
+  /// Mean masked loss over the validation examples (no gradient, no dropout); NaN without any.
+  /// With `interrupted` given, a stop request (SIGINT, request_stop()) ends it between batches:
+  /// *interrupted is set and NaN returned. A status line shows progress on a terminal.
+  double validation_loss(bool* interrupted = nullptr);
 
   /// Test hooks: called after the gradients of a step are complete (before the NaN check); and a
   /// step count after which this process stops as if interrupted (-1: never).

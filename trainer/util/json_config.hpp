@@ -91,8 +91,17 @@ inline CLI::Option* add_json_config(CLI::App* sub) {
           if (!target || !target->get_configurable())
             throw CLI::ConversionError(file + ": unknown setting '" + item.name + "'");
           if (target->count() > 0) continue;  // the command line wins
-          target->add_result(item.inputs);
-          target->run_callback();
+          // a value the option rejects is reported with the file and the key it came from
+          try {
+            target->add_result(item.inputs);
+            target->run_callback();
+          } catch (const CLI::ValidationError& e) {
+            throw CLI::ValidationError(file + ": setting '" + item.name + "': " + e.what());
+          } catch (const CLI::ConversionError& e) {
+            throw CLI::ConversionError(file + ": setting '" + item.name + "': " + e.what());
+          } catch (const CLI::ParseError& e) {
+            throw CLI::ConversionError(file + ": setting '" + item.name + "': " + e.what());
+          }
         }
       },
       "JSON file with settings keyed by flag name; command-line flags override it");
