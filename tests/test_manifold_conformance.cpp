@@ -29,8 +29,14 @@ TEMPLATE_TEST_CASE("manifold: points stay on the manifold after random, expmap0,
     auto x = random_point(m, rng, n, T(0.4) * s);
     REQUIRE(m.is_point(x.data(), n));
     REQUIRE_NOTHROW(m.check_point(x.data(), n));
+    // the same signatures with an explicit tolerance on every manifold (docs/geometry.md's API)
+    const T tol = T(4) * std::sqrt(std::numeric_limits<T>::epsilon());
+    REQUIRE(m.is_point(x.data(), n, tol));
+    REQUIRE_NOTHROW(m.check_point(x.data(), n, "x", tol));
     auto v = random_tangent(m, rng, x, T(1.3) * s);
     REQUIRE(m.is_vector(x.data(), v.data(), n));
+    REQUIRE(m.is_vector(x.data(), v.data(), n, tol));
+    REQUIRE_NOTHROW(m.check_vector(x.data(), v.data(), n, "v", tol));
     vecT<T> y(n);
     m.expmap(x.data(), v.data(), y.data(), n);
     REQUIRE_NOTHROW(m.check_point(y.data(), n, "expmap(x, v)"));

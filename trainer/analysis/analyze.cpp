@@ -1,6 +1,8 @@
 #include "analysis/analyze.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <exception>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -48,7 +50,7 @@ data::DataFormat detect_format(const std::string& path) {
   try {
     if (!data::is_json_lines(path, text)) {
       const json arr = json::parse(text);
-      if (!arr.is_array() || arr.empty()) throw std::runtime_error("an empty JSON array");
+      if (!arr.is_array() || arr.empty()) throw std::runtime_error(path + ": cannot detect the data format: an empty JSON array");
       rec = arr.front();
     } else {
       const auto eol = text.find('\n', first);
@@ -77,12 +79,14 @@ SourceRecords load_source(const std::string& item) {
   s.name = item;
   if (item == "builtin" || item.rfind("builtin:", 0) == 0) {
     std::size_t count = 2000;
-    if (item.size() > 8) {
-      try {
-        count = std::stoul(item.substr(8));
-      } catch (const std::exception&) {
-        throw std::invalid_argument("--data " + item + ": expected builtin:<count>");
-      }
+    if (item != "builtin") {  // builtin:<count>, the whole rest a count in [1, kMaxBuiltinCount]
+      const std::string text = item.substr(8);
+      unsigned long long n = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+      if (text.empty() || ec != std::errc() || end != text.data() + text.size() || n < 1 || n > kMaxBuiltinCount)
+        throw std::invalid_argument("--data " + item + ": expected builtin:<count> with a count in [1, " +
+                                    std::to_string(kMaxBuiltinCount) + "]");
+      count = std::size_t(n);
     }
     s.format = "builtin";
     s.records = data::generate_story_problems(data::StoryTaskConfig{}, data::SplitRole::train, count);
@@ -146,8 +150,11 @@ json run_analyze(const AnalyzeOptions& o, std::ostream& log) {
     throw std::invalid_argument("analyze: --text must be 'full' or 'question', not '" + o.text + "'");
   if (o.max_points < 4) throw std::invalid_argument("analyze: --max-points must be at least 4");
   if (o.bins < 1) throw std::invalid_argument("analyze: --bins must be at least 1");
-  if (o.min_prompt_tokens < 4) throw std::invalid_argument("analyze: --min-prompt-tokens must be at least 4");
-  fs::create_directories(o.out_dir);
+  if (o.max_points > kMaxDeltaPoints)
+    throw std::invalid_argument("analyze: --max-points must be at most " + std::to_string(kMaxDeltaPoints) +
+                                " (the delta of n points takes n^2 doubles per thread and n^3 time)");
+  if (o.max_prompts < 0) throw std::invalid_argument("analyze: --max-prompts must be >= 0 (0 = all), got " + std::to_string(o.max_prompts));
+  if (o.min_prompt_tokens < 4) throw std::invalid_argument("analyze: min_prompt_tokens must be at least 4");
 
   // ---- model and tokenizer -------------------------------------------------------------------------
   std::optional<llm::ModelWeights> weights_opt;
@@ -216,7 +223,24 @@ json run_analyze(const AnalyzeOptions& o, std::ostream& log) {
     sources_json.push_back({{"data", s.name}, {"format", s.format}, {"records", s.records.size()},
                             {"skipped", s.skipped}, {"tokens", tokens}});
   }
-  if (total_tokens == 0) throw std::runtime_error("analyze: the data gave no tokens");
+  if (total_tokens == 0) {
+    std::string names;
+    for (const auto& d : o.data) names += (names.empty() ? "" : ", ") + d;
+    throw std::runtime_error("analyze: --data " + names + " gave no tokens (no record, or every record skipped)");
+  }
+  // The output folder, made (or emptied of an earlier analysis's files) once the inputs are read: a
+  // rerun with --frequency-only or --no-plots left the other run's CSVs and plots beside its report.
+  bool out_ready = false;
+  auto prepare_out = [&] {
+    if (out_ready) return;
+    fs::create_directories(o.out_dir);
+    std::error_code ec;
+    for (const char* name : {"report.json", "token_counts.csv", "norm_frequency.csv", "deltas.csv", "frequency_rank.png",
+                             "frequency_rank.png.gp", "norm_frequency.png", "norm_frequency.png.gp",
+                             "delta_distribution.png", "delta_distribution.png.gp"})
+      fs::remove(o.out_dir / name, ec);
+    out_ready = true;
+  };
   index_t seen_types = 0;
   for (auto c : counts) seen_types += c > 0;
 
@@ -277,19 +301,30 @@ json run_analyze(const AnalyzeOptions& o, std::ostream& log) {
     std::vector<char> used(n_prompts, 0);
     auto prompt_deltas = [&](const float* table) {
       std::vector<analysis::DeltaResult<float>> res(n_prompts);
+      // an exception may not leave an OpenMP region (std::terminate): the first one is kept and
+      // rethrown after it (e.g. bad_alloc for a long prompt)
+      std::exception_ptr failure;
   #if defined(_OPENMP)
   #pragma omp parallel for schedule(dynamic, 4)
   #endif
       for (long p = 0; p < long(n_prompts); ++p) {
-        const auto& ids = prompts[std::size_t(p)].ids;
-        if (long(ids.size()) < o.min_prompt_tokens) continue;
-        std::vector<float> emb(ids.size() * std::size_t(dim));
-        for (std::size_t k = 0; k < ids.size(); ++k)
-          std::copy_n(table + std::size_t(ids[k]) * std::size_t(dim), dim, emb.data() + k * std::size_t(dim));
-        std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ULL + std::uint64_t(p));
-        res[std::size_t(p)] = analysis::prompt_delta(emb.data(), index_t(ids.size()), dim, dopt, rng);
-        used[std::size_t(p)] = 1;
+        try {
+          const auto& ids = prompts[std::size_t(p)].ids;
+          if (long(ids.size()) < o.min_prompt_tokens) continue;
+          std::vector<float> emb(ids.size() * std::size_t(dim));
+          for (std::size_t k = 0; k < ids.size(); ++k)
+            std::copy_n(table + std::size_t(ids[k]) * std::size_t(dim), dim, emb.data() + k * std::size_t(dim));
+          std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ULL + std::uint64_t(p));
+          res[std::size_t(p)] = analysis::prompt_delta(emb.data(), index_t(ids.size()), dim, dopt, rng);
+          used[std::size_t(p)] = 1;
+        } catch (...) {
+  #if defined(_OPENMP)
+  #pragma omp critical(hyplora_analyze_failure)
+  #endif
+          if (!failure) failure = std::current_exception();
+        }
       }
+      if (failure) std::rethrow_exception(failure);
       return res;
     };
     const auto t_delta = std::chrono::steady_clock::now();
@@ -349,6 +384,7 @@ json run_analyze(const AnalyzeOptions& o, std::ostream& log) {
           << num(x.mean_norm) << "," << num(x.std_norm) << "\n";
       }
       s << "unseen,0,0," << nf.unseen_tokens << ",0," << num(nf.unseen_mean_norm) << "," << num(nf.unseen_std_norm) << "\n";
+      prepare_out();
       formats::write_file_atomically(o.out_dir / "norm_frequency.csv", s.str());
     }
     {
@@ -379,6 +415,7 @@ json run_analyze(const AnalyzeOptions& o, std::ostream& log) {
       s << r + 1 << "," << t << "," << csv_escape(tokenizer.piece(int(t))) << "," << counts[std::size_t(t)] << ","
         << num(double(counts[std::size_t(t)]) / double(total_tokens)) << "," << (nf.norms.empty() ? std::string() : num(nf.norms[std::size_t(t)])) << "\n";
     }
+    prepare_out();
     formats::write_file_atomically(o.out_dir / "token_counts.csv", s.str());
   }
   // ---- plots -----------------------------------------------------------------------------------------------
@@ -411,6 +448,7 @@ json run_analyze(const AnalyzeOptions& o, std::ostream& log) {
       {"files", o.frequency_only ? json({"report.json", "token_counts.csv"})
                                  : json({"report.json", "token_counts.csv", "norm_frequency.csv", "deltas.csv"})},
       {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count()}};
+  prepare_out();
   formats::write_file_atomically(o.out_dir / "report.json", report.dump(2) + "\n");
   log << "analyze: wrote " << (o.out_dir / "report.json").string() << "\n";
   return report;

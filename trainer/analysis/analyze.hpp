@@ -14,6 +14,12 @@
 
 namespace hyplora::analysis_cli {
 
+/// Largest --max-points: the delta of n points holds an n x n distance matrix per thread (8192:
+/// 512 MiB in double) and takes O(n^3) time.
+inline constexpr long kMaxDeltaPoints = 8192;
+/// Largest N of --data builtin:N (as train's --builtin-train).
+inline constexpr std::size_t kMaxBuiltinCount = 1'000'000;
+
 struct AnalyzeOptions {
   std::string model, tokenizer;     // empty: the default model lookup (util::locate_model)
   std::vector<std::string> data;    // registered data set names, file paths, or "builtin[:N]"

@@ -1,28 +1,18 @@
 #include "analysis/plots.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <numeric>
 #include <sstream>
 
-#include "formats/atomic_file.hpp"
+#include "util/plot.hpp"
 
 namespace hyplora::analysis_cli {
 
 namespace fs = std::filesystem;
 
 namespace {
-std::string quoted(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    o += c;
-  }
-  return o + "\"";
-}
 std::string g(double v) {
   std::ostringstream s;
   s.precision(10);
@@ -32,37 +22,13 @@ std::string g(double v) {
 }  // namespace
 
 RenderedPlot render_gnuplot(const std::string& name, const fs::path& image, const std::string& body) {
+  const auto p = util::render_gnuplot(image, "set terminal pngcairo size 800,560 font \",11\"", body);
   RenderedPlot r;
   r.name = name;
-  r.image = image;
-  r.script = fs::path(image.string() + ".gp");
-  const std::string terminal = "set terminal pngcairo size 800,560 font \",11\"\n";
-  formats::write_file_atomically(r.script, terminal + "set output " + quoted(image.string()) + "\n" + body);
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
-    r.message = "gnuplot not found; script written to " + r.script.string();
-    return r;
-  }
-  const fs::path temp = image.parent_path() / ("." + image.filename().string() + ".tmp." + std::to_string(::getpid()) + ".png");
-  const fs::path run = image.parent_path() / ("." + image.filename().string() + ".run." + std::to_string(::getpid()) + ".gp");
-  formats::write_file_atomically(run, terminal + "set output " + quoted(temp.string()) + "\n" + body);
-  std::string output;
-  std::error_code ec;
-  if (FILE* pipe = ::popen(("gnuplot '" + run.string() + "' 2>&1").c_str(), "r")) {
-    char buf[512];
-    while (std::fgets(buf, sizeof buf, pipe)) output += buf;
-    const int status = ::pclose(pipe);
-    if (status == 0 && fs::exists(temp) && fs::file_size(temp, ec) > 0) {
-      fs::rename(temp, image, ec);
-      if (!ec) r.rendered = true;
-      else r.message = "rename failed: " + ec.message();
-    } else {
-      r.message = "gnuplot failed: " + output;
-    }
-  } else {
-    r.message = "could not start gnuplot";
-  }
-  fs::remove(run, ec);
-  fs::remove(temp, ec);
+  r.image = p.image;
+  r.script = p.script;
+  r.rendered = p.rendered;
+  r.message = p.message;
   return r;
 }
 

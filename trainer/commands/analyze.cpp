@@ -38,13 +38,19 @@ const hyplora::cli::CommandRegistration registration{
       sub->add_option("--out,-o", out_dir, "output folder")->required();
       sub->add_option("--text", args.text, "text of a record: full (question + worked answer) or question")
           ->check(CLI::IsMember({"full", "question"}));
-      sub->add_option("--max-points", args.max_points, "tokens per prompt for the delta (first token kept), default 1500")
-          ->check(CLI::Range(4L, 1000000L));
-      sub->add_option("--max-prompts", args.max_prompts, "prompts for the delta (0 = all records)");
+      sub->add_option("--max-points", args.max_points,
+                      "tokens per prompt for the delta (first token kept), default 1500; memory grows as the "
+                      "square and time as the cube of it")
+          ->check(CLI::Range(4L, hyplora::analysis_cli::kMaxDeltaPoints));
+      sub->add_option("--max-prompts", args.max_prompts, "prompts for the delta (0 = all records)")
+          ->check(CLI::NonNegativeNumber);
       sub->add_option("--bins", args.bins, "log-spaced frequency bins for norm vs frequency")->check(CLI::Range(1, 1000));
       sub->add_option("--min-tail", args.min_tail, "power-law fit: smallest tail for an x_min candidate")
           ->check(CLI::Range(2L, 100000000L));
-      sub->add_option("--seed", args.seed, "seed of the token sampling in prompts longer than --max-points");
+      sub->add_option("--seed", args.seed,
+                      "seed of the token sampling in prompts longer than --max-points and of the Gaussian null "
+                      "control's embedding table")
+          ->check(hyplora::cli::non_negative_integer());
       sub->add_flag("--no-bos", no_bos, "do not start prompts with BOS (the first text token becomes the base point)");
       sub->add_flag("--no-plots", no_plots, "skip the gnuplot plots");
       sub->add_flag("--frequency-only", args.frequency_only,

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "commands/registry.hpp"
+#include "hyplora/core/format.hpp"
 #include "train/trainer.hpp"
 #include "util/json_config.hpp"
 
@@ -87,14 +88,16 @@ int run() {
   for (const CLI::Option* opt : g_command->get_options())
     if (opt->count() > 0 && !opt->get_lnames().empty()) request.given_settings.push_back(opt->get_lnames()[0]);
   const auto r = hyplora::train::run_training(g_settings, request);
+  const std::string best = r.validated ? "best validation loss " + hyplora::format_number(r.best_val_loss) + " at step " +
+                                             std::to_string(r.best_step)
+                                       : "no validation set (best adapter = the last one)";
   if (r.already_complete) {
     std::cout << "hyplora: " << r.out_dir.string() << " already holds a complete run (step " << r.steps << "/"
-              << r.total_steps << ", best validation loss " << r.best_val_loss << " at step " << r.best_step
-              << "); nothing to resume, no file changed\n";
+              << r.total_steps << ", " << best << "); nothing to resume, no file changed\n";
     return 0;
   }
-  std::cout << "steps " << r.steps << "/" << r.total_steps << ", best validation loss " << r.best_val_loss << " at step "
-            << r.best_step << ", " << r.train_seconds << " s, " << r.tokens_per_second << " tokens/s\n"
+  std::cout << "steps " << r.steps << "/" << r.total_steps << ", " << best << ", " << r.train_seconds << " s, "
+            << r.tokens_per_second << " tokens/s\n"
             << "adapter: " << r.adapter_last.string() << "\nbest adapter: " << r.adapter_best.string() << "\n";
   if (r.interrupted) {
     std::cerr << "hyplora: " << r.stop_reason << "; state saved. Continue with: hyplora train --resume --out "

@@ -553,10 +553,11 @@ TrainResult TrainingRun::run(bool resume) {
                     {"grad_norm", last_grad_norm}, {"tokens_per_s", tps}, {"elapsed_s", st.elapsed_s + el},
                     {"K", A.mean_K()}});
       if (!s.quiet) {
-        char buf[160];
+        char val[40] = "";  // rounded as the summary's figures (it was cut: 0.158453 showed as 0.1584)
+        if (std::isfinite(last_val)) std::snprintf(val, sizeof val, " val %.4f", last_val);
+        char buf[200];
         std::snprintf(buf, sizeof buf, "loss %.4f lr %.2e gnorm %.3f %.0f tok/s%s", loss_window / double(loss_window_n),
-                      lr, last_grad_norm, tps,
-                      std::isfinite(last_val) ? (" val " + std::to_string(last_val).substr(0, 6)).c_str() : "");
+                      lr, last_grad_norm, tps, val);
         progress.update(st.step, buf, true);
       }
       loss_window = 0;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "util/sha256.hpp"
+#include "util/subprocess.hpp"
 
 namespace fs = std::filesystem;
 
@@ -72,7 +73,7 @@ fs::path cache_dir() {
   return fs::temp_directory_path() / "hyplora-cache/stories260K";
 }
 
-bool have_curl() { return std::system("command -v curl >/dev/null 2>&1") == 0; }
+bool have_curl() { return program_in_path("curl"); }
 
 std::string offline_help(const std::string& problem) {
   const auto& m = stories260k_model_file();
@@ -95,10 +96,12 @@ fs::path download_known(const KnownFile& f) {
   const fs::path final_path = dir / f.name;
   const fs::path temp = dir / (std::string(".") + f.name + ".part." + std::to_string(::getpid()));
   std::cerr << "hyplora: downloading " << f.url << "\n";
-  const std::string cmd = "curl -fsSL --retry 2 --connect-timeout 20 -o '" + temp.string() + "' '" + f.url + "'";
-  if (std::system(cmd.c_str()) != 0) {
+  // no shell: the cache path (from $HOME or HYPLORA_CACHE_DIR) is an argument, whatever it holds
+  const auto r = run_process({"curl", "-fsSL", "--retry", "2", "--connect-timeout", "20", "-o", temp.string(), f.url});
+  if (!r.started || r.status != 0) {
     fs::remove(temp, ec);
-    throw std::runtime_error(offline_help(std::string("download of ") + f.url + " failed (offline?)"));
+    throw std::runtime_error(offline_help(std::string("download of ") + f.url + " failed (offline?)" +
+                                          (r.output.empty() ? std::string() : ": " + r.output)));
   }
   try {
     verify_known_file(temp, f);

@@ -2,13 +2,13 @@
 
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
 #include <unistd.h>
 
 #include "formats/atomic_file.hpp"
+#include "util/subprocess.hpp"
 
 namespace fs = std::filesystem;
 
@@ -77,9 +77,6 @@ std::string gnuplot_script(const std::vector<PlotPanel>& panels) {
 
 PlotResult render_plot(const fs::path& image, const std::vector<PlotPanel>& panels, int width_px_per_panel,
                        int height_px) {
-  PlotResult r;
-  r.image = image;
-  r.script = fs::path(image.string() + ".gp");
   const std::string ext = image.extension().string();
   std::string terminal;
   const int width = width_px_per_panel * int(std::max<std::size_t>(1, panels.size()));
@@ -87,38 +84,41 @@ PlotResult render_plot(const fs::path& image, const std::vector<PlotPanel>& pane
   else if (ext == ".svg") terminal = "svg size " + std::to_string(width) + "," + std::to_string(height_px) + " dynamic";
   else throw std::invalid_argument("plot file " + image.string() + ": extension must be .png or .svg");
 
-  const fs::path temp = image.parent_path() / ("." + image.filename().string() + ".tmp." + std::to_string(::getpid()) + ext);
-  const std::string body = gnuplot_script(panels);
-  // The saved script renders to the final name; the run below renders to the temporary one.
-  formats::write_file_atomically(r.script, "set terminal " + terminal + "\nset output " + quoted(image.string()) + "\n" + body);
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+  return render_gnuplot(image, "set terminal " + terminal, gnuplot_script(panels));
+}
+
+PlotResult render_gnuplot(const fs::path& image, const std::string& terminal, const std::string& body) {
+  PlotResult r;
+  r.image = image;
+  r.script = fs::path(image.string() + ".gp");
+  const std::string name = image.filename().string();
+  // the kept script: run in the image's folder ("set output" holds the file name only)
+  formats::write_file_atomically(r.script, "# redraw: cd <this folder> && gnuplot " + r.script.filename().string() + "\n" +
+                                               terminal + "\nset output " + quoted(name) + "\n" + body);
+  if (!program_in_path("gnuplot")) {
     r.message = "gnuplot not found: plot script written to " + r.script.string() + " (install gnuplot to render it)";
     return r;
   }
-  const fs::path run_script = image.parent_path() / ("." + image.filename().string() + ".run." + std::to_string(::getpid()) + ".gp");
-  formats::write_file_atomically(run_script, "set terminal " + terminal + "\nset output " + quoted(temp.string()) + "\n" + body);
-  const std::string cmd = "gnuplot '" + run_script.string() + "' 2>&1";
-  std::string output;
-  if (FILE* pipe = ::popen(cmd.c_str(), "r")) {
-    char buf[512];
-    while (std::fgets(buf, sizeof buf, pipe)) output += buf;
-    int status = ::pclose(pipe);
-    std::error_code ec;
-    fs::remove(run_script, ec);
-    if (status == 0 && fs::exists(temp) && fs::file_size(temp, ec) > 0) {
-      fs::rename(temp, image, ec);
-      if (!ec) {
-        r.rendered = true;
-        return r;
-      }
-      r.message = "could not rename plot into place: " + ec.message();
-    } else {
-      r.message = "gnuplot failed: " + output;
-    }
-    fs::remove(temp, ec);
-  } else {
+  const std::string pid = std::to_string(::getpid());
+  const fs::path temp = image.parent_path() / ("." + name + ".tmp." + pid + image.extension().string());
+  const fs::path run_script = image.parent_path() / ("." + name + ".run." + pid + ".gp");
+  formats::write_file_atomically(run_script, terminal + "\nset output " + quoted(temp.string()) + "\n" + body);
+  const ProcessResult p = run_process({"gnuplot", run_script.string()});
+  std::error_code ec;
+  fs::remove(run_script, ec);
+  if (!p.started) {
     r.message = "could not start gnuplot";
+  } else if (p.status == 0 && fs::exists(temp) && fs::file_size(temp, ec) > 0) {
+    fs::rename(temp, image, ec);
+    if (!ec) {
+      r.rendered = true;
+      return r;
+    }
+    r.message = "could not rename plot into place: " + ec.message();
+  } else {
+    r.message = "gnuplot failed: " + p.output;
   }
+  fs::remove(temp, ec);
   return r;
 }
 

@@ -29,6 +29,12 @@ struct PlotResult {
   std::string message;  // why it was not rendered
 };
 
+/// Renders `body` (a gnuplot script without terminal and output lines) to `image` with the
+/// gnuplot terminal line `terminal` ("set terminal pngcairo ..."). Keeps the script as <image>.gp,
+/// which names the image by its file name alone: `cd <folder> && gnuplot <image>.gp` redraws it.
+/// gnuplot runs without a shell; the image appears whole (temporary file, then rename) or not at all.
+PlotResult render_gnuplot(const std::filesystem::path& image, const std::string& terminal, const std::string& body);
+
 /// Panels side by side (one row). `image` ends in .png or .svg.
 PlotResult render_plot(const std::filesystem::path& image, const std::vector<PlotPanel>& panels,
                        int width_px_per_panel = 640, int height_px = 440);

@@ -53,13 +53,15 @@ class Euclidean {
   // ---- validation (host) -----------------------------------------------------------------
   T point_residual(const T* x, index_t n) const { return vec::all_finite(x, n) ? T(0) : T(INFINITY); }
   T vector_residual(const T*, const T* v, index_t n) const { return vec::all_finite(v, n) ? T(0) : T(INFINITY); }
-  bool is_point(const T* x, index_t n) const { return point_residual(x, n) == T(0); }
-  bool is_vector(const T* x, const T* v, index_t n) const { return vector_residual(x, v, n) == T(0); }
-  void check_point(const T* x, index_t n, const char* name = "x") const {
+  // the tolerance of the curved manifolds' signatures is accepted and unused: every finite point
+  // and vector lies on a flat space exactly
+  bool is_point(const T* x, index_t n, T /*tol*/ = T(0)) const { return point_residual(x, n) == T(0); }
+  bool is_vector(const T* x, const T* v, index_t n, T /*tol*/ = T(0)) const { return vector_residual(x, v, n) == T(0); }
+  void check_point(const T* x, index_t n, const char* name = "x", T /*tol*/ = T(0)) const {
     detail::require_dim("Euclidean::check_point", n, 1);
     detail::require_finite("Euclidean::check_point", name, x, n);
   }
-  void check_vector(const T*, const T* v, index_t n, const char* name = "v") const {
+  void check_vector(const T*, const T* v, index_t n, const char* name = "v", T /*tol*/ = T(0)) const {
     detail::require_dim("Euclidean::check_vector", n, 1);
     detail::require_finite("Euclidean::check_vector", name, v, n);
   }
