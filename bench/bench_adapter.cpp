@@ -25,6 +25,7 @@
 
 #include "hyplora/adapter/adapter.hpp"
 #include "hyplora/backend/cpu.hpp"
+#include "bench_args.hpp"
 #include "bench_stats.hpp"
 
 using namespace hyplora;
@@ -151,34 +152,29 @@ void dump_all(const std::string& dir) {
 
 }  // namespace
 
+int run(int argc, char** argv);
+
 int main(int argc, char** argv) {
+  return hyplora::bench::guarded_main("bench_adapter", "[--quick] [--reps N] [--tokens N] [--dump DIR]", [&] {
+    return run(argc, argv);
+  });
+}
+
+int run(int argc, char** argv) {
   bool quick = false;
   int reps = 7;
   bool reps_given = false;
   index_t tokens = 512;
   std::string dump;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--quick")) quick = true;
-    else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) {
-      reps = std::atoi(argv[++i]);
-      reps_given = true;
-    }
-    else if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = std::atol(argv[++i]);
-    else if (!std::strcmp(argv[i], "--dump") && i + 1 < argc) dump = argv[++i];
-    else {
-      std::fprintf(stderr, "usage: %s [--quick] [--reps N] [--tokens N] [--dump DIR]\n", argv[0]);
-      return 2;
-    }
+  hyplora::bench::ArgReader args(argc, argv);
+  while (args.more()) {
+    if (args.flag("--quick")) quick = true;
+    else if (args.integer("--reps", reps, 1, 100000)) reps_given = true;
+    else if (args.integer("--tokens", tokens, 1, 1 << 20)) {}
+    else if (args.value("--dump", dump)) {}
+    else args.unknown();
   }
-  if (reps < 1) { std::fprintf(stderr, "--reps must be >= 1\n"); return 2; }
-  if (!dump.empty()) {
-    try {
-      dump_all(dump);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "%s\n", e.what());
-      return 1;
-    }
-  }
+  if (!dump.empty()) dump_all(dump);
   std::vector<Shape> shapes{{4096, 8}, {4096, 32}, {288, 8}, {64, 8}};
   if (quick) {
     shapes = {{288, 8}, {64, 8}};

@@ -145,6 +145,15 @@ int main(int argc, char** argv) {
     }
   }
   if (reps < 1 || tokens < 1) { std::fprintf(stderr, "--reps and --tokens must be >= 1\n"); return 2; }
+  const Shape shapes[] = {Shape{4096, 8}, Shape{4096, 32}, Shape{288, 8}, Shape{64, 8}};
+  if (only_d) {  // a --shape outside the list measured nothing and exited 0 (an empty profile)
+    bool known = false;
+    for (const Shape s : shapes) known = known || (s.d == only_d && s.rank == only_r);
+    if (!known) {
+      std::fprintf(stderr, "--shape %ld,%ld is not one of 4096,8 4096,32 288,8 64,8\n", long(only_d), long(only_r));
+      return 2;
+    }
+  }
   const cudaDeviceProp prop = bench::first_gpu_or_skip("bench_adapter_cuda");
   std::printf("# bench_adapter_cuda: forward+backward of one d x d layer, %ld tokens, float, Thrust/CUDA + cuBLAS\n",
               long(tokens));
@@ -159,7 +168,7 @@ int main(int argc, char** argv) {
   cudaStream_t graph_stream = nullptr;
   cuda_check(cudaStreamCreateWithFlags(&graph_stream, cudaStreamNonBlocking), "cudaStreamCreate");
   try {
-    for (const Shape s : {Shape{4096, 8}, Shape{4096, 32}, Shape{288, 8}, Shape{64, 8}}) {
+    for (const Shape s : shapes) {
       if (only_d && (s.d != only_d || s.rank != only_r)) continue;  // --shape: one shape (profiling)
       Layer L(tokens, s.d);
       std::vector<std::pair<std::string, std::function<void()>>> methods{

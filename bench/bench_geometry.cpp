@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench_args.hpp"
 #include <hyplora/manifold/batched.hpp>
 #include <hyplora/manifold/sampling.hpp>
 
@@ -153,20 +154,24 @@ void dump_crosscheck(const std::string& path, const LM& L, const BM& B) {
 
 }  // namespace
 
+int run(int argc, char** argv);
+
 int main(int argc, char** argv) {
+  return hyplora::bench::guarded_main("bench_geometry", "[--quick] [--threads N] [--reps R>=5] [--dump FILE]",
+                                      [&] { return run(argc, argv); });
+}
+
+int run(int argc, char** argv) {
   bool quick = false;
   int threads = 0, reps = 7;
   std::string dump;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--quick") quick = true;
-    else if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
-    else if (a == "--reps" && i + 1 < argc) reps = std::max(5, std::atoi(argv[++i]));
-    else if (a == "--dump" && i + 1 < argc) dump = argv[++i];
-    else {
-      std::fprintf(stderr, "usage: %s [--quick] [--threads N] [--reps R>=5] [--dump FILE]\n", argv[0]);
-      return 2;
-    }
+  hyplora::bench::ArgReader args(argc, argv);
+  while (args.more()) {
+    if (args.flag("--quick")) quick = true;
+    else if (args.integer("--threads", threads, 1, 1024)) {}
+    else if (args.integer("--reps", reps, 5, 100000)) {}  // the median of at least 5 timings
+    else if (args.value("--dump", dump)) {}
+    else args.unknown();
   }
   if (threads > 0) omp_set_num_threads(threads);
   struct Shape {

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "hyplora/analysis/gromov_delta.hpp"
 
 using namespace hyplora;
@@ -86,40 +87,42 @@ std::vector<index_t> parse_sizes(const std::string& s) {
   std::vector<index_t> v;
   std::stringstream ss(s);
   std::string item;
-  while (std::getline(ss, item, ',')) v.push_back(std::stol(item));
+  while (std::getline(ss, item, ',')) v.push_back(index_t(hyplora::bench::ArgReader::parse_integer("--sizes", item, 4, 100000)));
+  if (v.empty()) throw hyplora::bench::ArgError("--sizes needs at least one size");
   return v;
 }
 
 }  // namespace
 
+int run(int argc, char** argv);
+
 int main(int argc, char** argv) {
+  return hyplora::bench::guarded_main("bench_gromov", "[--quick] [--sizes N,..] [--runs R] [--naive-max N] [--dim D]",
+                                      [&] { return run(argc, argv); });
+}
+
+int run(int argc, char** argv) {
+  // --quick: 300 and 600 points, 3 runs, naive up to 300; flags given beside it win
+  bool quick = false, sizes_given = false, runs_given = false, naive_given = false;
   std::vector<index_t> sizes = {1500, 5000};
   int runs = 5;
   index_t naive_max = 1500, dim = 64;
-  bool quick = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "bench_gromov: %s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--quick") quick = true;
-    else if (a == "--sizes") sizes = parse_sizes(next());
-    else if (a == "--runs") runs = std::stoi(next());
-    else if (a == "--naive-max") naive_max = std::stol(next());
-    else if (a == "--dim") dim = std::stol(next());
-    else {
-      std::fprintf(stderr, "usage: bench_gromov [--quick] [--sizes N,..] [--runs R] [--naive-max N] [--dim D]\n");
-      return 2;
-    }
+  std::string text;
+  hyplora::bench::ArgReader args(argc, argv);
+  while (args.more()) {
+    if (args.flag("--quick")) quick = true;
+    else if (args.value("--sizes", text)) {
+      sizes = parse_sizes(text);
+      sizes_given = true;
+    } else if (args.integer("--runs", runs, 1, 1000)) runs_given = true;
+    else if (args.integer("--naive-max", naive_max, 4, 100000)) naive_given = true;
+    else if (args.integer("--dim", dim, 1, 65536)) {}
+    else args.unknown();
   }
   if (quick) {
-    sizes = {300, 600};
-    runs = 3;
-    naive_max = 300;
+    if (!sizes_given) sizes = {300, 600};
+    if (!runs_given) runs = 3;
+    if (!naive_given) naive_max = 300;
   }
   using B = detail::MaxMinBlocking<float>;
   std::printf("Gromov delta, one base point; %d OpenMP thread(s); SIMD %d bytes (float: %d lanes, micro-tile %dx%d); "

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "model/blas.hpp"
 #include "model/llama.hpp"
 #include "model/random_init.hpp"
@@ -58,12 +59,6 @@ struct Flops {
 Flops forward_flops(const ModelConfig& c, int T) {
   const double d = c.dim, kv = c.kv_dim(), h = c.hidden_dim, L = c.n_layers, V = c.vocab_size;
   return {2 * (L * (2 * d * d + 2 * d * kv + 3 * d * h) + V * d), L * 2 * 2 * double(T) * d};
-}
-
-std::string arg(int argc, char** argv, const std::string& name, const std::string& def) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (argv[i] == name) return argv[i + 1];
-  return def;
 }
 
 /// Cross-check file (see the header): config, weights, tokens, targets, our loss and gradients.
@@ -123,21 +118,30 @@ void dump_crosscheck(const std::string& path) {
 
 }  // namespace
 
+int run(int argc, char** argv);
+
 int main(int argc, char** argv) {
-  const std::string shape = arg(argc, argv, "--shape", "stories15M");
-  const int B = std::stoi(arg(argc, argv, "--batch", "8"));
-  const int T = std::stoi(arg(argc, argv, "--seq", "256"));
-  const int reps = std::stoi(arg(argc, argv, "--reps", "5"));
-  const std::string peer = arg(argc, argv, "--peer", "");
-  const std::string dump = arg(argc, argv, "--dump", "");
-  if (!dump.empty()) {
-    try {
-      dump_crosscheck(dump);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "%s\n", e.what());
-      return 1;
-    }
+  return hyplora::bench::guarded_main("bench_model",
+                                      "[--shape stories15M|stories260K|...] [--batch B] [--seq T] [--reps R] "
+                                      "[--peer COMMAND] [--dump FILE]",
+                                      [&] { return run(argc, argv); });
+}
+
+int run(int argc, char** argv) {
+  std::string shape = "stories15M", peer, dump;
+  int B = 8, T = 256, reps = 5;
+  hyplora::bench::ArgReader args(argc, argv);
+  while (args.more()) {
+    if (args.value("--shape", shape)) {}
+    else if (args.integer("--batch", B, 1, 4096)) {}
+    else if (args.integer("--seq", T, 1, 1 << 20)) {}
+    else if (args.integer("--reps", reps, 1, 10000)) {}
+    else if (args.value("--peer", peer)) {}
+    else if (args.value("--dump", dump)) {}
+    else args.unknown();
   }
+  named_shape(shape);  // an unknown shape is an error before the sgemm timing
+  if (!dump.empty()) dump_crosscheck(dump);
   const int threads = omp_get_max_threads();
 
   // sgemm rate: a large square product, median of reps

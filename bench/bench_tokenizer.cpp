@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "tokenizer/tokenizer.hpp"
 
 namespace {
@@ -91,23 +92,27 @@ Stats stats(std::vector<double> t) {
 
 }  // namespace
 
+int run(int argc, char** argv);
+
 int main(int argc, char** argv) {
+  return hyplora::bench::guarded_main("bench_tokenizer", "[--reps R>=3] [--texts N] [--tokenizer PATH] [--data PATH]",
+                                      [&] { return run(argc, argv); });
+}
+
+int run(int argc, char** argv) {
   std::string shared = HYPLORA_SHARED_DIR_DEFAULT;
   if (const char* e = std::getenv("HYPLORA_SHARED_DIR"); e && *e) shared = e;
   std::string tok_path = shared + "/models/llama2-tokenizer/tokenizer.bin";
   std::string data_path = shared + "/data/gsm8k/train.jsonl";
   int reps = 5;
   std::size_t max_texts = 500;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--reps" && i + 1 < argc) reps = std::max(3, std::atoi(argv[++i]));
-    else if (a == "--texts" && i + 1 < argc) max_texts = std::size_t(std::max(1, std::atoi(argv[++i])));
-    else if (a == "--tokenizer" && i + 1 < argc) tok_path = argv[++i];
-    else if (a == "--data" && i + 1 < argc) data_path = argv[++i];
-    else {
-      std::fprintf(stderr, "usage: bench_tokenizer [--reps R] [--texts N] [--tokenizer PATH] [--data PATH]\n");
-      return 2;
-    }
+  hyplora::bench::ArgReader args(argc, argv);
+  while (args.more()) {
+    if (args.integer("--reps", reps, 3, 10000)) {}
+    else if (args.integer("--texts", max_texts, 1, 100000000)) {}
+    else if (args.value("--tokenizer", tok_path)) {}
+    else if (args.value("--data", data_path)) {}
+    else args.unknown();
   }
   const auto tok = hyplora::llm::Tokenizer::load_llama2c(tok_path);
   std::vector<std::string> texts;

@@ -11,6 +11,9 @@ if [ $# -lt 3 ]; then
   exit 2
 fi
 RUNS=$1; REPS=$2; shift 2
+for v in "$RUNS" "$REPS"; do  # seq and bench_adapter took "abc" and 0 quietly (nothing printed, exit 0)
+  case "$v" in ''|*[!0-9]*|0) echo "$0: RUNS and REPS must be positive integers, got '$v'" >&2; exit 2 ;; esac
+done
 for b in "$@"; do
   [ -x "$b" ] || { echo "$0: $b is not an executable bench_adapter" >&2; exit 2; }
 done

@@ -38,12 +38,28 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ "$CI" = 1 ] && MODE=quick
-BUILD="$(cd "$BUILD" 2>/dev/null && pwd)" || { echo "bench/run.sh: build folder not found (--build)" >&2; exit 2; }
+die() { echo "bench/run.sh: $*" >&2; exit 2; }
+for step in ${ONLY//,/ }; do
+  case "$step" in geometry|adapter|model|accuracy) ;; *) die "--only: unknown step '$step' (steps: geometry,adapter,model,accuracy)" ;; esac
+done
+[ -z "${ONLY//,/}" ] && die "--only: no step given"
+case "$THREADS" in ''|*[!0-9]*|0) [ -n "$THREADS" ] && die "--threads must be a positive integer, got '$THREADS'" ;; esac
+case "$SEEDS" in ''|*[!0-9]*|0) [ -n "$SEEDS" ] && die "--seeds must be a positive integer, got '$SEEDS'" ;; esac
+BUILD="$(cd "$BUILD" 2>/dev/null && pwd)" || die "build folder not found (--build)"
 OUT="${OUT:-$ROOT/bench-results/$(date -u +%Y%m%d-%H%M%S)-$MODE}"
+# A folder of an earlier run is emptied of what that run wrote (its raw outputs, report and plots
+# would otherwise stand in the new report as if measured now); any other non-empty folder is refused.
+if [ -d "$OUT" ] && [ -n "$(ls -A "$OUT" 2>/dev/null)" ]; then
+  if [ -f "$OUT/raw/machine.txt" ]; then
+    rm -rf "$OUT/raw" "$OUT/results.md" && rm -f "$OUT"/*.png "$OUT"/*.svg || die "cannot clear $OUT"
+  else
+    die "--out $OUT is not empty and holds no earlier bench run; give a new or empty folder"
+  fi
+fi
 mkdir -p "$OUT/raw" || exit 2
 OUT="$(cd "$OUT" && pwd)"
 RAW="$OUT/raw"
-THREADS="${THREADS:-$(nproc)}"
+THREADS="${THREADS:-$(getconf _NPROCESSORS_ONLN)}"  # all cores (nproc honours OMP_NUM_THREADS)
 export OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS"
 # OpenMP threads sleep instead of spinning between parallel loops: our row kernels run between
 # OpenBLAS calls, and a spinning OpenMP team takes the cores OpenBLAS's threads need (measured:
@@ -54,7 +70,13 @@ want() { case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 FAILED=()          # steps that failed to run
 DISAGREE=()        # peer cross-checks beyond tolerance
-: > "$RAW/commands.sh"
+{  # commands.sh re-runs each step from anywhere, with this run's environment
+  echo "#!/usr/bin/env bash"
+  echo "# the commands of this bench run ($(date -u '+%Y-%m-%d %H:%M UTC')); outputs relative to the results folder"
+  printf 'cd %q\n' "$OUT"
+  printf 'export OMP_NUM_THREADS=%q OPENBLAS_NUM_THREADS=%q MKL_NUM_THREADS=%q OMP_WAIT_POLICY=%q HYPLORA_SHARED_DIR=%q\n' \
+    "$OMP_NUM_THREADS" "$OPENBLAS_NUM_THREADS" "$MKL_NUM_THREADS" "$OMP_WAIT_POLICY" "$HYPLORA_SHARED_DIR"
+} > "$RAW/commands.sh"
 : > "$RAW/steps.tsv"   # step <tab> status <tab> seconds <tab> output file
 log() { echo "[bench $(date -u +%H:%M:%S)] $*" >&2; }
 
@@ -66,9 +88,13 @@ run() {
   local t0=$SECONDS rc
   "$@" > "$outfile.tmp" 2> "$outfile.err"
   rc=$?
-  mv "$outfile.tmp" "$outfile"
+  if [ "$rc" -eq 0 ]; then
+    mv "$outfile.tmp" "$outfile"
+  else  # a failed step's partial output is kept for reading but never enters the report
+    mv "$outfile.tmp" "$outfile.failed"
+  fi
   printf '%s\t%s\t%s\t%s\n' "$step" "$rc" "$((SECONDS - t0))" "${outfile#$OUT/}" >> "$RAW/steps.tsv"
-  if [ "$rc" -ne 0 ]; then log "$step: exit status $rc (see ${outfile#$OUT/}.err)"; tail -5 "$outfile.err" >&2; fi
+  if [ "$rc" -ne 0 ]; then log "$step: exit status $rc (see ${outfile#$OUT/}.err and .failed)"; tail -5 "$outfile.err" >&2; fi
   return $rc
 }
 need_exe() {
@@ -81,7 +107,7 @@ need_exe() {
 # ---- machine, commit, peers ------------------------------------------------------------------------
 {
   echo "date_utc=$(date -u '+%Y-%m-%d %H:%M:%S')"
-  echo "mode=$MODE"; echo "ci=$CI"; echo "threads=$THREADS"
+  echo "mode=$MODE"; echo "ci=$CI"; echo "threads=$THREADS"; echo "omp_wait_policy=$OMP_WAIT_POLICY"
   echo "cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1)"
   echo "cores=$(getconf _NPROCESSORS_ONLN)"  # not nproc: it honours OMP_NUM_THREADS
   echo "memory=$(free -g 2>/dev/null | awk '/^Mem:/ {print $2 " GiB"}')"
@@ -167,10 +193,11 @@ printf '%s\n' "${FAILED[@]:-}" | sed '/^$/d' > "$RAW/failed.txt"
 printf '%s\n' "${DISAGREE[@]:-}" | sed '/^$/d' > "$RAW/disagree.txt"
 
 # ---- report ------------------------------------------------------------------------------------------
-if ! python3 "$ROOT/bench/report/make_report.py" "$OUT"; then
-  log "report generation failed"; FAILED+=(report)
+if python3 "$ROOT/bench/report/make_report.py" "$OUT"; then
+  log "report: $OUT/results.md"
+else
+  log "report generation failed: no results.md"; FAILED+=(report)
 fi
-log "report: $OUT/results.md"
 if [ ${#FAILED[@]} -gt 0 ]; then log "FAILED to run: ${FAILED[*]}"; fi
 if [ ${#DISAGREE[@]} -gt 0 ]; then log "peer cross-check DISAGREES beyond tolerance: ${DISAGREE[*]} (see results.md)"; fi
 [ ${#FAILED[@]} -eq 0 ] && [ ${#DISAGREE[@]} -eq 0 ]

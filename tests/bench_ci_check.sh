@@ -17,7 +17,8 @@ awk -F'\t' '$2 != 0 { print "step " $1 " exit " $2; bad = 1 } END { exit bad }' 
 [ "$(grep -c '^| [0-9]' "$OUT/raw/adapter.md")" -ge 14 ] || fail "adapter table incomplete"
 [ "$(grep -c 'tok/s' "$OUT/raw/model.txt")" -ge 3 ] || fail "model figures missing"
 grep -q '^## 1. Geometry' "$OUT/results.md" && grep -q '^## 3. Model' "$OUT/results.md" || fail "results.md sections missing"
-if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+PEER_PYTHON="${HYPLORA_BENCH_PYTHON:-/usr/bin/python3}"  # as bench/run.sh
+if "$PEER_PYTHON" -c 'import torch' 2>/dev/null; then
   python3 - "$OUT/raw" <<'PY' || fail "peer cross-check"
 import json, sys, os
 raw = sys.argv[1]
@@ -47,15 +48,36 @@ m = json.load(open(os.path.join(raw, "model_crosscheck.json")))
 m["loss"] *= 1.001
 json.dump(m, open(os.path.join(raw, "planted_model.json"), "w"))
 PY
-  /usr/bin/python3 "$SRC/bench/peers/torch_geometry.py" --crosscheck "$OUT/raw/planted_geometry.json" > /dev/null
+  "$PEER_PYTHON" "$SRC/bench/peers/torch_geometry.py" --crosscheck "$OUT/raw/planted_geometry.json" > /dev/null
   [ $? -eq 3 ] || fail "torch_geometry.py did not flag a planted 1e-3 error"
-  /usr/bin/python3 "$SRC/bench/peers/torch_hyplora.py" --crosscheck "$OUT/raw/planted_adapter" > /dev/null
+  "$PEER_PYTHON" "$SRC/bench/peers/torch_hyplora.py" --crosscheck "$OUT/raw/planted_adapter" > /dev/null
   [ $? -eq 3 ] || fail "torch_hyplora.py did not flag a planted 1e-3 error"
-  /usr/bin/python3 "$SRC/bench/peers/torch_llama.py" --crosscheck "$OUT/raw/planted_model.json" > /dev/null
+  "$PEER_PYTHON" "$SRC/bench/peers/torch_llama.py" --crosscheck "$OUT/raw/planted_model.json" > /dev/null
   [ $? -eq 3 ] || fail "torch_llama.py did not flag a planted 1e-3 error"
   echo "peer cross-checks agree, and flag planted errors"
 else
   echo "PyTorch not installed: peer cross-check not exercised (apt-get install python3-torch)"
   grep -q 'torch=missing' "$OUT/raw/machine.txt" || fail "machine.txt does not record the missing peer"
 fi
+# the dumps our drivers wrote for the peers are valid JSON (checked with or without PyTorch)
+python3 - "$OUT/raw" <<'PY' || fail "a cross-check dump is not valid JSON"
+import glob, json, os, sys
+raw = sys.argv[1]
+files = [os.path.join(raw, "geometry_crosscheck.json"), os.path.join(raw, "model_crosscheck.json")]
+files += sorted(glob.glob(os.path.join(raw, "adapter_crosscheck", "*.json")))
+if len(files) < 3:
+    sys.exit("no adapter dumps")
+for f in files:
+    json.load(open(f))
+print(f"{len(files)} cross-check dumps are valid JSON")
+PY
+# a typo in --only is an error before any work (it ran nothing and exited 0)
+"$SRC/bench/run.sh" --ci --build "$BUILD" --out "$OUT/typo" --only geomtry 2> /dev/null
+[ $? -eq 2 ] || fail "--only geomtry was accepted"
+[ ! -e "$OUT/typo" ] || fail "a refused run made its --out folder"
+# a second run into the same folder: nothing of the first run stays to be reported as new
+touch "$OUT/raw/stale-from-the-first-run"
+"$SRC/bench/run.sh" --ci --build "$BUILD" --out "$OUT" --only geometry > /dev/null 2>&1 || fail "second run into $OUT"
+[ ! -e "$OUT/raw/stale-from-the-first-run" ] && [ ! -e "$OUT/raw/adapter.md" ] || fail "the first run's files were kept"
+grep -q "^cd " "$OUT/raw/commands.sh" && grep -q "OMP_WAIT_POLICY=" "$OUT/raw/commands.sh" || fail "commands.sh lacks its cd / environment"
 echo "bench suite --ci: OK ($OUT/results.md)"

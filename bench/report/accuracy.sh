@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Item 4 of bench/run.sh: accuracy of base, LoRA, HypLoRA (Lorentz, Poincare), paper-compatible and
-# naive on the built-in task by depth (several seeds, `hyplora sweep`: same budget per cell, learning
-# rate chosen on validation, mean / std / 95% CI) and on the real test sets (`hyplora eval` of the
+# naive on the built-in task by depth (several seeds, `hyplora sweep`: same budget per cell, one
+# learning rate (the sweep's default), mean / std / 95% CI) and on the real test sets (`hyplora eval` of the
 # base model and of each arm's first-seed adapter trained on the built-in task: a transfer figure).
 #
 #   bench/report/accuracy.sh HYPLORA_EXE quick|full RAW_DIR [SEEDS]
@@ -26,7 +26,8 @@ step() {  # NAME OUTFILE CMD...
   printf '%q ' "$@" >> "$RAW/commands.sh"; printf ' > %q\n' "${outfile#$RAW/../}" >> "$RAW/commands.sh"
   log "$name: $*"
   local t0=$SECONDS rc
-  "$@" > "$outfile" 2> "$outfile.err"; rc=$?
+  "$@" > "$outfile.tmp" 2> "$outfile.err"; rc=$?
+  mv "$outfile.tmp" "$outfile"  # whole: the step table says whether it failed
   printf '%s\t%s\t%s\t%s\n' "$name" "$rc" "$((SECONDS - t0))" "raw/accuracy/$(basename "$outfile")" >> "$RAW/steps.tsv"
   [ $rc -ne 0 ] && { log "$name: exit $rc"; tail -5 "$outfile.err" >&2; }
   return $rc

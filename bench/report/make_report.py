@@ -45,19 +45,23 @@ def load_json(path):
 
 
 def md_rows(text):
-    """Rows of the first Markdown table in text, as lists of cell strings (header excluded)."""
-    rows, in_table = [], False
+    """Rows of the first Markdown table in text, as lists of cell strings (header excluded). A row
+    with another number of cells than the header (a run cut off mid-line) is left out."""
+    rows, width = [], None
     for line in (text or "").splitlines():
         if line.startswith("|"):
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if not in_table:
-                in_table = True
+            if width is None:
+                width = len(cells)
                 continue
             if all(set(c) <= set("-: ") for c in cells):
                 continue
-            rows.append(cells)
-        elif in_table and rows:
-            pass
+            if len(cells) == width:
+                rows.append(cells)
+            else:
+                sys.stderr.write(f"make_report: row with {len(cells)} cells instead of {width} left out: {line[:120]}\n")
+        elif width is not None and rows:
+            break
     return rows
 
 
@@ -271,7 +275,7 @@ def accuracy_section(out, raw):
     # plots the accuracy script produced are copied next to results.md
     adir = os.path.join(raw, "accuracy")
     for f in sorted(os.listdir(adir)):
-        if f.endswith((".png", ".svg")) and not os.path.exists(os.path.join(out, f)):
+        if f.endswith((".png", ".svg")):  # this run's plots replace any of an earlier run
             shutil.copy(os.path.join(adir, f), os.path.join(out, f))
     return [acc.strip()]
 
@@ -286,7 +290,8 @@ def main():
     steps = [l.split("\t") for l in (read(os.path.join(raw, "steps.tsv")) or "").splitlines() if l.strip()]
     failed = (read(os.path.join(raw, "failed.txt")) or "").split()
     disagree = (read(os.path.join(raw, "disagree.txt")) or "").split()
-    md = [f"# hyplora bench suite — {mach.get('mode', '?')} mode{' (CI)' if ci else ''}, {mach.get('threads', '?')} threads", "",
+    md = [f"# hyplora bench suite — {mach.get('mode', '?')} mode{' (CI)' if ci else ''}, {mach.get('threads', '?')} threads"
+          f" (OMP_WAIT_POLICY={mach.get('omp_wait_policy', '?')})", "",
           f"- date (UTC): {mach.get('date_utc', '?')}; commit {mach.get('commit', '?')}",
           f"- machine: {mach.get('cpu', '?')}, {mach.get('cores', '?')} cores, {mach.get('memory', '?')}; "
           f"load average before {mach.get('load_before', '?')}, after {mach.get('load_after', '?')}",

@@ -29,20 +29,28 @@ def main():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     docs = os.path.join(root, "docs")
     img_dir = os.path.join(docs, "bench", "latest")
-    os.makedirs(img_dir, exist_ok=True)
-    for f in os.listdir(img_dir):
-        os.remove(os.path.join(img_dir, f))
+    # every input is read before anything in docs/ changes (a wrong folder used to empty the plots)
+    texts = []
+    for res in args:
+        path = os.path.join(res, "results.md")
+        if not os.path.isfile(path):
+            sys.exit(f"publish.py: {path} not found: give bench/run.sh results folders")
+        with open(path) as f:
+            texts.append((res, f.read()))
+    # the new plots go to a fresh folder that replaces the old one at the end
+    staging = img_dir + ".new"
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
     parts = [BEGIN, "## Latest full run", "",
              "Produced by `bench/run.sh` (see [bench.md](bench.md)); each block below is one invocation's "
              "`results.md`, with its command, machine, load, commit and date. Plots: `docs/bench/latest/`.", ""]
     if note:
         parts += [note, ""]
-    for res in args:
-        text = open(os.path.join(res, "results.md")).read()
+    for res, text in texts:
         tag = os.path.basename(os.path.normpath(res))
         for f in os.listdir(res):
             if f.endswith(".png"):
-                shutil.copy(os.path.join(res, f), os.path.join(img_dir, f"{tag}-{f}"))
+                shutil.copy(os.path.join(res, f), os.path.join(staging, f"{tag}-{f}"))
         text = re.sub(r"!\[([^\]]*)\]\(([^)/]+\.png)\)", lambda m: f"![{m.group(1)}](bench/latest/{tag}-{m.group(2)})", text)
         lines = []
         for l in text.splitlines():
@@ -62,7 +70,13 @@ def main():
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(new)
+    old_dir = img_dir + ".old"
+    shutil.rmtree(old_dir, ignore_errors=True)
+    if os.path.isdir(img_dir):
+        os.rename(img_dir, old_dir)
+    os.rename(staging, img_dir)
     os.replace(tmp, path)
+    shutil.rmtree(old_dir, ignore_errors=True)
     print(f"docs/results.md: section updated from {', '.join(args)}")
 
 
