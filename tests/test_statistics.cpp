@@ -1,5 +1,6 @@
 // Statistics for the sweep: t quantiles against table values and closed forms, summaries with
-// confidence intervals, paired bootstrap and exact sign test on inputs with known answers.
+// confidence intervals, the exact paired permutation test, Holm's adjustment and the exact sign test
+// on inputs with known answers.
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -71,26 +72,43 @@ TEST_CASE("summary: mean, sample std, 95% t interval", "[statistics]") {
   CHECK_THROWS_AS(summarize({1.0, std::numeric_limits<double>::quiet_NaN()}), std::invalid_argument);
 }
 
-TEST_CASE("paired bootstrap detects a known difference and identical inputs give p = 1", "[statistics]") {
-  // 12 seeds; variant a beats b by 0.1 with small seed-to-seed noise (|noise| <= 0.03)
-  const std::vector<double> b{0.30, 0.41, 0.35, 0.28, 0.39, 0.33, 0.37, 0.31, 0.42, 0.36, 0.29, 0.34};
-  const std::vector<double> noise{0.01, -0.02, 0.03, 0.0, -0.01, 0.02, -0.03, 0.01, 0.0, -0.02, 0.02, 0.01};
-  std::vector<double> a(b.size());
-  for (std::size_t i = 0; i < b.size(); ++i) a[i] = b[i] + 0.1 + noise[i];
-  const std::size_t B = 4000;
-  const double p = paired_bootstrap_p_value(a, b, B, 7);
-  // every centred resample mean is within 0.03 of 0, far below the observed 0.1: p = 1/(B+1)
-  CHECK(p == 1.0 / (B + 1));
-  CHECK(paired_bootstrap_p_value(a, b, B, 7) == p);  // seeded: reproducible
-  CHECK(paired_bootstrap_p_value(b, b, B, 7) == 1.0);
-  // differences that cancel exactly (mean 0): every resample is at least as extreme as 0
-  const std::vector<double> c{0.5, 0.5, 0.5, 0.5}, d{0.4, 0.6, 0.3, 0.7};
-  CHECK(paired_bootstrap_p_value(c, d, B, 3) == 1.0);
-  // a weak, noisy difference is not significant
-  const std::vector<double> e{0.31, 0.40, 0.36, 0.27, 0.40, 0.32};
-  const std::vector<double> f{0.30, 0.41, 0.35, 0.28, 0.39, 0.33};
-  CHECK(paired_bootstrap_p_value(e, f, B, 3) > 0.5);
-  CHECK_THROWS_AS(paired_bootstrap_p_value(a, {1.0, 2.0}, B, 1), std::invalid_argument);
+TEST_CASE("paired permutation test: exact sign-flip p-values by hand, its floor at few seeds, Holm", "[statistics]") {
+  // 5 seeds all in one direction: only the identity and the all-negated signs are as extreme: 2/32
+  // (the paired bootstrap it replaces gave 1/(R+1) here)
+  const std::vector<double> b5{0.30, 0.41, 0.35, 0.28, 0.39};
+  std::vector<double> a5(b5.size());
+  for (std::size_t i = 0; i < b5.size(); ++i) a5[i] = b5[i] + 0.1 + 0.01 * double(i);
+  CHECK(std::abs(paired_permutation_p_value(a5, b5) - 2.0 / 32) <= eps_tol(8.0));
+  // differences {10, 3, 1, 4, 2} (a row of docs/science.md): |sum| = 20 is reached only by the
+  // observed signs and their negation: p = 2/32, not the bootstrap's 0.007
+  const std::vector<double> d{10, 3, 1, 4, 2}, zero(5, 0.0);
+  CHECK(std::abs(paired_permutation_p_value(d, zero) - 2.0 / 32) <= eps_tol(8.0));
+  // {5, -1, 2}: |sum| = 6; sums of +-{5,1,2}: 8, 6 (flip 1), 4 (flip 2), 2 (flip 1,2) and negations:
+  // |sum| >= 6 for 4 of 8
+  CHECK(std::abs(paired_permutation_p_value({5, -1, 2}, {0, 0, 0}) - 0.5) <= eps_tol(8.0));
+  // ties and identical inputs: p = 1; cancelling differences: p = 1
+  CHECK(paired_permutation_p_value(b5, b5) == 1.0);
+  CHECK(paired_permutation_p_value({0.5, 0.5, 0.5, 0.5}, {0.4, 0.6, 0.3, 0.7}) == 1.0);
+  // 24 pairs (sampled, seeded): a clear difference gives the Monte Carlo floor, and reproducibly
+  std::vector<double> a24(24), b24(24);
+  for (std::size_t i = 0; i < 24; ++i) {
+    b24[i] = 0.3 + 0.01 * double(i % 7);
+    a24[i] = b24[i] + 0.1;
+  }
+  const double p24 = paired_permutation_p_value(a24, b24, 5000, 7);
+  CHECK(p24 == 1.0 / 5001);
+  CHECK(paired_permutation_p_value(a24, b24, 5000, 7) == p24);
+  CHECK_THROWS_AS(paired_permutation_p_value(a5, {1.0, 2.0}), std::invalid_argument);
+
+  // Holm: sorted p (0.01, 0.02, 0.04) of m = 3 -> 0.03, 0.04, 0.04 (monotone), in the input order
+  const auto h = holm_adjust({0.04, 0.01, 0.02});
+  REQUIRE(h.size() == 3);
+  CHECK(std::abs(h[1] - 0.03) <= eps_tol(8.0));
+  CHECK(std::abs(h[2] - 0.04) <= eps_tol(8.0));
+  CHECK(std::abs(h[0] - 0.04) <= eps_tol(8.0));
+  CHECK(holm_adjust({0.6, 0.5})[1] == 1.0);  // capped at 1
+  CHECK(holm_adjust({}).empty());
+  CHECK_THROWS_AS(holm_adjust({1.5}), std::invalid_argument);
 }
 
 TEST_CASE("exact sign test", "[statistics]") {

@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <unistd.h>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -114,6 +115,8 @@ TEST_CASE("sweep grid: cells, ids, order, curvature restriction and bad input", 
   CHECK_THROWS_WITH(grid_from_json({{"task", {{"train_data", {"mawps-train"}}}}}), Catch::Contains("validation_data"));
   CHECK_THROWS_WITH(grid_from_json({{"task", {{"test_data", "mawps-test"}}}}), Catch::Contains("need task.train_data"));
   CHECK_THROWS_WITH(grid_from_json({{"eval_data", {"la-svamp", "la-svamp"}}}), Catch::Contains("listed twice"));
+  // learning rates that print alike in the cell ids (they shared an id, and a cell file)
+  CHECK_THROWS_WITH(grid_from_json({{"lrs", {0.001, 0.0010000001}}}), Catch::Contains("6 digits of the cell ids"));
   CHECK_THROWS_WITH(grid_from_json({{"eval_limit", 0}}), Catch::Contains("eval_limit"));
   CHECK_THROWS_WITH(grid_from_json({{"task", {{"train_dat", "x"}}}}), Catch::Contains("unknown task key 'train_dat'"));
 
@@ -178,20 +181,29 @@ TEST_CASE("sweep aggregation on synthetic cells with known answers", "[sweep]") 
   std::map<std::pair<std::string, std::string>, PairRow> pairs;
   for (const auto& p : s.pairs) pairs[{p.a, p.b}] = p;
   REQUIRE(pairs.size() == 6);
-  // a known difference: +10 points at every seed -> wins 5/5, sign test 2/32, bootstrap at its floor
+  // a known difference: +10 points at every seed -> wins 5/5, sign test and permutation test 2/32
   const auto& ls = pairs.at({"lora", "lora_scaled"}).cmp;
   CHECK(ls.n == 5);
   CHECK(ls.wins == 5);
   CHECK(ls.losses == 0);
   CHECK(std::abs(ls.mean_difference - 0.1) <= 8 * eps);
   CHECK(std::abs(ls.sign_test_p - 2.0 / 32.0) <= 8 * eps);
-  CHECK(ls.bootstrap_p <= 1.0 / 2001.0 + eps);
+  CHECK(std::abs(ls.permutation_p - 2.0 / 32.0) <= 8 * eps);
   // identical arms: all ties, p = 1 for both tests
   const auto& ln = pairs.at({"lora", "naive"}).cmp;
   CHECK(ln.ties == 5);
   CHECK(ln.mean_difference == 0.0);
   CHECK(ln.sign_test_p == 1.0);
-  CHECK(ln.bootstrap_p == 1.0);
+  CHECK(ln.permutation_p == 1.0);
+  // Holm over the table's 6 pairs: never below the raw p, and the smallest raw p times 6 (capped)
+  double smallest = 1;
+  for (const auto& p : s.pairs) {
+    CHECK(p.holm_p >= p.cmp.permutation_p);
+    smallest = std::min(smallest, p.cmp.permutation_p);
+  }
+  double smallest_holm = 1;
+  for (const auto& p : s.pairs) smallest_holm = std::min(smallest_holm, p.holm_p);
+  CHECK(std::abs(smallest_holm - std::min(1.0, 6 * smallest)) <= 8 * eps);
   // only the common seeds are paired
   CHECK(pairs.at({"lora", "paper"}).cmp.n == 3);
   // the validation-loss comparison: lora_scaled 0.1 higher at every seed
@@ -254,6 +266,7 @@ TEST_CASE("a tiny sweep on stories260K runs end to end and resumes without re-ru
   g.task.test = 6;
   g.max_new_tokens = 12;
   g.base = true;
+  identify_model(g);
   RunOptions opt;
   opt.out = dir;
   opt.threads = 1;
@@ -306,6 +319,44 @@ TEST_CASE("a tiny sweep on stories260K runs end to end and resumes without re-ru
   SweepGrid changed = g;
   changed.train.steps = 4;
   CHECK_THROWS_WITH(run_sweep(changed, opt), Catch::Contains("recorded with other settings"));
+  // nor a grid over another model with the same settings (the fingerprint held no model): a copy
+  // of the model with one weight changed, under another path
+  std::string bytes = hyplora::test::slurp(model);
+  bytes[7 * 4 + 100] ^= 0x01;  // a low mantissa bit of a token-embedding weight
+  const fs::path other = tmp.path / "other_model.bin";
+  hyplora::test::spit(other, bytes);
+  fs::copy_file(fs::path(model).parent_path() / "tok512.bin", tmp.path / "tok512.bin");
+  SweepGrid other_model = g;
+  other_model.train.model = other.string();
+  identify_model(other_model);
+  CHECK(other_model.model_sha256 != g.model_sha256);
+  CHECK_THROWS_WITH(run_sweep(other_model, opt), Catch::Contains("recorded with other settings"));
+  // claims: a cell claimed by a live process (here: this one) is left to it; a claim of a process
+  // that is gone is taken over, and removed once the cell is recorded
+  {
+    SweepGrid one = g;
+    one.variants = {"lora"};
+    one.seeds = {0};
+    one.base = false;
+    RunOptions o2 = opt;
+    o2.out = tmp.path / "claims";
+    const std::string id = expand_cells(one).front().id();
+    fs::create_directories(o2.out / "cells");
+    const fs::path claim = o2.out / "cells" / (id + ".json.claim");
+    hyplora::test::spit(claim, std::to_string(long(::getpid())) + "\n");
+    auto st2 = run_sweep(one, o2);
+    CHECK(st2.cells_run == 0);
+    CHECK(st2.cells_left == 1);
+    hyplora::test::spit(claim, "999999999\n");  // beyond any pid_max: no such process
+    st2 = run_sweep(one, o2);
+    CHECK(st2.cells_run == 1);
+    CHECK(st2.cells_left == 0);
+    CHECK_FALSE(fs::exists(claim));
+  }
+  // the base cell is refused under another prompt template
+  SweepGrid other_template = g;
+  other_template.train.prompt_template = "alpaca";
+  CHECK(cell_fingerprint(other_template, expand_cells(g).front()) != cell_fingerprint(g, expand_cells(g).front()));
 }
 
 TEST_CASE("a tiny sweep trains on a real data set and reports further test sets", "[sweep][slow]") {

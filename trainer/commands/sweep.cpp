@@ -106,6 +106,7 @@ int run() {
   hyplora::train::check_thread_count(g.threads);
   if (!g.model.empty()) grid.train.model = g.model;
   grid.validate();
+  identify_model(grid);  // the model's content is part of every cell's fingerprint
 
   RunOptions opt;
   opt.out = g.out;
@@ -119,7 +120,12 @@ int run() {
     std::size_t listed = 0;
     for (std::size_t i = 0; i < cells.size(); ++i) {
       if (long(i) % opt.shard_count != opt.shard_index) continue;  // the cells this shard would run
-      std::cout << (store.load(cells[i].id()) ? "recorded " : "to run   ") << cells[i].id() << "\n";
+      const auto rec = store.load(cells[i].id());
+      const char* state = !rec ? "to run   "
+                          : rec->fingerprint == cell_fingerprint(grid, cells[i])
+                              ? "recorded "
+                              : "other settings (a run refuses it) ";
+      std::cout << state << cells[i].id() << "\n";
       ++listed;
     }
     std::cout << listed << " cells";

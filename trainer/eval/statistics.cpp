@@ -139,31 +139,59 @@ Summary summarize(const std::vector<double>& v, double level) {
   return s;
 }
 
-double paired_bootstrap_p_value(const std::vector<double>& a, const std::vector<double>& b, std::size_t resamples,
-                                std::uint64_t seed) {
-  check_pairs(a, b, "paired_bootstrap_p_value");
-  if (resamples == 0) throw std::invalid_argument("paired_bootstrap_p_value: needs at least one resample");
+double paired_permutation_p_value(const std::vector<double>& a, const std::vector<double>& b, std::size_t resamples,
+                                  std::uint64_t seed) {
+  check_pairs(a, b, "paired_permutation_p_value");
+  if (resamples == 0) throw std::invalid_argument("paired_permutation_p_value: needs at least one resample");
   const std::size_t n = a.size();
-  std::vector<double> d(n);
-  double scale = 0;
+  std::vector<double> m(n);  // |d_i|
+  double observed = 0, total = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    d[i] = a[i] - b[i];
-    scale = std::max(scale, std::abs(d[i]));
+    const double d = a[i] - b[i];
+    observed += d;
+    m[i] = std::abs(d);
+    total += m[i];
   }
-  double observed = 0;
-  for (double x : d) observed += x;
-  observed /= static_cast<double>(n);
-  for (auto& x : d) x -= observed;  // impose the null: mean difference 0
-  // rounding of the centring and the resampled means is a few eps * scale * (terms); count those as ties
-  const double tol = 8 * eps * scale * static_cast<double>(n);
+  if (total == 0) return 1;  // every pair ties
+  observed = std::abs(observed);
+  // sums that differ from the observed one by rounding alone count as "as extreme"
+  const double tol = 8 * std::numeric_limits<double>::epsilon() * total * static_cast<double>(n);
+  const auto extreme = [&](double s) { return std::abs(s) >= observed - tol; };
+  if (n <= kExactPermutationMax) {
+    // every sign vector once: bit i of `signs` set = d_i negated
+    const std::uint64_t count = std::uint64_t(1) << n;
+    std::uint64_t hits = 0;
+    for (std::uint64_t signs = 0; signs < count; ++signs) {
+      double s = 0;
+      for (std::size_t i = 0; i < n; ++i) s += (signs >> i & 1) ? -m[i] : m[i];
+      hits += extreme(s) ? 1 : 0;
+    }
+    return static_cast<double>(hits) / static_cast<double>(count);
+  }
   data::Rng rng(seed);
-  std::size_t extreme = 0;
+  std::size_t hits = 0;
   for (std::size_t r = 0; r < resamples; ++r) {
     double s = 0;
-    for (std::size_t i = 0; i < n; ++i) s += d[rng.index(n)];
-    if (std::abs(s / static_cast<double>(n)) >= std::abs(observed) - tol) ++extreme;
+    for (std::size_t i = 0; i < n; ++i) s += rng.index(2) ? -m[i] : m[i];
+    hits += extreme(s) ? 1 : 0;
   }
-  return static_cast<double>(extreme + 1) / static_cast<double>(resamples + 1);
+  return static_cast<double>(hits + 1) / static_cast<double>(resamples + 1);
+}
+
+std::vector<double> holm_adjust(const std::vector<double>& p) {
+  for (double x : p)
+    if (!(x >= 0 && x <= 1)) throw std::invalid_argument("holm_adjust: p-values must lie in [0, 1]");
+  const std::size_t m = p.size();
+  std::vector<std::size_t> order(m);
+  for (std::size_t i = 0; i < m; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return p[x] < p[y]; });
+  std::vector<double> adjusted(m);
+  double running = 0;  // the adjusted values may not decrease along the sorted order
+  for (std::size_t k = 0; k < m; ++k) {
+    running = std::max(running, std::min(1.0, static_cast<double>(m - k) * p[order[k]]));
+    adjusted[order[k]] = running;
+  }
+  return adjusted;
 }
 
 double sign_test_p_value(const std::vector<double>& a, const std::vector<double>& b) {
@@ -198,7 +226,7 @@ PairedComparison compare_paired(const std::vector<double>& a, const std::vector<
     else ++c.ties;
   }
   c.mean_difference = s / static_cast<double>(c.n);
-  c.bootstrap_p = paired_bootstrap_p_value(a, b, resamples, seed);
+  c.permutation_p = paired_permutation_p_value(a, b, resamples, seed);
   c.sign_test_p = sign_test_p_value(a, b);
   return c;
 }

@@ -6,7 +6,8 @@
 //  2. at that lr: mean, sample std and Student-t 95% CI over seeds of the test accuracy, overall and
 //     per depth; mean validation-loss curve.
 //  3. paired comparisons of every two arms over their common seeds (test accuracy at each arm's
-//     chosen lr): mean difference, wins/losses/ties, paired bootstrap and exact sign-test p-values.
+//     chosen lr): mean difference, wins/losses/ties, the exact paired permutation p (with Holm's
+//     adjustment over all the pairs of the table) and the exact sign-test p.
 //  4. the further test sets (eval_data) at the same lr: mean and 95% CI per set and pooled.
 // Outputs (write_summary): summary.md, summary.json, accuracy_by_depth.png, val_loss.png (+ .gp scripts).
 #include <filesystem>
@@ -52,6 +53,7 @@ struct PairRow {
   std::string a, b;
   eval::PairedComparison cmp;             ///< test accuracy, a - b
   eval::PairedComparison loss_cmp;        ///< best validation loss, a - b (a secondary, continuous measure)
+  double holm_p = 1, loss_holm_p = 1;     ///< permutation p adjusted by Holm over all pairs of its table
 };
 
 struct SweepSummary {
@@ -66,7 +68,7 @@ struct SweepSummary {
 /// Aggregates cells (any order). arm_order lists the arms in display order (arms not listed follow,
 /// sorted). Throws std::invalid_argument when two cells share an id.
 SweepSummary aggregate(const std::vector<CellResult>& cells, const std::vector<std::string>& arm_order = {},
-                       std::size_t resamples = 10000, std::uint64_t bootstrap_seed = 1);
+                       std::size_t resamples = 100000, std::uint64_t permutation_seed = 1);
 
 std::string to_markdown(const SweepSummary& s);
 nlohmann::json to_json(const SweepSummary& s);

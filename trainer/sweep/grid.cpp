@@ -7,6 +7,9 @@
 #include <set>
 #include <stdexcept>
 
+#include "util/model_locate.hpp"
+#include "util/sha256.hpp"
+
 namespace hyplora::sweep {
 
 const std::vector<std::string>& known_variants() {
@@ -96,7 +99,11 @@ void SweepGrid::validate() const {
   require(!lrs.empty(), "no learning rates");
   for (std::size_t i = 0; i < lrs.size(); ++i) {
     require(std::isfinite(lrs[i]) && lrs[i] > 0, "learning rates must be positive and finite");
-    for (std::size_t j = 0; j < i; ++j) require(lrs[i] != lrs[j], "learning rate " + number_text(lrs[i]) + " listed twice");
+    // the cell ids print lr with %g: two values equal to 6 digits would share an id (and a file)
+    for (std::size_t j = 0; j < i; ++j)
+      require(number_text(lrs[i]) != number_text(lrs[j]),
+              "learning rates " + number_text(lrs[j]) + " and " + number_text(lrs[i]) +
+                  " are listed twice or differ beyond the 6 digits of the cell ids");
   }
   require(!seeds.empty(), "no seeds");
   require(std::set<std::uint64_t>(seeds.begin(), seeds.end()).size() == seeds.size(), "a seed is listed twice");
@@ -303,18 +310,30 @@ train::TrainSettings cell_settings(const SweepGrid& g, const CellSpec& c, const 
 nlohmann::json cell_fingerprint(const SweepGrid& g, const CellSpec& c) {
   const nlohmann::json grid = to_json(g);
   nlohmann::json f;
-  if (c.variant == "base") {  // no training: only the evaluation sets and the generation limit matter
-    f = {{"task", grid["task"]}, {"max_new_tokens", g.max_new_tokens}, {"variant", c.variant}};
+  if (c.variant == "base") {  // no training: the evaluation sets, their template and reading, the generation limit
+    f = {{"task", grid["task"]}, {"max_new_tokens", g.max_new_tokens}, {"variant", c.variant},
+         {"prompt_template", g.train.prompt_template}, {"bad_records", g.train.bad_records}};
   } else {
     nlohmann::json s = cell_settings(g, c, "-");
     for (const char* k : {"out", "quiet", "threads", "plot", "model", "tokenizer"}) s.erase(k);
     f = {{"settings", s}, {"task", grid["task"]}, {"max_new_tokens", g.max_new_tokens}, {"variant", c.variant}};
+  }
+  if (!g.model_sha256.empty()) {  // the files' content, not their path: another model must not reuse a cell
+    f["model_sha256"] = g.model_sha256;
+    f["tokenizer_sha256"] = g.tokenizer_sha256;
   }
   if (!g.eval_data.empty()) {  // a cell recorded without these sets cannot report them
     f["eval_data"] = g.eval_data;
     f["eval_limit"] = g.eval_limit;
   }
   return f;
+}
+
+void identify_model(SweepGrid& g) {
+  const auto files = util::locate_model(g.train.model, g.train.tokenizer);
+  g.model_sha256 = util::sha256_file(files.model);
+  g.tokenizer_sha256 = files.tokenizer.empty() || files.tokenizer == files.model ? std::string("in the model file")
+                                                                                  : util::sha256_file(files.tokenizer);
 }
 
 }  // namespace hyplora::sweep

@@ -74,6 +74,9 @@ struct SweepGrid {
   long eval_limit = 100;               ///< records of each eval_data set (the first N)
   int max_new_tokens = 40;
   bool base = true;            ///< also evaluate the base model (no adapter) once
+  /// sha256 of the model and tokenizer files the cells run on (identify_model); part of every cell's
+  /// fingerprint. Not in the grid's JSON; empty: not identified (synthetic cells in tests).
+  std::string model_sha256, tokenizer_sha256;
 
   SweepGrid();                 ///< defaults: 300 steps, batch 16, rank 8, alpha 16, warm-up 30, eval every 50
   /// Throws std::invalid_argument naming the first bad field.
@@ -107,5 +110,9 @@ train::TrainSettings cell_settings(const SweepGrid& g, const CellSpec& c, const 
 /// What must match for a recorded cell to be reused: the cell's settings without out/quiet/threads/plot,
 /// the task and the generation limit.
 nlohmann::json cell_fingerprint(const SweepGrid& g, const CellSpec& c);
+
+/// Finds the model (and tokenizer) as a run would (util::locate_model) and sets the grid's
+/// model_sha256 / tokenizer_sha256 from their content.
+void identify_model(SweepGrid& g);
 
 }  // namespace hyplora::sweep

@@ -1,6 +1,13 @@
 #include "sweep/runner.hpp"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <optional>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -31,6 +38,51 @@ long count_target_tokens(const std::vector<int>& response_tokens_per_example, lo
 }
 
 namespace {
+
+/// cells/<id>.claim while a process runs that cell: created exclusively (O_EXCL) and holding the
+/// pid, removed when the cell is done or fails. Two processes on one folder (shards started with
+/// different grids or positions, a sweep started twice) never run a cell at once: they raced in
+/// runs/<id>, one deleting the other's checkpoint. A claim whose process no longer runs (killed) is
+/// taken over.
+class CellClaim {
+ public:
+  /// The claim, or nullopt with *holder = the pid of the live process that holds it.
+  static std::optional<CellClaim> take(const fs::path& path, long* holder) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+      if (fd >= 0) {
+        const std::string pid = std::to_string(long(::getpid())) + "\n";
+        const bool written = ::write(fd, pid.data(), pid.size()) == ssize_t(pid.size());
+        ::close(fd);
+        if (!written) throw std::runtime_error("cannot write the claim " + path.string());
+        return CellClaim(path);
+      }
+      if (errno != EEXIST) throw std::runtime_error("cannot create the claim " + path.string() + ": " + std::strerror(errno));
+      long pid = 0;
+      std::ifstream(path) >> pid;
+      if (pid > 0 && (::kill(pid_t(pid), 0) == 0 || errno == EPERM)) {
+        *holder = pid;
+        return std::nullopt;
+      }
+      std::error_code ec;
+      fs::remove(path, ec);  // its process is gone
+    }
+    *holder = 0;
+    return std::nullopt;
+  }
+  CellClaim(CellClaim&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
+  CellClaim(const CellClaim&) = delete;
+  CellClaim& operator=(const CellClaim&) = delete;
+  CellClaim& operator=(CellClaim&&) = delete;
+  ~CellClaim() {
+    std::error_code ec;
+    if (!path_.empty()) fs::remove(path_, ec);
+  }
+
+ private:
+  explicit CellClaim(fs::path p) : path_(std::move(p)) {}
+  fs::path path_;
+};
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -180,7 +232,7 @@ RunStats run_sweep(const SweepGrid& grid, const RunOptions& opt) {
     if (auto rec = store.load(c.id())) {
       if (rec->fingerprint != cell_fingerprint(grid, c))
         throw std::runtime_error(store.cell_path(c.id()).string() +
-                                 " was recorded with other settings than this grid's (budget, task or adapter); "
+                                 " was recorded with other settings than this grid's (model, budget, task or adapter); "
                                  "use a new --out folder or delete that file");
       ++stats.cells_reused;
     } else {
@@ -200,6 +252,17 @@ RunStats run_sweep(const SweepGrid& grid, const RunOptions& opt) {
   util::Progress progress("sweep", limit);
   for (long i = 0; i < limit; ++i) {
     const auto& c = todo[std::size_t(i)];
+    long holder = 0;
+    auto claim = CellClaim::take(fs::path(store.cell_path(c.id()).string() + ".claim"), &holder);
+    if (!claim) {
+      if (!opt.quiet)
+        std::cerr << "hyplora sweep: cell " << c.id() << " is being run by process " << holder << "; left to it\n";
+      continue;
+    }
+    if (store.load(c.id())) {  // recorded by another process since the list was made
+      ++stats.cells_reused;
+      continue;
+    }
     if (!opt.quiet) std::cerr << "hyplora sweep: cell " << (i + 1) << "/" << limit << " " << c.id() << "\n";
     const auto t0 = Clock::now();
     CellResult r = run_cell(grid, c, ctx, opt.out);
@@ -213,7 +276,8 @@ RunStats run_sweep(const SweepGrid& grid, const RunOptions& opt) {
       std::cerr << "\n";
     }
   }
-  stats.cells_left = long(todo.size()) - stats.cells_run;
+  stats.cells_left = 0;
+  for (const auto& c : todo) stats.cells_left += store.load(c.id()) ? 0 : 1;
   stats.seconds = seconds_since(t_start);
   return stats;
 }
