@@ -301,6 +301,12 @@ TEST_CASE("answer extraction: numbers", "[data][answer]") {
   CHECK(num("50% of them") == 50.0);
   CHECK(!num("no number here").has_value());
   CHECK(!num("").has_value());
+  // beyond double's range: dropped, not an exception that ended the evaluation (std::stod threw)
+  const std::string huge(400, '9'), tiny = "0." + std::string(400, '0') + "1";
+  CHECK(!extract_number(huge).has_value());
+  CHECK(extract_number("7 then " + huge) == 7.0);
+  CHECK(extract_number(tiny) == 0.0);
+  CHECK(extract_number("3/" + huge) == 3.0);
   CHECK(numeric_match(5.0004, 5.0));
   CHECK(!numeric_match(5.002, 5.0));
   CHECK(!numeric_match(std::nan(""), 5.0));
@@ -317,6 +323,13 @@ TEST_CASE("answer extraction: AQuA letters", "[data][answer]") {
   CHECK(!extract_choice("The answer is 14.").has_value());
   CHECK(!extract_choice("Because all is done").has_value());
   CHECK(extract_choice("The answer is option B.") == 'B');
+  // a lower-case article or abbreviation after "answer is" is a word, not a choice
+  CHECK(extract_choice("The answer is a total of 12 apples, so (C)") == 'C');
+  CHECK(extract_choice("The answer is e.g. (B)") == 'B');
+  CHECK(extract_choice("The answer is: a 21-cm rod, option D") == 'D');
+  CHECK(extract_choice("the answer is d.") == 'D');
+  CHECK(extract_choice("the answer is (e)") == 'E');
+  CHECK(!extract_choice("The answer is a lot").has_value());
 
   Record choice;
   choice.kind = AnswerKind::choice;

@@ -333,4 +333,17 @@ TEST_CASE("sampling as run.c", "[model][sampler]") {
     CHECK((x >= 0.0f && x < 1.0f));
   }
   CHECK_THROWS_AS(Sampler(4, -1.0f, 0.9f, 1), std::invalid_argument);
+  // a temperature so small that logit / T overflows: greedy (it read probindex_[-1] under top-p)
+  for (const float topp : {0.9f, 1.0f}) {
+    Sampler tiny(4, 1e-38f, topp, 7);
+    for (int i = 0; i < 5; ++i) {
+      std::vector<float> overflowing = {10.0f, 30.0f, -20.0f, 25.0f};  // 30 / 1e-38 = inf
+      CHECK(tiny.sample(overflowing.data()) == 1);
+      std::vector<float> finite = {1.0f, 3.0f, -2.0f, 2.5f};  // 3e38: finite, all mass on the maximum
+      CHECK(tiny.sample(finite.data()) == 1);
+    }
+  }
+  // top-p over probabilities none of which reaches the cutoff (NaN): the argmax, not index -1
+  const std::vector<float> nan_p(4, std::numeric_limits<float>::quiet_NaN());
+  CHECK(s.sample_topp(nan_p.data(), 0.5f) >= 0);
 }

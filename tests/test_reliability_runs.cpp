@@ -306,6 +306,16 @@ TEST_CASE("bad flags fail before any work with a message naming the flag, and le
   fs::copy_file(model, copy);
   expect_error({"convert", "--model", copy.string(), "--out", (tmp.path / "." / "model.bin").string()}, {"--model"});
   CHECK(slurp(copy) == slurp(model));
+  // eval's report onto its own model (it replaced the model file with a JSON report)
+  expect_error({"eval", "--model", copy.string(), "--builtin-count", "1", "--out", copy.string()}, {"--out", "--model"});
+  CHECK(slurp(copy) == slurp(model));
+  expect_error({"convert", "--model", m, "--out", (tmp.path / "model.txt").string()}, {".gguf"});
+  expect_error({"generate", "--model", m, "--seed", "-3"}, {"--seed"});
+  // demo: problems too deep for the cutoff are refused before the base-model evaluation
+  const auto deep = expect_error({"demo", "--model", m, "--out", o, "--depth-min", "30", "--depth-max", "30",
+                                  "--train-problems", "20", "--test-problems", "3"},
+                                 {"cutoff"});
+  CHECK(deep.text.find("[1/5]") == std::string::npos);
   hyplora::test::spit(tmp.path / "bad.gguf", "FGUF" + std::string(64, '\0'));
   expect_error({"eval", "--model", (tmp.path / "bad.gguf").string()}, {"bad.gguf", "not a GGUF file: bad magic"});
 }

@@ -19,6 +19,9 @@
 #include "train/adapter_set.hpp"
 #include "train/checkpoint.hpp"
 #include "train/dataset.hpp"
+#include "eval/metrics.hpp"
+#include "data/prompt_template.hpp"
+#include "train/evaluate.hpp"
 #include "train/schedule.hpp"
 #include "train/settings.hpp"
 #include "train/signals.hpp"
@@ -584,6 +587,23 @@ TEST_CASE("a stop during a validation saves the run with that validation pending
     fs::remove_all(dir_b);
   }
   fs::remove_all(dir_a);
+}
+
+TEST_CASE("evaluation counts the prompts that leave no room to generate", "[trainer][eval]") {
+  auto st = load_stories();
+  train::set_thread_count(1);
+  auto recs = train::builtin_records(0, 1, 1, "test", 2);
+  for (int i = 0; i < 300; ++i) recs[1].question += " Tom had 3 apples.";  // far beyond 512 tokens
+  const auto& tmpl = data::prompt_template("compact");
+  const auto acc = train::evaluate_records(*st.model, st.tok, tmpl, recs, "t", train::GenerationLimits{4}, true);
+  CHECK(acc.prompts_too_long == 1);
+  CHECK(acc.overall.total == 2);
+  REQUIRE(acc.items.size() == 2);
+  CHECK(acc.items[1].generated.empty());
+  CHECK_FALSE(acc.items[1].correct);
+  eval::AccuracyReport report;
+  report.datasets.push_back(acc);
+  CHECK(eval::report_from_json(eval::to_json(report, true)).datasets[0].prompts_too_long == 1);
 }
 
 TEST_CASE("without a validation set the best adapter is the last one", "[trainer][run]") {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "commands/registry.hpp"
+#include "formats/atomic_file.hpp"
 #include "formats/gguf.hpp"
 #include "formats/llama2c.hpp"
 #include "model/load_model.hpp"
@@ -22,21 +23,19 @@ struct ConvertArgs {
 };
 ConvertArgs args;
 
-/// Same file (after following links and "..")? Compares existing files by identity, others by path.
-bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
-  std::error_code ec;
-  if (std::filesystem::exists(a, ec) && std::filesystem::exists(b, ec)) return std::filesystem::equivalent(a, b, ec);
-  return std::filesystem::weakly_canonical(a, ec) == std::filesystem::weakly_canonical(b, ec);
-}
-
 int run_convert() {
   using namespace hyplora;
-  if (same_file(args.out, args.model))
-    throw std::invalid_argument("convert: --out " + args.out + " is the --model file itself; write the GGUF to another file");
-  if (!args.tokenizer.empty() && same_file(args.out, args.tokenizer))
-    throw std::invalid_argument("convert: --out " + args.out + " is the --tokenizer file itself; write the GGUF to another file");
+  formats::require_not_an_input(args.out, "convert: --out", {{args.model, "--model"}, {args.tokenizer, "--tokenizer"}});
   if (std::filesystem::is_directory(args.out))
     throw std::invalid_argument("convert: --out " + args.out + " is a folder; give the GGUF file name");
+  {  // the output is always GGUF: a .bin or .txt name would hide that
+    std::string out_ext = std::filesystem::path(args.out).extension().string();
+    for (auto& ch : out_ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    if (out_ext != ".gguf") throw std::invalid_argument("convert: --out " + args.out + " must end in .gguf (convert writes GGUF)");
+    const auto parent = std::filesystem::path(args.out).parent_path();
+    if (!parent.empty() && !std::filesystem::is_directory(parent))
+      throw std::invalid_argument("convert: --out " + args.out + ": folder " + parent.string() + " does not exist");
+  }
   std::string ext = std::filesystem::path(args.model).extension().string();
   for (auto& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
   if (llm::is_gguf_file(args.model) || ext == ".gguf")

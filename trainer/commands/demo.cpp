@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <iomanip>
+#include <map>
 #include <iostream>
 
 #include "commands/registry.hpp"
@@ -149,7 +150,6 @@ int run() {
   check_options();
   train::set_thread_count(g.threads);
   const fs::path out = g.out;
-  fs::create_directories(out);
 
   const auto files = util::locate_model(g.model, g.tokenizer);
   std::cout << "hyplora demo: model " << files.model.string() << " (" << files.source << ")\n";
@@ -165,6 +165,13 @@ int run() {
             << test.size() << " test problems, depth " << g.depth_min << "-" << g.depth_max << "\n"
             << "example: " << tmpl.prompt(test.front()) << tmpl.response(test.front());
   const train::GenerationLimits limits{g.max_new_tokens};
+  {  // the training data must fit the cutoff before the base evaluation is spent (deep problems did not)
+    const auto s = settings_for("lora", "euclidean", g.lr_lora, g.alpha_lora, out / "lora", files.model.string());
+    train::TrainingRun probe(s, model, tok, train_records, val_records);  // throws when no example fits
+  }
+  fs::create_directories(out);
+  std::map<int, std::size_t> per_depth;  // test problems of each depth (depths with none are not shown)
+  for (const auto& r : test) ++per_depth[r.depth];
 
   struct Row {
     std::string name;
@@ -221,17 +228,19 @@ int run() {
   // ---- table -----------------------------------------------------------------------------
   std::cout << "\nAccuracy on " << test.size() << " held-out built-in problems (greedy, answer = last number)\n";
   std::cout << std::left << std::setw(18) << "model";
-  for (int d = g.depth_min; d <= g.depth_max; ++d) std::cout << std::right << std::setw(9) << ("depth " + std::to_string(d));
+  for (const auto& [d, n] : per_depth) std::cout << std::right << std::setw(9) << ("depth " + std::to_string(d));
   std::cout << std::setw(10) << "overall" << "\n";
   for (const auto& r : rows) {
     std::cout << std::left << std::setw(18) << r.name << std::right << std::fixed << std::setprecision(1);
-    for (int d = g.depth_min; d <= g.depth_max; ++d) {
+    for (const auto& [d, n] : per_depth) {
       auto it = r.acc.by_depth.find(d);
       std::cout << std::setw(9) << (it == r.acc.by_depth.end() ? 0.0 : 100.0 * it->second.accuracy());
     }
     std::cout << std::setw(9) << 100.0 * r.acc.overall.accuracy() << "%\n" << std::defaultfloat;
   }
-  std::cout << "(per depth: " << test.size() / std::size_t(g.depth_max - g.depth_min + 1) << " problems each)\n";
+  std::cout << "(problems per depth:";
+  for (const auto& [d, n] : per_depth) std::cout << " " << d << ": " << n;
+  std::cout << ")\n";
 
   // ---- plot ------------------------------------------------------------------------------
   util::PlotPanel acc_panel{"accuracy by depth (held-out built-in problems)", "depth (operations)", "accuracy (%)", {}};
@@ -240,7 +249,7 @@ int run() {
   acc_panel.x_tics = 1;
   for (const auto& r : rows) {
     util::PlotSeries ser{r.name, {}, {}, {}};
-    for (int d = g.depth_min; d <= g.depth_max; ++d) {
+    for (const auto& [d, n] : per_depth) {
       auto it = r.acc.by_depth.find(d);
       ser.x.push_back(d);
       ser.y.push_back(it == r.acc.by_depth.end() ? 0.0 : 100.0 * it->second.accuracy());

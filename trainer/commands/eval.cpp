@@ -104,6 +104,15 @@ int run() {
   check_options();
   train::set_thread_count(g.threads);
   const auto files = util::locate_model(g.model, g.tokenizer);
+  if (!g.out.empty()) {  // the report must not land on what it is computed from (it replaced the model)
+    std::vector<std::pair<std::filesystem::path, std::string>> inputs{
+        {files.model, "--model"}, {files.tokenizer, "--tokenizer"}, {g.adapter, "--adapter"}};
+    for (const auto& d : g.data) {  // a path, or FORMAT:PATH
+      inputs.push_back({d, "--data"});
+      if (const auto colon = d.find(':'); colon != std::string::npos) inputs.push_back({d.substr(colon + 1), "--data"});
+    }
+    formats::require_not_an_input(g.out, "--out", inputs);
+  }
   auto weights = llm::load_model_weights(files.model);
   auto tok = llm::load_tokenizer(files.tokenizer, files.model, weights.config.vocab_size);
   llm::LlamaModel model(std::move(weights));

@@ -1,6 +1,7 @@
 // hyplora generate: text generation as llama2.c run.c (same arguments, same output).
 //   hyplora generate --model M --tokenizer T --prompt P --steps N --temperature 0 [--topp 0.9 --seed S]
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -23,7 +24,7 @@ struct GenerateArgs {
   int steps = 256;           // run.c -n
   float temperature = 1.0f;  // run.c -t
   float topp = 0.9f;         // run.c -p
-  long long seed = 0;        // run.c -s (<= 0: time)
+  std::uint64_t seed = 0;    // run.c -s (0: time); negative values refused (run.c wraps them)
   bool quiet = false;
 };
 GenerateArgs args;
@@ -31,7 +32,7 @@ GenerateArgs args;
 int run_generate() {
   using namespace hyplora;
   // run.c's parameter normalisation
-  if (args.seed <= 0) args.seed = static_cast<long long>(static_cast<unsigned int>(std::time(nullptr)));
+  if (args.seed == 0) args.seed = static_cast<std::uint64_t>(static_cast<unsigned int>(std::time(nullptr)));
   if (args.temperature < 0) args.temperature = 0;
   if (args.topp < 0 || args.topp > 1) args.topp = 0.9f;
   if (args.steps < 0) args.steps = 0;
@@ -46,7 +47,7 @@ int run_generate() {
     adapters->attach(model);
   }
   llm::Sampler sampler(model.config().vocab_size, args.temperature, args.topp,
-                       static_cast<std::uint64_t>(args.seed));
+                       args.seed);
   const auto t0 = std::chrono::steady_clock::now();
   const auto g = llm::generate(model, tokenizer, args.prompt, args.steps, sampler, [](const std::string& piece) {
     std::fwrite(piece.data(), 1, piece.size(), stdout);
@@ -72,7 +73,8 @@ const hyplora::cli::CommandRegistration registration{
       sub->add_option("--steps,-n", args.steps, "positions to run, BOS and prompt included (0 = seq_len)");
       sub->add_option("--temperature,-t", args.temperature, "0 = greedy");
       sub->add_option("--topp,-p", args.topp, "top-p (nucleus) sampling mass in (0, 1)");
-      sub->add_option("--seed,-s", args.seed, "RNG seed (<= 0: current time)");
+      sub->add_option("--seed,-s", args.seed, "RNG seed in [0, 2^64) (0: current time)")
+          ->check(hyplora::cli::non_negative_integer());
       sub->add_flag("--quiet,-q", args.quiet, "do not print tok/s on stderr");
       return sub;
     },

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 namespace hyplora::data {
@@ -22,6 +23,13 @@ std::string remove_thousands_separators(std::string_view text) {
   return out;
 }
 
+// The value of the decimal digits s[start, end) (strtod: no exception; a number beyond double's
+// range is +inf, which the caller drops, and one below it rounds towards 0).
+double decimal_value(const std::string& s, std::size_t start, std::size_t end) {
+  const std::string digits = s.substr(start, end - start);
+  return std::strtod(digits.c_str(), nullptr);
+}
+
 // Reads an unsigned decimal number at s[i] (digits, optional .digits, or .digits); advances i.
 std::optional<double> read_unsigned(const std::string& s, std::size_t& i) {
   const std::size_t start = i;
@@ -31,7 +39,7 @@ std::optional<double> read_unsigned(const std::string& s, std::size_t& i) {
     while (i < s.size() && is_digit(s[i])) ++i;
   }
   if (i == start) return std::nullopt;
-  return std::stod(s.substr(start, i - start));
+  return decimal_value(s, start, i);
 }
 
 }  // namespace
@@ -49,14 +57,15 @@ std::optional<double> extract_number(std::string_view text) {
     if (i > 0 && s[i - 1] == '-' && (i < 2 || (!is_digit(s[i - 2]) && !is_alpha(s[i - 2]) && s[i - 2] != ')'))) negative = true;
     std::optional<double> value = read_unsigned(s, i);
     if (!value) { ++i; continue; }
+    if (!std::isfinite(*value)) continue;  // 309+ digits (a generation that loops): no answer, no abort
     // fraction a/b of two integers written without spaces
     if (i + 1 < s.size() && s[i] == '/' && is_digit(s[i + 1])) {
       std::size_t j = i + 1;
       const std::size_t den_start = j;
       while (j < s.size() && is_digit(s[j])) ++j;
       const bool integer_parts = value == std::floor(*value) && !(j < s.size() && s[j] == '.' && j + 1 < s.size() && is_digit(s[j + 1]));
-      const double den = std::stod(s.substr(den_start, j - den_start));
-      if (integer_parts && den != 0) {
+      const double den = decimal_value(s, den_start, j);
+      if (integer_parts && den != 0 && std::isfinite(den)) {
         value = *value / den;
         i = j;
       }
@@ -70,12 +79,18 @@ std::optional<char> extract_choice(std::string_view text) {
   const std::string s(text);
   std::string lower(s);
   for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  auto letter_at = [&](std::size_t k) -> std::optional<char> {
+  // a choice letter at s[k]: A-E standing alone; in lower case only where it ends the text or is
+  // closed by ")" or by a full stop that ends a sentence ("the answer is a total of 12" and "is e.g."
+  // are words, not choices)
+  auto letter_at = [&](std::size_t k, bool any_case) -> std::optional<char> {
     if (k >= s.size()) return std::nullopt;
     const char c = static_cast<char>(std::toupper(static_cast<unsigned char>(s[k])));
     if (c < 'A' || c > 'E') return std::nullopt;
     if (k + 1 < s.size() && is_alpha(s[k + 1])) return std::nullopt;  // a word, not a letter
-    return c;
+    if (s[k] == c || any_case) return c;
+    if (k + 1 >= s.size() || s[k + 1] == ')') return c;
+    if (s[k + 1] == '.' && (k + 2 >= s.size() || std::isspace(static_cast<unsigned char>(s[k + 2])))) return c;
+    return std::nullopt;
   };
   // 1. after the last "answer": skip " is", ":", spaces, "(" and "option"
   for (std::size_t pos = lower.rfind("answer"); pos != std::string::npos; pos = pos == 0 ? std::string::npos : lower.rfind("answer", pos - 1)) {
@@ -85,8 +100,15 @@ std::optional<char> extract_choice(std::string_view text) {
     };
     skip();
     if (lower.compare(k, 2, "is") == 0 && (k + 2 >= s.size() || !is_alpha(s[k + 2]))) { k += 2; skip(); }
-    if (lower.compare(k, 6, "option") == 0) { k += 6; skip(); }
-    if (auto c = letter_at(k)) return c;
+    bool after_option = false;
+    if (lower.compare(k, 6, "option") == 0) { k += 6; skip(); after_option = true; }
+    if (auto c = letter_at(k, after_option)) return c;
+  }
+  // 1b. after the last "option" anywhere ("..., option D")
+  for (std::size_t pos = lower.rfind("option"); pos != std::string::npos; pos = pos == 0 ? std::string::npos : lower.rfind("option", pos - 1)) {
+    std::size_t k = pos + 6;
+    while (k < s.size() && (s[k] == ' ' || s[k] == ':' || s[k] == '(')) ++k;
+    if (auto c = letter_at(k, true)) return c;
   }
   // 2. the last "(X)"  3. the last "X)" with X uppercase standing alone
   for (std::size_t k = s.size(); k-- > 0;)

@@ -60,6 +60,7 @@ nlohmann::json to_json(const AccuracyReport& report, bool with_items) {
     nlohmann::json depths = nlohmann::json::object();
     for (const auto& [depth, t] : d.by_depth) depths[std::to_string(depth)] = tally_json(t);
     j["by_depth"] = depths;
+    j["prompts_too_long"] = d.prompts_too_long;
     if (with_items) {
       nlohmann::json items = nlohmann::json::array();
       for (const auto& it : d.items) {
@@ -83,6 +84,7 @@ AccuracyReport report_from_json(const nlohmann::json& j) {
     d.name = jd.at("name").get<std::string>();
     d.overall = tally_from(jd);
     for (const auto& [key, jt] : jd.at("by_depth").items()) d.by_depth[std::stoi(key)] = tally_from(jt);
+    d.prompts_too_long = jd.value("prompts_too_long", std::size_t(0));  // absent in older reports
     if (jd.contains("items")) {
       for (const auto& ji : jd.at("items")) {
         ItemResult it;

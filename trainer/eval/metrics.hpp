@@ -35,6 +35,9 @@ struct DatasetAccuracy {
   Tally overall;
   std::map<int, Tally> by_depth;  ///< only items with depth > 0
   std::vector<ItemResult> items;  ///< kept for the report (may be empty)
+  /// Prompts that leave no room to generate within the model's context: scored as wrong (nothing
+  /// generated), counted here so a report says how many.
+  std::size_t prompts_too_long = 0;
 };
 
 struct AccuracyReport {

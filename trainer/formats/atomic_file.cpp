@@ -97,4 +97,18 @@ std::vector<std::filesystem::path> remove_stale_temp_files(const std::filesystem
   return removed;
 }
 
+bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
+  std::error_code ec;
+  if (std::filesystem::exists(a, ec) && std::filesystem::exists(b, ec)) return std::filesystem::equivalent(a, b, ec);
+  return std::filesystem::weakly_canonical(a, ec) == std::filesystem::weakly_canonical(b, ec);
+}
+
+void require_not_an_input(const std::filesystem::path& out, const char* out_flag,
+                          const std::vector<std::pair<std::filesystem::path, std::string>>& inputs) {
+  for (const auto& [in, flag] : inputs)
+    if (!in.empty() && same_file(out, in))
+      throw std::invalid_argument(std::string(out_flag) + " " + out.string() + " is the " + flag +
+                                  " file itself; write to another file");
+}
+
 }  // namespace hyplora::formats

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace hyplora::formats {
@@ -40,6 +41,15 @@ class AtomicFileWriter {
 
 /// Whole contents at once.
 void write_file_atomically(const std::filesystem::path& path, std::string_view bytes);
+
+/// Same file (after following links and ".."): existing files by identity, others by path.
+bool same_file(const std::filesystem::path& a, const std::filesystem::path& b);
+
+/// Throws std::invalid_argument "<flag> <out> is the <input flag> file itself ..." when `out` is one
+/// of `inputs` (pairs of an input's path and the flag that named it; empty paths are skipped): an
+/// output written over the model or the data it was computed from destroys that input.
+void require_not_an_input(const std::filesystem::path& out, const char* out_flag,
+                          const std::vector<std::pair<std::filesystem::path, std::string>>& inputs);
 
 /// Removes the temporary files ".<name>.tmp.<pid>.<n>" in `dir` (not recursive) whose writing
 /// process no longer runs: what a writer killed by SIGKILL or a power cut leaves behind (its

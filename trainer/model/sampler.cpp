@@ -53,6 +53,7 @@ int Sampler::sample_topp(const float* p, float coin) {
   // run.c uses qsort (glibc: a stable merge sort) with a descending comparator
   std::stable_sort(probindex_.begin(), probindex_.begin() + n0,
                    [](const ProbIndex& a, const ProbIndex& b) { return a.prob > b.prob; });
+  if (n0 == 0) return argmax(p, n);  // no probability at the cutoff (NaN in p): never index -1
   float cumulative = 0.0f;
   int last_idx = n0 - 1;
   for (int i = 0; i < n0; ++i) {
@@ -72,16 +73,21 @@ int Sampler::sample_topp(const float* p, float coin) {
 }
 
 int Sampler::sample(float* logits) {
-  if (temperature_ == 0.0f) return argmax(logits, vocab_size_);
+  const int greedy = argmax(logits, vocab_size_);
+  if (temperature_ == 0.0f) return greedy;
   for (int q = 0; q < vocab_size_; ++q) logits[q] /= temperature_;
   // softmax as run.c
   float max_val = logits[0];
   for (int i = 1; i < vocab_size_; ++i) max_val = std::max(max_val, logits[i]);
+  // a temperature so small that logit / T overflows (1e-38): inf - inf is NaN and no token passes
+  // top-p's cutoff (it read probindex_[-1]); the limit T -> 0 is greedy decoding
+  if (!std::isfinite(max_val)) return greedy;
   float sum = 0.0f;
   for (int i = 0; i < vocab_size_; ++i) {
     logits[i] = std::exp(logits[i] - max_val);
     sum += logits[i];
   }
+  if (!(sum > 0.0f) || !std::isfinite(sum)) return greedy;
   for (int i = 0; i < vocab_size_; ++i) logits[i] /= sum;
   const float coin = random_f32();
   if (topp_ <= 0 || topp_ >= 1) return sample_mult(logits, vocab_size_, coin);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iostream>
 
 #include "train/dataset.hpp"
 #include "train/trainer.hpp"
@@ -38,7 +39,9 @@ eval::DatasetAccuracy evaluate_records(llm::LlamaModel& model, const llm::Tokeni
   acc.name = label;
   util::Progress progress("eval " + label, long(records.size()));
   for (std::size_t i = 0; i < records.size(); ++i) {
-    const std::string generated = generate_greedy(model, tok, tmpl, tmpl.prompt(records[i]), limits);
+    const std::string prompt = tmpl.prompt(records[i]);
+    if (tok.encode(prompt, true, false).size() >= std::size_t(model.config().seq_len)) ++acc.prompts_too_long;
+    const std::string generated = generate_greedy(model, tok, tmpl, prompt, limits);
     eval::add_item(acc, eval::score_item(records[i], generated));
     if (!quiet) {
       char buf[64];
@@ -47,6 +50,10 @@ eval::DatasetAccuracy evaluate_records(llm::LlamaModel& model, const llm::Tokeni
     }
   }
   if (!quiet) progress.finish();
+  if (acc.prompts_too_long > 0)  // train drops such examples with a count; an evaluation scores them wrong and says so
+    std::cerr << "hyplora: " << acc.prompts_too_long << " of " << records.size() << " prompts of " << label
+              << " leave no room to generate within the model's context of " << model.config().seq_len
+              << " tokens: scored as wrong\n";
   return acc;
 }
 
