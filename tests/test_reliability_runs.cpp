@@ -309,6 +309,11 @@ TEST_CASE("bad flags fail before any work with a message naming the flag, and le
   // eval's report onto its own model (it replaced the model file with a JSON report)
   expect_error({"eval", "--model", copy.string(), "--builtin-count", "1", "--out", copy.string()}, {"--out", "--model"});
   CHECK(slurp(copy) == slurp(model));
+  const fs::path data = tmp.path / "one.jsonl";
+  const std::string record = R"({"question": "Tom has 2 apples and buys 3. How many?", "answer": "2 + 3 = 5\n#### 5"})" "\n";
+  hyplora::test::spit(data, record);
+  expect_error({"eval", "--model", m, "--data", "gsm8k:" + data.string(), "--out", data.string()}, {"--out", "--data"});
+  CHECK(slurp(data) == record);
   expect_error({"convert", "--model", m, "--out", (tmp.path / "model.txt").string()}, {".gguf"});
   expect_error({"generate", "--model", m, "--seed", "-3"}, {"--seed"});
   // demo: problems too deep for the cutoff are refused before the base-model evaluation

@@ -107,9 +107,12 @@ int run() {
   if (!g.out.empty()) {  // the report must not land on what it is computed from (it replaced the model)
     std::vector<std::pair<std::filesystem::path, std::string>> inputs{
         {files.model, "--model"}, {files.tokenizer, "--tokenizer"}, {g.adapter, "--adapter"}};
-    for (const auto& d : g.data) {  // a path, or FORMAT:PATH
-      inputs.push_back({d, "--data"});
-      if (const auto colon = d.find(':'); colon != std::string::npos) inputs.push_back({d.substr(colon + 1), "--data"});
+    for (const auto& d : g.data) {  // a path, or FORMAT:PATH (registered names are not files)
+      std::error_code ec;
+      if (std::filesystem::is_regular_file(d, ec)) inputs.push_back({d, "--data"});
+      const auto colon = d.find(':');
+      if (colon != std::string::npos && std::filesystem::is_regular_file(d.substr(colon + 1), ec))
+        inputs.push_back({d.substr(colon + 1), "--data"});
     }
     formats::require_not_an_input(g.out, "--out", inputs);
   }
