@@ -23,22 +23,25 @@ struct ConvertArgs {
 };
 ConvertArgs args;
 
+/// The file name's extension in lower case (".GGUF" -> ".gguf").
+std::string lower_extension(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (auto& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  return ext;
+}
+
 int run_convert() {
   using namespace hyplora;
   formats::require_not_an_input(args.out, "convert: --out", {{args.model, "--model"}, {args.tokenizer, "--tokenizer"}});
   if (std::filesystem::is_directory(args.out))
     throw std::invalid_argument("convert: --out " + args.out + " is a folder; give the GGUF file name");
   {  // the output is always GGUF: a .bin or .txt name would hide that
-    std::string out_ext = std::filesystem::path(args.out).extension().string();
-    for (auto& ch : out_ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-    if (out_ext != ".gguf") throw std::invalid_argument("convert: --out " + args.out + " must end in .gguf (convert writes GGUF)");
+    if (lower_extension(args.out) != ".gguf") throw std::invalid_argument("convert: --out " + args.out + " must end in .gguf (convert writes GGUF)");
     const auto parent = std::filesystem::path(args.out).parent_path();
     if (!parent.empty() && !std::filesystem::is_directory(parent))
       throw std::invalid_argument("convert: --out " + args.out + ": folder " + parent.string() + " does not exist");
   }
-  std::string ext = std::filesystem::path(args.model).extension().string();
-  for (auto& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-  if (llm::is_gguf_file(args.model) || ext == ".gguf")
+  if (llm::is_gguf_file(args.model) || lower_extension(args.model) == ".gguf")
     throw std::invalid_argument("convert: --model " + args.model + (llm::is_gguf_file(args.model) ? " is a GGUF file" : " is named .gguf") +
                                 "; convert reads llama2.c checkpoints (.bin) and writes GGUF");
   const llm::ModelWeights w = llm::read_llama2c(args.model);

@@ -134,7 +134,7 @@ int run() {
     return 0;
   }
   if (g.aggregate_only) {
-    if (count_recorded_cells(grid, opt.out) == 0)
+    if (recorded_cells(grid, opt.out).empty())
       throw std::invalid_argument("sweep --aggregate-only: no cell of this grid is recorded in " +
                                   (opt.out / "cells").string() +
                                   " (run the sweep without --aggregate-only first, or check --out and the grid settings)");

@@ -318,27 +318,23 @@ nlohmann::json to_json(const SweepSummary& s) {
   return j;
 }
 
-std::size_t count_recorded_cells(const SweepGrid& grid, const fs::path& dir) {
-  if (!fs::is_directory(dir / "cells")) return 0;  // (a ResultsStore would create the folder)
-  ResultsStore store(dir);
-  std::size_t n = 0;
-  for (const auto& c : expand_cells(grid)) {
-    const auto r = store.load(c.id());
-    if (r && r->fingerprint == cell_fingerprint(grid, c)) ++n;
-  }
-  return n;
-}
-
-WrittenSummary write_summary(const SweepGrid& grid, const fs::path& dir) {
-  ResultsStore store(dir);
-  const auto specs = expand_cells(grid);
+std::vector<CellResult> recorded_cells(const SweepGrid& grid, const fs::path& dir) {
   std::vector<CellResult> cells;
-  std::vector<std::string> arm_order;
-  for (const auto& c : specs) {
-    if (std::find(arm_order.begin(), arm_order.end(), c.arm()) == arm_order.end() && c.variant != "base") arm_order.push_back(c.arm());
+  if (!fs::is_directory(dir / "cells")) return cells;  // (a ResultsStore would create the folder)
+  ResultsStore store(dir);
+  for (const auto& c : expand_cells(grid)) {
     auto r = store.load(c.id());
     if (r && r->fingerprint == cell_fingerprint(grid, c)) cells.push_back(std::move(*r));
   }
+  return cells;
+}
+
+WrittenSummary write_summary(const SweepGrid& grid, const fs::path& dir) {
+  const auto specs = expand_cells(grid);
+  std::vector<std::string> arm_order;
+  for (const auto& c : specs)
+    if (std::find(arm_order.begin(), arm_order.end(), c.arm()) == arm_order.end() && c.variant != "base") arm_order.push_back(c.arm());
+  const std::vector<CellResult> cells = recorded_cells(grid, dir);
   WrittenSummary w;
   w.summary = aggregate(cells, arm_order);
   const auto& s = w.summary;

@@ -78,9 +78,9 @@ struct WrittenSummary {
   std::string markdown;
   SweepSummary summary;
 };
-/// The recorded cells of `grid` in DIR/cells (a cell of another grid, or one recorded under other
-/// settings, is not counted).
-std::size_t count_recorded_cells(const SweepGrid& grid, const std::filesystem::path& dir);
+/// The recorded cells of `grid` in DIR/cells, in grid order (a cell of another grid, or one recorded
+/// under other settings, is left out); none when DIR/cells does not exist (it is not created).
+std::vector<CellResult> recorded_cells(const SweepGrid& grid, const std::filesystem::path& dir);
 /// Loads the recorded cells of `grid` from DIR/cells (cells of other grids are ignored), aggregates,
 /// writes DIR/summary.md, DIR/summary.json and the plots.
 WrittenSummary write_summary(const SweepGrid& grid, const std::filesystem::path& dir);

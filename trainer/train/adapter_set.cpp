@@ -257,13 +257,6 @@ bool AdapterSet::grads_finite() const {
   return true;
 }
 
-bool AdapterSet::params_finite() const {
-  for (const auto& u : units_)
-    for (long i = 0; i < u->num_params(); ++i)
-      if (!std::isfinite(u->params()[i])) return false;
-  return true;
-}
-
 bool AdapterSet::params_plausible(double* largest) const {
   double big = 0;
   for (const auto& u : units_)

@@ -104,7 +104,6 @@ class AdapterSet {
   void scatter_params(const std::vector<float>& flat);
   /// True when every gradient (resp. parameter) is finite.
   bool grads_finite() const;
-  bool params_finite() const;
   /// Finite and of a weight's magnitude (|p| <= formats::kMaxWeightMagnitude): what save_adapter
   /// writes and the readers accept. Largest |p| in *largest (NaN when a value is NaN).
   bool params_plausible(double* largest = nullptr) const;
