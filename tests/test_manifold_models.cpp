@@ -131,6 +131,9 @@ TEST_CASE("validation: check_point / check_vector reject bad input with a clear 
   CHECK_THROWS_WITH(B.check_point(p.data(), 3, "p"), Contains("p is not strictly inside the ball") && Contains("1.08"));
   p = {0.1, 0.2, 0.3};
   CHECK_NOTHROW(B.check_point(p.data(), 3));
+  std::vector<double> bad_base = {0.1, std::numeric_limits<double>::quiet_NaN(), 0.3};
+  CHECK_FALSE(B.is_vector(bad_base.data(), p.data(), 3));
+  CHECK_THROWS_WITH(B.check_vector(bad_base.data(), p.data(), 3), Contains("base point[1] is not finite"));
   const Euclidean<double> E;
   p[1] = std::numeric_limits<double>::infinity();
   CHECK_THROWS_WITH(E.check_point(p.data(), 3), Contains("x[1] is not finite"));
@@ -147,6 +150,60 @@ TEST_CASE("curvature: non-positive run-time curvature is rejected", "[manifold][
   CHECK_THROWS(k.set_K(-1.0));
   CHECK(k.K() == 2.0);
   CHECK_THROWS_WITH(LearnableCurvature<double>(0.0), Contains("initial K"));
+  // a tiny negative K is printed as itself (std::to_string gave "-0.000000")
+  CHECK_THROWS_WITH(RuntimeCurvature<double>(-1e-9), Contains("got -1e-09"));
+  // from_raw with a K_min that absorbs 1 (2^24 in float): K = softplus(raw) + K_min, no initial-K check
+  const auto big = LearnableCurvature<float>::from_raw(0.0f, 1e8f);
+  CHECK(big.K() == 1e8f + std::log(2.0f));
+  CHECK_THROWS_WITH(LearnableCurvature<double>::from_raw(0.0, -1.0), Contains("K_min"));
+}
+
+TEMPLATE_TEST_CASE("poincare: saturated expmap0 points pass is_point at LLM widths", "[manifold][poincare]", float, double) {
+  // expmap0 caps sqrt(c)|p| at 1 - 4 eps (c|p|^2 ~ 1 - 8 eps); the rounding of c|p|^2 over d
+  // coordinates grows ~ sqrt(d) eps, which the default tolerance (2 sqrt(d) eps) covers.
+  using T = TestType;
+  const PoincareBall<T> B;
+  for (index_t d : {index_t(64), index_t(1024), index_t(4096)}) {
+    Rng rng{static_cast<std::uint64_t>(d)};
+    std::vector<T> p(static_cast<std::size_t>(d));
+    for (int trial = 0; trial < 40; ++trial) {
+      B.random(rng, p.data(), d, T(10));  // |v| ~ 10 sqrt(d): saturated
+      INFO("d = " << d << ", trial " << trial << ", c|p|^2 - 1 = " << double(vec::sqnorm(p.data(), d)) - 1.0);
+      CHECK(B.is_point(p.data(), d));
+      CHECK_NOTHROW(B.check_point(p.data(), d));
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("expmap of a huge finite step saturates on the manifold (no NaN)", "[manifold][numerics]", float, double) {
+  // |v| beyond sqrt(max) (1.8e19 in float, 1.3e154 in double): |v|^2 overflows. The ball once
+  // returned NaN (0 * inf) and the hyperboloid a point off it.
+  using T = TestType;
+  const T huge = T(1e-3) * std::numeric_limits<T>::max();
+  const PoincareBall<T> B;
+  std::vector<T> x{T(0.3), T(-0.2)}, v{huge, T(0)}, out(2), g{T(1), T(1)}, gx(2, T(0)), gv(2, T(0));
+  B.expmap(x.data(), v.data(), out.data(), 2);
+  CHECK(all_finite(out));
+  // x (+) y with |y| = sqrt K (tanh(t) = 1 in both precisions, as for any t > ~20): on the boundary
+  // up to rounding, towards +e1
+  CHECK(vec::sqnorm(out.data(), 2) / B.K() <= T(1) + T(8) * std::numeric_limits<T>::epsilon());
+  // the same end point as a step whose |v|^2 does not overflow but whose tanh(t) is already 1
+  std::vector<T> v_big{T(1e6), T(0)}, ref(2);
+  B.expmap(x.data(), v_big.data(), ref.data(), 2);
+  for (int i = 0; i < 2; ++i) CHECK(std::abs(out[i] - ref[i]) <= T(8) * std::numeric_limits<T>::epsilon());
+  const T dK = B.expmap_vjp(x.data(), v.data(), g.data(), gx.data(), gv.data(), 2);
+  CHECK(std::isfinite(dK));
+  CHECK(all_finite(gx));
+  CHECK(all_finite(gv));
+  const Lorentz<T> L;
+  std::vector<T> o{T(1), T(0), T(0)}, w{T(0), huge, T(0)}, y(3), gl{T(1), T(1), T(1)}, gy(3, T(0)), gw(3, T(0));
+  L.expmap(o.data(), w.data(), y.data(), 3);
+  CHECK(all_finite(y));
+  CHECK(L.is_point(y.data(), 3));
+  CHECK(y[1] > T(1e30));  // moved far along e1 (saturated at sinh(max_exp_arg)), not back to o
+  CHECK(std::isfinite(L.expmap_vjp(o.data(), w.data(), gl.data(), gy.data(), gw.data(), 3)));
+  CHECK(all_finite(gy));
+  CHECK(all_finite(gw));
 }
 
 // The factor loops of the batched maps run on the widest vector unit of the CPU

@@ -190,6 +190,34 @@ TEMPLATE_TEST_CASE("vjp: every differentiable manifold operation matches finite 
   }
 }
 
+TEST_CASE("vjp: poincare_to_lorentz on the clamped boundary branch", "[manifold][vjp]") {
+  // |p|^2 >= K (1 - eps): the denominator K - |p|^2 is clamped to K eps, which depends on K, so
+  // x_0 = (K+P)/(sK eps) and x_s = 2p/eps; the K-gradient is that map's (it once treated K eps as
+  // constant: +1.04e15 where the difference quotient gives -2.10e14).
+  const double K = 2.0;
+  const std::vector<double> p{1.2, 1.2}, g{0.3, 0.5, -0.7};
+  check_vjp("poincare_to_lorentz (clamped)", {p}, K, g,
+      [&](double KK, const Vecs& in) { std::vector<double> o(3); poincare_to_lorentz(KK, in[0].data(), o.data(), 2); return o; },
+      [&](const Vecs& in, Vecs& gi) { return poincare_to_lorentz_vjp(K, in[0].data(), g.data(), gi[0].data(), 2); });
+}
+
+TEST_CASE("vjp: Lorentz logmap between points at very different depths (product form)", "[manifold][vjp]") {
+  // (x_0 - y_0)^2 > 2 x_0 y_0: minkowski_diff_norm evaluates q = 2 (x_0 y_0 - x_s.y_s - K), and the
+  // VJP must differentiate that form (the chord form's partials differ along the normal: dK 0.824
+  // against 0.997 here before).
+  const double K = 1.7;
+  const Lorentz<double, RuntimeCurvature<double>> m{RuntimeCurvature<double>(K)};
+  const std::vector<double> vx{0.0, 0.3, -0.5, 0.4}, vy{0.0, -1.6, 0.2, 2.7}, g{0.2, -0.4, 0.7, 0.3};
+  std::vector<double> x(4), y(4);
+  m.expmap0(vx.data(), x.data(), 4);
+  m.expmap0(vy.data(), y.data(), 4);
+  REQUIRE(Lorentz<double, RuntimeCurvature<double>>::needs_product_form(x[0], y[0]));
+  auto mk = [](double KK) { return Lorentz<double, RuntimeCurvature<double>>(RuntimeCurvature<double>(KK)); };
+  check_vjp("logmap (product form)", {x, y}, K, g,
+      [&](double KK, const Vecs& in) { std::vector<double> o(4); mk(KK).logmap(in[0].data(), in[1].data(), o.data(), 4); return o; },
+      [&](const Vecs& in, Vecs& gi) { return m.logmap_vjp(in[0].data(), in[1].data(), g.data(), gi[0].data(), gi[1].data(), 4); });
+}
+
 TEST_CASE("vjp: LearnableCurvature maps dL/dK to dL/draw by the chain rule", "[manifold][vjp]") {
   // dist along K = softplus(raw) + K_min: dL/draw = dL/dK * sigmoid(raw), checked by differences in raw.
   const double raw = 0.7;

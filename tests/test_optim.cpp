@@ -204,6 +204,17 @@ TEST_CASE("optimisers refuse bad points and settings before changing anything", 
     std::vector<T> x{0.1, 0.2, 0.9, 0.9}, gb{0.0, 0.0, 0.0, 0.0};
     CHECK_THROWS_WITH(sgd.step(x.data(), gb.data()), Catch::Contains("point 1") && Catch::Contains("ball"));
   }
+  SECTION("Poincare ball: a point just outside gets no hyperboloid drift allowance") {
+    // c|x|^2 = 1.0368: the hyperboloid's 10 eps^(1/3) drift allowance once let this through in
+    // float, and Adam then moved it by projx instead of by the gradient.
+    PoincareBall<float> B;
+    RiemannianAdam<decltype(B)> adam(B, 1, 2, {0.01f});
+    RiemannianSGD<decltype(B)> sgd(B, 1, 2, {0.01f});
+    std::vector<float> x{0.72f, 0.72f}, gb{0.1f, -0.1f};
+    CHECK_THROWS_WITH(adam.step(x.data(), gb.data()), Catch::Contains("point 0") && Catch::Contains("ball"));
+    CHECK_THROWS_WITH(sgd.step(x.data(), gb.data()), Catch::Contains("point 0") && Catch::Contains("ball"));
+    CHECK((x[0] == 0.72f && x[1] == 0.72f));
+  }
   SECTION("settings") {
     const double inf = std::numeric_limits<double>::infinity();
     CHECK_THROWS_WITH(AdamW<T>(-1), Catch::Contains("negative buffer size"));

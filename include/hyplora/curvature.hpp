@@ -38,7 +38,7 @@ namespace detail {
 inline void require_positive_curvature(double K, const char* who) {
   if (!(K > 0.0) || !std::isfinite(K))
     throw std::invalid_argument(std::string(who) + ": curvature scale K must be positive and finite, got " +
-                                std::to_string(K));
+                                format_number(K));
 }
 }  // namespace detail
 
@@ -80,7 +80,8 @@ class LearnableCurvature {
   }
   /// Builds from the raw parameter directly (K = softplus(raw) + K_min).
   static LearnableCurvature from_raw(T raw, T K_min = T(1e-6)) {
-    LearnableCurvature c(T(1) + K_min, K_min);
+    detail::require_positive_curvature(double(K_min), "LearnableCurvature::from_raw (K_min)");
+    LearnableCurvature c(FromRaw{}, K_min);  // not through initial_K: 1 + K_min == K_min for K_min >= 2^24 (float)
     c.set_raw(raw);
     return c;
   }
@@ -98,6 +99,8 @@ class LearnableCurvature {
   }
 
  private:
+  struct FromRaw {};
+  LearnableCurvature(FromRaw, T K_min) : K_min_(K_min) {}
   T raw_ = T(0);
   T K_min_ = T(1e-6);
 };

@@ -49,10 +49,11 @@ HYPLORA_INLINE T poincare_to_lorentz_vjp(T K, const T* p, const T* g, T* gp, ind
   const bool clamped = !(K - P > minden);
   const T den = clamped ? minden : K - P, sK = std::sqrt(K);
   const T pg = vec::dot(p, g + 1, d);
-  if (clamped) {  // Den constant: x_0 = sK (K+P)/Den, x_s = 2K p/Den
+  if (clamped) {  // Den = K eps: x_0 = (K+P)/(sK eps), x_s = 2 p/eps (no K in x_s)
     if (gp)
       for (index_t i = 0; i < d; ++i) gp[i] += T(2) * K / den * g[i + 1] + g[0] * sK * T(2) * p[i] / den;
-    return g[0] * ((K + P) / (T(2) * sK * den) + sK / den) + pg * T(2) / den;
+    // d/dK (K+P)/(sK eps) = (K-P)/(2 K sK eps) = (K-P)/(2 sK Den)
+    return g[0] * (K - P) / (T(2) * sK * den);
   }
   if (gp)
     for (index_t i = 0; i < d; ++i)

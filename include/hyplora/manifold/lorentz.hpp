@@ -51,7 +51,20 @@ class Lorentz {
   }
   /// Riemannian metric at x (the Minkowski product restricted to the tangent space).
   HYPLORA_INLINE T inner(const T*, const T* u, const T* v, index_t n) const { return minkowski(u, v, n); }
-  HYPLORA_INLINE T norm(const T*, const T* u, index_t n) const { return math::safe_sqrt(minkowski(u, u, n)); }
+  HYPLORA_INLINE T norm(const T*, const T* u, index_t n) const { return tangent_norm(u, n); }
+  /// sqrt(<v,v>_L) of a tangent vector (0 where rounding makes <v,v>_L negative), rescaled by
+  /// max |v_i| only when the plain sum overflows (|v| > ~1.8e19 in float32, ~1.3e154 in float64),
+  /// so that expmap of a huge finite step saturates on the hyperboloid instead of leaving it.
+  HYPLORA_INLINE static T tangent_norm(const T* v, index_t n) {
+    const T q = minkowski(v, v, n);
+    if (math::is_finite(q)) return math::safe_sqrt(q);
+    const T M = vec::max_abs(v, n);
+    if (!math::is_finite(M)) return q;  // Inf/NaN coordinates: nothing to rescue
+    const T v0 = v[0] / M;
+    T r = -v0 * v0;
+    for (index_t i = 1; i < n; ++i) r += (v[i] / M) * (v[i] / M);
+    return M * math::safe_sqrt(r);
+  }
 
   /// The branch of minkowski_diff_norm: true (and p = -<x,y>_L - K) where the product form is used.
   HYPLORA_INLINE bool uses_product_form(const T* x, const T* y, index_t n, T& p) const {
@@ -170,7 +183,7 @@ class Lorentz {
   // ---- general maps ---------------------------------------------------------------------------
   /// exp_x(v) = cosh(t) x + sinhc(t) v with t = ||v||_L / sqrt K.
   HYPLORA_INLINE void expmap(const T* x, const T* v, T* y, index_t n) const {
-    const T t = math::safe_sqrt(minkowski(v, v, n)) / sqrtK();
+    const T t = tangent_norm(v, n) / sqrtK();
     const T c = math::safe_cosh(t), s = math::sinh_over_x(t);
     for (index_t i = 0; i < n; ++i) y[i] = c * x[i] + s * v[i];
   }
@@ -374,7 +387,7 @@ class Lorentz {
   /// dL/dt / t = (g.x) S(t) + (g.v) S'(t)/t;  gv += S g + (dL/dt / t)/K J v;  gx += C g;
   /// dL/dK = -(dL/dt / t) t^2 / (2K).
   HYPLORA_INLINE T expmap_vjp(const T* x, const T* v, const T* g, T* gx, T* gv, index_t n) const {
-    const T k = K(), t = math::safe_sqrt(minkowski(v, v, n)) / std::sqrt(k);
+    const T k = K(), t = tangent_norm(v, n) / std::sqrt(k);
     const T c = math::safe_cosh(t);
     const auto [s, sp] = math::sinh_over_x_with_deriv(t);
     const T sp_over_t = t > T(0) ? sp / t : T(1) / T(3);
@@ -405,13 +418,21 @@ class Lorentz {
     }
     const T gwx = coef * gx_dot;                                  // (coef g).x
     const T dLdq = s1 * dcoef_da2 / (T(4) * k) - gwx / (T(2) * k);  // through a^2 and h
+    // Differentiate the form of q that minkowski_diff_norm evaluated (as dist_vjp): the chord form
+    // q = <y-x, y-x>_L (dq/dy = 2 J (y-x) = -dq/dx), or the product form q = 2 (x_0 y_0 - x_s.y_s - K)
+    // (dq/dx = 2 (y_0, -y_s), dq/dy = 2 (x_0, -x_s), dq/dK = -2). The two differ off the
+    // hyperboloid only (along the normal), but the partials with the points held fixed are the form's.
+    T p;
+    const bool product = uses_product_form(x, y, n, p) && m > T(0);
     for (index_t i = 0; i < n; ++i) {
       const T gw = coef * g[i];
-      const T dq = T(2) * dLdq * (i == 0 ? -(y[i] - x[i]) : (y[i] - x[i]));  // dL/dq * dq/dy_i
-      if (gx) gx[i] += -gw - h * gw - dq;
-      if (gy) gy[i] += gw + dq;
+      const T sg = i == 0 ? T(-1) : T(1);  // J
+      const T dqdy = product ? -T(2) * sg * x[i] : T(2) * sg * (y[i] - x[i]);
+      const T dqdx = product ? -T(2) * sg * y[i] : -dqdy;
+      if (gx) gx[i] += -gw - h * gw + dLdq * dqdx;
+      if (gy) gy[i] += gw + dLdq * dqdy;
     }
-    return -s1 * dcoef_da2 * q / (T(4) * k * k) + gwx * q / (T(2) * k * k);
+    return -s1 * dcoef_da2 * q / (T(4) * k * k) + gwx * q / (T(2) * k * k) - (product ? T(2) * dLdq : T(0));
   }
 
  private:

@@ -12,8 +12,8 @@
 // e.g. dist = 2 sqrt K asinh(sqrt(c) |p - q| / sqrt((1 - c|p|^2)(1 - c|q|^2))), which equals
 // 2/sqrt(c) artanh(sqrt(c) |(-p) (+)_c q|), is exact for close points (|p - q| is formed
 // directly) and stays finite on the boundary. "Conformal factors" alpha = 1 - c|p|^2 are clamped
-// below by epsilon (so distances saturate near 2 sqrt K log(2/eps): ~35 sqrt K in float32, the
-// largest a float32 ball can represent). expmap0 keeps sqrt(c)|p| <= 1 - 4 eps; projx keeps the
+// below by epsilon; with expmap0's cap the largest distance from the origin is sqrt K log(1/(2 eps)):
+// ~15 sqrt K in float32, ~35 sqrt K in float64 (the most each precision's ball can represent). expmap0 keeps sqrt(c)|p| <= 1 - 4 eps; projx keeps the
 // wider geoopt margin sqrt(c)|p| <= 1 - Constants<T>::ball_eps().
 
 #include <cmath>
@@ -141,15 +141,21 @@ class PoincareBall {
   /// i.e. x (+) (s v) with s = tanhc(t) / alpha_x.
   HYPLORA_INLINE void expmap(const T* x, const T* v, T* out, index_t n) const {
     const T k = K(), cc = T(1) / k;
-    const T x2 = vec::sqnorm(x, n), v2 = vec::sqnorm(v, n), xv = vec::dot(x, v, n);
+    const T x2 = vec::sqnorm(x, n), nv = vec::norm(v, n), xv = vec::dot(x, v, n);
     const T ax = alpha_of(x2, k);
-    const T t = std::sqrt(v2) / (ax * std::sqrt(k));
-    const T s = math::tanh_over_x(t) / ax;
-    const T xy = s * xv, y2 = s * s * v2;
+    const T s = expmap_step_scale(nv, ax, k);
+    // |s v|^2 from |s v| (|v|^2 itself overflows for |v| > ~1.8e19 in float32: 0 * inf was NaN)
+    const T sn = s * nv, xy = s * xv, y2 = sn * sn;
     const T A = T(1) + T(2) * cc * xy + cc * y2, B = T(1) - cc * x2;
     T D = T(1) + T(2) * cc * xy + cc * cc * x2 * y2;
     D = D > Constants<T>::min_norm() ? D : Constants<T>::min_norm();
     for (index_t i = 0; i < n; ++i) out[i] = (A * x[i] + B * s * v[i]) / D;
+  }
+  /// s of expmap: tanhc(t)/ax, t = |v|/(ax sqrt K); where t overflows (|v| beyond ~1e31 at the
+  /// float32 boundary) the limit tanh(t) = 1, i.e. |s v| = sqrt K.
+  HYPLORA_INLINE static T expmap_step_scale(T nv, T ax, T k) {
+    const T t = nv / (ax * std::sqrt(k));
+    return math::is_finite(t) ? math::tanh_over_x(t) / ax : std::sqrt(k) / nv;
   }
   /// log_x(y) = (2/lambda_x) artanh(sqrt c |w|) w / (sqrt c |w|), w = (-x) (+)_c y; in closed form
   /// log_x(y) = asinhc(u) sqrt(alpha_x / (alpha_y D)) (alpha_x (y - x) - c |x-y|^2 x),
@@ -197,7 +203,13 @@ class PoincareBall {
   }
 
   // ---- validation (host) ----------------------------------------------------------------------
-  static T default_tolerance(index_t) { return T(0); }
+  /// Default tolerance of is_point / check_point for n coordinates: the rounding of the sum of n
+  /// squares (typically ~ sqrt(n) eps; Higham, Accuracy and Stability, section 4.2). Without it the
+  /// ball's own expmap0 (capped at c|p|^2 ~ 1 - 8 eps) failed is_point at d = 1024 / 4096 for 7-33% of
+  /// saturated samples (residuals up to 28 eps).
+  static T default_tolerance(index_t n) {
+    return T(2) * Constants<T>::epsilon() * (n > 1 ? std::sqrt(T(n)) : T(1));
+  }
   /// max(0, c|p|^2 - 1 + eps) (0 strictly inside); +inf for NaN/Inf.
   T point_residual(const T* x, index_t n) const {
     if (n < 1 || !vec::all_finite(x, n)) return T(INFINITY);
@@ -207,21 +219,25 @@ class PoincareBall {
   T vector_residual(const T* x, const T* v, index_t n) const {
     return vec::all_finite(v, n) && vec::all_finite(x, n) ? T(0) : T(INFINITY);
   }
-  bool is_point(const T* x, index_t n, T tol = T(0)) const { return point_residual(x, n) <= tol; }
+  /// tol < 0: default_tolerance(n).
+  bool is_point(const T* x, index_t n, T tol = T(-1)) const {
+    return point_residual(x, n) <= (tol < T(0) ? default_tolerance(n) : tol);
+  }
   bool is_vector(const T* x, const T* v, index_t n, T tol = T(0)) const { return vector_residual(x, v, n) <= tol; }
-  void check_point(const T* x, index_t n, const char* name = "x", T tol = T(0)) const {
+  void check_point(const T* x, index_t n, const char* name = "x", T tol = T(-1)) const {
     constexpr const char* who = "PoincareBall::check_point";
     detail::require_dim(who, n, 1);
     detail::require_finite(who, name, x, n);
-    if (!(point_residual(x, n) <= tol))
+    if (!(point_residual(x, n) <= (tol < T(0) ? default_tolerance(n) : tol)))
       detail::fail(who,
                    std::string(name) + " is not strictly inside the ball c|x|^2 < 1 (K = 1/c = " +
                        format_number(double(K())) + "): c|x|^2",
                    double(vec::sqnorm(x, n) / K()));
   }
-  void check_vector(const T*, const T* v, index_t n, const char* name = "v", T = T(0)) const {
+  void check_vector(const T* x, const T* v, index_t n, const char* name = "v", T = T(0)) const {
     constexpr const char* who = "PoincareBall::check_vector";
     detail::require_dim(who, n, 1);
+    detail::require_finite(who, "the base point", x, n);
     detail::require_finite(who, name, v, n);
   }
 
@@ -317,9 +333,17 @@ class PoincareBall {
   /// expmap(x, v) = x (+) (s v), s = tanhc(t)/ax, t = |v|/(ax sK), ax = 1 - |x|^2/K.
   HYPLORA_INLINE T expmap_vjp(const T* x, const T* v, const T* g, T* gx, T* gv, index_t n) const {
     const T k = K(), sK = std::sqrt(k);
-    const T x2 = vec::sqnorm(x, n), v2 = vec::sqnorm(v, n);
+    const T x2 = vec::sqnorm(x, n), nv = vec::norm(v, n);  // |v|, not |v|^2 (overflow: expmap)
     const T ax = alpha_of(x2, k);
-    const T t = std::sqrt(v2) / (ax * sK);
+    const T t_raw = nv / (ax * sK);
+    if (!math::is_finite(t_raw)) {  // saturated (expmap_step_scale): s = sK/|v|, no ax in it
+      const T s = sK / nv;
+      T gs = T(0);
+      T dK = mobius_add_scaled_vjp(x, v, s, g, gx, gv, gs, n);
+      if (gv) vec::axpy(-(gs * s / nv) / nv, v, gv, n);  // ds/dv = -s v/|v|^2
+      return dK + gs * s / (T(2) * k);                     // ds/dK = s/(2K)
+    }
+    const T t = t_raw;
     const auto [f, fp] = math::tanh_over_x_with_deriv(t);
     const T fp_over_t = t > T(0) ? fp / t : T(-2) / T(3);
     const T s = f / ax;
@@ -393,7 +417,8 @@ class PoincareBall {
   HYPLORA_INLINE T mobius_add_scaled_vjp(const T* x, const T* y0, T s, const T* g, T* gx, T* gy, T& dLds,
                                          index_t n) const {
     const T k = K(), cc = T(1) / k;
-    const T x2 = vec::sqnorm(x, n), y2 = s * s * vec::sqnorm(y0, n), xy = s * vec::dot(x, y0, n);
+    const T sy = s * vec::norm(y0, n);  // |s y0|, then its square (|y0|^2 may overflow: expmap)
+    const T x2 = vec::sqnorm(x, n), y2 = sy * sy, xy = s * vec::dot(x, y0, n);
     const T A = T(1) + T(2) * cc * xy + cc * y2, B = T(1) - cc * x2;
     T D = T(1) + T(2) * cc * xy + cc * cc * x2 * y2;
     const bool Dclamped = !(D > Constants<T>::min_norm());
