@@ -445,6 +445,7 @@ TEST_CASE("built-in task: deterministic, balanced, correct, disjoint splits", "[
       REQUIRE(tok.encode(j.at("text").get<std::string>()) == j.at("ids").get<std::vector<int>>());
       ++checked;
     }
+    REQUIRE(checked == 40);  // the reference file held enough texts (an empty one checks nothing)
     const PromptTemplate& compact = prompt_template("compact");
     std::map<int, std::vector<std::size_t>> lengths;
     std::size_t under = 0, longest = 0;

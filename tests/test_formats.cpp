@@ -350,7 +350,7 @@ TEST_CASE("GGUF Llama mapping rejects inconsistent models", "[gguf][bad-input]")
 TEST_CASE("truncations and byte flips of a GGUF never crash", "[gguf][bad-input]") {
   const auto good = slurp(require_shared("reference/stories260K.gguf"));
   std::uint32_t state = 777;
-  int rejected = 0;
+  int truncations_rejected = 0;
   for (int trial = 0; trial < 400; ++trial) {
     std::string b = good;
     state = state * 1664525u + 1013904223u;
@@ -367,10 +367,10 @@ TEST_CASE("truncations and byte flips of a GGUF never crash", "[gguf][bad-input]
       (void)llama_weights_from_gguf(g, "fuzz");
       (void)tokenizer_from_gguf(g, "fuzz");
     } catch (const FormatError&) {
-      ++rejected;
+      if (trial % 2 == 0) ++truncations_rejected;
     }
   }
-  CHECK(rejected >= 200);  // every truncation is rejected
+  CHECK(truncations_rejected == 200);  // every truncation is rejected (flips may or may not be)
 }
 
 TEST_CASE("safetensors round trip with metadata (PEFT adapter names)", "[safetensors]") {

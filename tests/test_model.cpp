@@ -77,7 +77,8 @@ TEST_CASE("stories260K: logits at every position match llama2.c run.c", "[model]
   float max_abs = 0, max_err = 0;
   for (const auto& row : logits)
     for (const auto& v : row) max_abs = std::max(max_abs, std::abs(v.get<float>()));
-  // the reference is printed with 6 significant digits: add half a unit of the 6th digit
+  // one criterion for every logit: the float forward's rounding (logit_tolerance, scaled by the
+  // largest logit) plus half a unit of the 6th significant digit the reference was printed with
   const float tol = logit_tolerance(model.config(), max_abs);
   for (std::size_t pos = 0; pos < ids.size(); ++pos) {
     const float* out = model.forward(ids[pos], int(pos));
@@ -85,16 +86,16 @@ TEST_CASE("stories260K: logits at every position match llama2.c run.c", "[model]
     for (int j = 0; j < V; ++j) {
       const float r = logits[pos][j].get<float>();
       const float err = std::abs(out[j] - r);
-      max_err = std::max(max_err, err);
+      max_err = std::max(max_err, err - 5e-6f * std::abs(r));
       if (err > tol + 5e-6f * std::abs(r)) {
         FAIL_CHECK("position " << pos << " token " << j << ": " << out[j] << " vs run.c " << r);
         return;
       }
     }
   }
-  INFO("max |logit| " << max_abs << ", max error " << max_err << ", tolerance " << tol);
+  INFO("max |logit| " << max_abs << ", max error beyond the printing " << max_err << ", tolerance " << tol);
   CHECK(max_err <= tol);
-  std::printf("stories260K logits: max abs error %.3g over %zu positions (tolerance %.3g)\n", max_err, ids.size(), tol);
+  std::printf("stories260K logits: max error beyond the printed digits %.3g over %zu positions (tolerance %.3g)\n", max_err, ids.size(), tol);
 }
 
 TEST_CASE("stories260K: batched forward equals the KV-cache path", "[model][batched]") {
@@ -139,7 +140,9 @@ TEST_CASE("stories260K: batched forward equals the KV-cache path", "[model][batc
       den += mask[i];
     }
     const float loss = model.evaluate_loss(tokens.data(), targets.data(), mask.data(), B, T);
-    CHECK(std::abs(loss - num / den) <= 1e-5 * std::abs(num / den));
+    // float log-sum-exp over V terms: each term and the sum round within ~(1 + log2 V) float eps
+    const double lse_tol = 8 * (1 + std::log2(double(V))) * std::numeric_limits<float>::epsilon();
+    CHECK(std::abs(loss - num / den) <= lse_tol * std::abs(num / den));
   }
 }
 
@@ -345,5 +348,8 @@ TEST_CASE("sampling as run.c", "[model][sampler]") {
   }
   // top-p over probabilities none of which reaches the cutoff (NaN): the argmax, not index -1
   const std::vector<float> nan_p(4, std::numeric_limits<float>::quiet_NaN());
-  CHECK(s.sample_topp(nan_p.data(), 0.5f) >= 0);
+  CHECK(s.sample_topp(nan_p.data(), 0.5f) == Sampler::argmax(nan_p.data(), 4));
+  // NaN below the cutoff beside real candidates: the candidates, as run.c
+  const std::vector<float> mixed = {std::numeric_limits<float>::quiet_NaN(), 0.7f, 0.3f, 0.0f};
+  CHECK(s.sample_topp(mixed.data(), 0.1f) == 1);
 }

@@ -233,10 +233,12 @@ TEST_CASE("truncations and byte flips of tokenizer.bin never crash", "[tokenizer
       ++accepted;
     } catch (const FormatError&) {
       ++rejected;
-    } catch (const std::runtime_error&) {  // encode on a vocabulary without " " or byte tokens
+    } catch (const std::runtime_error& e) {  // only encode on a vocabulary without " " or byte tokens
+      INFO("trial " << trial);
+      CHECK_THAT(e.what(), Catch::Contains("outside the vocabulary"));
       ++rejected;
     }
   }
-  CHECK(rejected + accepted == 300);
   CHECK(rejected > 0);
+  CHECK(accepted > 0);  // flips of scores or piece bytes still load (the reader does not over-reject)
 }
