@@ -13,8 +13,9 @@
 // 2/sqrt(c) artanh(sqrt(c) |(-p) (+)_c q|), is exact for close points (|p - q| is formed
 // directly) and stays finite on the boundary. "Conformal factors" alpha = 1 - c|p|^2 are clamped
 // below by epsilon; with expmap0's cap the largest distance from the origin is sqrt K log(1/(2 eps)):
-// ~15 sqrt K in float32, ~35 sqrt K in float64 (the most each precision's ball can represent). expmap0 keeps sqrt(c)|p| <= 1 - 4 eps; projx keeps the
-// wider geoopt margin sqrt(c)|p| <= 1 - Constants<T>::ball_eps().
+// ~15 sqrt K in float32, ~35 sqrt K in float64 (the most each precision's ball can represent).
+// expmap0 keeps sqrt(c)|p| <= 1 - 4 eps; projx keeps the wider geoopt margin
+// sqrt(c)|p| <= 1 - Constants<T>::ball_eps().
 
 #include <cmath>
 #include <string>
