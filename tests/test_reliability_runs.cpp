@@ -8,13 +8,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -83,11 +86,43 @@ bool exited(pid_t pid, int* code) {
   return true;
 }
 
-std::size_t log_lines(const fs::path& p) {
-  std::ifstream in(p);
-  std::size_t n = 0;
-  for (std::string line; std::getline(in, line);) n += line.find("\"step\"") != std::string::npos;
-  return n;
+/// How far the run's train_log.jsonl has got, as a count of its step lines: each step N writes a
+/// training line (ordinal 2N-1), then after its validation a validation line (2N), then saves the
+/// adapters and the checkpoint. Returns the largest ordinal among the complete (newline-ended) lines;
+/// 0 when there is none.
+long log_progress(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);  // none yet: 0
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  long best = 0;
+  std::size_t begin = 0;
+  for (std::size_t end; (end = text.find('\n', begin)) != std::string::npos; begin = end + 1) {
+    const std::string_view line(text.data() + begin, end - begin);
+    const auto at = line.find("\"step\":");
+    if (at == std::string_view::npos) continue;
+    const long step = std::strtol(std::string(line.substr(at + 7, 12)).c_str(), nullptr, 10);
+    const bool training = line.find("\"loss\":") != std::string_view::npos;  // not "val_loss"
+    const bool validation = line.find("\"val_loss\":") != std::string_view::npos;
+    if (training) best = std::max(best, 2 * step - 1);
+    else if (validation) best = std::max(best, 2 * step);
+  }
+  return best;
+}
+
+/// Polls (every 1 ms) until the run's log reaches `ordinal` (see log_progress). Returns "" then,
+/// else why not: the process ended (reaped, its exit code in *code, which is left alone otherwise)
+/// or 30 s passed (the process still runs).
+std::string wait_for_log(pid_t pid, const fs::path& log, long ordinal, int* code) {
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (log_progress(log) < ordinal) {
+    if (exited(pid, code))
+      return "the run ended (exit " + std::to_string(*code) + ") before its log reached line " +
+             std::to_string(ordinal);
+    if (std::chrono::steady_clock::now() > deadline)
+      return "the run's log did not reach line " + std::to_string(ordinal) + " in 30 s (it is at " +
+             std::to_string(log_progress(log)) + ")";
+    std::this_thread::sleep_for(1ms);
+  }
+  return "";
 }
 
 /// Every file the run keeps loads cleanly (the readers reject torn, truncated or non-finite files).
@@ -156,40 +191,43 @@ TEST_CASE("training run SIGKILLed at random moments: adapters and checkpoint sta
   const auto cfg = hyplora::llm::read_llama2c(model).config;
   TempDir tmp;
   const fs::path out = tmp.path / "run", log = tmp.path / "log.txt";
+  // The kills follow the run's progress, not the clock: each round waits until the (re)started
+  // process has written a random 1..10 new lines to train_log.jsonl (two a step: the training line,
+  // then after the validation the validation line, after which the step saves), then a random
+  // 0-3 ms more, so kills land at random points in the steps, the validations and the saves. A round
+  // advances the run by at most 6 steps plus what the 3 ms hold (under one step here: a step takes
+  // ~12 ms), so the planned kills all land long before the end (kRounds * 8 < kSteps).
+  constexpr int kRounds = 6;
   constexpr long kSteps = 80;
+  static_assert(kRounds * 8 < kSteps);
   std::mt19937 rng(2024);
   long last_step = -1;
-  int kills = 0;
-  for (int round = 0; round < 6; ++round) {
+  for (int round = 0; round < kRounds; ++round) {
     const bool resume = fs::exists(out / "checkpoint.safetensors");
     const pid_t pid = spawn(train_args(model, out, kSteps, resume), log);
-    // wait for the first save of this process (or its end), then kill at a random moment
-    const auto mtime = [&] {
-      std::error_code ec;
-      return fs::last_write_time(out / "adapter.safetensors", ec);
-    };
-    const auto before = mtime();
-    int code = 0;
-    bool done = false;
-    for (int i = 0; i < 1200 && mtime() == before; ++i) {
-      if ((done = exited(pid, &code))) break;
-      std::this_thread::sleep_for(50ms);
-    }
-    if (!done) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 300)(rng)));
+    // Lines up to those of step checkpoint+1 may be left from the killed process (written before its
+    // checkpoint was committed; the resume cuts them), so count only from the next one: the process
+    // writes it after it committed a checkpoint of its own.
+    const long from = 2 * (std::max(last_step, 0L) + 1);
+    const long lines = std::uniform_int_distribution<long>(1, 10)(rng);
+    int code = -1;
+    const std::string why = wait_for_log(pid, out / "train_log.jsonl", from + lines, &code);
+    const int hold_us = std::uniform_int_distribution<int>(0, 3'000)(rng);
+    if (why.empty()) std::this_thread::sleep_for(std::chrono::microseconds(hold_us));
+    if (code < 0) {  // still running (also when the wait timed out: never leave the process behind)
       ::kill(pid, SIGKILL);
       code = wait_for(pid);
-      kills += code == 128 + SIGKILL;
     }
     INFO("round " << round << " exit " << code << "\n" << slurp(log));
+    if (!why.empty()) FAIL(why);
+    CHECK(code == 128 + SIGKILL);  // it was still running: the kill, not an error, ended it
     const long step = check_run_folder(out, cfg);
-    CHECK(step >= last_step);  // a kill never takes a checkpoint back
+    CHECK(step > last_step);  // the process committed a checkpoint before the kill, and a kill never takes one back
+    CHECK(step < kSteps);
     last_step = step;
-    if (done) break;  // the run finished before a kill landed
   }
-  CHECK(kills >= 3);
   // the run, resumed once more, completes
-  const int code = wait_for(spawn(train_args(model, out, kSteps, fs::exists(out / "checkpoint.safetensors")), log));
+  const int code = wait_for(spawn(train_args(model, out, kSteps, true), log));
   INFO(slurp(log));
   REQUIRE(code == 0);
   CHECK(check_run_folder(out, cfg) == kSteps);
@@ -205,13 +243,17 @@ TEST_CASE("SIGINT stops a run after saving and the resumed run ends bit-identica
   REQUIRE(wait_for(spawn(train_args(model, whole, kSteps, false), log)) == 0);
 
   const pid_t pid = spawn(train_args(model, parts, kSteps, false), log);
+  // interrupt once step 1 has been validated (its validation line is in the log, polled every 1 ms):
+  // the run is then a step or so in, far from the end of its 40
   int code = -1;
-  bool done = false;
-  for (int i = 0; i < 1200 && log_lines(parts / "train_log.jsonl") < 3; ++i) {
-    if ((done = exited(pid, &code))) break;
-    std::this_thread::sleep_for(50ms);
+  const std::string why = wait_for_log(pid, parts / "train_log.jsonl", 2, &code);
+  if (!why.empty()) {
+    if (code < 0) {  // timed out: never leave the process behind
+      ::kill(pid, SIGKILL);
+      wait_for(pid);
+    }
+    FAIL(why << "\n" << slurp(log));
   }
-  REQUIRE_FALSE(done);
   ::kill(pid, SIGINT);
   code = wait_for(pid);
   const std::string text = slurp(log);
@@ -250,7 +292,11 @@ TEST_CASE("a diverging run (lr 1e30) stops with a message, the adapter on disk s
     // the first step throws the parameters to ~1e28: finite, but the run has diverged (it went on
     // to NaN losses, and saved adapters that the readers now refuse)
     CHECK(text.find("parameters diverged after step 1") != std::string::npos);
-    check_run_folder(out, cfg);  // whatever was saved is finite, plausible and loadable
+    // the last good state is kept: the adapter and the checkpoint of step 0 (the initial validation),
+    // finite, plausible and loadable (as the in-process run in test_trainer.cpp)
+    REQUIRE(fs::exists(out / "adapter.safetensors"));
+    REQUIRE(fs::exists(out / "checkpoint.safetensors"));
+    CHECK(check_run_folder(out, cfg) == 0);
   }
 }
 
