@@ -276,7 +276,10 @@ TEST_CASE("hyperbolic points have small relative delta, high-dimensional Euclide
   // 400 points uniform (by area) in a hyperbolic disc of radius 8 in H^2 (Lorentz model, K = 1),
   // distances by the project's Lorentz::dist. delta_w of H^2 itself is at most ln 2 for the Gromov
   // product form (measured here: it tends to ln 2 = 0.6931 as the disc grows), so relative delta
-  // is about 2 ln 2 / 16 = 0.087. Gaussian points in R^100 give about 0.27 (measured, seed fixed).
+  // is about 2 ln 2 / 16 = 0.087. Gaussian points in R^100 give about 0.29: over seeds 1-30 of this
+  // construction Euclidean 0.271-0.313 (mean 0.291, sd 0.010), the disc
+  // 0.0867-0.0869 with delta within 3e-6 below ln 2 and diameter 15.98. The thresholds below sit 9 sd
+  // under the Euclidean mean and under the smallest Euclidean / hyperbolic ratio seen (3.1).
   std::mt19937_64 rng(7);
   std::uniform_real_distribution<double> U(0.0, 1.0);
   const index_t n = 400;
@@ -298,7 +301,8 @@ TEST_CASE("hyperbolic points have small relative delta, high-dimensional Euclide
   const auto de = euclidean_distance_matrix(x.data(), n, dim);
   const auto euc = gromov_delta(de, n, 0);
   INFO("hyperbolic rel " << hyp.relative << " delta " << hyp.delta << "; euclidean rel " << euc.relative);
-  CHECK(hyp.delta <= std::log(2.0) + 1e-9);
+  // the bound, up to the rounding of sums and differences of three distances of size <= diameter
+  CHECK(hyp.delta <= std::log(2.0) + eps_tol<double>(16) * hyp.diameter);
   CHECK(hyp.relative < 0.1);
   CHECK(euc.relative > 0.2);
   CHECK(euc.relative > 2.5 * hyp.relative);
@@ -432,8 +436,13 @@ TEST_CASE("power-law fit finds x_min above a non-power-law head", "[analysis][po
   for (int i = 0; i < 3000; ++i) x.push_back(head(rng));
   const auto fit = fit_discrete_power_law(x);
   INFO("x_min " << fit.x_min << " alpha " << fit.alpha);
-  CHECK(fit.x_min >= 9);
-  CHECK(fit.x_min <= 14);
+  // The head ends at 9: an x_min of 9 or below takes in 3000 uniform values and wrecks the fit. Above
+  // 10 the KS choice wanders with the sample: over 60 seeds of this construction it chose 10-20 (mean
+  // 11.1, sd 2.2) and alpha 2.149-2.238 (sd 0.020; the MLE's own standard error on the 6000
+  // tail values above 10 is (alpha - 1)/sqrt(n) = 0.016). x_min <= 20 keeps at least (10/20)^1.2 = 44%
+  // of the tail; 0.08 is 4 sd of alpha.
+  CHECK(fit.x_min >= 10);
+  CHECK(fit.x_min <= 20);
   CHECK(std::abs(fit.alpha - 2.2) < 0.08);
 }
 
@@ -455,6 +464,7 @@ TEST_CASE("Vuong test prefers the law the data came from", "[analysis][powerlaw]
   CHECK(t.R < 0);
   CHECK(t.p_value < 1e-3);
   CHECK(t.favoured == "exponential");
+  // the MLE's standard error for geometric data, p = 1 - e^-lambda: p / sqrt(n (1 - p)) = 0.0043; 0.02 is 4.7 of it
   CHECK(std::abs(t.parameters[0] - 0.3) < 0.02);
   // log-normal data (mu 2, sigma 1, rounded): the log-normal must beat the power law
   std::lognormal_distribution<double> ln(2.0, 1.0);

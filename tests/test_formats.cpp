@@ -1,11 +1,14 @@
 // GGUF, safetensors and atomic writes: the shared stories260K GGUF against the llama2.c
 // checkpoint, round trips, F16/BF16/Q8_0 decoding, and bad files that must be rejected clearly.
+#include <algorithm>
 #include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <random>
 #include <sstream>
 #include <unistd.h>
 
@@ -66,6 +69,33 @@ void expect_format_error(F&& f, const std::string& needle, const std::string& fi
   }
 }
 
+}  // namespace
+
+namespace {
+/// The value of an IEEE binary16 pattern from its fields, in double (NaN for the NaN patterns):
+/// (-1)^s 2^(e-15) (1 + m/1024) for 1 <= e <= 30, (-1)^s 2^-14 m/1024 for e = 0. Independent of the
+/// codec under test.
+double half_value_from_fields(std::uint16_t h) {
+  const int s = h >> 15, e = (h >> 10) & 0x1F, m = h & 0x3FF;
+  const double sign = s ? -1.0 : 1.0;
+  if (e == 31) return m ? std::numeric_limits<double>::quiet_NaN() : sign * std::numeric_limits<double>::infinity();
+  if (e == 0) return sign * std::ldexp(double(m), -24);
+  return sign * std::ldexp(double(1024 + m), e - 25);
+}
+/// The binary16 value nearest to v, ties to even, in double arithmetic: v / ulp rounded by
+/// nearbyint (round-to-nearest-even, the default mode), ulp = 2^(floor(log2 |v|) - 10), at least
+/// the subnormal step 2^-24; beyond 65504 (the rounding reaches 65536) infinity.
+float nearest_half_value(float v) {
+  if (std::isnan(v)) return v;
+  const double a = std::abs(double(v));
+  if (a == 0.0) return v;
+  int k = 0;
+  (void)std::frexp(a, &k);  // a = f 2^k, f in [0.5, 1): floor(log2 a) = k - 1
+  const double ulp = std::ldexp(1.0, std::max(k - 1, -14) - 10);
+  const double r = std::nearbyint(a / ulp) * ulp;
+  const double out = r > 65504.0 ? std::numeric_limits<double>::infinity() : r;
+  return float(v < 0 ? -out : out);
+}
 }  // namespace
 
 TEST_CASE("stories260K.gguf equals the llama2.c checkpoint float for float", "[gguf]") {
@@ -136,7 +166,8 @@ TEST_CASE("convert round trip: weights, tokenizer and logits identical; F16 deco
   save_gguf_model(out, sep, nullptr);
   require_same_weights(load_gguf_model(out), sep);
 
-  // F16: every value comes back as the nearest half (round to nearest even), exactly.
+  // F16: every value comes back as the nearest half (round to nearest even), exactly. The reference
+  // rounds in double arithmetic, independent of the codec's bit manipulation (nearest_half_value).
   save_gguf_model(dir.path / "h.gguf", bin, &tok, GgmlType::F16);
   const ModelWeights half = load_gguf_model(dir.path / "h.gguf");
   std::size_t checked = 0;
@@ -148,7 +179,7 @@ TEST_CASE("convert round trip: weights, tokenizer and logits identical; F16 deco
   bool all_exact = true;
   bin.for_each_tensor([&](const char*, const std::vector<float>& v) {
     for (std::size_t e = 0; e < v.size(); ++e) {
-      const float expect = half_to_float(float_to_half(v[e]));
+      const float expect = nearest_half_value(v[e]);
       all_exact &= (*hv[k])[e] == expect;
       if (std::abs(v[e]) > 1e-4f) max_rel = std::max(max_rel, double(std::abs((*hv[k])[e] - v[e]) / std::abs(v[e])));
     }
@@ -163,6 +194,9 @@ TEST_CASE("half and bfloat16 conversions are exact", "[gguf]") {
   int non_nan = 0;
   for (std::uint32_t h = 0; h < 65536; ++h) {
     const float f = half_to_float(std::uint16_t(h));
+    const double ref = half_value_from_fields(std::uint16_t(h));
+    if (std::isnan(ref)) CHECK(std::isnan(f));
+    else if (double(f) != ref) FAIL_CHECK("half " << h << " decodes to " << f << ", its fields give " << ref);
     if (std::isnan(f)) {
       CHECK(std::isnan(half_to_float(float_to_half(f))));
       continue;
@@ -178,6 +212,26 @@ TEST_CASE("half and bfloat16 conversions are exact", "[gguf]") {
   CHECK(float_to_half(65520.0f) == 0x7C00);   // rounds up to infinity
   CHECK(float_to_half(1.0f + std::ldexp(1.0f, -11)) == 0x3C00);  // halfway: to even
   CHECK(float_to_half(1.0f + 3 * std::ldexp(1.0f, -11)) == 0x3C02);
+  // the writer against the double-arithmetic reference: between and at the midpoints of
+  // neighbouring halves (ties to even), in the subnormal range, and beyond the largest half
+  std::mt19937 rng(31);
+  std::uniform_int_distribution<std::uint32_t> any_half(0, 0x7BFE);
+  int rounded = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const std::uint16_t h = std::uint16_t(any_half(rng));
+    const double lo = half_value_from_fields(h), hi = half_value_from_fields(std::uint16_t(h + 1));
+    for (double t : {0.0, 0.25, 0.5, 0.75}) {
+      const float v = float(lo + t * (hi - lo));  // exact: halves' midpoints need 12 significant bits
+      for (float sv : {v, -v}) {
+        const float expect = nearest_half_value(sv);
+        if (half_to_float(float_to_half(sv)) != expect) FAIL_CHECK(sv << " rounds to " << half_to_float(float_to_half(sv)) << ", not " << expect);
+        ++rounded;
+      }
+    }
+  }
+  CHECK(rounded == 20000 * 8);
+  for (float v : {65504.0f, 65519.0f, 65520.0f, 1e6f, std::ldexp(1.0f, -25), std::ldexp(3.0f, -26), std::ldexp(1.0f, -26)})
+    CHECK(half_to_float(float_to_half(v)) == nearest_half_value(v));
   CHECK(bf16_to_float(0x3F80) == 1.0f);
   CHECK(bf16_to_float(0xC040) == -3.0f);
 }

@@ -8,6 +8,7 @@
 // functions (a few ulp each), and the map's condition number at the test distances (points within
 // ~2 sqrt K of the origin, where it is below ~10). C = 256 covers that with margin; the tests
 // still catch any formula error, which shows up at 1e-2 .. 1 relative, far above 256 eps.
+#include <algorithm>
 #include "test_manifold_support.hpp"
 
 using namespace hyplora;
@@ -219,6 +220,78 @@ TEMPLATE_TEST_CASE("manifold: far points and the ball boundary stay finite", "[m
         m.projx(u.data(), l.data(), n);
         CHECK(m.is_point(l.data(), n));
       }
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("manifold: a NaN coordinate gives NaN, never a finite value", "[manifold][numerics]",
+                   HYPLORA_MANIFOLD_CASES(float), HYPLORA_MANIFOLD_CASES(double)) {
+  // A NaN must reach the output, so that the caller's finiteness checks (the trainer's NaN policy)
+  // see it. Clamps written as `a < c ? a : c`, guards `t > 0 ? f/t : limit` and float's bit-level
+  // exp / log used to turn it into the value at a threshold (float sinh(NaN)/NaN gave sinh(1)).
+  // The flat space's transport and its exp/log VJPs do not depend on the point and are left out;
+  // Lorentz's maps at the origin and projx read the space part only (x_0 follows from x_s, and a
+  // tangent vector at the origin has v_0 = 0), so a NaN in coordinate 0 is not theirs to see.
+  using T = typename TestType::scalar;
+  const auto m = TestType::make();
+  const index_t n = TestType::n(kDim);
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  Rng rng(11);
+  auto any_nan = [](const vecT<T>& a) { return std::any_of(a.begin(), a.end(), [](T v) { return std::isnan(v); }); };
+  for (index_t at = 0; at < n; ++at) {  // the NaN in each coordinate in turn
+    INFO("NaN in coordinate " << at);
+    const auto x = random_point(m, rng, n, T(0.5) * TestType::scale());
+    const auto y = random_point(m, rng, n, T(0.5) * TestType::scale());
+    const auto v = random_tangent(m, rng, x, T(0.7) * TestType::scale());
+    const auto v0 = random_tangent(m, rng, origin(m, n), T(0.7) * TestType::scale());
+    auto xn = x, yn = y, vn = v, v0n = v0;
+    xn[std::size_t(at)] = yn[std::size_t(at)] = vn[std::size_t(at)] = v0n[std::size_t(at)] = nan;
+    vecT<T> out(n), g(n, T(1));
+    auto fresh = [&] { return vecT<T>(n, T(0)); };
+    const bool space_part = at >= TestType::manifold::extra_coords;
+    if (space_part) {
+      m.expmap0(v0n.data(), out.data(), n);
+      CHECK(any_nan(out));
+      m.logmap0(xn.data(), out.data(), n);
+      CHECK(any_nan(out));
+      m.projx(xn.data(), out.data(), n);
+      CHECK(any_nan(out));
+      CHECK(std::isnan(m.dist0(xn.data(), n)));
+    }
+    m.expmap(x.data(), vn.data(), out.data(), n);
+    CHECK(any_nan(out));
+    m.expmap(xn.data(), v.data(), out.data(), n);
+    CHECK(any_nan(out));
+    m.logmap(x.data(), yn.data(), out.data(), n);
+    CHECK(any_nan(out));
+    m.logmap(xn.data(), y.data(), out.data(), n);
+    CHECK(any_nan(out));
+    m.transp(x.data(), y.data(), vn.data(), out.data(), n);
+    CHECK(any_nan(out));
+    CHECK(std::isnan(m.dist(x.data(), yn.data(), n)));
+    auto gx = fresh(), gy = fresh();
+    m.dist_vjp(x.data(), yn.data(), T(1), gx.data(), gy.data(), n);
+    CHECK((any_nan(gx) && any_nan(gy)));
+    gx = fresh();
+    m.dist0_vjp(xn.data(), T(1), gx.data(), n);
+    if (space_part) CHECK(any_nan(gx));
+    if constexpr (TestType::hyperbolic) {
+      m.transp(xn.data(), y.data(), v.data(), out.data(), n);
+      CHECK(any_nan(out));
+      if (space_part) {
+        gy = fresh();
+        m.expmap0_vjp(v0n.data(), g.data(), gy.data(), n);
+        CHECK(any_nan(gy));
+        gx = fresh();
+        m.logmap0_vjp(xn.data(), g.data(), gx.data(), n);
+        CHECK(any_nan(gx));
+      }
+      gx = fresh(), gy = fresh();
+      m.expmap_vjp(x.data(), vn.data(), g.data(), gx.data(), gy.data(), n);
+      CHECK((any_nan(gx) || any_nan(gy)));
+      gx = fresh(), gy = fresh();
+      m.logmap_vjp(x.data(), yn.data(), g.data(), gx.data(), gy.data(), n);
+      CHECK((any_nan(gx) || any_nan(gy)));
     }
   }
 }

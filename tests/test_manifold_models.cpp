@@ -206,6 +206,34 @@ TEMPLATE_TEST_CASE("expmap of a huge finite step saturates on the manifold (no N
   CHECK(all_finite(gw));
 }
 
+TEMPLATE_TEST_CASE("overflow-safe norms: a NaN coordinate gives NaN, huge ones the true norm", "[manifold][numerics]",
+                   float, double) {
+  // Where the plain sum of squares overflows, the norms divide by the largest |coordinate|. A NaN
+  // never wins that max; the Lorentz forms once read the NaN sum as a negative one and returned 0.
+  using T = TestType;
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  const T h = T(2) * std::sqrt(std::numeric_limits<T>::max());  // its square overflows alone
+  const Lorentz<T> L;
+  std::vector<T> v{nan, h, h}, x{T(1), T(0), T(0)}, y{h, h, nan};
+  CHECK(std::isnan(Lorentz<T>::tangent_norm(v.data(), 3)));
+  CHECK(std::isnan(L.minkowski_diff_norm(x.data(), y.data(), 3)));
+  CHECK(std::isnan(L.dist(x.data(), y.data(), 3)));
+  CHECK(std::isnan(vec::norm(v.data(), 3)));
+  CHECK(std::isnan(vec::dist(v.data(), x.data(), 3)));
+  // without the NaN the rescaled forms give the norms: (0, h, h) has Minkowski and Euclidean norm
+  // sqrt(2) h; (h, 2h, 2h) has Minkowski norm sqrt(7) h and Euclidean norm 3 h
+  const T tol = T(8) * std::numeric_limits<T>::epsilon();
+  std::vector<T> w{T(0), h, h}, u{h, T(2) * h, T(2) * h}, zero{T(0), T(0), T(0)};
+  CHECK(std::abs(Lorentz<T>::tangent_norm(w.data(), 3) / (std::sqrt(T(2)) * h) - T(1)) <= tol);
+  CHECK(std::abs(Lorentz<T>::tangent_norm(u.data(), 3) / (std::sqrt(T(7)) * h) - T(1)) <= tol);
+  CHECK(std::abs(Lorentz<T>::minkowski_diff_norm_rescaled(u.data(), zero.data(), 3) / (std::sqrt(T(7)) * h) - T(1)) <= tol);
+  CHECK(std::abs(vec::norm(u.data(), 3) / (T(3) * h) - T(1)) <= tol);
+  CHECK(std::abs(vec::dist(u.data(), zero.data(), 3) / (T(3) * h) - T(1)) <= tol);
+  // an infinite coordinate: tangent_norm keeps the plain (infinite) sum
+  std::vector<T> inf_v{T(0), std::numeric_limits<T>::infinity(), T(1)};
+  CHECK(Lorentz<T>::tangent_norm(inf_v.data(), 3) == std::numeric_limits<T>::infinity());
+}
+
 // The factor loops of the batched maps run on the widest vector unit of the CPU
 // (core/simd_dispatch.hpp); every unit must give the single-point result bit for bit.
 TEST_CASE("batched: row functions equal the single-point ones on every vector unit", "[manifold][batched]") {
@@ -443,4 +471,13 @@ TEST_CASE("scalar math: exp_d and log_d against long double", "[manifold][numeri
     ++n;
   }
   CHECK(n > 200000);
+  // NaN passes through (its bits would otherwise read as a finite exponent and mantissa), and so
+  // through the float radial functions built on them
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  CHECK(std::isnan(math::exp_d(nan)));
+  CHECK(std::isnan(math::log_d(nan)));
+  const float nanf = std::numeric_limits<float>::quiet_NaN();
+  CHECK(std::isnan(math::asinh_nonneg(nanf)));
+  CHECK(std::isnan(math::tanh_nonneg(nanf)));
+  CHECK(std::isnan(math::atanh_nonneg(nanf)));
 }

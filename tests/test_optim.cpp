@@ -62,8 +62,12 @@ TEST_CASE("AdamW minimises a quadratic", "[optim][adamw]") {
     g[1] = 2 * (p[1] + 1.0);
     opt.step(p.data(), g.data());
   }
-  CHECK(p[0] == Approx(3.0).margin(1e-3));
-  CHECK(p[1] == Approx(-1.0).margin(1e-3));
+  // g = 0 is AdamW's fixed point (no weight decay here), and on a quadratic the step lr m/(sqrt(v) + eps)
+  // keeps moving the iterate towards it until rounding: measured 2e-16 after 3000 steps at lr 0.05
+  // (the error first drops below 1e-3 at step 174). A few ulps of the minimiser:
+  const double tol = test::eps_tol<double>(64);
+  CHECK(std::abs(p[0] - 3.0) <= tol * 3.0);
+  CHECK(std::abs(p[1] + 1.0) <= tol * 1.0);
 }
 
 namespace {

@@ -163,10 +163,13 @@ TEST_CASE("regression inputs (crashes found by fuzzing) get a clean error naming
       INFO(reader << " <- " << f.path());
       const auto errors = feed(reader, f.path());
       // every regression input is a bad input: at least one stage rejects it, and the messages of
-      // the file readers name the file
+      // the file readers name the file. The settings are parsed from JSON text, not read as a
+      // file: their message names the setting, which the input's name starts with
+      // ("rank_wraps_to_8.json": "rank"), so that an unrelated exception does not count.
       REQUIRE_FALSE(errors.empty());
-      if (reader != "config")
-        for (const auto& e : errors) CHECK(e.find(f.path().filename().string()) != std::string::npos);
+      const std::string name = f.path().filename().string();
+      const std::string wanted = reader == "config" ? name.substr(0, name.find('_')) : name;
+      for (const auto& e : errors) CHECK(e.find(wanted) != std::string::npos);
     }
   }
   CHECK(files > 0);

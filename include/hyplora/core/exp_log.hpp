@@ -24,8 +24,10 @@ inline double horner(const double (&c)[N], double x) {
 
 /// exp(x) for x in [-708, 708] (clamped there): 2^n exp(r), n = round(x / ln2), r = x - n ln2
 /// with ln2 in two parts (fdlibm's; n ln2_hi is exact), |r| <= ln2/2; exp(r) by its Taylor
-/// polynomial to r^12 (truncation r^13/13! < 1e-16 for |r| <= 0.347).
+/// polynomial to r^12 (truncation r^13/13! < 1e-16 for |r| <= 0.347). NaN gives NaN (the clamps
+/// alone would turn it into 708).
 inline double exp_d(double x) {
+  const double x_in = x;
   x = x < 708.0 ? x : 708.0;
   x = x > -708.0 ? x : -708.0;
   // 1.5 * 2^52: adding it rounds to an integer, kept in the low mantissa bits of t
@@ -39,7 +41,8 @@ inline double exp_d(double x) {
   const double p = horner(taylor, r);
   // 2^n from its exponent bits (n in [-1022, 1022])
   const std::int64_t ni = std::bit_cast<std::int64_t>(t) - std::bit_cast<std::int64_t>(shifter);
-  return p * std::bit_cast<double>((ni + 1023) << 52);
+  const double v = p * std::bit_cast<double>((ni + 1023) << 52);
+  return x_in == x_in ? v : x_in;
 }
 
 /// log(x) for normal x > 0: x = 2^e m with m in [sqrt(1/2), sqrt 2), log m = 2 atanh(s),
@@ -60,7 +63,8 @@ inline double log_d(double x) {
   constexpr double odd[10] = {1.0,        1.0 / 3.0,  1.0 / 5.0,  1.0 / 7.0,  1.0 / 9.0,
                               1.0 / 11.0, 1.0 / 13.0, 1.0 / 15.0, 1.0 / 17.0, 1.0 / 19.0};  // 1/(2k+1)
   const double p = horner(odd, s2);
-  return e * 6.93147180369123816490e-01 + (2.0 * s * p + e * 1.90821492927058770002e-10);
+  const double v = e * 6.93147180369123816490e-01 + (2.0 * s * p + e * 1.90821492927058770002e-10);
+  return x == x ? v : x;  // NaN's bits would read as a finite 2^1024 m
 }
 
 }  // namespace hyplora::math

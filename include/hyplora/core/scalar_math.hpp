@@ -170,8 +170,10 @@ constexpr double artanh_max = 1.0 - 4e-3;  // 1 - ball_eps in double (the float 
 static_assert(float(4e-3) == Constants<float>::ball_eps(), "host_float::artanh_max follows Constants<float>::ball_eps()");
 constexpr double identity_below = 9.5367431640625e-07;  // 2^-20: asinh, tanh, atanh of a float = a
 
-inline double max_d(double a, double b) { return a > b ? a : b; }
-inline double min_d(double a, double b) { return a < b ? a : b; }
+// max / min that keep a NaN first argument (a NaN argument must give NaN factors, not the factors
+// at the threshold it was clamped to)
+inline double max_d(double a, double b) { return b > a ? b : a; }
+inline double min_d(double a, double b) { return b < a ? b : a; }
 
 /// sinh(a)/a, cosh(a) and d/da [sinh(a)/a] for a >= 0.
 inline void sinhc_cosh_deriv(double a, double& f, double& ch, double& df) {
@@ -294,7 +296,7 @@ HYPLORA_INLINE T atanh_nonneg(T a) {
 /// Used beyond the series thresholds (a >= 0.5), where e - 1/e loses at most ~2 ulp to cancellation.
 template <class T>
 HYPLORA_INLINE void sinh_cosh_of_abs(T a, T& sh, T& ch) {
-  const T e = std::exp(a < Constants<T>::max_exp_arg() ? a : Constants<T>::max_exp_arg());
+  const T e = std::exp(a > Constants<T>::max_exp_arg() ? Constants<T>::max_exp_arg() : a);  // NaN stays NaN
   const T ie = T(1) / e;
   sh = T(0.5) * (e - ie);
   ch = T(0.5) * (e + ie);

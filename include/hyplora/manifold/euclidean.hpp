@@ -74,7 +74,7 @@ class Euclidean {
   }
   HYPLORA_INLINE T dist_vjp(const T* x, const T* y, T g, T* gx, T* gy, index_t n) const {
     const T d = vec::dist(x, y, n);
-    if (!(d > T(0))) return T(0);  // not differentiable at x = y: subgradient 0
+    if (d == T(0)) return T(0);  // not differentiable at x = y: subgradient 0 (a NaN d passes on)
     for (index_t i = 0; i < n; ++i) {
       const T gi = g * (x[i] - y[i]) / d;
       if (gx) gx[i] += gi;
@@ -84,7 +84,7 @@ class Euclidean {
   }
   HYPLORA_INLINE T dist0_vjp(const T* x, T g, T* gx, index_t n) const {
     const T d = vec::norm(x, n);
-    if (d > T(0) && gx) vec::axpy(g / d, x, gx, n);
+    if (d != T(0) && gx) vec::axpy(g / d, x, gx, n);
     return T(0);
   }
   HYPLORA_INLINE T expmap_vjp(const T*, const T*, const T* g, T* gx, T* gv, index_t n) const {

@@ -58,12 +58,8 @@ class Lorentz {
   HYPLORA_INLINE static T tangent_norm(const T* v, index_t n) {
     const T q = minkowski(v, v, n);
     if (math::is_finite(q)) return math::safe_sqrt(q);
-    const T M = vec::max_abs(v, n);
-    if (!math::is_finite(M)) return q;  // Inf/NaN coordinates: nothing to rescue
-    const T v0 = v[0] / M;
-    T r = -v0 * v0;
-    for (index_t i = 1; i < n; ++i) r += (v[i] / M) * (v[i] / M);
-    return M * math::safe_sqrt(r);
+    if (!math::is_finite(vec::max_abs(v, n))) return q;  // Inf coordinates: nothing to rescue
+    return vec::rescaled_norm([&](index_t i) { return v[i]; }, n, T(-1));
   }
 
   /// The branch of minkowski_diff_norm: true (and p = -<x,y>_L - K) where the product form is used.
@@ -113,11 +109,7 @@ class Lorentz {
   }
   /// ||x - y||_L with the differences divided by their largest magnitude (sums that overflow).
   HYPLORA_INLINE static T minkowski_diff_norm_rescaled(const T* x, const T* y, index_t n) {
-    T m = T(0);
-    for (index_t i = 0; i < n; ++i) m = math::abs(x[i] - y[i]) > m ? math::abs(x[i] - y[i]) : m;
-    T r = -((x[0] - y[0]) / m) * ((x[0] - y[0]) / m);
-    for (index_t i = 1; i < n; ++i) r += ((x[i] - y[i]) / m) * ((x[i] - y[i]) / m);
-    return m * math::safe_sqrt(r);
+    return vec::rescaled_norm([&](index_t i) { return x[i] - y[i]; }, n, T(-1));
   }
   /// d(x,y) = 2 sqrt K asinh(||x-y||_L / (2 sqrt K))  (= sqrt K arcosh(-<x,y>_L / K) on H_K),
   /// in two steps (batched.hpp evaluates the second for a tile of rows at once): the argument
@@ -314,7 +306,7 @@ class Lorentz {
       }
       return g * (math::asinh_nonneg(a) - a / r) / sK - s;
     }
-    if (m > T(0)) {
+    if (m != T(0)) {  // (a NaN m passes on)
       const T s = g / (m * r);
       for (index_t i = 0; i < n; ++i) {
         const T gi = (i == 0 ? -s : s) * (x[i] - y[i]);
@@ -328,7 +320,7 @@ class Lorentz {
   HYPLORA_INLINE T dist0_vjp(const T* x, T g, T* gx, index_t n) const {
     const T sK = sqrtK();
     const T rn = vec::norm(x + 1, n - 1), b = rn / sK, r = math::sqrt1p_sq(b);
-    if (gx && rn > T(0)) vec::axpy(g / (rn * r), x + 1, gx + 1, n - 1);
+    if (gx && rn != T(0)) vec::axpy(g / (rn * r), x + 1, gx + 1, n - 1);
     return g * (math::asinh_nonneg(b) - b / r) / (T(2) * sK);
   }
   /// Radial map x_s = f(t) v, t = |v|/sK, f = sinhc (series near 0):
@@ -336,7 +328,7 @@ class Lorentz {
   HYPLORA_INLINE T expmap0_space_vjp(const T* v, const T* g, T* gv, index_t ns) const {
     const T k = K(), t = vec::norm(v, ns) / std::sqrt(k);
     const auto [f, fp] = math::sinh_over_x_with_deriv(t);
-    const T fp_over_t = t > T(0) ? fp / t : T(1) / T(3);  // sinhc'(t)/t -> 1/3 at 0
+    const T fp_over_t = t != T(0) ? fp / t : T(1) / T(3);  // sinhc'(t)/t -> 1/3 at 0
     const T vg = vec::dot(v, g, ns);
     if (gv) {
       const T c = fp_over_t / k * vg;
@@ -390,7 +382,7 @@ class Lorentz {
     const T k = K(), t = tangent_norm(v, n) / std::sqrt(k);
     const T c = math::safe_cosh(t);
     const auto [s, sp] = math::sinh_over_x_with_deriv(t);
-    const T sp_over_t = t > T(0) ? sp / t : T(1) / T(3);
+    const T sp_over_t = t != T(0) ? sp / t : T(1) / T(3);
     const bool clamped = t > Constants<T>::max_exp_arg();
     const T dLdt_over_t = clamped ? T(0) : vec::dot(g, x, n) * s + vec::dot(g, v, n) * sp_over_t;
     if (gx) vec::axpy(c, g, gx, n);
@@ -407,7 +399,7 @@ class Lorentz {
     const T m = minkowski_diff_norm(x, y, n), q = m * m;
     const T a = m / (T(2) * std::sqrt(k)), r = math::sqrt1p_sq(a), r2 = r * r;
     const auto [A, Ap] = math::asinh_over_x_with_deriv(a);
-    const T Ap_over_a = a > T(0) ? Ap / a : T(-1) / T(3);
+    const T Ap_over_a = a != T(0) ? Ap / a : T(-1) / T(3);
     const T coef = A / r;
     const T dcoef_da2 = Ap_over_a / (T(2) * r) - A / (T(2) * r2 * r);  // d coef / d(a^2)
     const T h = q / (T(2) * k);

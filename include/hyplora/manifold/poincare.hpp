@@ -261,7 +261,7 @@ class PoincareBall {
     const bool cx = alpha_clamped(x2, k), cy = alpha_clamped(y2, k);
     const T d = vec::dist(x, y, n), den = sK * std::sqrt(ax * ay), u = d / den;
     const T gu = g * T(2) * sK / std::sqrt(T(1) + u * u);
-    const T sdiff = d > T(0) ? gu / (d * den) : T(0);
+    const T sdiff = d != T(0) ? gu / (d * den) : T(0);
     const T sx = cx ? T(0) : gu * u / (k * ax), sy = cy ? T(0) : gu * u / (k * ay);
     for (index_t i = 0; i < n; ++i) {
       if (gx) gx[i] += sdiff * (x[i] - y[i]) + sx * x[i];
@@ -278,7 +278,7 @@ class PoincareBall {
     const bool cx = alpha_clamped(x2, k);
     const T d = vec::norm(x, n), den = sK * std::sqrt(ax), u = d / den;
     const T gu = g * T(2) * sK / std::sqrt(T(1) + u * u);
-    const T s = (d > T(0) ? gu / (d * den) : T(0)) + (cx ? T(0) : gu * u / (k * ax));
+    const T s = (d != T(0) ? gu / (d * den) : T(0)) + (cx ? T(0) : gu * u / (k * ax));
     if (gx) vec::axpy(s, x, gx, n);
     T du_dK = -u / (T(2) * k);
     if (!cx) du_dK -= u / T(2) * x2 / (k * k * ax);
@@ -296,7 +296,7 @@ class PoincareBall {
       return vg / r * R / (T(2) * k);
     }
     const T fp = math::tanh_over_x_deriv(t);
-    const T fp_over_t = t > T(0) ? fp / t : T(-2) / T(3);
+    const T fp_over_t = t != T(0) ? fp / t : T(-2) / T(3);
     if (gv)
       for (index_t i = 0; i < n; ++i) gv[i] += f * g[i] + fp_over_t / k * vg * v[i];
     return -vg * fp * t / (T(2) * k);
@@ -307,7 +307,7 @@ class PoincareBall {
     const T k = K(), p2 = vec::sqnorm(p, n), t = vec::norm(p, n) / std::sqrt(k);
     const T a = alpha_of(p2, k), sa = std::sqrt(a), w = t / sa;
     const auto [A, Ap] = math::asinh_over_x_with_deriv(w);
-    const T Ap_over_w = w > T(0) ? Ap / w : T(-1) / T(3);
+    const T Ap_over_w = w != T(0) ? Ap / w : T(-1) / T(3);
     const T F = A / sa;
     const T Fp_over_t = alpha_clamped(p2, k) ? Ap_over_w / (a * sa) : Ap_over_w / (a * a * sa) + A / (a * sa);
     const T pg = vec::dot(p, g, n);
@@ -346,7 +346,7 @@ class PoincareBall {
     }
     const T t = t_raw;
     const auto [f, fp] = math::tanh_over_x_with_deriv(t);
-    const T fp_over_t = t > T(0) ? fp / t : T(-2) / T(3);
+    const T fp_over_t = t != T(0) ? fp / t : T(-2) / T(3);
     const T s = f / ax;
     T gs = T(0);
     T dK = mobius_add_scaled_vjp(x, v, s, g, gx, gv, gs, n);
@@ -369,7 +369,7 @@ class PoincareBall {
     const T u2 = cc * d2 / (ax * ay), u = std::sqrt(u2);
     const T D = cc * d2 + ax * ay;
     const auto [A, Ap] = math::asinh_over_x_with_deriv(u);
-    const T Ap_over_u = u > T(0) ? Ap / u : T(-1) / T(3);
+    const T Ap_over_u = u != T(0) ? Ap / u : T(-1) / T(3);
     const T Q = std::sqrt(ax / (ay * D)), P = A * Q;
     // v = P W, W = ax (y - x) - c d2 x.
     T gP = T(0), gWx = T(0), gWd = T(0);  // g.W, g.x, g.(y-x)

@@ -42,16 +42,28 @@ HYPLORA_INLINE T max_abs(const T* a, index_t n) {
   for (index_t i = 0; i < n; ++i) m = math::abs(a[i]) > m ? math::abs(a[i]) : m;
   return m;
 }
+/// The overflow-safe form of a norm whose plain sum of squares overflowed: m sqrt(r) with
+/// m = max_i |a_i|, r = s (a_0/m)^2 + sum_{i>=1} (a_i/m)^2, a_i = at(i); s = +1 gives the Euclidean
+/// norm, s = -1 the Minkowski one (a negative rounded r reads as 0). NaN coordinates give NaN (they
+/// never win the max, but they reach r), and so do infinite ones (Inf / Inf).
+template <class T, class At>
+HYPLORA_INLINE T rescaled_norm(const At& at, index_t n, T first_sign) {
+  T m = T(0);
+  for (index_t i = 0; i < n; ++i) m = math::abs(at(i)) > m ? math::abs(at(i)) : m;
+  T r = T(0);
+  for (index_t i = 0; i < n; ++i) {
+    const T a = at(i) / m;
+    r += (i == 0 ? first_sign : T(1)) * a * a;
+  }
+  return m * (r < T(0) ? T(0) : std::sqrt(r));
+}
 /// Euclidean norm without overflow: the plain sum of squares, and a rescaled sum only when the
 /// plain one is not finite (coordinates above ~1e19 in float32).
 template <class T>
 HYPLORA_INLINE T norm(const T* a, index_t n) {
   const T s = sqnorm(a, n);
   if (math::is_finite(s)) return std::sqrt(s);
-  const T m = max_abs(a, n);
-  T r = T(0);
-  for (index_t i = 0; i < n; ++i) r += (a[i] / m) * (a[i] / m);
-  return m * std::sqrt(r);
+  return rescaled_norm([&](index_t i) { return a[i]; }, n, T(1));
 }
 /// |a - b| without overflow.
 template <class T>
@@ -60,11 +72,7 @@ HYPLORA_INLINE T dist(const T* a, const T* b, index_t n) {
   HYPLORA_SIMD_SUM_S
   for (index_t i = 0; i < n; ++i) s += (a[i] - b[i]) * (a[i] - b[i]);
   if (math::is_finite(s)) return std::sqrt(s);
-  T m = T(0);
-  for (index_t i = 0; i < n; ++i) m = math::abs(a[i] - b[i]) > m ? math::abs(a[i] - b[i]) : m;
-  T r = T(0);
-  for (index_t i = 0; i < n; ++i) r += ((a[i] - b[i]) / m) * ((a[i] - b[i]) / m);
-  return m * std::sqrt(r);
+  return rescaled_norm([&](index_t i) { return a[i] - b[i]; }, n, T(1));
 }
 /// |a|^2, |b|^2 and |a - b|^2 in one pass (plain sums: callers check finiteness).
 template <class T>
