@@ -1,5 +1,6 @@
 // The reference trainer: pieces (schedule, JSON config merge, sha256, adapter and checkpoint files)
 // and whole runs on stories260K (validation loss falls, resume is bit-exact, NaN policy, bad data).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -587,6 +588,43 @@ TEST_CASE("a stop during a validation saves the run with that validation pending
     fs::remove_all(dir_b);
   }
   fs::remove_all(dir_a);
+}
+
+TEST_CASE("training's context ends where evaluation's prompt ends, also where a space merges with the answer", "[trainer][data]") {
+  // The compact template's prompt ends "A: ". Encoded whole, "A: Tom ..." is ":" " T" "om" (the space
+  // merges with the word), so the prompt with its space is not a prefix of the trained sequence and
+  // an evaluation from it would continue a token sequence training never showed. The model's prompt
+  // (PromptTemplate::model_prompt) drops the trailing space: its tokens must be exactly the unmasked
+  // head of the training sequence, for word-led and digit-led answers, with both tokenizers.
+  const auto tok512 = llm::Tokenizer::load_llama2c(test::require_shared("models/stories260K/tok512.bin"), 512);
+  const auto llama = llm::Tokenizer::load_llama2c(test::require_shared("models/llama2-tokenizer/tokenizer.bin"));
+  auto recs = train::builtin_records(0, 1, 3, "test", 6);
+  for (const char* answer : {"Tom had 5 apples. The answer is 5.", "She gave away 2. The answer is 2.",
+                             "(A) is right. The answer is A."}) {
+    data::Record r = recs.front();
+    r.answer_text = answer;
+    recs.push_back(r);
+  }
+  int merged_with_space = 0;
+  for (const char* name : {"compact", "alpaca"}) {
+    const auto& tmpl = data::prompt_template(name);
+    for (const llm::Tokenizer* tok : {&tok512, &llama}) {
+      std::size_t dropped = 0;
+      const auto ex = train::tokenize_examples(recs, tmpl, *tok, 100000, &dropped);
+      REQUIRE(dropped == 0);
+      REQUIRE(ex.size() == recs.size());
+      for (std::size_t i = 0; i < recs.size(); ++i) {
+        INFO(name << " vocab " << tok->vocab_size() << ": " << recs[i].answer_text);
+        const auto context = tok->encode(tmpl.model_prompt(recs[i]), true, false);
+        REQUIRE(ex[i].prompt_tokens == int(context.size()));
+        CHECK(std::equal(context.begin(), context.end(), ex[i].tokens.begin()));
+        // the old boundary (the prompt with its trailing space): not a prefix where the space merged
+        const auto with_space = tok->encode(tmpl.prompt(recs[i]), true, false);
+        merged_with_space += !std::equal(with_space.begin(), with_space.end(), ex[i].tokens.begin());
+      }
+    }
+  }
+  CHECK(merged_with_space > 0);  // the case this guards against occurs in these inputs
 }
 
 TEST_CASE("evaluation counts the prompts that leave no room to generate", "[trainer][eval]") {

@@ -40,6 +40,12 @@ std::string PromptTemplate::prompt(const Record& r) const {
   return fill(r.input.empty() ? prefix_without_input : prefix_with_input, r);
 }
 
+std::string PromptTemplate::model_prompt(const Record& r) const {
+  std::string p = prompt(r);
+  while (!p.empty() && p.back() == ' ') p.pop_back();
+  return p;
+}
+
 std::string PromptTemplate::response(const Record& r) const { return r.answer_text + response_suffix; }
 
 std::string_view PromptTemplate::cut_at_stop(std::string_view generated) const {

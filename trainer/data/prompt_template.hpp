@@ -22,6 +22,12 @@ struct PromptTemplate {
 
   /// The prompt for record (ends where the response starts).
   std::string prompt(const Record& record) const;
+  /// What the model is given, in training (the unmasked context) and in evaluation (the text it
+  /// continues): prompt() without its trailing spaces. A trailing space merges with the response's
+  /// first word in BPE ("A: Tom" is ":" " T" "om"), so a prompt that ends in it is not a prefix of
+  /// the trained token sequence; the space goes to the response side in both (the model generates
+  /// it), and the two see the same tokens. Newlines stay (they are tokens of their own).
+  std::string model_prompt(const Record& record) const;
   /// The training target: record.answer_text + response_suffix.
   std::string response(const Record& record) const;
   /// The generated text up to (not including) the first stop_text after some non-blank output;

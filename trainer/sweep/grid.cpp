@@ -318,6 +318,9 @@ nlohmann::json cell_fingerprint(const SweepGrid& g, const CellSpec& c) {
     for (const char* k : {"out", "quiet", "threads", "plot", "model", "tokenizer"}) s.erase(k);
     f = {{"settings", s}, {"task", grid["task"]}, {"max_new_tokens", g.max_new_tokens}, {"variant", c.variant}};
   }
+  // the model's context ends before the prompt's trailing spaces (data::PromptTemplate::model_prompt,
+  // since 2026-11-27): cells recorded with the older boundary are not reused
+  f["prompt_boundary"] = "model_prompt";
   if (!g.model_sha256.empty()) {  // the files' content, not their path: another model must not reuse a cell
     f["model_sha256"] = g.model_sha256;
     f["tokenizer_sha256"] = g.tokenizer_sha256;

@@ -75,11 +75,12 @@ std::vector<TokenizedExample> tokenize_examples(const std::vector<data::Record>&
   out.reserve(records.size());
   std::size_t n_dropped = 0;
   for (const auto& r : records) {
-    const std::string prompt = tmpl.prompt(r);
-    const std::vector<int> p = tok.encode(prompt, true, false);
+    // The model's context is the prompt without its trailing spaces (PromptTemplate::model_prompt):
+    // the full text, encoded whole, starts with exactly the tokens that evaluation feeds.
+    const std::vector<int> p = tok.encode(tmpl.model_prompt(r), true, false);
     TokenizedExample ex;
-    ex.tokens = tok.encode(prompt + tmpl.response(r), true, false);
-    // The prompt boundary: the longest common prefix (BPE merges rarely cross it).
+    ex.tokens = tok.encode(tmpl.prompt(r) + tmpl.response(r), true, false);
+    // The prompt boundary: the longest common prefix (all of p unless a merge crosses the boundary).
     std::size_t common = 0;
     while (common < p.size() && common < ex.tokens.size() && p[common] == ex.tokens[common]) ++common;
     ex.prompt_tokens = int(common);

@@ -39,7 +39,7 @@ eval::DatasetAccuracy evaluate_records(llm::LlamaModel& model, const llm::Tokeni
   acc.name = label;
   util::Progress progress("eval " + label, long(records.size()));
   for (std::size_t i = 0; i < records.size(); ++i) {
-    const std::string prompt = tmpl.prompt(records[i]);
+    const std::string prompt = tmpl.model_prompt(records[i]);  // the context training used
     if (tok.encode(prompt, true, false).size() >= std::size_t(model.config().seq_len)) ++acc.prompts_too_long;
     const std::string generated = generate_greedy(model, tok, tmpl, prompt, limits);
     eval::add_item(acc, eval::score_item(records[i], generated));
