@@ -31,6 +31,7 @@
 #include "formats/gguf.hpp"
 #include "formats/llama2c.hpp"
 #include "formats/safetensors.hpp"
+#include "formats/weight_check.hpp"
 #include "model/llama.hpp"
 #include "support.hpp"
 #include "tokenizer/tokenizer.hpp"
@@ -256,6 +257,21 @@ TEST_CASE("llama2.c checkpoint: truncation at every length, extra bytes, bad hea
   expect_error("llama2.c", "-3e38 in token_embedding[5]", [&] { (void)read_llama2c(f); },
                {"token_embedding[5] is -3e+38", "beyond the 1e+06"});
   expect_error("llama2.c", "missing file", [&] { (void)read_llama2c(tmp.path / "nope.bin"); }, {"nope.bin"});
+}
+
+TEST_CASE("the weight bound HYPLORA_MAX_WEIGHT: a positive finite number or a clear error", "[reliability]") {
+  using hyplora::formats::parse_max_weight;
+  CHECK(parse_max_weight("1e8") == 1e8f);
+  CHECK(parse_max_weight("2.5") == 2.5f);
+  for (const char* bad : {"", "abc", "-1", "0", "inf", "nan", "1e39", "5x"}) {
+    INFO("HYPLORA_MAX_WEIGHT='" << bad << "'");
+    CHECK_THROWS_WITH(parse_max_weight(bad),
+                      Catch::Contains("HYPLORA_MAX_WEIGHT must be a positive finite number") &&
+                          Catch::Contains(std::string("'") + bad + "'"));
+  }
+  // without the variable (as ctest runs this process), the default bound
+  if (std::getenv("HYPLORA_MAX_WEIGHT") == nullptr)
+    CHECK(hyplora::formats::max_weight_magnitude() == hyplora::formats::kMaxWeightMagnitude);
 }
 
 TEST_CASE("llama2.c checkpoint: stories260K truncated at every tensor boundary", "[reliability]") {

@@ -369,6 +369,17 @@ TEST_CASE("bad flags fail before any work with a message naming the flag, and le
   CHECK(deep.text.find("[1/5]") == std::string::npos);
   hyplora::test::spit(tmp.path / "bad.gguf", "FGUF" + std::string(64, '\0'));
   expect_error({"eval", "--model", (tmp.path / "bad.gguf").string()}, {"bad.gguf", "not a GGUF file: bad magic"});
+  // the weight bound from HYPLORA_MAX_WEIGHT (inherited by the child): a bound below the model's
+  // largest weight (4.4) refuses the model naming a tensor; a bad value names the variable
+  ::setenv("HYPLORA_MAX_WEIGHT", "1", 1);
+  expect_error({"generate", "--model", m, "--steps", "3", "--quiet"},
+               {"stories260K.bin", "beyond the 1 that a trained weight could reach", "HYPLORA_MAX_WEIGHT"});
+  ::setenv("HYPLORA_MAX_WEIGHT", "-5", 1);
+  expect_error({"generate", "--model", m, "--steps", "3", "--quiet"}, {"HYPLORA_MAX_WEIGHT", "'-5'"});
+  ::setenv("HYPLORA_MAX_WEIGHT", "100", 1);
+  const auto fine = run_cli({"generate", "--model", m, "--steps", "3", "--quiet"}, tmp.path / "fine.txt");
+  CHECK(fine.code == 0);
+  ::unsetenv("HYPLORA_MAX_WEIGHT");
 }
 
 TEST_CASE("an existing run is not overwritten, --resume checks its flags and leaves a finished run alone, eval uses the adapter's template", "[reliability][runs]") {

@@ -81,7 +81,7 @@ struct GgufFile {
 };
 
 struct GgufReadOptions {
-  /// NaN, Inf or a magnitude beyond formats::kMaxWeightMagnitude in a tensor is an error naming the
+  /// NaN, Inf or a magnitude beyond formats::max_weight_magnitude() in a tensor is an error naming the
   /// tensor and the index
   bool check_finite = true;
 };

@@ -5,23 +5,50 @@
 // readers report the tensor and the element.
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <stdexcept>
 #include <string>
 
 namespace hyplora::formats {
 
-/// Largest |weight| accepted. Trained LLM weights stay far below it (the shared stories260K: 4.4;
-/// norm gains and embeddings of large models: tens to hundreds).
+/// Default largest |weight| accepted. Trained LLM weights stay far below it (the shared stories260K:
+/// 4.4; norm gains and embeddings of large models: tens to hundreds).
 inline constexpr float kMaxWeightMagnitude = 1e6f;
 
+/// The bound from the text of HYPLORA_MAX_WEIGHT: a positive finite number within float's range.
+/// Throws std::invalid_argument naming the variable and the text otherwise.
+inline float parse_max_weight(const char* text) {
+  const std::string t = text ? text : "";
+  char* end = nullptr;
+  const double v = t.empty() ? 0.0 : std::strtod(t.c_str(), &end);
+  if (t.empty() || end != t.c_str() + t.size() || !(v > 0.0) || !(v <= double(std::numeric_limits<float>::max())))
+    throw std::invalid_argument("HYPLORA_MAX_WEIGHT must be a positive finite number (a bound on |weight|), got '" +
+                                t + "'");
+  return float(v);
+}
+
+/// The bound in use: kMaxWeightMagnitude, or HYPLORA_MAX_WEIGHT when set (for a model whose trained
+/// weights do reach beyond 1e6). Read once per process.
+inline float max_weight_magnitude() {
+  static const float bound = [] {
+    const char* env = std::getenv("HYPLORA_MAX_WEIGHT");
+    return env ? parse_max_weight(env) : kMaxWeightMagnitude;
+  }();
+  return bound;
+}
+
 /// Empty when `v` is a usable weight, otherwise what is wrong, to follow "element 5 is ":
-/// "NaN", "infinite", "-3.40282e+38 (beyond the 1e+06 that a trained weight could reach)".
+/// "NaN", "infinite", "-3.40282e+38 (beyond the 1e+06 that a trained weight could reach; ...)".
 inline std::string weight_value_problem(float v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return "infinite";
-  if (std::fabs(v) <= kMaxWeightMagnitude) return {};
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%.6g (beyond the %g that a trained weight could reach)", double(v),
-                double(kMaxWeightMagnitude));
+  const float bound = max_weight_magnitude();
+  if (std::fabs(v) <= bound) return {};
+  char buf[192];
+  std::snprintf(buf, sizeof buf,
+                "%.6g (beyond the %g that a trained weight could reach; HYPLORA_MAX_WEIGHT sets another bound)",
+                double(v), double(bound));
   return buf;
 }
 

@@ -269,7 +269,7 @@ bool AdapterSet::params_plausible(double* largest) const {
       big = std::max(big, a);
     }
   if (largest) *largest = big;
-  return big <= double(formats::kMaxWeightMagnitude);
+  return big <= double(formats::max_weight_magnitude());
 }
 
 double AdapterSet::grad_norm() const {

@@ -104,7 +104,7 @@ class AdapterSet {
   void scatter_params(const std::vector<float>& flat);
   /// True when every gradient (resp. parameter) is finite.
   bool grads_finite() const;
-  /// Finite and of a weight's magnitude (|p| <= formats::kMaxWeightMagnitude): what save_adapter
+  /// Finite and of a weight's magnitude (|p| <= formats::max_weight_magnitude()): what save_adapter
   /// writes and the readers accept. Largest |p| in *largest (NaN when a value is NaN).
   bool params_plausible(double* largest = nullptr) const;
   /// sqrt(sum g^2) over all gradients (double accumulation, fixed order).
