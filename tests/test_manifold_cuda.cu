@@ -114,6 +114,9 @@ int main() {
   std::vector<float> V(rows * n);
   Rng rng(2024);
   for (auto& a : V) a = 1.5f * rng.normal<float>();
+  // the last row carries a NaN (a space coordinate; the ball's first): every map of it, and the
+  // distance of the row before to it, must give NaN on the device as on the host
+  V[size_t(rows - 1) * n + 1] = std::numeric_limits<float>::quiet_NaN();
   float *dV, *dX, *dW, *dD, *dP, *dQ, *dE;
   cudaMalloc(&dV, V.size() * 4), cudaMalloc(&dX, V.size() * 4), cudaMalloc(&dW, V.size() * 4);
   cudaMalloc(&dD, rows * 4), cudaMalloc(&dE, rows * 4), cudaMalloc(&dP, rows * d * 4), cudaMalloc(&dQ, rows * d * 4);
@@ -184,8 +187,13 @@ int main() {
     const double ch = std::cosh(sqrt_c * rho);
     return 4.0 * std::numeric_limits<float>::epsilon() * ch * ch / sqrt_c;
   };
-  int bad = 0;
+  int bad = 0, nan_checked = 0;
   auto cmp = [&](const char* what, float dev, float host, int r, double extra = 0.0) {
+    if (std::isnan(host)) {  // NaN in, NaN out
+      ++nan_checked;
+      if (!std::isnan(dev) && bad++ < 10) std::printf("mismatch %s row %d: device %.9g where the host gives NaN\n", what, r, dev);
+      return;
+    }
     if (!std::isfinite(dev) || !(std::fabs(double(dev) - double(host)) <= tol * (1 + std::fabs(host)) + extra)) {
       if (bad++ < 10) std::printf("mismatch %s row %d: device %.9g host %.9g (allowed %.3g)\n", what, r, dev, host,
                                   tol * (1 + std::fabs(host)) + extra);
@@ -221,6 +229,7 @@ int main() {
   }
   cudaFree(dV), cudaFree(dX), cudaFree(dW), cudaFree(dD), cudaFree(dE), cudaFree(dP), cudaFree(dQ);
   cudaFree(dVb), cudaFree(gX), cudaFree(gW), cudaFree(gD), cudaFree(gE), cudaFree(gP), cudaFree(gQ);
+  if (nan_checked == 0 && bad++ < 10) std::printf("mismatch: the NaN row gave no NaN on the host\n");
   for (int dl : {700, 1500, 4096}) bad += check_long_rows(dl);
   std::printf("%s: %d mismatches in %d rows and the long rows\n", bad ? "FAILED" : "passed", bad, rows);
   return bad ? 1 : 0;
