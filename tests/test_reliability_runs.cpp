@@ -427,7 +427,24 @@ TEST_CASE("an existing run is not overwritten, --resume checks its flags and lea
   r = run_cli(eval_compact, log);
   REQUIRE(r.code == 0);
   CHECK(r.text.find("warning") != std::string::npos);
+  CHECK(r.text.find("trained by an older build") == std::string::npos);  // this build's boundary
   CHECK(nlohmann::json::parse(slurp(report))["prompt_template"] == "compact");
+  // an adapter of a build before the prompt boundary moved (no "prompt_boundary" metadata) gets a
+  // warning where the template's prompt ends in a space (compact), not where it does not (alpaca)
+  auto old_file = hyplora::formats::read_safetensors(out / "adapter.safetensors");
+  REQUIRE(old_file.metadata.erase("prompt_boundary") == 1);
+  const fs::path old_adapter = tmp.path / "old_adapter.safetensors";
+  hyplora::formats::write_safetensors(old_adapter, old_file);
+  auto eval_old = eval_compact;
+  eval_old[4] = old_adapter.string();
+  r = run_cli(eval_old, log);
+  REQUIRE(r.code == 0);
+  CHECK(r.text.find("trained by an older build") != std::string::npos);
+  auto eval_old_alpaca = eval;
+  eval_old_alpaca[4] = old_adapter.string();
+  r = run_cli(eval_old_alpaca, log);
+  REQUIRE(r.code == 0);
+  CHECK(r.text.find("trained by an older build") == std::string::npos);
   // --overwrite replaces the run
   auto overwrite = args;
   overwrite.push_back("--overwrite");

@@ -57,10 +57,15 @@ void check_options() {
   }
 }
 
-/// The prompt template an adapter file was trained with ("" when its metadata does not say).
-std::string stored_prompt_template(const std::string& adapter_file) {
+/// The prompt template an adapter file was trained with ("" when its metadata does not say), and
+/// whether its training context ended before the prompt's trailing space (metadata prompt_boundary).
+std::string stored_prompt_template(const std::string& adapter_file, bool* model_prompt_boundary = nullptr) {
   std::map<std::string, std::string> meta;
   hyplora::train::read_adapter_spec(adapter_file, &meta);
+  if (model_prompt_boundary) {
+    const auto b = meta.find("prompt_boundary");
+    *model_prompt_boundary = b != meta.end() && b->second == hyplora::data::kPromptBoundary;
+  }
   const auto it = meta.find("settings");
   if (it == meta.end()) return {};
   try {
@@ -121,11 +126,12 @@ int run() {
   llm::LlamaModel model(std::move(weights));
   std::string template_name = g.prompt_template;
   std::unique_ptr<train::AdapterSet> adapters;
+  bool same_boundary_of_adapter = true;  // the adapter's training context is this build's (below)
   if (!g.adapter.empty()) {
     adapters = std::make_unique<train::AdapterSet>(train::load_adapter(g.adapter, model.config()));
     adapters->attach(model);
     // score with the template the adapter was trained with, unless --prompt-template says otherwise
-    const std::string stored = stored_prompt_template(g.adapter);
+    const std::string stored = stored_prompt_template(g.adapter, &same_boundary_of_adapter);
     const bool given = g_template_option->count() > 0;
     if (!stored.empty() && !given) {
       (void)data::prompt_template(stored);  // a name this build does not know is an error naming the known ones
@@ -140,6 +146,10 @@ int run() {
   const auto policy = g.bad_records == "skip" ? data::BadRecordPolicy::skip : data::BadRecordPolicy::reject;
   const auto sets = train::load_eval_sets(g.data, std::size_t(g.builtin_count), g.seed, g.depth_min, g.depth_max, g.limit, policy);
   const auto& tmpl = data::prompt_template(template_name);
+  if (adapters && !same_boundary_of_adapter && tmpl.prompt_ends_in_space())
+    std::cerr << "hyplora: warning: " << g.adapter << " was trained by an older build, whose context ended with the"
+              << " prompt's trailing space; this evaluation ends it before the space (the model generates it:"
+              << " data::PromptTemplate::model_prompt), so the adapter is scored on a boundary it was not trained on\n";
   const auto report = train::evaluate_sets(model, tok, tmpl, sets, train::GenerationLimits{g.max_new_tokens}, g.quiet);
   std::cout << "model " << files.model.string() << (g.adapter.empty() ? "" : " + adapter " + g.adapter)
             << ", prompt template " << template_name << "\n";

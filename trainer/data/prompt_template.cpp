@@ -46,6 +46,11 @@ std::string PromptTemplate::model_prompt(const Record& r) const {
   return p;
 }
 
+bool PromptTemplate::prompt_ends_in_space() const {
+  auto ends = [](const std::string& s) { return !s.empty() && s.back() == ' '; };
+  return ends(prefix_with_input) || ends(prefix_without_input);
+}
+
 std::string PromptTemplate::response(const Record& r) const { return r.answer_text + response_suffix; }
 
 std::string_view PromptTemplate::cut_at_stop(std::string_view generated) const {

@@ -28,6 +28,8 @@ struct PromptTemplate {
   /// the trained token sequence; the space goes to the response side in both (the model generates
   /// it), and the two see the same tokens. Newlines stay (they are tokens of their own).
   std::string model_prompt(const Record& record) const;
+  /// True when prompt() can end in a space, i.e. when model_prompt() differs from it.
+  bool prompt_ends_in_space() const;
   /// The training target: record.answer_text + response_suffix.
   std::string response(const Record& record) const;
   /// The generated text up to (not including) the first stop_text after some non-blank output;
@@ -44,6 +46,11 @@ struct PromptTemplate {
 /// "compact": "Q: {instruction}\nA: " ("Q: {instruction} {input}\nA: " with an input): a few tokens
 /// for the 512-context, 512-vocabulary stories260K model.
 const PromptTemplate& prompt_template(const std::string& name);  ///< throws std::invalid_argument
+
+/// The metadata value that marks adapters, checkpoints and sweep cells made with model_prompt() as
+/// the model's context (key "prompt_boundary"); files of older builds lack the key: their context
+/// ended with the prompt's trailing space.
+inline constexpr const char* kPromptBoundary = "model_prompt";
 std::vector<std::string> prompt_template_names();
 
 }  // namespace hyplora::data

@@ -41,6 +41,8 @@ struct Checkpoint {
   RunState state;
   TrainSettings settings;
   std::vector<float> params, adam_m, adam_v;
+  /// data::kPromptBoundary for checkpoints of this build; empty when an older build wrote it (read only)
+  std::string prompt_boundary;
 };
 
 void save_checkpoint(const std::filesystem::path& path, const Checkpoint& c);

@@ -226,6 +226,7 @@ namespace {
 
 std::map<std::string, std::string> adapter_metadata(const TrainSettings& s, long step, double val_loss) {
   return {{"settings", nlohmann::json(s).dump()},
+          {"prompt_boundary", data::kPromptBoundary},
           {"step", std::to_string(step)},
           {"val_loss", std::isfinite(val_loss) ? std::to_string(val_loss) : "null"}};
 }
@@ -392,6 +393,10 @@ TrainResult TrainingRun::run(bool resume) {
     A.advance_training_forwards(c.state.training_forwards);
     st = c.state;
     if (!std::isfinite(st.initial_val_loss)) st.initial_val_loss = initial_val_from_log(I.log_path());  // older checkpoint
+    if (c.prompt_boundary.empty() && I.tmpl.prompt_ends_in_space())
+      std::cerr << "hyplora: warning: " << ckpt_path.string()
+                << " was written by a build whose training context ended with the prompt's trailing space; the resumed"
+                   " steps end it before the space (data::PromptTemplate::model_prompt), so the run mixes the two\n";
     I.cut_log(st.step);
     if (!s.quiet) std::cerr << "hyplora: resuming " << I.out << " at step " << st.step << "/" << I.total_steps << "\n";
   } else {
