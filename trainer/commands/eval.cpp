@@ -63,7 +63,7 @@ std::string stored_prompt_template(const std::string& adapter_file, bool* model_
   std::map<std::string, std::string> meta;
   hyplora::train::read_adapter_spec(adapter_file, &meta);
   if (model_prompt_boundary) {
-    const auto b = meta.find("prompt_boundary");
+    const auto b = meta.find(hyplora::data::kPromptBoundaryKey);
     *model_prompt_boundary = b != meta.end() && b->second == hyplora::data::kPromptBoundary;
   }
   const auto it = meta.find("settings");

@@ -46,11 +46,12 @@ struct PromptTemplate {
 /// "compact": "Q: {instruction}\nA: " ("Q: {instruction} {input}\nA: " with an input): a few tokens
 /// for the 512-context, 512-vocabulary stories260K model.
 const PromptTemplate& prompt_template(const std::string& name);  ///< throws std::invalid_argument
-
-/// The metadata value that marks adapters, checkpoints and sweep cells made with model_prompt() as
-/// the model's context (key "prompt_boundary"); files of older builds lack the key: their context
-/// ended with the prompt's trailing space.
-inline constexpr const char* kPromptBoundary = "model_prompt";
 std::vector<std::string> prompt_template_names();
+
+/// The metadata entry kPromptBoundaryKey = kPromptBoundary marks adapters, checkpoints and sweep
+/// cells made with model_prompt() as the model's context; files of older builds lack the key: their
+/// context ended with the prompt's trailing space.
+inline constexpr const char* kPromptBoundaryKey = "prompt_boundary";
+inline constexpr const char* kPromptBoundary = "model_prompt";
 
 }  // namespace hyplora::data

@@ -321,7 +321,7 @@ nlohmann::json cell_fingerprint(const SweepGrid& g, const CellSpec& c) {
   }
   // the model's context ends before the prompt's trailing spaces (data::PromptTemplate::model_prompt,
   // since 2026-11-27): cells recorded with the older boundary are not reused
-  f["prompt_boundary"] = data::kPromptBoundary;
+  f[data::kPromptBoundaryKey] = data::kPromptBoundary;
   if (!g.model_sha256.empty()) {  // the files' content, not their path: another model must not reuse a cell
     f["model_sha256"] = g.model_sha256;
     f["tokenizer_sha256"] = g.tokenizer_sha256;

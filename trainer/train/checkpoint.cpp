@@ -65,7 +65,7 @@ void save_checkpoint(const std::filesystem::path& path, const Checkpoint& c) {
   st.metadata["format"] = kFormat;
   st.metadata["state"] = nlohmann::json(c.state).dump();
   st.metadata["settings"] = nlohmann::json(c.settings).dump();
-  st.metadata["prompt_boundary"] = data::kPromptBoundary;
+  st.metadata[data::kPromptBoundaryKey] = data::kPromptBoundary;
   const std::int64_t n = std::int64_t(c.params.size());
   st.tensors.push_back({"params", "F32", {n}, c.params});
   st.tensors.push_back({"adam_m", "F32", {n}, c.adam_m});
@@ -93,7 +93,7 @@ Checkpoint load_checkpoint(const std::filesystem::path& path) {
   } catch (const std::exception& e) {
     throw formats::FormatError(file, std::string("bad checkpoint metadata \"settings\": ") + e.what());
   }
-  if (const auto b = st.metadata.find("prompt_boundary"); b != st.metadata.end()) c.prompt_boundary = b->second;
+  if (const auto b = st.metadata.find(data::kPromptBoundaryKey); b != st.metadata.end()) c.prompt_boundary = b->second;
   const auto* p = st.find("params");
   if (!p) throw formats::FormatError(file, "tensor 'params' is missing");
   const std::int64_t n = std::int64_t(p->data.size());

@@ -226,7 +226,7 @@ namespace {
 
 std::map<std::string, std::string> adapter_metadata(const TrainSettings& s, long step, double val_loss) {
   return {{"settings", nlohmann::json(s).dump()},
-          {"prompt_boundary", data::kPromptBoundary},
+          {data::kPromptBoundaryKey, data::kPromptBoundary},
           {"step", std::to_string(step)},
           {"val_loss", std::isfinite(val_loss) ? std::to_string(val_loss) : "null"}};
 }
