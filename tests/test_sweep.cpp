@@ -314,6 +314,9 @@ TEST_CASE("a tiny sweep on stories260K runs end to end and resumes without re-ru
   CHECK(w.summary.arms[0].test.n == 2);
   CHECK(w.summary.pairs.size() == 1);
   CHECK(w.markdown.find("hyplora_lorentz-K1") != std::string::npos);
+  // the built-in task has depths: the by-depth plot is drawn (its script is kept beside it) and named
+  CHECK(fs::exists(dir / "accuracy_by_depth.png.gp"));
+  CHECK(w.markdown.find("`accuracy_by_depth.png`") != std::string::npos);
 
   // a grid with another budget must not silently reuse these cells
   SweepGrid changed = g;
@@ -408,4 +411,8 @@ TEST_CASE("a tiny sweep trains on a real data set and reports further test sets"
   CHECK(w.summary.extra_sets == std::vector<std::string>{"la-svamp"});
   CHECK(w.markdown.find("la-svamp") != std::string::npos);
   CHECK(fs::exists(dir / "accuracy_by_set.png.gp"));
+  // no depths in real data: no by-depth plot (gnuplot refused its empty x range) and none named
+  CHECK_FALSE(fs::exists(dir / "accuracy_by_depth.png.gp"));
+  CHECK(w.markdown.find("accuracy_by_depth") == std::string::npos);
+  CHECK(w.markdown.find("`val_loss.png`, `accuracy_by_set.png`") != std::string::npos);
 }

@@ -341,14 +341,14 @@ WrittenSummary write_summary(const SweepGrid& grid, const fs::path& dir) {
   std::ostringstream md;
   md << "## Sweep summary (" << cells.size() << " of " << specs.size() << " cells recorded)\n\n"
      << "Grid: `" << to_json(grid).dump() << "`\n\n"
-     << to_markdown(s) << "\nPlots: `accuracy_by_depth.png`, `val_loss.png`"
+     << to_markdown(s) << "\nPlots: " << (s.depths.empty() ? "" : "`accuracy_by_depth.png`, ") << "`val_loss.png`"
      << (!s.extra_sets.empty() || s.depths.empty() ? ", `accuracy_by_set.png`" : "") << ".\n";
   w.markdown = md.str();
   w.markdown_path = dir / "summary.md";
   formats::write_file_atomically(w.markdown_path, w.markdown);
   formats::write_file_atomically(dir / "summary.json", to_json(s).dump(2) + "\n");
 
-  if (!s.arms.empty()) {
+  if (!s.arms.empty() && !s.depths.empty()) {  // real data sets carry no depth: no such plot then
     util::PlotPanel acc{"test accuracy by depth (mean, 95% CI over seeds)", "depth (operations)", "accuracy (%)", {}};
     const double n = double(s.arms.size());
     for (std::size_t i = 0; i < s.arms.size(); ++i) {
@@ -373,6 +373,9 @@ WrittenSummary write_summary(const SweepGrid& grid, const fs::path& dir) {
     }
     auto r1 = util::render_plot(dir / "accuracy_by_depth.png", {acc}, 900, 520);
     if (!r1.rendered) std::cerr << "hyplora sweep: " << r1.message << "\n";
+  }
+  if (!s.arms.empty()) {
+    const double n = double(s.arms.size());
     util::PlotPanel loss{"validation loss (mean over seeds, chosen lr)", "step", "loss (response tokens)", {}};
     for (const auto& a : s.arms) {
       util::PlotSeries ser{plot_title(a.arm), {}, {}, {}};
