@@ -12,7 +12,11 @@ namespace hyplora::train {
 
 std::string generate_greedy(llm::LlamaModel& model, const llm::Tokenizer& tok, const data::PromptTemplate& tmpl,
                             const std::string& prompt, const GenerationLimits& limits) {
-  const std::vector<int> ids = tok.encode(prompt, true, false);
+  return generate_greedy(model, tok, tmpl, tok.encode(prompt, true, false), limits);
+}
+
+std::string generate_greedy(llm::LlamaModel& model, const llm::Tokenizer& tok, const data::PromptTemplate& tmpl,
+                            const std::vector<int>& ids, const GenerationLimits& limits) {
   const int seq_len = model.config().seq_len;
   const int vocab = model.config().vocab_size;
   if (ids.empty()) return {};
@@ -39,9 +43,10 @@ eval::DatasetAccuracy evaluate_records(llm::LlamaModel& model, const llm::Tokeni
   acc.name = label;
   util::Progress progress("eval " + label, long(records.size()));
   for (std::size_t i = 0; i < records.size(); ++i) {
-    const std::string prompt = tmpl.model_prompt(records[i]);  // the context training used
-    if (tok.encode(prompt, true, false).size() >= std::size_t(model.config().seq_len)) ++acc.prompts_too_long;
-    const std::string generated = generate_greedy(model, tok, tmpl, prompt, limits);
+    // the context training used, encoded once for the length check and the generation
+    const std::vector<int> ids = tok.encode(tmpl.model_prompt(records[i]), true, false);
+    if (ids.size() >= std::size_t(model.config().seq_len)) ++acc.prompts_too_long;
+    const std::string generated = generate_greedy(model, tok, tmpl, ids, limits);
     eval::add_item(acc, eval::score_item(records[i], generated));
     if (!quiet) {
       char buf[64];

@@ -21,6 +21,10 @@ struct GenerationLimits {
 /// max_new_tokens, at EOS, or at the context length. Returns the generated text cut at the stop.
 std::string generate_greedy(llm::LlamaModel& model, const llm::Tokenizer& tok, const data::PromptTemplate& tmpl,
                             const std::string& prompt, const GenerationLimits& limits);
+/// The same from the prompt's tokens (BOS first), for a caller that has encoded the prompt already.
+/// Empty when there are no tokens or no room left in the context.
+std::string generate_greedy(llm::LlamaModel& model, const llm::Tokenizer& tok, const data::PromptTemplate& tmpl,
+                            const std::vector<int>& prompt_ids, const GenerationLimits& limits);
 
 /// Generates an answer for every record and scores it. `label` names the data set in the report;
 /// progress goes to stderr unless quiet.
