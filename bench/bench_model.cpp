@@ -30,6 +30,7 @@
 #include "model/blas.hpp"
 #include "model/llama.hpp"
 #include "model/random_init.hpp"
+#include "train/adapter_set.hpp"
 
 using namespace hyplora::llm;
 
@@ -116,6 +117,75 @@ void dump_crosscheck(const std::string& path) {
   if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("bench_model --dump: cannot rename to " + path);
 }
 
+/// Splits "a,b,c".
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t a = 0;
+  while (a <= text.size()) {
+    const std::size_t b = std::min(text.find(',', a), text.size());
+    if (b > a) out.push_back(text.substr(a, b - a));
+    a = b + 1;
+  }
+  return out;
+}
+
+/// The frozen-weight training step with each kind's adapters attached, kinds interleaved round by
+/// round (one warm-up round), each kind's median step and its ratio to the first kind's.
+void compare_adapters(LlamaModel& model, const std::vector<std::string>& kinds, const int* tokens, const int* targets,
+                      const float* mask, int B, int T, int reps) {
+  namespace tr = hyplora::train;
+  if (kinds.empty()) throw std::invalid_argument("--adapters: no adapter kind in the list");
+  std::vector<tr::AdapterSet> sets;
+  for (const auto& name : kinds) {
+    tr::AdapterSpec spec;
+    spec.kind = tr::kind_from_name(name);  // throws naming the unknown kind
+    sets.emplace_back(model.config(), spec);
+    // B = 0 at init would make every branch a multiplication by zeros: small random B (and A as set)
+    std::vector<float> p = sets.back().gather_params();
+    std::uint64_t state = 12345;
+    long base = 0;
+    for (auto& u : sets.back().units()) {
+      const long b0 = base + u->offset_B(), b1 = b0 + u->d_out() * u->rank();
+      for (long i = b0; i < b1; ++i) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        p[std::size_t(i)] = 0.01f * (float(double(state >> 40) / double(1ull << 24)) - 0.5f);
+      }
+      base += u->num_params();
+    }
+    sets.back().scatter_params(p);
+  }
+  std::vector<std::vector<double>> times(kinds.size());
+  for (int round = 0; round <= reps; ++round) {
+    for (std::size_t k = 0; k < kinds.size(); ++k) {
+      sets[k].attach(model);
+      sets[k].zero_grad();
+      const auto a = std::chrono::steady_clock::now();
+      model.forward_backward(tokens, targets, mask, B, T);
+      const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+      tr::AdapterSet::detach(model);
+      if (round > 0) times[k].push_back(t);  // round 0 warms up (buffers sized, caches filled)
+    }
+  }
+  // each round's ratio to the first kind's step of the same round (the machine's state changes
+  // between rounds more than within one), then the median and quartiles of those ratios
+  std::vector<std::vector<double>> ratios(kinds.size());
+  for (std::size_t k = 0; k < kinds.size(); ++k)
+    for (std::size_t r = 0; r < times[k].size(); ++r) ratios[k].push_back(times[k][r] / times[0][r]);
+  auto quantile = [](std::vector<double> v, double q) {
+    std::sort(v.begin(), v.end());
+    return v[std::size_t(q * double(v.size() - 1) + 0.5)];
+  };
+  std::printf("adapters on q,k,v,up,down (rank 8), frozen-weight train step, kinds interleaved, %d rounds;\n"
+              "ratio: median (quartiles) over the rounds of the step's time / %s's in the same round\n",
+              reps, kinds[0].c_str());
+  for (std::size_t k = 0; k < kinds.size(); ++k) {
+    const double med = quantile(times[k], 0.5);
+    std::printf("  %-18s %10.0f tok/s  (min %.4f s, median %.4f s, max %.4f s per step)  / %s %.3f (%.3f-%.3f)\n",
+                kinds[k].c_str(), double(B) * T / med, quantile(times[k], 0), med, quantile(times[k], 1),
+                kinds[0].c_str(), quantile(ratios[k], 0.5), quantile(ratios[k], 0.25), quantile(ratios[k], 0.75));
+  }
+}
+
 }  // namespace
 
 int run(int argc, char** argv);
@@ -123,12 +193,12 @@ int run(int argc, char** argv);
 int main(int argc, char** argv) {
   return hyplora::bench::guarded_main("bench_model",
                                       "[--shape stories15M|stories260K|...] [--batch B] [--seq T] [--reps R] "
-                                      "[--peer COMMAND] [--dump FILE]",
+                                      "[--peer COMMAND] [--dump FILE] [--adapters LIST]",
                                       [&] { return run(argc, argv); });
 }
 
 int run(int argc, char** argv) {
-  std::string shape = "stories15M", peer, dump;
+  std::string shape = "stories15M", peer, dump, adapters;
   int B = 8, T = 256, reps = 5;
   hyplora::bench::ArgReader args(argc, argv);
   while (args.more()) {
@@ -138,9 +208,13 @@ int run(int argc, char** argv) {
     else if (args.integer("--reps", reps, 1, 10000)) {}
     else if (args.value("--peer", peer)) {}
     else if (args.value("--dump", dump)) {}
+    else if (args.value("--adapters", adapters)) {}
     else args.unknown();
   }
   named_shape(shape);  // an unknown shape is an error before the sgemm timing
+  const std::vector<std::string> adapter_kinds = split_list(adapters);
+  if (!adapters.empty() && adapter_kinds.empty()) throw std::invalid_argument("--adapters: no adapter kind in the list");
+  for (const auto& k : adapter_kinds) hyplora::train::kind_from_name(k);  // an unknown kind too
   if (!dump.empty()) dump_crosscheck(dump);
   const int threads = omp_get_max_threads();
 
@@ -189,6 +263,8 @@ int run(int argc, char** argv) {
   const double tf = report("forward (loss, no grad)", fw, fwd_fpt);
   const double tt = report("train step (all weights)", full, full_fpt);
   const double tz = report("train step (frozen weights)", frozen, frozen_fpt);
+  if (!adapter_kinds.empty())
+    compare_adapters(model, adapter_kinds, tokens.data(), targets.data(), mask.data(), B, T, reps);
 
   if (!peer.empty()) {
     const std::string cmd = peer + " --shape " + shape + " --batch " + std::to_string(B) + " --seq " +

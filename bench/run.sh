@@ -5,7 +5,8 @@
 #
 #   1 geometry   batched expmap0/logmap0/dist, Lorentz and Poincare, GB/s beside memcpy (bench_geometry)
 #   2 adapter    forward+backward per variant beside LoRA and the frozen layer (bench_adapter)
-#   3 model      stories15M-shaped forward / training step beside the sgemm rate (bench_model)
+#   3 model      stories15M-shaped forward / training step beside the sgemm rate, and the training step
+#                with each adapter kind attached against LoRA's (stories15M and stories260K shapes) (bench_model)
 #   4 accuracy   base, LoRA, HypLoRA (Lorentz, Poincare), paper-compatible, naive: built-in task by
 #                depth and the real test sets, several seeds (hyplora sweep); --quick: a tiny run;
 #                --ci: skipped
@@ -164,13 +165,21 @@ fi
 
 # ---- 3 model -----------------------------------------------------------------------------------------
 if want model && need_exe bench/bench_model; then
+  # --adapters: the frozen-weight step with each adapter kind attached, against LoRA's (the whole-model cost)
+  KINDS=lora,hyplora_lorentz,hyplora_poincare,naive,paper
   M=(--shape stories15M --batch 8 --seq 256 --reps 5)
   [ "$MODE" = quick ] && M=(--shape stories15M --batch 2 --seq 256 --reps 3)
   [ "$CI" = 1 ] && M=(--shape stories260K --batch 2 --seq 32 --reps 3)
   P=()
   [ "$TORCH" = 1 ] && P=(--peer "$PYTHON $ROOT/bench/peers/torch_llama.py")
   run model "$RAW/model.txt" "$BUILD/bench/bench_model" "${M[@]}" "${P[@]}" --dump "$RAW/model_crosscheck.json" \
-      || FAILED+=(model)
+      --adapters "$KINDS" || FAILED+=(model)
+  if [ "$CI" = 0 ]; then  # the trainer's own shape: stories260K, 512 tokens a step (d = 64)
+    A=(--reps 41)
+    [ "$MODE" = quick ] && A=(--reps 15)
+    run model-adapters-260k "$RAW/model_adapters_260k.txt" "$BUILD/bench/bench_model" --shape stories260K \
+        --batch 16 --seq 32 "${A[@]}" --adapters "$KINDS" || FAILED+=(model-adapters-260k)
+  fi
   if [ "$TORCH" = 1 ] && [ -s "$RAW/model_crosscheck.json" ]; then
     run model-peer-crosscheck "$RAW/model_peer_crosscheck.json" "$PYTHON" "$ROOT/bench/peers/torch_llama.py" \
         --threads "$THREADS" --crosscheck "$RAW/model_crosscheck.json"

@@ -4,7 +4,7 @@
     python3 bench/report/make_report.py OUT
 
 Python 3 standard library only. Reads: raw/machine.txt, raw/steps.tsv, raw/commands.sh,
-raw/geometry.md (+ geometry_peer.json), raw/adapter.md (+ adapter_peer.json), raw/model.txt,
+raw/geometry.md (+ geometry_peer.json), raw/adapter.md (+ adapter_peer.json), raw/model.txt (+ model_adapters_260k.txt),
 raw/accuracy/ (accuracy.md written by bench/report/accuracy.sh). Pairs our figures with the peer's
 by (operation, shape) / (d, r, method): ratios are taken only between figures of the same run.
 Every file is written atomically (temporary file, rename).
@@ -258,6 +258,45 @@ set ylabel 'tokens / s'
 set yrange [0:*]
 plot '{f}' using 2:xtic(1) title 'hyplora', '' using 3 title 'PyTorch'""", "model", out)
             md += [""] + [f"![model]({x})" for x in files if x.endswith(".png")]
+    md += adapter_step_section(out, os.path.join(raw, "model.txt"), "stories15M shape (d = 288)", "model_adapters_15m", ci)
+    md += adapter_step_section(out, os.path.join(raw, "model_adapters_260k.txt"), "stories260K shape (d = 64)",
+                               "model_adapters_260k", ci)
+    return md
+
+
+def adapter_step_section(out, path, label, plot_name, ci):
+    """The whole-model cost of each adapter kind (`bench_model --adapters`): its frozen-weight training
+    step against LoRA's in the same rounds."""
+    text = read(path)
+    if text is None:
+        return []
+    rows = []
+    for l in text.splitlines():
+        m = re.match(r"\s+(\w+)\s+(\d+) tok/s\s+\(min ([\d.]+) s, median ([\d.]+) s, max ([\d.]+) s per step\)\s+/ (\w+) "
+                     r"([\d.]+) \(([\d.]+)-([\d.]+)\)", l)
+        if m:
+            rows.append(m.groups())
+    if not rows:
+        return []
+    head = [l for l in text.splitlines() if l.startswith("shape ")]
+    md = ["", f"Adapters in the whole model, {label} (`bench_model --adapters`): the frozen-weight training step with "
+              f"rank-8 adapters on q, k, v, up, down, kinds interleaved round by round; ratio = median (quartiles) over "
+              f"the rounds of the step time / {rows[0][5]}'s in the same round. " + (head[0] if head else ""), "",
+          "| adapter | tok/s | s/step median (min–max) | / " + rows[0][5] + " |", "|---|---:|---:|---:|"]
+    plot = []
+    for kind, tps, mn, med, mx, ref, ratio, q1, q3 in rows:
+        md.append(f"| {kind} | {tps} | {med} ({mn}–{mx}) | {ratio} ({q1}–{q3}) |")
+        plot.append(f'"{kind}" {ratio} {q1} {q3}')
+    if not ci:
+        f = dat(out, plot_name + ".dat", plot)
+        files = gnuplot(f"""set title 'Whole-model training step with adapters, {label}: time / {rows[0][5]} (lower is better)'
+set style fill solid 0.8 border -1
+set boxwidth 0.6
+set ylabel 'step time / {rows[0][5]} (median, quartiles)'
+set yrange [0.9:*]
+plot '{f}' using 0:2:xtic(1) with boxes notitle, '' using 0:2:3:4 with yerrorbars lc rgb 'black' notitle""",
+                        plot_name, out)
+        md += [""] + [f"![{plot_name}]({x})" for x in files if x.endswith(".png")]
     return md
 
 
