@@ -140,7 +140,7 @@ void compare_adapters(LlamaModel& model, const std::vector<std::string>& kinds, 
     tr::AdapterSpec spec;
     spec.kind = tr::kind_from_name(name);  // throws naming the unknown kind
     sets.emplace_back(model.config(), spec);
-    // B = 0 at init would make every branch a multiplication by zeros: small random B (and A as set)
+    // B = 0 at init would make every branch a multiplication by zeros: small random B (A keeps its init)
     std::vector<float> p = sets.back().gather_params();
     std::uint64_t state = 12345;
     long base = 0;
