@@ -29,6 +29,8 @@
 #include "train/trainer.hpp"
 #include "util/json_config.hpp"
 #include "util/model_locate.hpp"
+#include "util/plot.hpp"
+#include "util/subprocess.hpp"
 #include "util/sha256.hpp"
 
 namespace fs = std::filesystem;
@@ -848,5 +850,34 @@ TEST_CASE("NaN gradients: skip policy drops the step, stop policy keeps the last
     CHECK_NOTHROW(train::load_adapter(dir / "adapter.safetensors", st.model->config()));
     CHECK(train::load_checkpoint(dir / "checkpoint.safetensors").state.step == 0);
     fs::remove_all(dir);
+  }
+}
+
+TEST_CASE("plots: a panel without a finite point is an empty frame that says so, not a gnuplot failure", "[trainer][plot]") {
+  util::PlotSeries empty{"nothing", {}, {}, {}};
+  util::PlotSeries nan_only{"only NaN", {1.0, 2.0}, {std::nan(""), std::nan("")}, {}};
+  util::PlotSeries line{"line", {1.0, 2.0, 3.0}, {0.5, 0.25, 0.125}, {}};
+  const util::PlotPanel blank{"blank", "x", "y", {empty, nan_only}};
+  const util::PlotPanel drawn{"drawn", "x", "y", {empty, line}};
+  const std::string script = util::gnuplot_script({blank, drawn});
+  CHECK(script.find("no data") != std::string::npos);
+  // the drawn panel plots its one series with points, and neither series without
+  CHECK(script.find("$d1_1 using 1:2") != std::string::npos);
+  CHECK(script.find("$d1_0 using") == std::string::npos);
+  CHECK(script.find("$d0_0 using") == std::string::npos);
+  CHECK(script.find("$d0_1 using") == std::string::npos);
+  if (!util::program_in_path("gnuplot")) {
+    WARN("gnuplot not installed: the rendering half of this test did not run");
+    return;
+  }
+  const hyplora::test::TempDir tmp("hyplora_test_plot");
+  for (const auto& panels : {std::vector<util::PlotPanel>{blank}, std::vector<util::PlotPanel>{blank, drawn}}) {
+    const auto r = util::render_plot(tmp.path / "p.png", panels);
+    INFO(r.message);
+    CHECK(r.rendered);
+    std::ifstream in(tmp.path / "p.png", std::ios::binary);
+    char magic[4] = {};
+    in.read(magic, 4);
+    CHECK(std::string(magic + 1, 3) == "PNG");
   }
 }

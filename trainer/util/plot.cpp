@@ -32,6 +32,13 @@ std::string number(double v) {
   return buf;
 }
 
+/// True when the series has a point gnuplot can place (x and y finite).
+bool has_point(const PlotSeries& ser) {
+  for (std::size_t i = 0; i < ser.x.size() && i < ser.y.size(); ++i)
+    if (std::isfinite(ser.x[i]) && std::isfinite(ser.y[i])) return true;
+  return false;
+}
+
 }  // namespace
 
 std::string gnuplot_script(const std::vector<PlotPanel>& panels) {
@@ -61,11 +68,20 @@ std::string gnuplot_script(const std::vector<PlotPanel>& panels) {
     else s << "set autoscale y\n";
     if (pan.x_tics > 0) s << "set xtics " << number(pan.x_tics) << "\n";
     else s << "set xtics autofreq\n";
-    s << "plot ";
-    if (pan.series.empty()) s << "NaN notitle";
+    bool any = false;
+    for (const auto& ser : pan.series) any = any || has_point(ser);
+    if (!any) {  // an empty frame that says so (gnuplot refuses to autoscale a range without points)
+      s << "set xrange [0:1]\nset yrange [0:1]\nunset logscale y\n"
+        << "set label 1 \"no data\" at graph 0.5, 0.5 center\nplot NaN notitle\nunset label 1\nset autoscale x\n";
+      continue;
+    }
+    s << "set autoscale x\nplot ";
+    bool first = true;
     for (std::size_t k = 0; k < pan.series.size(); ++k) {
       const auto& ser = pan.series[k];
-      if (k) s << ", \\\n     ";
+      if (!has_point(ser)) continue;  // (gnuplot warns about an empty data block; the key would list it)
+      if (!first) s << ", \\\n     ";
+      first = false;
       if (ser.y_error.empty()) s << "$d" << p << "_" << k << " using 1:2 with linespoints lw 2 title " << quoted(ser.title);
       else s << "$d" << p << "_" << k << " using 1:2:3 with yerrorlines lw 2 title " << quoted(ser.title);
     }
