@@ -4,7 +4,7 @@
     python3 bench/report/make_report.py OUT
 
 Python 3 standard library only. Reads: raw/machine.txt, raw/steps.tsv, raw/commands.sh,
-raw/geometry.md (+ geometry_peer.json), raw/adapter.md (+ adapter_peer.json), raw/model.txt (+ model_adapters_260k.txt),
+raw/geometry.md (+ geometry_peer.json), raw/adapter.md (+ adapter_peer.json), raw/model.txt (+ model_adapters_15m.txt, model_adapters_260k.txt),
 raw/accuracy/ (accuracy.md written by bench/report/accuracy.sh). Pairs our figures with the peer's
 by (operation, shape) / (d, r, method): ratios are taken only between figures of the same run.
 Every file is written atomically (temporary file, rename).
@@ -258,7 +258,10 @@ set ylabel 'tokens / s'
 set yrange [0:*]
 plot '{f}' using 2:xtic(1) title 'hyplora', '' using 3 title 'PyTorch'""", "model", out)
             md += [""] + [f"![model]({x})" for x in files if x.endswith(".png")]
-    md += adapter_step_section(out, os.path.join(raw, "model.txt"), "stories15M shape (d = 288)", "model_adapters_15m", ci)
+    # --ci runs the comparison inside the model item (tiny shape); the other modes in runs of their own
+    md += adapter_step_section(out, os.path.join(raw, "model.txt"), "the model item's shape", "model_adapters", ci)
+    md += adapter_step_section(out, os.path.join(raw, "model_adapters_15m.txt"), "stories15M shape (d = 288)",
+                               "model_adapters_15m", ci)
     md += adapter_step_section(out, os.path.join(raw, "model_adapters_260k.txt"), "stories260K shape (d = 64)",
                                "model_adapters_260k", ci)
     return md
