@@ -198,7 +198,7 @@ HYPLORA_INLINE T dropout_multiplier(std::uint64_t seed, std::uint64_t stream, st
 }
 
 /// `#pragma omp simd` on host row loops (lets g++ vectorise the reductions); nothing under nvcc.
-#if defined(_OPENMP) && !defined(__CUDACC__)
+#if defined(_OPENMP) && !defined(__CUDACC__) && !defined(__clang__)
 #define HYPLORA_SIMD_PRAGMA(x) _Pragma(#x)
 #else
 #define HYPLORA_SIMD_PRAGMA(x)

@@ -108,7 +108,7 @@ struct Cpu {
           if (c == T(0)) continue;
           const T* x = X + i * d;
           T* y = Y + i * d;
-#pragma omp simd
+          HYPLORA_OMP_SIMD
           for (index_t j = 0; j < d; ++j) y[j] += c * x[j];
         }
       });

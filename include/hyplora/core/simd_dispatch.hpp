@@ -26,7 +26,7 @@
 
 #include "hyplora/core/config.hpp"
 
-#if defined(_OPENMP)
+#if defined(_OPENMP) && !defined(__clang__)
 #define HYPLORA_OMP_SIMD _Pragma("omp simd")
 #else
 #define HYPLORA_OMP_SIMD
