@@ -197,7 +197,8 @@ HYPLORA_INLINE T dropout_multiplier(std::uint64_t seed, std::uint64_t stream, st
   return uniform01(seed, stream, index) < double(p) ? T(0) : T(1) / (T(1) - p);
 }
 
-/// `#pragma omp simd` on host row loops (lets g++ vectorise the reductions); nothing under nvcc.
+/// `#pragma omp simd` on host row loops (lets g++ vectorise the reductions); nothing under nvcc, nor
+/// under clang (see HYPLORA_OMP_SIMD in core/simd_dispatch.hpp).
 #if defined(_OPENMP) && !defined(__CUDACC__) && !defined(__clang__)
 #define HYPLORA_SIMD_PRAGMA(x) _Pragma(#x)
 #else

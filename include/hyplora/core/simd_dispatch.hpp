@@ -26,6 +26,8 @@
 
 #include "hyplora/core/config.hpp"
 
+// The `omp simd` hint of the row loops. Not under clang: clang 14 could not vectorise these loops
+// as asked and warned "loop not vectorized" (-Wpass-failed) wherever the adapter is used.
 #if defined(_OPENMP) && !defined(__clang__)
 #define HYPLORA_OMP_SIMD _Pragma("omp simd")
 #else
