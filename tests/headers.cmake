@@ -18,9 +18,10 @@ if(HYPLORA_HAVE_CPU_BACKEND)
   foreach(d ${CMAKE_CXX_IMPLICIT_INCLUDE_DIRECTORIES})
     string(APPEND _flags "\n#implicit -I${d}")
   endforeach()
-  file(GENERATE OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/header_check_flags.txt CONTENT "${_flags}\n")
+  # (one file per enabled language: OpenMP's options depend on it; the test reads the CXX one)
+  file(GENERATE OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/header_check_flags_$<COMPILE_LANGUAGE>.txt CONTENT "${_flags}\n")
   add_test(NAME headers_compile_alone
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/check_headers.sh ${CMAKE_CXX_COMPILER}
-                   ${CMAKE_CURRENT_BINARY_DIR}/header_check_flags.txt ${PROJECT_SOURCE_DIR}/include)
+                   ${CMAKE_CURRENT_BINARY_DIR}/header_check_flags_CXX.txt ${PROJECT_SOURCE_DIR}/include)
   set_tests_properties(headers_compile_alone PROPERTIES LABELS headers TIMEOUT 600)
 endif()
