@@ -40,6 +40,12 @@ struct Stats {
   double median, min, max;
 };
 
+/// Median (the upper middle one for an even count), min and max of samples (not empty).
+Stats summarize(std::vector<double> t) {
+  std::sort(t.begin(), t.end());
+  return {t[t.size() / 2], t.front(), t.back()};
+}
+
 Stats measure(int warmup, int reps, const std::function<void()>& f) {
   for (int i = 0; i < warmup; ++i) f();
   std::vector<double> t;
@@ -48,8 +54,7 @@ Stats measure(int warmup, int reps, const std::function<void()>& f) {
     f();
     t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
   }
-  std::sort(t.begin(), t.end());
-  return {t[t.size() / 2], t.front(), t.back()};
+  return summarize(std::move(t));
 }
 
 /// GEMM FLOPs per token (multiply-add = 2), what this implementation computes: the linear
@@ -171,7 +176,7 @@ void compare_adapters(LlamaModel& model, const std::vector<std::string>& kinds, 
   std::vector<std::vector<double>> ratios(kinds.size());
   for (std::size_t k = 0; k < kinds.size(); ++k)
     for (std::size_t r = 0; r < times[k].size(); ++r) ratios[k].push_back(times[k][r] / times[0][r]);
-  auto quantile = [](std::vector<double> v, double q) {
+  auto quartile = [](std::vector<double> v, double q) {  // q = 0.25 or 0.75, nearest rank
     std::sort(v.begin(), v.end());
     return v[std::size_t(q * double(v.size() - 1) + 0.5)];
   };
@@ -179,10 +184,10 @@ void compare_adapters(LlamaModel& model, const std::vector<std::string>& kinds, 
               "ratio: median (quartiles) over the rounds of the step's time / %s's in the same round\n",
               reps, kinds[0].c_str());
   for (std::size_t k = 0; k < kinds.size(); ++k) {
-    const double med = quantile(times[k], 0.5);
+    const Stats t = summarize(times[k]);
     std::printf("  %-18s %10.0f tok/s  (min %.4f s, median %.4f s, max %.4f s per step)  / %s %.3f (%.3f-%.3f)\n",
-                kinds[k].c_str(), double(B) * T / med, quantile(times[k], 0), med, quantile(times[k], 1),
-                kinds[0].c_str(), quantile(ratios[k], 0.5), quantile(ratios[k], 0.25), quantile(ratios[k], 0.75));
+                kinds[k].c_str(), double(B) * T / t.median, t.min, t.median, t.max, kinds[0].c_str(),
+                summarize(ratios[k]).median, quartile(ratios[k], 0.25), quartile(ratios[k], 0.75));
   }
 }
 

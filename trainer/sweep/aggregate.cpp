@@ -348,34 +348,33 @@ WrittenSummary write_summary(const SweepGrid& grid, const fs::path& dir) {
   formats::write_file_atomically(w.markdown_path, w.markdown);
   formats::write_file_atomically(dir / "summary.json", to_json(s).dump(2) + "\n");
 
-  if (!s.arms.empty() && !s.depths.empty()) {  // real data sets carry no depth: no such plot then
-    util::PlotPanel acc{"test accuracy by depth (mean, 95% CI over seeds)", "depth (operations)", "accuracy (%)", {}};
-    const double n = double(s.arms.size());
-    for (std::size_t i = 0; i < s.arms.size(); ++i) {
-      const auto& a = s.arms[i];
-      util::PlotSeries ser{plot_title(a.arm) + " (lr " + num(a.lr, "%g") + ")", {}, {}, {}};
-      const double offset = (double(i) - (n - 1) / 2) * 0.05;  // keeps the error bars apart
-      for (const auto& [d, sd] : a.test_by_depth) {
-        ser.x.push_back(d + offset);
-        ser.y.push_back(100 * sd.mean);
-        const double h = half_width(sd);
-        ser.y_error.push_back(std::isfinite(h) ? 100 * h : 0.0);
-      }
-      acc.series.push_back(std::move(ser));
-    }
-    if (s.base) {
-      util::PlotSeries ser{"base (no adapter)", {}, {}, {}};
-      for (const auto& [d, t] : s.base->test.by_depth) {
-        ser.x.push_back(d);
-        ser.y.push_back(100 * t.accuracy());
-      }
-      acc.series.push_back(std::move(ser));
-    }
-    auto r1 = util::render_plot(dir / "accuracy_by_depth.png", {acc}, 900, 520);
-    if (!r1.rendered) std::cerr << "hyplora sweep: " << r1.message << "\n";
-  }
   if (!s.arms.empty()) {
     const double n = double(s.arms.size());
+    if (!s.depths.empty()) {  // real data sets carry no depth: no such plot then
+      util::PlotPanel acc{"test accuracy by depth (mean, 95% CI over seeds)", "depth (operations)", "accuracy (%)", {}};
+      for (std::size_t i = 0; i < s.arms.size(); ++i) {
+        const auto& a = s.arms[i];
+        util::PlotSeries ser{plot_title(a.arm) + " (lr " + num(a.lr, "%g") + ")", {}, {}, {}};
+        const double offset = (double(i) - (n - 1) / 2) * 0.05;  // keeps the error bars apart
+        for (const auto& [d, sd] : a.test_by_depth) {
+          ser.x.push_back(d + offset);
+          ser.y.push_back(100 * sd.mean);
+          const double h = half_width(sd);
+          ser.y_error.push_back(std::isfinite(h) ? 100 * h : 0.0);
+        }
+        acc.series.push_back(std::move(ser));
+      }
+      if (s.base) {
+        util::PlotSeries ser{"base (no adapter)", {}, {}, {}};
+        for (const auto& [d, t] : s.base->test.by_depth) {
+          ser.x.push_back(d);
+          ser.y.push_back(100 * t.accuracy());
+        }
+        acc.series.push_back(std::move(ser));
+      }
+      auto r1 = util::render_plot(dir / "accuracy_by_depth.png", {acc}, 900, 520);
+      if (!r1.rendered) std::cerr << "hyplora sweep: " << r1.message << "\n";
+    }
     util::PlotPanel loss{"validation loss (mean over seeds, chosen lr)", "step", "loss (response tokens)", {}};
     for (const auto& a : s.arms) {
       util::PlotSeries ser{plot_title(a.arm), {}, {}, {}};

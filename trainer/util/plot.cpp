@@ -1,5 +1,6 @@
 #include "util/plot.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -68,9 +69,7 @@ std::string gnuplot_script(const std::vector<PlotPanel>& panels) {
     else s << "set autoscale y\n";
     if (pan.x_tics > 0) s << "set xtics " << number(pan.x_tics) << "\n";
     else s << "set xtics autofreq\n";
-    bool any = false;
-    for (const auto& ser : pan.series) any = any || has_point(ser);
-    if (!any) {  // an empty frame that says so (gnuplot refuses to autoscale a range without points)
+    if (std::none_of(pan.series.begin(), pan.series.end(), has_point)) {  // an empty frame that says so (gnuplot refuses to autoscale a range without points)
       s << "set xrange [0:1]\nset yrange [0:1]\nunset logscale y\n"
         << "set label 1 \"no data\" at graph 0.5, 0.5 center\nplot NaN notitle\nunset label 1\nset autoscale x\n";
       continue;
