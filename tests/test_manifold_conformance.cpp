@@ -292,6 +292,40 @@ TEMPLATE_TEST_CASE("manifold: a NaN coordinate gives NaN, never a finite value",
       gx = fresh(), gy = fresh();
       m.logmap_vjp(x.data(), yn.data(), g.data(), gx.data(), gy.data(), n);
       CHECK((any_nan(gx) || any_nan(gy)));
+      m.egrad2rgrad(xn.data(), g.data(), out.data(), n);
+      CHECK(any_nan(out));
+      if (space_part) {
+        gx = fresh();
+        m.projx_vjp(xn.data(), g.data(), gx.data(), n);
+        CHECK(any_nan(gx));
+      }
+    }
+    if constexpr (requires { m.lambda(x.data(), n); }) {  // the ball: the metric depends on the point
+      CHECK(std::isnan(m.lambda(xn.data(), n)));
+      CHECK(std::isnan(m.inner(xn.data(), v.data(), v.data(), n)));
+      CHECK(std::isnan(m.norm(xn.data(), v.data(), n)));
+      gx = fresh(), gy = fresh();
+      auto gw = fresh();
+      m.inner_vjp(xn.data(), v.data(), v.data(), T(1), gx.data(), gy.data(), gw.data(), n);
+      CHECK(any_nan(gx));
     }
   }
+}
+
+TEMPLATE_TEST_CASE("manifold: default construction gives K = 1 with every curvature policy", "[manifold]", float, double) {
+  // explicit Manifold(Curv c = Curv()): a braced default `= {}` copy-initialises and clang refuses
+  // it for the policies whose constructors are explicit (RuntimeCurvature, LearnableCurvature)
+  using T = TestType;
+  const Lorentz<T, RuntimeCurvature<T>> lr;
+  const Lorentz<T, LearnableCurvature<T>> ll;
+  const PoincareBall<T, RuntimeCurvature<T>> pr;
+  const PoincareBall<T, LearnableCurvature<T>> pl;
+  const Euclidean<T, RuntimeCurvature<T>> er;
+  const T tol = T(8) * std::numeric_limits<T>::epsilon();  // softplus and its inverse round
+  CHECK(lr.K() == T(1));
+  CHECK(std::abs(ll.K() - T(1)) <= tol);
+  CHECK(pr.K() == T(1));
+  CHECK(std::abs(pl.K() - T(1)) <= tol);
+  CHECK(er.curvature().K() == T(1));  // the flat space itself reports K = infinity
+  CHECK(std::isinf(er.K()));
 }

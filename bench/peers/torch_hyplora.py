@@ -80,6 +80,19 @@ def lorentz_logmap0_from_space(ys, K, time_sq_const, theta_eps=None):
     return sk * torch.acosh(theta) * ys / n
 
 
+def paper_logmap0_from_space(ys, K, theta_eps):
+    """The published code's lower map (marlin-codes/HypLoRA, peft/tuners/lora/layer.py): time coordinate
+    sqrt(|y|^2 + 1/K), arcosh(theta) taken as sqrt(2 max(theta - 1, eps)) below theta = 1.01, the norm
+    clamped at 1e-7 (it computes in float32 whatever the model's type)."""
+    sk = _sqrt(K)
+    y0 = torch.sqrt((ys * ys).sum(-1, keepdim=True) + 1.0 / K)
+    theta = y0 / sk
+    near = torch.sqrt(2.0 * (theta - 1.0).clamp_min(theta_eps))
+    far = torch.acosh(theta.clamp_min(1.0 + 1e-7))
+    n = ys.norm(dim=-1, keepdim=True).clamp_min(1e-7)
+    return sk * torch.where(theta < 1.01, near, far) * ys / n
+
+
 def lorentz_logmap0_space_of_point(xs, K):
     return lorentz_logmap0_from_space(xs, K, K)
 
@@ -141,7 +154,7 @@ class Layer(torch.nn.Module):
             return poincare_logmap0(poincare_project((p @ A.t()) @ B.t(), K), K)
         if v == "paper":
             u = lorentz_expmap0_space(x / self.s, K, clamp=self.sinh_clamp)
-            return lorentz_logmap0_from_space((u @ A.t()) @ B.t(), K, 1.0 / K, theta_eps=self.theta_eps)
+            return paper_logmap0_from_space((u @ A.t()) @ B.t(), K, self.theta_eps)
         raise ValueError(f"unknown variant {v!r}")
 
     def forward(self, x):

@@ -127,7 +127,8 @@ class Adapter {
   std::uint64_t dropout_calls() const { return dropout_calls_; }
   void set_dropout_calls(std::uint64_t c) { dropout_calls_ = c; }
 
-  /// Current curvature scale K (>0); 1 for variants that do not use it.
+  /// Current curvature scale K (>0). Variants that do not use it report the configured K_init,
+  /// which enters none of their maps.
   T K() const {
     if (curv_mode_ == CurvatureMode::learnable)
       return LearnableCurvature<T>::from_raw(Backend::read(cptr() + layout_.curvature), T(cfg_.K_min)).K();
@@ -138,12 +139,15 @@ class Adapter {
   T norm_scale() const {
     return scale_mode_ == ScaleMode::learnable ? Backend::read(cptr() + layout_.scale) : fixed_s_;
   }
-  /// Use a curvature shared by several adapters (mode must be CurvatureMode::shared).
+  /// Use a curvature shared by several adapters (the config must say CurvatureMode::shared). A
+  /// variant without a curvature (lora, lora_scaled) accepts the call and ignores it, so that code
+  /// looping over variants with one config needs no case for them.
   void set_shared_curvature(SharedCurvature<T>* shared) {
-    if (curv_mode_ != CurvatureMode::shared)
-      throw std::logic_error("Adapter::set_shared_curvature: adapter was not configured with CurvatureMode::shared");
+    if (cfg_.curvature != CurvatureMode::shared)
+      throw std::logic_error(std::string("Adapter<") + Variant::name +
+                             ">::set_shared_curvature: adapter was not configured with CurvatureMode::shared");
     if (!shared) throw std::invalid_argument("Adapter::set_shared_curvature: null pointer");
-    shared_ = shared;
+    if (curv_mode_ == CurvatureMode::shared) shared_ = shared;
   }
 
   // ---- flat parameter / gradient buffers ---------------------------------------------------------

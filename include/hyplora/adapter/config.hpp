@@ -42,7 +42,7 @@ struct AdapterConfig {
   double paper_k_init = 1.0;        ///< raw curvature parameter k, K = softplus(k) + K_min
   double paper_k_grad_clip = 0.01;  ///< |dL/dk| clamp per backward call
   double paper_sinh_clamp = 12.0;   ///< sinh argument clamp of the lift
-  double paper_theta_eps = 1e-6;    ///< arcosh argument kept >= 1 + eps in the lower map
+  double paper_theta_eps = 1e-6;    ///< theta - 1 kept >= eps in the lower map's sqrt(2 (theta - 1)) (arcosh near 1)
 
   double scaling() const { return alpha / double(rank); }
   double resolved_scale_init() const { return scale_init > 0.0 ? scale_init : std::sqrt(double(d_in)); }

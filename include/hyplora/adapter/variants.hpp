@@ -15,7 +15,8 @@
 //   hyplora_poincare  u = tanh(t) sqrtK v/|v| (expmap0, c = 1/K), y projected into the ball of radius
 //                     (1-eps) sqrtK, Delta = sqrtK artanh(|y|/sqrtK) y/|y| (logmap0)
 //   paper             marlin-codes/HypLoRA: u = sqrtK sinh(min(t, 12)) v/|v|, time coordinate
-//                     y0 = sqrt(|y|^2 + 1/K), Delta = sqrtK arcosh(max(y0/sqrtK, 1+eps)) y/|y|
+//                     y0 = sqrt(|y|^2 + 1/K), theta = y0/sqrtK, Delta = sqrtK a(theta) y/max(|y|, 1e-7)
+//                     with a = sqrt(2 max(theta - 1, eps)) below theta = 1.01, arcosh above
 //
 // The functions are HYPLORA_INLINE so the CPU loop and a Thrust/CUDA functor share them.
 #include <cmath>
@@ -151,26 +152,39 @@ struct PaperHypLora {
     }
     return detail::factor_of_t(math::sinh_over_x_with_xderiv(t), K);
   }
-  /// theta = sqrt(n^2 + 1/K)/sqrtK clamped to >= 1+eps; Delta = sqrtK arcosh(theta) y/n.
+  /// The published code's norm clamp of the lower map, max(|y|, 1e-7), in every precision (it
+  /// computes the branch in float32 whatever the model's type).
+  static constexpr double norm_clamp = 1e-7;
+  /// Below this theta the published code takes sqrt(2 (theta - 1)) (the first term of arcosh's
+  /// series at 1) for arcosh(theta).
+  static constexpr double series_below = 1.01;
+  /// theta = sqrt(n^2 + 1/K)/sqrtK; rho = sqrtK a(theta) with the published code's arcosh
+  ///   a(theta) = sqrt(2 max(theta - 1, eps))  for theta < 1.01,   arcosh(theta) above;
+  /// Delta = rho y / max(n, 1e-7).
   template <class T>
   HYPLORA_INLINE static RadialFactor<T> lower(T n, T K, const MapSettings<T>& s) {
     const T sqrtK = std::sqrt(K);
     const T theta = std::sqrt((n * n + T(1) / K) / K);
-    const T lo = T(1) + s.theta_eps;
-    const bool clamped = !(theta > lo);
-    const T th = clamped ? lo : theta;
-    const T ach = std::log(th + std::sqrt((th - T(1)) * (th + T(1))));  // arcosh, th >= 1+eps
-    const T rho = sqrtK * ach;
-    T drho_dn = T(0), drho_dK = ach / (T(2) * sqrtK);
-    if (!clamped) {
-      const T inv_s = T(1) / std::sqrt((th - T(1)) * (th + T(1)));   // d arcosh / d theta
-      drho_dn = sqrtK * inv_s * n / (K * th);                          // dtheta/dn = n / (K theta)
-      drho_dK += sqrtK * inv_s * (-(n * n / (K * K) + T(2) / (K * K * K)) / (T(2) * th));
+    T ach, dach;  // a(theta) and da/dtheta
+    if (theta < T(series_below)) {
+      const T e = theta - T(1);
+      const bool clamped = !(e > s.theta_eps);
+      ach = std::sqrt(T(2) * (clamped ? s.theta_eps : e));
+      dach = clamped ? T(0) : T(1) / ach;
+    } else {
+      const T root = std::sqrt((theta - T(1)) * (theta + T(1)));
+      ach = std::log(theta + root);
+      dach = T(1) / root;
     }
+    const T rho = sqrtK * ach;
+    const T drho_dn = sqrtK * dach * n / (K * theta);  // dtheta/dn = n / (K theta)
+    const T drho_dK = ach / (T(2) * sqrtK) + sqrtK * dach * (-(n * n / (K * K) + T(2) / (K * K * K)) / (T(2) * theta));
+    const T c = T(norm_clamp);
+    const bool above = n > c;
+    const T nn = above ? n : c;
     RadialFactor<T> r;
-    const T nn = n > Constants<T>::min_norm() ? n : Constants<T>::min_norm();  // norm clamp as in the code
     r.f = rho / nn;
-    r.ndf = n > Constants<T>::min_norm() ? drho_dn - r.f : T(0);  // n f' = rho' - rho/n
+    r.ndf = above ? drho_dn - r.f : n * drho_dn / c;  // n f'(n): f = rho/n above the clamp, rho/c below
     r.df_dK = drho_dK / nn;
     return r;
   }

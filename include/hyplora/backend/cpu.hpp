@@ -50,7 +50,9 @@ struct Cpu {
       chunk(index_t(0), n);
       return;
     }
+#if defined(_OPENMP)
 #pragma omp parallel
+#endif
     {
 #if defined(_OPENMP)
       const index_t t = omp_get_thread_num(), nt = omp_get_num_threads();

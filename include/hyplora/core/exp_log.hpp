@@ -11,6 +11,7 @@
 // below float's 6e-8; not meant as a double-precision libm.
 #include <bit>
 #include <cstdint>
+#include <limits>
 
 namespace hyplora::math {
 
@@ -45,7 +46,8 @@ inline double exp_d(double x) {
   return x_in == x_in ? v : x_in;
 }
 
-/// log(x) for normal x > 0: x = 2^e m with m in [sqrt(1/2), sqrt 2), log m = 2 atanh(s),
+/// log(x) for normal x > 0 (+inf, 0, x < 0 and NaN give +inf, -inf, NaN, NaN; subnormal x is not
+/// handled): x = 2^e m with m in [sqrt(1/2), sqrt 2), log m = 2 atanh(s),
 /// s = (m - 1)/(m + 1), |s| <= 0.172, by its series to s^19 (truncation s^21/21 < 2e-17).
 inline double log_d(double x) {
   const std::uint64_t bits = std::bit_cast<std::uint64_t>(x);
@@ -64,7 +66,13 @@ inline double log_d(double x) {
                               1.0 / 11.0, 1.0 / 13.0, 1.0 / 15.0, 1.0 / 17.0, 1.0 / 19.0};  // 1/(2k+1)
   const double p = horner(odd, s2);
   const double v = e * 6.93147180369123816490e-01 + (2.0 * s * p + e * 1.90821492927058770002e-10);
-  return x == x ? v : x;  // NaN's bits would read as a finite 2^1024 m
+  // the bits of +inf, 0 and negative x would read as finite numbers too: log(+inf) = +inf,
+  // log(0) = -inf, log(x < 0) = NaN, and a NaN stays NaN (selects, no branch)
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  const double pos = x < inf ? v : x;
+  const double nonpos = x == 0.0 ? -inf : std::numeric_limits<double>::quiet_NaN();
+  const double r = x > 0.0 ? pos : nonpos;
+  return x == x ? r : x;
 }
 
 }  // namespace hyplora::math

@@ -199,12 +199,18 @@ inline void sinhc_deriv(double a, double& f, double& df) {
 inline void asinhc_deriv(double a, double& f, double& df) {
   constexpr double c[8] = HYPLORA_SERIES_ASINH_OVER_X;
   const double fs = even_series(c, a * a), dfs = even_series_deriv(c, a);
-  const double ac = max_d(a, geometric_threshold), r = std::sqrt(1.0 + ac * ac);  // ac^2 < 1e77 for a float
+  // ac^2 < 1e77 for a float, < 1e116 for a quotient of floats (asinh_over_x_of_ratio)
+  const double ac = max_d(a, geometric_threshold), r = std::sqrt(1.0 + ac * ac);
   const double inv_ac = 1.0 / ac;
   const double fc = log_d(ac + r) * inv_ac, dfc = (1.0 / r - fc) * inv_ac;  // 1/(ac r) - fc/ac
   const bool series = a < geometric_threshold;
   f = series ? fs : fc;
   df = series ? dfs : dfc;
+}
+inline double asinhc(double a) {
+  double f, df;
+  asinhc_deriv(a, f, df);
+  return f;
 }
 /// tanh(a)/a and its derivative, a >= 0 (sech^2 = 4e/(1+e)^2, e = exp(-2a)).
 inline void tanhc_deriv(double a, double& f, double& df) {
@@ -347,6 +353,20 @@ HYPLORA_INLINE T asinh_over_x(T x) {
   const T a = abs(x);
   if (a < geometric_series_threshold<T>()) return even_series(c, a * a);
   return std::asinh(a) / a;
+}
+/// asinh(t)/t and asinh(t) at t = n/s (n >= 0, s > 0): the Lorentz maps' t = |x_s|/sqrt K. A float
+/// on the host forms the quotient in double, where it cannot overflow (float |x_s| over a float
+/// sqrt K: t < 1e58) while the results are floats again (asinh(t)/t ~ log(2t)/t); elsewhere the
+/// quotient is formed in T.
+template <class T>
+HYPLORA_INLINE T asinh_over_x_of_ratio(T n, T s) {
+  HYPLORA_HOST_FLOAT_RETURN(T, T(host_float::asinhc(double(n) / double(s))))
+  return asinh_over_x(n / s);
+}
+template <class T>
+HYPLORA_INLINE T asinh_of_ratio(T n, T s) {
+  HYPLORA_HOST_FLOAT_RETURN(T, T(host_float::asinh(double(n) / double(s))))
+  return asinh_nonneg(n / s);
 }
 /// tanh(x)/x (1 at 0).
 template <class T>

@@ -22,7 +22,7 @@ class Euclidean {
   /// Extra stored coordinates of a point beyond the intrinsic dimension (Lorentz: 1).
   static constexpr index_t extra_coords = 0;
 
-  HYPLORA_HOST_DEVICE explicit Euclidean(Curv c = {}) : curv_(c) {}
+  HYPLORA_HOST_DEVICE explicit Euclidean(Curv c = Curv()) : curv_(c) {}
   HYPLORA_INLINE const Curv& curvature() const { return curv_; }
   /// The flat space is the limit K -> infinity of the hyperbolic ones.
   HYPLORA_INLINE T K() const { return T(INFINITY); }
@@ -67,7 +67,7 @@ class Euclidean {
   }
 
   // ---- VJPs: accumulate into g*, return dL/dK (0) -----------------------------------------
-  HYPLORA_INLINE T inner_vjp(const T*, const T* u, const T* v, T g, T* gx, T* gu, T* gv, index_t n) const {
+  HYPLORA_INLINE T inner_vjp(const T*, const T* u, const T* v, T g, T* /*gx: 0*/, T* gu, T* gv, index_t n) const {
     if (gu) vec::axpy(g, v, gu, n);
     if (gv) vec::axpy(g, u, gv, n);
     return T(0);

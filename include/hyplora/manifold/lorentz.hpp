@@ -38,7 +38,7 @@ class Lorentz {
   /// Stored coordinates of a point minus the intrinsic dimension (the time coordinate).
   static constexpr index_t extra_coords = 1;
 
-  HYPLORA_HOST_DEVICE explicit Lorentz(Curv c = {}) : curv_(c) {}
+  HYPLORA_HOST_DEVICE explicit Lorentz(Curv c = Curv()) : curv_(c) {}
   HYPLORA_INLINE const Curv& curvature() const { return curv_; }
   HYPLORA_INLINE Curv& curvature() { return curv_; }
   HYPLORA_INLINE T K() const { return curv_.K(); }
@@ -123,7 +123,7 @@ class Lorentz {
   /// d(o,x) = sqrt K asinh(||x_s|| / sqrt K): uses the space part only.
   HYPLORA_INLINE T dist0(const T* x, index_t n) const {
     const T sK = sqrtK();
-    return sK * math::asinh_nonneg(vec::norm(x + 1, n - 1) / sK);
+    return sK * math::asinh_of_ratio(vec::norm(x + 1, n - 1), sK);
   }
 
   // ---- maps at the origin ---------------------------------------------------------------------
@@ -137,7 +137,7 @@ class Lorentz {
     vec::scale(v, expmap0_space_scale(vec::norm(v, ns)), xs, ns);
   }
   /// logmap0 from the space part: v = sqrt K asinh(|x_s|/sqrt K) x_s/|x_s|  (ns = d).
-  HYPLORA_INLINE T logmap0_space_scale(T norm) const { return math::asinh_over_x(norm / sqrtK()); }
+  HYPLORA_INLINE T logmap0_space_scale(T norm) const { return math::asinh_over_x_of_ratio(norm, sqrtK()); }
   HYPLORA_INLINE void logmap0_space(const T* xs, T* v, index_t ns) const {
     vec::scale(xs, logmap0_space_scale(vec::norm(xs, ns)), v, ns);
   }
@@ -278,7 +278,7 @@ class Lorentz {
   }
 
   // ---- VJPs: accumulate into g*, return dL/dK ------------------------------------------------
-  HYPLORA_INLINE T inner_vjp(const T*, const T* u, const T* v, T g, T* gx, T* gu, T* gv, index_t n) const {
+  HYPLORA_INLINE T inner_vjp(const T*, const T* u, const T* v, T g, T* /*gx: 0*/, T* gu, T* gv, index_t n) const {
     if (gu) {
       gu[0] -= g * v[0];
       vec::axpy(g, v + 1, gu + 1, n - 1);

@@ -39,7 +39,7 @@ class PoincareBall {
   static constexpr bool is_hyperbolic = true;
   static constexpr index_t extra_coords = 0;
 
-  HYPLORA_HOST_DEVICE explicit PoincareBall(Curv c = {}) : curv_(c) {}
+  HYPLORA_HOST_DEVICE explicit PoincareBall(Curv c = Curv()) : curv_(c) {}
   HYPLORA_INLINE const Curv& curvature() const { return curv_; }
   HYPLORA_INLINE Curv& curvature() { return curv_; }
   HYPLORA_INLINE T K() const { return curv_.K(); }
@@ -47,12 +47,14 @@ class PoincareBall {
   HYPLORA_INLINE T c() const { return T(1) / curv_.K(); }
   HYPLORA_INLINE T sqrtK() const { return std::sqrt(curv_.K()); }
 
-  /// alpha(p) = 1 - c|p|^2 clamped to >= epsilon (the clamp is what keeps everything finite).
+  /// alpha(p) = 1 - c|p|^2 clamped to >= epsilon (the clamp is what keeps everything finite). A
+  /// NaN passes through (the clamp is written so that a NaN compares false and is kept).
   HYPLORA_INLINE static T alpha_of(T p2, T k) {
     const T a = T(1) - p2 / k;
-    return a > Constants<T>::epsilon() ? a : Constants<T>::epsilon();
+    return a < Constants<T>::epsilon() ? Constants<T>::epsilon() : a;
   }
-  HYPLORA_INLINE static bool alpha_clamped(T p2, T k) { return !(T(1) - p2 / k > Constants<T>::epsilon()); }
+  /// Whether alpha_of clamped (false for NaN: the VJPs then take the unclamped formulas, which carry it).
+  HYPLORA_INLINE static bool alpha_clamped(T p2, T k) { return T(1) - p2 / k <= Constants<T>::epsilon(); }
   /// Conformal factor lambda_p = 2 / (1 - c|p|^2).
   HYPLORA_INLINE T lambda(const T* p, index_t n) const { return T(2) / alpha_of(vec::sqnorm(p, n), K()); }
 
@@ -231,8 +233,10 @@ class PoincareBall {
     detail::require_finite(who, name, x, n);
     if (!(point_residual(x, n) <= (tol < T(0) ? default_tolerance(n) : tol)))
       detail::fail(who,
-                   std::string(name) + " is not strictly inside the ball c|x|^2 < 1 (K = 1/c = " +
-                       format_number(double(K())) + "): c|x|^2",
+                   std::string(name) + " is not inside the ball c|x|^2 < 1 (K = 1/c = " +
+                       format_number(double(K())) + ", up to the tolerance " +
+                       format_number(double(tol < T(0) ? default_tolerance(n) : tol)) +
+                       " for the rounding of |x|^2): c|x|^2",
                    double(vec::sqnorm(x, n) / K()));
   }
   void check_vector(const T* x, const T* v, index_t n, const char* name = "v", T = T(0)) const {
@@ -322,7 +326,7 @@ class PoincareBall {
   /// projx: identity inside; outside p' = R p/|p|, R = (1 - ball_eps) sK.
   HYPLORA_INLINE T projx_vjp(const T* x, const T* g, T* gx, index_t n) const {
     const T r = vec::norm(x, n), R = (T(1) - Constants<T>::ball_eps()) * sqrtK();
-    if (!(r > R)) {
+    if (r <= R) {  // inside: the identity (a NaN r takes the projected branch, which carries it)
       if (gx) vec::axpy(T(1), g, gx, n);
       return T(0);
     }

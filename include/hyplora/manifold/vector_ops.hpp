@@ -144,6 +144,7 @@ inline void fail(const char* who, const std::string& what, double value) {
 /// Host-only: throws when any coordinate is NaN/Inf, naming the first bad index.
 template <class T>
 inline void require_finite(const char* who, const char* name, const T* a, index_t n) {
+  if (!a && n > 0) throw std::invalid_argument(std::string(who) + ": " + name + " is a null pointer");
   for (index_t i = 0; i < n; ++i)
     if (!std::isfinite(double(a[i])))
       fail(who, std::string(name) + "[" + std::to_string(i) + "] is not finite", double(a[i]));

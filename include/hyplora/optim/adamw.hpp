@@ -61,7 +61,9 @@ class AdamW {
     const T lr = T(cfg_.lr), eps = T(cfg_.eps), wd = T(cfg_.weight_decay);
     T* m = m_.data();
     T* v = v_.data();
+#if defined(_OPENMP)
 #pragma omp parallel for schedule(static) if (n > 65536)
+#endif
     for (index_t i = 0; i < n; ++i) adamw_update(params[i], grads[i], m[i], v[i], lr, b1, b2, eps, wd, bc1, bc2);
   }
   index_t size() const { return index_t(m_.size()); }

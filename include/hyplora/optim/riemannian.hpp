@@ -86,11 +86,15 @@ class RiemannianSGD {
     detail::check_grads(egrads, count_ * dim_, "RiemannianSGD::step");
     detail::check_points(M_, points, count_, dim_, "RiemannianSGD::step");
     const T lr = T(cfg_.lr), mu = T(cfg_.momentum);
+#if defined(_OPENMP)
 #pragma omp parallel if (count_ > 256)
+#endif
     {
     // scratch per thread, allocated once per step (not once per point)
     std::vector<T> r(static_cast<std::size_t>(dim_)), y(r.size()), step(r.size());
+#if defined(_OPENMP)
 #pragma omp for schedule(static)
+#endif
     for (index_t i = 0; i < count_; ++i) {
       T* x = points + i * dim_;
       M_.egrad2rgrad(x, egrads + i * dim_, r.data(), dim_);
@@ -142,10 +146,14 @@ class RiemannianAdam {
     ++t_;
     const T lr = T(cfg_.lr), b1 = T(cfg_.beta1), b2 = T(cfg_.beta2), eps = T(cfg_.eps);
     const T bc1 = T(1 - std::pow(cfg_.beta1, double(t_))), bc2 = T(1 - std::pow(cfg_.beta2, double(t_)));
+#if defined(_OPENMP)
 #pragma omp parallel if (count_ > 256)
+#endif
     {
     std::vector<T> r(static_cast<std::size_t>(dim_)), y(r.size()), step(r.size());  // per thread, once per step
+#if defined(_OPENMP)
 #pragma omp for schedule(static)
+#endif
     for (index_t i = 0; i < count_; ++i) {
       T* x = points + i * dim_;
       T* m = m_.data() + i * dim_;
