@@ -8,7 +8,10 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
+#include "hyplora/core/exp_log.hpp"
+#include "hyplora/core/simd_dispatch.hpp"
 #include "model/blas.hpp"
 
 namespace hyplora::llm {
@@ -115,6 +118,56 @@ inline void softmax_inplace(Real* x, int size) {
     sum += x[i];
   }
   for (int i = 0; i < size; ++i) x[i] /= sum;
+}
+
+/// The largest of z[0..n) and, after it, z[j] = exp(z[j] - max) with their sum: the softmax of the
+/// classifier's rows (vocabulary-wide). For float both loops run on the widest vector unit
+/// (core/simd_dispatch.hpp), the exp as exp_d in double rounded once (within an ulp of expf,
+/// core/exp_log.hpp) and the sum in double: as calls to expf this loop was 13% of a stories15M
+/// training step (perf, 2026-11-27); on AVX-512 it takes 49 us per 32000-wide row against expf's 117. Double keeps the libm exp and the sequential sum.
+template <class Real>
+Real row_max(const Real* z, int n) {
+  Real mx = z[0];
+  if constexpr (std::is_same_v<Real, float>) {
+    simd::wide([&] {
+      const float* const zz = z;  // locals: a captured reference is reloaded each iteration, and
+      const int nn = n;           // g++ then does not vectorise the loop
+      float m = zz[0];
+#pragma omp simd reduction(max : m)
+      for (int j = 1; j < nn; ++j) m = zz[j] > m ? zz[j] : m;
+      mx = m;
+    });
+  } else {
+    for (int j = 1; j < n; ++j) mx = std::max(mx, z[j]);
+  }
+  return mx;
+}
+template <class Real>
+double exp_shifted_sum(Real* z, int n, Real shift) {
+  double sum = 0;
+  if constexpr (std::is_same_v<Real, float>) {
+    simd::wide([&] {
+      float* const zz = z;  // locals, as in row_max (with the stores to z the captures would be reloaded)
+      const int nn = n;
+      const double sh = shift;
+      double s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int j = 0; j < nn; ++j) {
+        const float e = float(math::exp_d(double(zz[j]) - sh));
+        zz[j] = e;
+        s += double(e);
+      }
+      sum = s;
+    });
+  } else {
+    Real s = 0;
+    for (int j = 0; j < n; ++j) {
+      z[j] = std::exp(z[j] - shift);
+      s += z[j];
+    }
+    sum = double(s);
+  }
+  return sum;
 }
 
 /// xout (rows) = W (rows x n) x, one sequential dot product per row (as run.c's matmul).
@@ -636,13 +689,8 @@ struct BatchedPasses {
         }
         // CE = logsumexp(z) - z[target]; zi is overwritten with exp(z - max)
         const Real z_target = zi[targets[row]];
-        Real mx = zi[0];
-        for (int j = 1; j < V; ++j) mx = std::max(mx, zi[j]);
-        Real sum = 0;
-        for (int j = 0; j < V; ++j) {
-          zi[j] = std::exp(zi[j] - mx);
-          sum += zi[j];
-        }
+        const Real mx = row_max(zi, V);
+        const Real sum = Real(exp_shifted_sum(zi, V, mx));
         chunk_loss += double(m) * double(mx + std::log(sum) - z_target);
         if (backward) {
           // dz = m / msum (softmax(z) - onehot(target))
