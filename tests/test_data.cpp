@@ -224,6 +224,19 @@ TEST_CASE("bad records: reported with file and line, skipped or rejected", "[dat
     CHECK(r.problems[4].find(p + ":7: invalid UTF-8") == 0);
     CHECK(r.problems[5] == p + ":8: field 'answer' has no '#### N' final answer");
   }
+  SECTION("a NUL character (valid JSON \\u0000) in a text field is a bad record (the tokenizer stopped at it)") {
+    const TempFile f("nul.jsonl",
+                     "{\"question\": \"q1\", \"answer\": \"#### 2\"}\n"
+                     "{\"question\": \"Tom has 2\\u0000 apples\", \"answer\": \"#### 2\"}\n"
+                     "{\"question\": \"q3\", \"answer\": \"#### 3\"}\n");
+    const std::string p = f.path.string();
+    CHECK_THROWS_WITH(load_gsm8k(p, BadRecordPolicy::reject), p + ":2: field 'question' contains a NUL character");
+    const LoadResult r = load_gsm8k(p, BadRecordPolicy::skip);
+    REQUIRE(r.records.size() == 2);
+    CHECK(r.skipped == 1);
+    REQUIRE(r.problems.size() == 1);
+    CHECK(r.problems[0] == p + ":2: field 'question' contains a NUL character");
+  }
   SECTION("JSON array: the line of the bad element; structural damage always throws") {
     const TempFile f("bad.json",
                      "[\n  {\"original_text\": \"a\", \"equation\": \"x=1.0+1.0\", \"ans\": 2.0},\n"
@@ -371,6 +384,15 @@ TEST_CASE("built-in task: deterministic, balanced, correct, disjoint splits", "[
   REQUIRE(train.size() == 3000);
   REQUIRE(test.size() == 600);
 
+  SECTION("depths beyond kMaxStoryDepth are refused (depth 5000 took minutes to tokenize)") {
+    StoryTaskConfig deep = cfg;
+    deep.min_depth = deep.max_depth = kMaxStoryDepth + 1;
+    CHECK_THROWS_AS(generate_story_problems(deep, SplitRole::test, 1), std::invalid_argument);
+    deep.max_depth = 5000;
+    CHECK_THROWS_WITH(generate_story_problems(deep, SplitRole::test, 1), Catch::Contains("max_depth <= 100"));
+    deep.min_depth = deep.max_depth = kMaxStoryDepth;
+    CHECK(generate_story_problems(deep, SplitRole::test, 2).size() == 2);
+  }
   SECTION("same config, same problems; another seed, other problems") {
     const auto again = generate_story_problems(cfg, SplitRole::test, 600);
     for (std::size_t i = 0; i < test.size(); ++i) REQUIRE(again[i].question == test[i].question);

@@ -340,6 +340,12 @@ TEST_CASE("bad flags fail before any work with a message naming the flag, and le
   expect_error({"train", "--model", m, "--builtin", "--builtin-train", "99999999999", "--out", o}, {"--builtin-train"});
   expect_error({"train", "--model", m, "--builtin", "--targets", "q,q", "--out", o}, {"--targets", "twice"});
   expect_error({"train", "--model", m, "--data", "gsm8k-tets", "--out", o}, {"gsm8k-tets", "gsm8k-test"});
+  // built-in depths without an upper bound hung for minutes; 1e30 epochs overflowed the step count and ran 1 step
+  expect_error({"train", "--model", m, "--builtin", "--depth-max", "5000", "--out", o}, {"--depth-max", "<= 100", "5000"});
+  expect_error({"eval", "--model", m, "--depth-min", "1000000", "--depth-max", "1000000"}, {"--depth-max", "<= 100"});
+  expect_error({"train", "--model", m, "--builtin", "--epochs", "1e30", "--out", o}, {"--epochs", "1e+30"});
+  // sweep seeds: -1 wrapped to 2^64-1 (as --seed did)
+  expect_error({"sweep", "--model", m, "--out", o, "--dry-run", "--seeds", "0,-1"}, {"--seeds", "-1"});
   // sweep: a count given is never ignored; --dry-run checks --shard as a run does
   expect_error({"sweep", "--model", m, "--out", o, "--dry-run", "--shard", "3/2"}, {"--shard"});
   expect_error({"sweep", "--model", m, "--out", o, "--dry-run", "--steps", "-3"}, {"--steps"});

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <unistd.h>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <set>
@@ -124,6 +125,53 @@ TEST_CASE("sweep grid: cells, ids, order, curvature restriction and bad input", 
   CHECK(parse_curvature("2:learned").learned);
   CHECK(parse_curvature("0.5").K == 0.5);
   CHECK(parse_curvature("learned").label() == "K1-learned");
+}
+
+TEST_CASE("sweep grid numbers are range-checked, naming the key; a cell record's tallies are checked, naming the file", "[sweep]") {
+  // nlohmann's get<T> cast these without a check: 4294967297 became 1, -1 wrapped, 1.5 and 3.7 were truncated
+  const std::vector<std::pair<nlohmann::json, std::string>> bad{
+      {{{"max_new_tokens", 4294967297LL}}, "'max_new_tokens' = 4294967297"},
+      {{{"max_new_tokens", 3.7}}, "'max_new_tokens' = 3.7"},
+      {{{"seeds", {-1}}}, "'seeds' = -1"},
+      {{{"seeds", {1.5}}}, "'seeds' = 1.5"},
+      {{{"seeds", {"1"}}}, "'seeds' must be an integer"},
+      {{{"task", {{"seed", -1}}}}, "'task.seed' = -1"},
+      {{{"task", {{"depth_max", 5000}}}}, "depth_max <= 100"},
+      {{{"task", {{"train", 1e30}}}}, "'task.train' = 1e+30"},
+      {{{"eval_limit", -2.5}}, "'eval_limit' = -2.5"}};
+  for (const auto& [j, message] : bad) {
+    INFO(j.dump());
+    CHECK_THROWS_WITH(grid_from_json(j), Catch::Contains(message));
+  }
+  CHECK(grid_from_json({{"seeds", {3, 4.0}}, {"max_new_tokens", 12}}).seeds == std::vector<std::uint64_t>{3, 4});
+  const hyplora::test::TempDir tmp("hyplora_test_sweep_checks");
+  const fs::path grid_file = tmp.path / "grid.json";
+  std::ofstream(grid_file) << R"({"max_new_tokens": 4294967297})";
+  CHECK_THROWS_WITH(load_grid(grid_file.string()), Catch::Contains("grid.json") && Catch::Contains("max_new_tokens"));
+
+  // cell records read by --aggregate-only: correct 50 of total 6 was aggregated as 833%
+  ResultsStore store(tmp.path);
+  const CellResult good = synthetic_cell("lora", 0.01, 0, 40, 30, 60, 0.5);
+  auto with = [&](const std::function<void(nlohmann::json&)>& edit) {
+    nlohmann::json j = to_json(good);
+    edit(j);
+    std::ofstream(store.cell_path(good.id)) << j.dump();
+  };
+  with([](nlohmann::json&) {});
+  CHECK(store.load(good.id)->test.overall.correct == 70);
+  const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> bad_cells{
+      {[](nlohmann::json& j) { j["test"]["correct"] = 50; j["test"]["total"] = 6; }, "exceeds 'total'"},
+      {[](nlohmann::json& j) { j["test"]["correct"] = -5; }, "'correct' = -5"},
+      {[](nlohmann::json& j) { j["validation"]["total"] = -1; }, "'total' = -1"},
+      {[](nlohmann::json& j) { j["test"]["by_depth"]["1"]["correct"] = 51; }, "exceeds 'total'"},
+      {[](nlohmann::json& j) { j["test"]["correct"] = 1.5; }, "'correct' = 1.5"},
+      {[](nlohmann::json& j) { j["train_seconds"] = -3.0; }, "train_seconds"}};
+  for (const auto& [edit, message] : bad_cells) {
+    with(edit);
+    INFO(message);
+    CHECK_THROWS_WITH(store.load(good.id), Catch::Contains(store.cell_path(good.id).string()) && Catch::Contains(message));
+    CHECK_THROWS_WITH(store.load_all(), Catch::Contains(good.id + ".json"));
+  }
 }
 
 TEST_CASE("sweep: the token budget counts every drawn example once per epoch", "[sweep]") {

@@ -202,6 +202,18 @@ TEST_CASE("training settings: JSON round trip, unknown keys and bad values are e
   CHECK_THROWS_WITH(s.validate(), Catch::Contains("--val-examples"));
   s.val_examples = 128;
   CHECK_NOTHROW(s.validate());
+  // no upper bound hung for minutes (depth 5000); 1e30 epochs overflowed the step count
+  s.depth_max = 5000;
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("--depth-min/--depth-max") && Catch::Contains("<= 100") && Catch::Contains("5000"));
+  s.depth_max = 3;
+  s.steps = 0;
+  s.epochs = 1e30;
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("--epochs must be at most 1e+06, got 1e+30"));
+  s.epochs = 2;
+  CHECK_NOTHROW(s.validate());
+  s.alpha = 1e30;
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("--alpha"));
+  s.alpha = 16;
   CHECK_THROWS_WITH(train::set_thread_count(100000), Catch::Contains("--threads must be in [0, 1024]"));
   CHECK_THROWS_WITH(train::check_thread_count(-4, "--threads"), Catch::Contains("got -4"));
   s.builtin = false;
@@ -308,6 +320,18 @@ TEST_CASE("adapter files: atomic save and load give the same bits, with PEFT nam
     st.metadata["adapter"] = spec_json.dump();
   });
   CHECK_THROWS_WITH(train::load_adapter(as_lora, cfg), Catch::Contains("is not part of a lora adapter"));
+  // a stored alpha train would refuse (was accepted and generated garbage)
+  for (const double alpha : {1e30, -16.0, 0.0}) {
+    const auto bad_alpha = edited([&](auto& st) {
+      auto spec_json = nlohmann::json::parse(st.metadata.at("adapter"));
+      spec_json["alpha"] = alpha;
+      st.metadata["adapter"] = spec_json.dump();
+    });
+    INFO("alpha " << alpha);
+    CHECK_THROWS_WITH(train::load_adapter(bad_alpha, cfg), Catch::Contains("edited.safetensors") && Catch::Contains("alpha") &&
+                                                                Catch::Contains("positive and finite"));
+    CHECK_THROWS_WITH(train::read_adapter_spec(bad_alpha), Catch::Contains("alpha"));
+  }
   // a flipped exponent bit: finite, absurd
   CHECK_THROWS_WITH(train::load_adapter(edited([&](auto& st) { tensor(st, q_prefix + ".lora_A.weight").data[1] = -3e38f; }), cfg),
                     Catch::Contains(q_prefix + ".lora_A.weight\": element 1 is -3e+38"));

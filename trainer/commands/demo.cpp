@@ -11,6 +11,7 @@
 
 #include "commands/registry.hpp"
 #include "data/prompt_template.hpp"
+#include "data/story_task.hpp"
 #include "formats/atomic_file.hpp"
 #include "model/load_model.hpp"
 #include "train/adapter_file.hpp"
@@ -125,8 +126,9 @@ void check_options() {
           "--train-problems must be in [1" + range + ", got " + std::to_string(g.builtin_train));
   require(g.test_count >= 1 && g.test_count <= kMaxBuiltinProblems,
           "--test-problems must be in [1" + range + ", got " + std::to_string(g.test_count));
-  require(g.depth_min >= 1 && g.depth_max >= g.depth_min,
-          "--depth-min/--depth-max must satisfy 1 <= min <= max, got " + std::to_string(g.depth_min) + " and " +
+  require(g.depth_min >= 1 && g.depth_max >= g.depth_min && g.depth_max <= hyplora::data::kMaxStoryDepth,
+          "--depth-min/--depth-max must satisfy 1 <= min <= max <= " + std::to_string(hyplora::data::kMaxStoryDepth) +
+              ", got " + std::to_string(g.depth_min) + " and " +
               std::to_string(g.depth_max));
   require(!g.out.empty(), "--out must name a folder");
   hyplora::train::check_thread_count(g.threads);

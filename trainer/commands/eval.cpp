@@ -6,6 +6,7 @@
 
 #include "commands/registry.hpp"
 #include "data/prompt_template.hpp"
+#include "data/story_task.hpp"
 #include "formats/atomic_file.hpp"
 #include "model/load_model.hpp"
 #include "train/adapter_file.hpp"
@@ -39,8 +40,9 @@ void check_options() {
   require(g.builtin_count >= 1 && g.builtin_count <= kMaxBuiltinProblems,
           "--builtin-count must be in [1, " + std::to_string(kMaxBuiltinProblems) + "], got " +
               std::to_string(g.builtin_count));
-  require(g.depth_min >= 1 && g.depth_max >= g.depth_min,
-          "--depth-min/--depth-max must satisfy 1 <= min <= max, got " + std::to_string(g.depth_min) + " and " +
+  require(g.depth_min >= 1 && g.depth_max >= g.depth_min && g.depth_max <= hyplora::data::kMaxStoryDepth,
+          "--depth-min/--depth-max must satisfy 1 <= min <= max <= " + std::to_string(hyplora::data::kMaxStoryDepth) +
+              ", got " + std::to_string(g.depth_min) + " and " +
               std::to_string(g.depth_max));
   require(g.max_new_tokens >= 1 && g.max_new_tokens <= 1000000,
           "--max-new-tokens must be in [1, 1000000], got " + std::to_string(g.max_new_tokens));

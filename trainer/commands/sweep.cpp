@@ -66,7 +66,9 @@ CLI::App* setup(CLI::App& app) {
   c->add_option("--variants", g.variants, "lora,lora_scaled,naive,hyplora_lorentz,hyplora_poincare,paper")->delimiter(',');
   c->add_option("--curvatures", g.curvatures, "K values for the hyperbolic variants: 1,0.5,learned,2:learned")->delimiter(',');
   c->add_option("--lrs", g.lrs, "learning rates (the best per arm is chosen on validation)")->delimiter(',');
-  c->add_option("--seeds", g.seeds, "seeds (>= 5 for confidence intervals worth reading)")->delimiter(',');
+  c->add_option("--seeds", g.seeds, "seeds (>= 5 for confidence intervals worth reading)")
+      ->delimiter(',')
+      ->check(hyplora::cli::non_negative_integer());  // -1 wrapped to 2^64-1
   c->add_option("--steps", g.steps, "optimiser steps per cell (the same for every cell)");
   c->add_option("--batch", g.batch, "examples per step");
   c->add_option("--train-problems", g.train_count, "built-in training problems");

@@ -178,7 +178,10 @@ const std::string& json_string(const nlohmann::json& obj, const char* key) {
   if (it == obj.end()) throw RecordError(std::string("missing field '") + key + "'");
   if (!it->is_string())
     throw RecordError(std::string("field '") + key + "' is a " + type_word(*it) + ", expected a string");
-  return it->get_ref<const std::string&>();
+  const auto& s = it->get_ref<const std::string&>();
+  // "\u0000" is valid JSON, but the tokenizer stops at a NUL: the text after it was lost silently
+  if (s.find('\0') != std::string::npos) throw RecordError(std::string("field '") + key + "' contains a NUL character");
+  return s;
 }
 
 double json_number(const nlohmann::json& obj, const char* key) {

@@ -199,6 +199,8 @@ LoadResult load_aqua(const std::string& path, BadRecordPolicy policy) {
     std::string choices;
     for (const auto& o : *it) {
       if (!o.is_string()) throw RecordError("an entry of 'options' is not a string");
+      if (o.get_ref<const std::string&>().find('\0') != std::string::npos)
+        throw RecordError("an entry of 'options' contains a NUL character");
       std::string opt = one_line(o.get<std::string>());
       r.options.push_back(opt);
       // "A)21" -> "(A) 21"

@@ -93,8 +93,9 @@ Problem make_problem(Rng& rng, int depth, int max_value) {
 }
 
 void check_config(const StoryTaskConfig& c) {
-  if (c.min_depth < 1 || c.max_depth < c.min_depth)
-    throw std::invalid_argument("built-in task: depths must satisfy 1 <= min_depth <= max_depth (got " +
+  if (c.min_depth < 1 || c.max_depth < c.min_depth || c.max_depth > kMaxStoryDepth)
+    throw std::invalid_argument("built-in task: depths must satisfy 1 <= min_depth <= max_depth <= " +
+                                std::to_string(kMaxStoryDepth) + " (got " +
                                 std::to_string(c.min_depth) + ".." + std::to_string(c.max_depth) + ")");
   if (c.max_value < 10 || c.max_value > 1000000)
     throw std::invalid_argument("built-in task: max_value must be in 10..1000000 (got " + std::to_string(c.max_value) + ")");

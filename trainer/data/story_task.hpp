@@ -21,6 +21,13 @@
 
 namespace hyplora::data {
 
+/// Deepest problem the task makes (every --depth-max and the sweep grid's task.depth_max is checked
+/// against it before any work): each operation adds about 15 tokens, so depth 100 is ~1500 tokens,
+/// beyond the context of every model the trainer reads (stories260K: 512) and any sensible --cutoff.
+/// Deeper values only cost time: tokenizing such texts took minutes (depth 5000) before the cutoff
+/// dropped every problem.
+inline constexpr int kMaxStoryDepth = 100;
+
 struct StoryTaskConfig {
   std::uint64_t seed = 1;
   int min_depth = 1;
@@ -36,7 +43,7 @@ SplitRole story_split_of(const std::string& worked_answer, const StoryTaskConfig
 /// `count` distinct problems of `split`, depths cycling min_depth..max_depth (balanced), ids
 /// "builtin-<split>-<i>", source "builtin:<split>", Record::depth set. Deterministic for
 /// (config, split, count) on every machine. Throws std::invalid_argument on a bad config
-/// (depth < 1, min > max, fractions outside (0,1), max_value < 10) and std::runtime_error when the
+/// (depth < 1, min > max, max > kMaxStoryDepth, fractions outside (0,1), max_value < 10) and std::runtime_error when the
 /// split cannot hold `count` distinct problems.
 std::vector<Record> generate_story_problems(const StoryTaskConfig& config, SplitRole split, std::size_t count);
 

@@ -1,7 +1,11 @@
 #include "eval/metrics.hpp"
 
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <ostream>
+#include <stdexcept>
+#include <string>
 
 #include "data/answer_extraction.hpp"
 
@@ -44,10 +48,21 @@ namespace {
 nlohmann::json tally_json(const Tally& t) {
   return {{"total", t.total}, {"correct", t.correct}, {"accuracy", t.accuracy()}};
 }
+/// A count of a stored report: a whole number >= 0 (get<std::size_t> wrapped -5 and truncated 1.5).
+std::size_t count_from(const nlohmann::json& j, const char* key) {
+  const auto& v = j.at(key);
+  const bool ok = v.is_number_unsigned() || (v.is_number_integer() && v.get<std::int64_t>() >= 0) ||
+                  (v.is_number_float() && v.get<double>() >= 0 && v.get<double>() <= 9e15 &&
+                   v.get<double>() == std::floor(v.get<double>()));
+  if (!ok) throw std::invalid_argument(std::string("'") + key + "' = " + v.dump() + " is not a count (an integer >= 0)");
+  return v.is_number_float() ? std::size_t(v.get<double>()) : v.get<std::size_t>();
+}
 Tally tally_from(const nlohmann::json& j) {
   Tally t;
-  t.total = j.at("total").get<std::size_t>();
-  t.correct = j.at("correct").get<std::size_t>();
+  t.total = count_from(j, "total");
+  t.correct = count_from(j, "correct");
+  if (t.correct > t.total)
+    throw std::invalid_argument("'correct' = " + std::to_string(t.correct) + " exceeds 'total' = " + std::to_string(t.total));
   return t;
 }
 }  // namespace

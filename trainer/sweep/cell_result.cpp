@@ -18,9 +18,13 @@ double number_from(const nlohmann::json& j) { return j.is_number() ? j.get<doubl
 nlohmann::json accuracy_json(const eval::DatasetAccuracy& d) {
   return eval::to_json(eval::AccuracyReport{{d}}, false)["datasets"][0];
 }
-eval::DatasetAccuracy accuracy_from(const nlohmann::json& j) {
+eval::DatasetAccuracy accuracy_from(const nlohmann::json& j, const std::string& field) {
   nlohmann::json wrapped = {{"datasets", nlohmann::json::array({j})}};
-  return eval::report_from_json(wrapped).datasets.at(0);
+  try {
+    return eval::report_from_json(wrapped).datasets.at(0);
+  } catch (const std::invalid_argument& e) {  // a bad tally: name the field (json errors pass through)
+    throw std::invalid_argument("sweep cell record: '" + field + "': " + e.what());
+  }
 }
 
 }  // namespace
@@ -73,16 +77,24 @@ CellResult cell_from_json(const nlohmann::json& j) {
     r.best_step = j.at("best_step").get<long>();
     r.final_K = number_from(j.at("final_K"));
     for (const auto& p : j.at("val_curve")) r.val_curve.emplace_back(p.at(0).get<long>(), number_from(p.at(1)));
-    r.validation = accuracy_from(j.at("validation"));
-    r.test = accuracy_from(j.at("test"));
+    r.validation = accuracy_from(j.at("validation"), "validation");
+    r.test = accuracy_from(j.at("test"), "test");
     if (j.contains("extra_tests"))  // absent in records of grids without eval_data
-      for (const auto& d : j.at("extra_tests")) r.extra_tests.push_back(accuracy_from(d));
+      for (const auto& d : j.at("extra_tests")) r.extra_tests.push_back(accuracy_from(d, "extra_tests"));
     r.train_seconds = j.at("train_seconds").get<double>();
     r.eval_seconds = j.at("eval_seconds").get<double>();
     r.fingerprint = j.at("fingerprint");
   } catch (const nlohmann::json::exception& e) {
     throw std::invalid_argument(std::string("sweep cell record: missing or bad field: ") + e.what());
   }
+  // values the aggregation trusts (correct 50 of total 6 was aggregated as 833%); the tallies of
+  // validation, test and extra_tests are checked by eval::report_from_json (0 <= correct <= total)
+  auto require = [](bool ok, const std::string& what) {
+    if (!ok) throw std::invalid_argument("sweep cell record: " + what);
+  };
+  require(std::isfinite(r.lr), "'lr' must be finite");
+  require(std::isfinite(r.train_seconds) && r.train_seconds >= 0 && std::isfinite(r.eval_seconds) && r.eval_seconds >= 0,
+          "'train_seconds' and 'eval_seconds' must be finite and >= 0");
   return r;
 }
 

@@ -3,11 +3,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdint>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <stdexcept>
+#include <type_traits>
 
 #include "data/prompt_template.hpp"
+#include "data/story_task.hpp"
 #include "util/model_locate.hpp"
 #include "util/sha256.hpp"
 
@@ -32,6 +36,28 @@ std::string number_text(double v) {
 
 void require(bool ok, const std::string& what) {
   if (!ok) throw std::invalid_argument("sweep grid: " + what);
+}
+
+/// The integer `v` holds, when it fits T exactly; else an error naming the key (nlohmann's get<T>
+/// casts without a check: 4294967297 became 1, -1 wrapped to 2^64-1, 1.5 became 1). An integral
+/// float (3.0) is accepted, as the training settings accept it.
+template <class T>
+T integer_at(const nlohmann::json& v, const std::string& key) {
+  bool ok = false;
+  if (v.is_number_unsigned()) {
+    ok = v.get<std::uint64_t>() <= std::uint64_t(std::numeric_limits<T>::max());
+  } else if (v.is_number_integer()) {
+    const std::int64_t i = v.get<std::int64_t>();
+    ok = i >= 0 ? std::uint64_t(i) <= std::uint64_t(std::numeric_limits<T>::max())
+                : std::is_signed_v<T> && i >= std::int64_t(std::numeric_limits<T>::min());
+  } else if (v.is_number_float()) {
+    const double d = v.get<double>();
+    ok = d == std::floor(d) && d >= double(std::numeric_limits<T>::min()) && d < double(std::numeric_limits<T>::max()) + 1.0;
+  }
+  require(v.is_number(), "'" + key + "' must be an integer, got " + v.dump());
+  require(ok, "'" + key + "' = " + v.dump() + " is not an integer in range [" + std::to_string(std::numeric_limits<T>::min()) +
+                  ", " + std::to_string(std::numeric_limits<T>::max()) + "]");
+  return v.is_number_float() ? static_cast<T>(v.get<double>()) : v.get<T>();
 }
 
 }  // namespace
@@ -123,7 +149,8 @@ void SweepGrid::validate() const {
   for (const auto& d : eval_data) require(!d.empty(), "eval_data holds an empty name");
   require(std::set<std::string>(eval_data.begin(), eval_data.end()).size() == eval_data.size(), "an eval_data set is listed twice");
   require(eval_limit > 0, "eval_limit must be positive");
-  require(task.depth_min >= 1 && task.depth_max >= task.depth_min, "task depths must satisfy 1 <= depth_min <= depth_max");
+  require(task.depth_min >= 1 && task.depth_max >= task.depth_min && task.depth_max <= data::kMaxStoryDepth,
+          "task depths must satisfy 1 <= depth_min <= depth_max <= " + std::to_string(data::kMaxStoryDepth));
   require(task.train > 0 && task.validation > 0 && task.test > 0, "task.train, task.validation and task.test must be positive");
   require(max_new_tokens > 0, "max_new_tokens must be positive");
   // the shared settings must be valid for a cell
@@ -193,7 +220,11 @@ SweepGrid grid_from_json(const nlohmann::json& j) {
       }
     }
     if (j.contains("lrs")) g.lrs = j.at("lrs").get<std::vector<double>>();
-    if (j.contains("seeds")) g.seeds = j.at("seeds").get<std::vector<std::uint64_t>>();
+    if (j.contains("seeds")) {
+      require(j.at("seeds").is_array(), "'seeds' must be a list of integers >= 0, got " + j.at("seeds").dump());
+      g.seeds.clear();
+      for (const auto& v : j.at("seeds")) g.seeds.push_back(integer_at<std::uint64_t>(v, "seeds"));
+    }
     if (j.contains("train")) {
       nlohmann::json merged = g.train;
       for (auto it = j.at("train").begin(); it != j.at("train").end(); ++it) merged[it.key()] = it.value();
@@ -205,12 +236,12 @@ SweepGrid grid_from_json(const nlohmann::json& j) {
                                                    "test",  "train_data", "validation_data", "test_data"};
       for (auto it = t.begin(); it != t.end(); ++it)
         if (!task_keys.count(it.key())) throw std::invalid_argument("sweep grid: unknown task key '" + it.key() + "'");
-      g.task.seed = t.value("seed", g.task.seed);
-      g.task.depth_min = t.value("depth_min", g.task.depth_min);
-      g.task.depth_max = t.value("depth_max", g.task.depth_max);
-      g.task.train = t.value("train", g.task.train);
-      g.task.validation = t.value("validation", g.task.validation);
-      g.task.test = t.value("test", g.task.test);
+      if (t.contains("seed")) g.task.seed = integer_at<std::uint64_t>(t.at("seed"), "task.seed");
+      if (t.contains("depth_min")) g.task.depth_min = integer_at<int>(t.at("depth_min"), "task.depth_min");
+      if (t.contains("depth_max")) g.task.depth_max = integer_at<int>(t.at("depth_max"), "task.depth_max");
+      if (t.contains("train")) g.task.train = integer_at<long>(t.at("train"), "task.train");
+      if (t.contains("validation")) g.task.validation = integer_at<long>(t.at("validation"), "task.validation");
+      if (t.contains("test")) g.task.test = integer_at<long>(t.at("test"), "task.test");
       if (t.contains("train_data")) {
         const auto& td = t.at("train_data");
         g.task.train_data = td.is_string() ? std::vector<std::string>{td.get<std::string>()} : td.get<std::vector<std::string>>();
@@ -219,8 +250,8 @@ SweepGrid grid_from_json(const nlohmann::json& j) {
       g.task.test_data = t.value("test_data", g.task.test_data);
     }
     if (j.contains("eval_data")) g.eval_data = j.at("eval_data").get<std::vector<std::string>>();
-    if (j.contains("eval_limit")) g.eval_limit = j.at("eval_limit").get<long>();
-    if (j.contains("max_new_tokens")) g.max_new_tokens = j.at("max_new_tokens").get<int>();
+    if (j.contains("eval_limit")) g.eval_limit = integer_at<long>(j.at("eval_limit"), "eval_limit");
+    if (j.contains("max_new_tokens")) g.max_new_tokens = integer_at<int>(j.at("max_new_tokens"), "max_new_tokens");
     if (j.contains("base")) g.base = j.at("base").get<bool>();
   } catch (const nlohmann::json::exception& e) {
     throw std::invalid_argument(std::string("sweep grid: a value has the wrong type: ") + e.what());

@@ -8,6 +8,7 @@
 #include "formats/format_error.hpp"
 #include "formats/safetensors.hpp"
 #include "formats/weight_check.hpp"
+#include "train/settings.hpp"
 
 namespace hyplora::train {
 namespace {
@@ -44,11 +45,17 @@ std::map<std::string, std::string> read_metadata(const formats::SafetensorsFile&
 }
 
 AdapterSpec spec_from(const std::map<std::string, std::string>& meta, const std::string& file) {
+  AdapterSpec spec;
   try {
-    return nlohmann::json::parse(meta.at("adapter")).get<AdapterSpec>();
+    spec = nlohmann::json::parse(meta.at("adapter")).get<AdapterSpec>();
   } catch (const std::exception& e) {
     throw formats::FormatError(file, std::string("metadata \"adapter\" is not a valid adapter description: ") + e.what());
   }
+  // as train checks --alpha: the scale alpha/rank multiplies every output (1e30, -16 gave garbage)
+  if (!(std::isfinite(spec.alpha) && spec.alpha > 0 && spec.alpha <= kMaxAlpha))
+    throw formats::FormatError(file, "metadata \"adapter\": alpha " + nlohmann::json(spec.alpha).dump() +
+                                         " is not positive and finite (at most " + nlohmann::json(kMaxAlpha).dump() + ")");
+  return spec;
 }
 
 bool is_hyperbolic(AdapterKind kind) {

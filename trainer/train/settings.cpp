@@ -1,11 +1,13 @@
 #include "train/settings.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <set>
 #include <stdexcept>
 #include <type_traits>
 
+#include "data/story_task.hpp"
 #include "train/schedule.hpp"
 
 namespace hyplora::train {
@@ -88,6 +90,13 @@ void require_integer_fits(const nlohmann::json& v, const char* key) {
   if (!ok) throw std::invalid_argument(std::string("training setting '") + key + "' = " + v.dump() + " is not an integer in range");
 }
 
+/// A double as "%g" prints it ("1e+30", "16").
+std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 }  // namespace
 
 void TrainSettings::validate() const {
@@ -97,7 +106,8 @@ void TrainSettings::validate() const {
   require(one_of(variant, {"consistent", "paper", "naive", "scaled"}),
           "--variant must be consistent, paper, naive or scaled, got '" + variant + "'");
   require(rank > 0 && rank <= 4096, "--rank must be in [1, 4096], got " + std::to_string(rank));
-  require(std::isfinite(alpha) && alpha > 0, "--alpha must be positive and finite");
+  require(std::isfinite(alpha) && alpha > 0 && alpha <= kMaxAlpha,
+          "--alpha must be positive and finite (at most " + number_text(kMaxAlpha) + "), got " + number_text(alpha));
   require(dropout >= 0 && dropout < 1, "--dropout must be in [0, 1)");
   require(!targets.empty(), "--targets must name at least one module");
   std::set<std::string> seen_targets;
@@ -122,8 +132,12 @@ void TrainSettings::validate() const {
   require(cutoff >= 8, "--cutoff must be at least 8 tokens");
   require(steps >= 0, "--steps must be >= 0");
   require(steps > 0 || (std::isfinite(epochs) && epochs > 0), "either --steps or --epochs must be positive");
+  require(std::isfinite(epochs) && epochs <= kMaxEpochs,
+          "--epochs must be at most " + number_text(kMaxEpochs) + ", got " + number_text(epochs));
   require(builtin || !data.empty(), "no training data: give --data FILE... and/or --builtin");
-  require(depth_min >= 1 && depth_max >= depth_min, "--depth-min/--depth-max must satisfy 1 <= min <= max");
+  require(depth_min >= 1 && depth_max >= depth_min && depth_max <= data::kMaxStoryDepth,
+          "--depth-min/--depth-max must satisfy 1 <= min <= max <= " + std::to_string(data::kMaxStoryDepth) + ", got " +
+              std::to_string(depth_min) + " and " + std::to_string(depth_max));
   require(builtin_train > 0 && builtin_train <= kMaxBuiltinProblems,
           "--builtin-train must be in [1, " + std::to_string(kMaxBuiltinProblems) + "], got " + std::to_string(builtin_train));
   require(val_examples >= 0 && val_examples <= kMaxBuiltinProblems,

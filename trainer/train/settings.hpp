@@ -17,6 +17,13 @@ inline constexpr int kMaxThreads = 1024;
 /// gigabytes, and the splits of the task cannot hold that many distinct problems anyway.
 inline constexpr long kMaxBuiltinProblems = 1000000;
 
+/// Upper bound of --epochs: beyond it the step count (epochs x examples / batch) overflowed a long
+/// (1e30 ran 1 step) and no run could finish anyway.
+inline constexpr double kMaxEpochs = 1e6;
+/// Upper bound of --alpha and of an adapter file's stored alpha: the scale alpha/rank multiplies
+/// every adapter output (1e30 turned any adapter into garbage).
+inline constexpr double kMaxAlpha = 1e6;
+
 /// Throws std::invalid_argument "<flag> must be in [0, 1024] (0 = default), got N" when n is out of range.
 void check_thread_count(int n, const char* flag = "--threads");
 

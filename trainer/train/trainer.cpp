@@ -179,8 +179,12 @@ TrainingRun::TrainingRun(TrainSettings settings, llm::LlamaModel& model, const l
     throw std::invalid_argument("no validation example fits --cutoff " + std::to_string(cutoff) + " (all " +
                                 std::to_string(validation.size()) + " dropped)");
   const long per_step = long(I.s.batch) * I.s.grad_accum;
-  I.total_steps = I.s.steps > 0 ? I.s.steps
-                                : std::max(1L, long(std::ceil(I.s.epochs * double(I.train_ex.size()) / double(per_step))));
+  const double epoch_steps = std::ceil(I.s.epochs * double(I.train_ex.size()) / double(per_step));
+  if (I.s.steps <= 0 && !(epoch_steps < 1e15))  // long(...) of a larger double overflowed (1e30 ran 1 step)
+    throw std::invalid_argument("training setting --epochs " + std::to_string(I.s.epochs) + " gives " +
+                                std::to_string(epoch_steps) + " steps over " + std::to_string(I.train_ex.size()) +
+                                " examples: too many; give fewer --epochs or --steps N");
+  I.total_steps = I.s.steps > 0 ? I.s.steps : std::max(1L, long(epoch_steps));
   I.sched.peak = I.s.lr;
   I.sched.warmup_steps = I.s.warmup;
   I.sched.total_steps = I.total_steps;
