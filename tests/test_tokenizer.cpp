@@ -59,7 +59,71 @@ void check_encode_reference(const std::string& tokenizer, const std::string& ref
   std::cout << tokenizer << ": " << checked << " reference encodings checked, " << round_trips << " decode round trips\n";
 }
 
+/// run.c's encode as it is written there: the code-point split with byte fallback, then after every
+/// merge a rescan of all pairs for the best score (the first one on ties). Quadratic; the reference
+/// for the heap-based merge of Tokenizer::encode.
+std::vector<int> encode_rescanning(const Tokenizer& tok, const std::string& text) {
+  std::vector<int> t{tok.bos_id()};
+  if (!text.empty()) t.push_back(tok.lookup(" "));
+  std::string buf;
+  for (std::size_t c = 0; c < text.size(); ++c) {
+    const auto byte = static_cast<unsigned char>(text[c]);
+    if ((byte & 0xC0) != 0x80) buf.clear();
+    buf.push_back(char(byte));
+    if (c + 1 < text.size() && (static_cast<unsigned char>(text[c + 1]) & 0xC0) == 0x80 && buf.size() < 4) continue;
+    const int id = tok.lookup(buf);
+    if (id != -1) t.push_back(id);
+    else
+      for (unsigned char b : buf) t.push_back(int(b) + 3);
+    buf.clear();
+  }
+  while (true) {
+    float best = -1e10f;
+    int best_id = -1;
+    std::size_t at = 0;
+    for (std::size_t i = 0; i + 1 < t.size(); ++i) {
+      const int id = tok.lookup(tok.piece(t[i]) + tok.piece(t[i + 1]));
+      if (id != -1 && tok.score(id) > best) {
+        best = tok.score(id);
+        best_id = id;
+        at = i;
+      }
+    }
+    if (best_id == -1) break;
+    t[at] = best_id;
+    t.erase(t.begin() + std::ptrdiff_t(at) + 1);
+  }
+  return t;
+}
+
 }  // namespace
+
+TEST_CASE("encode's heap-ordered merges give run.c's rescanning result; a 680 KB text round-trips", "[tokenizer]") {
+  // random texts from a small alphabet (many equal-scoring pairs: the leftmost-on-ties rule), words,
+  // digits, punctuation and multi-byte characters, with both tokenizers
+  for (const char* file : {"models/stories260K/tok512.bin", "models/llama2-tokenizer/tokenizer.bin"}) {
+    const auto tok = Tokenizer::load_llama2c(require_shared(file));
+    const std::vector<std::string> atoms = {"a", "aa", "b", "ab", " ", " the", "Tom", "7", "12", "+", ".", "\n", "\xc3\xa9",
+                                            "\xe2\x82\xac", "\xf0\x9f\x99\x82", "is", "ing", "\t", "ll"};
+    std::uint64_t state = 12345;
+    auto next = [&] { state = state * 6364136223846793005ULL + 1442695040888963407ULL; return state >> 33; };
+    for (int k = 0; k < 300; ++k) {
+      std::string text;
+      const int len = int(next() % 60);
+      for (int i = 0; i < len; ++i) text += atoms[next() % atoms.size()];
+      INFO(file << " text: " << text);
+      REQUIRE(tok.encode(text, true, false) == encode_rescanning(tok, text));
+    }
+    // a long text: the rescanning merge is quadratic in it (a 1 MB record took minutes); the heap is not
+    std::string long_text;
+    for (int i = 0; i < 20000; ++i) long_text += "Tom has 3 apples and buys 4 more. ";
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto ids = tok.encode(long_text, true, false);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::cout << file << ": " << long_text.size() << " bytes -> " << ids.size() << " tokens in " << seconds << " s\n";
+    CHECK(tok.decode_all(std::vector<int>(ids.begin() + 1, ids.end()), tok.bos_id()) == long_text);
+  }
+}
 
 TEST_CASE("tok512 encodes exactly as run.c (tok512_encode.jsonl)", "[tokenizer]") {
   check_encode_reference("models/stories260K/tok512.bin", "reference/tok512_encode.jsonl");

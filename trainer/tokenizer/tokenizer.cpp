@@ -3,7 +3,9 @@
 #include <cctype>
 #include <cmath>
 #include <cstring>
+#include <cstdint>
 #include <limits>
+#include <queue>
 
 #include "formats/atomic_file.hpp"
 #include "formats/byte_cursor.hpp"
@@ -171,36 +173,59 @@ std::vector<int> Tokenizer::encode(std::string_view text, bool bos, bool eos) co
       throw std::runtime_error("Tokenizer::encode: token id " + std::to_string(id) +
                                " outside the vocabulary (no \" \" piece or too few byte tokens)");
 
-  // Greedy merges: the best-scoring adjacent pair first (the first one on ties), as run.c. run.c
-  // looks every pair up again after each merge; here merge_id[i] caches the piece of pair
-  // (i, i+1), and a merge at k only re-looks-up its two new neighbouring pairs (same result).
-  std::string pair;
-  auto pair_piece = [&](std::size_t i) {
-    pair.assign(c_string(pieces_[std::size_t(tokens[i])]));
-    pair.append(c_string(pieces_[std::size_t(tokens[i + 1])]));
-    return lookup(pair);
-  };
-  std::vector<int> merge_id(tokens.size() > 1 ? tokens.size() - 1 : 0);
-  for (std::size_t i = 0; i < merge_id.size(); ++i) merge_id[i] = pair_piece(i);
-  while (true) {
-    float best_score = -1e10f;
-    int best_id = -1;
-    std::size_t best_idx = 0;
-    for (std::size_t i = 0; i < merge_id.size(); ++i) {
-      const int id = merge_id[i];
-      if (id != -1 && scores_[std::size_t(id)] > best_score) {
-        best_score = scores_[std::size_t(id)];
-        best_id = id;
-        best_idx = i;
-      }
-    }
-    if (best_id == -1) break;
-    tokens[best_idx] = best_id;
-    tokens.erase(tokens.begin() + std::ptrdiff_t(best_idx) + 1);
-    merge_id.erase(merge_id.begin() + std::ptrdiff_t(best_idx));
-    if (best_idx > 0) merge_id[best_idx - 1] = pair_piece(best_idx - 1);
-    if (best_idx < merge_id.size()) merge_id[best_idx] = pair_piece(best_idx);
+  // Greedy merges: the best-scoring adjacent pair first (the leftmost one on ties), as run.c. run.c
+  // rescans every pair after each merge (quadratic: a 1 MB record took minutes); here the candidate
+  // pairs sit in a heap ordered by (score, then position), the tokens in a linked list, and a
+  // merge pushes only its two new neighbouring pairs. A popped pair is used only if both its tokens
+  // are unchanged since it was pushed (version stamps); the list keeps the original order, so the
+  // left token's original index orders ties as run.c's left-to-right scan does. Same result.
+  const std::size_t n = tokens.size();
+  constexpr std::size_t none = std::numeric_limits<std::size_t>::max();
+  std::vector<std::size_t> next(n), prev(n);
+  std::vector<std::uint32_t> version(n, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    next[i] = i + 1 < n ? i + 1 : none;
+    prev[i] = i > 0 ? i - 1 : none;
   }
+  struct Candidate {
+    float score;
+    std::size_t left, right;
+    std::uint32_t left_version, right_version;
+    int id;
+  };
+  auto later = [](const Candidate& a, const Candidate& b) {  // heap order: best score, then leftmost
+    return a.score < b.score || (a.score == b.score && a.left > b.left);
+  };
+  std::priority_queue<Candidate, std::vector<Candidate>, decltype(later)> heap(later);
+  std::string pair;
+  auto push_pair = [&](std::size_t i) {
+    if (i == none || next[i] == none) return;
+    const std::size_t j = next[i];
+    pair.assign(c_string(pieces_[std::size_t(tokens[i])]));
+    pair.append(c_string(pieces_[std::size_t(tokens[j])]));
+    const int id = lookup(pair);
+    if (id != -1 && scores_[std::size_t(id)] > -1e10f)  // run.c's initial best_score
+      heap.push({scores_[std::size_t(id)], i, j, version[i], version[j], id});
+  };
+  for (std::size_t i = 0; i + 1 < n; ++i) push_pair(i);
+  while (!heap.empty()) {
+    const Candidate c = heap.top();
+    heap.pop();
+    if (next[c.left] != c.right || version[c.left] != c.left_version || version[c.right] != c.right_version)
+      continue;  // stale: a token of the pair was merged away or changed
+    tokens[c.left] = c.id;
+    ++version[c.left];
+    ++version[c.right];  // removed from the list: no candidate names it any more
+    next[c.left] = next[c.right];
+    if (next[c.right] != none) prev[next[c.right]] = c.left;
+    next[c.right] = none;
+    push_pair(prev[c.left]);
+    push_pair(c.left);
+  }
+  std::vector<int> merged;
+  merged.reserve(n);
+  for (std::size_t i = n > 0 ? 0 : none; i != none; i = next[i]) merged.push_back(tokens[i]);
+  tokens = std::move(merged);
   if (eos) tokens.push_back(eos_id_);
   return tokens;
 }
