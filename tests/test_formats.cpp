@@ -530,3 +530,61 @@ TEST_CASE("atomic writes: commit publishes, an abandoned writer leaves the old f
   CHECK(slurp(p) == "third");
   CHECK_THROWS_AS(AtomicFileWriter(dir.path / "missing-dir" / "x"), std::runtime_error);
 }
+
+TEST_CASE("an output folder is checked for writability before any work", "[atomic][bad-input]") {
+  using hyplora::formats::require_writable_folder;
+  namespace fs = std::filesystem;
+  TempDir dir;
+  auto message = [](auto&& f) {
+    try {
+      f();
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  auto entries = [&] {
+    int n = 0;
+    for ([[maybe_unused]] auto& e : fs::directory_iterator(dir.path)) ++n;
+    return n;
+  };
+  // a writable folder (existing, or to be made under a writable one) passes and keeps no probe file
+  CHECK_NOTHROW(require_writable_folder(dir.path, "--out x", false));
+  CHECK_NOTHROW(require_writable_folder(dir.path / "new" / "deeper", "--out x", true));
+  CHECK(entries() == 0);
+  CHECK_FALSE(fs::exists(dir.path / "new"));  // checked, not made
+  // a missing folder the command does not make
+  const auto missing = message([&] { require_writable_folder(dir.path / "nope", "eval: --out nope/r.json", false); });
+  CHECK(missing.find("eval: --out nope/r.json") == 0);
+  CHECK(missing.find("does not exist") != std::string::npos);
+  // a regular file where a folder should be: refused for root too (permission bits do not matter)
+  const fs::path file = dir.path / "plain.txt";
+  write_file_atomically(file, "x");
+  for (const fs::path& d : {file, file / "sub", file / "sub" / "deeper"}) {
+    for (const bool later : {false, true}) {
+      INFO(d << " created_later " << later);
+      const auto m = message([&] { require_writable_folder(d, "--out " + d.string(), later); });
+      CHECK(m.find("--out " + d.string()) == 0);
+      CHECK(m.find(file.string() + " is a file, not a folder") != std::string::npos);
+    }
+  }
+  // /sys takes no new files (for root neither)
+  if (fs::is_directory("/sys/kernel")) {
+    const auto m = message([] { require_writable_folder("/sys", "eval: --out /sys/r.json", false); });
+    CHECK(m.find("cannot create files in folder /sys") != std::string::npos);
+  }
+  // a read-only folder: permission bits stop only a non-root user
+  const fs::path ro = dir.path / "ro";
+  fs::create_directory(ro);
+  fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec);
+  if (::geteuid() == 0) {
+    WARN("SKIPPED part: running as root, a read-only folder's permission bits do not stop writes");
+  } else {
+    const auto m = message([&] { require_writable_folder(ro, "--out ro", false); });
+    CHECK(m.find("cannot create files in folder " + ro.string() + ": Permission denied") != std::string::npos);
+    const auto under = message([&] { require_writable_folder(ro / "a" / "b", "--out ro/a/b", true); });
+    CHECK(under.find("cannot create files in folder " + ro.string()) != std::string::npos);
+  }
+  fs::permissions(ro, fs::perms::owner_all);
+  CHECK(entries() == 2);  // plain.txt and ro: no probe left behind
+}

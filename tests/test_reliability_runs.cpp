@@ -5,6 +5,7 @@
 // and the adapter on disk stays loadable and finite.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -298,6 +299,94 @@ TEST_CASE("a diverging run (lr 1e30) stops with a message, the adapter on disk s
     REQUIRE(fs::exists(out / "checkpoint.safetensors"));
     CHECK(check_run_folder(out, cfg) == 0);
   }
+}
+
+TEST_CASE("an output path that cannot take files is refused before any work (eval, analyze, demo)", "[reliability][runs]") {
+  // eval ran its whole evaluation, analyze its ~48 s of work and demo its base-model evaluation, then
+  // failed to write ("cannot create temporary file", "cannot create directories: Not a directory")
+  require_cli();
+  const fs::path model = hyplora::test::require_shared("models/stories260K/stories260K.bin");
+  const std::string m = model.string();
+  TempDir tmp;
+  const fs::path file = tmp.path / "plain.txt", log = tmp.path / "log.txt";
+  hyplora::test::spit(file, "not a folder\n");
+  // `late`: text printed only once the expensive work has begun
+  auto expect_refused = [&](const std::vector<std::string>& args, const std::vector<std::string>& parts,
+                            const std::vector<std::string>& late) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto r = run_cli(args, log);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::string line;
+    for (const auto& a : args) line += a + " ";
+    INFO(line << "-> exit " << r.code << " after " << s << " s\n" << r.text);
+    CHECK(r.code == 1);
+    for (const auto& p : parts) CHECK(r.text.find(p) != std::string::npos);
+    for (const auto& p : late) CHECK(r.text.find(p) == std::string::npos);
+  };
+  // a regular file where the folder should be: fails for root too
+  const std::string in_file = (file / "r.json").string(), under_file = (file / "sub" / "out").string();
+  expect_refused({"eval", "--model", m, "--builtin-count", "300", "--quiet", "--out", in_file},
+                 {"--out " + in_file, file.string() + " is a file, not a folder"}, {", prompt template", "report:"});
+  expect_refused({"analyze", "--model", m, "--data", "builtin:200", "-o", under_file},
+                 {"--out " + under_file, file.string() + " is a file, not a folder"}, {"analyze: model", "analyze: wrote"});
+  expect_refused({"analyze", "--model", m, "--data", "builtin:200", "-o", file.string()},
+                 {file.string() + " is a file, not a folder"}, {"analyze: model"});
+  expect_refused({"demo", "--model", m, "--out", under_file, "--steps", "1", "--train-problems", "20", "--test-problems", "3"},
+                 {"--out " + under_file, file.string() + " is a file, not a folder"}, {"hyplora demo: model", "[1/5]"});
+  CHECK(hyplora::test::slurp(file) == "not a folder\n");
+  // /sys takes no files, for root neither
+  if (fs::is_directory("/sys/kernel"))
+    expect_refused({"eval", "--model", m, "--quiet", "--out", "/sys/r.json"},
+                   {"--out /sys/r.json", "cannot create files in folder /sys"}, {", prompt template"});
+  // a read-only folder: refused for a non-root user (root writes through the permission bits)
+  const fs::path ro = tmp.path / "ro";
+  fs::create_directory(ro);
+  fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec);
+  if (::geteuid() == 0) {
+    WARN("SKIPPED the read-only-folder checks: running as root, whose writes permission bits do not stop");
+  } else {
+    expect_refused({"eval", "--model", m, "--quiet", "--out", (ro / "r.json").string()},
+                   {"--out", "cannot create files in folder " + ro.string() + ": Permission denied"}, {", prompt template"});
+    expect_refused({"analyze", "--model", m, "--data", "builtin:200", "-o", (ro / "a").string()},
+                   {"--out", "Permission denied"}, {"analyze: model"});
+    expect_refused({"demo", "--model", m, "--out", ro.string(), "--steps", "1", "--train-problems", "20", "--test-problems", "3"},
+                   {"--out", "Permission denied"}, {"[1/5]"});
+  }
+  fs::permissions(ro, fs::perms::owner_all);
+  CHECK(fs::is_empty(ro));  // no probe file left
+}
+
+TEST_CASE("out of memory says so and names the flags that set the memory", "[reliability][runs]") {
+  // under `ulimit -v` a --batch 4096 run printed only "hyplora: error: std::bad_alloc"
+  require_cli();
+  const fs::path model = hyplora::test::require_shared("models/stories260K/stories260K.bin");
+  TempDir tmp;
+  const fs::path out = tmp.path / "out", log = tmp.path / "log.txt";
+  std::vector<std::string> args{cli().string(), "train", "--model", model.string(), "--builtin", "--batch", "4096",
+                                "--cutoff", "512", "--steps", "2", "--val-examples", "2", "--builtin-train", "64",
+                                "--threads", "1", "--plot", "none", "--quiet", "--out", out.string()};
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const rlimit limit{rlim_t(1) << 30, rlim_t(1) << 30};  // 1 GiB of address space
+    ::setrlimit(RLIMIT_AS, &limit);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  const int code = wait_for(pid);
+  const std::string text = slurp(log);
+  INFO("exit " << code << "\n" << text);
+  CHECK(code == 1);  // an error, not a crash
+  CHECK(text.find("hyplora: error: out of memory") != std::string::npos);
+  for (const char* knob : {"--batch", "--cutoff", "--grad-accum", "smaller --model"}) CHECK(text.find(knob) != std::string::npos);
 }
 
 TEST_CASE("bad flags fail before any work with a message naming the flag, and leave no output", "[reliability][runs]") {

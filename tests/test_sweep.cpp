@@ -464,3 +464,142 @@ TEST_CASE("a tiny sweep trains on a real data set and reports further test sets"
   CHECK(w.markdown.find("accuracy_by_depth") == std::string::npos);
   CHECK(w.markdown.find("`val_loss.png`, `accuracy_by_set.png`") != std::string::npos);
 }
+
+TEST_CASE("sweep aggregation: diverged cells are the worst validation loss, listed, and an all-diverged arm is reported",
+          "[sweep]") {
+  auto diverged_cell = [](const std::string& variant, double lr, std::uint64_t seed) {
+    CellResult c = synthetic_cell(variant, lr, seed, 0, 0, 0, std::nan(""));
+    c.test = {};
+    c.validation = {};
+    c.val_curve.clear();
+    c.diverged = true;
+    c.diverged_step = 1;
+    c.diverged_reason = "parameters diverged after step 1 (NaN or infinite); the last good adapter and checkpoint are kept";
+    return c;
+  };
+  std::vector<CellResult> cells;
+  for (std::uint64_t s = 0; s < 3; ++s) {
+    // lora: lr 0.1 would win on validation accuracy, but one of its seeds diverged; lr 0.01 trained everywhere
+    if (s == 2) cells.push_back(diverged_cell("lora", 0.1, s));
+    else cells.push_back(synthetic_cell("lora", 0.1, s, 50, 50, 90, 0.1));
+    cells.push_back(synthetic_cell("lora", 0.01, s, 40, 30, 60, 0.5));
+    // naive: every lr diverged at every seed
+    cells.push_back(diverged_cell("naive", 0.1, s));
+    cells.push_back(diverged_cell("naive", 0.01, s));
+  }
+  const auto s = aggregate(cells, {"lora", "naive"}, 200, 1);
+  REQUIRE(s.arms.size() == 2);
+  CHECK(s.arms[0].arm == "lora");
+  CHECK_FALSE(s.arms[0].diverged);
+  CHECK(s.arms[0].lr == 0.01);
+  CHECK(s.arms[0].test.n == 3);
+  CHECK(s.arms[0].diverged_seeds == 0);
+  CHECK(s.arms[1].arm == "naive");
+  CHECK(s.arms[1].diverged);
+  CHECK(s.arms[1].diverged_seeds == 6);
+  CHECK(s.arms[1].seeds.empty());
+  CHECK(s.pairs.empty());  // nothing to pair with an arm that never trained
+  CHECK(s.diverged.size() == 7);
+  for (const auto& r : s.lr_table) {
+    if (r.arm == "lora" && r.lr == 0.1) {
+      CHECK(r.diverged == 1);
+      CHECK(r.seeds == 2);
+      CHECK_FALSE(r.chosen);
+    }
+    if (r.arm == "naive") CHECK_FALSE(r.chosen);
+  }
+  const std::string md = to_markdown(s);
+  CHECK(md.find("| naive | diverged at every lr |") != std::string::npos);
+  CHECK(md.find("### Diverged cells (7") != std::string::npos);
+  CHECK(md.find("| lora | 0.1 | 2 (+1 diverged) |") != std::string::npos);
+  const auto j = to_json(s);
+  CHECK(j["diverged_cells"].size() == 7);
+  CHECK(j["arms"][1]["diverged"] == true);
+
+  // when every lr of an arm has a diverged cell, the one with the fewest is chosen (never one that
+  // only diverged), and the statistics use its trained seeds
+  std::vector<CellResult> partial{diverged_cell("lora", 0.1, 0), diverged_cell("lora", 0.1, 1),
+                                  synthetic_cell("lora", 0.1, 2, 50, 50, 99, 0.1),
+                                  diverged_cell("lora", 0.01, 0), synthetic_cell("lora", 0.01, 1, 10, 10, 10, 0.9),
+                                  synthetic_cell("lora", 0.01, 2, 10, 10, 10, 0.9), diverged_cell("lora", 0.001, 0)};
+  const auto ps = aggregate(partial);
+  REQUIRE(ps.arms.size() == 1);
+  CHECK(ps.arms[0].lr == 0.01);
+  CHECK(ps.arms[0].test.n == 2);
+  CHECK(ps.arms[0].diverged_seeds == 1);
+
+  // the record round trip keeps the divergence; a record written before the field existed loads as trained
+  const CellResult d = diverged_cell("lora", 0.1, 4);
+  const CellResult back = cell_from_json(to_json(d));
+  CHECK(back.diverged);
+  CHECK(back.diverged_step == 1);
+  CHECK(back.diverged_reason == d.diverged_reason);
+  nlohmann::json old = to_json(synthetic_cell("lora", 0.1, 4, 1, 1, 1, 0.3));
+  old.erase("diverged");
+  REQUIRE_FALSE(old.contains("diverged_reason"));
+  const CellResult old_back = cell_from_json(old);
+  CHECK_FALSE(old_back.diverged);
+  CHECK(old_back.diverged_step == -1);
+}
+
+TEST_CASE("a sweep cell that diverges is recorded as diverged, not retried, and the sweep goes on", "[sweep][slow]") {
+  const auto model = hyplora::test::require_shared("models/stories260K/stories260K.bin");
+  const hyplora::test::TempDir tmp("hyplora_test_sweep_diverged");
+  const fs::path dir = tmp.path;
+  SweepGrid g;
+  g.variants = {"lora"};
+  g.seeds = {1};
+  g.lrs = {1e30, 0.01};  // 1e30: the parameters diverge at the first step
+  g.train.model = model.string();
+  g.train.steps = 2;
+  g.train.batch = 2;
+  g.task.train = 20;
+  g.task.validation = 8;
+  g.task.test = 6;
+  g.max_new_tokens = 8;
+  g.base = false;
+  identify_model(g);
+  RunOptions opt;
+  opt.out = dir;
+  opt.threads = 1;
+  opt.quiet = true;
+
+  RunStats st;
+  REQUIRE_NOTHROW(st = run_sweep(g, opt));  // the old code threw "cell lora-lr1e+30-s1 stopped: ..."
+  CHECK(st.cells_total == 2);
+  CHECK(st.cells_run == 2);
+  CHECK(st.cells_diverged == 1);
+  CHECK(st.cells_left == 0);
+  ResultsStore store(dir);
+  const auto bad = store.load("lora-lr1e+30-s1");
+  REQUIRE(bad);
+  CHECK(bad->diverged);
+  CHECK(bad->diverged_reason.find("diverged") != std::string::npos);
+  CHECK(bad->diverged_step >= 1);
+  CHECK(bad->test.overall.total == 0);  // not evaluated
+  const auto good = store.load("lora-lr0.01-s1");
+  REQUIRE(good);
+  CHECK_FALSE(good->diverged);
+  CHECK(good->steps == 2);
+  CHECK(good->test.overall.total == 6);
+  CHECK(std::isfinite(good->best_val_loss));
+
+  // a rerun does not retry the diverged cell
+  const auto stamp = fs::last_write_time(store.cell_path(bad->id));
+  st = run_sweep(g, opt);
+  CHECK(st.cells_run == 0);
+  CHECK(st.cells_reused == 2);
+  CHECK(fs::last_write_time(store.cell_path(bad->id)) == stamp);
+
+  // the lr that trained is chosen; the summary shows the diverged cell
+  const auto w = write_summary(g, dir);
+  REQUIRE(w.summary.arms.size() == 1);
+  CHECK(w.summary.arms[0].lr == 0.01);
+  CHECK_FALSE(w.summary.arms[0].diverged);
+  REQUIRE(w.summary.diverged.size() == 1);
+  CHECK(w.summary.diverged[0].id == "lora-lr1e+30-s1");
+  CHECK(w.markdown.find("1 of them diverged") != std::string::npos);
+  CHECK(w.markdown.find("### Diverged cells") != std::string::npos);
+  CHECK(w.markdown.find("| lora-lr1e+30-s1 |") != std::string::npos);
+  CHECK(fs::exists(dir / "val_loss.png.gp"));
+}

@@ -591,6 +591,23 @@ TEST_CASE("a stop during a validation saves the run with that validation pending
       const auto c = train::load_checkpoint(dir_b / "checkpoint.safetensors");
       CHECK(c.state.val_pending);
       CHECK(c.state.step == stop_in_step + 1);
+      // only files that exist are named: a stop in the initial validation saves no best adapter, and
+      // the result and summary.json named adapter_best.safetensors (and "best step -1") all the same
+      const bool best_saved = fs::exists(dir_b / "adapter_best.safetensors");
+      CHECK(best_saved == (stop_in_step >= 0));
+      CHECK(r1.adapter_best.empty() == !best_saved);
+      CHECK(fs::exists(r1.adapter_last));
+      const auto summary = nlohmann::json::parse(file_bytes(dir_b / "summary.json"));
+      CHECK(summary["adapter"] == r1.adapter_last.string());
+      if (best_saved) {
+        CHECK(summary["adapter_best"] == r1.adapter_best.string());
+        CHECK(summary["best_step"] == r1.best_step);
+        CHECK(r1.best_step >= 0);
+      } else {
+        CHECK(summary["adapter_best"].is_null());
+        CHECK(summary["best_step"].is_null());
+        CHECK(r1.best_step == -1);
+      }
     }
     train::TrainingRun second(sb, *st.model, st.tok, train_recs, val_recs);
     const auto r2 = second.run(true);

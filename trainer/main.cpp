@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <exception>
 #include <iostream>
+#include <new>
+#include <string>
 
 #include "commands/registry.hpp"
 
@@ -17,9 +19,23 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  const hyplora::cli::Command* running = nullptr;
   try {
     for (auto& [sub, cmd] : subs)
-      if (sub->parsed()) return cmd->run();
+      if (sub->parsed()) {
+        running = cmd;
+        return cmd->run();
+      }
+  } catch (const std::bad_alloc&) {
+    // it printed "hyplora: error: std::bad_alloc", which says nothing of what to change
+    const std::string name = running ? running->name : std::string("hyplora");
+    std::cerr << "hyplora: error: out of memory (std::bad_alloc): " << name
+              << " needs more memory than this process may use (free memory, or a limit such as ulimit -v). "
+              << (running && !running->memory_hint.empty()
+                      ? running->memory_hint
+                      : std::string("Use a smaller model, fewer examples per batch or shorter sequences"))
+              << "\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "hyplora: error: " << e.what() << "\n";
     return 1;

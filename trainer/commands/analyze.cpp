@@ -7,6 +7,7 @@
 
 #include "analysis/analyze.hpp"
 #include "commands/registry.hpp"
+#include "formats/atomic_file.hpp"
 
 namespace {
 
@@ -15,6 +16,9 @@ std::string out_dir;
 bool no_bos = false, no_plots = false;
 
 int run_analyze_command() {
+  // the folder is written only after the model, data and delta work (~a minute): a -o that cannot take
+  // files (a file in the way, a read-only folder) failed only then
+  hyplora::formats::require_writable_folder(out_dir, "analyze: --out " + out_dir, true);
   args.out_dir = out_dir;
   args.bos = !no_bos;
   args.plots = !no_plots;
@@ -57,6 +61,8 @@ const hyplora::cli::CommandRegistration registration{
                     "only token counts and the power-law fit, with any llama2.c --tokenizer (no model needed)");
       return sub;
     },
-    run_analyze_command};
+    run_analyze_command,
+    "The Gromov delta keeps --max-points squared distances per thread, the embedding table and the records read "
+    "(--data) also take memory: lower --max-points or --max-prompts, read less --data, or use a smaller --model."};
 
 }  // namespace

@@ -131,6 +131,8 @@ void check_options() {
               ", got " + std::to_string(g.depth_min) + " and " +
               std::to_string(g.depth_max));
   require(!g.out.empty(), "--out must name a folder");
+  // writable before the base-model evaluation (a read-only folder failed only when the first run started)
+  hyplora::formats::require_writable_folder(g.out, "demo: --out " + g.out, true);
   hyplora::train::check_thread_count(g.threads);
   // the training settings of both adapters (batch, rank, learning rates, alphas, ...)
   auto check_job = [](const char* name, const char* adapter, const char* manifold, double lr, double alpha) {
@@ -300,6 +302,9 @@ int run() {
   return 0;
 }
 
-const hyplora::cli::CommandRegistration registration{"demo", setup, run};
+const hyplora::cli::CommandRegistration registration{
+    "demo", setup, run,
+    "The demo's training memory grows with --batch x the sequence length (deeper problems are longer: --depth-max) "
+    "and with the model size: lower --batch or --depth-max, or use a smaller --model."};
 
 }  // namespace

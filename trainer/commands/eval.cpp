@@ -54,8 +54,9 @@ void check_options() {
   if (!g.out.empty()) {  // the report is written at the end: a bad path must not cost the whole evaluation
     const std::filesystem::path out = g.out;
     require(!std::filesystem::is_directory(out), "--out " + g.out + " is a folder; give a file name for the JSON report");
-    require(out.parent_path().empty() || std::filesystem::is_directory(out.parent_path()),
-            "--out " + g.out + ": folder " + out.parent_path().string() + " does not exist");
+    // writable, not only existing: an unwritable folder (read-only, /sys, a file as the folder) failed
+    // with "cannot create temporary file" after the whole evaluation, and the report was lost
+    hyplora::formats::require_writable_folder(out.parent_path(), "eval: --out " + g.out, false);
   }
 }
 
@@ -172,6 +173,9 @@ int run() {
   return 0;
 }
 
-const hyplora::cli::CommandRegistration registration{"eval", setup, run};
+const hyplora::cli::CommandRegistration registration{
+    "eval", setup, run,
+    "Evaluation memory grows with the model size and the sequence length (the prompt plus --max-new-tokens): use a "
+    "smaller --model or a lower --max-new-tokens."};
 
 }  // namespace

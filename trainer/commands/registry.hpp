@@ -14,6 +14,9 @@ struct Command {
   std::string name;
   std::function<CLI::App*(CLI::App&)> setup;
   std::function<int()> run;
+  /// What makes this command's memory grow (flags, model size): main.cpp names it when the command
+  /// runs out of memory (std::bad_alloc). Empty: a generic hint.
+  std::string memory_hint = {};
 };
 
 inline std::vector<Command>& command_registry() {
@@ -34,8 +37,9 @@ inline CLI::Validator non_negative_integer() {
 }
 
 struct CommandRegistration {
-  CommandRegistration(std::string name, std::function<CLI::App*(CLI::App&)> setup, std::function<int()> run) {
-    command_registry().push_back({std::move(name), std::move(setup), std::move(run)});
+  CommandRegistration(std::string name, std::function<CLI::App*(CLI::App&)> setup, std::function<int()> run,
+                      std::string memory_hint = {}) {
+    command_registry().push_back({std::move(name), std::move(setup), std::move(run), std::move(memory_hint)});
   }
 };
 

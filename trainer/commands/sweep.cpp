@@ -125,7 +125,7 @@ int run() {
       const auto rec = store.load(cells[i].id());
       const char* state = !rec ? "to run   "
                           : rec->fingerprint == cell_fingerprint(grid, cells[i])
-                              ? "recorded "
+                              ? (rec->diverged ? "recorded (diverged) " : "recorded ")
                               : "other settings (a run refuses it) ";
       std::cout << state << cells[i].id() << "\n";
       ++listed;
@@ -141,9 +141,17 @@ int run() {
                                   (opt.out / "cells").string() +
                                   " (run the sweep without --aggregate-only first, or check --out and the grid settings)");
   } else {
-    const auto st = run_sweep(grid, opt);
+    RunStats st;
+    try {
+      st = run_sweep(grid, opt);
+    } catch (const SweepInterrupted& e) {  // like `hyplora train`: 130, the recorded cells are kept
+      std::cerr << "hyplora: " << e.what() << ". Run the same command again to continue.\n";
+      return 130;
+    }
     std::cout << "cells: " << st.cells_total << " in grid, " << st.cells_reused << " reused, " << st.cells_run
-              << " run now, " << st.cells_left << " left; " << hyplora::util::format_duration(st.seconds) << "\n";
+              << " run now";
+    if (st.cells_diverged) std::cout << " (" << st.cells_diverged << " diverged, recorded as such)";
+    std::cout << ", " << st.cells_left << " left; " << hyplora::util::format_duration(st.seconds) << "\n";
   }
   const auto summary = write_summary(grid, opt.out);
   std::cout << summary.markdown_path.string() << "\n" << summary.markdown;

@@ -88,7 +88,10 @@ int run() {
   for (const CLI::Option* opt : g_command->get_options())
     if (opt->count() > 0 && !opt->get_lnames().empty()) request.given_settings.push_back(opt->get_lnames()[0]);
   const auto r = hyplora::train::run_training(g_settings, request);
-  const std::string best = r.validated ? "best validation loss " + hyplora::format_number(r.best_val_loss) + " at step " +
+  // best_step -1: the initial validation was interrupted, no validation loss exists yet (it printed
+  // "best validation loss inf at step -1")
+  const std::string best = r.validated && r.best_step < 0 ? "no validation finished yet"
+                           : r.validated ? "best validation loss " + hyplora::format_number(r.best_val_loss) + " at step " +
                                              std::to_string(r.best_step)
                                        : "no validation set (best adapter = the last one)";
   if (r.already_complete) {
@@ -97,8 +100,13 @@ int run() {
     return 0;
   }
   std::cout << "steps " << r.steps << "/" << r.total_steps << ", " << best << ", " << r.train_seconds << " s, "
-            << r.tokens_per_second << " tokens/s\n"
-            << "adapter: " << r.adapter_last.string() << "\nbest adapter: " << r.adapter_best.string() << "\n";
+            << r.tokens_per_second << " tokens/s\n";
+  // only files that exist (the run names none it did not save: adapter_best before the first validation)
+  if (!r.adapter_last.empty()) std::cout << "adapter: " << r.adapter_last.string() << "\n";
+  std::cout << "best adapter: "
+            << (r.adapter_best.empty() ? std::string("none saved yet (the initial validation did not finish; --resume runs it)")
+                                       : r.adapter_best.string())
+            << "\n";
   if (r.interrupted) {
     std::cerr << "hyplora: " << r.stop_reason << "; state saved. Continue with: hyplora train --resume --out "
               << r.out_dir.string() << "\n";
@@ -111,6 +119,10 @@ int run() {
   return 0;
 }
 
-const hyplora::cli::CommandRegistration registration{"train", setup, run};
+const hyplora::cli::CommandRegistration registration{
+    "train", setup, run,
+    "Training memory grows with --batch x --cutoff (examples per micro-batch x tokens per example: every layer's "
+    "activations are kept for the backward pass) and with the model size: lower --batch (raise --grad-accum to keep "
+    "the effective batch) or --cutoff, or train a smaller --model."};
 
 }  // namespace

@@ -103,6 +103,44 @@ bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
   return std::filesystem::weakly_canonical(a, ec) == std::filesystem::weakly_canonical(b, ec);
 }
 
+void require_writable_folder(const std::filesystem::path& dir_in, const std::string& what, bool created_later) {
+  namespace fs = std::filesystem;
+  const fs::path dir = dir_in.empty() ? fs::path(".") : dir_in;
+  // the nearest existing ancestor (dir itself when it exists); every component on the way must be a folder
+  fs::path existing = dir;
+  for (;;) {
+    std::error_code ec;
+    const auto st = fs::status(existing, ec);
+    if (st.type() == fs::file_type::not_found) {
+      // ENOTDIR: a component further up is a file; walk up to it and name it below
+      if (existing == dir && !created_later && ec.value() != ENOTDIR)
+        throw std::invalid_argument(what + ": folder " + dir.string() + " does not exist");
+      fs::path up = existing.parent_path();
+      if (up.empty() || up == existing) up = existing.is_absolute() ? existing.root_path() : fs::path(".");
+      if (up == existing) break;
+      existing = up;
+      continue;
+    }
+    if (ec) throw std::invalid_argument(what + ": cannot inspect " + existing.string() + ": " + ec.message());
+    if (st.type() != fs::file_type::directory)
+      throw std::invalid_argument(what + ": " + existing.string() + " is a file, not a folder" +
+                                  (existing == dir ? "" : " (on the way to " + dir.string() + ")") +
+                                  "; give an output path in a folder");
+    break;
+  }
+  // probe: create and remove a file there, exactly as the atomic writer's temporary file
+  const fs::path probe =
+      existing / (".write-check.tmp." + std::to_string(::getpid()) + "." + std::to_string(temp_counter++));
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int err = errno;
+    throw std::invalid_argument(what + ": cannot create files in folder " + existing.string() + ": " +
+                                std::strerror(err) + " (checked before any work; give an --out where this user can write)");
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
 void require_not_an_input(const std::filesystem::path& out, const char* out_flag,
                           const std::vector<std::pair<std::filesystem::path, std::string>>& inputs) {
   for (const auto& [in, flag] : inputs)

@@ -51,6 +51,16 @@ bool same_file(const std::filesystem::path& a, const std::filesystem::path& b);
 void require_not_an_input(const std::filesystem::path& out, const char* out_flag,
                           const std::vector<std::pair<std::filesystem::path, std::string>>& inputs);
 
+/// Checked before expensive work, so that a bad output path does not cost the run: `dir` (the
+/// folder an output will be written into) can take new files. A path component that exists but is
+/// not a folder (a regular file used as a folder) is an error; a missing `dir` is an error unless
+/// `created_later` (the command makes it: then its nearest existing ancestor must take new files).
+/// Writability is probed, not guessed from permission bits: a file ".write-check.tmp.<pid>.<n>"
+/// (the temporary-file pattern, so remove_stale_temp_files knows it) is created and removed in the
+/// folder, so read-only mounts, ACLs, /sys and root's exemptions all count as for the real write.
+/// Throws std::invalid_argument "<what>: <problem>" (what names the flag and its value).
+void require_writable_folder(const std::filesystem::path& dir, const std::string& what, bool created_later);
+
 /// Removes the temporary files ".<name>.tmp.<pid>.<n>" in `dir` (not recursive) whose writing
 /// process no longer runs: what a writer killed by SIGKILL or a power cut leaves behind (its
 /// destination was never touched). Temporary files of live processes are kept. Returns the paths

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -49,6 +50,9 @@ std::string plot_title(std::string t) {
   return t;
 }
 
+/// " (+N diverged)" after a seed count, nothing when none diverged.
+std::string diverged_note(std::size_t n) { return n ? " (+" + std::to_string(n) + " diverged)" : ""; }
+
 double half_width(const eval::Summary& s) { return s.n >= 2 ? (s.ci_high - s.ci_low) / 2 : std::nan(""); }
 
 nlohmann::json summary_json(const eval::Summary& s) {
@@ -73,6 +77,7 @@ SweepSummary aggregate(const std::vector<CellResult>& cells, const std::vector<s
       out.base = c;
       continue;
     }
+    if (c.diverged) out.diverged.push_back(DivergedCell{c.id, c.arm, c.lr, c.seed, c.diverged_step, c.diverged_reason});
     by_arm[c.arm][c.lr].push_back(&c);
   }
   out.depths.assign(depths.begin(), depths.end());
@@ -85,39 +90,71 @@ SweepSummary aggregate(const std::vector<CellResult>& cells, const std::vector<s
 
   for (const auto& arm : arms) {
     const auto& lrs = by_arm.at(arm);
-    std::size_t most = 0;
-    for (const auto& [lr, cs] : lrs) most = std::max(most, cs.size());
-    // choose the lr on validation
-    double chosen_lr = 0;
-    double best_acc = -1, best_loss = 0;
+    // per lr: the cells that trained and the number that diverged
+    std::map<double, std::vector<const CellResult*>> trained;
+    std::map<double, std::size_t> diverged;
     std::vector<LrStat> rows;
     for (const auto& [lr, cs] : lrs) {
       std::vector<double> va, vl, ta;
+      auto& t = trained[lr];
       for (const auto* c : cs) {
+        if (c->diverged) {
+          ++diverged[lr];
+          continue;
+        }
+        t.push_back(c);
         va.push_back(c->validation.overall.accuracy());
         vl.push_back(c->best_val_loss);
         ta.push_back(c->test.overall.accuracy());
       }
-      LrStat row{arm, lr, cs.size(), mean_of(va), mean_of(vl), mean_of(ta), false};
-      rows.push_back(row);
-      if (cs.size() != most) continue;
-      const bool better = row.val_accuracy > best_acc ||
+      rows.push_back(LrStat{arm, lr, t.size(), mean_of(va), mean_of(vl), mean_of(ta), false, diverged[lr]});
+    }
+    // choose the lr on validation, among the lrs with trained cells: a diverged cell is the worst
+    // possible validation loss, so the fewest diverged cells come first; among those, the most seeds
+    std::size_t fewest_diverged = std::numeric_limits<std::size_t>::max(), most = 0;
+    for (const auto& r : rows)
+      if (r.seeds > 0) fewest_diverged = std::min(fewest_diverged, r.diverged);
+    for (const auto& r : rows)
+      if (r.seeds > 0 && r.diverged == fewest_diverged) most = std::max(most, r.seeds);
+    bool any_chosen = false;
+    double chosen_lr = 0;
+    double best_acc = -1, best_loss = 0;
+    for (const auto& row : rows) {
+      if (row.seeds == 0 || row.diverged != fewest_diverged || row.seeds != most) continue;
+      const bool better = !any_chosen || row.val_accuracy > best_acc ||
                           (row.val_accuracy == best_acc && row.val_loss < best_loss);  // lrs ascend: ties keep the smaller
       if (better) {
+        any_chosen = true;
         best_acc = row.val_accuracy;
         best_loss = row.val_loss;
-        chosen_lr = lr;
+        chosen_lr = row.lr;
       }
     }
     for (auto& r : rows) {
-      r.chosen = r.lr == chosen_lr;
+      r.chosen = any_chosen && r.lr == chosen_lr;
       out.lr_table.push_back(r);
     }
+    if (!any_chosen) {  // every recorded cell of the arm diverged: reported as such, no statistics
+      const CellResult* any = lrs.begin()->second.front();
+      ArmSummary s;
+      s.arm = arm;
+      s.variant = any->variant;
+      s.curvature_label = any->curvature_label;
+      s.lr = std::nan("");
+      s.steps = any->steps;
+      s.batch = any->batch;
+      s.best_val_loss = s.final_K = s.target_tokens = std::nan("");
+      for (auto* sum : {&s.test, &s.validation}) sum->mean = sum->std = sum->ci_low = sum->ci_high = std::nan("");
+      s.diverged = true;
+      for (const auto& [lr, n] : diverged) s.diverged_seeds += n;
+      out.arms.push_back(std::move(s));
+      continue;
+    }
 
-    auto cs = lrs.at(chosen_lr);
-    std::sort(cs.begin(), cs.end(), [](const CellResult* a, const CellResult* b) { return a->seed < b->seed; });
+    auto cs = trained.at(chosen_lr);
     ArmSummary s;
     s.arm = arm;
+    s.diverged_seeds = diverged[chosen_lr];
     s.variant = cs.front()->variant;
     s.curvature_label = cs.front()->curvature_label;
     s.lr = chosen_lr;
@@ -213,7 +250,14 @@ std::string to_markdown(const SweepSummary& s) {
     md << " - | - |\n";
   }
   for (const auto& a : s.arms) {
-    md << "| " << a.arm << " | " << num(a.lr, "%g") << " | " << a.test.n << " | " << pct(a.validation.mean) << " | "
+    if (a.diverged) {  // no lr trained: a row that says so, not a silent gap
+      md << "| " << a.arm << " | diverged at every lr | 0 (" << a.diverged_seeds << " diverged) | - | - | - | - |";
+      for (std::size_t i = 0; i < s.depths.size(); ++i) md << " - |";
+      md << " - | - |\n";
+      continue;
+    }
+    md << "| " << a.arm << " | " << num(a.lr, "%g") << " | " << a.test.n << diverged_note(a.diverged_seeds) << " | "
+       << pct(a.validation.mean) << " | "
        << pct(a.test.mean) << " | " << pct(a.test.std) << " | [" << pct(a.test.ci_low) << ", " << pct(a.test.ci_high) << "] |";
     for (int d : s.depths) {
       auto it = a.test_by_depth.find(d);
@@ -260,9 +304,21 @@ std::string to_markdown(const SweepSummary& s) {
   }
   md << "\n### Learning-rate choice (validation split; test shown for information only)\n\n";
   md << "| arm | lr | seeds | val acc (%) | best val loss | test acc (%) | chosen |\n|---|---|---|---|---|---|---|\n";
-  for (const auto& r : s.lr_table)
-    md << "| " << r.arm << " | " << num(r.lr, "%g") << " | " << r.seeds << " | " << pct(r.val_accuracy) << " | "
-       << num(r.val_loss) << " | " << pct(r.test_accuracy) << " | " << (r.chosen ? "yes" : "") << " |\n";
+  for (const auto& r : s.lr_table)  // an lr with a diverged cell: its loss is the worst possible
+    md << "| " << r.arm << " | " << num(r.lr, "%g") << " | " << r.seeds << diverged_note(r.diverged) << " | "
+       << pct(r.val_accuracy) << " | " << (r.diverged ? std::string("diverged") : num(r.val_loss)) << " | "
+       << pct(r.test_accuracy) << " | " << (r.chosen ? "yes" : "") << " |\n";
+  if (!s.diverged.empty()) {
+    md << "\n### Diverged cells (" << s.diverged.size()
+       << ", recorded, not run again; treated as the worst validation loss of their arm)\n\n"
+          "| cell | arm | lr | seed | step | reason |\n|---|---|---|---|---|---|\n";
+    for (const auto& d : s.diverged) {
+      std::string reason;  // one table cell: '|' escaped, line breaks as spaces
+      for (char ch : d.reason) reason += ch == '|' ? std::string("\\|") : std::string(1, ch == '\n' ? ' ' : ch);
+      md << "| " << d.id << " | " << d.arm << " | " << num(d.lr, "%g") << " | " << d.seed << " | "
+         << (d.step >= 0 ? std::to_string(d.step) : "-") << " | " << reason << " |\n";
+    }
+  }
   const char* tests_note =
       "Exact paired permutation test (sign flips of the per-seed differences; its smallest p is 2/2^seeds: "
       "0.0625 with 5 seeds), the same p adjusted by Holm over all the pairs of the table, and the exact sign test.\n\n";
@@ -283,7 +339,8 @@ std::string to_markdown(const SweepSummary& s) {
        << num(p.loss_cmp.sign_test_p, "%.3f") << " |\n";
   md << "\n### Budget per cell\n\n| arm | steps | batch | response tokens trained on (mean over seeds) |\n|---|---|---|---|\n";
   for (const auto& a : s.arms)
-    md << "| " << a.arm << " | " << a.steps << " | " << a.batch << " | " << num(a.target_tokens, "%.0f") << " |\n";
+    if (a.diverged) md << "| " << a.arm << " | - | " << a.batch << " | diverged |\n";
+    else md << "| " << a.arm << " | " << a.steps << " | " << a.batch << " | " << num(a.target_tokens, "%.0f") << " |\n";
   return md.str();
 }
 
@@ -292,20 +349,30 @@ nlohmann::json to_json(const SweepSummary& s) {
   j["depths"] = s.depths;
   j["extra_sets"] = s.extra_sets;
   for (const auto& a : s.arms) {
-    nlohmann::json ja = {{"arm", a.arm}, {"variant", a.variant}, {"curvature", a.curvature_label}, {"lr", a.lr},
+    nlohmann::json ja = {{"arm", a.arm}, {"variant", a.variant}, {"curvature", a.curvature_label},
+                         {"lr", std::isfinite(a.lr) ? nlohmann::json(a.lr) : nlohmann::json(nullptr)},
                          {"seeds", a.seeds}, {"test_accuracy", a.test_accuracy},
                          {"best_val_losses", a.best_val_losses}, {"test", summary_json(a.test)},
-                         {"validation", summary_json(a.validation)}, {"best_val_loss", a.best_val_loss},
+                         {"validation", summary_json(a.validation)},
+                         {"best_val_loss", std::isfinite(a.best_val_loss) ? nlohmann::json(a.best_val_loss) : nlohmann::json(nullptr)},
                          {"final_K", std::isfinite(a.final_K) ? nlohmann::json(a.final_K) : nlohmann::json(nullptr)},
-                         {"target_tokens", a.target_tokens}, {"steps", a.steps}, {"batch", a.batch}, {"val_curve", a.val_curve}};
+                         {"target_tokens", std::isfinite(a.target_tokens) ? nlohmann::json(a.target_tokens) : nlohmann::json(nullptr)},
+                         {"steps", a.steps}, {"batch", a.batch}, {"val_curve", a.val_curve},
+                         {"diverged", a.diverged}, {"diverged_seeds", a.diverged_seeds}};
     for (const auto& [d, sd] : a.test_by_depth) ja["test_by_depth"][std::to_string(d)] = summary_json(sd);
     for (const auto& [n, sd] : a.extra_test) ja["extra_test"][n] = summary_json(sd);
     if (a.extra_weighted.n) ja["extra_pooled"] = summary_json(a.extra_weighted);
     j["arms"].push_back(ja);
   }
   for (const auto& r : s.lr_table)
-    j["lr_table"].push_back({{"arm", r.arm}, {"lr", r.lr}, {"seeds", r.seeds}, {"val_accuracy", r.val_accuracy},
-                             {"val_loss", r.val_loss}, {"test_accuracy", r.test_accuracy}, {"chosen", r.chosen}});
+    j["lr_table"].push_back({{"arm", r.arm}, {"lr", r.lr}, {"seeds", r.seeds},
+                             {"val_accuracy", std::isfinite(r.val_accuracy) ? nlohmann::json(r.val_accuracy) : nlohmann::json(nullptr)},
+                             {"val_loss", std::isfinite(r.val_loss) ? nlohmann::json(r.val_loss) : nlohmann::json(nullptr)},
+                             {"test_accuracy", std::isfinite(r.test_accuracy) ? nlohmann::json(r.test_accuracy) : nlohmann::json(nullptr)},
+                             {"chosen", r.chosen}, {"diverged", r.diverged}});
+  j["diverged_cells"] = nlohmann::json::array();
+  for (const auto& d : s.diverged)
+    j["diverged_cells"].push_back({{"id", d.id}, {"arm", d.arm}, {"lr", d.lr}, {"seed", d.seed}, {"step", d.step}, {"reason", d.reason}});
   for (const auto& p : s.pairs)
     j["pairs"].push_back({{"a", p.a}, {"b", p.b}, {"n", p.cmp.n}, {"mean_difference", p.cmp.mean_difference},
                           {"wins", p.cmp.wins}, {"losses", p.cmp.losses}, {"ties", p.cmp.ties},
@@ -339,7 +406,8 @@ WrittenSummary write_summary(const SweepGrid& grid, const fs::path& dir) {
   w.summary = aggregate(cells, arm_order);
   const auto& s = w.summary;
   std::ostringstream md;
-  md << "## Sweep summary (" << cells.size() << " of " << specs.size() << " cells recorded)\n\n"
+  md << "## Sweep summary (" << cells.size() << " of " << specs.size() << " cells recorded"
+     << (s.diverged.empty() ? std::string() : ", " + std::to_string(s.diverged.size()) + " of them diverged") << ")\n\n"
      << "Grid: `" << to_json(grid).dump() << "`\n\n"
      << to_markdown(s) << "\nPlots: " << (s.depths.empty() ? "" : "`accuracy_by_depth.png`, ") << "`val_loss.png`"
      << (!s.extra_sets.empty() || s.depths.empty() ? ", `accuracy_by_set.png`" : "") << ".\n";
@@ -348,12 +416,15 @@ WrittenSummary write_summary(const SweepGrid& grid, const fs::path& dir) {
   formats::write_file_atomically(w.markdown_path, w.markdown);
   formats::write_file_atomically(dir / "summary.json", to_json(s).dump(2) + "\n");
 
-  if (!s.arms.empty()) {
-    const double n = double(s.arms.size());
+  std::vector<const ArmSummary*> plotted;  // an arm that diverged at every lr has nothing to draw
+  for (const auto& a : s.arms)
+    if (!a.diverged) plotted.push_back(&a);
+  if (!plotted.empty()) {
+    const double n = double(plotted.size());
     if (!s.depths.empty()) {  // real data sets carry no depth: no such plot then
       util::PlotPanel acc{"test accuracy by depth (mean, 95% CI over seeds)", "depth (operations)", "accuracy (%)", {}};
-      for (std::size_t i = 0; i < s.arms.size(); ++i) {
-        const auto& a = s.arms[i];
+      for (std::size_t i = 0; i < plotted.size(); ++i) {
+        const auto& a = *plotted[i];
         util::PlotSeries ser{plot_title(a.arm) + " (lr " + num(a.lr, "%g") + ")", {}, {}, {}};
         const double offset = (double(i) - (n - 1) / 2) * 0.05;  // keeps the error bars apart
         for (const auto& [d, sd] : a.test_by_depth) {
@@ -376,7 +447,8 @@ WrittenSummary write_summary(const SweepGrid& grid, const fs::path& dir) {
       if (!r1.rendered) std::cerr << "hyplora sweep: " << r1.message << "\n";
     }
     util::PlotPanel loss{"validation loss (mean over seeds, chosen lr)", "step", "loss (response tokens)", {}};
-    for (const auto& a : s.arms) {
+    for (const auto* ap : plotted) {
+      const auto& a = *ap;
       util::PlotSeries ser{plot_title(a.arm), {}, {}, {}};
       for (const auto& [step, l] : a.val_curve) {
         ser.x.push_back(double(step));
@@ -393,8 +465,8 @@ WrittenSummary write_summary(const SweepGrid& grid, const fs::path& dir) {
       for (std::size_t i = 0; i < s.extra_sets.size(); ++i) xlabel += ", " + std::to_string(i + 2) + " = " + plot_title(s.extra_sets[i]);
       util::PlotPanel sets{"test accuracy by test set (mean, 95% CI over seeds)", xlabel, "accuracy (%)", {}};
       sets.x_tics = 1;
-      for (std::size_t i = 0; i < s.arms.size(); ++i) {
-        const auto& a = s.arms[i];
+      for (std::size_t i = 0; i < plotted.size(); ++i) {
+        const auto& a = *plotted[i];
         util::PlotSeries ser{plot_title(a.arm) + " (lr " + num(a.lr, "%g") + ")", {}, {}, {}};
         const double offset = (double(i) - (n - 1) / 2) * 0.04;
         auto add = [&](double x, const eval::Summary& sd) {

@@ -9,6 +9,12 @@
 //     chosen lr): mean difference, wins/losses/ties, the exact paired permutation p (with Holm's
 //     adjustment over all the pairs of the table) and the exact sign-test p.
 //  4. the further test sets (eval_data) at the same lr: mean and 95% CI per set and pooled.
+//  Diverged cells (cell_result.hpp: training stopped because it diverged) count as the worst possible
+//  validation loss: an lr with fewer diverged cells is always preferred, so a diverged lr is never
+//  chosen while some lr of the arm trained with none; among the lrs with the fewest diverged cells
+//  the rule above applies to their trained cells. An arm whose every recorded cell diverged is
+//  reported as diverged (no lr chosen, no statistics, no pairs). The summary lists the diverged cells
+//  and marks them in its tables.
 // Outputs (write_summary): summary.md, summary.json, accuracy_by_depth.png, val_loss.png (+ .gp scripts).
 #include <filesystem>
 #include <map>
@@ -27,9 +33,10 @@ namespace hyplora::sweep {
 struct LrStat {
   std::string arm;
   double lr = 0;
-  std::size_t seeds = 0;
-  double val_accuracy = 0, val_loss = 0, test_accuracy = 0;  ///< means over seeds
+  std::size_t seeds = 0;                                      ///< cells that trained (not diverged)
+  double val_accuracy = 0, val_loss = 0, test_accuracy = 0;  ///< means over those seeds (NaN: none)
   bool chosen = false;
+  std::size_t diverged = 0;                                   ///< cells of this lr recorded as diverged
 };
 
 struct ArmSummary {
@@ -47,6 +54,16 @@ struct ArmSummary {
   double target_tokens = 0;               ///< mean response tokens trained on
   long steps = 0, batch = 0;
   std::vector<std::pair<long, double>> val_curve;  ///< mean validation loss by step over seeds
+  bool diverged = false;                  ///< every recorded cell of the arm diverged: no lr chosen (lr NaN)
+  std::size_t diverged_seeds = 0;         ///< diverged cells at the chosen lr (all of them when `diverged`)
+};
+
+struct DivergedCell {
+  std::string id, arm;
+  double lr = 0;
+  std::uint64_t seed = 0;
+  long step = -1;
+  std::string reason;
 };
 
 struct PairRow {
@@ -63,6 +80,7 @@ struct SweepSummary {
   std::optional<CellResult> base;         ///< the model without adapter
   std::vector<int> depths;
   std::vector<std::string> extra_sets;    ///< names of the further test sets (eval_data), first-seen order
+  std::vector<DivergedCell> diverged;     ///< cells recorded as diverged, in input order
 };
 
 /// Aggregates cells (any order). arm_order lists the arms in display order (arms not listed follow,

@@ -34,7 +34,7 @@ nlohmann::json to_json(const CellResult& r) {
   for (const auto& [step, loss] : r.val_curve) curve.push_back({step, number_or_null(loss)});
   nlohmann::json extra = nlohmann::json::array();
   for (const auto& d : r.extra_tests) extra.push_back(accuracy_json(d));
-  return {{"id", r.id},
+  nlohmann::json j = {{"id", r.id},
           {"arm", r.arm},
           {"variant", r.variant},
           {"curvature", r.curvature_label},
@@ -56,6 +56,12 @@ nlohmann::json to_json(const CellResult& r) {
           {"train_seconds", r.train_seconds},
           {"eval_seconds", r.eval_seconds},
           {"fingerprint", r.fingerprint}};
+  j["diverged"] = r.diverged;
+  if (r.diverged) {
+    j["diverged_reason"] = r.diverged_reason;
+    j["diverged_step"] = r.diverged_step;
+  }
+  return j;
 }
 
 CellResult cell_from_json(const nlohmann::json& j) {
@@ -84,6 +90,13 @@ CellResult cell_from_json(const nlohmann::json& j) {
     r.train_seconds = j.at("train_seconds").get<double>();
     r.eval_seconds = j.at("eval_seconds").get<double>();
     r.fingerprint = j.at("fingerprint");
+    if (j.contains("diverged")) {  // absent in records written before divergence was recorded
+      r.diverged = j.at("diverged").get<bool>();
+      if (r.diverged) {
+        r.diverged_reason = j.value("diverged_reason", std::string());
+        r.diverged_step = j.value("diverged_step", -1L);
+      }
+    }
   } catch (const nlohmann::json::exception& e) {
     throw std::invalid_argument(std::string("sweep cell record: missing or bad field: ") + e.what());
   }

@@ -3,6 +3,12 @@
 // those files. A cell file is written atomically once the cell's training and evaluation are done,
 // so its presence means "finished"; a sweep started again skips it (after checking that it was
 // recorded with the same settings).
+//
+// A cell whose training stopped because it diverged (the trainer's "parameters diverged" stop or the
+// NaN/Inf policy's stop) is recorded too, with diverged = true, the trainer's reason and the step:
+// it is finished (a rerun does not retry it), it is never evaluated (its tallies are empty), and the
+// aggregation treats it as the worst possible validation loss. Records written before this field
+// existed have no "diverged" key and load as trained cells.
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -34,6 +40,10 @@ struct CellResult {
   eval::DatasetAccuracy validation, test;
   std::vector<eval::DatasetAccuracy> extra_tests;  ///< the grid's eval_data sets, in its order
   double train_seconds = 0, eval_seconds = 0;
+  // divergence (absent from older records: false)
+  bool diverged = false;          ///< training stopped: parameters diverged / non-finite steps
+  std::string diverged_reason;    ///< the trainer's stop reason
+  long diverged_step = -1;        ///< the optimiser step (1-based) at which it stopped
   nlohmann::json fingerprint;     ///< cell_fingerprint() of the grid that produced it
 };
 

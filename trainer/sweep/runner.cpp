@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <chrono>
 #include <cstring>
 #include <optional>
@@ -19,6 +20,7 @@
 #include "train/adapter_file.hpp"
 #include "train/dataset.hpp"
 #include "train/evaluate.hpp"
+#include "train/signals.hpp"
 #include "train/trainer.hpp"
 #include "util/model_locate.hpp"
 #include "util/progress.hpp"
@@ -82,6 +84,41 @@ class CellClaim {
  private:
   explicit CellClaim(fs::path p) : path_(std::move(p)) {}
   fs::path path_;
+};
+
+/// SIGINT / SIGTERM for the whole sweep: the first asks it to stop (train/signals.hpp's flag, which the
+/// trainer reads after each step; between cells the sweep reads it), a second exits at once (130).
+/// Its own handler and saved handlers, restored on destruction: train::StopSignalScope keeps the
+/// previous handlers in one global, so two of them nested would not restore the original.
+extern "C" void sweep_on_stop_signal(int) {
+  if (train::stop_requested()) {
+    const char msg[] = "\nhyplora sweep: second interrupt, exiting at once\n";
+    (void)!::write(2, msg, sizeof msg - 1);
+    ::_exit(130);
+  }
+  train::request_stop();
+  const char msg[] = "\nhyplora sweep: interrupt received, stopping after this training step or cell...\n";
+  (void)!::write(2, msg, sizeof msg - 1);
+}
+
+class SweepSignalScope {
+ public:
+  SweepSignalScope() {
+    struct sigaction sa {};
+    sa.sa_handler = sweep_on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~SweepSignalScope() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  SweepSignalScope(const SweepSignalScope&) = delete;
+  SweepSignalScope& operator=(const SweepSignalScope&) = delete;
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
 };
 
 using Clock = std::chrono::steady_clock;
@@ -174,8 +211,7 @@ CellResult run_cell(const SweepGrid& g, const CellSpec& c, SweepContext& ctx, co
     const auto s = cell_settings(g, c, run_dir.string());
     train::TrainingRun run(s, model, ctx.tok, ctx.train, ctx.validation);
     const auto tr = run.run(false);
-    if (tr.interrupted) throw std::runtime_error("sweep interrupted during cell " + r.id + " (not recorded)");
-    if (tr.stopped_bad) throw std::runtime_error("cell " + r.id + " stopped: " + tr.stop_reason);
+    if (tr.interrupted) throw SweepInterrupted("sweep interrupted during cell " + r.id + " (not recorded)");
     r.steps = tr.steps;
     r.batch = s.batch;
     r.grad_accum = s.grad_accum;
@@ -186,6 +222,20 @@ CellResult run_cell(const SweepGrid& g, const CellSpec& c, SweepContext& ctx, co
     r.best_step = tr.best_step;
     r.train_seconds = tr.train_seconds;
     r.val_curve = read_val_curve(run_dir / "train_log.jsonl");
+    if (tr.stopped_bad) {
+      // diverged (parameters implausible, or non-finite steps by the NaN/Inf policy): a finished cell
+      // with no result worth evaluating; its run folder keeps the log. The steps done are recorded;
+      // the step that failed is the next one.
+      r.diverged = true;
+      r.diverged_reason = tr.stop_reason;
+      r.diverged_step = tr.steps + 1;
+      r.best_val_loss = std::nan("");  // no adapter of this cell is chosen or evaluated
+      r.best_step = -1;
+      r.final_K = std::nan("");
+      r.validation.name = "validation";
+      r.test.name = "test";
+      return r;  // the run folder keeps its log, last good adapter and checkpoint, as the reason says
+    }
     fs::remove(run_dir / "checkpoint.safetensors");  // the cell is complete: no resume state needed
     auto best = train::load_adapter(tr.adapter_best, model.config());
     r.final_K = best.mean_K();
@@ -250,7 +300,13 @@ RunStats run_sweep(const SweepGrid& grid, const RunOptions& opt) {
   SweepContext ctx = make_context(grid);
   const long limit = opt.max_cells >= 0 ? std::min<long>(opt.max_cells, long(todo.size())) : long(todo.size());
   util::Progress progress("sweep", limit);
+  // a stop signal between cells (during an evaluation) ends the sweep after that cell; during
+  // training the trainer stops after the current step (its own scope, nested in this one)
+  train::clear_stop_request();
+  SweepSignalScope signal_scope;
   for (long i = 0; i < limit; ++i) {
+    if (train::stop_requested())
+      throw SweepInterrupted("sweep interrupted before cell " + todo[std::size_t(i)].id() + " (the cells before it are recorded)");
     const auto& c = todo[std::size_t(i)];
     long holder = 0;
     auto claim = CellClaim::take(fs::path(store.cell_path(c.id()).string() + ".claim"), &holder);
@@ -268,7 +324,16 @@ RunStats run_sweep(const SweepGrid& grid, const RunOptions& opt) {
     CellResult r = run_cell(grid, c, ctx, opt.out);
     store.save(r);
     ++stats.cells_run;
-    if (!opt.quiet) {
+    if (r.diverged) {
+      ++stats.cells_diverged;
+      // always said (also with --quiet): the sweep goes on, but this lr did not train
+      std::cerr << "hyplora sweep: cell " << r.id << " diverged at step " << r.diverged_step << " (" << r.diverged_reason
+                << "); recorded as diverged, going on\n";
+      if (!opt.quiet) {
+        progress.update(i + 1, r.id + ": diverged", true);
+        std::cerr << "\n";
+      }
+    } else if (!opt.quiet) {
       char buf[200];
       std::snprintf(buf, sizeof buf, "%s: val acc %.3f, test acc %.3f, best val loss %.4f, %.0f s", r.id.c_str(),
                     r.validation.overall.accuracy(), r.test.overall.accuracy(), r.best_val_loss, seconds_since(t0));

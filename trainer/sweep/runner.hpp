@@ -4,8 +4,13 @@
 // validation and test sets, and the cell is recorded atomically in DIR/cells/<cell-id>.json. Cells
 // already recorded with the same settings are skipped, so an interrupted sweep resumes where it
 // stopped. Progress (cells done, time per cell, ETA) goes to stderr.
+// A cell whose training diverges (the trainer stops it: parameters diverged, or the NaN/Inf policy)
+// is recorded as diverged (cell_result.hpp) and the sweep goes on with the other cells; any other
+// error of a cell (data, I/O, ...) stops the sweep with that error. SIGINT / SIGTERM stops the sweep
+// after the current training step or cell, with SweepInterrupted (the cell is not recorded).
 #include <cstdint>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -27,11 +32,18 @@ struct RunStats {
   long cells_reused = 0;      ///< recorded before, not run again
   long cells_run = 0;         ///< run and recorded by this invocation
   long cells_left = 0;        ///< still not recorded (max_cells reached)
+  long cells_diverged = 0;    ///< of cells_run: recorded as diverged
   double seconds = 0;
 };
 
+/// A stop by SIGINT / SIGTERM (or train::request_stop()): `hyplora sweep` exits 130 like `train`.
+struct SweepInterrupted : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 /// Runs what is missing. Throws std::runtime_error when a recorded cell's settings differ from the
-/// grid's (use a new DIR or delete that cell file), and on the errors of training / evaluation.
+/// grid's (use a new DIR or delete that cell file), SweepInterrupted on a stop signal, and on the
+/// errors of training / evaluation (a divergence is not one: that cell is recorded as diverged).
 RunStats run_sweep(const SweepGrid& grid, const RunOptions& options);
 
 /// Response tokens seen by `steps` optimiser steps of batch*grad_accum examples drawn in the trainer's

@@ -255,6 +255,14 @@ double initial_val_from_log(const fs::path& log) {
   return std::nan("");
 }
 
+/// Clears the result's adapter paths whose files do not exist (no best adapter before the initial
+/// validation has finished), so that neither summary.json nor the CLI names a missing file.
+void forget_missing_adapters(TrainResult& r) {
+  std::error_code ec;
+  if (!r.adapter_last.empty() && !fs::exists(r.adapter_last, ec)) r.adapter_last.clear();
+  if (!r.adapter_best.empty() && !fs::exists(r.adapter_best, ec)) r.adapter_best.clear();
+}
+
 void write_summary(const fs::path& path, const TrainResult& r) {
   auto num_or_null = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
   nlohmann::json summary = {{"steps", r.steps},
@@ -262,13 +270,15 @@ void write_summary(const fs::path& path, const TrainResult& r) {
                             {"interrupted", r.interrupted},
                             {"stopped_bad", r.stopped_bad},
                             {"stop_reason", r.stop_reason},
-                            {"best_step", r.best_step},
+                            // -1 (no validation finished yet: one interrupted at step 0) is null
+                            {"best_step", r.best_step >= 0 ? nlohmann::json(r.best_step) : nlohmann::json(nullptr)},
                             {"skipped_steps", r.skipped_steps},
                             {"train_seconds", r.total_train_seconds},
                             {"train_seconds_this_process", r.train_seconds},
                             {"tokens_per_second", r.tokens_per_second},
-                            {"adapter", r.adapter_last.string()},
-                            {"adapter_best", r.adapter_best.string()},
+                            // only files that exist (an empty path: none was saved)
+                            {"adapter", r.adapter_last.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.adapter_last.string())},
+                            {"adapter_best", r.adapter_best.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.adapter_best.string())},
                             {"best_by", r.validated ? "validation loss" : "last step (no validation set)"}};
   summary["initial_val_loss"] = num_or_null(r.initial_val_loss);
   summary["final_val_loss"] = num_or_null(r.final_val_loss);
@@ -385,6 +395,7 @@ TrainResult TrainingRun::run(bool resume) {
       result.total_train_seconds = c.state.elapsed_s;
       result.stop_reason = "already complete";
       result.validated = !I.val_ex.empty();
+      forget_missing_adapters(result);
       // a run killed between its last checkpoint and its summary: write the missing summary
       if (!fs::exists(I.out / "summary.json")) write_summary(I.out / "summary.json", result);
       return result;
@@ -588,6 +599,9 @@ TrainResult TrainingRun::run(bool resume) {
   result.train_seconds = seconds();
   result.total_train_seconds = st.elapsed_s + result.train_seconds;
   result.tokens_per_second = result.train_seconds > 0 ? double(model_tokens_here) / result.train_seconds : 0;
+  // a stop during the initial validation saves no best adapter: name only the files that exist (the
+  // summary and the printed lines named adapter_best.safetensors, which was not there)
+  forget_missing_adapters(result);
   write_summary(I.out / "summary.json", result);
   if (s.plot != "none") write_loss_plot(I.log_path(), I.out / ("loss." + s.plot), std::string(kind_name(A.spec().kind)) + " loss");
   return result;
