@@ -477,6 +477,69 @@ TEST_CASE("bad flags fail before any work with a message naming the flag, and le
   ::unsetenv("HYPLORA_MAX_WEIGHT");
 }
 
+TEST_CASE("flags that do not apply or are out of range are refused naming the flag (train, generate, analyze)", "[reliability][runs]") {
+  require_cli();
+  const fs::path model = hyplora::test::require_shared("models/stories260K/stories260K.bin");
+  TempDir tmp;
+  const fs::path out = tmp.path / "out", log = tmp.path / "log.txt";
+  const std::string m = model.string(), o = out.string();
+  auto expect_error = [&](const std::vector<std::string>& args, const std::vector<std::string>& parts) {
+    const auto r = run_cli(args, log);
+    std::string line;
+    for (const auto& a : args) line += a + " ";
+    INFO(line << "-> exit " << r.code << "\n" << r.text);
+    CHECK(r.code != 0);
+    CHECK(r.code < 128);
+    for (const auto& p : parts) CHECK(r.text.find(p) != std::string::npos);
+    CHECK_FALSE(fs::exists(out));
+  };
+  const fs::path data = tmp.path / "g.jsonl";
+  std::string records;
+  for (int i = 1; i <= 10; ++i)
+    records += R"({"question": "Tom has )" + std::to_string(i) + R"( apples and buys 3. How many?", "answer": "#### )" +
+               std::to_string(i + 3) + "\"}\n";
+  hyplora::test::spit(data, records);
+  const std::string d = "gsm8k:" + data.string();
+  const std::vector<std::string> base{"train", "--model", m, "--steps", "1", "--batch", "2", "--rank", "2",
+                                      "--plot", "none", "--quiet", "--out", o};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  // LoRA has no curvature: this exited 0 and the adapter metadata recorded K:5, learn_K:true
+  expect_error(with({"--builtin", "--adapter", "lora", "--curvature", "5", "--learn-curvature", "--manifold", "poincare"}),
+               {"--curvature 5", "--adapter lora"});
+  expect_error(with({"--builtin", "--adapter", "lora", "--learn-curvature"}), {"--learn-curvature", "--adapter lora"});
+  expect_error(with({"--builtin", "--adapter", "lora", "--manifold", "poincare"}), {"--manifold poincare", "--adapter lora"});
+  // float underflow: "RuntimeCurvature: curvature scale K must be positive and finite, got 0"
+  expect_error(with({"--builtin", "--curvature", "1e-300"}), {"--curvature", "1e-300"});
+  // the same data twice duplicated its records
+  expect_error(with({"--data", d, "--data", d}), {"--data", "twice"});
+  // --val-examples 0 (no validation set) with --val-data validated on all of it
+  expect_error(with({"--data", d, "--val-data", d, "--val-examples", "0"}), {"--val-examples 0", "--val-data"});
+  // generate: run.c's silent normalisation (-p 1.5 -> 0.9, -t -1 -> greedy, -n -5 -> seq_len) refused
+  expect_error({"generate", "--model", m, "-p", "1.5"}, {"--topp", "1.5"});
+  expect_error({"generate", "--model", m, "-p", "-1"}, {"--topp", "-1"});
+  expect_error({"generate", "--model", m, "-p", "nan"}, {"--topp"});
+  expect_error({"generate", "--model", m, "-t", "-1"}, {"--temperature", "-1"});
+  expect_error({"generate", "--model", m, "-t", "nan"}, {"--temperature"});
+  expect_error({"generate", "--model", m, "-n", "-5"}, {"--steps", "-5"});
+  for (const char* p : {"0", "1"}) {  // run.c: no top-p cut
+    const auto r = run_cli({"generate", "--model", m, "-n", "3", "-p", p, "-s", "1", "--quiet"}, log);
+    INFO(r.text);
+    CHECK(r.code == 0);
+  }
+  // analyze: a missing file said "unknown data set '/nonexistent.jsonl' (known: ...)"
+  const auto r = run_cli({"analyze", "--model", m, "-d", (tmp.path / "nonexistent.jsonl").string(), "-o", o}, log);
+  INFO(r.text);
+  CHECK(r.code != 0);
+  CHECK(r.text.find("file not found") != std::string::npos);
+  CHECK(r.text.find("unknown data set") == std::string::npos);
+  const auto r2 = run_cli({"analyze", "--model", m, "-d", "gsm8k-trian", "-o", o}, log);  // a name: the known names
+  CHECK(r2.text.find("unknown data set 'gsm8k-trian'") != std::string::npos);
+}
+
 TEST_CASE("an existing run is not overwritten, --resume checks its flags and leaves a finished run alone, eval uses the adapter's template", "[reliability][runs]") {
   require_cli();
   const fs::path model = hyplora::test::require_shared("models/stories260K/stories260K.bin");

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "data/record.hpp"
+#include "data/registry.hpp"
 #include "formats/format_error.hpp"
 #include "formats/safetensors.hpp"
 #include "model/load_model.hpp"
@@ -221,6 +222,73 @@ TEST_CASE("training settings: JSON round trip, unknown keys and bad values are e
   CHECK_THROWS_WITH(train::resolve_kind("hyplora", "euclidean", "consistent"), Catch::Contains("--adapter lora"));
   CHECK(train::resolve_kind("hyplora", "poincare", "consistent") == train::AdapterKind::hyplora_poincare);
   CHECK(train::resolve_kind("lora", "euclidean", "scaled") == train::AdapterKind::lora_scaled);
+}
+
+TEST_CASE("settings: curvature flags on LoRA, data listed twice, --val-examples 0 with --val-data, an underflowing K", "[trainer][settings]") {
+  train::TrainSettings s;
+  s.builtin = true;
+  REQUIRE_NOTHROW(s.validate());
+  // --curvature 1e-300 became K = 0 in float: "RuntimeCurvature: ... got 0", naming neither flag nor value
+  s.curvature = 1e-300;
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("--curvature") && Catch::Contains("float") && Catch::Contains("1e-300"));
+  s.curvature = 1e300;
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("--curvature") && Catch::Contains("1e+300"));
+  s.curvature = 1e-30;
+  CHECK_NOTHROW(s.validate());
+  s.curvature = 1;
+
+  // LoRA has no curvature: --adapter lora --curvature 5 --learn-curvature --manifold poincare exited 0
+  // and the adapter metadata recorded K:5, learn_K:true
+  s.adapter = "lora";
+  s.manifold = "euclidean";
+  CHECK_NOTHROW(train::check_adapter_settings_apply(s));
+  s.manifold = "lorentz";  // the default (a LoRA run's settings.json holds it): not refused
+  CHECK_NOTHROW(train::check_adapter_settings_apply(s));
+  s.curvature = 5;
+  CHECK_THROWS_WITH(train::check_adapter_settings_apply(s), Catch::Contains("--curvature 5") && Catch::Contains("--adapter lora"));
+  s.curvature = 1;
+  s.learn_curvature = true;
+  CHECK_THROWS_WITH(train::check_adapter_settings_apply(s), Catch::Contains("--learn-curvature") && Catch::Contains("--adapter lora"));
+  s.learn_curvature = false;
+  s.manifold = "poincare";
+  CHECK_THROWS_WITH(train::check_adapter_settings_apply(s), Catch::Contains("--manifold poincare") && Catch::Contains("--adapter lora"));
+  s.adapter = "hyplora";
+  s.variant = "scaled";
+  s.manifold = "lorentz";
+  s.curvature = 2;
+  CHECK_THROWS_WITH(train::check_adapter_settings_apply(s), Catch::Contains("--curvature 2") && Catch::Contains("--variant scaled"));
+  s.variant = "naive";
+  CHECK_NOTHROW(train::check_adapter_settings_apply(s));  // naive computes exp0/log0 with K
+  s.manifold = "poincare";
+  CHECK_THROWS_WITH(train::check_adapter_settings_apply(s), Catch::Contains("--manifold poincare") && Catch::Contains("naive"));
+  s.variant = "consistent";
+  s.learn_curvature = true;
+  CHECK_NOTHROW(train::check_adapter_settings_apply(s));
+  s = train::TrainSettings{};
+  s.builtin = true;
+
+  // the same --data twice duplicated its records (validation copies overlapped training)
+  test::TempDir tmp;
+  const fs::path file = tmp.path / "g.jsonl";
+  test::spit(file, R"({"question": "1 + 1?", "answer": "2\n#### 2"})" "\n");
+  s.data = {"gsm8k:" + file.string(), "gsm8k:" + file.string()};
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("--data") && Catch::Contains("twice"));
+  s.data = {"gsm8k:" + file.string(), (tmp.path / "." / "g.jsonl").string()};  // same file, other spelling
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("--data") && Catch::Contains("twice"));
+  s.data = {"gsm8k:" + file.string(), "mawps-train"};
+  CHECK_NOTHROW(s.validate());
+  CHECK(data::data_source_identity("gsm8k-train", tmp.path.string()) ==
+        data::data_source_identity("gsm8k:" + (tmp.path / "gsm8k" / "train.jsonl").string()));
+  CHECK(data::data_source_identity("gsm8k-train", tmp.path.string()) != data::data_source_identity("gsm8k-test", tmp.path.string()));
+  s.data.clear();
+
+  // docs: --val-examples 0 = no validation set; with --val-data it validated on all of the file
+  s.val_examples = 0;
+  CHECK_NOTHROW(s.validate());
+  s.val_data = file.string();
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("--val-examples 0") && Catch::Contains("--val-data"));
+  s.val_examples = 5;
+  CHECK_NOTHROW(s.validate());
 }
 
 TEST_CASE("adapter files: atomic save and load give the same bits, with PEFT names and curvature", "[trainer][adapter_file]") {

@@ -94,6 +94,12 @@ SourceRecords load_source(const std::string& item) {
   }
   data::LoadResult r;
   if (!fs::exists(item)) {
+    // a path is not a misspelt name: "unknown data set '/x.jsonl' (known: ...)" hid the missing file
+    const auto ends_with = [&](const std::string& tail) {
+      return item.size() >= tail.size() && item.compare(item.size() - tail.size(), tail.size(), tail) == 0;
+    };
+    if (item.find('/') != std::string::npos || ends_with(".json") || ends_with(".jsonl") || ends_with(".ndjson"))
+      throw std::invalid_argument("--data " + item + ": file not found");
     const auto& info = data::find_dataset(item);  // throws listing the known names
     s.format = data::format_name(info.format);
     r = data::load_dataset(item, data::BadRecordPolicy::skip);

@@ -1,14 +1,17 @@
 // hyplora generate: text generation as llama2.c run.c (same arguments, same output).
 //   hyplora generate --model M --tokenizer T --prompt P --steps N --temperature 0 [--topp 0.9 --seed S]
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "commands/registry.hpp"
+#include "hyplora/core/format.hpp"
 #include "model/generator.hpp"
 #include "model/llama.hpp"
 #include "model/load_model.hpp"
@@ -31,11 +34,19 @@ GenerateArgs args;
 
 int run_generate() {
   using namespace hyplora;
+  // run.c turns -t < 0 into greedy, -p outside [0, 1] into 0.9 and -n < 0 into seq_len without a
+  // word; here they are refused before the model is read (as -s < 0 is). -n 0 and -n > seq_len mean
+  // seq_len, and -p 0 or 1 plain sampling, as in run.c (docs/runtime.md).
+  if (!std::isfinite(args.temperature) || args.temperature < 0)
+    throw std::invalid_argument("--temperature (-t) must be finite and >= 0 (0 = greedy), got " +
+                                format_number(double(args.temperature)));
+  if (!(args.topp >= 0 && args.topp <= 1))
+    throw std::invalid_argument("--topp (-p) must be in [0, 1] (0 or 1: no top-p cut), got " +
+                                format_number(double(args.topp)));
+  if (args.steps < 0)
+    throw std::invalid_argument("--steps (-n) must be >= 0 (0 = seq_len), got " + std::to_string(args.steps));
   // run.c's parameter normalisation
   if (args.seed == 0) args.seed = static_cast<std::uint64_t>(static_cast<unsigned int>(std::time(nullptr)));
-  if (args.temperature < 0) args.temperature = 0;
-  if (args.topp < 0 || args.topp > 1) args.topp = 0.9f;
-  if (args.steps < 0) args.steps = 0;
 
   const auto files = util::locate_model(args.model, args.tokenizer);
   llm::LlamaModel model(llm::load_model_weights(files.model));
@@ -70,9 +81,9 @@ const hyplora::cli::CommandRegistration registration{
       sub->add_option("--tokenizer,-z", args.tokenizer, "llama2.c tokenizer.bin (default: next to the model / in the GGUF)");
       sub->add_option("--prompt,-i", args.prompt, "prompt text (default empty)");
       sub->add_option("--adapter", args.adapter, "adapter file (.safetensors) written by hyplora train");
-      sub->add_option("--steps,-n", args.steps, "positions to run, BOS and prompt included (0 = seq_len)");
-      sub->add_option("--temperature,-t", args.temperature, "0 = greedy");
-      sub->add_option("--topp,-p", args.topp, "top-p (nucleus) sampling mass in (0, 1)");
+      sub->add_option("--steps,-n", args.steps, "positions to run, BOS and prompt included (>= 0; 0 or more than seq_len = seq_len)");
+      sub->add_option("--temperature,-t", args.temperature, "sampling temperature >= 0 (0 = greedy)");
+      sub->add_option("--topp,-p", args.topp, "top-p (nucleus) sampling mass in (0, 1); 0 or 1 = no top-p cut");
       sub->add_option("--seed,-s", args.seed, "RNG seed in [0, 2^64) (0: current time)")
           ->check(hyplora::cli::non_negative_integer());
       sub->add_flag("--quiet,-q", args.quiet, "do not print tok/s on stderr");

@@ -53,7 +53,9 @@ void add_train_options(CLI::App* c, hyplora::train::TrainSettings& s) {
   c->add_option("--depth-min", s.depth_min, "built-in task: fewest operations")->capture_default_str();
   c->add_option("--depth-max", s.depth_max, "built-in task: most operations")->capture_default_str();
   c->add_option("--builtin-train", s.builtin_train, "built-in task: training problems")->capture_default_str();
-  c->add_option("--val-examples", s.val_examples, "validation problems")->capture_default_str();
+  c->add_option("--val-examples", s.val_examples,
+                 "validation problems (0 = no validation set; with --val-data its first N records)")
+      ->capture_default_str();
   c->add_option("--prompt-template", s.prompt_template, "compact | alpaca")->capture_default_str();
   c->add_option("--bad-records", s.bad_records, "reject | skip (bad records are reported with file:line)")->capture_default_str();
   c->add_option("--eval-every", s.eval_every, "validation (and checkpoint) every N steps")->capture_default_str();
@@ -87,6 +89,9 @@ int run() {
   // checkpoint's setting (run_training names the ones that differ)
   for (const CLI::Option* opt : g_command->get_options())
     if (opt->count() > 0 && !opt->get_lnames().empty()) request.given_settings.push_back(opt->get_lnames()[0]);
+  // curvature / manifold settings of an adapter without them (LoRA recorded K:5, learn_K:true):
+  // refused before --out is touched (with --resume the checkpoint's settings apply)
+  if (!g_resume) hyplora::train::check_adapter_settings_apply(g_settings);
   const auto r = hyplora::train::run_training(g_settings, request);
   // best_step -1: the initial validation was interrupted, no validation loss exists yet (it printed
   // "best validation loss inf at step -1")

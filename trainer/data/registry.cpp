@@ -63,4 +63,32 @@ LoadResult load_data_spec(const std::string& spec, BadRecordPolicy policy, const
   return load_file(spec.substr(colon + 1), format_from_name(spec.substr(0, colon)), policy);
 }
 
+std::string data_source_identity(const std::string& spec, const std::string& data_dir) {
+  namespace fs = std::filesystem;
+  fs::path path = spec;
+  bool named = false;
+  for (const auto& d : dataset_registry())
+    if (d.name == spec) {
+      path = fs::path(data_dir.empty() ? default_data_dir() : data_dir) / d.relative_path;
+      named = true;
+    }
+  const auto colon = spec.find(':');
+  if (!named && colon != std::string::npos && colon > 0) {
+    try {
+      format_from_name(spec.substr(0, colon));
+      path = spec.substr(colon + 1);
+    } catch (const std::invalid_argument&) {
+      // not a format prefix (a path holding ':'), as train::load_data_source reads it
+    }
+  }
+  std::error_code ec;
+  fs::path resolved = fs::weakly_canonical(path, ec);
+  if (ec) {
+    resolved = fs::absolute(path, ec);
+    if (ec) resolved = path;
+    resolved = resolved.lexically_normal();
+  }
+  return resolved.string();
+}
+
 }  // namespace hyplora::data

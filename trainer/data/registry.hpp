@@ -36,4 +36,10 @@ LoadResult load_dataset(const std::string& name, BadRecordPolicy policy = BadRec
 LoadResult load_data_spec(const std::string& spec, BadRecordPolicy policy = BadRecordPolicy::reject,
                           const std::string& data_dir = "");
 
+/// What a --data spec ("gsm8k-train", "gsm8k:/data/x.jsonl", "x.jsonl") reads, as one string: the
+/// canonical path of the file (a registered name resolved under data_dir / default_data_dir()), so
+/// that two specs of the same file compare equal. Reads no file; a path that does not exist is made
+/// absolute and normal.
+std::string data_source_identity(const std::string& spec, const std::string& data_dir = "");
+
 }  // namespace hyplora::data

@@ -3,10 +3,12 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <set>
 #include <stdexcept>
 #include <type_traits>
 
+#include "data/registry.hpp"
 #include "data/story_task.hpp"
 #include "train/schedule.hpp"
 
@@ -117,6 +119,12 @@ void TrainSettings::validate() const {
     require(seen_targets.insert(t).second, "--targets names module '" + t + "' twice");
   }
   require(std::isfinite(curvature) && curvature > 0, "--curvature K must be positive and finite (curvature is -1/K)");
+  // the adapters hold K in float: 1e-300 became 0 ("RuntimeCurvature: ... got 0", naming no flag)
+  // and 1e300 inf; below the smallest normal float 1/K (the Poincare c) overflows
+  require(curvature >= double(std::numeric_limits<float>::min()) && curvature <= double(std::numeric_limits<float>::max()),
+          "--curvature K must be representable as a positive float, in [" +
+              number_text(double(std::numeric_limits<float>::min())) + ", " +
+              number_text(double(std::numeric_limits<float>::max())) + "], got " + number_text(curvature));
   require(one_of(norm_scale, {"auto", "none", "fixed", "learnable"}), "--norm-scale must be auto, none, fixed or learnable");
   require(std::isfinite(norm_scale_init) && norm_scale_init >= 0, "--norm-scale-init must be >= 0 (0 = sqrt(d_in))");
   require(std::isfinite(lr) && lr > 0, "--lr must be positive and finite");
@@ -135,6 +143,15 @@ void TrainSettings::validate() const {
   require(std::isfinite(epochs) && epochs <= kMaxEpochs,
           "--epochs must be at most " + number_text(kMaxEpochs) + ", got " + number_text(epochs));
   require(builtin || !data.empty(), "no training data: give --data FILE... and/or --builtin");
+  // the same source twice duplicated its records (and the held-out validation slice overlapped training)
+  std::map<std::string, std::string> seen_data;  // resolved path -> spec as given
+  for (const auto& d : data) {
+    const auto [it, fresh] = seen_data.emplace(data::data_source_identity(d), d);
+    require(fresh, "--data lists the same data source twice: " +
+                       (it->second == d ? "'" + d + "'" : "'" + it->second + "' and '" + d + "' (both " + it->first + ")") +
+                       "; its records would be trained on twice and the held-out validation slice would overlap "
+                       "training");
+  }
   require(depth_min >= 1 && depth_max >= depth_min && depth_max <= data::kMaxStoryDepth,
           "--depth-min/--depth-max must satisfy 1 <= min <= max <= " + std::to_string(data::kMaxStoryDepth) + ", got " +
               std::to_string(depth_min) + " and " + std::to_string(depth_max));
@@ -142,6 +159,10 @@ void TrainSettings::validate() const {
           "--builtin-train must be in [1, " + std::to_string(kMaxBuiltinProblems) + "], got " + std::to_string(builtin_train));
   require(val_examples >= 0 && val_examples <= kMaxBuiltinProblems,
           "--val-examples must be in [0, " + std::to_string(kMaxBuiltinProblems) + "], got " + std::to_string(val_examples));
+  // docs: --val-examples 0 = no validation set; with --val-data it validated on all of that file
+  require(val_examples > 0 || val_data.empty(),
+          "--val-examples 0 means no validation set, but --val-data '" + val_data +
+              "' was given: drop --val-data, or give --val-examples N (the first N of its records are used)");
   require(one_of(bad_records, {"reject", "skip"}), "--bad-records must be reject or skip");
   require(eval_every >= 0 && log_every >= 1, "--eval-every must be >= 0 and --log-every >= 1");
   require(one_of(nan_policy, {"skip", "stop"}), "--nan-policy must be skip or stop");
@@ -152,6 +173,21 @@ void TrainSettings::validate() const {
     check_thread_count(threads);
   } catch (const std::invalid_argument& e) {
     require(false, e.what());
+  }
+}
+
+void check_adapter_settings_apply(const TrainSettings& s) {
+  const bool euclidean = s.variant == "scaled" || (s.adapter == "lora" && s.variant == "consistent");
+  if (euclidean) {
+    const std::string kind = s.variant == "scaled" ? "--variant scaled (LoRA on x/s)" : "--adapter lora";
+    const std::string why = kind + ", which has no curvature (Euclidean); curvature and manifold settings are for "
+                                   "--adapter hyplora";
+    require(s.curvature == 1.0, "--curvature " + number_text(s.curvature) + " does not apply to " + why);
+    require(!s.learn_curvature, "--learn-curvature does not apply to " + why);
+    require(s.manifold != "poincare", "--manifold poincare does not apply to " + why);
+  } else if (s.variant == "naive") {
+    require(s.manifold != "poincare", "--manifold poincare does not apply to --variant naive, which is computed on the "
+                                      "Lorentz model only");
   }
 }
 

@@ -81,6 +81,14 @@ struct TrainSettings {
   void validate() const;
 };
 
+/// `hyplora train`: throws std::invalid_argument when a curvature / manifold setting is set for an
+/// adapter that has none: --adapter lora and --variant scaled (Euclidean, no curvature) with
+/// --curvature other than the default 1, --learn-curvature or --manifold poincare; --variant naive
+/// (Lorentz only) with --manifold poincare. (By value, not by presence: a config holding the
+/// defaults, such as a LoRA run's settings.json, stays valid. Not part of validate(): a sweep's
+/// shared settings may carry a curvature that only its hyperbolic cells use.)
+void check_adapter_settings_apply(const TrainSettings& s);
+
 void to_json(nlohmann::json& j, const TrainSettings& s);
 /// Missing keys keep their defaults; unknown keys are an error naming the key.
 void from_json(const nlohmann::json& j, TrainSettings& s);
