@@ -152,6 +152,7 @@ SweepSummary aggregate(const std::vector<CellResult>& cells, const std::vector<s
     }
 
     auto cs = trained.at(chosen_lr);
+    std::sort(cs.begin(), cs.end(), [](const CellResult* a, const CellResult* b) { return a->seed < b->seed; });
     ArmSummary s;
     s.arm = arm;
     s.diverged_seeds = diverged[chosen_lr];
