@@ -39,10 +39,11 @@ template <class V>
 std::vector<double> reference(const std::vector<double>& X, const std::vector<double>& A, const std::vector<double>& B,
                               index_t n, index_t di, index_t dO, index_t r, double s, double K, double scale) {
   MapSettings<double> ms;
-  // The float adapter clamps the paper lower map's arcosh argument at float(1 + 1e-6), which is
-  // 1 + 8 ulp(1) = 1 + 9.5e-7: model that rounding (5% of theta - 1, 2.4% of arcosh near 1, where
-  // every ||y|| < 0.74 lands at K = 1.3) instead of the exact 1 + 1e-6.
-  ms.theta_eps = double(1.0f + float(ms.theta_eps)) - 1.0;
+  // The paper lower map clamps theta - 1 at eps = 1e-6 (sqrt(2 eps) for arcosh near 1, as the
+  // published code): float(1e-6) is within 3e-8 of it. (Until 2026-11-27 it clamped theta at
+  // float(1 + 1e-6) = 1 + 9.5e-7, and this reference modelled that rounding: 2.4% of arcosh near 1,
+  // where every ||y|| < 0.74 lands at K = 1.3.)
+  ms.theta_eps = double(float(ms.theta_eps));
   std::vector<double> Y(static_cast<std::size_t>(n * dO), 0.0), u(static_cast<std::size_t>(di)), z(static_cast<std::size_t>(r)), y(static_cast<std::size_t>(dO));
   for (index_t i = 0; i < n; ++i) {
     double n2 = 0;
