@@ -353,6 +353,9 @@ nlohmann::json cell_fingerprint(const SweepGrid& g, const CellSpec& c) {
   // the model's context ends before the prompt's trailing spaces (data::PromptTemplate::model_prompt,
   // since 2026-11-27): cells recorded with the older boundary are not reused
   f[data::kPromptBoundaryKey] = data::kPromptBoundary;
+  // the paper variant's lower map follows the published code exactly since 2026-11-27 (arcosh near 1
+  // as sqrt(2 (theta - 1)), norm clamp 1e-7): its older cells are not reused
+  if (c.variant == "paper") f["paper_lower_map"] = "published-66df99a";
   if (!g.model_sha256.empty()) {  // the files' content, not their path: another model must not reuse a cell
     f["model_sha256"] = g.model_sha256;
     f["tokenizer_sha256"] = g.tokenizer_sha256;
