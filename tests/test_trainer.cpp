@@ -289,6 +289,11 @@ TEST_CASE("settings: curvature flags on LoRA, data listed twice, --val-examples 
   CHECK_THROWS_WITH(s.validate(), Catch::Contains("--val-examples 0") && Catch::Contains("--val-data"));
   s.val_examples = 5;
   CHECK_NOTHROW(s.validate());
+  // the validation file is also a training source: the "best" adapter chosen on trained records
+  s.data = {"gsm8k:" + file.string()};
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("--val-data") && Catch::Contains("also a --data source"));
+  s.val_data = (tmp.path / "." / "g.jsonl").string();  // the same file, spelled otherwise
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("also a --data source"));
 }
 
 TEST_CASE("adapter files: atomic save and load give the same bits, with PEFT names and curvature", "[trainer][adapter_file]") {
@@ -885,7 +890,9 @@ TEST_CASE("fewer than 5 training records without --val-data: an error naming the
   // the held-out slice was size/5 = 0 records: no validation, "best" = the untrained adapter
   CHECK_THROWS_WITH(train::prepare_inputs(s), Catch::Contains("three.jsonl") && Catch::Contains("3 training record") &&
                                                   Catch::Contains("--val-data"));
-  s.val_data = "gsm8k:" + path.string();
+  const auto held_out = dir / "held_out.jsonl";  // a file of its own: the training file itself is refused
+  fs::copy_file(path, held_out);
+  s.val_data = "gsm8k:" + held_out.string();
   CHECK(train::prepare_inputs(s).validation.size() == 3);
   fs::remove_all(dir);
 }

@@ -163,6 +163,11 @@ void TrainSettings::validate() const {
   require(val_examples > 0 || val_data.empty(),
           "--val-examples 0 means no validation set, but --val-data '" + val_data +
               "' was given: drop --val-data, or give --val-examples N (the first N of its records are used)");
+  // --val-data naming a training source: "best" would be chosen on records the run trains on
+  if (!val_data.empty())
+    require(!seen_data.count(data::data_source_identity(val_data)),
+            "--val-data '" + val_data + "' is also a --data source: the validation loss would be measured on "
+            "training records; give a held-out file, or drop --val-data (a slice of --data is then held out)");
   require(one_of(bad_records, {"reject", "skip"}), "--bad-records must be reject or skip");
   require(eval_every >= 0 && log_every >= 1, "--eval-every must be >= 0 and --log-every >= 1");
   require(one_of(nan_policy, {"skip", "stop"}), "--nan-policy must be skip or stop");
