@@ -86,41 +86,6 @@ class CellClaim {
   fs::path path_;
 };
 
-/// SIGINT / SIGTERM for the whole sweep: the first asks it to stop (train/signals.hpp's flag, which the
-/// trainer reads after each step; between cells the sweep reads it), a second exits at once (130).
-/// Its own handler and saved handlers, restored on destruction: train::StopSignalScope keeps the
-/// previous handlers in one global, so two of them nested would not restore the original.
-extern "C" void sweep_on_stop_signal(int) {
-  if (train::stop_requested()) {
-    const char msg[] = "\nhyplora sweep: second interrupt, exiting at once\n";
-    (void)!::write(2, msg, sizeof msg - 1);
-    ::_exit(130);
-  }
-  train::request_stop();
-  const char msg[] = "\nhyplora sweep: interrupt received, stopping after this training step or cell...\n";
-  (void)!::write(2, msg, sizeof msg - 1);
-}
-
-class SweepSignalScope {
- public:
-  SweepSignalScope() {
-    struct sigaction sa {};
-    sa.sa_handler = sweep_on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-  }
-  ~SweepSignalScope() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-  SweepSignalScope(const SweepSignalScope&) = delete;
-  SweepSignalScope& operator=(const SweepSignalScope&) = delete;
-
- private:
-  struct sigaction old_int_ {}, old_term_ {};
-};
-
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -301,9 +266,10 @@ RunStats run_sweep(const SweepGrid& grid, const RunOptions& opt) {
   const long limit = opt.max_cells >= 0 ? std::min<long>(opt.max_cells, long(todo.size())) : long(todo.size());
   util::Progress progress("sweep", limit);
   // a stop signal between cells (during an evaluation) ends the sweep after that cell; during
-  // training the trainer stops after the current step (its own scope, nested in this one)
+  // training the trainer stops after the current step (its own scope, nested in this one); a second
+  // signal exits at once (130)
   train::clear_stop_request();
-  SweepSignalScope signal_scope;
+  const train::StopSignalScope signal_scope("hyplora sweep: interrupt received, stopping after this training step or cell...");
   for (long i = 0; i < limit; ++i) {
     if (train::stop_requested())
       throw SweepInterrupted("sweep interrupted before cell " + todo[std::size_t(i)].id() + " (the cells before it are recorded)");

@@ -1,13 +1,15 @@
 #include "train/signals.hpp"
 
-#include <atomic>
-#include <csignal>
+#include <cstring>
 #include <unistd.h>
 
 namespace hyplora::train {
 namespace {
 volatile std::sig_atomic_t g_stop = 0;
-struct sigaction g_old_int, g_old_term;
+// the notice of the innermost scope (set before its handler is installed, restored after the outer
+// one is back)
+const char* volatile g_notice = "";
+volatile std::size_t g_notice_length = 0;
 
 extern "C" void on_stop_signal(int) {
   if (g_stop) {
@@ -16,22 +18,27 @@ extern "C" void on_stop_signal(int) {
     ::_exit(130);
   }
   g_stop = 1;
-  const char msg[] = "\nhyplora: interrupt received, stopping after this step (saving state)...\n";
-  (void)!::write(2, msg, sizeof msg - 1);
+  (void)!::write(2, "\n", 1);
+  (void)!::write(2, g_notice, g_notice_length);
+  (void)!::write(2, "\n", 1);
 }
 }  // namespace
 
-StopSignalScope::StopSignalScope() {
+StopSignalScope::StopSignalScope(const char* notice) : old_notice_(g_notice), old_notice_length_(g_notice_length) {
+  g_notice = notice;
+  g_notice_length = std::strlen(notice);
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, &g_old_int);
-  sigaction(SIGTERM, &sa, &g_old_term);
+  sigaction(SIGINT, &sa, &old_int_);
+  sigaction(SIGTERM, &sa, &old_term_);
 }
 
 StopSignalScope::~StopSignalScope() {
-  sigaction(SIGINT, &g_old_int, nullptr);
-  sigaction(SIGTERM, &g_old_term, nullptr);
+  sigaction(SIGINT, &old_int_, nullptr);
+  sigaction(SIGTERM, &old_term_, nullptr);
+  g_notice = old_notice_;
+  g_notice_length = old_notice_length_;
 }
 
 bool stop_requested() { return g_stop != 0; }
