@@ -168,6 +168,21 @@ CliResult run_cli(std::vector<std::string> args, const fs::path& log) {
   return {code, slurp(log)};
 }
 
+/// Runs the CLI and checks that it failed with an error, not a crash (several bad flags were
+/// SIGSEGV), with every one of `parts` in its output, and wrote nothing to `out`.
+CliResult expect_cli_error(const std::vector<std::string>& args, const std::vector<std::string>& parts,
+                           const fs::path& log, const fs::path& out) {
+  const auto r = run_cli(args, log);
+  std::string line;
+  for (const auto& a : args) line += a + " ";
+  INFO(line << "-> exit " << r.code << "\n" << r.text);
+  CHECK(r.code != 0);
+  CHECK(r.code < 128);
+  for (const auto& p : parts) CHECK(r.text.find(p) != std::string::npos);
+  CHECK_FALSE(fs::exists(out));  // nothing written
+  return r;
+}
+
 /// Every file of a folder (name -> bytes).
 std::map<std::string, std::string> folder_bytes(const fs::path& dir) {
   std::map<std::string, std::string> files;
@@ -396,15 +411,7 @@ TEST_CASE("bad flags fail before any work with a message naming the flag, and le
   const fs::path out = tmp.path / "out", log = tmp.path / "log.txt";
   const std::string m = model.string(), o = out.string();
   auto expect_error = [&](const std::vector<std::string>& args, const std::vector<std::string>& parts) {
-    const auto r = run_cli(args, log);
-    std::string line;
-    for (const auto& a : args) line += a + " ";
-    INFO(line << "-> exit " << r.code << "\n" << r.text);
-    CHECK(r.code != 0);
-    CHECK(r.code < 128);  // an error, not a crash (several of these were SIGSEGV)
-    for (const auto& p : parts) CHECK(r.text.find(p) != std::string::npos);
-    CHECK_FALSE(fs::exists(out));  // nothing written
-    return r;
+    return expect_cli_error(args, parts, log, out);
   };
   // demo: every count checked before the base-model evaluation
   expect_error({"demo", "--model", m, "--out", o, "--steps", "1", "--batch", "2", "--train-problems", "10", "--test-problems", "0"},
@@ -484,14 +491,7 @@ TEST_CASE("flags that do not apply or are out of range are refused naming the fl
   const fs::path out = tmp.path / "out", log = tmp.path / "log.txt";
   const std::string m = model.string(), o = out.string();
   auto expect_error = [&](const std::vector<std::string>& args, const std::vector<std::string>& parts) {
-    const auto r = run_cli(args, log);
-    std::string line;
-    for (const auto& a : args) line += a + " ";
-    INFO(line << "-> exit " << r.code << "\n" << r.text);
-    CHECK(r.code != 0);
-    CHECK(r.code < 128);
-    for (const auto& p : parts) CHECK(r.text.find(p) != std::string::npos);
-    CHECK_FALSE(fs::exists(out));
+    return expect_cli_error(args, parts, log, out);
   };
   const fs::path data = tmp.path / "g.jsonl";
   std::string records;
