@@ -17,7 +17,7 @@ namespace {
 }
 std::atomic<unsigned> temp_counter{0};
 /// ".<name>.tmp.<pid>.<n>" in `dir`: the form remove_stale_temp_files recognises.
-std::filesystem::path temp_path(const std::filesystem::path& dir, const std::string& name) {
+std::filesystem::path temp_file_path(const std::filesystem::path& dir, const std::string& name) {
   return dir / ("." + name + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(temp_counter++));
 }
 }  // namespace
@@ -26,7 +26,7 @@ AtomicFileWriter::AtomicFileWriter(std::filesystem::path path) : path_(std::move
   std::filesystem::path dir = path_.parent_path();
   std::string name = path_.filename().string();
   if (name.empty()) throw std::runtime_error(path_.string() + ": not a file name");
-  temp_ = temp_path(dir, name);
+  temp_ = temp_file_path(dir, name);
   fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd_ < 0) fail(temp_, "cannot create temporary file", errno);
 }
@@ -133,7 +133,7 @@ void require_writable_folder(const std::filesystem::path& dir_in, const std::str
     break;
   }
   // probe: create and remove a file there, exactly as the atomic writer's temporary file
-  const fs::path probe = temp_path(existing, "write-check");
+  const fs::path probe = temp_file_path(existing, "write-check");
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
     const int err = errno;
