@@ -8,10 +8,10 @@
 #include <limits>
 #include <set>
 #include <stdexcept>
-#include <type_traits>
 
 #include "data/prompt_template.hpp"
 #include "data/story_task.hpp"
+#include "util/json_integer.hpp"
 #include "util/model_locate.hpp"
 #include "util/sha256.hpp"
 
@@ -38,25 +38,14 @@ void require(bool ok, const std::string& what) {
   if (!ok) throw std::invalid_argument("sweep grid: " + what);
 }
 
-/// The integer `v` holds, when it fits T exactly; else an error naming the key (nlohmann's get<T>
-/// casts without a check: 4294967297 became 1, -1 wrapped to 2^64-1, 1.5 became 1). An integral
-/// float (3.0) is accepted, as the training settings accept it.
+/// The integer `v` holds, when it fits T exactly (util::json_integer_fits); else an error naming the
+/// key. An integral float (3.0) is accepted, as the training settings accept it.
 template <class T>
 T integer_at(const nlohmann::json& v, const std::string& key) {
-  bool ok = false;
-  if (v.is_number_unsigned()) {
-    ok = v.get<std::uint64_t>() <= std::uint64_t(std::numeric_limits<T>::max());
-  } else if (v.is_number_integer()) {
-    const std::int64_t i = v.get<std::int64_t>();
-    ok = i >= 0 ? std::uint64_t(i) <= std::uint64_t(std::numeric_limits<T>::max())
-                : std::is_signed_v<T> && i >= std::int64_t(std::numeric_limits<T>::min());
-  } else if (v.is_number_float()) {
-    const double d = v.get<double>();
-    ok = d == std::floor(d) && d >= double(std::numeric_limits<T>::min()) && d < double(std::numeric_limits<T>::max()) + 1.0;
-  }
   require(v.is_number(), "'" + key + "' must be an integer, got " + v.dump());
-  require(ok, "'" + key + "' = " + v.dump() + " is not an integer in range [" + std::to_string(std::numeric_limits<T>::min()) +
-                  ", " + std::to_string(std::numeric_limits<T>::max()) + "]");
+  require(util::json_integer_fits<T>(v), "'" + key + "' = " + v.dump() + " is not an integer in range [" +
+                                             std::to_string(std::numeric_limits<T>::min()) + ", " +
+                                             std::to_string(std::numeric_limits<T>::max()) + "]");
   return v.is_number_float() ? static_cast<T>(v.get<double>()) : v.get<T>();
 }
 

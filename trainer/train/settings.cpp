@@ -11,6 +11,7 @@
 #include "data/registry.hpp"
 #include "data/story_task.hpp"
 #include "train/schedule.hpp"
+#include "util/json_integer.hpp"
 
 namespace hyplora::train {
 namespace {
@@ -76,20 +77,11 @@ bool one_of(const std::string& v, std::initializer_list<const char*> names) {
   return false;
 }
 
-/// A JSON number fits the integer setting F exactly (nlohmann's get_to casts without a check:
-/// 1e20 into an int is undefined behaviour, 4294967304 would wrap to 8; found by fuzzing).
+/// A JSON number fits the integer setting F exactly (util::json_integer_fits; found by fuzzing).
 template <class F>
 void require_integer_fits(const nlohmann::json& v, const char* key) {
-  bool ok = true;
-  if (v.is_number_unsigned()) ok = v.get<std::uint64_t>() <= std::uint64_t(std::numeric_limits<F>::max());
-  else if (v.is_number_integer())
-    ok = v.get<std::int64_t>() >= std::int64_t(std::numeric_limits<F>::min()) &&
-         (std::is_unsigned_v<F> || v.get<std::int64_t>() <= std::int64_t(std::numeric_limits<F>::max()));
-  else if (v.is_number_float()) {
-    const double d = v.get<double>();
-    ok = d == std::floor(d) && d >= double(std::numeric_limits<F>::min()) && d < double(std::numeric_limits<F>::max()) + 1.0;
-  }
-  if (!ok) throw std::invalid_argument(std::string("training setting '") + key + "' = " + v.dump() + " is not an integer in range");
+  if (!util::json_integer_fits<F>(v))
+    throw std::invalid_argument(std::string("training setting '") + key + "' = " + v.dump() + " is not an integer in range");
 }
 
 /// A double as "%g" prints it ("1e+30", "16").
