@@ -72,14 +72,14 @@ double loss(const std::vector<double>& X, const std::vector<double>& A, const st
 
 /// Forward against the double reference; backward (dX, dA, dB from dY = 1) against central
 /// differences of the reference's loss along two seeded random directions per input.
-/// d_in, d_out >= 513 takes the backend's block-per-row kernels, smaller ones the warp groups.
+/// d_in, d_out >= 513 takes the backend's block-per-row kernels, smaller ones the row programs
+/// (adapter/row_programs.hpp; ranks up to 16).
 template <class V>
-void check_variant(index_t d_in = 64, index_t d_out = 48) {
-  INFO("variant " << V::name << ", d_in " << d_in << ", d_out " << d_out);
+void check_variant(index_t d_in = 64, index_t d_out = 48, index_t rank = 8, index_t n = 37) {
+  INFO("variant " << V::name << ", d_in " << d_in << ", d_out " << d_out << ", rank " << rank << ", n " << n);
   AdapterConfig c;
-  c.d_in = d_in; c.d_out = d_out; c.rank = 8; c.alpha = 16; c.seed = 4; c.K_init = 1.3;
+  c.d_in = d_in; c.d_out = d_out; c.rank = rank; c.alpha = 2.0 * double(rank); c.seed = 4; c.K_init = 1.3;
   c.curvature = CurvatureMode::learnable;
-  const index_t n = 37;
   Adapter<V, float, backend::Thrust> ad(c);
   auto p = ad.params_to_host();
   for (index_t k = 0; k < ad.layout().B_size; ++k) p[static_cast<std::size_t>(ad.layout().B + k)] = float(0.3 * det(5, std::uint64_t(k)));
@@ -152,6 +152,22 @@ TEST_CASE("Thrust backend on CUDA: long rows take the block-per-row kernels", "[
   check_variant<HypLoraLorentz>(600, 520);
   check_variant<HypLoraPoincare>(600, 520);
   check_variant<PaperHypLora>(600, 520);
+}
+
+TEST_CASE("Thrust backend on CUDA: row programs at other ranks, over many blocks, dY^T W by GEMM", "[backend][cuda]") {
+  require_gpu();
+  for (const index_t rank : {4, 16}) {  // run-time rank (4) and rank 16 at compile time
+    check_variant<Lora>(64, 48, rank);
+    check_variant<HypLoraLorentz>(64, 48, rank);
+    check_variant<HypLoraPoincare>(64, 48, rank);
+  }
+  // 600 rows: 75 blocks of the backward program (75 parts of Za^T Zc); d_out r = 4800 elements of
+  // dB: its dY^T W term by cuBLAS before RankDbProgram
+  check_variant<HypLoraLorentz>(96, 300, 16, 600);
+  check_variant<PaperHypLora>(96, 300, 16, 600);
+  check_variant<Lora>(96, 300, 16, 600);
+  // rank 32: beyond the programs (the separate passes)
+  check_variant<HypLoraLorentz>(64, 48, 32);
 }
 
 // Thrust::gemm takes a kernel of ours for tiny products (at most 4096 elements of C) and cuBLAS

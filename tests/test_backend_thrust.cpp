@@ -25,7 +25,7 @@ struct Result {
 
 template <class V, class T, class Backend>
 Result<T> run(const AdapterConfig& c, const std::vector<T>& X, const std::vector<T>& G, const std::vector<T>& W,
-              index_t n) {
+              index_t n, bool want_dx = true) {
   Adapter<V, T, Backend> ad(c);
   hyplora::test::randomize_B(ad, 77, 0.7);
   using vec = typename Backend::template vector<T>;
@@ -42,7 +42,7 @@ Result<T> run(const AdapterConfig& c, const std::vector<T>& X, const std::vector
     ad.zero_grad();
     Backend::fill(Backend::data(dXv), index_t(X.size()), T(0));
     ad.forward(Backend::data(Wv), nullptr, Backend::data(Xv), Backend::data(Yv), n, true);
-    ad.backward(Backend::data(Wv), Backend::data(Xv), Backend::data(dYv), Backend::data(dXv), n);
+    ad.backward(Backend::data(Wv), Backend::data(Xv), Backend::data(dYv), want_dx ? Backend::data(dXv) : nullptr, n);
   }
   Result<T> r;
   r.Y.resize(G.size()); r.dX.resize(X.size());
@@ -82,19 +82,36 @@ struct CpuFusedRankRows : backend::Cpu {
   }
 };
 
+/// The CPU backend running the adapters' row programs on the host (kernels::run_row_program_serial,
+/// blocks of 5 rows), as backend::Thrust runs them under CUDA: checks the programs where no GPU
+/// is. SmallGemm: whether RankDbProgram sums dY^T W itself (true) or a GEMM does it before (false).
+template <bool SmallGemm>
+struct CpuRowPrograms : backend::Cpu {
+  static constexpr index_t row_program_max = 512;
+  static constexpr index_t rows_per_block = 5;
+  static index_t row_program_blocks(index_t rows, index_t) { return (rows + rows_per_block - 1) / rows_per_block; }
+  template <class P>
+  static void run_row_program(index_t rows, index_t, const P& p) {
+    kernels::run_row_program_serial(rows, rows_per_block, p);
+  }
+  static bool small_gemm(index_t, index_t, index_t) { return SmallGemm; }
+};
+
 /// dropout > 0 takes the d-wide path of the radial variants, dropout = 0 the rank-space one.
+/// want_dx false: the backward is asked for no dX (only the parameter gradients are compared).
 template <class V, class T, class Other = backend::Thrust>
-void compare_backends(double dropout = 0.2, index_t rank = 4) {
+void compare_backends(double dropout = 0.2, index_t rank = 4, ScaleMode scale = ScaleMode::learnable,
+                      bool want_dx = true) {
   AdapterConfig c;
   c.d_in = 40; c.d_out = 24; c.rank = rank; c.alpha = 2.0 * double(rank); c.seed = 17; c.dropout = dropout;
-  c.curvature = CurvatureMode::learnable; c.K_init = 1.4; c.scale = ScaleMode::learnable;
+  c.curvature = CurvatureMode::learnable; c.K_init = 1.4; c.scale = scale;
   c.scale_init = 3.0;
   const index_t n = 33;
   auto X = random_vec<T>(std::size_t(n * c.d_in), 1, 1.5);
   auto G = random_vec<T>(std::size_t(n * c.d_out), 2, 1.0);
   auto W = random_vec<T>(std::size_t(c.d_out * c.d_in), 3, 0.3);
-  const auto a = run<V, T, backend::Cpu>(c, X, G, W, n);
-  const auto b = run<V, T, Other>(c, X, G, W, n);
+  const auto a = run<V, T, backend::Cpu>(c, X, G, W, n, want_dx);
+  const auto b = run<V, T, Other>(c, X, G, W, n, want_dx);
   // Same GEMM library and the same row functions on both sides: rows agree bitwise in practice;
   // the scalar gradients (dk, ds) are reductions over n rows in a different order, which may
   // differ by n eps relative.
@@ -134,6 +151,29 @@ TEMPLATE_TEST_CASE("Fused rank-space forward rows (the CUDA path) agree with the
     compare_backends<HypLoraLorentz, TestType, CpuFusedRankRows>(0.0, rank);
     compare_backends<HypLoraPoincare, TestType, CpuFusedRankRows>(0.0, rank);
   }
+}
+
+TEMPLATE_TEST_CASE("Row programs (the CUDA path for short rows) agree with the separate passes", "[backend][thrust]",
+                   float, double) {
+  STATIC_REQUIRE(runs_row_programs<CpuRowPrograms<true>>);
+  STATIC_REQUIRE(!runs_row_programs<backend::Cpu>);
+  // ranks 8 and 16 at compile time, 4 and 5 at run time (kernels::with_rank)
+  for (const index_t rank : {4, 5, 8, 16}) {
+    compare_backends<HypLoraLorentz, TestType, CpuRowPrograms<true>>(0.0, rank);
+    compare_backends<HypLoraPoincare, TestType, CpuRowPrograms<true>>(0.0, rank);
+    compare_backends<PaperHypLora, TestType, CpuRowPrograms<true>>(0.0, rank);
+    compare_backends<Naive, TestType, CpuRowPrograms<true>>(0.0, rank);
+    compare_backends<HypLoraLorentz, TestType, CpuRowPrograms<false>>(0.0, rank);
+    compare_backends<Lora, TestType, CpuRowPrograms<true>>(0.0, rank);
+    compare_backends<LoraScaled, TestType, CpuRowPrograms<true>>(0.0, rank, ScaleMode::fixed);
+  }
+  // no dX wanted: the programs skip it, the parameter gradients stay
+  compare_backends<HypLoraLorentz, TestType, CpuRowPrograms<true>>(0.0, 8, ScaleMode::learnable, false);
+  compare_backends<Lora, TestType, CpuRowPrograms<true>>(0.0, 8, ScaleMode::learnable, false);
+  // where the programs do not apply (dropout; a learnable LoRA scale; rank 32) the passes run
+  compare_backends<HypLoraLorentz, TestType, CpuRowPrograms<true>>(0.2, 8);
+  compare_backends<LoraScaled, TestType, CpuRowPrograms<true>>(0.0, 8);
+  compare_backends<HypLoraLorentz, TestType, CpuRowPrograms<true>>(0.0, 32);
 }
 
 TEST_CASE("Thrust backend GEMM matches a reference triple loop", "[backend][thrust]") {

@@ -20,6 +20,7 @@
 // formed and HypLoRA costs LoRA's GEMMs plus one pass over X in each direction
 // (Backend::row_dots, kernels::RankFactorRows / RankScaleRows, RankVjpRows). With dropout the masked
 // input is formed explicitly.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -28,6 +29,7 @@
 
 #include "hyplora/adapter/config.hpp"
 #include "hyplora/adapter/row_kernels.hpp"
+#include "hyplora/adapter/row_programs.hpp"
 #include "hyplora/adapter/variants.hpp"
 #include "hyplora/core/config.hpp"
 #include "hyplora/core/format.hpp"
@@ -69,10 +71,12 @@ constexpr index_t row_pass_fuse_max() {
   if constexpr (fuses_row_passes<Backend>) return Backend::row_pass_fuse_max;
   else return 0;
 }
-/// Largest rank at which the fused rows are used: one thread per row does the r x r product Za G,
-/// which at r = 32 (1024 FMAs per row) cost more on an H200 than the GEMM and three kernels it
-/// replaces (d = 4096, 512 tokens: HypLoRA / LoRA 1.61 fused, 1.28 not; at r = 8 fused is faster).
-inline constexpr index_t fused_rank_max = 16;
+/// Largest rank at which the fused rows and the row programs are used (kernels::max_program_rank).
+inline constexpr index_t fused_rank_max = kernels::max_program_rank;
+/// Whether a backend runs row programs (row_programs.hpp: a whole branch pass for rows of up to
+/// Backend::row_program_max values in one kernel; backend::Thrust under CUDA).
+template <class Backend>
+inline constexpr bool runs_row_programs = requires { Backend::row_program_max; };
 
 template <class Variant, class T, class Backend>
 class Adapter {
@@ -208,6 +212,11 @@ class Adapter {
     T zalpha = in_.inv_s;
     rank_space_ = Variant::has_lift && !drop;
     if (n == 0) return;  // no rows: Y is untouched (and no r x r product is formed)
+    programs_ = uses_row_programs() && !drop && (Variant::has_lift || (!Variant::has_lower && scale_mode_ != ScaleMode::learnable));
+    if (programs_) {
+      forward_programs(X, Y, n, Kv);
+      return;
+    }
     if constexpr (Variant::has_lift) {
       if (!drop) {  // rank-space evaluation (row_kernels.hpp): no d-sized intermediate
         // G = B^T B (r x r);  Za = X A^T;  Pa = Za G;  per row: m, W = scale h z;  Y += W B^T
@@ -269,6 +278,10 @@ class Adapter {
     const T Kv = current_K();
     T* rowK = buf(rowK_);
     T* rows = buf(rows_);
+    if (programs_) {
+      backward_programs(X, dY, dX, n);
+      return;
+    }
     if constexpr (Variant::has_lift) {
       if (rank_space_) {
         backward_rank_space(X, dY, dX, n);
@@ -365,7 +378,10 @@ class Adapter {
       Backend::resize(liftF_, 3 * n);
       Backend::resize(lowerF_, 3 * n);
       Backend::resize(G_, r_ * r_);
-      Backend::resize(M_, r_ * r_);
+      // r x r, or under row programs one r x r part per block of the backward program
+      index_t parts = 1;
+      if constexpr (runs_row_programs<Backend>) parts = std::max<index_t>(1, Backend::row_program_blocks(n, program_row_length()));
+      Backend::resize(M_, parts * r_ * r_);
     }
     Backend::resize(rowK_, n);
     Backend::resize(rows_, n);
@@ -405,6 +421,82 @@ class Adapter {
     }
     return m;
   }
+  // ---- row programs (row_programs.hpp): one kernel per branch pass for short rows ---------------
+  /// Row length the programs' lanes are chosen for.
+  index_t program_row_length() const { return std::max(d_in_, d_out_); }
+  /// Whether this adapter's shapes take the backend's row programs (dropout and a learnable LoRA
+  /// scale aside, which forward_branch checks).
+  bool uses_row_programs() const {
+    if constexpr (runs_row_programs<Backend>)
+      return r_ <= kernels::max_program_rank && d_in_ <= Backend::row_program_max && d_out_ <= Backend::row_program_max;
+    else
+      return false;
+  }
+  /// Forward of the branch as one program: the rank-space forward (radial variants) or z = A x / s,
+  /// y += scaling B z (LoRA-type variants).
+  void forward_programs(const T* X, T* Y, index_t n, T Kv) {
+    if constexpr (runs_row_programs<Backend>) {
+      const index_t len = program_row_length();
+      kernels::with_rank(r_, [&](auto rank) {
+        constexpr index_t R = decltype(rank)::value;
+        if constexpr (R <= kernels::max_program_rank) {
+          if constexpr (Variant::has_lift) {
+            const kernels::RankFactorRows<Variant, T> factor{buf(rowN_), buf(rowQ2_), buf(liftF_), buf(lowerF_),
+                                                             buf(rowW_), n, in_.inv_s, scaling_, Kv, ms_};
+            const kernels::RankScaleRows<T, R> scale{buf(Za_), buf(rowW_), buf(W_), r_};
+            // G: the program's, formed in each block's shared memory
+            const kernels::RankForwardRows<Variant, T, R> rows{buf(Za_), nullptr, buf(Pa_), buf(rowQ2_), r_, factor, scale};
+            Backend::run_row_program(n, len, kernels::RankForwardProgram<Variant, T, R>{X, A(), B(), Y, buf(Za_), d_in_, d_out_, rows});
+          } else {
+            Backend::run_row_program(
+                n, len, kernels::LoraForwardProgram<T, R>{X, A(), B(), Y, buf(Z_), d_in_, d_out_, r_, in_.inv_s, scaling_});
+          }
+        }
+      });
+    }
+    last_U_ = X;
+    last_zalpha_ = in_.inv_s;
+  }
+  /// Backward of forward_programs. Radial variants: the VJP program (dX and the r x r parts of
+  /// Za^T Zc per block), then dB += dY^T W + B (Za^T Zc) as one program (its dY^T W a GEMM where
+  /// the sum over n is too long for the backend's small products), dA += dZs^T X. LoRA-type: the
+  /// program (dZ, dX), dB += scaling dY^T Z, dA += dZ^T X / s.
+  void backward_programs(const T* X, const T* dY, T* dX, index_t n) {
+    if constexpr (runs_row_programs<Backend>) {
+      const index_t len = program_row_length();
+      kernels::with_rank(r_, [&](auto rank) {
+        constexpr index_t R = decltype(rank)::value;
+        if constexpr (R <= kernels::max_program_rank) {
+          if constexpr (Variant::has_lift) {
+            const kernels::RankVjpRows<Variant, T, R> rows{buf(dZ_), buf(Za_), buf(Pa_), buf(rowQ2_), buf(rowN_),
+                                                           buf(liftF_), buf(lowerF_), buf(Zc_), buf(dZs_), buf(rowE_),
+                                                           buf(rowK_), buf(rows_), r_, n, in_.inv_s};
+            Backend::run_row_program(n, len, kernels::RankBackwardProgram<Variant, T, R>{X, dY, dX, A(), B(), buf(dZ_), buf(M_),
+                                                                                         d_in_, d_out_, scaling_, rows});
+          } else {
+            Backend::run_row_program(
+                n, len, kernels::LoraBackwardProgram<T, R>{dY, A(), B(), buf(dZ_), dX, d_in_, d_out_, r_, scaling_, in_.inv_s});
+          }
+        }
+      });
+      if constexpr (Variant::has_lift) {
+        const index_t parts = Backend::row_program_blocks(n, len);
+        const bool dy_w = Backend::small_gemm(d_out_, r_, n);
+        if (!dy_w) Backend::gemm(true, false, d_out_, r_, n, T(1), dY, d_out_, buf(W_), r_, T(1), dB(), r_);
+        Backend::run_row_program(d_out_ * r_, dy_w ? n : index_t(1),
+                                 kernels::RankDbProgram<T>{dY, buf(W_), B(), buf(M_), dB(), n, d_out_, r_, parts, dy_w});
+        Backend::gemm(true, false, r_, d_in_, n, T(1), buf(dZs_), r_, X, d_in_, T(1), dA(), d_in_);
+        const bool need_dK = Variant::uses_curvature && curv_mode_ != CurvatureMode::fixed;
+        const bool need_ds = layout_.scale >= 0;
+        accumulate_scalar_grads(need_dK ? Backend::sum(buf(rowK_), n) : T(0), need_ds ? Backend::sum(buf(rows_), n) : T(0));
+      } else {
+        Backend::gemm(true, false, d_out_, r_, n, scaling_, dY, d_out_, buf(Z_), r_, T(1), dB(), r_);
+        Backend::gemm(true, false, r_, d_in_, n, last_zalpha_, buf(dZ_), r_, X, d_in_, T(1), dA(), d_in_);
+        // a learnable scale does not take the programs: no ds here
+      }
+    }
+  }
+
   /// Backward of the rank-space forward (see kernels::RankVjpRows for the formulas).
   void backward_rank_space(const T* X, const T* dY, T* dX, index_t n) {
     // Q = scaling dY B  (rows q_i = B^T g_i, g = scaling dY)
@@ -484,6 +576,7 @@ class Adapter {
   // matrices G = B^T B and Za^T Zc = Z^T (c Z)
   vector_type Za_, Pa_, W_, Zc_, dZs_, rowN_, rowE_, rowQ2_, rowW_, liftF_, lowerF_, G_, M_;
   bool rank_space_ = false;
+  bool programs_ = false;  // the last forward ran as row programs (the backward does too)
   index_t capacity_ = 0;
   index_t last_n_ = -1;
   const T* last_U_ = nullptr;

@@ -46,6 +46,21 @@ struct RowGroup {
     for (int offset = Lanes / 2; offset > 0; offset /= 2) s += __shfl_xor_sync(0xffffffffu, s, offset);
     return s;
   }
+  static constexpr index_t width = Lanes;
+  /// The sum of s over the group's lanes, to every lane (every lane of the warp must call it).
+  template <class T>
+  HYPLORA_HOST_DEVICE T reduce(T s) const {
+#if defined(__CUDA_ARCH__)
+    for (int offset = Lanes / 2; offset > 0; offset /= 2) s += __shfl_xor_sync(0xffffffffu, s, offset);
+#endif
+    return s;
+  }
+  /// Orders the memory accesses of the warp's lanes (every lane of the warp must call it).
+  HYPLORA_HOST_DEVICE void sync() const {
+#if defined(__CUDA_ARCH__)
+    __syncwarp();
+#endif
+  }
   /// f(j) for j < n, split over the group (valid rows only).
   template <class F>
   __device__ void for_each(index_t n, const F& f) const {
@@ -86,6 +101,17 @@ struct BlockRow {
   /// The sum of s over the block's threads, returned to every thread (all threads must call it).
   template <class T>
   __device__ T sum(T s) const;
+};
+
+/// The block of a row program (adapter/row_programs.hpp): its threads, its index and its rows
+/// (rows_per_block consecutive rows from first_row, fewer in the last block).
+struct ThreadBlock {
+  index_t tid, threads, index, first_row, rows;
+  HYPLORA_HOST_DEVICE void sync() const {
+#if defined(__CUDA_ARCH__)
+    __syncthreads();
+#endif
+  }
 };
 
 /// The sum of s over a block of threads_per_block threads, returned to every thread (all threads
