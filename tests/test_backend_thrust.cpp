@@ -84,17 +84,13 @@ struct CpuFusedRankRows : backend::Cpu {
 
 /// The CPU backend running the adapters' row programs on the host (kernels::run_row_program_serial,
 /// blocks of 5 rows), as backend::Thrust runs them under CUDA: checks the programs where no GPU
-/// is. SmallGemm: whether RankDbProgram sums dY^T W itself (true) or a GEMM does it before (false).
-template <bool SmallGemm>
+/// is.
 struct CpuRowPrograms : backend::Cpu {
   static constexpr index_t row_program_max = 512;
-  static constexpr index_t rows_per_block = 5;
-  static index_t row_program_blocks(index_t rows, index_t) { return (rows + rows_per_block - 1) / rows_per_block; }
   template <class P>
   static void run_row_program(index_t rows, index_t, const P& p) {
-    kernels::run_row_program_serial(rows, rows_per_block, p);
+    kernels::run_row_program_serial(rows, 5, p);
   }
-  static bool small_gemm(index_t, index_t, index_t) { return SmallGemm; }
 };
 
 /// dropout > 0 takes the d-wide path of the radial variants, dropout = 0 the rank-space one.
@@ -155,25 +151,24 @@ TEMPLATE_TEST_CASE("Fused rank-space forward rows (the CUDA path) agree with the
 
 TEMPLATE_TEST_CASE("Row programs (the CUDA path for short rows) agree with the separate passes", "[backend][thrust]",
                    float, double) {
-  STATIC_REQUIRE(runs_row_programs<CpuRowPrograms<true>>);
+  STATIC_REQUIRE(runs_row_programs<CpuRowPrograms>);
   STATIC_REQUIRE(!runs_row_programs<backend::Cpu>);
   // ranks 8 and 16 at compile time, 4 and 5 at run time (kernels::with_rank)
   for (const index_t rank : {4, 5, 8, 16}) {
-    compare_backends<HypLoraLorentz, TestType, CpuRowPrograms<true>>(0.0, rank);
-    compare_backends<HypLoraPoincare, TestType, CpuRowPrograms<true>>(0.0, rank);
-    compare_backends<PaperHypLora, TestType, CpuRowPrograms<true>>(0.0, rank);
-    compare_backends<Naive, TestType, CpuRowPrograms<true>>(0.0, rank);
-    compare_backends<HypLoraLorentz, TestType, CpuRowPrograms<false>>(0.0, rank);
-    compare_backends<Lora, TestType, CpuRowPrograms<true>>(0.0, rank);
-    compare_backends<LoraScaled, TestType, CpuRowPrograms<true>>(0.0, rank, ScaleMode::fixed);
+    compare_backends<HypLoraLorentz, TestType, CpuRowPrograms>(0.0, rank);
+    compare_backends<HypLoraPoincare, TestType, CpuRowPrograms>(0.0, rank);
+    compare_backends<PaperHypLora, TestType, CpuRowPrograms>(0.0, rank);
+    compare_backends<Naive, TestType, CpuRowPrograms>(0.0, rank);
+    compare_backends<Lora, TestType, CpuRowPrograms>(0.0, rank);
+    compare_backends<LoraScaled, TestType, CpuRowPrograms>(0.0, rank, ScaleMode::fixed);
   }
   // no dX wanted: the programs skip it, the parameter gradients stay
-  compare_backends<HypLoraLorentz, TestType, CpuRowPrograms<true>>(0.0, 8, ScaleMode::learnable, false);
-  compare_backends<Lora, TestType, CpuRowPrograms<true>>(0.0, 8, ScaleMode::learnable, false);
+  compare_backends<HypLoraLorentz, TestType, CpuRowPrograms>(0.0, 8, ScaleMode::learnable, false);
+  compare_backends<Lora, TestType, CpuRowPrograms>(0.0, 8, ScaleMode::learnable, false);
   // where the programs do not apply (dropout; a learnable LoRA scale; rank 32) the passes run
-  compare_backends<HypLoraLorentz, TestType, CpuRowPrograms<true>>(0.2, 8);
-  compare_backends<LoraScaled, TestType, CpuRowPrograms<true>>(0.0, 8);
-  compare_backends<HypLoraLorentz, TestType, CpuRowPrograms<true>>(0.0, 32);
+  compare_backends<HypLoraLorentz, TestType, CpuRowPrograms>(0.2, 8);
+  compare_backends<LoraScaled, TestType, CpuRowPrograms>(0.0, 8);
+  compare_backends<HypLoraLorentz, TestType, CpuRowPrograms>(0.0, 32);
 }
 
 TEST_CASE("Thrust backend GEMM matches a reference triple loop", "[backend][thrust]") {

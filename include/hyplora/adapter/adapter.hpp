@@ -378,10 +378,9 @@ class Adapter {
       Backend::resize(liftF_, 3 * n);
       Backend::resize(lowerF_, 3 * n);
       Backend::resize(G_, r_ * r_);
-      // r x r, or under row programs one r x r part per block of the backward program
-      index_t parts = 1;
-      if constexpr (runs_row_programs<Backend>) parts = std::max<index_t>(1, Backend::row_program_blocks(n, program_row_length()));
-      Backend::resize(M_, parts * r_ * r_);
+      Backend::resize(M_, r_ * r_);
+      // the row programs' dB_rows (n x d_out; RankBackwardProgram)
+      if (uses_row_programs()) Backend::resize(dYb_, n * d_out_);
     }
     Backend::resize(rowK_, n);
     Backend::resize(rows_, n);
@@ -443,10 +442,8 @@ class Adapter {
           if constexpr (Variant::has_lift) {
             const kernels::RankFactorRows<Variant, T> factor{buf(rowN_), buf(rowQ2_), buf(liftF_), buf(lowerF_),
                                                              buf(rowW_), n, in_.inv_s, scaling_, Kv, ms_};
-            const kernels::RankScaleRows<T, R> scale{buf(Za_), buf(rowW_), buf(W_), r_};
-            // G: the program's, formed in each block's shared memory
-            const kernels::RankForwardRows<Variant, T, R> rows{buf(Za_), nullptr, buf(Pa_), buf(rowQ2_), r_, factor, scale};
-            Backend::run_row_program(n, len, kernels::RankForwardProgram<Variant, T, R>{X, A(), B(), Y, buf(Za_), d_in_, d_out_, rows});
+            Backend::run_row_program(n, len, kernels::RankForwardProgram<Variant, T, R>{X, A(), B(), Y, buf(Za_), buf(Pa_), buf(rowQ2_),
+                                                                                        buf(W_), d_in_, d_out_, r_, factor});
           } else {
             Backend::run_row_program(
                 n, len, kernels::LoraForwardProgram<T, R>{X, A(), B(), Y, buf(Z_), d_in_, d_out_, r_, in_.inv_s, scaling_});
@@ -457,10 +454,9 @@ class Adapter {
     last_U_ = X;
     last_zalpha_ = in_.inv_s;
   }
-  /// Backward of forward_programs. Radial variants: the VJP program (dX and the r x r parts of
-  /// Za^T Zc per block), then dB += dY^T W + B (Za^T Zc) as one program (its dY^T W a GEMM where
-  /// the sum over n is too long for the backend's small products), dA += dZs^T X. LoRA-type: the
-  /// program (dZ, dX), dB += scaling dY^T Z, dA += dZ^T X / s.
+  /// Backward of forward_programs: the program, then dB += dB_rows^T Za (radial; the program's
+  /// rows, see kernels::RankBackwardProgram) or dB += scaling dY^T Z (LoRA-type), and
+  /// dA += dZs^T X or dA += dZ^T X / s: LoRA's GEMMs in both.
   void backward_programs(const T* X, const T* dY, T* dX, index_t n) {
     if constexpr (runs_row_programs<Backend>) {
       const index_t len = program_row_length();
@@ -468,10 +464,10 @@ class Adapter {
         constexpr index_t R = decltype(rank)::value;
         if constexpr (R <= kernels::max_program_rank) {
           if constexpr (Variant::has_lift) {
-            const kernels::RankVjpRows<Variant, T, R> rows{buf(dZ_), buf(Za_), buf(Pa_), buf(rowQ2_), buf(rowN_),
-                                                           buf(liftF_), buf(lowerF_), buf(Zc_), buf(dZs_), buf(rowE_),
+            const kernels::RankVjpRows<Variant, T, R> rows{nullptr, buf(Za_), buf(Pa_), buf(rowQ2_), buf(rowN_),
+                                                           buf(liftF_), buf(lowerF_), nullptr, buf(dZs_), buf(rowE_),
                                                            buf(rowK_), buf(rows_), r_, n, in_.inv_s};
-            Backend::run_row_program(n, len, kernels::RankBackwardProgram<Variant, T, R>{X, dY, dX, A(), B(), buf(dZ_), buf(M_),
+            Backend::run_row_program(n, len, kernels::RankBackwardProgram<Variant, T, R>{X, dY, dX, A(), B(), buf(rowW_), buf(dYb_),
                                                                                          d_in_, d_out_, scaling_, rows});
           } else {
             Backend::run_row_program(
@@ -480,11 +476,7 @@ class Adapter {
         }
       });
       if constexpr (Variant::has_lift) {
-        const index_t parts = Backend::row_program_blocks(n, len);
-        const bool dy_w = Backend::small_gemm(d_out_, r_, n);
-        if (!dy_w) Backend::gemm(true, false, d_out_, r_, n, T(1), dY, d_out_, buf(W_), r_, T(1), dB(), r_);
-        Backend::run_row_program(d_out_ * r_, dy_w ? n : index_t(1),
-                                 kernels::RankDbProgram<T>{dY, buf(W_), B(), buf(M_), dB(), n, d_out_, r_, parts, dy_w});
+        Backend::gemm(true, false, d_out_, r_, n, T(1), buf(dYb_), d_out_, buf(Za_), r_, T(1), dB(), r_);
         Backend::gemm(true, false, r_, d_in_, n, T(1), buf(dZs_), r_, X, d_in_, T(1), dA(), d_in_);
         const bool need_dK = Variant::uses_curvature && curv_mode_ != CurvatureMode::fixed;
         const bool need_ds = layout_.scale >= 0;

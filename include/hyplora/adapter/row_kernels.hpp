@@ -206,18 +206,25 @@ template <class V, class T>
 struct RankFactorRows {
   T* row_n; const T* row_q2; T* lift_factor; T* lower_factor; T* row_w;
   index_t nrows; T inv_s; T scale; T K; MapSettings<T> ms;
-  HYPLORA_HOST_DEVICE void operator()(index_t i) const {
-    const T n = std::sqrt(row_n[i]) * inv_s;
-    row_n[i] = n;
+  HYPLORA_HOST_DEVICE void operator()(index_t i) const { row(i, row_n[i], row_q2[i], true); }
+  /// Row i from its |x|^2 and q2; returns the row scale of W. store: write n, the factors and the
+  /// row scale (a row program computes a row on every lane of its group and stores from one).
+  HYPLORA_HOST_DEVICE T row(index_t i, T x2, T q2_raw, bool store) const {
+    const T n = std::sqrt(x2) * inv_s;
     const RadialFactor<T> li = V::lift(n, K, ms);
     const T a = li.f * inv_s;
-    const T q2 = row_q2[i] > T(0) ? row_q2[i] : T(0);  // rounding can make a.(G a) slightly negative near 0
+    const T q2 = q2_raw > T(0) ? q2_raw : T(0);  // rounding can make a.(G a) slightly negative near 0
     const T m = a * std::sqrt(q2);
     const RadialFactor<T> lo = V::lower(m, K, ms);
     const T tiny = Constants<T>::min_norm();
-    store_factor(lift_factor, i, nrows, li, n > tiny ? (li.ndf / n) / n : T(0));
-    store_factor(lower_factor, i, nrows, lo, m > tiny ? lo.ndf / q2 : T(0));
-    row_w[i] = scale * lo.f * a;
+    const T w = scale * lo.f * a;
+    if (store) {
+      row_n[i] = n;
+      store_factor(lift_factor, i, nrows, li, n > tiny ? (li.ndf / n) / n : T(0));
+      store_factor(lower_factor, i, nrows, lo, m > tiny ? lo.ndf / q2 : T(0));
+      row_w[i] = w;
+    }
+    return w;
   }
 };
 /// Pass 3 for row i: W = row_w Za (= scale h(m) z; z = (f/s) Za itself is never stored: the
@@ -258,23 +265,35 @@ struct RankVjpRows {
     const index_t rr = R > 0 ? R : r;
     const T* q = Q + i * rr; const T* za = Za + i * rr; const T* pa = Pa + i * rr;
     T* zc = Zc + i * rr; T* dz = dZs + i * rr;
+    const Coefficients k = coefficients(i, dot(za, q, rr), true);
+    HYPLORA_SIMD_PRAGMA(omp simd)  // the outputs do not alias the inputs (g++ cannot tell)
+    for (index_t j = 0; j < rr; ++j) {
+      zc[j] = k.ca2 * za[j];
+      dz[j] = k.ha * q[j] + k.ca2 * pa[j];
+    }
+  }
+  /// Zc_i = ca2 Za_i,  dZs_i = ha q + ca2 Pa_i;  e: row_e[i]
+  struct Coefficients {
+    T ca2, ha, e;
+  };
+  /// The per-row scalars of row i from zq = Za_i.q; store: write row_e, row_K and row_s (a row
+  /// program computes a row on every lane of its group and stores from one).
+  HYPLORA_HOST_DEVICE Coefficients coefficients(index_t i, T zq, bool store) const {
     const T n = row_n[i];
     const RowFactor<T> lo = load_factor(lower_factor, i, nrows);  // radial = (h'(m)/m) a^2
     const RowFactor<T> li = load_factor(lift_factor, i, nrows);   // radial = f'(n)/n
     const T a = li.f * inv_s;
-    const T zq = dot(za, q, rr);
     const T yg = a * zq;
-    const T ca = lo.radial * zq, ca2 = ca * a, ha = lo.f * a;  // c a, c a^2; dZs_i = a dz = ha q + ca2 Pa_i
-    HYPLORA_SIMD_PRAGMA(omp simd)  // the outputs do not alias the inputs (g++ cannot tell)
-    for (index_t j = 0; j < rr; ++j) {
-      zc[j] = ca2 * za[j];
-      dz[j] = ha * q[j] + ca2 * pa[j];
-    }
+    const T ca = lo.radial * zq;  // c a;  c a^2 and h a below
     const T vdu = inv_s * (lo.f * zq + ca * row_q2[i]);
     const T c2 = li.radial * vdu;
-    row_e[i] = c2 * inv_s * inv_s;
-    row_K[i] = lo.df_dK * yg + li.df_dK * vdu;
-    row_s[i] = -inv_s * (li.f * vdu + c2 * n * n);
+    const T e = c2 * inv_s * inv_s;
+    if (store) {
+      row_e[i] = e;
+      row_K[i] = lo.df_dK * yg + li.df_dK * vdu;
+      row_s[i] = -inv_s * (li.f * vdu + c2 * n * n);
+    }
+    return {ca * a, lo.f * a, e};
   }
 };
 

@@ -2,31 +2,32 @@
 // Row programs: a whole adapter branch pass for short rows in one kernel. On a GPU a kernel costs a
 // few microseconds however small its work; at d = 64 or 288 and a few hundred tokens the branch's
 // GEMMs and row passes are all that small, so their number sets the step's time. A program does,
-// for one row, what the separate kernels did for all rows:
+// for one row, what separate GEMMs and passes did for all rows:
 //
 //   forward   LoraForwardProgram   z = alpha_z A x (-> Z),  y += scaling B z
-//             RankForwardProgram   |x|^2, a = A x (-> Za), the rank-space rows (RankForwardRows:
-//                                  Pa, q2, factors, W), y += B w;  G = B^T B once per block
+//             RankForwardProgram   |x|^2 and a = A x in one read of x, the rank-space rows (Pa, q2,
+//                                  the factors, w; RankFactorRows), y += B w;  G = B^T B per block
 //   backward  LoraBackwardProgram  dz = scaling B^T dy (-> dZ),  dx += alpha_x A^T dz
-//             RankBackwardProgram  q = scaling B^T dy, the VJP rows (RankVjpRows: Zc, dZs, e, K and
-//                                  s terms), dx += e x + A^T dzs;  per block M_b = sum Za_i^T Zc_i
-//             RankDbProgram        dB += dY^T W + B M  (M = sum of the blocks' M_b), one element of
-//                                  dB per row of the program
+//             RankBackwardProgram  q = scaling B^T dy, the VJP rows (dZs, e, the K and s terms;
+//                                  RankVjpRows), dx += e x + A^T dzs, and the rows of dB_rows with
+//                                  dB = dB_rows^T Za
 //
-// so a rank-space HypLoRA step launches as many kernels as a LoRA step (docs/adapters.md).
+// so that a rank-space HypLoRA step launches as many kernels as a LoRA step: the program and two
+// GEMMs over n each way (dB, dA), with the same shapes (docs/adapters.md, "Row programs").
 //
-// A program is run by a backend over `rows` rows grouped into blocks (Backend::run_row_program):
+// A program is run by a backend over `rows` rows (Backend::run_row_program):
 //   Shared               the block's shared storage (trivially constructible)
-//   block_begin(sh, b)   every thread of the block, before the rows (b: tid, threads, index,
-//                        first_row, rows; b.sync() is a block barrier)
-//   row(g, sh)           one row per group of lanes g (g.row, g.lane, g.width, g.valid; g.reduce(s)
-//                        sums s over the group's lanes, g.sync() orders the group's memory
-//                        accesses; both must be reached by every lane, also past the last row)
-//   block_end(sh, b)     every thread, after all rows of the block (their writes are visible)
+//   block_begin(sh, b)   every thread of a block of rows, before its rows (b.tid, b.threads;
+//                        b.sync() is a block barrier)
+//   row(g, sh)           one row per group of lanes g (g.row, g.lane, g.width, g.valid;
+//                        g.reduce(s) sums s over the group's lanes and must be reached by every
+//                        lane, also past the last row)
 // Under CUDA (backend::Thrust) a group is 8-32 lanes of a warp (gpu_rows::RowGroup) and a block
-// 256 threads; run_row_programs_serial below runs the same code on the host, one lane per group and
-// one thread per block, so that the programs are checked against the separate passes where no GPU is
-// (tests/test_backend_thrust.cpp).
+// 256 threads; run_row_program_serial below runs the same code on the host, one lane per group and
+// one thread per block, so that the programs are checked against the separate passes where no GPU
+// is (tests/test_backend_thrust.cpp). Every lane of a group computes the row's rank-space scalars
+// (the same instructions, so no lane waits for another and nothing goes through memory); the
+// first lane stores them.
 #include <algorithm>
 
 #include "hyplora/adapter/row_kernels.hpp"
@@ -62,11 +63,9 @@ struct SerialGroup {
   HYPLORA_HOST_DEVICE index_t row_or_first() const { return row; }
   template <class T>
   HYPLORA_HOST_DEVICE T reduce(T s) const { return s; }
-  HYPLORA_HOST_DEVICE void sync() const {}
 };
 /// One thread per block: the block of a host runner.
 struct SerialBlock {
-  index_t index, first_row, rows;
   static constexpr index_t tid = 0;
   static constexpr index_t threads = 1;
   HYPLORA_HOST_DEVICE void sync() const {}
@@ -82,10 +81,8 @@ void run_row_program_serial(index_t rows, index_t rows_per_block, const P& p) {
 #endif
   for (index_t b = 0; b < blocks; ++b) {
     typename P::Shared sh;
-    const SerialBlock blk{b, b * rows_per_block, std::min(rows_per_block, rows - b * rows_per_block)};
-    p.block_begin(sh, blk);
-    for (index_t i = blk.first_row; i < blk.first_row + blk.rows; ++i) p.row(SerialGroup{i}, sh);
-    p.block_end(sh, blk);
+    p.block_begin(sh, SerialBlock{});
+    for (index_t i = b * rows_per_block; i < std::min(rows, (b + 1) * rows_per_block); ++i) p.row(SerialGroup{i}, sh);
   }
 }
 
@@ -167,26 +164,6 @@ HYPLORA_INLINE void add_rank_product(const Group& g, T* y, index_t d_out, const 
     y[o] += alpha * s;
   }
 }
-/// Sums `parts` arrays of `count` values (consecutive in src) into dst[count], all threads of a
-/// block: each of count x chunks threads sums every chunks-th array into scratch (at least
-/// count x chunks values), then count threads add the chunks. Two barriers.
-template <class T, class Block>
-HYPLORA_INLINE void block_sum_arrays(const Block& b, const T* src, index_t parts, index_t count, T* scratch, T* dst) {
-  const index_t chunks = b.threads >= count ? b.threads / count : 1;
-  for (index_t t = b.tid; t < count * chunks; t += b.threads) {
-    const index_t e = t % count, ch = t / count;
-    T s = T(0);
-    for (index_t k = ch; k < parts; k += chunks) s += src[k * count + e];
-    scratch[t] = s;
-  }
-  b.sync();
-  for (index_t e = b.tid; e < count; e += b.threads) {
-    T s = T(0);
-    for (index_t ch = 0; ch < chunks; ++ch) s += scratch[ch * count + e];
-    dst[e] = s;
-  }
-  b.sync();
-}
 }  // namespace program_detail
 
 /// Forward of the LoRA-type variants without dropout, one row: z = alpha_z A x (stored in Z for the
@@ -201,8 +178,6 @@ struct LoraForwardProgram {
   };
   template <class Block>
   HYPLORA_HOST_DEVICE void block_begin(Shared&, const Block&) const {}
-  template <class Block>
-  HYPLORA_HOST_DEVICE void block_end(Shared&, const Block&) const {}
   template <class Group>
   HYPLORA_HOST_DEVICE void row(const Group& g, Shared&) const {
     namespace pd = program_detail;
@@ -231,8 +206,6 @@ struct LoraBackwardProgram {
   };
   template <class Block>
   HYPLORA_HOST_DEVICE void block_begin(Shared&, const Block&) const {}
-  template <class Block>
-  HYPLORA_HOST_DEVICE void block_end(Shared&, const Block&) const {}
   template <class Group>
   HYPLORA_HOST_DEVICE void row(const Group& g, Shared&) const {
     namespace pd = program_detail;
@@ -256,73 +229,102 @@ struct LoraBackwardProgram {
   }
 };
 
-/// Rank-space forward of the radial variants, one row (see RankForwardRows for the formulas):
-/// |x|^2 (-> row_n) and a = A x (-> Za) in one read of x; the rank-space rows on the group's first
-/// lane with G = B^T B from the block's shared memory; then y += B w (w: the row of W).
+/// Rank-space forward of the radial variants, one row (the formulas of RankForwardRows):
+/// |x|^2 and a = A x in one read of x; then on every lane of the group (the same instructions,
+/// so no lane waits for another and nothing goes through memory) Pa = G a with G = B^T B from the
+/// block's shared memory, q2 = a.Pa, the factors (RankFactorRows::row) and w = row_w a; the first
+/// lane stores what the backward reads (Za, Pa, q2, n, the factors, W); y += B w.
 template <class V, class T, index_t R = 0>
 struct RankForwardProgram {
-  const T* X; const T* A; const T* B; T* Y; T* Za;
-  index_t d_in, d_out;
-  RankForwardRows<V, T, R> rows;  // rows.Za == Za; rows.factor.row_n, rows.scale.W: the outputs above
+  const T* X; const T* A; const T* B; T* Y; T* Za; T* Pa; T* row_q2; T* W;
+  index_t d_in, d_out, r;
+  RankFactorRows<V, T> factor;
   struct Shared {
     T scratch[program_block_threads];
     T G[max_program_rank * max_program_rank];
   };
-  // G = B^T B (r x r): G_bc = sum_o B_ob B_oc, the d_out terms of each entry split over the
-  // block's threads (block_sum_arrays over the row-chunks of B)
+  // G = B^T B (r x r, symmetric): G_bc = sum_o B_ob B_oc for b <= c, the d_out terms of each
+  // entry split over the block's threads (chunks of rows of B, four loads in flight per thread),
+  // then the chunks added
   template <class Block>
   HYPLORA_HOST_DEVICE void block_begin(Shared& sh, const Block& b) const {
-    const index_t rr = R > 0 ? R : rows.r, count = rr * rr;
+    const index_t rr = R > 0 ? R : r, count = rr * (rr + 1) / 2;
     const index_t chunks = b.threads >= count ? b.threads / count : 1;
     for (index_t t = b.tid; t < count * chunks; t += b.threads) {
-      const index_t e = t % count, ch = t / count, bi = e / rr, ci = e % rr;
-      T s = T(0);
-      for (index_t o = ch; o < d_out; o += chunks) s += B[o * rr + bi] * B[o * rr + ci];
-      sh.scratch[t] = s;
+      const index_t ch = t / count;
+      index_t e = t % count, bi = 0;
+      while (e >= rr - bi) e -= rr - bi++;  // e-th entry of the upper triangle: row bi, column bi + e
+      const T* p = B + bi;
+      const T* q = B + bi + e;
+      T s0 = T(0), s1 = T(0), s2 = T(0), s3 = T(0);
+      index_t o = ch;
+      for (; o + 3 * chunks < d_out; o += 4 * chunks) {
+        s0 += p[o * rr] * q[o * rr];
+        s1 += p[(o + chunks) * rr] * q[(o + chunks) * rr];
+        s2 += p[(o + 2 * chunks) * rr] * q[(o + 2 * chunks) * rr];
+        s3 += p[(o + 3 * chunks) * rr] * q[(o + 3 * chunks) * rr];
+      }
+      for (; o < d_out; o += chunks) s0 += p[o * rr] * q[o * rr];
+      sh.scratch[t] = (s0 + s1) + (s2 + s3);
     }
     b.sync();
-    for (index_t e = b.tid; e < count; e += b.threads) {
+    for (index_t t = b.tid; t < count; t += b.threads) {
+      index_t e = t, bi = 0;
+      while (e >= rr - bi) e -= rr - bi++;
       T s = T(0);
-      for (index_t ch = 0; ch < chunks; ++ch) s += sh.scratch[ch * count + e];
-      sh.G[e] = s;
+      for (index_t ch = 0; ch < chunks; ++ch) s += sh.scratch[ch * count + t];
+      sh.G[bi * rr + bi + e] = s;
+      sh.G[(bi + e) * rr + bi] = s;
     }
   }
-  template <class Block>
-  HYPLORA_HOST_DEVICE void block_end(Shared&, const Block&) const {}
   template <class Group>
   HYPLORA_HOST_DEVICE void row(const Group& g, Shared& sh) const {
     namespace pd = program_detail;
-    const index_t rr = R > 0 ? R : rows.r;
+    constexpr index_t RA = pd::rank_bound<R>;
+    const index_t rr = R > 0 ? R : r;
     const index_t i = g.row_or_first();
-    const T* x = X + i * d_in;
-    T a[pd::rank_bound<R>];
+    T a[RA];
     T xx = T(0);
-    pd::rank_dots<R>(g, x, d_in, A, rr, a, &xx);
-    if (g.valid && g.lane == 0) {
-      rows.factor.row_n[i] = xx;
-      pd::store_rank_row<R>(a, rr, T(1), Za + i * rr);
-      RankForwardRows<V, T, R> f = rows;
-      f.G = sh.G;
-      f(i);
+    pd::rank_dots<R>(g, X + i * d_in, d_in, A, rr, a, &xx);
+    if (!g.valid) return;  // after the sums: every lane takes part in them
+    T pa[RA];
+    T q2 = T(0);
+    HYPLORA_UNROLL
+    for (index_t c = 0; c < RA; ++c) {
+      T t = T(0);
+      HYPLORA_UNROLL
+      for (index_t b = 0; b < RA; ++b)
+        if (pd::in_rank<R>(b, rr) && pd::in_rank<R>(c, rr)) t += a[b] * sh.G[b * rr + c];
+      pa[c] = t;
+      q2 += a[c] * t;
     }
-    g.sync();  // the first lane's W row, read by every lane
-    if (!g.valid) return;
-    T w[pd::rank_bound<R>];
-    pd::load_rank_row<R>(rows.scale.W + i * rr, rr, w);
+    const bool store = g.lane == 0;
+    const T row_w = factor.row(i, xx, q2, store);
+    T w[RA];
+    HYPLORA_UNROLL
+    for (index_t c = 0; c < RA; ++c) w[c] = row_w * a[c];
+    if (store) {
+      pd::store_rank_row<R>(a, rr, T(1), Za + i * rr);
+      pd::store_rank_row<R>(pa, rr, T(1), Pa + i * rr);
+      pd::store_rank_row<R>(w, rr, T(1), W + i * rr);
+      row_q2[i] = q2;
+    }
     pd::add_rank_product<R>(g, Y + i * d_out, d_out, B, rr, w, T(1));
   }
 };
 
-/// Rank-space backward of the radial variants, one row (see RankVjpRows for the formulas):
-/// q = scaling B^T dy (-> Q), the VJP rows on the first lane, dx += e x + A^T dzs (dX null: not
-/// wanted); after the block's rows, M_b = sum over its rows of Za_i^T Zc_i (r x r, in
-/// M_parts[b.index], for RankDbProgram).
+/// Rank-space backward of the radial variants, one row (the formulas of RankVjpRows): q = scaling
+/// B^T dy; on every lane zq = Za_i.q, the coefficients (RankVjpRows::coefficients) and dzs = ha q +
+/// ca2 Pa_i; the first lane stores dZs and the row terms; dx += e x + A^T dzs (dX null: not
+/// wanted). dB = dY^T W + B (Za^T Zc) with W_i = row_w_i Za_i and Zc_i = ca2_i Za_i is
+/// sum_i (row_w_i dy_i + ca2_i B Za_i) Za_i^T: the program writes that row of d_out values
+/// (dB_rows) and one GEMM of LoRA's shape, dB += dB_rows^T Za, does the rest (no r x r product).
 template <class V, class T, index_t R = 0>
 struct RankBackwardProgram {
-  const T* X; const T* dY; T* dX; const T* A; const T* B; T* Q; T* M_parts;
+  const T* X; const T* dY; T* dX; const T* A; const T* B; const T* row_w; T* dB_rows;
   index_t d_in, d_out;
   T scaling;
-  RankVjpRows<V, T, R> rows;  // rows.Q == Q; rows.Za, Zc, dZs, row_e: read below
+  RankVjpRows<V, T, R> rows;  // rows.Za, Pa, dZs and the per-row arrays (rows.Q and rows.Zc are not used)
   struct Shared {
     T unused;
   };
@@ -331,71 +333,49 @@ struct RankBackwardProgram {
   template <class Group>
   HYPLORA_HOST_DEVICE void row(const Group& g, Shared&) const {
     namespace pd = program_detail;
+    constexpr index_t RA = pd::rank_bound<R>;
     const index_t rr = R > 0 ? R : rows.r;
     const index_t i = g.row_or_first();
-    T q[pd::rank_bound<R>];
-    pd::transposed_rank_dots<R>(g, dY + i * d_out, d_out, B, rr, q);
-    if (g.valid && g.lane == 0) {
-      pd::store_rank_row<R>(q, rr, scaling, Q + i * rr);
-      rows(i);
-    }
-    if (!dX) return;  // the same for every lane of the kernel
-    g.sync();  // the first lane's dZs row and e, read by every lane
+    const T* dy = dY + i * d_out;
+    T q[RA];
+    pd::transposed_rank_dots<R>(g, dy, d_out, B, rr, q);
     if (!g.valid) return;
-    T dz[pd::rank_bound<R>];
-    pd::load_rank_row<R>(rows.dZs + i * rr, rr, dz);
-    const T e = rows.row_e[i];
+    T za[RA], pa[RA];
+    pd::load_rank_row<R>(rows.Za + i * rr, rr, za);
+    pd::load_rank_row<R>(rows.Pa + i * rr, rr, pa);
+    T zq = T(0);
+    HYPLORA_UNROLL
+    for (index_t c = 0; c < RA; ++c) {
+      q[c] = pd::in_rank<R>(c, rr) ? scaling * q[c] : T(0);
+      zq += za[c] * q[c];
+    }
+    const bool store = g.lane == 0;
+    const auto k = rows.coefficients(i, zq, store);
+    T dz[RA];
+    HYPLORA_UNROLL
+    for (index_t c = 0; c < RA; ++c) dz[c] = k.ha * q[c] + k.ca2 * pa[c];
+    if (store) pd::store_rank_row<R>(dz, rr, T(1), rows.dZs + i * rr);
+    // dB_rows_i = row_w_i dy + ca2 B za
+    const T w = row_w[i];
+    T* out = dB_rows + i * d_out;
+    for (index_t o = g.lane; o < d_out; o += g.width) {
+      const T* b = B + o * rr;
+      T s = T(0);
+      HYPLORA_UNROLL
+      for (index_t c = 0; c < RA; ++c)
+        if (pd::in_rank<R>(c, rr)) s += b[c] * za[c];
+      out[o] = w * dy[o] + k.ca2 * s;
+    }
+    if (!dX) return;
     const T* x = X + i * d_in;
     T* dx = dX + i * d_in;
     for (index_t j = g.lane; j < d_in; j += g.width) {
-      T s = e * x[j];
+      T s = k.e * x[j];
       HYPLORA_UNROLL
-      for (index_t c = 0; c < pd::rank_bound<R>; ++c)
+      for (index_t c = 0; c < RA; ++c)
         if (pd::in_rank<R>(c, rr)) s += dz[c] * A[c * d_in + j];
       dx[j] += s;
     }
-  }
-  template <class Block>
-  HYPLORA_HOST_DEVICE void block_end(Shared&, const Block& b) const {
-    const index_t rr = R > 0 ? R : rows.r, count = rr * rr;
-    for (index_t e = b.tid; e < count; e += b.threads) {
-      const index_t k = e / rr, j = e % rr;
-      T s = T(0);
-      for (index_t i = b.first_row; i < b.first_row + b.rows; ++i) s += rows.Za[i * rr + k] * rows.Zc[i * rr + j];
-      M_parts[b.index * count + e] = s;
-    }
-  }
-};
-
-/// dB += dY^T W + B M, one element (o, c) of dB (d_out x r) per row of the program, with
-/// M = sum of the `parts` r x r matrices M_parts (RankBackwardProgram) summed once per block.
-/// with_dy_w false: the dY^T W term is left out (the caller ran it as a GEMM: long sums over n).
-template <class T>
-struct RankDbProgram {
-  const T* dY; const T* W; const T* B; const T* M_parts; T* dB;
-  index_t n, d_out, r, parts;
-  bool with_dy_w;
-  struct Shared {
-    T scratch[program_block_threads];
-    T M[max_program_rank * max_program_rank];
-  };
-  template <class Block>
-  HYPLORA_HOST_DEVICE void block_begin(Shared& sh, const Block& b) const {
-    program_detail::block_sum_arrays(b, M_parts, parts, r * r, sh.scratch, sh.M);
-  }
-  template <class Block>
-  HYPLORA_HOST_DEVICE void block_end(Shared&, const Block&) const {}
-  template <class Group>
-  HYPLORA_HOST_DEVICE void row(const Group& g, Shared& sh) const {
-    const index_t e = g.row_or_first(), o = e / r, c = e % r;
-    T s = T(0);
-    if (with_dy_w && g.valid)
-      for (index_t i = g.lane; i < n; i += g.width) s += dY[i * d_out + o] * W[i * r + c];
-    s = g.reduce(s);
-    if (!g.valid || g.lane != 0) return;
-    const T* bo = B + o * r;
-    for (index_t k = 0; k < r; ++k) s += bo[k] * sh.M[k * r + c];
-    dB[e] += s;
   }
 };
 

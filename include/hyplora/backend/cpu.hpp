@@ -11,9 +11,9 @@
 //   fuse_rank_rows        optional: true where the rank-space forward rows should be one kernel
 //   row_pass_fuse_max     optional, with row_dots_then_rows / rows_then_add_scaled: rows up to this
 //                         long take a row pass and a row functor in one kernel (backend::Thrust, CUDA)
-//   row_program_max      optional, with row_program_blocks, run_row_program and small_gemm: rows up
-//                         to this long take the adapters' row programs (adapter/row_programs.hpp: a
-//                         branch pass in one kernel; backend::Thrust, CUDA)
+//   row_program_max      optional, with run_row_program: rows up to this long take the adapters'
+//                         row programs (adapter/row_programs.hpp: a branch pass in one kernel;
+//                         backend::Thrust, CUDA)
 //   sum, fill, axpy-free helpers, copy_to_host / copy_from_host, read / write one element.
 #include <algorithm>
 #include <cstring>

@@ -166,16 +166,10 @@ __global__ void rows_then_add_scaled_kernel(index_t n, F f, const T* X, const T*
 template <int Lanes, class P>
 __global__ void row_program_kernel(P p, index_t rows) {
   __shared__ typename P::Shared sh;
-  const index_t per_block = gpu_rows::threads_per_block / Lanes;
-  const index_t first = index_t(blockIdx.x) * per_block;
-  const gpu_rows::ThreadBlock blk{index_t(threadIdx.x), gpu_rows::threads_per_block, index_t(blockIdx.x), first,
-                                  rows - first < per_block ? rows - first : per_block};
+  const gpu_rows::ThreadBlock blk{index_t(threadIdx.x), gpu_rows::threads_per_block};
   p.block_begin(sh, blk);
   blk.sync();
-  const gpu_rows::RowGroup<Lanes> g(rows);
-  p.row(g, sh);
-  blk.sync();
-  p.block_end(sh, blk);
+  p.row(gpu_rows::RowGroup<Lanes>(rows), sh);
 }
 
 /// f(i), one row per thread, for row functors with per-row work (the adapters' rank-space rows):
@@ -264,8 +258,6 @@ struct Thrust {
   /// Row programs (adapter/row_programs.hpp) for rows of up to this many values: a whole branch
   /// pass in one kernel, a group of gpu_rows::lanes_for(d) lanes per row.
   static constexpr index_t row_program_max = gpu_rows::block_row_min - 1;
-  /// Blocks of run_row_program(rows, d, ...): a program's per-block results have this many parts.
-  static index_t row_program_blocks(index_t rows, index_t d) { return index_t(gpu_rows::blocks_for(rows, gpu_rows::lanes_for(d))); }
   /// Runs program p over `rows` rows of about d values each (d chooses the lanes per row).
   template <class P>
   static void run_row_program(index_t rows, index_t d, const P& p) {
@@ -273,8 +265,6 @@ struct Thrust {
     HYPLORA_GPU_ROWS_LAUNCH(detail::row_program_kernel, gpu_rows::lanes_for(d), rows, detail::current_stream(), p, rows)
     gpu_rows::check_launch("hyplora::backend::Thrust::", "run_row_program");
   }
-  /// Whether gemm runs an M x N x K product in the small kernel of ours (not cuBLAS).
-  static bool small_gemm(index_t M, index_t N, index_t K) { return detail::small_gemm(M, N, K); }
   /// out[i] = <X_i, X_i>, then f(i), in one kernel (rows of d <= row_pass_fuse_max values).
   template <class T, class F>
   static void row_dots_then_rows(const T* X, index_t n, index_t d, T* out, const F& f) {

@@ -55,12 +55,6 @@ struct RowGroup {
 #endif
     return s;
   }
-  /// Orders the memory accesses of the warp's lanes (every lane of the warp must call it).
-  HYPLORA_HOST_DEVICE void sync() const {
-#if defined(__CUDA_ARCH__)
-    __syncwarp();
-#endif
-  }
   /// f(j) for j < n, split over the group (valid rows only).
   template <class F>
   __device__ void for_each(index_t n, const F& f) const {
@@ -103,10 +97,9 @@ struct BlockRow {
   __device__ T sum(T s) const;
 };
 
-/// The block of a row program (adapter/row_programs.hpp): its threads, its index and its rows
-/// (rows_per_block consecutive rows from first_row, fewer in the last block).
+/// The block of a row program (adapter/row_programs.hpp): this thread and the block's threads.
 struct ThreadBlock {
-  index_t tid, threads, index, first_row, rows;
+  index_t tid, threads;
   HYPLORA_HOST_DEVICE void sync() const {
 #if defined(__CUDA_ARCH__)
     __syncthreads();
