@@ -43,9 +43,10 @@
 namespace hyplora::adapter::kernels {
 
 /// Largest rank the programs (and the fused rank-space rows) take: a row's r sums are kept in
-/// registers, and one lane does the r x r product Za G, which at r = 32 (1024 FMAs per row) cost
-/// more on an H200 than the GEMM and three kernels it replaced (d = 4096, 512 tokens: HypLoRA / LoRA
-/// 1.61 fused, 1.28 not; at r = 8 fused was faster).
+/// registers, and a lane does the r x r product G a on its own, which at r = 32 (1024 FMAs per
+/// row) cost more on an H200 than the GEMM and three kernels it replaced (the fused rows of
+/// RankForwardRows, d = 4096, 512 tokens: HypLoRA / LoRA 1.61 fused, 1.28 not; at r = 8 fused was
+/// faster).
 inline constexpr index_t max_program_rank = 16;
 /// Threads of a block of a program (the size of the shared scratch arrays).
 inline constexpr int program_block_threads = 256;
@@ -94,7 +95,7 @@ inline constexpr index_t rank_bound = R > 0 ? R : max_program_rank;
 template <index_t R>
 HYPLORA_INLINE bool in_rank(index_t c, index_t r) { return R > 0 || c < r; }
 
-/// acc[c] = sum_j M[c * ldm + j] v_j (c < r) over the row v of d values, split over the group's
+/// acc[c] = sum_j M[c * d + j] v_j (c < r) over the row v of d values, split over the group's
 /// lanes and summed over them: the r dot products a = M v of one row (M: r x d, row-major), with
 /// the row's sum of squares in vv when wanted (vv non-null).
 template <index_t R, class T, class Group>
