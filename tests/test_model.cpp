@@ -315,6 +315,38 @@ TEST_CASE("model rejects bad shapes and inputs", "[model][validation]") {
   CHECK_THROWS_AS(m.forward_logits(toks.data(), 1, 513, out.data()), std::invalid_argument);
 }
 
+TEST_CASE("a batch whose activations cannot fit is refused before anything is allocated", "[model][validation]") {
+  const auto c = named_shape("stories260K");
+  // the estimate holds at least the residual stream, (L + 1) x B x T x dim values, and grows with B
+  const int T = 256;
+  const std::size_t one = LlamaModel::activation_bytes(c, 1, T), many = LlamaModel::activation_bytes(c, 64, T);
+  CHECK(one >= sizeof(float) * std::size_t(c.n_layers + 1) * T * std::size_t(c.dim));
+  CHECK(many > 32 * one);
+  if (available_memory_bytes() == 0) {
+    WARN("/proc/meminfo has no MemAvailable here: the refusal is not checked");
+    return;
+  }
+  LlamaModel m(random_weights(c, 1));
+  // 2^26 sequences of 256 tokens: about a petabyte of activations, refused without allocating them (this
+  // test would be killed or take minutes if it tried)
+  const int B = 1 << 26;
+  REQUIRE(LlamaModel::activation_bytes(c, B, T) > (std::size_t(1) << 48));
+  try {
+    m.reserve(B, T);
+    FAIL("reserve(2^26, 256) did not throw");
+  } catch (const ActivationMemoryError& e) {
+    const std::string what = e.what();
+    CHECK(what.find("67108864 x 256 tokens") != std::string::npos);
+    CHECK(what.find("GiB for its activations") != std::string::npos);
+    CHECK(what.find("MemAvailable") != std::string::npos);
+  }
+  // the model still works at a shape that fits
+  std::vector<int> toks = {1, 2, 3};
+  std::vector<float> out(3 * 512);
+  m.forward_logits(toks.data(), 1, 3, out.data());
+  CHECK(std::isfinite(out[0]));
+}
+
 TEST_CASE("sampling as run.c", "[model][sampler]") {
   const std::vector<float> p = {0.1f, 0.5f, 0.3f, 0.5f};
   CHECK(Sampler::argmax(p.data(), 4) == 1);  // first maximum wins

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "commands/registry.hpp"
+#include "model/llama.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"hyplora: hyperbolic LoRA fine-tuning of Llama-architecture models"};
@@ -26,12 +27,15 @@ int main(int argc, char** argv) {
         running = cmd;
         return cmd->run();
       }
-  } catch (const std::bad_alloc&) {
+  } catch (const std::bad_alloc& e) {
     // it printed "hyplora: error: std::bad_alloc", which says nothing of what to change
     const std::string name = running ? running->name : std::string("hyplora");
-    std::cerr << "hyplora: error: out of memory (std::bad_alloc): " << name
-              << " needs more memory than this process may use (free memory, or a limit such as ulimit -v). "
-              << (running && !running->memory_hint.empty()
+    if (const auto* estimate = dynamic_cast<const hyplora::llm::ActivationMemoryError*>(&e))
+      std::cerr << "hyplora: error: out of memory: " << name << ": " << estimate->what() << ". ";  // refused before allocating
+    else
+      std::cerr << "hyplora: error: out of memory (std::bad_alloc): " << name
+                << " needs more memory than this process may use (free memory, or a limit such as ulimit -v). ";
+    std::cerr << (running && !running->memory_hint.empty()
                       ? running->memory_hint
                       : std::string("Use a smaller model, fewer examples per batch or shorter sequences"))
               << "\n";

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -249,7 +251,39 @@ struct BasicLlamaModel<Real>::Impl {
   std::vector<Real> dres, dxn, dq, dk, dv, datt, dh, dg, du, dPs, dxf, dx0;
 
   Hook* hook(int l, Module m) const { return hooks[static_cast<std::size_t>(l) * kModuleCount + static_cast<int>(m)]; }
+
+  /// The batched buffers of (B, T) and their sizes in elements: one list for the allocation
+  /// (reserve) and the estimate (activation_bytes).
+  struct BufferSize {
+    std::vector<Real> Impl::*member;
+    std::size_t count;
+  };
+  static std::vector<BufferSize> batched_buffers(const ModelConfig& c, int B, int T, int threads) {
+    const std::size_t N = static_cast<std::size_t>(B) * T, d = c.dim, kv = c.kv_dim(), hid = c.hidden_dim,
+                      L = c.n_layers, H = c.n_heads, V = c.vocab_size, TT = static_cast<std::size_t>(T) * T;
+    return {{&Impl::x_res, (L + 1) * N * d}, {&Impl::xn1, L * N * d}, {&Impl::r1, L * N},
+            {&Impl::qb, L * N * d}, {&Impl::kb, L * N * kv}, {&Impl::vb, L * N * kv},
+            {&Impl::P, L * static_cast<std::size_t>(B) * H * TT}, {&Impl::attb, L * N * d}, {&Impl::xmid, L * N * d},
+            {&Impl::xn2, L * N * d}, {&Impl::r2, L * N}, {&Impl::gb, L * N * hid}, {&Impl::ub, L * N * hid},
+            {&Impl::hact, L * N * hid}, {&Impl::xf, N * d}, {&Impl::rf, N},
+            {&Impl::zchunk, chunk_rows(N) * V},
+            {&Impl::dres, N * d}, {&Impl::dxn, N * d}, {&Impl::dq, N * d}, {&Impl::dk, N * kv}, {&Impl::dv, N * kv},
+            {&Impl::datt, N * d}, {&Impl::dh, N * hid}, {&Impl::dg, N * hid}, {&Impl::du, N * hid},
+            {&Impl::dPs, static_cast<std::size_t>(threads) * TT}, {&Impl::dxf, N * d}, {&Impl::dx0, N * d}};
+  }
+  /// Rows of logits formed at a time (zchunk).
+  static std::size_t chunk_rows(std::size_t N) { return std::min<std::size_t>(N, 256); }
 };
+
+std::size_t available_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  std::size_t kib = 0;
+  std::string unit;
+  while (in >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024;
+  return 0;
+}
 
 template <class Real>
 BasicLlamaModel<Real>::BasicLlamaModel(Weights weights) : w_(std::move(weights)), impl_(std::make_unique<Impl>()) {
@@ -385,25 +419,36 @@ void BasicLlamaModel<Real>::reserve(int B, int T) {
                                 std::to_string(c.seq_len));
   auto& I = *impl_;
   if (I.B == B && I.T == T) return;
+  const int threads = std::max(1, omp_get_max_threads());
+  const auto buffers = Impl::batched_buffers(c, B, T, threads);
+  // refused before anything is allocated (the buffers of the previous shape are given back first)
+  const std::size_t need = activation_bytes(c, B, T);
+  const std::size_t available = available_memory_bytes();
+  std::size_t held = 0;
+  for (const auto& b : buffers) held += (I.*b.member).capacity() * sizeof(Real);
+  if (available > 0 && need > available + held) {
+    auto gib = [](std::size_t bytes) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.1f", double(bytes) / double(std::size_t(1) << 30));
+      return std::string(buf);
+    };
+    throw ActivationMemoryError("LlamaModel: a batch of " + std::to_string(B) + " x " + std::to_string(T) +
+                                " tokens needs " + gib(need) + " GiB for its activations, more than the " +
+                                gib(available + held) + " GiB of memory available (MemAvailable in /proc/meminfo)");
+  }
   I.B = B; I.T = T;
-  const std::size_t N = static_cast<std::size_t>(B) * T, d = c.dim, kv = c.kv_dim(), hid = c.hidden_dim,
-                    L = c.n_layers, H = c.n_heads, V = c.vocab_size;
-  I.N = static_cast<long>(N);
-  I.threads = std::max(1, omp_get_max_threads());
-  I.x_res.assign((L + 1) * N * d, 0);
-  I.xn1.assign(L * N * d, 0); I.r1.assign(L * N, 0);
-  I.qb.assign(L * N * d, 0); I.kb.assign(L * N * kv, 0); I.vb.assign(L * N * kv, 0);
-  I.P.assign(L * B * H * T * static_cast<std::size_t>(T), 0);
-  I.attb.assign(L * N * d, 0); I.xmid.assign(L * N * d, 0);
-  I.xn2.assign(L * N * d, 0); I.r2.assign(L * N, 0);
-  I.gb.assign(L * N * hid, 0); I.ub.assign(L * N * hid, 0); I.hact.assign(L * N * hid, 0);
-  I.xf.assign(N * d, 0); I.rf.assign(N, 0);
-  I.chunk = static_cast<int>(std::min<std::size_t>(N, 256));
-  I.zchunk.assign(static_cast<std::size_t>(I.chunk) * V, 0);
-  I.dres.assign(N * d, 0); I.dxn.assign(N * d, 0); I.dq.assign(N * d, 0); I.dk.assign(N * kv, 0);
-  I.dv.assign(N * kv, 0); I.datt.assign(N * d, 0); I.dh.assign(N * hid, 0); I.dg.assign(N * hid, 0);
-  I.du.assign(N * hid, 0); I.dPs.assign(static_cast<std::size_t>(I.threads) * T * T, 0);
-  I.dxf.assign(N * d, 0); I.dx0.assign(N * d, 0);
+  I.N = static_cast<long>(B) * T;
+  I.threads = threads;
+  I.chunk = static_cast<int>(Impl::chunk_rows(static_cast<std::size_t>(I.N)));
+  for (const auto& b : buffers) std::vector<Real>().swap(I.*b.member);  // the old shape's memory back first
+  for (const auto& b : buffers) (I.*b.member).assign(b.count, Real(0));
+}
+
+template <class Real>
+std::size_t BasicLlamaModel<Real>::activation_bytes(const ModelConfig& c, int B, int T) {
+  std::size_t n = 0;
+  for (const auto& b : Impl::batched_buffers(c, B, T, std::max(1, omp_get_max_threads()))) n += b.count;
+  return n * sizeof(Real);
 }
 
 template <class Real>

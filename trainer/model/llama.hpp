@@ -14,7 +14,10 @@
 //     and optionally to every weight). Activations live in buffers sized once per (B, T); a step
 //     with the same (B, T) allocates nothing. Every linear layer over the N = B*T rows is one GEMM.
 // Adapters attach per (layer, Module) and add their branch to the linear layer's output.
+#include <cstddef>
 #include <memory>
+#include <new>
+#include <string>
 #include <vector>
 
 #include "model/adapter_hook.hpp"
@@ -24,6 +27,23 @@ namespace hyplora::llm {
 
 template <class Real>
 struct BatchedPasses;  // implementation detail of llama.cpp
+
+/// Thrown by BasicLlamaModel::reserve before it allocates, when the batched buffers of a (B, T)
+/// would not fit the memory available (MemAvailable of /proc/meminfo; with Linux's overcommit a
+/// larger allocation is often not refused but killed later, with no message). A std::bad_alloc, so
+/// that out-of-memory handling applies; what() gives the sizes.
+class ActivationMemoryError : public std::bad_alloc {
+ public:
+  explicit ActivationMemoryError(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+
+/// Bytes the system can still give this process: MemAvailable of /proc/meminfo (what the process
+/// already holds is not in it), 0 where that is not known.
+std::size_t available_memory_bytes();
 
 /// Throws std::invalid_argument naming the problem when cfg is not a usable Llama shape.
 void validate_config(const ModelConfig& cfg, const char* what = "model config");
@@ -58,8 +78,11 @@ class BasicLlamaModel {
   const Real* forward(int token, int pos);
 
   // ---- path 2: batched over B sequences of T tokens (rows b*T + t) ----------------------
-  /// Size the activation buffers for (B, T); called implicitly by the functions below.
+  /// Size the activation buffers for (B, T); called implicitly by the functions below. Throws
+  /// ActivationMemoryError, before allocating, where they would not fit the available memory.
   void reserve(int B, int T);
+  /// Bytes of the activation buffers reserve(B, T) allocates (with the current OpenMP thread count).
+  static std::size_t activation_bytes(const ModelConfig& c, int B, int T);
   /// logits (B*T, vocab) of every position, no gradient.
   void forward_logits(const int* tokens, int B, int T, Real* logits);
   /// Masked mean cross-entropy, forward only:  sum_i m_i CE(logits_i, target_i) / sum_i m_i.
