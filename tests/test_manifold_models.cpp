@@ -508,4 +508,27 @@ TEST_CASE("Lorentz float: logmap0 and dist0 of a point far beyond float's range 
   float vb[2];  // the batched map, which takes the same factor
   batched::logmap0(Lf, xf, vb, 1, 2);
   CHECK(std::fabs(vb[1] - want) <= tol);
+  // The VJPs at that point against double. dist0's K gradient was NaN (asinh(inf) - inf/inf) and
+  // logmap0's x_s.g overflowed (4e38); an entry below float's normal range may come out as 0.
+  const double eps = std::numeric_limits<float>::epsilon(), tiny = std::numeric_limits<float>::min();
+  auto close = [&](double got, double ref) { return std::fabs(got - ref) <= 16 * eps * std::fabs(ref) + tiny; };
+  float gxf[2] = {0, 0};
+  double gxd[2] = {0, 0};
+  const double dK0 = Ld.dist0_vjp(xd, 1.5, gxd, 2);
+  const float dK0f = Lf.dist0_vjp(xf, 1.5f, gxf, 2);
+  INFO("dist0_vjp: dK " << dK0f << " (double " << dK0 << "), gx_s " << gxf[1] << " (" << gxd[1] << ")");
+  CHECK(std::isfinite(dK0f));
+  CHECK(close(dK0f, dK0));
+  CHECK(close(gxf[1], gxd[1]));
+  const float gf[2] = {0.5f, 4.0f};
+  const double gd[2] = {0.5, 4.0};
+  float hxf[2] = {0, 0};
+  double hxd[2] = {0, 0};
+  const double dKl = Ld.logmap0_vjp(xd, gd, hxd, 2);
+  const float dKlf = Lf.logmap0_vjp(xf, gf, hxf, 2);
+  INFO("logmap0_vjp: dK " << dKlf << " (double " << dKl << "), gx_s " << hxf[1] << " (" << hxd[1] << ")");
+  CHECK(std::isfinite(dKlf));
+  CHECK(close(dKlf, dKl));
+  CHECK(close(hxf[1], hxd[1]));
+  CHECK(hxf[0] == 0.0f);  // x_0 is not read
 }

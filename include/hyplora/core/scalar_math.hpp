@@ -258,10 +258,11 @@ inline ValueDeriv<float> value_deriv(float x) {
 }
 /// f(|x|) and x f'(x) = |x| f'(|x|) of an even function given by F: the product is formed in
 /// double and rounded once, so it stays in float's range where f' alone under- or overflows.
+/// The argument is a double so that a quotient of floats can be passed unrounded (beyond float's range).
 template <void (*F)(double, double&, double&)>
-inline ValueDeriv<float> value_xderiv(float x) {
+inline ValueDeriv<float> value_xderiv(double x) {
   double f, df;
-  const double a = double(x < 0.0f ? -x : x);
+  const double a = x < 0.0 ? -x : x;
   F(a, f, df);
   return {float(f), float(a * df)};
 }
@@ -470,6 +471,19 @@ HYPLORA_INLINE ValueDeriv<T> asinh_over_x_with_xderiv(T x) {
   if (a < geometric_series_threshold<T>()) return {even_series(c, a * a), a * even_series_deriv(c, a)};
   const T f = asinh_nonneg(a) / a;
   return {f, T(1) / sqrt1p_sq(a) - f};
+}
+/// asinh_over_x_with_xderiv at t = n/s (n >= 0, s > 0), the quotient formed in double for a float
+/// on the host (as asinh_over_x_of_ratio): the VJPs of the Lorentz maps at t = |x_s|/sqrt K.
+template <class T>
+HYPLORA_INLINE ValueDeriv<T> asinh_over_x_with_xderiv_of_ratio(T n, T s) {
+  HYPLORA_HOST_FLOAT_RETURN(T, (host_float::value_xderiv<host_float::asinhc_deriv>(double(n) / double(s))))
+  return asinh_over_x_with_xderiv(n / s);
+}
+/// t / sqrt(1 + t^2) at t = n/s, finite (-> 1) where the quotient overflows.
+template <class T>
+HYPLORA_INLINE T x_over_sqrt1p_sq_of_ratio(T n, T s) {
+  const T t = n / s;
+  return t > T(1) ? T(1) / sqrt1p_sq(s / n) : t / sqrt1p_sq(t);
 }
 /// tanh(x)/x and x d/dx = sech^2 x - tanh(x)/x.
 template <class T>

@@ -317,11 +317,14 @@ class Lorentz {
     return g * (math::asinh_nonneg(a) - a / r) / sK;
   }
   /// d0 = sK asinh(b), b = |x_s|/sK: dd0/dx_s = x_s / (|x_s| sqrt(1+b^2)); dd0/dK = (asinh b - b/sqrt(1+b^2)) / (2 sK).
+  /// b is not formed where it leaves T's range (a float |x_s| near float's maximum at a small K):
+  /// asinh b and b/sqrt(1+b^2) from the quotient (dist0), the x_s term from 1/(|x_s| sqrt(1+b^2)),
+  /// which then underflows to 0 as it should.
   HYPLORA_INLINE T dist0_vjp(const T* x, T g, T* gx, index_t n) const {
     const T sK = sqrtK();
-    const T rn = vec::norm(x + 1, n - 1), b = rn / sK, r = math::sqrt1p_sq(b);
+    const T rn = vec::norm(x + 1, n - 1), r = math::sqrt1p_sq(rn / sK);
     if (gx && rn != T(0)) vec::axpy(g / (rn * r), x + 1, gx + 1, n - 1);
-    return g * (math::asinh_nonneg(b) - b / r) / (T(2) * sK);
+    return g * (math::asinh_of_ratio(rn, sK) - math::x_over_sqrt1p_sq_of_ratio(rn, sK)) / (T(2) * sK);
   }
   /// Radial map x_s = f(t) v, t = |v|/sK, f = sinhc (series near 0):
   /// gv += f g + f'(t)/(t K) (v.g) v;  dL/dK = -(v.g) f'(t) t / (2K).
@@ -339,16 +342,26 @@ class Lorentz {
   /// As expmap0_space_vjp with f = asinhc, written with t f'(t) (~ -log(2t)/t, in range where f'(t)
   /// ~ log(t)/t^2 is not: float points beyond distance ~44 have t > 1e19):
   /// gx += f g + [t f'(t) (x_s.g)/|x_s|] x_s/|x_s|  (f'(t)/(t K) (x_s.g) x_s, -1/(3K) (x_s.g) x_s at 0).
+  /// t is taken as a quotient (asinh_over_x_with_xderiv_of_ratio) and x_s.g as |x_s| (u.g), u = x_s/|x_s|,
+  /// so that neither leaves T's range for a float |x_s| near float's maximum.
   HYPLORA_INLINE T logmap0_space_vjp(const T* xs, const T* g, T* gx, index_t ns) const {
-    const T k = K(), nx = vec::norm(xs, ns), t = nx / std::sqrt(k);
-    const auto [f, tfp] = math::asinh_over_x_with_xderiv(t);
-    const T vg = vec::dot(xs, g, ns);
+    const T k = K(), nx = vec::norm(xs, ns);
+    const auto [f, tfp] = math::asinh_over_x_with_xderiv_of_ratio(nx, std::sqrt(k));
+    const bool radial = nx > Constants<T>::min_norm();
+    if (!radial) {  // f'(t)/(t K) (x_s.g) x_s -> -1/(3K) (x_s.g) x_s at 0
+      const T vg = vec::dot(xs, g, ns);
+      if (gx)
+        for (index_t i = 0; i < ns; ++i) gx[i] += f * g[i] - vg / (T(3) * k) * xs[i];
+      return -vg * tfp / (T(2) * k);
+    }
+    const T inv = T(1) / nx;
+    T ug = T(0);  // u.g
+    for (index_t i = 0; i < ns; ++i) ug += (xs[i] * inv) * g[i];
     if (gx) {
-      const bool radial = nx > Constants<T>::min_norm();
-      const T c = radial ? tfp * (vg / nx) : T(-1) / (T(3) * k) * vg, inv = radial ? T(1) / nx : T(1);
+      const T c = tfp * ug;
       for (index_t i = 0; i < ns; ++i) gx[i] += f * g[i] + c * (xs[i] * inv);
     }
-    return -vg * tfp / (T(2) * k);
+    return -ug * (nx * tfp) / (T(2) * k);
   }
   /// time_from_space: x_0 = sqrt(K + |x_s|^2): dx_0/dx_s = x_s / x_0, dx_0/dK = 1 / (2 x_0).
   HYPLORA_INLINE T time_from_space_vjp(const T* xs, T g0, T* gxs, index_t ns) const {
