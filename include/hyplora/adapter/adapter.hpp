@@ -19,7 +19,8 @@
 // mask is active: z = (f(|x|/s)/s) A x and |B z|^2 = z^T (B^T B) z, so no n x d intermediate is
 // formed and HypLoRA costs LoRA's GEMMs plus one pass over X in each direction
 // (Backend::row_dots, kernels::RankFactorRows / RankScaleRows, RankVjpRows). With dropout the masked
-// input is formed explicitly.
+// input is formed explicitly. Where the backend runs row programs (backend::Thrust under CUDA) and
+// the rows are short, each branch pass is one kernel (row_programs.hpp), for LoRA too.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

@@ -43,8 +43,7 @@ struct RowGroup {
 #pragma unroll 4
       for (index_t j = lane; j < n; j += Lanes) s += term(j);  // unrolled: several loads in flight per lane
     }
-    for (int offset = Lanes / 2; offset > 0; offset /= 2) s += __shfl_xor_sync(0xffffffffu, s, offset);
-    return s;
+    return reduce(s);
   }
   static constexpr index_t width = Lanes;
   /// The sum of s over the group's lanes, to every lane (every lane of the warp must call it).
