@@ -421,7 +421,7 @@ void BasicLlamaModel<Real>::reserve(int B, int T) {
   if (I.B == B && I.T == T) return;
   const int threads = std::max(1, omp_get_max_threads());
   const auto buffers = Impl::batched_buffers(c, B, T, threads);
-  // refused before anything is allocated (the buffers of the previous shape are given back first)
+  // refused before anything is allocated
   const std::size_t need = activation_bytes(c, B, T);
   const std::size_t available = available_memory_bytes();
   std::size_t held = 0;
@@ -436,12 +436,16 @@ void BasicLlamaModel<Real>::reserve(int B, int T) {
                                 " tokens needs " + gib(need) + " GiB for its activations, more than the " +
                                 gib(available + held) + " GiB of memory available (MemAvailable in /proc/meminfo)");
   }
-  I.B = B; I.T = T;
+  I.B = I.T = 0;  // until every buffer has its size (an allocation below may still fail)
+  // a buffer that grows gives its memory back first; one that fits keeps it (no new pages to touch
+  // when only T changes from batch to batch)
+  for (const auto& b : buffers)
+    if (b.count > (I.*b.member).capacity()) std::vector<Real>().swap(I.*b.member);
+  for (const auto& b : buffers) (I.*b.member).assign(b.count, Real(0));
   I.N = static_cast<long>(B) * T;
   I.threads = threads;
   I.chunk = static_cast<int>(Impl::chunk_rows(static_cast<std::size_t>(I.N)));
-  for (const auto& b : buffers) std::vector<Real>().swap(I.*b.member);  // the old shape's memory back first
-  for (const auto& b : buffers) (I.*b.member).assign(b.count, Real(0));
+  I.B = B; I.T = T;
 }
 
 template <class Real>
