@@ -154,15 +154,15 @@ TEST_CASE("Thrust backend on CUDA: long rows take the block-per-row kernels", "[
   check_variant<PaperHypLora>(600, 520);
 }
 
-TEST_CASE("Thrust backend on CUDA: row programs at other ranks, over many blocks, dY^T W by GEMM", "[backend][cuda]") {
+TEST_CASE("Thrust backend on CUDA: row programs at other ranks, over many blocks, dB by cuBLAS", "[backend][cuda]") {
   require_gpu();
   for (const index_t rank : {4, 16}) {  // run-time rank (4) and rank 16 at compile time
     check_variant<Lora>(64, 48, rank);
     check_variant<HypLoraLorentz>(64, 48, rank);
     check_variant<HypLoraPoincare>(64, 48, rank);
   }
-  // 600 rows: 75 blocks of the backward program (75 parts of Za^T Zc); d_out r = 4800 elements of
-  // dB: its dY^T W term by cuBLAS before RankDbProgram
+  // 600 rows: 75 blocks of the programs; d_out r = 4800 elements of dB = dB_rows^T Za, beyond the
+  // small-GEMM kernel: by cuBLAS
   check_variant<HypLoraLorentz>(96, 300, 16, 600);
   check_variant<PaperHypLora>(96, 300, 16, 600);
   check_variant<Lora>(96, 300, 16, 600);
