@@ -432,23 +432,29 @@ class Adapter {
     else
       return false;
   }
+  /// f(rank) with the rank as kernels::with_rank gives it, for the ranks the programs take (the
+  /// others, 32 at compile time, are not instantiated: uses_row_programs() excludes them).
+  template <class F>
+  void with_program_rank(F&& f) {
+    kernels::with_rank(r_, [&](auto rank) {
+      if constexpr (decltype(rank)::value <= kernels::max_program_rank) f(rank);
+    });
+  }
   /// Forward of the branch as one program: the rank-space forward (radial variants) or z = A x / s,
   /// y += scaling B z (LoRA-type variants).
   void forward_programs(const T* X, T* Y, index_t n, T Kv) {
     if constexpr (runs_row_programs<Backend>) {
       const index_t len = program_row_length();
-      kernels::with_rank(r_, [&](auto rank) {
+      with_program_rank([&](auto rank) {
         constexpr index_t R = decltype(rank)::value;
-        if constexpr (R <= kernels::max_program_rank) {
-          if constexpr (Variant::has_lift) {
-            const kernels::RankFactorRows<Variant, T> factor{buf(rowN_), buf(rowQ2_), buf(liftF_), buf(lowerF_),
-                                                             buf(rowW_), n, in_.inv_s, scaling_, Kv, ms_};
-            Backend::run_row_program(n, len, kernels::RankForwardProgram<Variant, T, R>{X, A(), B(), Y, buf(Za_), buf(Pa_), buf(rowQ2_),
-                                                                                        buf(W_), d_in_, d_out_, r_, factor});
-          } else {
-            Backend::run_row_program(
-                n, len, kernels::LoraForwardProgram<T, R>{X, A(), B(), Y, buf(Z_), d_in_, d_out_, r_, in_.inv_s, scaling_});
-          }
+        if constexpr (Variant::has_lift) {
+          const kernels::RankFactorRows<Variant, T> factor{buf(rowN_), buf(rowQ2_), buf(liftF_), buf(lowerF_),
+                                                           buf(rowW_), n, in_.inv_s, scaling_, Kv, ms_};
+          Backend::run_row_program(n, len, kernels::RankForwardProgram<Variant, T, R>{X, A(), B(), Y, buf(Za_), buf(Pa_), buf(rowQ2_),
+                                                                                      buf(W_), d_in_, d_out_, r_, factor});
+        } else {
+          Backend::run_row_program(
+              n, len, kernels::LoraForwardProgram<T, R>{X, A(), B(), Y, buf(Z_), d_in_, d_out_, r_, in_.inv_s, scaling_});
         }
       });
     }
@@ -461,27 +467,23 @@ class Adapter {
   void backward_programs(const T* X, const T* dY, T* dX, index_t n) {
     if constexpr (runs_row_programs<Backend>) {
       const index_t len = program_row_length();
-      kernels::with_rank(r_, [&](auto rank) {
+      with_program_rank([&](auto rank) {
         constexpr index_t R = decltype(rank)::value;
-        if constexpr (R <= kernels::max_program_rank) {
-          if constexpr (Variant::has_lift) {
-            const kernels::RankVjpRows<Variant, T, R> rows{nullptr, buf(Za_), buf(Pa_), buf(rowQ2_), buf(rowN_),
-                                                           buf(liftF_), buf(lowerF_), nullptr, buf(dZs_), buf(rowE_),
-                                                           buf(rowK_), buf(rows_), r_, n, in_.inv_s};
-            Backend::run_row_program(n, len, kernels::RankBackwardProgram<Variant, T, R>{X, dY, dX, A(), B(), buf(rowW_), buf(dYb_),
-                                                                                         d_in_, d_out_, scaling_, rows});
-          } else {
-            Backend::run_row_program(
-                n, len, kernels::LoraBackwardProgram<T, R>{dY, A(), B(), buf(dZ_), dX, d_in_, d_out_, r_, scaling_, in_.inv_s});
-          }
+        if constexpr (Variant::has_lift) {
+          const kernels::RankVjpRows<Variant, T, R> rows{nullptr, buf(Za_), buf(Pa_), buf(rowQ2_), buf(rowN_),
+                                                         buf(liftF_), buf(lowerF_), nullptr, buf(dZs_), buf(rowE_),
+                                                         buf(rowK_), buf(rows_), r_, n, in_.inv_s};
+          Backend::run_row_program(n, len, kernels::RankBackwardProgram<Variant, T, R>{X, dY, dX, A(), B(), buf(rowW_), buf(dYb_),
+                                                                                       d_in_, d_out_, scaling_, rows});
+        } else {
+          Backend::run_row_program(
+              n, len, kernels::LoraBackwardProgram<T, R>{dY, A(), B(), buf(dZ_), dX, d_in_, d_out_, r_, scaling_, in_.inv_s});
         }
       });
       if constexpr (Variant::has_lift) {
         Backend::gemm(true, false, d_out_, r_, n, T(1), buf(dYb_), d_out_, buf(Za_), r_, T(1), dB(), r_);
         Backend::gemm(true, false, r_, d_in_, n, T(1), buf(dZs_), r_, X, d_in_, T(1), dA(), d_in_);
-        const bool need_dK = Variant::uses_curvature && curv_mode_ != CurvatureMode::fixed;
-        const bool need_ds = layout_.scale >= 0;
-        accumulate_scalar_grads(need_dK ? Backend::sum(buf(rowK_), n) : T(0), need_ds ? Backend::sum(buf(rows_), n) : T(0));
+        accumulate_rank_space_scalar_grads(n);
       } else {
         Backend::gemm(true, false, d_out_, r_, n, scaling_, dY, d_out_, buf(Z_), r_, T(1), dB(), r_);
         Backend::gemm(true, false, r_, d_in_, n, last_zalpha_, buf(dZ_), r_, X, d_in_, T(1), dA(), d_in_);
@@ -518,8 +520,11 @@ class Adapter {
       Backend::gemm(false, false, n, d_in_, r_, T(1), buf(dZs_), r_, A(), d_in_, T(1), dX, d_in_);
       if (!ex_fused) Backend::add_scaled_rows(X, buf(rowE_), dX, n, d_in_);
     }
-    // the per-row K and s terms are summed only where a gradient takes them (a sum is a device
-    // round trip on a GPU)
+    accumulate_rank_space_scalar_grads(n);
+  }
+  /// The K and s gradients of the rank-space backward from its per-row terms (rowK_, rows_),
+  /// summed only where a gradient takes them (a sum is a device round trip on a GPU).
+  void accumulate_rank_space_scalar_grads(index_t n) {
     const bool need_dK = Variant::uses_curvature && curv_mode_ != CurvatureMode::fixed;
     const bool need_ds = layout_.scale >= 0;
     accumulate_scalar_grads(need_dK ? Backend::sum(buf(rowK_), n) : T(0), need_ds ? Backend::sum(buf(rows_), n) : T(0));
