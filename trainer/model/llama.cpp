@@ -271,6 +271,11 @@ struct BasicLlamaModel<Real>::Impl {
             {&Impl::datt, N * d}, {&Impl::dh, N * hid}, {&Impl::dg, N * hid}, {&Impl::du, N * hid},
             {&Impl::dPs, static_cast<std::size_t>(threads) * TT}, {&Impl::dxf, N * d}, {&Impl::dx0, N * d}};
   }
+  static std::size_t bytes(const std::vector<BufferSize>& buffers) {
+    std::size_t n = 0;
+    for (const auto& b : buffers) n += b.count;
+    return n * sizeof(Real);
+  }
   /// Rows of logits formed at a time (zchunk).
   static std::size_t chunk_rows(std::size_t N) { return std::min<std::size_t>(N, 256); }
 };
@@ -422,7 +427,7 @@ void BasicLlamaModel<Real>::reserve(int B, int T) {
   const int threads = std::max(1, omp_get_max_threads());
   const auto buffers = Impl::batched_buffers(c, B, T, threads);
   // refused before anything is allocated
-  const std::size_t need = activation_bytes(c, B, T);
+  const std::size_t need = Impl::bytes(buffers);
   const std::size_t available = available_memory_bytes();
   std::size_t held = 0;
   for (const auto& b : buffers) held += (I.*b.member).capacity() * sizeof(Real);
@@ -450,9 +455,7 @@ void BasicLlamaModel<Real>::reserve(int B, int T) {
 
 template <class Real>
 std::size_t BasicLlamaModel<Real>::activation_bytes(const ModelConfig& c, int B, int T) {
-  std::size_t n = 0;
-  for (const auto& b : Impl::batched_buffers(c, B, T, std::max(1, omp_get_max_threads()))) n += b.count;
-  return n * sizeof(Real);
+  return Impl::bytes(Impl::batched_buffers(c, B, T, std::max(1, omp_get_max_threads())));
 }
 
 template <class Real>
