@@ -445,11 +445,14 @@ TEST_CASE("no rows, and backward without its forward", "[adapter][errors]") {
   SECTION("paper") { check_call_order<PaperHypLora>(); }
 }
 
-TEST_CASE("float gradients agree with double gradients", "[adapter][float]") {
+namespace {
+template <class V>
+void check_float_against_double(index_t rank) {
   AdapterConfig c = learnable_config();
-  c.d_in = 24; c.d_out = 16; c.rank = 4;
-  Adapter<HypLoraLorentz, double, backend::Cpu> ad(c);
-  Adapter<HypLoraLorentz, float, backend::Cpu> af(c);
+  c.d_in = 24; c.d_out = 16; c.rank = rank;
+  INFO(V::name << " rank " << rank);
+  Adapter<V, double, backend::Cpu> ad(c);
+  Adapter<V, float, backend::Cpu> af(c);
   randomize_B(ad, 4, 0.4);
   randomize_B(af, 4, 0.4);
   const index_t n = 8;
@@ -473,6 +476,71 @@ TEST_CASE("float gradients agree with double gradients", "[adapter][float]") {
   for (std::size_t i = 0; i < gd.size(); ++i) CHECK(std::abs(gd[i] - gf[i]) <= tol * gmax);
   for (std::size_t i = 0; i < Yd.size(); ++i) CHECK(std::abs(Yd[i] - Yf[i]) <= tol * ymax);
   for (std::size_t i = 0; i < dXd.size(); ++i) CHECK(std::abs(dXd[i] - dXf[i]) <= tol * xmax);
+}
+}  // namespace
+
+TEST_CASE("float gradients agree with double gradients", "[adapter][float]") {
+  // ranks 8 and 16 in float take the CPU's hand-vectorised rank products where the CPU has AVX-512
+  // (backend/cpu_rank_products.hpp; d_in = 24 ends in a partial block of 16), rank 4 the GEMMs
+  for (const index_t rank : {4, 8, 16}) {
+    check_float_against_double<HypLoraLorentz>(rank);
+    check_float_against_double<Lora>(rank);
+  }
+}
+
+TEST_CASE("CPU rank products agree with a double reference on every vector unit", "[adapter][float][simd]") {
+  // backend::Cpu::project_rows (Z = alpha X A^T, |x|^2) and expand_rows_add (Y += alpha Z A + diag(e) X):
+  // the AVX-512 kernels where the CPU has them, the GEMM and row passes on the narrower units.
+  const simd::Isa widest = simd::widest_isa();
+  for (const simd::Isa want : {simd::Isa::avx512, simd::Isa::avx2, simd::Isa::baseline}) {
+    const simd::Isa used = simd::set_isa(want);
+    if (used != want) continue;  // this CPU lacks the unit
+    for (const index_t r : {8, 16})
+      for (const index_t d : {1, 5, 16, 24, 64, 77, 288}) {
+        const index_t n = 37;
+        INFO("unit " << simd::isa_name(used) << ", kernels " << backend::rank_products::available<float>(r) << ", r "
+                     << r << ", d " << d);
+        const auto X = random_vec<float>(std::size_t(n * d), 31, 1.5);
+        const auto A = random_vec<float>(std::size_t(r * d), 32, 0.8);
+        const auto Z = random_vec<float>(std::size_t(n * r), 33, 1.2);
+        const auto e = random_vec<float>(std::size_t(n), 34, 0.5);
+        const auto Y0 = random_vec<float>(std::size_t(n * d), 35, 1.0);
+        const float alpha = 0.7f;
+        std::vector<float> Zp(static_cast<std::size_t>(n * r)), n2(static_cast<std::size_t>(n)), Y = Y0, Y2 = Y0;
+        backend::Cpu::project_rows(X.data(), n, d, A.data(), r, alpha, Zp.data(), n2.data());
+        backend::Cpu::expand_rows_add(Z.data(), n, r, alpha, A.data(), d, X.data(), e.data(), Y.data());
+        backend::Cpu::expand_rows_add(Z.data(), n, r, alpha, A.data(), d, X.data(), static_cast<const float*>(nullptr), Y2.data());
+        // a sum of m float products in any order is within ~m eps of the sum of |terms| (Higham 3.1)
+        for (index_t i = 0; i < n; ++i) {
+          double xx = 0;
+          for (index_t j = 0; j < d; ++j) xx += double(X[std::size_t(i * d + j)]) * X[std::size_t(i * d + j)];
+          CHECK(std::abs(double(n2[std::size_t(i)]) - xx) <= double(hyplora::test::eps_tol<float>(float(d + 2))) * xx);
+          for (index_t k = 0; k < r; ++k) {
+            double ref = 0, mag = 0;
+            for (index_t j = 0; j < d; ++j) {
+              const double t = double(alpha) * X[std::size_t(i * d + j)] * A[std::size_t(k * d + j)];
+              ref += t;
+              mag += std::abs(t);
+            }
+            CHECK(std::abs(double(Zp[std::size_t(i * r + k)]) - ref) <= double(hyplora::test::eps_tol<float>(float(d + 4))) * mag);
+          }
+          for (index_t j = 0; j < d; ++j) {
+            const std::size_t ij = std::size_t(i * d + j);
+            double ref = Y0[ij], mag = std::abs(Y0[ij]);
+            for (index_t k = 0; k < r; ++k) {
+              const double t = double(alpha) * Z[std::size_t(i * r + k)] * A[std::size_t(k * d + j)];
+              ref += t;
+              mag += std::abs(t);
+            }
+            const double tol = double(hyplora::test::eps_tol<float>(float(r + 4)));
+            CHECK(std::abs(double(Y2[ij]) - ref) <= tol * mag);
+            const double ex = double(e[std::size_t(i)]) * X[ij];
+            CHECK(std::abs(double(Y[ij]) - (ref + ex)) <= tol * (mag + std::abs(ex)));
+          }
+        }
+      }
+  }
+  simd::set_isa(widest);
 }
 
 namespace {

@@ -72,6 +72,29 @@ constexpr index_t row_pass_fuse_max() {
   if constexpr (fuses_row_passes<Backend>) return Backend::row_pass_fuse_max;
   else return 0;
 }
+/// Z = alpha X A^T (n x r) and, where n2 is not null, n2[i] = |x_i|^2: Backend::project_rows where
+/// the backend has it (backend::Cpu: one read of X), a GEMM and Backend::row_dots otherwise.
+template <class Backend, class T>
+void project_rows(const T* X, index_t n, index_t d, const T* A, index_t r, T alpha, T* Z, T* n2) {
+  if constexpr (requires { Backend::project_rows(X, n, d, A, r, alpha, Z, n2); }) {
+    Backend::project_rows(X, n, d, A, r, alpha, Z, n2);
+  } else {
+    Backend::gemm(false, true, n, r, d, alpha, X, d, A, d, T(0), Z, r);
+    if (n2) Backend::row_dots(X, X, n, d, n2);
+  }
+}
+/// Y += (alpha Z) A (Z n x r, A r x d) and, where e is not null, e_i X_i per row:
+/// Backend::expand_rows_add where the backend has it (backend::Cpu: one pass over Y), a GEMM and
+/// Backend::add_scaled_rows otherwise.
+template <class Backend, class T>
+void expand_rows_add(const T* Z, index_t n, index_t r, T alpha, const T* A, index_t d, const T* X, const T* e, T* Y) {
+  if constexpr (requires { Backend::expand_rows_add(Z, n, r, alpha, A, d, X, e, Y); }) {
+    Backend::expand_rows_add(Z, n, r, alpha, A, d, X, e, Y);
+  } else {
+    Backend::gemm(false, false, n, d, r, alpha, Z, r, A, d, T(1), Y, d);
+    if (e) Backend::add_scaled_rows(X, e, Y, n, d);
+  }
+}
 /// Largest rank at which the fused rows and the row programs are used (kernels::max_program_rank).
 inline constexpr index_t fused_rank_max = kernels::max_program_rank;
 /// Whether a backend runs row programs (row_programs.hpp: a whole branch pass for rows of up to
@@ -222,11 +245,10 @@ class Adapter {
       if (!drop) {  // rank-space evaluation (row_kernels.hpp): no d-sized intermediate
         // G = B^T B (r x r);  Za = X A^T;  Pa = Za G;  per row: m, W = scale h z;  Y += W B^T
         Backend::gemm(true, false, r_, r_, d_out_, T(1), B(), r_, B(), r_, T(0), buf(G_), r_);
-        Backend::gemm(false, true, n, r_, d_in_, T(1), X, d_in_, A(), d_in_, T(0), buf(Za_), r_);
         // per row: |x|^2 and q2 = a.(G a) (row data);  lift and lower factors (two scalars per row);  W
         const bool fused = fuses_rank_rows<Backend> && r_ <= fused_rank_max;
         const bool norms_fused = fused && d_in_ <= row_pass_fuse_max<Backend>();  // |x|^2 in the rows' kernel
-        if (!norms_fused) Backend::row_dots(X, X, n, d_in_, buf(rowN_));
+        project_rows<Backend>(X, n, d_in_, A(), r_, T(1), buf(Za_), norms_fused ? nullptr : buf(rowN_));  // Za, |x|^2
         const kernels::RankFactorRows<Variant, T> factor{buf(rowN_), buf(rowQ2_), buf(liftF_), buf(lowerF_),
                                                          buf(rowW_), n, in_.inv_s, scaling_, Kv, ms_};
         // W (and under fusion Pa, q2, the factors) by row functors with the rank unrolled (8/16/32)
@@ -261,7 +283,7 @@ class Adapter {
     last_U_ = Uin;
     last_zalpha_ = zalpha;
     // Z = zalpha U A^T  (n x r)
-    Backend::gemm(false, true, n, r_, d_in_, zalpha, Uin, d_in_, A(), d_in_, T(0), buf(Z_), r_);
+    project_rows<Backend>(Uin, n, d_in_, A(), r_, zalpha, buf(Z_), static_cast<T*>(nullptr));
     if constexpr (Variant::has_lower) {
       Backend::gemm(false, true, n, d_out_, r_, T(1), buf(Z_), r_, B(), r_, T(0), buf(Yb_), d_out_);
       Backend::for_rows(n, kernels::LowerRows<Variant, T>{buf(Yb_), Y, d_out_, scaling_, Kv, ms_}, d_out_);
@@ -318,7 +340,7 @@ class Adapter {
           Backend::gemm(false, false, n, d_in_, r_, T(1), buf(dZ_), r_, A(), d_in_, T(0), buf(dU_), d_in_);
           Backend::for_rows(n, kernels::MaskedAddRows<T>{buf(dU_), dX, d_in_, in_}, d_in_);
         } else {
-          Backend::gemm(false, false, n, d_in_, r_, in_.inv_s, buf(dZ_), r_, A(), d_in_, T(1), dX, d_in_);
+          expand_rows_add<Backend>(buf(dZ_), n, r_, in_.inv_s, A(), d_in_, X, static_cast<const T*>(nullptr), dX);
         }
       }
     }
@@ -517,8 +539,7 @@ class Adapter {
     // dA += dZs^T X;  dX += dZs A + diag(e) X
     Backend::gemm(true, false, r_, d_in_, n, T(1), buf(dZs_), r_, X, d_in_, T(1), dA(), d_in_);
     if (dX) {
-      Backend::gemm(false, false, n, d_in_, r_, T(1), buf(dZs_), r_, A(), d_in_, T(1), dX, d_in_);
-      if (!ex_fused) Backend::add_scaled_rows(X, buf(rowE_), dX, n, d_in_);
+      expand_rows_add<Backend>(buf(dZs_), n, r_, T(1), A(), d_in_, X, ex_fused ? nullptr : buf(rowE_), dX);
     }
     accumulate_rank_space_scalar_grads(n);
   }

@@ -14,6 +14,8 @@
 //   row_program_max      optional, with run_row_program: rows up to this long take the adapters'
 //                         row programs (adapter/row_programs.hpp: a branch pass in one kernel;
 //                         backend::Thrust, CUDA)
+//   project_rows, expand_rows_add   optional: the adapters' thin products X A^T (with |x|^2) and
+//                         dX += Z A (+ diag(e) X) in one read of the rows (here: cpu_rank_products.hpp)
 //   sum, fill, axpy-free helpers, copy_to_host / copy_from_host, read / write one element.
 #include <algorithm>
 #include <cstring>
@@ -23,6 +25,7 @@
 #include <xtensor/xtensor.hpp>
 
 #include "hyplora/backend/blas.hpp"
+#include "hyplora/backend/cpu_rank_products.hpp"
 #include "hyplora/core/config.hpp"
 #include "hyplora/core/simd_dispatch.hpp"
 #include "hyplora/manifold/vector_ops.hpp"
@@ -118,6 +121,30 @@ struct Cpu {
         }
       });
     });
+  }
+  /// Rows up to this many elements (n x d) take the hand-vectorised rank products, on the calling
+  /// thread; above it OpenBLAS's GEMM on its threads is faster (docs/adapters.md, run 12).
+  static constexpr index_t rank_products_max_work = index_t(1) << 18;
+  template <class T>
+  static bool uses_rank_products(index_t n, index_t d, index_t r) {
+    return n * d <= rank_products_max_work && rank_products::available<T>(r);
+  }
+  /// Z = alpha X A^T (n x r; A r x d) and, where n2 is not null, n2[i] = |x_i|^2: in one read of X
+  /// where uses_rank_products, by a GEMM and row_dots otherwise.
+  template <class T>
+  static void project_rows(const T* X, index_t n, index_t d, const T* A, index_t r, T alpha, T* Z, T* n2) {
+    if (uses_rank_products<T>(n, d, r)) return rank_products::project_rows(X, n, d, A, r, alpha, Z, n2);
+    gemm(false, true, n, r, d, alpha, X, d, A, d, T(0), Z, r);
+    if (n2) row_dots(X, X, n, d, n2);
+  }
+  /// Y += (alpha Z) A (Z n x r, A r x d) plus, where e is not null, e_i X_i per row: in one pass over
+  /// Y where uses_rank_products, by a GEMM and add_scaled_rows otherwise.
+  template <class T>
+  static void expand_rows_add(const T* Z, index_t n, index_t r, T alpha, const T* A, index_t d, const T* X, const T* e,
+                              T* Y) {
+    if (e && uses_rank_products<T>(n, d, r)) return rank_products::expand_rows_add(Z, n, r, alpha, A, d, X, e, Y);
+    gemm(false, false, n, d, r, alpha, Z, r, A, d, T(1), Y, d);
+    if (e) add_scaled_rows(X, e, Y, n, d);
   }
   template <class T>
   static T sum(const T* p, index_t n) {

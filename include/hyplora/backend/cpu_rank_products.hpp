@@ -1,0 +1,152 @@
+#pragma once
+// The adapters' thin products with the rank space, hand-vectorised for the CPU, each in one read
+// of the n x d rows it touches:
+//
+//   project_rows:     Z = alpha X A^T          (X n x d, A r x d, Z n x r),  and n2_i = |x_i|^2 where asked
+//   expand_rows_add:  Y += (alpha Z) A + diag(e) X   (Y, X n x d; the e term where asked)
+//
+// Float at r = 8 and 16 on AVX-512 with FMA (g++ on x86-64, core/simd_dispatch.hpp's unit choice);
+// the callers (backend::Cpu) use a GEMM and a row pass elsewhere. Why: at the small shapes of an
+// LLM's layers OpenBLAS's small-matrix kernel for X A^T took 10.5 us at 512 x 64, r = 8 (22 GFMA/s,
+// half the core's rate), and the |x|^2 pass the hyperbolic lift needs another 3.5 us over the same
+// rows; here both take 6.4 us. dX += Z A (6 us either way) takes the lift's diag(e) X term for
+// 1.3 us instead of a 4 us pass (docs/adapters.md, run 12).
+//
+// project_rows keeps one 16-lane accumulator per rank row (r FMAs per 16 values of x) and reduces
+// the r accumulators together (reduce8: a transposing tree of shuffles, 8 sums in 15 instructions).
+// Rounding: FMA in float, the 16 lanes summed as a tree (lanes l and l+8, then +4, +2, +1), like
+// vec::dot_lanes16 but fused; the results differ from OpenBLAS's in the last bits only.
+#include <type_traits>
+
+#include "hyplora/core/config.hpp"
+#include "hyplora/core/simd_dispatch.hpp"
+
+#if HYPLORA_SIMD_DISPATCH
+// g++ 12 warns "__Y may be used uninitialized" inside its own AVX-512 intrinsics (their
+// _mm512_undefined_ps(); GCC bug 105593, fixed in 13): silenced for the intrinsics and the kernels.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#define HYPLORA_TARGET_AVX512_FMA __attribute__((target("avx512f,avx512dq,avx512vl,fma")))
+#endif
+
+namespace hyplora::backend::rank_products {
+
+/// Whether the kernels run here for element type T and rank r (float, r = 8 or 16, a CPU with
+/// AVX-512 and FMA, and simd::isa() not narrowed below AVX-512 by HYPLORA_SIMD).
+template <class T>
+inline bool available(index_t r) {
+#if HYPLORA_SIMD_DISPATCH
+  if constexpr (std::is_same_v<T, float>) {
+    static const bool fma = [] {
+      __builtin_cpu_init();
+      return __builtin_cpu_supports("fma") != 0;
+    }();
+    return (r == 8 || r == 16) && fma && simd::isa() == simd::Isa::avx512;
+  }
+#endif
+  (void)r;
+  return false;
+}
+
+#if HYPLORA_SIMD_DISPATCH
+namespace detail {
+
+/// The 8 sums of 16 lanes each of a[0..7], in lanes 0..7 of the result.
+HYPLORA_TARGET_AVX512_FMA inline __m256 reduce8(const __m512* a) {
+  // 16 -> 8 lanes: t_p = [a_2p (lanes l + l+8) | a_2p+1 (same)]
+  __m512 t[4];
+  for (int p = 0; p < 4; ++p)
+    t[p] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * p], a[2 * p + 1], 0x44), _mm512_shuffle_f32x4(a[2 * p], a[2 * p + 1], 0xEE));
+  // 8 -> 4 lanes: u0 = [a0 | a1 | a2 | a3] (4 lanes each), u1 = [a4 | ... | a7]
+  const __m512 u0 = _mm512_add_ps(_mm512_shuffle_f32x4(t[0], t[1], 0x88), _mm512_shuffle_f32x4(t[0], t[1], 0xDD));
+  const __m512 u1 = _mm512_add_ps(_mm512_shuffle_f32x4(t[2], t[3], 0x88), _mm512_shuffle_f32x4(t[2], t[3], 0xDD));
+  // 4 -> 2 -> 1: 128-bit block b holds [a_b, a_b, a_b+4, a_b+4]
+  __m512 w = _mm512_add_ps(_mm512_shuffle_ps(u0, u1, 0x44), _mm512_shuffle_ps(u0, u1, 0xEE));
+  w = _mm512_add_ps(w, _mm512_shuffle_ps(w, w, 0xB1));
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0);
+  return _mm512_castps512_ps256(_mm512_permutexvar_ps(order, w));
+}
+
+/// The mask of the 16 values of x from j on: all 16, or the d % 16 of the last, partial block.
+HYPLORA_TARGET_AVX512_FMA inline __mmask16 block_mask(index_t j, index_t d) {
+  return j + 16 <= d ? __mmask16(0xFFFF) : __mmask16((1u << (d - j)) - 1u);
+}
+
+template <int R, bool Norms>
+HYPLORA_TARGET_AVX512_FMA void project_rows(const float* X, index_t n, index_t d, const float* A, float alpha, float* Z,
+                                            float* n2) {
+  static_assert(R == 8 || R == 16);
+  const __m256 scale = _mm256_set1_ps(alpha);
+  for (index_t i = 0; i < n; ++i) {
+    const float* x = X + i * d;
+    __m512 acc[R];
+    for (int k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
+    __m512 s = _mm512_setzero_ps();
+    for (index_t j = 0; j < d; j += 16) {
+      const __mmask16 m = block_mask(j, d);  // masked-off lanes load as 0
+      const __m512 xv = _mm512_maskz_loadu_ps(m, x + j);
+      if constexpr (Norms) s = _mm512_fmadd_ps(xv, xv, s);
+      for (int k = 0; k < R; ++k) acc[k] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, A + k * d + j), xv, acc[k]);
+    }
+    for (int g = 0; g < R; g += 8) _mm256_storeu_ps(Z + i * R + g, _mm256_mul_ps(scale, reduce8(acc + g)));
+    if constexpr (Norms) n2[i] = _mm512_reduce_add_ps(s);
+  }
+}
+
+template <int R, bool WithE>
+HYPLORA_TARGET_AVX512_FMA void expand_rows_add(const float* Z, index_t n, float alpha, const float* A, index_t d,
+                                               const float* X, const float* e, float* Y) {
+  for (index_t i = 0; i < n; ++i) {
+    __m512 zb[R];
+    for (int k = 0; k < R; ++k) zb[k] = _mm512_set1_ps(alpha * Z[i * R + k]);
+    const __m512 ev = _mm512_set1_ps(WithE ? e[i] : 0.0f);
+    const float* x = X + i * d;
+    float* y = Y + i * d;
+    for (index_t j = 0; j < d; j += 16) {
+      const __mmask16 m = block_mask(j, d);
+      // two accumulators halve the chain of dependent FMAs per 16 values
+      __m512 y0 = _mm512_maskz_loadu_ps(m, y + j);
+      __m512 y1 = _mm512_mul_ps(zb[0], _mm512_maskz_loadu_ps(m, A + j));
+      if constexpr (WithE) y0 = _mm512_fmadd_ps(ev, _mm512_maskz_loadu_ps(m, x + j), y0);
+      for (int k = 1; k < R; k += 2) {
+        y1 = _mm512_fmadd_ps(zb[k], _mm512_maskz_loadu_ps(m, A + k * d + j), y1);
+        if (k + 1 < R) y0 = _mm512_fmadd_ps(zb[k + 1], _mm512_maskz_loadu_ps(m, A + (k + 1) * d + j), y0);
+      }
+      _mm512_mask_storeu_ps(y + j, m, _mm512_add_ps(y0, y1));
+    }
+  }
+}
+
+}  // namespace detail
+#pragma GCC diagnostic pop
+#endif
+
+/// Z = alpha X A^T (n x r, row-major) and, where n2 is not null, n2[i] = |x_i|^2, on rows [0, n).
+/// Requires available<T>(r).
+template <class T>
+void project_rows(const T* X, index_t n, index_t d, const T* A, index_t r, T alpha, T* Z, T* n2) {
+#if HYPLORA_SIMD_DISPATCH
+  if constexpr (std::is_same_v<T, float>) {
+    if (r == 8) n2 ? detail::project_rows<8, true>(X, n, d, A, alpha, Z, n2) : detail::project_rows<8, false>(X, n, d, A, alpha, Z, n2);
+    else n2 ? detail::project_rows<16, true>(X, n, d, A, alpha, Z, n2) : detail::project_rows<16, false>(X, n, d, A, alpha, Z, n2);
+    return;
+  }
+#endif
+  (void)X, (void)n, (void)d, (void)A, (void)r, (void)alpha, (void)Z, (void)n2;
+}
+
+/// Y += (alpha Z) A, plus e_i x_i per row where e is not null, on rows [0, n). Requires available<T>(r).
+template <class T>
+void expand_rows_add(const T* Z, index_t n, index_t r, T alpha, const T* A, index_t d, const T* X, const T* e, T* Y) {
+#if HYPLORA_SIMD_DISPATCH
+  if constexpr (std::is_same_v<T, float>) {
+    if (r == 8) e ? detail::expand_rows_add<8, true>(Z, n, alpha, A, d, X, e, Y) : detail::expand_rows_add<8, false>(Z, n, alpha, A, d, X, e, Y);
+    else e ? detail::expand_rows_add<16, true>(Z, n, alpha, A, d, X, e, Y) : detail::expand_rows_add<16, false>(Z, n, alpha, A, d, X, e, Y);
+    return;
+  }
+#endif
+  (void)Z, (void)n, (void)r, (void)alpha, (void)A, (void)d, (void)X, (void)e, (void)Y;
+}
+
+}  // namespace hyplora::backend::rank_products
