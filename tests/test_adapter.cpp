@@ -489,7 +489,8 @@ TEST_CASE("float gradients agree with double gradients", "[adapter][float]") {
 }
 
 TEST_CASE("CPU rank products agree with a double reference on every vector unit", "[adapter][float][simd]") {
-  // backend::Cpu::project_rows (Z = alpha X A^T, |x|^2) and expand_rows_add (Y += alpha Z A + diag(e) X):
+  // backend::Cpu::project_rows (Z = alpha X A^T, |x|^2), expand_rows_add (Y += alpha Z A + diag(e) X)
+  // and quadratic_rows (Pa = Z G, q2 = z.Pa):
   // the AVX-512 kernels where the CPU has them, the GEMM and row passes on the narrower units.
   const simd::Isa widest = simd::widest_isa();
   for (const simd::Isa want : {simd::Isa::avx512, simd::Isa::avx2, simd::Isa::baseline}) {
@@ -539,6 +540,31 @@ TEST_CASE("CPU rank products agree with a double reference on every vector unit"
           }
         }
       }
+    for (const index_t r : {8, 16}) {  // quadratic_rows: Pa = Z G, q2 = Z_i . Pa_i (G symmetric)
+      const index_t n = 37;
+      INFO("quadratic_rows, unit " << simd::isa_name(used) << ", r " << r);
+      const auto Z = random_vec<float>(std::size_t(n * r), 36, 1.3);
+      auto G = random_vec<float>(std::size_t(r * r), 37, 0.9);
+      for (index_t a = 0; a < r; ++a)
+        for (index_t b = 0; b < a; ++b) G[std::size_t(b * r + a)] = G[std::size_t(a * r + b)];
+      std::vector<float> Pa(std::size_t(n * r)), q2(static_cast<std::size_t>(n));
+      backend::Cpu::quadratic_rows(Z.data(), n, r, G.data(), Pa.data(), q2.data());
+      for (index_t i = 0; i < n; ++i) {
+        double qref = 0, qmag = 0;
+        for (index_t k = 0; k < r; ++k) {
+          double ref = 0, mag = 0;
+          for (index_t m = 0; m < r; ++m) {
+            const double t = double(Z[std::size_t(i * r + m)]) * G[std::size_t(m * r + k)];
+            ref += t;
+            mag += std::abs(t);
+          }
+          CHECK(std::abs(double(Pa[std::size_t(i * r + k)]) - ref) <= double(hyplora::test::eps_tol<float>(float(r + 2))) * mag);
+          qref += ref * Z[std::size_t(i * r + k)];
+          qmag += mag * std::abs(Z[std::size_t(i * r + k)]);
+        }
+        CHECK(std::abs(double(q2[std::size_t(i)]) - qref) <= double(hyplora::test::eps_tol<float>(float(2 * r + 4))) * qmag);
+      }
+    }
   }
   simd::set_isa(widest);
 }

@@ -95,6 +95,17 @@ void expand_rows_add(const T* Z, index_t n, index_t r, T alpha, const T* A, inde
     if (e) Backend::add_scaled_rows(X, e, Y, n, d);
   }
 }
+/// Pa = Z G (n x r; G r x r) and q2[i] = Z_i . Pa_i: Backend::quadratic_rows where the backend has it
+/// (backend::Cpu), a GEMM and Backend::row_dots otherwise.
+template <class Backend, class T>
+void quadratic_rows(const T* Z, index_t n, index_t r, const T* G, T* Pa, T* q2) {
+  if constexpr (requires { Backend::quadratic_rows(Z, n, r, G, Pa, q2); }) {
+    Backend::quadratic_rows(Z, n, r, G, Pa, q2);
+  } else {
+    Backend::gemm(false, false, n, r, r, T(1), Z, r, G, r, T(0), Pa, r);
+    Backend::row_dots(Z, Pa, n, r, q2);
+  }
+}
 /// Largest rank at which the fused rows and the row programs are used (kernels::max_program_rank).
 inline constexpr index_t fused_rank_max = kernels::max_program_rank;
 /// Whether a backend runs row programs (row_programs.hpp: a whole branch pass for rows of up to
@@ -264,8 +275,7 @@ class Adapter {
             }
             Backend::for_rows(n, rows, r_ * r_);
           } else {
-            Backend::gemm(false, false, n, r_, r_, T(1), buf(Za_), r_, buf(G_), r_, T(0), buf(Pa_), r_);
-            Backend::row_dots(buf(Za_), buf(Pa_), n, r_, buf(rowQ2_));
+            quadratic_rows<Backend>(buf(Za_), n, r_, buf(G_), buf(Pa_), buf(rowQ2_));
             Backend::for_rows_simd(n, factor);
             Backend::for_rows(n, scale, r_);
           }

@@ -14,8 +14,9 @@
 //   row_program_max      optional, with run_row_program: rows up to this long take the adapters'
 //                         row programs (adapter/row_programs.hpp: a branch pass in one kernel;
 //                         backend::Thrust, CUDA)
-//   project_rows, expand_rows_add   optional: the adapters' thin products X A^T (with |x|^2) and
-//                         dX += Z A (+ diag(e) X) in one read of the rows (here: cpu_rank_products.hpp)
+//   project_rows, expand_rows_add, quadratic_rows   optional: the adapters' thin products X A^T
+//                         (with |x|^2) and dX += Z A (+ diag(e) X) in one read of the rows, and the
+//                         rank-space form z^T G z (here: cpu_rank_products.hpp)
 //   sum, fill, axpy-free helpers, copy_to_host / copy_from_host, read / write one element.
 #include <algorithm>
 #include <cstring>
@@ -142,9 +143,17 @@ struct Cpu {
   template <class T>
   static void expand_rows_add(const T* Z, index_t n, index_t r, T alpha, const T* A, index_t d, const T* X, const T* e,
                               T* Y) {
-    if (e && uses_rank_products<T>(n, d, r)) return rank_products::expand_rows_add(Z, n, r, alpha, A, d, X, e, Y);
+    if (uses_rank_products<T>(n, d, r)) return rank_products::expand_rows_add(Z, n, r, alpha, A, d, X, e, Y);
     gemm(false, false, n, d, r, alpha, Z, r, A, d, T(1), Y, d);
     if (e) add_scaled_rows(X, e, Y, n, d);
+  }
+  /// Pa = Z G (n x r; G r x r) and q2[i] = Z_i . Pa_i: by rank_products::quadratic_rows where the
+  /// kernels run (any n: the work is n r^2), by a GEMM and row_dots otherwise.
+  template <class T>
+  static void quadratic_rows(const T* Z, index_t n, index_t r, const T* G, T* Pa, T* q2) {
+    if (rank_products::available<T>(r)) return rank_products::quadratic_rows(Z, n, r, G, Pa, q2);
+    gemm(false, false, n, r, r, T(1), Z, r, G, r, T(0), Pa, r);
+    row_dots(Z, Pa, n, r, q2);
   }
   template <class T>
   static T sum(const T* p, index_t n) {

@@ -4,13 +4,14 @@
 //
 //   project_rows:     Z = alpha X A^T          (X n x d, A r x d, Z n x r),  and n2_i = |x_i|^2 where asked
 //   expand_rows_add:  Y += (alpha Z) A + diag(e) X   (Y, X n x d; the e term where asked)
+//   quadratic_rows:   Pa = Z G, q2_i = Z_i . Pa_i     (G r x r: the lift's |B z|^2 = z^T (B^T B) z)
 //
 // Float at r = 8 and 16 on AVX-512 with FMA (g++ on x86-64, core/simd_dispatch.hpp's unit choice);
 // the callers (backend::Cpu) use a GEMM and a row pass elsewhere. Why: at the small shapes of an
 // LLM's layers OpenBLAS's small-matrix kernel for X A^T took 10.5 us at 512 x 64, r = 8 (22 GFMA/s,
 // half the core's rate), and the |x|^2 pass the hyperbolic lift needs another 3.5 us over the same
-// rows; here both take 6.4 us. dX += Z A (6 us either way) takes the lift's diag(e) X term for
-// 1.3 us instead of a 4 us pass (docs/adapters.md, run 12).
+// rows; here both take 6.4 us. dX += Z A: OpenBLAS 6.0 us, here 4.8, and 5.5 with the lift's
+// diag(e) X term, which took a 4 us pass of its own (docs/adapters.md, run 12).
 //
 // project_rows keeps one 16-lane accumulator per rank row (r FMAs per 16 values of x) and reduces
 // the r accumulators together (reduce8: a transposing tree of shuffles, 8 sums in 15 instructions).
@@ -94,26 +95,83 @@ HYPLORA_TARGET_AVX512_FMA void project_rows(const float* X, index_t n, index_t d
   }
 }
 
+/// Y += (alpha Z) A + diag(e) X, 16 x CH columns at a time: that block of alpha A stays in registers
+/// (R x CH of them) while the rows stream past, so a row costs R broadcasts of z and its own loads and
+/// stores, not R loads of A per 16 values (the loads had bound the row-by-row form: 8.3 us against
+/// 5.5 here at 512 x 64, r = 8, with e).
 template <int R, bool WithE>
 HYPLORA_TARGET_AVX512_FMA void expand_rows_add(const float* Z, index_t n, float alpha, const float* A, index_t d,
                                                const float* X, const float* e, float* Y) {
-  for (index_t i = 0; i < n; ++i) {
-    __m512 zb[R];
-    for (int k = 0; k < R; ++k) zb[k] = _mm512_set1_ps(alpha * Z[i * R + k]);
-    const __m512 ev = _mm512_set1_ps(WithE ? e[i] : 0.0f);
-    const float* x = X + i * d;
-    float* y = Y + i * d;
-    for (index_t j = 0; j < d; j += 16) {
-      const __mmask16 m = block_mask(j, d);
-      // two accumulators halve the chain of dependent FMAs per 16 values
-      __m512 y0 = _mm512_maskz_loadu_ps(m, y + j);
-      __m512 y1 = _mm512_mul_ps(zb[0], _mm512_maskz_loadu_ps(m, A + j));
-      if constexpr (WithE) y0 = _mm512_fmadd_ps(ev, _mm512_maskz_loadu_ps(m, x + j), y0);
-      for (int k = 1; k < R; k += 2) {
-        y1 = _mm512_fmadd_ps(zb[k], _mm512_maskz_loadu_ps(m, A + k * d + j), y1);
-        if (k + 1 < R) y0 = _mm512_fmadd_ps(zb[k + 1], _mm512_maskz_loadu_ps(m, A + (k + 1) * d + j), y0);
+  constexpr int CH = R == 8 ? 2 : 1;  // 16 registers of A either way
+  const __m512 scale = _mm512_set1_ps(alpha);
+  for (index_t j0 = 0; j0 < d; j0 += 16 * CH) {
+    __mmask16 m[CH];
+    __m512 a[CH][R];
+    for (int c = 0; c < CH; ++c) {
+      const index_t j = j0 + 16 * c;
+      m[c] = j < d ? block_mask(j, d) : __mmask16(0);
+      for (int k = 0; k < R; ++k) a[c][k] = _mm512_mul_ps(scale, _mm512_maskz_loadu_ps(m[c], A + k * d + j));
+    }
+    for (index_t i = 0; i < n; ++i) {
+      const float* z = Z + i * R;
+      float* y = Y + i * d + j0;
+      // two accumulators per block halve the chain of dependent FMAs
+      __m512 p[CH], q[CH];
+      for (int c = 0; c < CH; ++c) {
+        p[c] = _mm512_maskz_loadu_ps(m[c], y + 16 * c);
+        q[c] = _mm512_setzero_ps();
       }
-      _mm512_mask_storeu_ps(y + j, m, _mm512_add_ps(y0, y1));
+      if constexpr (WithE) {
+        const __m512 ev = _mm512_set1_ps(e[i]);
+        for (int c = 0; c < CH; ++c) p[c] = _mm512_fmadd_ps(ev, _mm512_maskz_loadu_ps(m[c], X + i * d + j0 + 16 * c), p[c]);
+      }
+      for (int k = 0; k < R; k += 2) {
+        const __m512 zk = _mm512_set1_ps(z[k]), zk1 = _mm512_set1_ps(z[k + 1]);
+        for (int c = 0; c < CH; ++c) {
+          p[c] = _mm512_fmadd_ps(zk, a[c][k], p[c]);
+          q[c] = _mm512_fmadd_ps(zk1, a[c][k + 1], q[c]);
+        }
+      }
+      for (int c = 0; c < CH; ++c) _mm512_mask_storeu_ps(y + 16 * c, m[c], _mm512_add_ps(p[c], q[c]));
+    }
+  }
+}
+
+/// Pa_i = z_i G and q2_i = z_i . Pa_i, row by row with G's rows in registers (R broadcasts and R FMAs
+/// per row in two chains; the rows are independent, so their chains overlap).
+template <int R>
+HYPLORA_TARGET_AVX512_FMA void quadratic_rows(const float* Z, index_t n, const float* G, float* Pa, float* q2) {
+  if constexpr (R == 8) {
+    __m256 g[8];
+    for (int k = 0; k < 8; ++k) g[k] = _mm256_loadu_ps(G + k * 8);
+    for (index_t i = 0; i < n; ++i) {
+      const float* z = Z + i * 8;
+      __m256 p0 = _mm256_mul_ps(_mm256_broadcast_ss(z), g[0]), p1 = _mm256_mul_ps(_mm256_broadcast_ss(z + 1), g[1]);
+      for (int k = 2; k < 8; k += 2) {
+        p0 = _mm256_fmadd_ps(_mm256_broadcast_ss(z + k), g[k], p0);
+        p1 = _mm256_fmadd_ps(_mm256_broadcast_ss(z + k + 1), g[k + 1], p1);
+      }
+      const __m256 p = _mm256_add_ps(p0, p1);
+      _mm256_storeu_ps(Pa + i * 8, p);
+      const __m256 t = _mm256_mul_ps(_mm256_loadu_ps(z), p);
+      __m128 h = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+      h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+      q2[i] = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+    }
+  } else {
+    static_assert(R == 16);
+    __m512 g[16];
+    for (int k = 0; k < 16; ++k) g[k] = _mm512_loadu_ps(G + k * 16);
+    for (index_t i = 0; i < n; ++i) {
+      const float* z = Z + i * 16;
+      __m512 p0 = _mm512_mul_ps(_mm512_set1_ps(z[0]), g[0]), p1 = _mm512_mul_ps(_mm512_set1_ps(z[1]), g[1]);
+      for (int k = 2; k < 16; k += 2) {
+        p0 = _mm512_fmadd_ps(_mm512_set1_ps(z[k]), g[k], p0);
+        p1 = _mm512_fmadd_ps(_mm512_set1_ps(z[k + 1]), g[k + 1], p1);
+      }
+      const __m512 p = _mm512_add_ps(p0, p1);
+      _mm512_storeu_ps(Pa + i * 16, p);
+      q2[i] = _mm512_reduce_add_ps(_mm512_mul_ps(_mm512_loadu_ps(z), p));
     }
   }
 }
@@ -147,6 +205,20 @@ void expand_rows_add(const T* Z, index_t n, index_t r, T alpha, const T* A, inde
   }
 #endif
   (void)Z, (void)n, (void)r, (void)alpha, (void)A, (void)d, (void)X, (void)e, (void)Y;
+}
+
+
+/// Pa = Z G (n x r; G r x r) and q2[i] = Z_i . Pa_i: the rank-space quadratic form |B z|^2 with
+/// G = B^T B. Requires available<T>(r).
+template <class T>
+void quadratic_rows(const T* Z, index_t n, index_t r, const T* G, T* Pa, T* q2) {
+#if HYPLORA_SIMD_DISPATCH
+  if constexpr (std::is_same_v<T, float>) {
+    r == 8 ? detail::quadratic_rows<8>(Z, n, G, Pa, q2) : detail::quadratic_rows<16>(Z, n, G, Pa, q2);
+    return;
+  }
+#endif
+  (void)Z, (void)n, (void)r, (void)G, (void)Pa, (void)q2;
 }
 
 }  // namespace hyplora::backend::rank_products
