@@ -490,7 +490,7 @@ TEST_CASE("float gradients agree with double gradients", "[adapter][float]") {
 
 TEST_CASE("CPU rank products agree with a double reference on every vector unit", "[adapter][float][simd]") {
   // backend::Cpu::project_rows (Z = alpha X A^T, |x|^2), expand_rows_add (Y += alpha Z A + diag(e) X)
-  // and quadratic_rows (Pa = Z G, q2 = z.Pa):
+  // quadratic_rows (Pa = Z G, q2 = z.Pa), rank_dots and vjp_combine_rows:
   // the AVX-512 kernels where the CPU has them, the GEMM and row passes on the narrower units.
   const simd::Isa widest = simd::widest_isa();
   for (const simd::Isa want : {simd::Isa::avx512, simd::Isa::avx2, simd::Isa::baseline}) {
@@ -564,6 +564,38 @@ TEST_CASE("CPU rank products agree with a double reference on every vector unit"
         }
         CHECK(std::abs(double(q2[std::size_t(i)]) - qref) <= double(hyplora::test::eps_tol<float>(float(2 * r + 4))) * qmag);
       }
+      // rank_dots (zq = Za_i . q_i) and the VJP's rank rows (dZs = h q + c Pa, M = Za^T diag(c) Za);
+      // backend::Cpu::vjp_combine_rows runs only with the kernels (false: the adapter composes them)
+      const auto Qm = random_vec<float>(std::size_t(n * r), 38, 1.1);
+      const auto c = random_vec<float>(std::size_t(n), 39, 0.6);
+      const auto h = random_vec<float>(std::size_t(n), 40, 0.9);
+      std::vector<float> zq(static_cast<std::size_t>(n)), dZs(std::size_t(n * r)), M(std::size_t(r * r));
+      backend::Cpu::rank_dots(Z.data(), Qm.data(), n, r, zq.data());
+      const bool combined = backend::Cpu::vjp_combine_rows(Qm.data(), Z.data(), Pa.data(), c.data(), h.data(), n, r, dZs.data(), M.data());
+      CHECK(combined == backend::rank_products::available<float>(r));
+      for (index_t i = 0; i < n; ++i) {
+        double ref = 0, mag = 0;
+        for (index_t k = 0; k < r; ++k) {
+          ref += double(Z[std::size_t(i * r + k)]) * Qm[std::size_t(i * r + k)];
+          mag += std::abs(double(Z[std::size_t(i * r + k)]) * Qm[std::size_t(i * r + k)]);
+        }
+        CHECK(std::abs(double(zq[std::size_t(i)]) - ref) <= double(hyplora::test::eps_tol<float>(float(r + 2))) * mag);
+        for (index_t k = 0; k < r && combined; ++k) {
+          const std::size_t ik = std::size_t(i * r + k);
+          const double a = double(h[std::size_t(i)]) * Qm[ik], b = double(c[std::size_t(i)]) * Pa[ik];
+          CHECK(std::abs(double(dZs[ik]) - (a + b)) <= double(hyplora::test::eps_tol<float>(4.f)) * (std::abs(a) + std::abs(b)));
+        }
+      }
+      for (index_t a = 0; a < r && combined; ++a)
+        for (index_t b = 0; b < r; ++b) {
+          double ref = 0, mag = 0;
+          for (index_t i = 0; i < n; ++i) {
+            const double t = double(Z[std::size_t(i * r + a)]) * c[std::size_t(i)] * Z[std::size_t(i * r + b)];
+            ref += t;
+            mag += std::abs(t);
+          }
+          CHECK(std::abs(double(M[std::size_t(a * r + b)]) - ref) <= double(hyplora::test::eps_tol<float>(float(n + 4))) * mag);
+        }
     }
   }
   simd::set_isa(widest);

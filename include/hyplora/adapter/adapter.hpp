@@ -106,6 +106,13 @@ void quadratic_rows(const T* Z, index_t n, index_t r, const T* G, T* Pa, T* q2) 
     Backend::row_dots(Z, Pa, n, r, q2);
   }
 }
+/// out[i] = U_i . V_i for n rows of r values: Backend::rank_dots where the backend has it
+/// (backend::Cpu), Backend::row_dots otherwise.
+template <class Backend, class T>
+void rank_dots(const T* U, const T* V, index_t n, index_t r, T* out) {
+  if constexpr (requires { Backend::rank_dots(U, V, n, r, out); }) Backend::rank_dots(U, V, n, r, out);
+  else Backend::row_dots(U, V, n, r, out);
+}
 /// Largest rank at which the fused rows and the row programs are used (kernels::max_program_rank).
 inline constexpr index_t fused_rank_max = kernels::max_program_rank;
 /// Whether a backend runs row programs (row_programs.hpp: a whole branch pass for rows of up to
@@ -407,6 +414,11 @@ class Adapter {
       Backend::resize(rowN_, n);
       Backend::resize(rowE_, n);
       Backend::resize(rowQ2_, n);
+      if constexpr (!fuses_rank_rows<Backend>) {  // the three-pass VJP rows (kernels::RankVjpScalars)
+        Backend::resize(rowZq_, n);
+        Backend::resize(rowCa2_, n);
+        Backend::resize(rowHa_, n);
+      }
       Backend::resize(rowW_, n);
       Backend::resize(liftF_, 3 * n);
       Backend::resize(lowerF_, 3 * n);
@@ -534,17 +546,31 @@ class Adapter {
       const kernels::RankVjpRows<Variant, T, decltype(R)::value> rows{buf(dZ_), buf(Za_), buf(Pa_), buf(rowQ2_), buf(rowN_),
                                                                       buf(liftF_), buf(lowerF_), buf(Zc_), buf(dZs_), buf(rowE_),
                                                                       buf(rowK_), buf(rows_), r_, n, in_.inv_s};
-      if constexpr (fuses_row_passes<Backend>) {
-        if (ex_fused) {
-          Backend::rows_then_add_scaled(n, rows, X, buf(rowE_), dX, d_in_);
-          return;
+      bool have_M = false;
+      if constexpr (fuses_rank_rows<Backend>) {  // one call per row (CUDA), with dX += e x for short rows
+        bool done = false;
+        if constexpr (fuses_row_passes<Backend>) {
+          if (ex_fused) {
+            Backend::rows_then_add_scaled(n, rows, X, buf(rowE_), dX, d_in_);
+            done = true;
+          }
         }
+        if (!done) Backend::for_rows(n, rows, r_ * r_);
+      } else {  // the dot, the scalars across rows on the vector unit, then the rank rows
+        constexpr index_t Rc = decltype(R)::value;
+        rank_dots<Backend>(buf(Za_), buf(dZ_), n, r_, buf(rowZq_));
+        Backend::for_rows_simd(n, kernels::RankVjpScalars<Variant, T, Rc>{rows, buf(rowZq_), buf(rowCa2_), buf(rowHa_)});
+        // dZs and M = Za^T Zc in one pass where the backend has the kernel (backend::Cpu; Zc not formed)
+        if constexpr (requires { Backend::vjp_combine_rows(buf(dZ_), buf(Za_), buf(Pa_), buf(rowCa2_), buf(rowHa_), n, r_, buf(dZs_), buf(M_)); })
+          have_M = Backend::vjp_combine_rows(buf(dZ_), buf(Za_), buf(Pa_), buf(rowCa2_), buf(rowHa_), n, r_, buf(dZs_), buf(M_));
+        if (!have_M)
+          Backend::for_rows(n, kernels::RankVjpCombineRows<T, Rc>{buf(dZ_), buf(Za_), buf(Pa_), buf(rowCa2_), buf(rowHa_), buf(Zc_), buf(dZs_), r_}, r_);
       }
-      Backend::for_rows(n, rows, r_ * r_);
+      // M = Za^T Zc  (r x r)
+      if (!have_M) Backend::gemm(true, false, r_, r_, n, T(1), buf(Za_), r_, buf(Zc_), r_, T(0), buf(M_), r_);
     });
-    // dB += dY^T W + B (Za^T Zc)   (W = scaling h z, kept from the forward; Za^T Zc = Z^T (c Z))
+    // dB += dY^T W + B M   (W = scaling h z, kept from the forward; M = Za^T Zc = Z^T (c Z), above)
     Backend::gemm(true, false, d_out_, r_, n, T(1), dY, d_out_, buf(W_), r_, T(1), dB(), r_);
-    Backend::gemm(true, false, r_, r_, n, T(1), buf(Za_), r_, buf(Zc_), r_, T(0), buf(M_), r_);
     Backend::gemm(false, false, d_out_, r_, r_, T(1), B(), r_, buf(M_), r_, T(1), dB(), r_);
     // dA += dZs^T X;  dX += dZs A + diag(e) X
     Backend::gemm(true, false, r_, d_in_, n, T(1), buf(dZs_), r_, X, d_in_, T(1), dA(), d_in_);
@@ -604,6 +630,7 @@ class Adapter {
   // lower factors (f, f'(v)/v, df/dK: three arrays of n each, kernels::store_factor), and the r x r
   // matrices G = B^T B and Za^T Zc = Z^T (c Z)
   vector_type Za_, Pa_, W_, Zc_, dZs_, rowN_, rowE_, rowQ2_, rowW_, liftF_, lowerF_, G_, M_;
+  vector_type rowZq_, rowCa2_, rowHa_;  // the three-pass VJP rows (backends without fuse_rank_rows)
   bool rank_space_ = false;
   bool programs_ = false;  // the last forward ran as row programs (the backward does too)
   index_t capacity_ = 0;

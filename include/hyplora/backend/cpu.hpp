@@ -14,9 +14,10 @@
 //   row_program_max      optional, with run_row_program: rows up to this long take the adapters'
 //                         row programs (adapter/row_programs.hpp: a branch pass in one kernel;
 //                         backend::Thrust, CUDA)
-//   project_rows, expand_rows_add, quadratic_rows   optional: the adapters' thin products X A^T
-//                         (with |x|^2) and dX += Z A (+ diag(e) X) in one read of the rows, and the
-//                         rank-space form z^T G z (here: cpu_rank_products.hpp)
+//   project_rows, expand_rows_add, quadratic_rows, rank_dots, vjp_combine_rows   optional: the adapters' thin
+//                         products X A^T (with |x|^2) and dX += Z A (+ diag(e) X) in one read of the
+//                         rows, the rank-space form z^T G z and dots of rank rows (here:
+//                         cpu_rank_products.hpp)
 //   sum, fill, axpy-free helpers, copy_to_host / copy_from_host, read / write one element.
 #include <algorithm>
 #include <cstring>
@@ -154,6 +155,22 @@ struct Cpu {
     if (rank_products::available<T>(r)) return rank_products::quadratic_rows(Z, n, r, G, Pa, q2);
     gemm(false, false, n, r, r, T(1), Z, r, G, r, T(0), Pa, r);
     row_dots(Z, Pa, n, r, q2);
+  }
+  /// out[i] = U_i . V_i for n rows of r values: by rank_products::rank_dots where the kernels run,
+  /// by row_dots otherwise.
+  template <class T>
+  static void rank_dots(const T* U, const T* V, index_t n, index_t r, T* out) {
+    if (rank_products::available<T>(r)) return rank_products::rank_dots(U, V, n, r, out);
+    row_dots(U, V, n, r, out);
+  }
+  /// Where the kernels run (returns true): dZs = diag(h) Q + diag(c) Pa and M = Za^T diag(c) Za in
+  /// one pass over the rank rows. Otherwise returns false and the caller composes them.
+  template <class T>
+  static bool vjp_combine_rows(const T* Q, const T* Za, const T* Pa, const T* c, const T* h, index_t n, index_t r,
+                               T* dZs, T* M) {
+    if (!rank_products::available<T>(r)) return false;
+    rank_products::vjp_combine_rows(Q, Za, Pa, c, h, n, r, dZs, M);
+    return true;
   }
   template <class T>
   static T sum(const T* p, index_t n) {

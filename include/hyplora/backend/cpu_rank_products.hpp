@@ -5,6 +5,8 @@
 //   project_rows:     Z = alpha X A^T          (X n x d, A r x d, Z n x r),  and n2_i = |x_i|^2 where asked
 //   expand_rows_add:  Y += (alpha Z) A + diag(e) X   (Y, X n x d; the e term where asked)
 //   quadratic_rows:   Pa = Z G, q2_i = Z_i . Pa_i     (G r x r: the lift's |B z|^2 = z^T (B^T B) z)
+//   rank_dots:        out_i = U_i . V_i               (rows of r values)
+//   vjp_combine_rows: dZs = diag(h) Q + diag(c) Pa,  M = Za^T diag(c) Za   (the rank rows of the VJP)
 //
 // Float at r = 8 and 16 on AVX-512 with FMA (g++ on x86-64, core/simd_dispatch.hpp's unit choice);
 // the callers (backend::Cpu) use a GEMM and a row pass elsewhere. Why: at the small shapes of an
@@ -23,10 +25,11 @@
 #include "hyplora/core/simd_dispatch.hpp"
 
 #if HYPLORA_SIMD_DISPATCH
-// g++ 12 warns "__Y may be used uninitialized" inside its own AVX-512 intrinsics (their
+// g++ 12 warns "__Y (may be) used uninitialized" inside its own AVX-512 intrinsics (their
 // _mm512_undefined_ps(); GCC bug 105593, fixed in 13): silenced for the intrinsics and the kernels.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #define HYPLORA_TARGET_AVX512_FMA __attribute__((target("avx512f,avx512dq,avx512vl,fma")))
 #endif
@@ -176,6 +179,54 @@ HYPLORA_TARGET_AVX512_FMA void quadratic_rows(const float* Z, index_t n, const f
   }
 }
 
+/// out_i = U_i . V_i for rows of R values.
+template <int R>
+HYPLORA_TARGET_AVX512_FMA void rank_dots(const float* U, const float* V, index_t n, float* out) {
+  for (index_t i = 0; i < n; ++i) {
+    if constexpr (R == 8) {
+      const __m256 t = _mm256_mul_ps(_mm256_loadu_ps(U + i * 8), _mm256_loadu_ps(V + i * 8));
+      __m128 h = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+      h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+      out[i] = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+    } else {
+      out[i] = _mm512_reduce_add_ps(_mm512_mul_ps(_mm512_loadu_ps(U + i * 16), _mm512_loadu_ps(V + i * 16)));
+    }
+  }
+}
+
+/// dZs_i = h_i Q_i + c_i Pa_i and M = sum_i c_i Za_i^T Za_i (R x R), with M's rows in R accumulators
+/// across the rows (one FMA each per row).
+template <int R>
+HYPLORA_TARGET_AVX512_FMA void vjp_combine_rows(const float* Q, const float* Za, const float* Pa, const float* c,
+                                                const float* h, index_t n, float* dZs, float* M) {
+  if constexpr (R == 8) {
+    __m256 m[8];
+    for (int k = 0; k < 8; ++k) m[k] = _mm256_setzero_ps();
+    for (index_t i = 0; i < n; ++i) {
+      const float* za = Za + i * 8;
+      const __m256 cv = _mm256_set1_ps(c[i]);
+      const __m256 zc = _mm256_mul_ps(cv, _mm256_loadu_ps(za));
+      _mm256_storeu_ps(dZs + i * 8, _mm256_fmadd_ps(_mm256_set1_ps(h[i]), _mm256_loadu_ps(Q + i * 8),
+                                                    _mm256_mul_ps(cv, _mm256_loadu_ps(Pa + i * 8))));
+      for (int k = 0; k < 8; ++k) m[k] = _mm256_fmadd_ps(_mm256_broadcast_ss(za + k), zc, m[k]);
+    }
+    for (int k = 0; k < 8; ++k) _mm256_storeu_ps(M + k * 8, m[k]);
+  } else {
+    static_assert(R == 16);
+    __m512 m[16];
+    for (int k = 0; k < 16; ++k) m[k] = _mm512_setzero_ps();
+    for (index_t i = 0; i < n; ++i) {
+      const float* za = Za + i * 16;
+      const __m512 cv = _mm512_set1_ps(c[i]);
+      const __m512 zc = _mm512_mul_ps(cv, _mm512_loadu_ps(za));
+      _mm512_storeu_ps(dZs + i * 16, _mm512_fmadd_ps(_mm512_set1_ps(h[i]), _mm512_loadu_ps(Q + i * 16),
+                                                     _mm512_mul_ps(cv, _mm512_loadu_ps(Pa + i * 16))));
+      for (int k = 0; k < 16; ++k) m[k] = _mm512_fmadd_ps(_mm512_set1_ps(za[k]), zc, m[k]);
+    }
+    for (int k = 0; k < 16; ++k) _mm512_storeu_ps(M + k * 16, m[k]);
+  }
+}
+
 }  // namespace detail
 #pragma GCC diagnostic pop
 #endif
@@ -219,6 +270,31 @@ void quadratic_rows(const T* Z, index_t n, index_t r, const T* G, T* Pa, T* q2) 
   }
 #endif
   (void)Z, (void)n, (void)r, (void)G, (void)Pa, (void)q2;
+}
+
+/// out[i] = U_i . V_i for n rows of r values (U, V n x r). Requires available<T>(r).
+template <class T>
+void rank_dots(const T* U, const T* V, index_t n, index_t r, T* out) {
+#if HYPLORA_SIMD_DISPATCH
+  if constexpr (std::is_same_v<T, float>) {
+    r == 8 ? detail::rank_dots<8>(U, V, n, out) : detail::rank_dots<16>(U, V, n, out);
+    return;
+  }
+#endif
+  (void)U, (void)V, (void)n, (void)r, (void)out;
+}
+
+/// dZs = diag(h) Q + diag(c) Pa and M = Za^T diag(c) Za (r x r) for n rows of r values (the rank
+/// rows of the lift's and lower map's VJP: Zc = diag(c) Za is not formed). Requires available<T>(r).
+template <class T>
+void vjp_combine_rows(const T* Q, const T* Za, const T* Pa, const T* c, const T* h, index_t n, index_t r, T* dZs, T* M) {
+#if HYPLORA_SIMD_DISPATCH
+  if constexpr (std::is_same_v<T, float>) {
+    r == 8 ? detail::vjp_combine_rows<8>(Q, Za, Pa, c, h, n, dZs, M) : detail::vjp_combine_rows<16>(Q, Za, Pa, c, h, n, dZs, M);
+    return;
+  }
+#endif
+  (void)Q, (void)Za, (void)Pa, (void)c, (void)h, (void)n, (void)r, (void)dZs, (void)M;
 }
 
 }  // namespace hyplora::backend::rank_products
