@@ -14,10 +14,10 @@
 //   row_program_max      optional, with run_row_program: rows up to this long take the adapters'
 //                         row programs (adapter/row_programs.hpp: a branch pass in one kernel;
 //                         backend::Thrust, CUDA)
-//   project_rows, expand_rows_add, quadratic_rows, rank_dots, vjp_combine_rows   optional: the adapters' thin
-//                         products X A^T (with |x|^2) and dX += Z A (+ diag(e) X) in one read of the
-//                         rows, the rank-space form z^T G z and dots of rank rows (here:
-//                         cpu_rank_products.hpp)
+//   project_rows, expand_rows_add, quadratic_rows, rank_dots, vjp_combine_rows
+//                         optional: the adapters' thin products X A^T (with |x|^2) and dX += Z A
+//                         (+ diag(e) X) in one read of the rows, the rank-space form z^T G z, dots of
+//                         rank rows and the VJP's rank rows (here: cpu_rank_products.hpp)
 //   sum, fill, axpy-free helpers, copy_to_host / copy_from_host, read / write one element.
 #include <algorithm>
 #include <cstring>

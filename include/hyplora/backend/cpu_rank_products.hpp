@@ -61,7 +61,8 @@ HYPLORA_TARGET_AVX512_FMA inline __m256 reduce8(const __m512* a) {
   // 16 -> 8 lanes: t_p = [a_2p (lanes l + l+8) | a_2p+1 (same)]
   __m512 t[4];
   for (int p = 0; p < 4; ++p)
-    t[p] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * p], a[2 * p + 1], 0x44), _mm512_shuffle_f32x4(a[2 * p], a[2 * p + 1], 0xEE));
+    t[p] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * p], a[2 * p + 1], 0x44),
+                         _mm512_shuffle_f32x4(a[2 * p], a[2 * p + 1], 0xEE));
   // 8 -> 4 lanes: u0 = [a0 | a1 | a2 | a3] (4 lanes each), u1 = [a4 | ... | a7]
   const __m512 u0 = _mm512_add_ps(_mm512_shuffle_f32x4(t[0], t[1], 0x88), _mm512_shuffle_f32x4(t[0], t[1], 0xDD));
   const __m512 u1 = _mm512_add_ps(_mm512_shuffle_f32x4(t[2], t[3], 0x88), _mm512_shuffle_f32x4(t[2], t[3], 0xDD));
@@ -237,8 +238,9 @@ template <class T>
 void project_rows(const T* X, index_t n, index_t d, const T* A, index_t r, T alpha, T* Z, T* n2) {
 #if HYPLORA_SIMD_DISPATCH
   if constexpr (std::is_same_v<T, float>) {
-    if (r == 8) n2 ? detail::project_rows<8, true>(X, n, d, A, alpha, Z, n2) : detail::project_rows<8, false>(X, n, d, A, alpha, Z, n2);
-    else n2 ? detail::project_rows<16, true>(X, n, d, A, alpha, Z, n2) : detail::project_rows<16, false>(X, n, d, A, alpha, Z, n2);
+    using detail::project_rows;
+    if (r == 8) n2 ? project_rows<8, true>(X, n, d, A, alpha, Z, n2) : project_rows<8, false>(X, n, d, A, alpha, Z, n2);
+    else n2 ? project_rows<16, true>(X, n, d, A, alpha, Z, n2) : project_rows<16, false>(X, n, d, A, alpha, Z, n2);
     return;
   }
 #endif
@@ -250,8 +252,9 @@ template <class T>
 void expand_rows_add(const T* Z, index_t n, index_t r, T alpha, const T* A, index_t d, const T* X, const T* e, T* Y) {
 #if HYPLORA_SIMD_DISPATCH
   if constexpr (std::is_same_v<T, float>) {
-    if (r == 8) e ? detail::expand_rows_add<8, true>(Z, n, alpha, A, d, X, e, Y) : detail::expand_rows_add<8, false>(Z, n, alpha, A, d, X, e, Y);
-    else e ? detail::expand_rows_add<16, true>(Z, n, alpha, A, d, X, e, Y) : detail::expand_rows_add<16, false>(Z, n, alpha, A, d, X, e, Y);
+    using detail::expand_rows_add;
+    if (r == 8) e ? expand_rows_add<8, true>(Z, n, alpha, A, d, X, e, Y) : expand_rows_add<8, false>(Z, n, alpha, A, d, X, e, Y);
+    else e ? expand_rows_add<16, true>(Z, n, alpha, A, d, X, e, Y) : expand_rows_add<16, false>(Z, n, alpha, A, d, X, e, Y);
     return;
   }
 #endif
@@ -290,7 +293,8 @@ template <class T>
 void vjp_combine_rows(const T* Q, const T* Za, const T* Pa, const T* c, const T* h, index_t n, index_t r, T* dZs, T* M) {
 #if HYPLORA_SIMD_DISPATCH
   if constexpr (std::is_same_v<T, float>) {
-    r == 8 ? detail::vjp_combine_rows<8>(Q, Za, Pa, c, h, n, dZs, M) : detail::vjp_combine_rows<16>(Q, Za, Pa, c, h, n, dZs, M);
+    if (r == 8) detail::vjp_combine_rows<8>(Q, Za, Pa, c, h, n, dZs, M);
+    else detail::vjp_combine_rows<16>(Q, Za, Pa, c, h, n, dZs, M);
     return;
   }
 #endif
