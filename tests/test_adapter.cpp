@@ -489,9 +489,10 @@ TEST_CASE("float gradients agree with double gradients", "[adapter][float]") {
 }
 
 TEST_CASE("CPU rank products agree with a double reference on every vector unit", "[adapter][float][simd]") {
-  // backend::Cpu::project_rows (Z = alpha X A^T, |x|^2), expand_rows_add (Y += alpha Z A + diag(e) X)
+  // project_rows (Z = alpha X A^T, |x|^2), expand_rows_add (Y += alpha Z A + diag(e) X)
   // quadratic_rows (Pa = Z G, q2 = z.Pa), rank_dots and vjp_combine_rows:
-  // the AVX-512 kernels where the CPU has them, the GEMM and row passes on the narrower units.
+  // on backend::Cpu: the AVX-512 kernels where the CPU has them, the GEMM and row passes on the
+  // narrower units.
   const simd::Isa widest = simd::widest_isa();
   for (const simd::Isa want : {simd::Isa::avx512, simd::Isa::avx2, simd::Isa::baseline}) {
     const simd::Isa used = simd::set_isa(want);
@@ -508,9 +509,9 @@ TEST_CASE("CPU rank products agree with a double reference on every vector unit"
         const auto Y0 = random_vec<float>(std::size_t(n * d), 35, 1.0);
         const float alpha = 0.7f;
         std::vector<float> Zp(static_cast<std::size_t>(n * r)), n2(static_cast<std::size_t>(n)), Y = Y0, Y2 = Y0;
-        backend::Cpu::project_rows(X.data(), n, d, A.data(), r, alpha, Zp.data(), n2.data());
-        backend::Cpu::expand_rows_add(Z.data(), n, r, alpha, A.data(), d, X.data(), e.data(), Y.data());
-        backend::Cpu::expand_rows_add(Z.data(), n, r, alpha, A.data(), d, X.data(), static_cast<const float*>(nullptr), Y2.data());
+        adapter::project_rows<backend::Cpu>(X.data(), n, d, A.data(), r, alpha, Zp.data(), n2.data());
+        adapter::expand_rows_add<backend::Cpu>(Z.data(), n, r, alpha, A.data(), d, X.data(), e.data(), Y.data());
+        adapter::expand_rows_add<backend::Cpu>(Z.data(), n, r, alpha, A.data(), d, X.data(), static_cast<const float*>(nullptr), Y2.data());
         // a sum of m float products in any order is within ~m eps of the sum of |terms| (Higham 3.1)
         for (index_t i = 0; i < n; ++i) {
           double xx = 0;
@@ -548,7 +549,7 @@ TEST_CASE("CPU rank products agree with a double reference on every vector unit"
       for (index_t a = 0; a < r; ++a)
         for (index_t b = 0; b < a; ++b) G[std::size_t(b * r + a)] = G[std::size_t(a * r + b)];
       std::vector<float> Pa(std::size_t(n * r)), q2(static_cast<std::size_t>(n));
-      backend::Cpu::quadratic_rows(Z.data(), n, r, G.data(), Pa.data(), q2.data());
+      adapter::quadratic_rows<backend::Cpu>(Z.data(), n, r, G.data(), Pa.data(), q2.data());
       for (index_t i = 0; i < n; ++i) {
         double qref = 0, qmag = 0;
         for (index_t k = 0; k < r; ++k) {
@@ -570,7 +571,7 @@ TEST_CASE("CPU rank products agree with a double reference on every vector unit"
       const auto c = random_vec<float>(std::size_t(n), 39, 0.6);
       const auto h = random_vec<float>(std::size_t(n), 40, 0.9);
       std::vector<float> zq(static_cast<std::size_t>(n)), dZs(std::size_t(n * r)), M(std::size_t(r * r));
-      backend::Cpu::rank_dots(Z.data(), Qm.data(), n, r, zq.data());
+      adapter::rank_dots<backend::Cpu>(Z.data(), Qm.data(), n, r, zq.data());
       const bool combined = backend::Cpu::vjp_combine_rows(Qm.data(), Z.data(), Pa.data(), c.data(), h.data(), n, r, dZs.data(), M.data());
       CHECK(combined == backend::rank_products::available<float>(r));
       for (index_t i = 0; i < n; ++i) {

@@ -72,46 +72,38 @@ constexpr index_t row_pass_fuse_max() {
   if constexpr (fuses_row_passes<Backend>) return Backend::row_pass_fuse_max;
   else return 0;
 }
-/// Z = alpha X A^T (n x r) and, where n2 is not null, n2[i] = |x_i|^2: Backend::project_rows where
-/// the backend has it (backend::Cpu: one read of X), a GEMM and Backend::row_dots otherwise.
+// The adapters' thin products with the rank space: Backend's own version where it has one and it
+// applies (backend::Cpu's AVX-512 kernels return true), GEMMs and row passes otherwise.
+/// Z = alpha X A^T (n x r) and, where n2 is not null, n2[i] = |x_i|^2.
 template <class Backend, class T>
 void project_rows(const T* X, index_t n, index_t d, const T* A, index_t r, T alpha, T* Z, T* n2) {
-  if constexpr (requires { Backend::project_rows(X, n, d, A, r, alpha, Z, n2); }) {
-    Backend::project_rows(X, n, d, A, r, alpha, Z, n2);
-  } else {
-    Backend::gemm(false, true, n, r, d, alpha, X, d, A, d, T(0), Z, r);
-    if (n2) Backend::row_dots(X, X, n, d, n2);
-  }
+  if constexpr (requires { Backend::project_rows(X, n, d, A, r, alpha, Z, n2); })
+    if (Backend::project_rows(X, n, d, A, r, alpha, Z, n2)) return;
+  Backend::gemm(false, true, n, r, d, alpha, X, d, A, d, T(0), Z, r);
+  if (n2) Backend::row_dots(X, X, n, d, n2);
 }
-/// Y += (alpha Z) A (Z n x r, A r x d) and, where e is not null, e_i X_i per row:
-/// Backend::expand_rows_add where the backend has it (backend::Cpu: one pass over Y), a GEMM and
-/// Backend::add_scaled_rows otherwise.
+/// Y += (alpha Z) A (Z n x r, A r x d) and, where e is not null, e_i X_i per row.
 template <class Backend, class T>
 void expand_rows_add(const T* Z, index_t n, index_t r, T alpha, const T* A, index_t d, const T* X, const T* e, T* Y) {
-  if constexpr (requires { Backend::expand_rows_add(Z, n, r, alpha, A, d, X, e, Y); }) {
-    Backend::expand_rows_add(Z, n, r, alpha, A, d, X, e, Y);
-  } else {
-    Backend::gemm(false, false, n, d, r, alpha, Z, r, A, d, T(1), Y, d);
-    if (e) Backend::add_scaled_rows(X, e, Y, n, d);
-  }
+  if constexpr (requires { Backend::expand_rows_add(Z, n, r, alpha, A, d, X, e, Y); })
+    if (Backend::expand_rows_add(Z, n, r, alpha, A, d, X, e, Y)) return;
+  Backend::gemm(false, false, n, d, r, alpha, Z, r, A, d, T(1), Y, d);
+  if (e) Backend::add_scaled_rows(X, e, Y, n, d);
 }
-/// Pa = Z G (n x r; G r x r) and q2[i] = Z_i . Pa_i: Backend::quadratic_rows where the backend has it
-/// (backend::Cpu), a GEMM and Backend::row_dots otherwise.
+/// Pa = Z G (n x r; G r x r) and q2[i] = Z_i . Pa_i.
 template <class Backend, class T>
 void quadratic_rows(const T* Z, index_t n, index_t r, const T* G, T* Pa, T* q2) {
-  if constexpr (requires { Backend::quadratic_rows(Z, n, r, G, Pa, q2); }) {
-    Backend::quadratic_rows(Z, n, r, G, Pa, q2);
-  } else {
-    Backend::gemm(false, false, n, r, r, T(1), Z, r, G, r, T(0), Pa, r);
-    Backend::row_dots(Z, Pa, n, r, q2);
-  }
+  if constexpr (requires { Backend::quadratic_rows(Z, n, r, G, Pa, q2); })
+    if (Backend::quadratic_rows(Z, n, r, G, Pa, q2)) return;
+  Backend::gemm(false, false, n, r, r, T(1), Z, r, G, r, T(0), Pa, r);
+  Backend::row_dots(Z, Pa, n, r, q2);
 }
-/// out[i] = U_i . V_i for n rows of r values: Backend::rank_dots where the backend has it
-/// (backend::Cpu), Backend::row_dots otherwise.
+/// out[i] = U_i . V_i for n rows of r values.
 template <class Backend, class T>
 void rank_dots(const T* U, const T* V, index_t n, index_t r, T* out) {
-  if constexpr (requires { Backend::rank_dots(U, V, n, r, out); }) Backend::rank_dots(U, V, n, r, out);
-  else Backend::row_dots(U, V, n, r, out);
+  if constexpr (requires { Backend::rank_dots(U, V, n, r, out); })
+    if (Backend::rank_dots(U, V, n, r, out)) return;
+  Backend::row_dots(U, V, n, r, out);
 }
 /// Largest rank at which the fused rows and the row programs are used (kernels::max_program_rank).
 inline constexpr index_t fused_rank_max = kernels::max_program_rank;

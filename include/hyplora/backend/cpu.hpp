@@ -17,7 +17,8 @@
 //   project_rows, expand_rows_add, quadratic_rows, rank_dots, vjp_combine_rows
 //                         optional: the adapters' thin products X A^T (with |x|^2) and dX += Z A
 //                         (+ diag(e) X) in one read of the rows, the rank-space form z^T G z, dots of
-//                         rank rows and the VJP's rank rows (here: cpu_rank_products.hpp)
+//                         rank rows and the VJP's rank rows (here: cpu_rank_products.hpp); each
+//                         returns whether it ran, the adapter composes the product where it did not
 //   sum, fill, axpy-free helpers, copy_to_host / copy_from_host, read / write one element.
 #include <algorithm>
 #include <cstring>
@@ -131,40 +132,39 @@ struct Cpu {
   static bool uses_rank_products(index_t n, index_t d, index_t r) {
     return n * d <= rank_products_max_work && rank_products::available<T>(r);
   }
-  /// Z = alpha X A^T (n x r; A r x d) and, where n2 is not null, n2[i] = |x_i|^2: in one read of X
-  /// where uses_rank_products, by a GEMM and row_dots otherwise.
+  // The rank products below run the kernels where they apply and return true; otherwise they return
+  // false and touch nothing, and the caller composes the product of GEMMs and row passes
+  // (adapter::project_rows and its siblings in adapter.hpp: the one place for those compositions).
+  /// Z = alpha X A^T (n x r; A r x d) and, where n2 is not null, n2[i] = |x_i|^2, in one read of X.
   template <class T>
-  static void project_rows(const T* X, index_t n, index_t d, const T* A, index_t r, T alpha, T* Z, T* n2) {
-    if (uses_rank_products<T>(n, d, r)) return rank_products::project_rows(X, n, d, A, r, alpha, Z, n2);
-    gemm(false, true, n, r, d, alpha, X, d, A, d, T(0), Z, r);
-    if (n2) row_dots(X, X, n, d, n2);
+  static bool project_rows(const T* X, index_t n, index_t d, const T* A, index_t r, T alpha, T* Z, T* n2) {
+    if (!uses_rank_products<T>(n, d, r)) return false;
+    rank_products::project_rows(X, n, d, A, r, alpha, Z, n2);
+    return true;
   }
-  /// Y += (alpha Z) A (Z n x r, A r x d) plus, where e is not null, e_i X_i per row: in one pass over
-  /// Y where uses_rank_products, by a GEMM and add_scaled_rows otherwise.
+  /// Y += (alpha Z) A (Z n x r, A r x d) plus, where e is not null, e_i X_i per row, in one pass over Y.
   template <class T>
-  static void expand_rows_add(const T* Z, index_t n, index_t r, T alpha, const T* A, index_t d, const T* X, const T* e,
+  static bool expand_rows_add(const T* Z, index_t n, index_t r, T alpha, const T* A, index_t d, const T* X, const T* e,
                               T* Y) {
-    if (uses_rank_products<T>(n, d, r)) return rank_products::expand_rows_add(Z, n, r, alpha, A, d, X, e, Y);
-    gemm(false, false, n, d, r, alpha, Z, r, A, d, T(1), Y, d);
-    if (e) add_scaled_rows(X, e, Y, n, d);
+    if (!uses_rank_products<T>(n, d, r)) return false;
+    rank_products::expand_rows_add(Z, n, r, alpha, A, d, X, e, Y);
+    return true;
   }
-  /// Pa = Z G (n x r; G r x r) and q2[i] = Z_i . Pa_i: by rank_products::quadratic_rows where the
-  /// kernels run (any n: the work is n r^2), by a GEMM and row_dots otherwise.
+  /// Pa = Z G (n x r; G r x r) and q2[i] = Z_i . Pa_i (any n: the work is n r^2).
   template <class T>
-  static void quadratic_rows(const T* Z, index_t n, index_t r, const T* G, T* Pa, T* q2) {
-    if (rank_products::available<T>(r)) return rank_products::quadratic_rows(Z, n, r, G, Pa, q2);
-    gemm(false, false, n, r, r, T(1), Z, r, G, r, T(0), Pa, r);
-    row_dots(Z, Pa, n, r, q2);
+  static bool quadratic_rows(const T* Z, index_t n, index_t r, const T* G, T* Pa, T* q2) {
+    if (!rank_products::available<T>(r)) return false;
+    rank_products::quadratic_rows(Z, n, r, G, Pa, q2);
+    return true;
   }
-  /// out[i] = U_i . V_i for n rows of r values: by rank_products::rank_dots where the kernels run,
-  /// by row_dots otherwise.
+  /// out[i] = U_i . V_i for n rows of r values.
   template <class T>
-  static void rank_dots(const T* U, const T* V, index_t n, index_t r, T* out) {
-    if (rank_products::available<T>(r)) return rank_products::rank_dots(U, V, n, r, out);
-    row_dots(U, V, n, r, out);
+  static bool rank_dots(const T* U, const T* V, index_t n, index_t r, T* out) {
+    if (!rank_products::available<T>(r)) return false;
+    rank_products::rank_dots(U, V, n, r, out);
+    return true;
   }
-  /// Where the kernels run (returns true): dZs = diag(h) Q + diag(c) Pa and M = Za^T diag(c) Za in
-  /// one pass over the rank rows. Otherwise returns false and the caller composes them.
+  /// dZs = diag(h) Q + diag(c) Pa and M = Za^T diag(c) Za in one pass over the rank rows.
   template <class T>
   static bool vjp_combine_rows(const T* Q, const T* Za, const T* Pa, const T* c, const T* h, index_t n, index_t r,
                                T* dZs, T* M) {
