@@ -489,8 +489,9 @@ TEST_CASE("float gradients agree with double gradients", "[adapter][float]") {
 }
 
 TEST_CASE("CPU rank products agree with a double reference on every vector unit", "[adapter][float][simd]") {
-  // project_rows (Z = alpha X A^T, |x|^2), expand_rows_add (Y += alpha Z A + diag(e) X)
-  // quadratic_rows (Pa = Z G, q2 = z.Pa), rank_dots and vjp_combine_rows:
+  // project_rows (Z = alpha X A^T, |x|^2), expand_rows_add (Y += alpha Z A + diag(e) X) and
+  // expand_rows_add_transposed (Y += alpha Z B^T, B = A^T stored d x r),
+  // quadratic_rows (Pa = Z G, q2 = z.Pa), rank_dots, vjp_combine_rows, gram_rows and rows_times_add:
   // on backend::Cpu: the AVX-512 kernels where the CPU has them, the GEMM and row passes on the
   // narrower units.
   const simd::Isa widest = simd::widest_isa();
@@ -512,6 +513,10 @@ TEST_CASE("CPU rank products agree with a double reference on every vector unit"
         adapter::project_rows<backend::Cpu>(X.data(), n, d, A.data(), r, alpha, Zp.data(), n2.data());
         adapter::expand_rows_add<backend::Cpu>(Z.data(), n, r, alpha, A.data(), d, X.data(), e.data(), Y.data());
         adapter::expand_rows_add<backend::Cpu>(Z.data(), n, r, alpha, A.data(), d, X.data(), static_cast<const float*>(nullptr), Y2.data());
+        std::vector<float> Bt(std::size_t(d * r)), Y3 = Y0;  // A^T, d x r (an adapter's B)
+        for (index_t k = 0; k < r; ++k)
+          for (index_t j = 0; j < d; ++j) Bt[std::size_t(j * r + k)] = A[std::size_t(k * d + j)];
+        adapter::expand_rows_add_transposed<backend::Cpu>(Z.data(), n, r, alpha, Bt.data(), d, Y3.data());
         // a sum of m float products in any order is within ~m eps of the sum of |terms| (Higham 3.1)
         for (index_t i = 0; i < n; ++i) {
           double xx = 0;
@@ -536,6 +541,7 @@ TEST_CASE("CPU rank products agree with a double reference on every vector unit"
             }
             const double tol = double(hyplora::test::eps_tol<float>(float(r + 4)));
             CHECK(std::abs(double(Y2[ij]) - ref) <= tol * mag);
+            CHECK(std::abs(double(Y3[ij]) - ref) <= tol * mag);
             const double ex = double(e[std::size_t(i)]) * X[ij];
             CHECK(std::abs(double(Y[ij]) - (ref + ex)) <= tol * (mag + std::abs(ex)));
           }
@@ -596,6 +602,32 @@ TEST_CASE("CPU rank products agree with a double reference on every vector unit"
             mag += std::abs(t);
           }
           CHECK(std::abs(double(M[std::size_t(a * r + b)]) - ref) <= double(hyplora::test::eps_tol<float>(float(n + 4))) * mag);
+        }
+      // gram_rows (G = Z^T Z, the lift's B^T B) and rows_times_add (P += Z G, the lift's dB += B M),
+      // over an odd number of rows (the kernel pairs them)
+      std::vector<float> Gz(std::size_t(r * r)), P = Qm;
+      adapter::gram_rows<backend::Cpu>(Z.data(), n, r, Gz.data());
+      adapter::rows_times_add<backend::Cpu>(Z.data(), n, r, G.data(), P.data());
+      for (index_t a = 0; a < r; ++a)
+        for (index_t b = 0; b < r; ++b) {
+          double ref = 0, mag = 0;
+          for (index_t i = 0; i < n; ++i) {
+            const double t = double(Z[std::size_t(i * r + a)]) * Z[std::size_t(i * r + b)];
+            ref += t;
+            mag += std::abs(t);
+          }
+          CHECK(std::abs(double(Gz[std::size_t(a * r + b)]) - ref) <= double(hyplora::test::eps_tol<float>(float(n + 4))) * mag);
+        }
+      for (index_t i = 0; i < n; ++i)
+        for (index_t k = 0; k < r; ++k) {
+          const std::size_t ik = std::size_t(i * r + k);
+          double ref = Qm[ik], mag = std::abs(double(Qm[ik]));
+          for (index_t m = 0; m < r; ++m) {
+            const double t = double(Z[std::size_t(i * r + m)]) * G[std::size_t(m * r + k)];
+            ref += t;
+            mag += std::abs(t);
+          }
+          CHECK(std::abs(double(P[ik]) - ref) <= double(hyplora::test::eps_tol<float>(float(r + 4))) * mag);
         }
     }
   }

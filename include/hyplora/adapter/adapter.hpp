@@ -90,6 +90,13 @@ void expand_rows_add(const T* Z, index_t n, index_t r, T alpha, const T* A, inde
   Backend::gemm(false, false, n, d, r, alpha, Z, r, A, d, T(1), Y, d);
   if (e) Backend::add_scaled_rows(X, e, Y, n, d);
 }
+/// Y += alpha Z B^T (Z n x r, B d x r: the branch's output product).
+template <class Backend, class T>
+void expand_rows_add_transposed(const T* Z, index_t n, index_t r, T alpha, const T* B, index_t d, T* Y) {
+  if constexpr (requires { Backend::expand_rows_add_transposed(Z, n, r, alpha, B, d, Y); })
+    if (Backend::expand_rows_add_transposed(Z, n, r, alpha, B, d, Y)) return;
+  Backend::gemm(false, true, n, d, r, alpha, Z, r, B, r, T(1), Y, d);
+}
 /// Pa = Z G (n x r; G r x r) and q2[i] = Z_i . Pa_i.
 template <class Backend, class T>
 void quadratic_rows(const T* Z, index_t n, index_t r, const T* G, T* Pa, T* q2) {
@@ -104,6 +111,20 @@ void rank_dots(const T* U, const T* V, index_t n, index_t r, T* out) {
   if constexpr (requires { Backend::rank_dots(U, V, n, r, out); })
     if (Backend::rank_dots(U, V, n, r, out)) return;
   Backend::row_dots(U, V, n, r, out);
+}
+/// G = Z^T Z (r x r; Z n x r: the lift's G = B^T B).
+template <class Backend, class T>
+void gram_rows(const T* Z, index_t n, index_t r, T* G) {
+  if constexpr (requires { Backend::gram_rows(Z, n, r, G); })
+    if (Backend::gram_rows(Z, n, r, G)) return;
+  Backend::gemm(true, false, r, r, n, T(1), Z, r, Z, r, T(0), G, r);
+}
+/// P += Z G (Z, P n x r; G r x r: the lift's dB += B M).
+template <class Backend, class T>
+void rows_times_add(const T* Z, index_t n, index_t r, const T* G, T* P) {
+  if constexpr (requires { Backend::rows_times_add(Z, n, r, G, P); })
+    if (Backend::rows_times_add(Z, n, r, G, P)) return;
+  Backend::gemm(false, false, n, r, r, T(1), Z, r, G, r, T(1), P, r);
 }
 /// Largest rank at which the fused rows and the row programs are used (kernels::max_program_rank).
 inline constexpr index_t fused_rank_max = kernels::max_program_rank;
@@ -254,7 +275,7 @@ class Adapter {
     if constexpr (Variant::has_lift) {
       if (!drop) {  // rank-space evaluation (row_kernels.hpp): no d-sized intermediate
         // G = B^T B (r x r);  Za = X A^T;  Pa = Za G;  per row: m, W = scale h z;  Y += W B^T
-        Backend::gemm(true, false, r_, r_, d_out_, T(1), B(), r_, B(), r_, T(0), buf(G_), r_);
+        gram_rows<Backend>(B(), d_out_, r_, buf(G_));
         // per row: |x|^2 and q2 = a.(G a) (row data);  lift and lower factors (two scalars per row);  W
         const bool fused = fuses_rank_rows<Backend> && r_ <= fused_rank_max;
         const bool norms_fused = fused && d_in_ <= row_pass_fuse_max<Backend>();  // |x|^2 in the rows' kernel
@@ -279,7 +300,7 @@ class Adapter {
             Backend::for_rows(n, scale, r_);
           }
         });
-        Backend::gemm(false, true, n, d_out_, r_, T(1), buf(W_), r_, B(), r_, T(1), Y, d_out_);
+        expand_rows_add_transposed<Backend>(buf(W_), n, r_, T(1), B(), d_out_, Y);  // Y += W B^T
         return;
       }
       Backend::for_rows(n, kernels::LiftRows<Variant, T>{X, buf(U_), d_in_, in_, Kv, ms_}, d_in_);
@@ -297,7 +318,7 @@ class Adapter {
       Backend::gemm(false, true, n, d_out_, r_, T(1), buf(Z_), r_, B(), r_, T(0), buf(Yb_), d_out_);
       Backend::for_rows(n, kernels::LowerRows<Variant, T>{buf(Yb_), Y, d_out_, scaling_, Kv, ms_}, d_out_);
     } else {
-      Backend::gemm(false, true, n, d_out_, r_, scaling_, buf(Z_), r_, B(), r_, T(1), Y, d_out_);
+      expand_rows_add_transposed<Backend>(buf(Z_), n, r_, scaling_, B(), d_out_, Y);  // Y += scaling Z B^T
     }
   }
 
@@ -563,7 +584,7 @@ class Adapter {
     });
     // dB += dY^T W + B M   (W = scaling h z, kept from the forward; M = Za^T Zc = Z^T (c Z), above)
     Backend::gemm(true, false, d_out_, r_, n, T(1), dY, d_out_, buf(W_), r_, T(1), dB(), r_);
-    Backend::gemm(false, false, d_out_, r_, r_, T(1), B(), r_, buf(M_), r_, T(1), dB(), r_);
+    rows_times_add<Backend>(B(), d_out_, r_, buf(M_), dB());
     // dA += dZs^T X;  dX += dZs A + diag(e) X
     Backend::gemm(true, false, r_, d_in_, n, T(1), buf(dZs_), r_, X, d_in_, T(1), dA(), d_in_);
     if (dX) {

@@ -14,10 +14,12 @@
 //   row_program_max      optional, with run_row_program: rows up to this long take the adapters'
 //                         row programs (adapter/row_programs.hpp: a branch pass in one kernel;
 //                         backend::Thrust, CUDA)
-//   project_rows, expand_rows_add, quadratic_rows, rank_dots, vjp_combine_rows
-//                         optional: the adapters' thin products X A^T (with |x|^2) and dX += Z A
-//                         (+ diag(e) X) in one read of the rows, the rank-space form z^T G z, dots of
-//                         rank rows and the VJP's rank rows (here: cpu_rank_products.hpp); each
+//   project_rows, expand_rows_add, expand_rows_add_transposed, quadratic_rows, rank_dots,
+//   vjp_combine_rows, gram_rows, rows_times_add
+//                         optional: the adapters' thin products X A^T (with |x|^2), dX += Z A
+//                         (+ diag(e) X) and Y += Z B^T in one pass over the rows, the rank-space
+//                         form z^T G z, dots of rank rows, the VJP's rank rows, and the r x r
+//                         products G = B^T B and dB += B M (here: cpu_rank_products.hpp); each
 //                         returns whether it ran, the adapter composes the product where it did not
 //   sum, fill, axpy-free helpers, copy_to_host / copy_from_host, read / write one element.
 #include <algorithm>
@@ -150,6 +152,13 @@ struct Cpu {
     rank_products::expand_rows_add(Z, n, r, alpha, A, d, X, e, Y);
     return true;
   }
+  /// Y += alpha Z B^T (Z n x r, B d x r), in one pass over Y.
+  template <class T>
+  static bool expand_rows_add_transposed(const T* Z, index_t n, index_t r, T alpha, const T* B, index_t d, T* Y) {
+    if (!uses_rank_products<T>(n, d, r)) return false;
+    rank_products::expand_rows_add_transposed(Z, n, r, alpha, B, d, Y);
+    return true;
+  }
   /// Pa = Z G (n x r; G r x r) and q2[i] = Z_i . Pa_i (any n: the work is n r^2).
   template <class T>
   static bool quadratic_rows(const T* Z, index_t n, index_t r, const T* G, T* Pa, T* q2) {
@@ -170,6 +179,20 @@ struct Cpu {
                                T* dZs, T* M) {
     if (!rank_products::available<T>(r)) return false;
     rank_products::vjp_combine_rows(Q, Za, Pa, c, h, n, r, dZs, M);
+    return true;
+  }
+  /// G = Z^T Z (r x r; Z n x r).
+  template <class T>
+  static bool gram_rows(const T* Z, index_t n, index_t r, T* G) {
+    if (!rank_products::available<T>(r)) return false;
+    rank_products::gram_rows(Z, n, r, G);
+    return true;
+  }
+  /// P += Z G (Z, P n x r; G r x r).
+  template <class T>
+  static bool rows_times_add(const T* Z, index_t n, index_t r, const T* G, T* P) {
+    if (!rank_products::available<T>(r)) return false;
+    rank_products::rows_times_add(Z, n, r, G, P);
     return true;
   }
   template <class T>

@@ -4,9 +4,12 @@
 //
 //   project_rows:     Z = alpha X A^T          (X n x d, A r x d, Z n x r),  and n2_i = |x_i|^2 where asked
 //   expand_rows_add:  Y += (alpha Z) A + diag(e) X   (Y, X n x d; the e term where asked)
+//   expand_rows_add_transposed:  Y += alpha Z B^T    (B d x r: the branch's Y += W B^T)
 //   quadratic_rows:   Pa = Z G, q2_i = Z_i . Pa_i     (G r x r: the lift's |B z|^2 = z^T (B^T B) z)
 //   rank_dots:        out_i = U_i . V_i               (rows of r values)
 //   vjp_combine_rows: dZs = diag(h) Q + diag(c) Pa,  M = Za^T diag(c) Za   (the rank rows of the VJP)
+//   gram_rows:        G = Z^T Z                       (the lift's G = B^T B)
+//   rows_times_add:   P += Z G                        (the lift's dB += B M)
 //
 // Float at r = 8 and 16 on AVX-512 with FMA (g++ on x86-64, core/simd_dispatch.hpp's unit choice);
 // the callers (backend::Cpu) use a GEMM and a row pass elsewhere. Why: at the small shapes of an
@@ -102,19 +105,26 @@ HYPLORA_TARGET_AVX512_FMA void project_rows(const float* X, index_t n, index_t d
 /// Y += (alpha Z) A + diag(e) X, 16 x CH columns at a time: that block of alpha A stays in registers
 /// (R x CH of them) while the rows stream past, so a row costs R broadcasts of z and its own loads and
 /// stores, not R loads of A per 16 values (the loads had bound the row-by-row form: 8.3 us against
-/// 5.5 here at 512 x 64, r = 8, with e).
-template <int R, bool WithE>
+/// 5.5 here at 512 x 64, r = 8, with e). TransA: A is given as its transpose (d x R, row-major, the
+/// branch's B), and each block of A is gathered once (stride R), before the rows stream past.
+template <int R, bool WithE, bool TransA = false>
 HYPLORA_TARGET_AVX512_FMA void expand_rows_add(const float* Z, index_t n, float alpha, const float* A, index_t d,
                                                const float* X, const float* e, float* Y) {
   constexpr int CH = R == 8 ? 2 : 1;  // 16 registers of A either way
   const __m512 scale = _mm512_set1_ps(alpha);
+  const __m512i stride = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(R));
   for (index_t j0 = 0; j0 < d; j0 += 16 * CH) {
     __mmask16 m[CH];
     __m512 a[CH][R];
     for (int c = 0; c < CH; ++c) {
       const index_t j = j0 + 16 * c;
       m[c] = j < d ? block_mask(j, d) : __mmask16(0);
-      for (int k = 0; k < R; ++k) a[c][k] = _mm512_mul_ps(scale, _mm512_maskz_loadu_ps(m[c], A + k * d + j));
+      for (int k = 0; k < R; ++k) {
+        const __m512 ak = TransA ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m[c], stride, A + j * R + k, 4)
+                                 : _mm512_maskz_loadu_ps(m[c], A + k * d + j);
+        a[c][k] = _mm512_mul_ps(scale, ak);
+      }
     }
     for (index_t i = 0; i < n; ++i) {
       const float* z = Z + i * R;
@@ -228,6 +238,88 @@ HYPLORA_TARGET_AVX512_FMA void vjp_combine_rows(const float* Q, const float* Za,
   }
 }
 
+/// The register that holds a row of R floats (a specialisation rather than std::conditional_t:
+/// g++ drops the vector attributes of __m256 / __m512 passed as template arguments, and warns).
+template <int R>
+struct RankVector;
+template <>
+struct RankVector<8> {
+  using type = __m256;
+};
+template <>
+struct RankVector<16> {
+  using type = __m512;
+};
+
+/// G = Z^T Z (R x R) over n rows of R values, G's rows in R accumulators (one FMA each per row).
+/// Two sets of accumulators, for even and odd rows, halve the chains of dependent FMAs.
+template <int R>
+HYPLORA_TARGET_AVX512_FMA void gram_rows(const float* Z, index_t n, float* G) {
+  using V = typename RankVector<R>::type;
+  V g0[R], g1[R];
+  for (int k = 0; k < R; ++k) g0[k] = g1[k] = V{};
+  index_t i = 0;
+  for (; i + 1 < n; i += 2) {
+    const float *z0 = Z + i * R, *z1 = z0 + R;
+    if constexpr (R == 8) {
+      const __m256 v0 = _mm256_loadu_ps(z0), v1 = _mm256_loadu_ps(z1);
+      for (int k = 0; k < R; ++k) {
+        g0[k] = _mm256_fmadd_ps(_mm256_broadcast_ss(z0 + k), v0, g0[k]);
+        g1[k] = _mm256_fmadd_ps(_mm256_broadcast_ss(z1 + k), v1, g1[k]);
+      }
+    } else {
+      const __m512 v0 = _mm512_loadu_ps(z0), v1 = _mm512_loadu_ps(z1);
+      for (int k = 0; k < R; ++k) {
+        g0[k] = _mm512_fmadd_ps(_mm512_set1_ps(z0[k]), v0, g0[k]);
+        g1[k] = _mm512_fmadd_ps(_mm512_set1_ps(z1[k]), v1, g1[k]);
+      }
+    }
+  }
+  if (i < n) {
+    const float* z0 = Z + i * R;
+    for (int k = 0; k < R; ++k) {
+      if constexpr (R == 8) g0[k] = _mm256_fmadd_ps(_mm256_broadcast_ss(z0 + k), _mm256_loadu_ps(z0), g0[k]);
+      else g0[k] = _mm512_fmadd_ps(_mm512_set1_ps(z0[k]), _mm512_loadu_ps(z0), g0[k]);
+    }
+  }
+  for (int k = 0; k < R; ++k) {
+    if constexpr (R == 8) _mm256_storeu_ps(G + k * R, _mm256_add_ps(g0[k], g1[k]));
+    else _mm512_storeu_ps(G + k * R, _mm512_add_ps(g0[k], g1[k]));
+  }
+}
+
+/// P_i += z_i G row by row, G's rows in registers (as quadratic_rows, without q2).
+template <int R>
+HYPLORA_TARGET_AVX512_FMA void rows_times_add(const float* Z, index_t n, const float* G, float* P) {
+  using V = typename RankVector<R>::type;
+  V g[R];
+  for (int k = 0; k < R; ++k) {
+    if constexpr (R == 8) g[k] = _mm256_loadu_ps(G + k * R);
+    else g[k] = _mm512_loadu_ps(G + k * R);
+  }
+  for (index_t i = 0; i < n; ++i) {
+    const float* z = Z + i * R;
+    float* p = P + i * R;
+    if constexpr (R == 8) {
+      __m256 p0 = _mm256_loadu_ps(p), p1 = _mm256_mul_ps(_mm256_broadcast_ss(z + 1), g[1]);
+      p0 = _mm256_fmadd_ps(_mm256_broadcast_ss(z), g[0], p0);
+      for (int k = 2; k < R; k += 2) {
+        p0 = _mm256_fmadd_ps(_mm256_broadcast_ss(z + k), g[k], p0);
+        p1 = _mm256_fmadd_ps(_mm256_broadcast_ss(z + k + 1), g[k + 1], p1);
+      }
+      _mm256_storeu_ps(p, _mm256_add_ps(p0, p1));
+    } else {
+      __m512 p0 = _mm512_loadu_ps(p), p1 = _mm512_mul_ps(_mm512_set1_ps(z[1]), g[1]);
+      p0 = _mm512_fmadd_ps(_mm512_set1_ps(z[0]), g[0], p0);
+      for (int k = 2; k < R; k += 2) {
+        p0 = _mm512_fmadd_ps(_mm512_set1_ps(z[k]), g[k], p0);
+        p1 = _mm512_fmadd_ps(_mm512_set1_ps(z[k + 1]), g[k + 1], p1);
+      }
+      _mm512_storeu_ps(p, _mm512_add_ps(p0, p1));
+    }
+  }
+}
+
 }  // namespace detail
 #pragma GCC diagnostic pop
 #endif
@@ -261,6 +353,21 @@ void expand_rows_add(const T* Z, index_t n, index_t r, T alpha, const T* A, inde
   (void)Z, (void)n, (void)r, (void)alpha, (void)A, (void)d, (void)X, (void)e, (void)Y;
 }
 
+/// Y += alpha Z B^T (Z n x r, B d x r, Y n x d) on rows [0, n): the branch's output product
+/// (LoRA's Y += scaling Z B^T, the rank-space Y += W B^T) by expand_rows_add's kernel with B's
+/// columns gathered as the rows of A. Requires available<T>(r).
+template <class T>
+void expand_rows_add_transposed(const T* Z, index_t n, index_t r, T alpha, const T* B, index_t d, T* Y) {
+#if HYPLORA_SIMD_DISPATCH
+  if constexpr (std::is_same_v<T, float>) {
+    using detail::expand_rows_add;
+    if (r == 8) expand_rows_add<8, false, true>(Z, n, alpha, B, d, nullptr, nullptr, Y);
+    else expand_rows_add<16, false, true>(Z, n, alpha, B, d, nullptr, nullptr, Y);
+    return;
+  }
+#endif
+  (void)Z, (void)n, (void)r, (void)alpha, (void)B, (void)d, (void)Y;
+}
 
 /// Pa = Z G (n x r; G r x r) and q2[i] = Z_i . Pa_i: the rank-space quadratic form |B z|^2 with
 /// G = B^T B. Requires available<T>(r).
@@ -299,6 +406,30 @@ void vjp_combine_rows(const T* Q, const T* Za, const T* Pa, const T* c, const T*
   }
 #endif
   (void)Q, (void)Za, (void)Pa, (void)c, (void)h, (void)n, (void)r, (void)dZs, (void)M;
+}
+
+/// G = Z^T Z (r x r) over n rows of r values (Z n x r). Requires available<T>(r).
+template <class T>
+void gram_rows(const T* Z, index_t n, index_t r, T* G) {
+#if HYPLORA_SIMD_DISPATCH
+  if constexpr (std::is_same_v<T, float>) {
+    r == 8 ? detail::gram_rows<8>(Z, n, G) : detail::gram_rows<16>(Z, n, G);
+    return;
+  }
+#endif
+  (void)Z, (void)n, (void)r, (void)G;
+}
+
+/// P += Z G (Z, P n x r; G r x r). Requires available<T>(r).
+template <class T>
+void rows_times_add(const T* Z, index_t n, index_t r, const T* G, T* P) {
+#if HYPLORA_SIMD_DISPATCH
+  if constexpr (std::is_same_v<T, float>) {
+    r == 8 ? detail::rows_times_add<8>(Z, n, G, P) : detail::rows_times_add<16>(Z, n, G, P);
+    return;
+  }
+#endif
+  (void)Z, (void)n, (void)r, (void)G, (void)P;
 }
 
 }  // namespace hyplora::backend::rank_products
