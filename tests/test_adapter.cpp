@@ -554,20 +554,31 @@ TEST_CASE("CPU rank products agree with a double reference on every vector unit"
       auto G = random_vec<float>(std::size_t(r * r), 37, 0.9);
       for (index_t a = 0; a < r; ++a)
         for (index_t b = 0; b < a; ++b) G[std::size_t(b * r + a)] = G[std::size_t(a * r + b)];
+      // double references: a sum with the sum of its terms' magnitudes (the error bound's scale)
+      struct Sum {
+        double ref = 0, mag = 0;
+        void add(double t) { ref += t, mag += std::abs(t); }
+      };
+      const auto z_times_g = [&](index_t i, index_t k) {  // (Z G)_ik
+        Sum s;
+        for (index_t m = 0; m < r; ++m) s.add(double(Z[std::size_t(i * r + m)]) * G[std::size_t(m * r + k)]);
+        return s;
+      };
+      const auto weighted_gram = [&](index_t a, index_t b, const float* w) {  // (Z^T diag(w) Z)_ab, w null: 1
+        Sum s;
+        for (index_t i = 0; i < n; ++i)
+          s.add(double(Z[std::size_t(i * r + a)]) * (w ? double(w[i]) : 1.0) * Z[std::size_t(i * r + b)]);
+        return s;
+      };
       std::vector<float> Pa(std::size_t(n * r)), q2(static_cast<std::size_t>(n));
       adapter::quadratic_rows<backend::Cpu>(Z.data(), n, r, G.data(), Pa.data(), q2.data());
       for (index_t i = 0; i < n; ++i) {
         double qref = 0, qmag = 0;
         for (index_t k = 0; k < r; ++k) {
-          double ref = 0, mag = 0;
-          for (index_t m = 0; m < r; ++m) {
-            const double t = double(Z[std::size_t(i * r + m)]) * G[std::size_t(m * r + k)];
-            ref += t;
-            mag += std::abs(t);
-          }
-          CHECK(std::abs(double(Pa[std::size_t(i * r + k)]) - ref) <= double(hyplora::test::eps_tol<float>(float(r + 2))) * mag);
-          qref += ref * Z[std::size_t(i * r + k)];
-          qmag += mag * std::abs(Z[std::size_t(i * r + k)]);
+          const Sum p = z_times_g(i, k);
+          CHECK(std::abs(double(Pa[std::size_t(i * r + k)]) - p.ref) <= double(hyplora::test::eps_tol<float>(float(r + 2))) * p.mag);
+          qref += p.ref * Z[std::size_t(i * r + k)];
+          qmag += p.mag * std::abs(Z[std::size_t(i * r + k)]);
         }
         CHECK(std::abs(double(q2[std::size_t(i)]) - qref) <= double(hyplora::test::eps_tol<float>(float(2 * r + 4))) * qmag);
       }
@@ -595,13 +606,8 @@ TEST_CASE("CPU rank products agree with a double reference on every vector unit"
       }
       for (index_t a = 0; a < r && combined; ++a)
         for (index_t b = 0; b < r; ++b) {
-          double ref = 0, mag = 0;
-          for (index_t i = 0; i < n; ++i) {
-            const double t = double(Z[std::size_t(i * r + a)]) * c[std::size_t(i)] * Z[std::size_t(i * r + b)];
-            ref += t;
-            mag += std::abs(t);
-          }
-          CHECK(std::abs(double(M[std::size_t(a * r + b)]) - ref) <= double(hyplora::test::eps_tol<float>(float(n + 4))) * mag);
+          const Sum m = weighted_gram(a, b, c.data());
+          CHECK(std::abs(double(M[std::size_t(a * r + b)]) - m.ref) <= double(hyplora::test::eps_tol<float>(float(n + 4))) * m.mag);
         }
       // gram_rows (G = Z^T Z, the lift's B^T B) and rows_times_add (P += Z G, the lift's dB += B M),
       // over an odd number of rows (the kernel pairs them)
@@ -610,24 +616,15 @@ TEST_CASE("CPU rank products agree with a double reference on every vector unit"
       adapter::rows_times_add<backend::Cpu>(Z.data(), n, r, G.data(), P.data());
       for (index_t a = 0; a < r; ++a)
         for (index_t b = 0; b < r; ++b) {
-          double ref = 0, mag = 0;
-          for (index_t i = 0; i < n; ++i) {
-            const double t = double(Z[std::size_t(i * r + a)]) * Z[std::size_t(i * r + b)];
-            ref += t;
-            mag += std::abs(t);
-          }
-          CHECK(std::abs(double(Gz[std::size_t(a * r + b)]) - ref) <= double(hyplora::test::eps_tol<float>(float(n + 4))) * mag);
+          const Sum g = weighted_gram(a, b, nullptr);
+          CHECK(std::abs(double(Gz[std::size_t(a * r + b)]) - g.ref) <= double(hyplora::test::eps_tol<float>(float(n + 4))) * g.mag);
         }
       for (index_t i = 0; i < n; ++i)
         for (index_t k = 0; k < r; ++k) {
           const std::size_t ik = std::size_t(i * r + k);
-          double ref = Qm[ik], mag = std::abs(double(Qm[ik]));
-          for (index_t m = 0; m < r; ++m) {
-            const double t = double(Z[std::size_t(i * r + m)]) * G[std::size_t(m * r + k)];
-            ref += t;
-            mag += std::abs(t);
-          }
-          CHECK(std::abs(double(P[ik]) - ref) <= double(hyplora::test::eps_tol<float>(float(r + 4))) * mag);
+          Sum p = z_times_g(i, k);
+          p.add(Qm[ik]);
+          CHECK(std::abs(double(P[ik]) - p.ref) <= double(hyplora::test::eps_tol<float>(float(r + 4))) * p.mag);
         }
     }
   }

@@ -151,58 +151,85 @@ HYPLORA_TARGET_AVX512_FMA void expand_rows_add(const float* Z, index_t n, float 
   }
 }
 
-/// Pa_i = z_i G and q2_i = z_i . Pa_i, row by row with G's rows in registers (R broadcasts and R FMAs
-/// per row in two chains; the rows are independent, so their chains overlap).
+/// One row of R floats in one register, R = 8 (__m256) or 16 (__m512), with the operations the
+/// rank-row kernels below use, so that each kernel is written once for both ranks. (A specialisation
+/// per rank rather than a template over the register type: g++ drops the vector attributes of
+/// __m256 / __m512 passed as template arguments, and warns.)
+template <int R>
+struct RankLanes;
+template <>
+struct RankLanes<8> {
+  using V = __m256;
+  HYPLORA_TARGET_AVX512_FMA static V zero() { return _mm256_setzero_ps(); }
+  HYPLORA_TARGET_AVX512_FMA static V load(const float* p) { return _mm256_loadu_ps(p); }
+  HYPLORA_TARGET_AVX512_FMA static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  HYPLORA_TARGET_AVX512_FMA static V splat(const float* p) { return _mm256_broadcast_ss(p); }
+  HYPLORA_TARGET_AVX512_FMA static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  HYPLORA_TARGET_AVX512_FMA static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  HYPLORA_TARGET_AVX512_FMA static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  /// The sum of the 8 lanes: halves, then pairs, then the last two.
+  HYPLORA_TARGET_AVX512_FMA static float sum(V v) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+  }
+};
+template <>
+struct RankLanes<16> {
+  using V = __m512;
+  HYPLORA_TARGET_AVX512_FMA static V zero() { return _mm512_setzero_ps(); }
+  HYPLORA_TARGET_AVX512_FMA static V load(const float* p) { return _mm512_loadu_ps(p); }
+  HYPLORA_TARGET_AVX512_FMA static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  HYPLORA_TARGET_AVX512_FMA static V splat(const float* p) { return _mm512_set1_ps(*p); }
+  HYPLORA_TARGET_AVX512_FMA static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  HYPLORA_TARGET_AVX512_FMA static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  HYPLORA_TARGET_AVX512_FMA static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  HYPLORA_TARGET_AVX512_FMA static float sum(V v) { return _mm512_reduce_add_ps(v); }
+};
+
+/// p = z G for one row z of R values, G's rows in registers: R broadcasts and R FMAs in two chains
+/// (even and odd k), starting from `init` (zero, or the row of an accumulated output).
+template <int R>
+HYPLORA_TARGET_AVX512_FMA inline typename RankLanes<R>::V row_times(const float* z, const typename RankLanes<R>::V* g,
+                                                                    typename RankLanes<R>::V init) {
+  using L = RankLanes<R>;
+  typename L::V p0 = L::fmadd(L::splat(z), g[0], init), p1 = L::mul(L::splat(z + 1), g[1]);
+  for (int k = 2; k < R; k += 2) {
+    p0 = L::fmadd(L::splat(z + k), g[k], p0);
+    p1 = L::fmadd(L::splat(z + k + 1), g[k + 1], p1);
+  }
+  return L::add(p0, p1);
+}
+
+/// Pa_i = z_i G and q2_i = z_i . Pa_i, row by row with G's rows in registers (the rows are
+/// independent, so their chains overlap).
 template <int R>
 HYPLORA_TARGET_AVX512_FMA void quadratic_rows(const float* Z, index_t n, const float* G, float* Pa, float* q2) {
-  if constexpr (R == 8) {
-    __m256 g[8];
-    for (int k = 0; k < 8; ++k) g[k] = _mm256_loadu_ps(G + k * 8);
-    for (index_t i = 0; i < n; ++i) {
-      const float* z = Z + i * 8;
-      __m256 p0 = _mm256_mul_ps(_mm256_broadcast_ss(z), g[0]), p1 = _mm256_mul_ps(_mm256_broadcast_ss(z + 1), g[1]);
-      for (int k = 2; k < 8; k += 2) {
-        p0 = _mm256_fmadd_ps(_mm256_broadcast_ss(z + k), g[k], p0);
-        p1 = _mm256_fmadd_ps(_mm256_broadcast_ss(z + k + 1), g[k + 1], p1);
-      }
-      const __m256 p = _mm256_add_ps(p0, p1);
-      _mm256_storeu_ps(Pa + i * 8, p);
-      const __m256 t = _mm256_mul_ps(_mm256_loadu_ps(z), p);
-      __m128 h = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-      h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-      q2[i] = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-    }
-  } else {
-    static_assert(R == 16);
-    __m512 g[16];
-    for (int k = 0; k < 16; ++k) g[k] = _mm512_loadu_ps(G + k * 16);
-    for (index_t i = 0; i < n; ++i) {
-      const float* z = Z + i * 16;
-      __m512 p0 = _mm512_mul_ps(_mm512_set1_ps(z[0]), g[0]), p1 = _mm512_mul_ps(_mm512_set1_ps(z[1]), g[1]);
-      for (int k = 2; k < 16; k += 2) {
-        p0 = _mm512_fmadd_ps(_mm512_set1_ps(z[k]), g[k], p0);
-        p1 = _mm512_fmadd_ps(_mm512_set1_ps(z[k + 1]), g[k + 1], p1);
-      }
-      const __m512 p = _mm512_add_ps(p0, p1);
-      _mm512_storeu_ps(Pa + i * 16, p);
-      q2[i] = _mm512_reduce_add_ps(_mm512_mul_ps(_mm512_loadu_ps(z), p));
-    }
+  using L = RankLanes<R>;
+  typename L::V g[R];
+  for (int k = 0; k < R; ++k) g[k] = L::load(G + k * R);
+  for (index_t i = 0; i < n; ++i) {
+    const float* z = Z + i * R;
+    const typename L::V p = row_times<R>(z, g, L::zero());
+    L::store(Pa + i * R, p);
+    q2[i] = L::sum(L::mul(L::load(z), p));
   }
+}
+
+/// P_i += z_i G row by row, G's rows in registers (as quadratic_rows, without q2).
+template <int R>
+HYPLORA_TARGET_AVX512_FMA void rows_times_add(const float* Z, index_t n, const float* G, float* P) {
+  using L = RankLanes<R>;
+  typename L::V g[R];
+  for (int k = 0; k < R; ++k) g[k] = L::load(G + k * R);
+  for (index_t i = 0; i < n; ++i) L::store(P + i * R, row_times<R>(Z + i * R, g, L::load(P + i * R)));
 }
 
 /// out_i = U_i . V_i for rows of R values.
 template <int R>
 HYPLORA_TARGET_AVX512_FMA void rank_dots(const float* U, const float* V, index_t n, float* out) {
-  for (index_t i = 0; i < n; ++i) {
-    if constexpr (R == 8) {
-      const __m256 t = _mm256_mul_ps(_mm256_loadu_ps(U + i * 8), _mm256_loadu_ps(V + i * 8));
-      __m128 h = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-      h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-      out[i] = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-    } else {
-      out[i] = _mm512_reduce_add_ps(_mm512_mul_ps(_mm512_loadu_ps(U + i * 16), _mm512_loadu_ps(V + i * 16)));
-    }
-  }
+  using L = RankLanes<R>;
+  for (index_t i = 0; i < n; ++i) out[i] = L::sum(L::mul(L::load(U + i * R), L::load(V + i * R)));
 }
 
 /// dZs_i = h_i Q_i + c_i Pa_i and M = sum_i c_i Za_i^T Za_i (R x R), with M's rows in R accumulators
@@ -210,113 +237,50 @@ HYPLORA_TARGET_AVX512_FMA void rank_dots(const float* U, const float* V, index_t
 template <int R>
 HYPLORA_TARGET_AVX512_FMA void vjp_combine_rows(const float* Q, const float* Za, const float* Pa, const float* c,
                                                 const float* h, index_t n, float* dZs, float* M) {
-  if constexpr (R == 8) {
-    __m256 m[8];
-    for (int k = 0; k < 8; ++k) m[k] = _mm256_setzero_ps();
-    for (index_t i = 0; i < n; ++i) {
-      const float* za = Za + i * 8;
-      const __m256 cv = _mm256_set1_ps(c[i]);
-      const __m256 zc = _mm256_mul_ps(cv, _mm256_loadu_ps(za));
-      _mm256_storeu_ps(dZs + i * 8, _mm256_fmadd_ps(_mm256_set1_ps(h[i]), _mm256_loadu_ps(Q + i * 8),
-                                                    _mm256_mul_ps(cv, _mm256_loadu_ps(Pa + i * 8))));
-      for (int k = 0; k < 8; ++k) m[k] = _mm256_fmadd_ps(_mm256_broadcast_ss(za + k), zc, m[k]);
-    }
-    for (int k = 0; k < 8; ++k) _mm256_storeu_ps(M + k * 8, m[k]);
-  } else {
-    static_assert(R == 16);
-    __m512 m[16];
-    for (int k = 0; k < 16; ++k) m[k] = _mm512_setzero_ps();
-    for (index_t i = 0; i < n; ++i) {
-      const float* za = Za + i * 16;
-      const __m512 cv = _mm512_set1_ps(c[i]);
-      const __m512 zc = _mm512_mul_ps(cv, _mm512_loadu_ps(za));
-      _mm512_storeu_ps(dZs + i * 16, _mm512_fmadd_ps(_mm512_set1_ps(h[i]), _mm512_loadu_ps(Q + i * 16),
-                                                     _mm512_mul_ps(cv, _mm512_loadu_ps(Pa + i * 16))));
-      for (int k = 0; k < 16; ++k) m[k] = _mm512_fmadd_ps(_mm512_set1_ps(za[k]), zc, m[k]);
-    }
-    for (int k = 0; k < 16; ++k) _mm512_storeu_ps(M + k * 16, m[k]);
+  using L = RankLanes<R>;
+  typename L::V m[R];
+  for (int k = 0; k < R; ++k) m[k] = L::zero();
+  for (index_t i = 0; i < n; ++i) {
+    const float* za = Za + i * R;
+    const typename L::V cv = L::splat(c + i);
+    const typename L::V zc = L::mul(cv, L::load(za));
+    L::store(dZs + i * R, L::fmadd(L::splat(h + i), L::load(Q + i * R), L::mul(cv, L::load(Pa + i * R))));
+    for (int k = 0; k < R; ++k) m[k] = L::fmadd(L::splat(za + k), zc, m[k]);
   }
+  for (int k = 0; k < R; ++k) L::store(M + k * R, m[k]);
 }
-
-/// The register that holds a row of R floats (a specialisation rather than std::conditional_t:
-/// g++ drops the vector attributes of __m256 / __m512 passed as template arguments, and warns).
-template <int R>
-struct RankVector;
-template <>
-struct RankVector<8> {
-  using type = __m256;
-};
-template <>
-struct RankVector<16> {
-  using type = __m512;
-};
 
 /// G = Z^T Z (R x R) over n rows of R values, G's rows in R accumulators (one FMA each per row).
 /// Two sets of accumulators, for even and odd rows, halve the chains of dependent FMAs.
 template <int R>
 HYPLORA_TARGET_AVX512_FMA void gram_rows(const float* Z, index_t n, float* G) {
-  using V = typename RankVector<R>::type;
-  V g0[R], g1[R];
-  for (int k = 0; k < R; ++k) g0[k] = g1[k] = V{};
+  using L = RankLanes<R>;
+  typename L::V g0[R], g1[R];
+  for (int k = 0; k < R; ++k) g0[k] = g1[k] = L::zero();
   index_t i = 0;
   for (; i + 1 < n; i += 2) {
     const float *z0 = Z + i * R, *z1 = z0 + R;
-    if constexpr (R == 8) {
-      const __m256 v0 = _mm256_loadu_ps(z0), v1 = _mm256_loadu_ps(z1);
-      for (int k = 0; k < R; ++k) {
-        g0[k] = _mm256_fmadd_ps(_mm256_broadcast_ss(z0 + k), v0, g0[k]);
-        g1[k] = _mm256_fmadd_ps(_mm256_broadcast_ss(z1 + k), v1, g1[k]);
-      }
-    } else {
-      const __m512 v0 = _mm512_loadu_ps(z0), v1 = _mm512_loadu_ps(z1);
-      for (int k = 0; k < R; ++k) {
-        g0[k] = _mm512_fmadd_ps(_mm512_set1_ps(z0[k]), v0, g0[k]);
-        g1[k] = _mm512_fmadd_ps(_mm512_set1_ps(z1[k]), v1, g1[k]);
-      }
-    }
-  }
-  if (i < n) {
-    const float* z0 = Z + i * R;
+    const typename L::V v0 = L::load(z0), v1 = L::load(z1);
     for (int k = 0; k < R; ++k) {
-      if constexpr (R == 8) g0[k] = _mm256_fmadd_ps(_mm256_broadcast_ss(z0 + k), _mm256_loadu_ps(z0), g0[k]);
-      else g0[k] = _mm512_fmadd_ps(_mm512_set1_ps(z0[k]), _mm512_loadu_ps(z0), g0[k]);
+      g0[k] = L::fmadd(L::splat(z0 + k), v0, g0[k]);
+      g1[k] = L::fmadd(L::splat(z1 + k), v1, g1[k]);
     }
   }
-  for (int k = 0; k < R; ++k) {
-    if constexpr (R == 8) _mm256_storeu_ps(G + k * R, _mm256_add_ps(g0[k], g1[k]));
-    else _mm512_storeu_ps(G + k * R, _mm512_add_ps(g0[k], g1[k]));
+  if (i < n) {  // the last row of an odd count
+    const float* z0 = Z + i * R;
+    const typename L::V v0 = L::load(z0);
+    for (int k = 0; k < R; ++k) g0[k] = L::fmadd(L::splat(z0 + k), v0, g0[k]);
   }
+  for (int k = 0; k < R; ++k) L::store(G + k * R, L::add(g0[k], g1[k]));
 }
 
-/// P_i += z_i G row by row, G's rows in registers (as quadratic_rows, without q2).
-template <int R>
-HYPLORA_TARGET_AVX512_FMA void rows_times_add(const float* Z, index_t n, const float* G, float* P) {
-  using V = typename RankVector<R>::type;
-  V g[R];
-  for (int k = 0; k < R; ++k) {
-    if constexpr (R == 8) g[k] = _mm256_loadu_ps(G + k * R);
-    else g[k] = _mm512_loadu_ps(G + k * R);
-  }
-  for (index_t i = 0; i < n; ++i) {
-    const float* z = Z + i * R;
-    float* p = P + i * R;
-    if constexpr (R == 8) {
-      __m256 p0 = _mm256_loadu_ps(p), p1 = _mm256_mul_ps(_mm256_broadcast_ss(z + 1), g[1]);
-      p0 = _mm256_fmadd_ps(_mm256_broadcast_ss(z), g[0], p0);
-      for (int k = 2; k < R; k += 2) {
-        p0 = _mm256_fmadd_ps(_mm256_broadcast_ss(z + k), g[k], p0);
-        p1 = _mm256_fmadd_ps(_mm256_broadcast_ss(z + k + 1), g[k + 1], p1);
-      }
-      _mm256_storeu_ps(p, _mm256_add_ps(p0, p1));
-    } else {
-      __m512 p0 = _mm512_loadu_ps(p), p1 = _mm512_mul_ps(_mm512_set1_ps(z[1]), g[1]);
-      p0 = _mm512_fmadd_ps(_mm512_set1_ps(z[0]), g[0], p0);
-      for (int k = 2; k < R; k += 2) {
-        p0 = _mm512_fmadd_ps(_mm512_set1_ps(z[k]), g[k], p0);
-        p1 = _mm512_fmadd_ps(_mm512_set1_ps(z[k + 1]), g[k + 1], p1);
-      }
-      _mm512_storeu_ps(p, _mm512_add_ps(p0, p1));
-    }
+/// f(std::integral_constant<int, R>{}) with R = r (8 or 16) where the kernels exist for T (float);
+/// nothing for other element types.
+template <class T, class F>
+void with_kernel_rank(index_t r, F&& f) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (r == 8) f(std::integral_constant<int, 8>{});
+    else f(std::integral_constant<int, 16>{});
   }
 }
 
@@ -325,111 +289,96 @@ HYPLORA_TARGET_AVX512_FMA void rows_times_add(const float* Z, index_t n, const f
 #endif
 
 /// Z = alpha X A^T (n x r, row-major) and, where n2 is not null, n2[i] = |x_i|^2, on rows [0, n).
-/// Requires available<T>(r).
+/// Requires available<T>(r) (as every function below; where the kernels are compiled out they do nothing).
 template <class T>
 void project_rows(const T* X, index_t n, index_t d, const T* A, index_t r, T alpha, T* Z, T* n2) {
 #if HYPLORA_SIMD_DISPATCH
-  if constexpr (std::is_same_v<T, float>) {
-    using detail::project_rows;
-    if (r == 8) n2 ? project_rows<8, true>(X, n, d, A, alpha, Z, n2) : project_rows<8, false>(X, n, d, A, alpha, Z, n2);
-    else n2 ? project_rows<16, true>(X, n, d, A, alpha, Z, n2) : project_rows<16, false>(X, n, d, A, alpha, Z, n2);
-    return;
-  }
-#endif
+  detail::with_kernel_rank<T>(r, [&](auto R) {
+    constexpr int k = decltype(R)::value;
+    n2 ? detail::project_rows<k, true>(X, n, d, A, alpha, Z, n2) : detail::project_rows<k, false>(X, n, d, A, alpha, Z, n2);
+  });
+#else
   (void)X, (void)n, (void)d, (void)A, (void)r, (void)alpha, (void)Z, (void)n2;
+#endif
 }
 
-/// Y += (alpha Z) A, plus e_i x_i per row where e is not null, on rows [0, n). Requires available<T>(r).
+/// Y += (alpha Z) A, plus e_i x_i per row where e is not null, on rows [0, n).
 template <class T>
 void expand_rows_add(const T* Z, index_t n, index_t r, T alpha, const T* A, index_t d, const T* X, const T* e, T* Y) {
 #if HYPLORA_SIMD_DISPATCH
-  if constexpr (std::is_same_v<T, float>) {
-    using detail::expand_rows_add;
-    if (r == 8) e ? expand_rows_add<8, true>(Z, n, alpha, A, d, X, e, Y) : expand_rows_add<8, false>(Z, n, alpha, A, d, X, e, Y);
-    else e ? expand_rows_add<16, true>(Z, n, alpha, A, d, X, e, Y) : expand_rows_add<16, false>(Z, n, alpha, A, d, X, e, Y);
-    return;
-  }
-#endif
+  detail::with_kernel_rank<T>(r, [&](auto R) {
+    constexpr int k = decltype(R)::value;
+    e ? detail::expand_rows_add<k, true>(Z, n, alpha, A, d, X, e, Y) : detail::expand_rows_add<k, false>(Z, n, alpha, A, d, X, e, Y);
+  });
+#else
   (void)Z, (void)n, (void)r, (void)alpha, (void)A, (void)d, (void)X, (void)e, (void)Y;
+#endif
 }
 
 /// Y += alpha Z B^T (Z n x r, B d x r, Y n x d) on rows [0, n): the branch's output product
 /// (LoRA's Y += scaling Z B^T, the rank-space Y += W B^T) by expand_rows_add's kernel with B's
-/// columns gathered as the rows of A. Requires available<T>(r).
+/// columns gathered as the rows of A.
 template <class T>
 void expand_rows_add_transposed(const T* Z, index_t n, index_t r, T alpha, const T* B, index_t d, T* Y) {
 #if HYPLORA_SIMD_DISPATCH
-  if constexpr (std::is_same_v<T, float>) {
-    using detail::expand_rows_add;
-    if (r == 8) expand_rows_add<8, false, true>(Z, n, alpha, B, d, nullptr, nullptr, Y);
-    else expand_rows_add<16, false, true>(Z, n, alpha, B, d, nullptr, nullptr, Y);
-    return;
-  }
-#endif
+  detail::with_kernel_rank<T>(r, [&](auto R) {
+    detail::expand_rows_add<decltype(R)::value, false, true>(Z, n, alpha, B, d, nullptr, nullptr, Y);
+  });
+#else
   (void)Z, (void)n, (void)r, (void)alpha, (void)B, (void)d, (void)Y;
+#endif
 }
 
 /// Pa = Z G (n x r; G r x r) and q2[i] = Z_i . Pa_i: the rank-space quadratic form |B z|^2 with
-/// G = B^T B. Requires available<T>(r).
+/// G = B^T B.
 template <class T>
 void quadratic_rows(const T* Z, index_t n, index_t r, const T* G, T* Pa, T* q2) {
 #if HYPLORA_SIMD_DISPATCH
-  if constexpr (std::is_same_v<T, float>) {
-    r == 8 ? detail::quadratic_rows<8>(Z, n, G, Pa, q2) : detail::quadratic_rows<16>(Z, n, G, Pa, q2);
-    return;
-  }
-#endif
+  detail::with_kernel_rank<T>(r, [&](auto R) { detail::quadratic_rows<decltype(R)::value>(Z, n, G, Pa, q2); });
+#else
   (void)Z, (void)n, (void)r, (void)G, (void)Pa, (void)q2;
+#endif
 }
 
-/// out[i] = U_i . V_i for n rows of r values (U, V n x r). Requires available<T>(r).
+/// out[i] = U_i . V_i for n rows of r values (U, V n x r).
 template <class T>
 void rank_dots(const T* U, const T* V, index_t n, index_t r, T* out) {
 #if HYPLORA_SIMD_DISPATCH
-  if constexpr (std::is_same_v<T, float>) {
-    r == 8 ? detail::rank_dots<8>(U, V, n, out) : detail::rank_dots<16>(U, V, n, out);
-    return;
-  }
-#endif
+  detail::with_kernel_rank<T>(r, [&](auto R) { detail::rank_dots<decltype(R)::value>(U, V, n, out); });
+#else
   (void)U, (void)V, (void)n, (void)r, (void)out;
+#endif
 }
 
 /// dZs = diag(h) Q + diag(c) Pa and M = Za^T diag(c) Za (r x r) for n rows of r values (the rank
-/// rows of the lift's and lower map's VJP: Zc = diag(c) Za is not formed). Requires available<T>(r).
+/// rows of the lift's and lower map's VJP: Zc = diag(c) Za is not formed).
 template <class T>
 void vjp_combine_rows(const T* Q, const T* Za, const T* Pa, const T* c, const T* h, index_t n, index_t r, T* dZs, T* M) {
 #if HYPLORA_SIMD_DISPATCH
-  if constexpr (std::is_same_v<T, float>) {
-    if (r == 8) detail::vjp_combine_rows<8>(Q, Za, Pa, c, h, n, dZs, M);
-    else detail::vjp_combine_rows<16>(Q, Za, Pa, c, h, n, dZs, M);
-    return;
-  }
-#endif
+  detail::with_kernel_rank<T>(r, [&](auto R) { detail::vjp_combine_rows<decltype(R)::value>(Q, Za, Pa, c, h, n, dZs, M); });
+#else
   (void)Q, (void)Za, (void)Pa, (void)c, (void)h, (void)n, (void)r, (void)dZs, (void)M;
+#endif
 }
 
-/// G = Z^T Z (r x r) over n rows of r values (Z n x r). Requires available<T>(r).
+/// G = Z^T Z (r x r) over n rows of r values (Z n x r).
 template <class T>
 void gram_rows(const T* Z, index_t n, index_t r, T* G) {
 #if HYPLORA_SIMD_DISPATCH
-  if constexpr (std::is_same_v<T, float>) {
-    r == 8 ? detail::gram_rows<8>(Z, n, G) : detail::gram_rows<16>(Z, n, G);
-    return;
-  }
-#endif
+  detail::with_kernel_rank<T>(r, [&](auto R) { detail::gram_rows<decltype(R)::value>(Z, n, G); });
+#else
   (void)Z, (void)n, (void)r, (void)G;
+#endif
 }
 
-/// P += Z G (Z, P n x r; G r x r). Requires available<T>(r).
+/// P += Z G (Z, P n x r; G r x r).
 template <class T>
 void rows_times_add(const T* Z, index_t n, index_t r, const T* G, T* P) {
 #if HYPLORA_SIMD_DISPATCH
-  if constexpr (std::is_same_v<T, float>) {
-    r == 8 ? detail::rows_times_add<8>(Z, n, G, P) : detail::rows_times_add<16>(Z, n, G, P);
-    return;
-  }
-#endif
+  detail::with_kernel_rank<T>(r, [&](auto R) { detail::rows_times_add<decltype(R)::value>(Z, n, G, P); });
+#else
   (void)Z, (void)n, (void)r, (void)G, (void)P;
+#endif
 }
 
 }  // namespace hyplora::backend::rank_products
