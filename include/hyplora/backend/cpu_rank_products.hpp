@@ -18,8 +18,9 @@
 // rows; here both take 6.4 us. dX += Z A: OpenBLAS 6.0 us, here 4.8, and 5.5 with the lift's
 // diag(e) X term, which took a 4 us pass of its own (docs/adapters.md, run 12).
 //
-// project_rows keeps one 16-lane accumulator per rank row (r FMAs per 16 values of x) and reduces
-// the r accumulators together (reduce8: a transposing tree of shuffles, 8 sums in 15 instructions).
+// project_rows keeps one 16-lane accumulator per rank row (r FMAs per 16 values of x), two rows at a
+// time at r = 8, and reduces the r accumulators together (reduce8: a transposing tree of shuffles,
+// 8 sums in 15 instructions).
 // Rounding: FMA in float, the 16 lanes summed as a tree (lanes l and l+8, then +4, +2, +1), like
 // vec::dot_lanes16 but fused; the results differ from OpenBLAS's in the last bits only.
 #include <type_traits>
@@ -35,6 +36,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #define HYPLORA_TARGET_AVX512_FMA __attribute__((target("avx512f,avx512dq,avx512vl,fma")))
+#define HYPLORA_ALWAYS_INLINE inline __attribute__((always_inline))
 #endif
 
 namespace hyplora::backend::rank_products {
@@ -60,7 +62,7 @@ inline bool available(index_t r) {
 namespace detail {
 
 /// The 8 sums of 16 lanes each of a[0..7], in lanes 0..7 of the result.
-HYPLORA_TARGET_AVX512_FMA inline __m256 reduce8(const __m512* a) {
+HYPLORA_TARGET_AVX512_FMA HYPLORA_ALWAYS_INLINE __m256 reduce8(const __m512* a) {
   // 16 -> 8 lanes: t_p = [a_2p (lanes l + l+8) | a_2p+1 (same)]
   __m512 t[4];
   for (int p = 0; p < 4; ++p)
@@ -81,25 +83,48 @@ HYPLORA_TARGET_AVX512_FMA inline __mmask16 block_mask(index_t j, index_t d) {
   return j + 16 <= d ? __mmask16(0xFFFF) : __mmask16((1u << (d - j)) - 1u);
 }
 
+/// Q consecutive rows of project_rows (Q R accumulators): each load of a block of A serves Q rows.
+/// Inlined by force, reduce8 too: a call would pass the accumulators through memory (g++ did not
+/// inline either by itself, and the two-row form then took 15.7 us instead of 7.2 at 512 x 64, r = 8).
+template <int R, int Q, bool Norms>
+HYPLORA_TARGET_AVX512_FMA HYPLORA_ALWAYS_INLINE void project_row_group(const float* X, index_t d, const float* A,
+                                                                      __m256 scale, float* Z, float* n2) {
+  __m512 acc[Q][R];
+  __m512 s[Q];
+  for (int q = 0; q < Q; ++q) {
+    s[q] = _mm512_setzero_ps();
+    for (int k = 0; k < R; ++k) acc[q][k] = _mm512_setzero_ps();
+  }
+  for (index_t j = 0; j < d; j += 16) {
+    const __mmask16 m = block_mask(j, d);  // masked-off lanes load as 0
+    __m512 xv[Q];
+    for (int q = 0; q < Q; ++q) {
+      xv[q] = _mm512_maskz_loadu_ps(m, X + q * d + j);
+      if constexpr (Norms) s[q] = _mm512_fmadd_ps(xv[q], xv[q], s[q]);
+    }
+    for (int k = 0; k < R; ++k) {
+      const __m512 a = _mm512_maskz_loadu_ps(m, A + k * d + j);
+      for (int q = 0; q < Q; ++q) acc[q][k] = _mm512_fmadd_ps(a, xv[q], acc[q][k]);
+    }
+  }
+  for (int q = 0; q < Q; ++q) {
+    for (int g = 0; g < R; g += 8) _mm256_storeu_ps(Z + q * R + g, _mm256_mul_ps(scale, reduce8(acc[q] + g)));
+    if constexpr (Norms) n2[q] = _mm512_reduce_add_ps(s[q]);
+  }
+}
+
+/// Z = alpha X A^T and |x|^2, two rows at a time at R = 8 (16 accumulators, the loads of A halved:
+/// 9.0 -> 7.2 us at 512 x 64, 9.4 -> 8.0 with the norms), one at R = 16 (its 16 accumulators alone
+/// take half the registers). Each row's sums are formed as in the one-row form: the same results.
 template <int R, bool Norms>
 HYPLORA_TARGET_AVX512_FMA void project_rows(const float* X, index_t n, index_t d, const float* A, float alpha, float* Z,
                                             float* n2) {
   static_assert(R == 8 || R == 16);
+  constexpr int P = R == 8 ? 2 : 1;
   const __m256 scale = _mm256_set1_ps(alpha);
-  for (index_t i = 0; i < n; ++i) {
-    const float* x = X + i * d;
-    __m512 acc[R];
-    for (int k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
-    __m512 s = _mm512_setzero_ps();
-    for (index_t j = 0; j < d; j += 16) {
-      const __mmask16 m = block_mask(j, d);  // masked-off lanes load as 0
-      const __m512 xv = _mm512_maskz_loadu_ps(m, x + j);
-      if constexpr (Norms) s = _mm512_fmadd_ps(xv, xv, s);
-      for (int k = 0; k < R; ++k) acc[k] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, A + k * d + j), xv, acc[k]);
-    }
-    for (int g = 0; g < R; g += 8) _mm256_storeu_ps(Z + i * R + g, _mm256_mul_ps(scale, reduce8(acc + g)));
-    if constexpr (Norms) n2[i] = _mm512_reduce_add_ps(s);
-  }
+  index_t i = 0;
+  for (; i + P <= n; i += P) project_row_group<R, P, Norms>(X + i * d, d, A, scale, Z + i * R, Norms ? n2 + i : nullptr);
+  for (; i < n; ++i) project_row_group<R, 1, Norms>(X + i * d, d, A, scale, Z + i * R, Norms ? n2 + i : nullptr);
 }
 
 /// Y += (alpha Z) A + diag(e) X, 16 x CH columns at a time: that block of alpha A stays in registers
