@@ -217,8 +217,10 @@ inline void tanhc_deriv(double a, double& f, double& df) {
   constexpr double c[8] = HYPLORA_SERIES_TANH_OVER_X;
   const double fs = even_series(c, a * a), dfs = even_series_deriv(c, a);
   const double ac = max_d(a, geometric_threshold);
-  const double e = exp_d(-2.0 * ac), t = (1.0 - e) / (1.0 + e), sech2 = 4.0 * e / ((1.0 + e) * (1.0 + e));
-  const double fc = t / ac, dfc = sech2 / ac - t / (ac * ac);
+  // two divisions, not five (d/da [tanh(a)/a] = (sech^2 a - tanh(a)/a) / a)
+  const double e = exp_d(-2.0 * ac), p = 1.0 / (1.0 + e), inv_ac = 1.0 / ac;
+  const double t = (1.0 - e) * p, sech2 = 4.0 * e * p * p;
+  const double fc = t * inv_ac, dfc = (sech2 - fc) * inv_ac;
   const bool series = a < geometric_threshold;
   f = series ? fs : fc;
   df = series ? dfs : dfc;
@@ -229,8 +231,11 @@ inline void artanhc_deriv(double a, double& f, double& df) {
   const double am = min_d(a, artanh_max);
   const double fs = even_series(c, am * am), dfs = even_series_deriv(c, am);
   const double ac = max_d(am, geometric_threshold);
-  const double fc = 0.5 * log_d((1.0 + ac) / (1.0 - ac)) / ac;
-  const double dfc_free = 1.0 / (ac * (1.0 - ac * ac)) - fc / ac;
+  // one division, not four: q = 1/(ac (1 - ac^2)) gives 1/ac = (1 - ac^2) q and
+  // (1 + ac)/(1 - ac) = (1 + ac)^2 ac q (ac <= artanh_max: q is finite)
+  const double q = 1.0 / (ac * ((1.0 - ac) * (1.0 + ac))), inv_ac = (1.0 - ac) * (1.0 + ac) * q;
+  const double fc = 0.5 * log_d((1.0 + ac) * (1.0 + ac) * ac * q) * inv_ac;
+  const double dfc_free = q - fc * inv_ac;
   const double dfc = a > artanh_max ? 0.0 : dfc_free;
   const bool series = am < geometric_threshold;
   f = series ? fs : fc;
