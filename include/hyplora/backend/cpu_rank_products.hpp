@@ -123,7 +123,8 @@ HYPLORA_TARGET_AVX512_FMA void project_rows(const float* X, index_t n, index_t d
   constexpr int P = R == 8 ? 2 : 1;
   const __m256 scale = _mm256_set1_ps(alpha);
   index_t i = 0;
-  for (; i + P <= n; i += P) project_row_group<R, P, Norms>(X + i * d, d, A, scale, Z + i * R, Norms ? n2 + i : nullptr);
+  for (; i + P <= n; i += P)
+    project_row_group<R, P, Norms>(X + i * d, d, A, scale, Z + i * R, Norms ? n2 + i : nullptr);
   for (; i < n; ++i) project_row_group<R, 1, Norms>(X + i * d, d, A, scale, Z + i * R, Norms ? n2 + i : nullptr);
 }
 
@@ -215,8 +216,8 @@ struct RankLanes<16> {
 /// p = z G for one row z of R values, G's rows in registers: R broadcasts and R FMAs in two chains
 /// (even and odd k), starting from `init` (zero, or the row of an accumulated output).
 template <int R>
-HYPLORA_TARGET_AVX512_FMA HYPLORA_ALWAYS_INLINE typename RankLanes<R>::V row_times(const float* z, const typename RankLanes<R>::V* g,
-                                                                    typename RankLanes<R>::V init) {
+HYPLORA_TARGET_AVX512_FMA HYPLORA_ALWAYS_INLINE typename RankLanes<R>::V row_times(
+    const float* z, const typename RankLanes<R>::V* g, typename RankLanes<R>::V init) {
   using L = RankLanes<R>;
   typename L::V p0 = L::fmadd(L::splat(z), g[0], init), p1 = L::mul(L::splat(z + 1), g[1]);
   for (int k = 2; k < R; k += 2) {
@@ -381,7 +382,8 @@ template <class T>
 void vjp_combine_rows(const T* Q, const T* Za, const T* Pa, const T* c, const T* h, index_t n, index_t r, T* dZs, T* M) {
 #if HYPLORA_SIMD_DISPATCH
   if constexpr (std::is_same_v<T, float>) {
-    r == 8 ? detail::vjp_combine_rows<8>(Q, Za, Pa, c, h, n, dZs, M) : detail::vjp_combine_rows<16>(Q, Za, Pa, c, h, n, dZs, M);
+    if (r == 8) detail::vjp_combine_rows<8>(Q, Za, Pa, c, h, n, dZs, M);
+    else detail::vjp_combine_rows<16>(Q, Za, Pa, c, h, n, dZs, M);
     return;
   }
 #endif
