@@ -257,6 +257,16 @@ struct RankScaleRows {
 /// (RankFactorRows: in range where h'(m)/m is not). One dot of length r per row; the rest are
 /// per-row scalars (no division) and one loop without a reduction.
 /// R: the rank at compile time, or 0 (as RankScaleRows).
+/// The rank row of the VJP from its two coefficients: zc = ca2 za (Zc_i, for M = Za^T Zc) and
+/// dz = ha q + ca2 pa (dZs_i), rr values (RankVjpRows and the CPU's three-pass RankVjpCombineRows).
+template <class T>
+HYPLORA_INLINE void combine_rank_row(const T* q, const T* za, const T* pa, T ca2, T ha, T* zc, T* dz, index_t rr) {
+  HYPLORA_SIMD_PRAGMA(omp simd)  // the outputs do not alias the inputs (g++ cannot tell)
+  for (index_t j = 0; j < rr; ++j) {
+    zc[j] = ca2 * za[j];
+    dz[j] = ha * q[j] + ca2 * pa[j];
+  }
+}
 template <class V, class T, index_t R = 0>
 struct RankVjpRows {
   const T* Q; const T* Za; const T* Pa; const T* row_q2; const T* row_n; const T* lift_factor; const T* lower_factor;
@@ -264,13 +274,8 @@ struct RankVjpRows {
   HYPLORA_HOST_DEVICE void operator()(index_t i) const {
     const index_t rr = R > 0 ? R : r;
     const T* q = Q + i * rr; const T* za = Za + i * rr; const T* pa = Pa + i * rr;
-    T* zc = Zc + i * rr; T* dz = dZs + i * rr;
     const Coefficients k = coefficients(i, dot(za, q, rr), true);
-    HYPLORA_SIMD_PRAGMA(omp simd)  // the outputs do not alias the inputs (g++ cannot tell)
-    for (index_t j = 0; j < rr; ++j) {
-      zc[j] = k.ca2 * za[j];
-      dz[j] = k.ha * q[j] + k.ca2 * pa[j];
-    }
+    combine_rank_row(q, za, pa, k.ca2, k.ha, Zc + i * rr, dZs + i * rr, rr);
   }
   /// Zc_i = ca2 Za_i,  dZs_i = ha q + ca2 Pa_i;  e: row_e[i]
   struct Coefficients {
@@ -317,14 +322,7 @@ struct RankVjpCombineRows {
   const T* Q; const T* Za; const T* Pa; const T* ca2; const T* ha; T* Zc; T* dZs; index_t r;
   HYPLORA_HOST_DEVICE void operator()(index_t i) const {
     const index_t rr = R > 0 ? R : r;
-    const T c = ca2[i], h = ha[i];
-    const T* q = Q + i * rr; const T* za = Za + i * rr; const T* pa = Pa + i * rr;
-    T* zc = Zc + i * rr; T* dz = dZs + i * rr;
-    HYPLORA_SIMD_PRAGMA(omp simd)  // the outputs do not alias the inputs (g++ cannot tell)
-    for (index_t j = 0; j < rr; ++j) {
-      zc[j] = c * za[j];
-      dz[j] = h * q[j] + c * pa[j];
-    }
+    combine_rank_row(Q + i * rr, Za + i * rr, Pa + i * rr, ca2[i], ha[i], Zc + i * rr, dZs + i * rr, rr);
   }
 };
 
