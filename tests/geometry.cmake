@@ -13,3 +13,6 @@ if(HYPLORA_CUDA)
   add_test(NAME test_manifold_cuda COMMAND test_manifold_cuda)
   set_tests_properties(test_manifold_cuda PROPERTIES SKIP_RETURN_CODE 77 LABELS "geometry;cuda")
 endif()
+# The device's float forms of the radial factors, on the CPU (tests/test_device_math.cpp).
+hyplora_add_test(test_device_math SOURCES test_device_math.cpp LABELS geometry)
+target_compile_definitions(test_device_math PRIVATE HYPLORA_HOST_FLOAT_VIA_DOUBLE=0)

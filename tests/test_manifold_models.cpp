@@ -4,6 +4,7 @@
 // ulp-accurate steps over 7 coordinates times condition numbers below ~10 at these distances).
 #include <sstream>
 
+#include "radial_reference.hpp"
 #include "test_manifold_support.hpp"
 
 using namespace hyplora;
@@ -350,77 +351,11 @@ TEMPLATE_TEST_CASE("lorentz: dist between points at very different depths", "[ma
 }
 
 // ---- scalar functions of the radial maps (core/scalar_math.hpp) --------------------------------
-// References in long double (64-bit mantissa, eps 5e-20): values from the closed forms (no
-// cancellation: sinhl(x)/x etc.); derivatives from the closed forms too, where their cancellation
-// (a factor ~1/x^2) keeps the long double reference far below the tested type's eps (x >= 0.05 for
-// double; every x for float). Tolerances: a value is a few correctly rounded steps (4 eps); a
-// derivative's closed form cancels by up to ~1/x^2 just above the series threshold, so it gets
-// 8 eps (1 + 1/x^2) relative to max(|f'|, |f|/max(x,1)).
-namespace {
-using LD = long double;
-struct RadialRef {
-  const char* name;
-  LD x_max;
-  LD (*f)(LD);
-  LD (*df)(LD);
-};
-const RadialRef kRadialRefs[] = {
-    {"sinh(x)/x", 60.0L, [](LD x) { return sinhl(x) / x; }, [](LD x) { return (x * coshl(x) - sinhl(x)) / (x * x); }},
-    {"asinh(x)/x", 1e6L, [](LD x) { return asinhl(x) / x; },
-     [](LD x) { return (x / sqrtl(1 + x * x) - asinhl(x)) / (x * x); }},
-    {"tanh(x)/x", 20.0L, [](LD x) { return tanhl(x) / x; },
-     [](LD x) { return (x / (coshl(x) * coshl(x)) - tanhl(x)) / (x * x); }},
-    {"artanh(x)/x", 0.99L, [](LD x) { return atanhl(x) / x; },
-     [](LD x) { return (x / (1 - x * x) - atanhl(x)) / (x * x); }},
-};
-template <class T>
-math::ValueDeriv<T> radial_eval(int which, T x) {
-  switch (which) {
-    case 0: return math::sinh_over_x_with_deriv(x);
-    case 1: return math::asinh_over_x_with_deriv(x);
-    case 2: return math::tanh_over_x_with_deriv(x);
-    default: return math::artanh_over_x_with_deriv(x);
-  }
-}
-template <class T>
-T radial_value(int which, T x) {
-  switch (which) {
-    case 0: return math::sinh_over_x(x);
-    case 1: return math::asinh_over_x(x);
-    case 2: return math::tanh_over_x(x);
-    default: return math::artanh_over_x(x);
-  }
-}
-}  // namespace
+// (tests/test_device_math.cpp runs the same checks over the float forms that device code compiles)
 
 TEMPLATE_TEST_CASE("scalar math: radial factors and their derivatives against long double", "[manifold][numerics]",
                    float, double) {
-  using T = TestType;
-  const LD eps = std::numeric_limits<T>::epsilon();
-  const LD df_from = sizeof(T) == 4 ? 1e-4L : 0.05L;  // where the long double closed-form derivative is exact enough
-  for (int which = 0; which < 4; ++which) {
-    const RadialRef& ref = kRadialRefs[which];
-    int checked = 0;
-    for (LD xs = 1e-4L; xs < ref.x_max; xs *= 1.003L) {
-      const T x = T(xs);
-      const LD xl = LD(x);
-      const auto vd = radial_eval<T>(which, x);
-      const LD f = ref.f(xl);
-      INFO(ref.name << " at x = " << double(xl));
-      REQUIRE(std::fabs(LD(vd.f) - f) <= 4 * eps * std::fabs(f));
-      const T plain = radial_value<T>(which, x);  // the value function (branch-free for float)
-      REQUIRE(std::fabs(LD(vd.f) - LD(plain)) <= 2 * eps * std::fabs(LD(plain)));
-      const auto neg = radial_eval<T>(which, -x);   // even function, odd derivative
-      REQUIRE(neg.f == vd.f);
-      REQUIRE(neg.df == -vd.df);
-      if (xl >= df_from) {
-        const LD df = ref.df(xl), scale = std::max(std::fabs(df), std::fabs(f) / std::max<LD>(xl, 1));
-        REQUIRE(std::fabs(LD(vd.df) - df) <= 8 * eps * (1 + 1 / (xl * xl)) * scale);
-      }
-      ++checked;
-    }
-    CHECK(checked > 1000);
-  }
+  hyplora::test::check_radial_factors_against_long_double<TestType>();
 }
 
 TEST_CASE("scalar math: float asinh, tanh and atanh through double are within one ulp", "[manifold][numerics]") {

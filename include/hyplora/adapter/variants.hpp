@@ -127,13 +127,14 @@ struct HypLoraPoincare {
   template <class T>
   HYPLORA_INLINE static RadialFactor<T> lower(T n, T K, const MapSettings<T>&) {
     const T t = n * (T(1) / std::sqrt(K));
-    // projected where t > m: Delta = sqrtK artanh(m) y/|y|, f = artanh(m)/t, t f' = -f (both forms
-    // evaluated and one selected: no branch, so a loop over rows vectorises)
+    // projected where t > m: Delta = sqrtK artanh(m) y/|y|, f = artanh(m)/t = (artanh(m)/m) (m/t),
+    // t f' = -f. Beyond m the inside form is clamped to m, so inside.f is artanh(m)/m there: no
+    // artanh of the constant per row. (Both forms evaluated and one selected: no branch, so a loop
+    // over rows vectorises.)
     const T m = math::artanh_max_arg<T>();
-    const T am = math::atanh_nonneg(m), tc = t > m ? t : m;
     const math::ValueDeriv<T> inside = math::artanh_over_x_with_xderiv(t);
-    const math::ValueDeriv<T> projected{am / tc, -am / tc};
-    return detail::factor_of_t(t > m ? projected : inside, K);
+    const T f_projected = inside.f * (m / (t > m ? t : m));
+    return detail::factor_of_t(t > m ? math::ValueDeriv<T>{f_projected, -f_projected} : inside, K);
   }
 };
 

@@ -18,6 +18,7 @@
 // functions (value and derivative from one evaluation) take the same branch-free path.
 
 #include <cmath>
+#include <limits>
 
 #include "hyplora/core/config.hpp"
 #include "hyplora/core/constants.hpp"
@@ -274,7 +275,7 @@ inline ValueDeriv<float> value_xderiv(double x) {
 }  // namespace host_float
 
 // The host-float path of the functions below (preprocessor-guarded: device code never sees it).
-#if !HYPLORA_IN_DEVICE_CODE
+#if !HYPLORA_IN_DEVICE_CODE && HYPLORA_HOST_FLOAT_VIA_DOUBLE
 #define HYPLORA_HOST_FLOAT_RETURN(T, expr) \
   if constexpr (sizeof(T) == 4) return expr;
 #else
@@ -330,7 +331,7 @@ HYPLORA_INLINE T sinh_over_x(T x) {
 /// sinh(x)/x and cosh(x) from one exp (the two factors of the Lorentz expmap0).
 template <class T>
 HYPLORA_INLINE void sinh_over_x_and_cosh(T x, T& f, T& cosh_x) {
-#if !HYPLORA_IN_DEVICE_CODE
+#if !HYPLORA_IN_DEVICE_CODE && HYPLORA_HOST_FLOAT_VIA_DOUBLE
   if constexpr (sizeof(T) == 4) {
     double fd, chd, dfd;
     host_float::sinhc_cosh_deriv(double(abs(x)), fd, chd, dfd);
@@ -351,6 +352,19 @@ HYPLORA_INLINE void sinh_over_x_and_cosh(T x, T& f, T& cosh_x) {
   sinh_cosh_of_abs(a, sh, cosh_x);
   f = sh / a;
 }
+/// asinh(a)/a and 1/sqrt(1 + a^2) for a >= 0 beyond the series (the closed form that double and
+/// device code take): r = sqrt(1 + a^2), asinh a = log1p(a + a (a/(1 + r))) (no cancellation), and
+/// beyond 1/sqrt(eps), where a^2 would overflow first, r = a and asinh a = log(2a) = log1p(a - 1) + log 2
+/// (both exact to O(1/a^2) < eps/4). Three divisions, one sqrt, one log1p: asinh beside
+/// sqrt1p_sq took five, two and one on a GPU.
+template <class T>
+HYPLORA_INLINE void asinh_over_x_closed(T a, T& f, T& inv_r) {
+  const bool large = a > T(1) / std::sqrt(std::numeric_limits<T>::epsilon());
+  const T r = large ? a : std::sqrt(T(1) + a * a);
+  inv_r = T(1) / r;
+  const T arg = large ? a - T(1) : a + a * (a / (T(1) + r));
+  f = (std::log1p(arg) + (large ? T(0.693147180559945309417232) : T(0))) / a;
+}
 /// asinh(x)/x (1 at 0).
 template <class T>
 HYPLORA_INLINE T asinh_over_x(T x) {
@@ -358,7 +372,9 @@ HYPLORA_INLINE T asinh_over_x(T x) {
   constexpr double c[8] = HYPLORA_SERIES_ASINH_OVER_X;
   const T a = abs(x);
   if (a < geometric_series_threshold<T>()) return even_series(c, a * a);
-  return std::asinh(a) / a;
+  T f, inv_r;
+  asinh_over_x_closed(a, f, inv_r);
+  return f;
 }
 /// asinh(t)/t and asinh(t) at t = n/s (n >= 0, s > 0): the Lorentz maps' t = |x_s|/sqrt K. A float
 /// on the host forms the quotient in double, where it cannot overflow (float |x_s| over a float
@@ -381,7 +397,9 @@ HYPLORA_INLINE T tanh_over_x(T x) {
   constexpr double c[8] = HYPLORA_SERIES_TANH_OVER_X;
   const T a = abs(x);
   if (a < geometric_series_threshold<T>()) return even_series(c, a * a);
-  return std::tanh(a) / a;
+  // tanh a = (1 - e)/(1 + e), e = exp(-2a) <= exp(-0.74) here (no cancellation in 1 - e)
+  const T e = std::exp(T(-2) * a);
+  return (T(1) - e) / ((T(1) + e) * a);
 }
 /// artanh(x)/x (1 at 0), argument clamped to |x| <= 1 - ball_eps.
 template <class T>
@@ -420,8 +438,9 @@ HYPLORA_INLINE ValueDeriv<T> asinh_over_x_with_deriv(T x) {
   constexpr double c[8] = HYPLORA_SERIES_ASINH_OVER_X;
   const T a = abs(x);
   if (a < geometric_series_threshold<T>()) return {even_series(c, a * a), sign(x) * even_series_deriv(c, a)};
-  const T f = asinh_nonneg(a) / a;
-  return {f, sign(x) * (T(1) / (a * sqrt1p_sq(a)) - f / a)};
+  T f, inv_r;
+  asinh_over_x_closed(a, f, inv_r);
+  return {f, sign(x) * (inv_r - f) / a};
 }
 /// tanh(x)/x and its derivative (x sech^2 x - tanh x)/x^2.
 template <class T>
@@ -432,8 +451,10 @@ HYPLORA_INLINE ValueDeriv<T> tanh_over_x_with_deriv(T x) {
   if (a < geometric_series_threshold<T>()) return {even_series(c, a * a), sign(x) * even_series_deriv(c, a)};
   // sech^2 a = 4e/(1+e)^2 with e = exp(-2a), not 1 - tanh^2 a: that difference cancels for large a
   // (its absolute error eps/a was 9 eps of the whole derivative at a = 15 in double).
-  const T t = tanh_nonneg(a), e = std::exp(T(-2) * a), sech2 = T(4) * e / ((T(1) + e) * (T(1) + e));
-  return {t / a, sign(x) * (sech2 / a - t / (a * a))};
+  // tanh(a)/a = (1 - e)/((1 + e) a), sech^2 a = 4 e p^2, p = 1/(1 + e) (as tanh_over_x_with_xderiv).
+  const T e = std::exp(T(-2) * a), p = T(1) / (T(1) + e);
+  const T f = (T(1) - e) / ((T(1) + e) * a);
+  return {f, sign(x) * (T(4) * e * p * p - f) / a};
 }
 /// artanh(x)/x and its derivative (x/(1-x^2) - artanh x)/x^2; derivative 0 in the clamped region.
 template <class T>
@@ -443,9 +464,11 @@ HYPLORA_INLINE ValueDeriv<T> artanh_over_x_with_deriv(T x) {
   const T a = abs(x);
   const T ac = clamp(a, T(0), artanh_max_arg<T>());
   if (ac < geometric_series_threshold<T>()) return {even_series(c, ac * ac), sign(x) * even_series_deriv(c, ac)};
-  const T f = atanh_nonneg(ac) / ac;
+  // as artanh_over_x_with_xderiv: q = 1/(ac (1 - ac^2)), f' = (ac q - f)/ac
+  const T q = T(1) / (ac * ((T(1) - ac) * (T(1) + ac)));
+  const T f = T(0.5) * std::log1p(T(2) * ac * ac * (T(1) + ac) * q) / ac;
   if (a > artanh_max_arg<T>()) return {f, T(0)};
-  return {f, sign(x) * (T(1) / (a * (T(1) - a * a)) - f / a)};
+  return {f, sign(x) * (ac * q - f) / ac};
 }
 
 // ---- value and x f'(x) ---------------------------------------------------------------------------
@@ -474,8 +497,9 @@ HYPLORA_INLINE ValueDeriv<T> asinh_over_x_with_xderiv(T x) {
   constexpr double c[8] = HYPLORA_SERIES_ASINH_OVER_X;
   const T a = abs(x);
   if (a < geometric_series_threshold<T>()) return {even_series(c, a * a), a * even_series_deriv(c, a)};
-  const T f = asinh_nonneg(a) / a;
-  return {f, T(1) / sqrt1p_sq(a) - f};
+  T f, inv_r;
+  asinh_over_x_closed(a, f, inv_r);
+  return {f, inv_r - f};
 }
 /// asinh_over_x_with_xderiv at t = n/s (n >= 0, s > 0), the quotient formed in double for a float
 /// on the host (as asinh_over_x_of_ratio): the VJPs of the Lorentz maps at t = |x_s|/sqrt K.
@@ -497,9 +521,11 @@ HYPLORA_INLINE ValueDeriv<T> tanh_over_x_with_xderiv(T x) {
   constexpr double c[8] = HYPLORA_SERIES_TANH_OVER_X;
   const T a = abs(x);
   if (a < geometric_series_threshold<T>()) return {even_series(c, a * a), a * even_series_deriv(c, a)};
-  const T t = tanh_nonneg(a), e = std::exp(T(-2) * a), sech2 = T(4) * e / ((T(1) + e) * (T(1) + e));
-  const T f = t / a;
-  return {f, sech2 - f};
+  // tanh(a)/a = (1 - e)/((1 + e) a) (as tanh_over_x), sech^2 a = 4 e p^2 with e = exp(-2a),
+  // p = 1/(1 + e): one exp for both (tanh_nonneg beside the exp cost a second exp on a GPU)
+  const T e = std::exp(T(-2) * a), p = T(1) / (T(1) + e);
+  const T f = (T(1) - e) / ((T(1) + e) * a);
+  return {f, T(4) * e * p * p - f};
 }
 /// artanh(x)/x and x d/dx = 1/(1-x^2) - artanh(x)/x; 0 in the clamped region.
 template <class T>
@@ -509,9 +535,14 @@ HYPLORA_INLINE ValueDeriv<T> artanh_over_x_with_xderiv(T x) {
   const T a = abs(x);
   const T ac = clamp(a, T(0), artanh_max_arg<T>());
   if (ac < geometric_series_threshold<T>()) return {even_series(c, ac * ac), ac * even_series_deriv(c, ac)};
-  const T f = atanh_nonneg(ac) / ac;
+  // artanh(ac) = log1p(2ac/(1 - ac))/2; q = 1/(ac (1 - ac^2)) gives 2ac/(1 - ac) = 2 ac^2 (1 + ac) q
+  // and 1/(1 - ac^2) = ac q: two divisions, where atanh beside them took three (float: f within
+  // 2.0 eps, x f' within 2.8 eps of max(|x f'|, |f|); forming 1/ac from q too would save one more
+  // and double f's error)
+  const T q = T(1) / (ac * ((T(1) - ac) * (T(1) + ac)));
+  const T f = T(0.5) * std::log1p(T(2) * ac * ac * (T(1) + ac) * q) / ac;
   if (a > artanh_max_arg<T>()) return {f, T(0)};
-  return {f, T(1) / ((T(1) - a) * (T(1) + a)) - f};
+  return {f, ac * q - f};
 }
 
 /// The derivatives alone (d/dx of the functions above).
