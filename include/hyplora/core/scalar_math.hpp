@@ -397,7 +397,8 @@ HYPLORA_INLINE T tanh_over_x(T x) {
   constexpr double c[8] = HYPLORA_SERIES_TANH_OVER_X;
   const T a = abs(x);
   if (a < geometric_series_threshold<T>()) return even_series(c, a * a);
-  // tanh a = (1 - e)/(1 + e), e = exp(-2a) <= exp(-0.74) here (no cancellation in 1 - e)
+  // tanh a = (1 - e)/(1 + e), e = exp(-2a): 1 - e cancels by at most e/(1 - e), 0.9 in float (a >= 0.37)
+  // and 4 in double (a >= 0.105); the whole value measured within 1.6 and 2.2 eps (std::tanh: 1.5, 1.6)
   const T e = std::exp(T(-2) * a);
   return (T(1) - e) / ((T(1) + e) * a);
 }
@@ -537,8 +538,8 @@ HYPLORA_INLINE ValueDeriv<T> artanh_over_x_with_xderiv(T x) {
   if (ac < geometric_series_threshold<T>()) return {even_series(c, ac * ac), ac * even_series_deriv(c, ac)};
   // artanh(ac) = log1p(2ac/(1 - ac))/2; q = 1/(ac (1 - ac^2)) gives 2ac/(1 - ac) = 2 ac^2 (1 + ac) q
   // and 1/(1 - ac^2) = ac q: two divisions, where atanh beside them took three (float: f within
-  // 2.0 eps, x f' within 2.8 eps of max(|x f'|, |f|); forming 1/ac from q too would save one more
-  // and double f's error)
+  // 2.0 eps, x f' within 2.9 eps of max(|x f'|, |f|); forming 1/ac from q too would save one more
+  // and make f's error 2.8 eps)
   const T q = T(1) / (ac * ((T(1) - ac) * (T(1) + ac)));
   const T f = T(0.5) * std::log1p(T(2) * ac * ac * (T(1) + ac) * q) / ac;
   if (a > artanh_max_arg<T>()) return {f, T(0)};
