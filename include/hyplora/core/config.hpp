@@ -24,7 +24,7 @@
 // HYPLORA_HOST_FLOAT_VIA_DOUBLE (default 1): float on the host evaluates the radial factors of
 // core/scalar_math.hpp in double, branch-free, rounded once. 0: host float takes the float forms
 // that device code compiles (libm calls and branches), so that a CPU can test them
-// (tests/test_device_math.cpp). Every translation unit of one program must use the same value.
+// (test_manifold_models_device_forms). Every translation unit of one program must use the same value.
 #ifndef HYPLORA_HOST_FLOAT_VIA_DOUBLE
 #define HYPLORA_HOST_FLOAT_VIA_DOUBLE 1
 #endif

@@ -376,19 +376,30 @@ HYPLORA_INLINE T asinh_over_x(T x) {
   asinh_over_x_closed(a, f, inv_r);
   return f;
 }
+/// asinh(n/s) where the quotient has overflowed T: log(2t) = log n - log s + log 2 (asinh t - log(2t)
+/// ~ 1/(4t^2): far below eps).
+template <class T>
+HYPLORA_INLINE T asinh_of_overflowed_ratio(T n, T s) {
+  return std::log(n) - std::log(s) + T(0.693147180559945309417232);
+}
 /// asinh(t)/t and asinh(t) at t = n/s (n >= 0, s > 0): the Lorentz maps' t = |x_s|/sqrt K. A float
 /// on the host forms the quotient in double, where it cannot overflow (float |x_s| over a float
 /// sqrt K: t < 1e58) while the results are floats again (asinh(t)/t ~ log(2t)/t); elsewhere the
-/// quotient is formed in T.
+/// quotient is formed in T, and where it overflows (device float: |x_s| near float's maximum at
+/// K < 1) the logarithms of n and s replace it.
 template <class T>
 HYPLORA_INLINE T asinh_over_x_of_ratio(T n, T s) {
   HYPLORA_HOST_FLOAT_RETURN(T, T(host_float::asinhc(double(n) / double(s))))
-  return asinh_over_x(n / s);
+  const T t = n / s;
+  if (t > std::numeric_limits<T>::max()) return asinh_of_overflowed_ratio(n, s) * (s / n);
+  return asinh_over_x(t);
 }
 template <class T>
 HYPLORA_INLINE T asinh_of_ratio(T n, T s) {
   HYPLORA_HOST_FLOAT_RETURN(T, T(host_float::asinh(double(n) / double(s))))
-  return asinh_nonneg(n / s);
+  const T t = n / s;
+  if (t > std::numeric_limits<T>::max()) return asinh_of_overflowed_ratio(n, s);
+  return asinh_nonneg(t);
 }
 /// tanh(x)/x (1 at 0).
 template <class T>
@@ -507,7 +518,12 @@ HYPLORA_INLINE ValueDeriv<T> asinh_over_x_with_xderiv(T x) {
 template <class T>
 HYPLORA_INLINE ValueDeriv<T> asinh_over_x_with_xderiv_of_ratio(T n, T s) {
   HYPLORA_HOST_FLOAT_RETURN(T, (host_float::value_xderiv<host_float::asinhc_deriv>(double(n) / double(s))))
-  return asinh_over_x_with_xderiv(n / s);
+  const T t = n / s;
+  if (t > std::numeric_limits<T>::max()) {  // x f' = 1/sqrt(1 + t^2) - f = 1/t - f there
+    const T inv_t = s / n, f = asinh_of_overflowed_ratio(n, s) * inv_t;
+    return {f, inv_t - f};
+  }
+  return asinh_over_x_with_xderiv(t);
 }
 /// t / sqrt(1 + t^2) at t = n/s, finite (-> 1) where the quotient overflows.
 template <class T>
