@@ -1,6 +1,12 @@
 # Adapters, backends and optimisers (issue 3).
 if(HYPLORA_HAVE_CPU_BACKEND)
   hyplora_add_test(test_adapter SOURCES test_adapter.cpp LIBS hyplora_cpu LABELS adapter)
+  # The cases whose float results depend on the radial factors, again over the float forms that CUDA
+  # device code compiles (HYPLORA_HOST_FLOAT_VIA_DOUBLE=0, core/config.hpp): the row functors of the
+  # CUDA path are these, so a CPU checks their float math against double (docs/adapters.md run 14).
+  hyplora_add_test(test_adapter_device_forms SOURCES test_adapter.cpp LIBS hyplora_cpu LABELS adapter
+                   DEFINITIONS HYPLORA_HOST_FLOAT_VIA_DOUBLE=0
+                   TEST_SPEC "[maps],[naive],[float]~[simd]" TEST_PREFIX "device_forms.")
   hyplora_add_test(test_optim SOURCES test_optim.cpp LIBS hyplora_cpu LABELS optim)
   if(HYPLORA_HAVE_THRUST_OMP)
     hyplora_add_test(test_backend_thrust SOURCES test_backend_thrust.cpp LIBS hyplora_cpu ThrustOMP LABELS backend)
