@@ -406,11 +406,11 @@ T radial_value(int which, T x) {
     default: return math::artanh_over_x(x);
   }
 }
+}  // namespace
 
-/// Every function of kRadialRefs in T over [1e-4, x_max) (ratio 1.003): value, derivative, x f'(x),
-/// the plain value function, evenness.
-template <class T>
-void check_radial_factors_against_long_double() {
+TEMPLATE_TEST_CASE("scalar math: radial factors and their derivatives against long double", "[manifold][numerics]",
+                   float, double) {
+  using T = TestType;
   const LD eps = std::numeric_limits<T>::epsilon();
   const LD df_from = sizeof(T) == 4 ? 1e-4L : 0.05L;  // where the long double closed-form derivative is exact enough
   for (int which = 0; which < 4; ++which) {
@@ -425,7 +425,7 @@ void check_radial_factors_against_long_double() {
       INFO(ref.name << " at x = " << double(xl));
       REQUIRE(std::fabs(LD(vd.f) - f) <= 4 * eps * std::fabs(f));
       REQUIRE(vx.f == vd.f);
-      const T plain = radial_value<T>(which, x);
+      const T plain = radial_value<T>(which, x);  // the value function
       REQUIRE(std::fabs(LD(vd.f) - LD(plain)) <= 2 * eps * std::fabs(LD(plain)));
       const auto neg = radial_eval<T>(which, -x);  // even function, odd derivative
       REQUIRE(neg.f == vd.f);
@@ -434,24 +434,16 @@ void check_radial_factors_against_long_double() {
       REQUIRE(neg_x.df == vx.df);
       if (xl >= df_from) {
         const LD df = ref.df(xl), scale = std::max(std::fabs(df), std::fabs(f) / std::max<LD>(xl, 1));
-        const LD cancellation = 8 * eps * (1 + 1 / (xl * xl));
-        REQUIRE(std::fabs(LD(vd.df) - df) <= cancellation * scale);
+        REQUIRE(std::fabs(LD(vd.df) - df) <= 8 * eps * (1 + 1 / (xl * xl)) * scale);
         const LD xdf = xl * df;
-        // x f' = g(x) - f(x) (e.g. 1/(1 - x^2) - artanh(x)/x): a difference of two terms no larger
-        // than max(|x f'|, |f|) + |x f'|, so a few eps of that, without the 1/x^2 of f'
+        // x f' = g(x) - f(x) (e.g. 1/(1 - x^2) - artanh(x)/x): two terms, each at most
+        // 2 max(|x f'|, |f|), so a few eps of that, without the 1/x^2 of f'
         REQUIRE(std::fabs(LD(vx.df) - xdf) <= 6 * eps * std::max(std::fabs(xdf), std::fabs(f)));
       }
       ++checked;
     }
     CHECK(checked > 1000);
   }
-}
-
-}  // namespace
-
-TEMPLATE_TEST_CASE("scalar math: radial factors and their derivatives against long double", "[manifold][numerics]",
-                   float, double) {
-  check_radial_factors_against_long_double<TestType>();
 }
 
 TEST_CASE("scalar math: float asinh, tanh and atanh through double are within one ulp", "[manifold][numerics][host_float]") {
