@@ -354,12 +354,13 @@ HYPLORA_INLINE void sinh_over_x_and_cosh(T x, T& f, T& cosh_x) {
 }
 /// asinh(a)/a and 1/sqrt(1 + a^2) for a >= 0 beyond the series (the closed form that double and
 /// device code take): r = sqrt(1 + a^2), asinh a = log1p(a + a (a/(1 + r))) (no cancellation), and
-/// beyond 1/sqrt(eps), where a^2 would overflow first, r = a and asinh a = log(2a) = log1p(a - 1) + log 2
-/// (both exact to O(1/a^2) < eps/4). Three divisions, one sqrt, one log1p: asinh beside
-/// sqrt1p_sq took five, two and one on a GPU.
+/// beyond 2^13 (float) / 2^27 (double) r = a and asinh a = log(2a) = log1p(a - 1) + log 2 (their
+/// relative errors 1/(2a^2) and 1/(4a^2 log 2a) are below eps/8 there), so that a^2, which overflows
+/// float beyond 1.8e19, is not used.
+/// Three divisions, one sqrt, one log1p: asinh beside sqrt1p_sq took five, two and one on a GPU.
 template <class T>
 HYPLORA_INLINE void asinh_over_x_closed(T a, T& f, T& inv_r) {
-  const bool large = a > T(1) / std::sqrt(std::numeric_limits<T>::epsilon());
+  const bool large = a > (sizeof(T) == 4 ? T(8192) : T(134217728));
   const T r = large ? a : std::sqrt(T(1) + a * a);
   inv_r = T(1) / r;
   const T arg = large ? a - T(1) : a + a * (a / (T(1) + r));
