@@ -243,6 +243,17 @@ struct RankScaleRows {
   }
 };
 
+/// The rank row of the VJP from its two coefficients: zc = ca2 za (Zc_i, for M = Za^T Zc) and
+/// dz = ha q + ca2 pa (dZs_i), rr values (RankVjpRows and the CPU's three-pass RankVjpCombineRows).
+template <class T>
+HYPLORA_INLINE void combine_rank_row(const T* q, const T* za, const T* pa, T ca2, T ha, T* zc, T* dz, index_t rr) {
+  HYPLORA_SIMD_PRAGMA(omp simd)  // the outputs do not alias the inputs (g++ cannot tell)
+  for (index_t j = 0; j < rr; ++j) {
+    zc[j] = ca2 * za[j];
+    dz[j] = ha * q[j] + ca2 * pa[j];
+  }
+}
+
 /// Backward for row i, given q = B^T (scale dY_i) (row of Q). With z = a Za_i (a = f/s), y = B z and
 /// G z = a Pa_i (Pa = Za G and q2 = Za_i.Pa_i from the forward):
 ///   lower VJP:  yg = y.g = z.q = a (Za_i.q),  c = (h'(m)/m) yg,  dy = h g + c y
@@ -257,16 +268,6 @@ struct RankScaleRows {
 /// (RankFactorRows: in range where h'(m)/m is not). One dot of length r per row; the rest are
 /// per-row scalars (no division) and one loop without a reduction.
 /// R: the rank at compile time, or 0 (as RankScaleRows).
-/// The rank row of the VJP from its two coefficients: zc = ca2 za (Zc_i, for M = Za^T Zc) and
-/// dz = ha q + ca2 pa (dZs_i), rr values (RankVjpRows and the CPU's three-pass RankVjpCombineRows).
-template <class T>
-HYPLORA_INLINE void combine_rank_row(const T* q, const T* za, const T* pa, T ca2, T ha, T* zc, T* dz, index_t rr) {
-  HYPLORA_SIMD_PRAGMA(omp simd)  // the outputs do not alias the inputs (g++ cannot tell)
-  for (index_t j = 0; j < rr; ++j) {
-    zc[j] = ca2 * za[j];
-    dz[j] = ha * q[j] + ca2 * pa[j];
-  }
-}
 template <class V, class T, index_t R = 0>
 struct RankVjpRows {
   const T* Q; const T* Za; const T* Pa; const T* row_q2; const T* row_n; const T* lift_factor; const T* lower_factor;

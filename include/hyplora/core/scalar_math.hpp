@@ -402,6 +402,28 @@ HYPLORA_INLINE T asinh_of_ratio(T n, T s) {
   if (t > std::numeric_limits<T>::max()) return asinh_of_overflowed_ratio(n, s);
   return asinh_nonneg(t);
 }
+/// tanh(a)/a and sech^2 a for a >= 0 beyond the series (the closed form of double and device code):
+/// tanh(a)/a = (1 - e)/((1 + e) a), sech^2 a = 4 e p^2 with e = exp(-2a), p = 1/(1 + e): one exp for
+/// both (tanh beside exp cost a second exp and a division on a GPU), and sech^2 not as 1 - tanh^2 a,
+/// which cancels for large a (its absolute error eps/a was 9 eps of the derivative at a = 15 in
+/// double). 1 - e cancels by at most e/(1 - e): 0.9 in float (a >= 0.37), 4 in double (a >= 0.105);
+/// tanh(a)/a measured within 1.6 and 2.2 eps (std::tanh: 1.5, 1.6).
+template <class T>
+HYPLORA_INLINE void tanh_over_x_closed(T a, T& f, T& sech2) {
+  const T e = std::exp(T(-2) * a), p = T(1) / (T(1) + e);
+  f = (T(1) - e) / ((T(1) + e) * a);
+  sech2 = T(4) * e * p * p;
+}
+/// artanh(a)/a and q = 1/(a (1 - a^2)) for a beyond the series and at most artanh_max_arg:
+/// artanh a = log1p(2a/(1 - a))/2 with 2a/(1 - a) = 2 a^2 (1 + a) q, and 1/(1 - a^2) = a q for the
+/// derivatives: two divisions, where atanh beside them took three (float: f within 2.0 eps, x f'
+/// within 2.9 eps of max(|x f'|, |f|); forming 1/a from q too would save one more and make f's error
+/// 2.8 eps).
+template <class T>
+HYPLORA_INLINE void artanh_over_x_closed(T a, T& f, T& q) {
+  q = T(1) / (a * ((T(1) - a) * (T(1) + a)));
+  f = T(0.5) * std::log1p(T(2) * a * a * (T(1) + a) * q) / a;
+}
 /// tanh(x)/x (1 at 0).
 template <class T>
 HYPLORA_INLINE T tanh_over_x(T x) {
@@ -409,10 +431,9 @@ HYPLORA_INLINE T tanh_over_x(T x) {
   constexpr double c[8] = HYPLORA_SERIES_TANH_OVER_X;
   const T a = abs(x);
   if (a < geometric_series_threshold<T>()) return even_series(c, a * a);
-  // tanh a = (1 - e)/(1 + e), e = exp(-2a): 1 - e cancels by at most e/(1 - e), 0.9 in float (a >= 0.37)
-  // and 4 in double (a >= 0.105); the whole value measured within 1.6 and 2.2 eps (std::tanh: 1.5, 1.6)
-  const T e = std::exp(T(-2) * a);
-  return (T(1) - e) / ((T(1) + e) * a);
+  T f, sech2;
+  tanh_over_x_closed(a, f, sech2);
+  return f;
 }
 /// artanh(x)/x (1 at 0), argument clamped to |x| <= 1 - ball_eps.
 template <class T>
@@ -462,12 +483,9 @@ HYPLORA_INLINE ValueDeriv<T> tanh_over_x_with_deriv(T x) {
   constexpr double c[8] = HYPLORA_SERIES_TANH_OVER_X;
   const T a = abs(x);
   if (a < geometric_series_threshold<T>()) return {even_series(c, a * a), sign(x) * even_series_deriv(c, a)};
-  // sech^2 a = 4e/(1+e)^2 with e = exp(-2a), not 1 - tanh^2 a: that difference cancels for large a
-  // (its absolute error eps/a was 9 eps of the whole derivative at a = 15 in double).
-  // tanh(a)/a = (1 - e)/((1 + e) a), sech^2 a = 4 e p^2, p = 1/(1 + e) (as tanh_over_x_with_xderiv).
-  const T e = std::exp(T(-2) * a), p = T(1) / (T(1) + e);
-  const T f = (T(1) - e) / ((T(1) + e) * a);
-  return {f, sign(x) * (T(4) * e * p * p - f) / a};
+  T f, sech2;
+  tanh_over_x_closed(a, f, sech2);
+  return {f, sign(x) * (sech2 - f) / a};
 }
 /// artanh(x)/x and its derivative (x/(1-x^2) - artanh x)/x^2; derivative 0 in the clamped region.
 template <class T>
@@ -477,11 +495,10 @@ HYPLORA_INLINE ValueDeriv<T> artanh_over_x_with_deriv(T x) {
   const T a = abs(x);
   const T ac = clamp(a, T(0), artanh_max_arg<T>());
   if (ac < geometric_series_threshold<T>()) return {even_series(c, ac * ac), sign(x) * even_series_deriv(c, ac)};
-  // as artanh_over_x_with_xderiv: q = 1/(ac (1 - ac^2)), f' = (ac q - f)/ac
-  const T q = T(1) / (ac * ((T(1) - ac) * (T(1) + ac)));
-  const T f = T(0.5) * std::log1p(T(2) * ac * ac * (T(1) + ac) * q) / ac;
+  T f, q;
+  artanh_over_x_closed(ac, f, q);
   if (a > artanh_max_arg<T>()) return {f, T(0)};
-  return {f, sign(x) * (ac * q - f) / ac};
+  return {f, sign(x) * (ac * q - f) / ac};  // f' = (1/(1 - ac^2) - f)/ac
 }
 
 // ---- value and x f'(x) ---------------------------------------------------------------------------
@@ -539,11 +556,9 @@ HYPLORA_INLINE ValueDeriv<T> tanh_over_x_with_xderiv(T x) {
   constexpr double c[8] = HYPLORA_SERIES_TANH_OVER_X;
   const T a = abs(x);
   if (a < geometric_series_threshold<T>()) return {even_series(c, a * a), a * even_series_deriv(c, a)};
-  // tanh(a)/a = (1 - e)/((1 + e) a) (as tanh_over_x), sech^2 a = 4 e p^2 with e = exp(-2a),
-  // p = 1/(1 + e): one exp for both (tanh_nonneg beside the exp cost a second exp on a GPU)
-  const T e = std::exp(T(-2) * a), p = T(1) / (T(1) + e);
-  const T f = (T(1) - e) / ((T(1) + e) * a);
-  return {f, T(4) * e * p * p - f};
+  T f, sech2;
+  tanh_over_x_closed(a, f, sech2);
+  return {f, sech2 - f};
 }
 /// artanh(x)/x and x d/dx = 1/(1-x^2) - artanh(x)/x; 0 in the clamped region.
 template <class T>
@@ -553,14 +568,10 @@ HYPLORA_INLINE ValueDeriv<T> artanh_over_x_with_xderiv(T x) {
   const T a = abs(x);
   const T ac = clamp(a, T(0), artanh_max_arg<T>());
   if (ac < geometric_series_threshold<T>()) return {even_series(c, ac * ac), ac * even_series_deriv(c, ac)};
-  // artanh(ac) = log1p(2ac/(1 - ac))/2; q = 1/(ac (1 - ac^2)) gives 2ac/(1 - ac) = 2 ac^2 (1 + ac) q
-  // and 1/(1 - ac^2) = ac q: two divisions, where atanh beside them took three (float: f within
-  // 2.0 eps, x f' within 2.9 eps of max(|x f'|, |f|); forming 1/ac from q too would save one more
-  // and make f's error 2.8 eps)
-  const T q = T(1) / (ac * ((T(1) - ac) * (T(1) + ac)));
-  const T f = T(0.5) * std::log1p(T(2) * ac * ac * (T(1) + ac) * q) / ac;
+  T f, q;
+  artanh_over_x_closed(ac, f, q);
   if (a > artanh_max_arg<T>()) return {f, T(0)};
-  return {f, ac * q - f};
+  return {f, ac * q - f};  // 1/(1 - ac^2) - f
 }
 
 /// The derivatives alone (d/dx of the functions above).
