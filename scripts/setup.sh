@@ -4,7 +4,8 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config
       libxtensor-dev libxtensor-blas-dev xtl-dev libopenblas-dev
       catch2 libthrust-dev nlohmann-json3-dev libcli11-dev gnuplot-nox
-      clang libclang-rt-14-dev libomp-dev)
+      clang libclang-rt-14-dev libomp-dev
+      python3 curl ca-certificates)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
