@@ -231,12 +231,86 @@ TEMPLATE_TEST_CASE("overflow-safe norms: a NaN coordinate gives NaN, huge ones t
   std::vector<T> w{T(0), h, h}, u{h, T(2) * h, T(2) * h}, zero{T(0), T(0), T(0)};
   CHECK(std::abs(Lorentz<T>::tangent_norm(w.data(), 3) / (std::sqrt(T(2)) * h) - T(1)) <= tol);
   CHECK(std::abs(Lorentz<T>::tangent_norm(u.data(), 3) / (std::sqrt(T(7)) * h) - T(1)) <= tol);
-  CHECK(std::abs(Lorentz<T>::minkowski_diff_norm_rescaled(u.data(), zero.data(), 3) / (std::sqrt(T(7)) * h) - T(1)) <= tol);
+  CHECK(std::abs(L.minkowski_diff_norm_rescaled(u.data(), zero.data(), 3, false) / (std::sqrt(T(7)) * h) - T(1)) <= tol);
   CHECK(std::abs(vec::norm(u.data(), 3) / (T(3) * h) - T(1)) <= tol);
   CHECK(std::abs(vec::dist(u.data(), zero.data(), 3) / (T(3) * h) - T(1)) <= tol);
   // an infinite coordinate: tangent_norm keeps the plain (infinite) sum
   std::vector<T> inf_v{T(0), std::numeric_limits<T>::infinity(), T(1)};
   CHECK(Lorentz<T>::tangent_norm(inf_v.data(), 3) == std::numeric_limits<T>::infinity());
+}
+
+TEMPLATE_TEST_CASE("lorentz: far pairs: dist, logmap, dist_vjp and transp where x_0 y_0 overflows", "[manifold][numerics]",
+                   float, double) {
+  // Points r1 and r2 sqrt K from the origin, inside the supported range (t <= max_exp_arg), with
+  // x_0 y_0 ~ K e^(r1 + r2) / 4 beyond T's maximum (r1 + r2 > ~89 in float, ~710 in double). The
+  // product form once overflowed (dist inf, or 0 through the chord form's cancellation), and
+  // transp returned v unchanged. Reference: the same rounded points in a wider type (double for
+  // float, long double for double), where nothing overflows; these pairs are well-conditioned
+  // (normwise relative condition ~ 1), so 64 eps of the tested type.
+  using T = TestType;
+  using R = std::conditional_t<std::is_same_v<T, float>, double, long double>;
+  const bool is_float = std::is_same_v<T, float>;
+  struct Pair {
+    double r1, r2, angle;
+  };
+  // per type: 2 (-<x,y>_L - K) overflows but not x_0 y_0 (the first pair); x_0 y_0 overflows at
+  // very different depths (product form) and at equal depths (chord form)
+  const std::vector<Pair> pairs = is_float ? std::vector<Pair>{{80, 9.5, 1.5708}, {60, 35, 3.14159}, {60, 35, 1.0},
+                                                               {47, 47, 3.14159}, {47, 47, 1.5}}
+                                           : std::vector<Pair>{{700, 10.6, 1.5708}, {700, 12, 3.14159}, {500, 250, 1.0},
+                                                               {356, 356, 3.14159}, {356, 356, 1.5}};
+  const T tol = T(64) * std::numeric_limits<T>::epsilon();
+  auto rel = [](const std::vector<T>& a, const std::vector<R>& ref) {
+    R e = 0, m = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      e = std::max(e, std::abs(R(a[i]) - ref[i]));
+      m = std::max(m, std::abs(ref[i]));
+    }
+    return std::isfinite(double(e)) ? double(e / m) : std::numeric_limits<double>::infinity();
+  };
+  for (double Kd : {1e-4, 1.0, 1e4}) {
+    const Lorentz<T, RuntimeCurvature<T>> L{RuntimeCurvature<T>(T(Kd))};
+    const Lorentz<R, RuntimeCurvature<R>> LR{RuntimeCurvature<R>(R(Kd))};
+    for (const Pair& pr : pairs) {
+      INFO("K = " << Kd << ", r1 = " << pr.r1 << ", r2 = " << pr.r2 << ", angle " << pr.angle);
+      const T sK = std::sqrt(T(Kd));
+      std::vector<T> v{T(0), T(pr.r1) * sK, T(0)}, w{T(0), T(pr.r2 * std::cos(pr.angle)) * sK, T(pr.r2 * std::sin(pr.angle)) * sK};
+      std::vector<T> x(3), y(3);
+      L.expmap0(v.data(), x.data(), 3);
+      L.expmap0(w.data(), y.data(), 3);
+      if (Kd == 1.0) REQUIRE(!std::isfinite(T(2) * x[0] * y[0]));  // the case under test (at K = 1; others vary)
+      std::vector<R> xr(x.begin(), x.end()), yr(y.begin(), y.end());
+      const R true_dist = R(pr.r1 + pr.r2);  // opposite directions: the exact distance (in sqrt K)
+      const T d = L.dist(x.data(), y.data(), 3);
+      const R dr = LR.dist(xr.data(), yr.data(), 3);
+      CHECK(std::abs(R(d) - dr) <= R(tol) * dr);
+      if (pr.angle > 3) CHECK(std::abs(dr / std::sqrt(R(Kd)) - true_dist) <= R(tol) * true_dist);
+      std::vector<T> lg(3);
+      std::vector<R> lgr(3);
+      L.logmap(x.data(), y.data(), lg.data(), 3);
+      LR.logmap(xr.data(), yr.data(), lgr.data(), 3);
+      // (at K = 1e4 in double, x_0 ~ 5e305: the log's coordinates ~ d x_0 exceed T's range and overflow)
+      const bool representable = std::all_of(lgr.begin(), lgr.end(), [](R c) { return std::abs(c) <= R(std::numeric_limits<T>::max()); });
+      if (representable) CHECK(rel(lg, lgr) <= double(tol));
+      else CHECK(!all_finite(lg));
+      std::vector<T> gx(3, T(0)), gy(3, T(0));
+      std::vector<R> gxr(3, R(0)), gyr(3, R(0));
+      const T dK = L.dist_vjp(x.data(), y.data(), T(1), gx.data(), gy.data(), 3);
+      const R dKr = LR.dist_vjp(xr.data(), yr.data(), R(1), gxr.data(), gyr.data(), 3);
+      CHECK(rel(gx, gxr) <= double(tol));
+      CHECK(rel(gy, gyr) <= double(tol));
+      CHECK(std::abs(R(dK) - dKr) <= R(tol) * std::abs(dKr));
+      // a tangent vector at x (v_0 = <x_s, v_s>/x_0), transported to y; out = v in place too
+      std::vector<T> u{T(0), T(1), T(2)}, out(3);
+      u[0] = (x[1] * u[1] + x[2] * u[2]) / x[0];
+      std::vector<R> ur(u.begin(), u.end()), outr(3);
+      L.transp(x.data(), y.data(), u.data(), out.data(), 3);
+      LR.transp(xr.data(), yr.data(), ur.data(), outr.data(), 3);
+      CHECK(rel(out, outr) <= double(tol));
+      L.transp(x.data(), y.data(), u.data(), u.data(), 3);
+      CHECK(u == out);
+    }
+  }
 }
 
 // The factor loops of the batched maps run on the widest vector unit of the CPU

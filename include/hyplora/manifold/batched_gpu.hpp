@@ -90,7 +90,7 @@ __global__ void dist_rows(M m, const T* X, const T* Y, T* out, index_t rows, ind
     const T chord = g.template sum<T>(ns, [&](index_t j) { return (x[j + 1] - y[j + 1]) * (x[j + 1] - y[j + 1]); });
     if (!g.valid) return;
     const T dn = m.minkowski_diff_norm_from(
-        x[0], y[0], [&] { return dot; }, [&] { return chord; }, [&] { return M::minkowski_diff_norm_rescaled(x, y, n); });
+        x[0], y[0], [&] { return dot; }, [&] { return chord; }, [&](bool product) { return m.minkowski_diff_norm_rescaled(x, y, n, product); });
     u = m.dist_argument_from_diff_norm(dn);
   }
   if (g.lane == 0) out[r] = m.dist_from_argument(u);
@@ -177,7 +177,7 @@ __global__ void dist_block_rows(M m, const T* X, const T* Y, T* out, index_t n) 
     }
     dot = b.sum(dot), chord = b.sum(chord);
     const T dn = m.minkowski_diff_norm_from(
-        x[0], y[0], [&] { return dot; }, [&] { return chord; }, [&] { return M::minkowski_diff_norm_rescaled(x, y, n); });
+        x[0], y[0], [&] { return dot; }, [&] { return chord; }, [&](bool product) { return m.minkowski_diff_norm_rescaled(x, y, n, product); });
     u = m.dist_argument_from_diff_norm(dn);
   }
   if (threadIdx.x == 0) out[r] = m.dist_from_argument(u);

@@ -62,17 +62,19 @@ class Lorentz {
     return vec::rescaled_norm([&](index_t i) { return v[i]; }, n, T(-1));
   }
 
-  /// The branch of minkowski_diff_norm: true (and p = -<x,y>_L - K) where the product form is used.
-  HYPLORA_INLINE bool uses_product_form(const T* x, const T* y, index_t n, T& p) const {
-    if (!needs_product_form(x[0], y[0])) return false;
-    p = product_form(x[0], y[0], vec::dot(x + 1, y + 1, n - 1));
-    return math::is_finite(p);
-  }
   /// The pieces of minkowski_diff_norm, from the time coordinates and one sum over the space parts
-  /// each (the GPU rows compute the sums with warp shuffles): needs_product_form chooses the form;
-  /// product_form = -<x,y>_L - K (= ||x - y||_L^2 / 2 on H_K) from x_0, y_0 and sum x_i y_i;
-  /// chord_form = ||x - y||_L^2 from sum (x_i - y_i)^2.
-  HYPLORA_INLINE static bool needs_product_form(T x0, T y0) { return (x0 - y0) * (x0 - y0) > T(2) * x0 * y0; }
+  /// each (the GPU rows compute the sums with warp shuffles): needs_product_form chooses the form
+  /// (the VJPs differentiate the form it chose); product_form = -<x,y>_L - K (= ||x - y||_L^2 / 2 on
+  /// H_K) from x_0, y_0 and sum x_i y_i; chord_form = ||x - y||_L^2 from sum (x_i - y_i)^2.
+  /// (x_0 - y_0)^2 > 2 x_0 y_0 is hi/lo > 2 + sqrt 3 for the larger and smaller time coordinate: the
+  /// ratio decides where x_0 y_0 overflows (points ~89 sqrt K apart in float, ~710 in double).
+  HYPLORA_INLINE static bool needs_product_form(T x0, T y0) {
+    const T chord0 = (x0 - y0) * (x0 - y0), product0 = T(2) * x0 * y0;
+    if (chord0 > product0) return true;
+    if (math::is_finite(product0)) return false;
+    const T hi = x0 > y0 ? x0 : y0, lo = x0 > y0 ? y0 : x0;
+    return hi > T(3.7320508075688772) * lo;  // (NaN: false, the chord form passes the NaN on)
+  }
   HYPLORA_INLINE T product_form(T x0, T y0, T space_dot) const { return x0 * y0 - space_dot - K(); }
   HYPLORA_INLINE static T chord_form(T x0, T y0, T space_chord) { return space_chord - (x0 - y0) * (x0 - y0); }
   /// ||x - y||_L = sqrt(<x-y, x-y>_L), rescaled only when the plain sum overflows.
@@ -91,25 +93,40 @@ class Lorentz {
           for (index_t i = 1; i < n; ++i) s += (x[i] - y[i]) * (x[i] - y[i]);
           return s;
         },
-        [&] { return minkowski_diff_norm_rescaled(x, y, n); });
+        [&](bool product) { return minkowski_diff_norm_rescaled(x, y, n, product); });
   }
   /// The choice of minkowski_diff_norm from x_0, y_0 and the sums it needs, each asked for only where
   /// used: space_dot() = sum_{i>=1} x_i y_i, space_chord() = sum_{i>=1} (x_i - y_i)^2, rescaled() =
   /// the overflow-safe form. (The GPU rows pass warp reductions; the choice is the same in every lane.)
+  /// rescaled(product) is called where the chosen form overflows.
   template <class Dot, class Chord, class Rescaled>
   HYPLORA_INLINE T minkowski_diff_norm_from(T x0, T y0, const Dot& space_dot, const Chord& space_chord,
                                             const Rescaled& rescaled) const {
-    if (needs_product_form(x0, y0)) {
+    const bool product = needs_product_form(x0, y0);
+    if (product) {
       const T p = product_form(x0, y0, space_dot());
-      if (math::is_finite(p)) return math::safe_sqrt(T(2) * p);
+      if (math::is_finite(p)) {
+        const T p2 = T(2) * p;  // p up to T's maximum: sqrt(2) sqrt(p) where 2p overflows
+        return math::is_finite(p2) ? math::safe_sqrt(p2) : T(1.4142135623730951) * math::safe_sqrt(p);
+      }
+    } else {
+      const T s = chord_form(x0, y0, space_chord());
+      if (math::is_finite(s)) return math::safe_sqrt(s);
     }
-    const T s = chord_form(x0, y0, space_chord());
-    if (math::is_finite(s)) return math::safe_sqrt(s);
-    return rescaled();
+    return rescaled(product);
   }
-  /// ||x - y||_L with the differences divided by their largest magnitude (sums that overflow).
-  HYPLORA_INLINE static T minkowski_diff_norm_rescaled(const T* x, const T* y, index_t n) {
-    return vec::rescaled_norm([&](index_t i) { return x[i] - y[i]; }, n, T(-1));
+  /// The form `product` of ||x - y||_L where its sums overflow. The chord form with the differences
+  /// divided by their largest magnitude; the product form with x / x_0 and y / y_0:
+  ///   -<x,y>_L - K = x_0 y_0 p1,  p1 = 1 - sum_i (x_i/x_0)(y_i/y_0) - K/(x_0 y_0),
+  ///   ||x - y||_L = sqrt(2 p1) sqrt(x_0) sqrt(y_0)
+  /// (not the chord form: for points at very different depths it cancels to 0, see above).
+  HYPLORA_INLINE T minkowski_diff_norm_rescaled(const T* x, const T* y, index_t n, bool product) const {
+    if (!product) return vec::rescaled_norm([&](index_t i) { return x[i] - y[i]; }, n, T(-1));
+    const T ix = T(1) / x[0], iy = T(1) / y[0];
+    T s = T(0);
+    for (index_t i = 1; i < n; ++i) s += (x[i] * ix) * (y[i] * iy);
+    const T p1 = T(1) - s - (K() * ix) * iy;
+    return math::safe_sqrt(T(2) * p1) * std::sqrt(x[0]) * std::sqrt(y[0]);
   }
   /// d(x,y) = 2 sqrt K asinh(||x-y||_L / (2 sqrt K))  (= sqrt K arcosh(-<x,y>_L / K) on H_K),
   /// in two steps (batched.hpp evaluates the second for a tile of rows at once): the argument
@@ -200,9 +217,23 @@ class Lorentz {
     const T s = minkowski(x, u, n) / K();
     for (index_t i = 0; i < n; ++i) out[i] = u[i] + s * x[i];
   }
-  /// Parallel transport along the geodesic x -> y: v + <y,v>_L / (K - <x,y>_L) (x + y).
+  /// Parallel transport along the geodesic x -> y: v + <y,v>_L / (K - <x,y>_L) (x + y). Where
+  /// x_0 y_0 or y_0 v_0 leaves T's range (points ~89 sqrt K apart in float), numerator and
+  /// denominator are formed divided by w = max(x_0, y_0): s = (<y,v>_L / w) / ((K - <x,y>_L) / w).
+  /// out may be v.
   HYPLORA_INLINE void transp(const T* x, const T* y, const T* v, T* out, index_t n) const {
-    const T s = minkowski(y, v, n) / (K() - minkowski(x, y, n));
+    T yv = minkowski(y, v, n), den = K() - minkowski(x, y, n);
+    if (!math::is_finite(yv) || !math::is_finite(den)) {
+      const T iw = T(1) / (x[0] > y[0] ? x[0] : y[0]);
+      yv = -(y[0] * iw) * v[0];
+      den = K() * iw + x[0] * (y[0] * iw);
+      for (index_t i = 1; i < n; ++i) {
+        const T yi = y[i] * iw;
+        yv += yi * v[i];
+        den -= x[i] * yi;
+      }
+    }
+    const T s = yv / den;
     for (index_t i = 0; i < n; ++i) out[i] = v[i] + s * (x[i] + y[i]);
   }
   /// Riemannian gradient from the Euclidean one: proju(x, J g), J = diag(-1, 1, ..., 1).
@@ -291,25 +322,26 @@ class Lorentz {
   }
   /// d = 2 sK asinh(m / (2 sK)), m = ||x-y||_L:  dd/dx = J(x-y) / (m sqrt(1+a^2)), a = m/(2 sK);
   /// dd/dK = (asinh a - a / sqrt(1+a^2)) / sK.  At x = y the subgradient 0 is used.
+  /// Far apart (m r beyond T's range, m ~ sqrt(x_0 y_0)) the factor g / (m r) is applied in two
+  /// steps, (g/m) then 1/r, so that it neither overflows nor underflows.
   HYPLORA_INLINE T dist_vjp(const T* x, const T* y, T g, T* gx, T* gy, index_t n) const {
     const T sK = sqrtK();
     const T m = minkowski_diff_norm(x, y, n);
-    const T a = m / (T(2) * sK), r = math::sqrt1p_sq(a);
-    T p;
-    if (uses_product_form(x, y, n, p) && m > T(0)) {
+    const T a = m / (T(2) * sK), r = math::sqrt1p_sq(a), mr = m * r;
+    const bool split = !math::is_finite(mr);
+    const T s = split ? g / m : g / mr, s2 = split ? T(1) / r : T(1);  // g / (m r) = s s2
+    if (needs_product_form(x[0], y[0]) && m > T(0)) {
       // Differentiate the form that was evaluated: m^2 = 2 (x_0 y_0 - x_s.y_s - K), so
       // dm/dx = (y_0, -y_s) / m, dm/dy = (x_0, -x_s) / m, dm/dK = -1/m.
-      const T s = g / (m * r);
       for (index_t i = 0; i < n; ++i) {
-        if (gx) gx[i] += (i == 0 ? s : -s) * y[i];
-        if (gy) gy[i] += (i == 0 ? s : -s) * x[i];
+        if (gx) gx[i] += ((i == 0 ? s : -s) * y[i]) * s2;
+        if (gy) gy[i] += ((i == 0 ? s : -s) * x[i]) * s2;
       }
-      return g * (math::asinh_nonneg(a) - a / r) / sK - s;
+      return g * (math::asinh_nonneg(a) - a / r) / sK - s * s2;
     }
     if (m != T(0)) {  // (a NaN m passes on)
-      const T s = g / (m * r);
       for (index_t i = 0; i < n; ++i) {
-        const T gi = (i == 0 ? -s : s) * (x[i] - y[i]);
+        const T gi = ((i == 0 ? -s : s) * (x[i] - y[i])) * s2;
         if (gx) gx[i] += gi;
         if (gy) gy[i] -= gi;
       }
@@ -427,8 +459,7 @@ class Lorentz {
     // q = <y-x, y-x>_L (dq/dy = 2 J (y-x) = -dq/dx), or the product form q = 2 (x_0 y_0 - x_s.y_s - K)
     // (dq/dx = 2 (y_0, -y_s), dq/dy = 2 (x_0, -x_s), dq/dK = -2). The two differ off the
     // hyperboloid only (along the normal), but the partials with the points held fixed are the form's.
-    T p;
-    const bool product = uses_product_form(x, y, n, p) && m > T(0);
+    const bool product = needs_product_form(x[0], y[0]) && m > T(0);
     for (index_t i = 0; i < n; ++i) {
       const T gw = coef * g[i];
       const T sg = i == 0 ? T(-1) : T(1);  // J
