@@ -239,6 +239,46 @@ TEMPLATE_TEST_CASE("overflow-safe norms: a NaN coordinate gives NaN, huge ones t
   CHECK(Lorentz<T>::tangent_norm(inf_v.data(), 3) == std::numeric_limits<T>::infinity());
 }
 
+TEMPLATE_TEST_CASE("underflow-safe norms: tiny points keep their distances and gradients", "[manifold][numerics]",
+                   float, double) {
+  // Coordinates (3s, 4s) with s^2 below T's smallest normal: the plain sum of squares underflows
+  // (to 0 at s = 1e-25 in float, or loses digits), so norms, distances and the VJPs built on them
+  // read 0 or were percent-level off. The rescaled form gives them to rounding.
+  using T = TestType;
+  const T s = std::is_same_v<T, float> ? T(1e-25) : T(1e-162);
+  const T tol = T(8) * std::numeric_limits<T>::epsilon();
+  auto near = [&](T got, T want) { return std::abs(got - want) <= tol * std::abs(want); };
+  const Lorentz<T> L;
+  const PoincareBall<T> B;
+  const Euclidean<T> E;
+  std::vector<T> p{T(3) * s, T(4) * s}, zero{T(0), T(0)}, x{T(1), T(3) * s, T(4) * s}, o{T(1), T(0), T(0)};
+  CHECK(near(vec::norm(p.data(), 2), T(5) * s));
+  CHECK(near(vec::dist(p.data(), zero.data(), 2), T(5) * s));
+  CHECK(near(E.dist(p.data(), zero.data(), 2), T(5) * s));
+  CHECK(near(L.dist0(x.data(), 3), T(5) * s));
+  CHECK(near(L.dist(o.data(), x.data(), 3), T(5) * s));
+  CHECK(near(B.dist0(p.data(), 2), T(10) * s));  // the ball's metric is 2x the Euclidean one at 0
+  CHECK(near(B.dist(p.data(), zero.data(), 2), T(10) * s));
+  std::vector<T> gx(3, T(0)), gp(2, T(0));
+  L.dist0_vjp(x.data(), T(1), gx.data(), 3);
+  CHECK(near(gx[1], T(0.6)));
+  CHECK(near(gx[2], T(0.8)));
+  B.dist0_vjp(p.data(), T(1), gp.data(), 2);
+  CHECK(near(gp[0], T(1.2)));
+  CHECK(near(gp[1], T(1.6)));
+  // zeros stay 0 and a NaN beside zeros stays NaN in the rescaled form
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  std::vector<T> with_nan{T(0), nan};
+  CHECK(vec::norm(zero.data(), 2) == T(0));
+  CHECK(L.dist(x.data(), x.data(), 3) == T(0));
+  CHECK(std::isnan(vec::norm(with_nan.data(), 2)));
+  CHECK(std::isnan(vec::dist(with_nan.data(), zero.data(), 2)));
+  // a subnormal K is refused: the ball's c = 1/K would not be finite
+  CHECK_THROWS_WITH(RuntimeCurvature<T>(std::numeric_limits<T>::denorm_min()), Contains("RuntimeCurvature") && Contains("normal"));
+  CHECK_THROWS_WITH(RuntimeCurvature<T>(std::numeric_limits<T>::max()), Contains("normal"));
+  CHECK_NOTHROW(RuntimeCurvature<T>(std::numeric_limits<T>::min()));
+}
+
 TEMPLATE_TEST_CASE("lorentz: far pairs: dist, logmap, dist_vjp and transp where x_0 y_0 overflows", "[manifold][numerics]",
                    float, double) {
   // Points r1 and r2 sqrt K from the origin, inside the supported range (t <= max_exp_arg), with

@@ -12,6 +12,7 @@
 //  FlatCurvature<T>                     the Euclidean policy (curvature 0).
 
 #include <cmath>
+#include <limits>
 #include <ratio>
 #include <stdexcept>
 #include <string>
@@ -35,9 +36,18 @@ struct FixedCurvature {
 };
 
 namespace detail {
-inline void require_positive_curvature(double K, const char* who) {
+/// K > 0 and finite; and within [m, 1/m] for T's smallest normal m, so that sqrt K, 1/K (the ball's
+/// c) and 1/sqrt K are normal numbers of T (K = 1e-40 in float made c infinite and mobius_add NaN).
+template <class T>
+inline void require_positive_curvature(T K_in, const char* who) {
+  const double K = double(K_in);
   if (!(K > 0.0) || !std::isfinite(K))
     throw std::invalid_argument(std::string(who) + ": curvature scale K must be positive and finite, got " +
+                                format_number(K));
+  const double lo = double(std::numeric_limits<T>::min()), hi = 1.0 / lo;
+  if (K < lo || K > hi)
+    throw std::invalid_argument(std::string(who) + ": curvature scale K must be in [" + format_number(lo) + ", " +
+                                format_number(hi) + "] for this scalar type (1/K and sqrt K stay normal numbers), got " +
                                 format_number(K));
 }
 }  // namespace detail
@@ -50,12 +60,12 @@ class RuntimeCurvature {
   static constexpr bool is_learnable = false;
   /// Throws std::invalid_argument when K <= 0, NaN or Inf.
   explicit RuntimeCurvature(T K = T(1)) : K_(K) {
-    detail::require_positive_curvature(double(K), "RuntimeCurvature");
+    detail::require_positive_curvature(K, "RuntimeCurvature");
   }
   HYPLORA_INLINE T K() const { return K_; }
   HYPLORA_INLINE T dK_dparam() const { return T(0); }
   void set_K(T K) {
-    detail::require_positive_curvature(double(K), "RuntimeCurvature::set_K");
+    detail::require_positive_curvature(K, "RuntimeCurvature::set_K");
     K_ = K;
   }
 
@@ -72,7 +82,7 @@ class LearnableCurvature {
 
   /// Starts at K = initial_K (> K_min); the raw parameter is softplus^-1(initial_K - K_min).
   explicit LearnableCurvature(T initial_K = T(1), T K_min = T(1e-6)) : K_min_(K_min) {
-    detail::require_positive_curvature(double(K_min), "LearnableCurvature (K_min)");
+    detail::require_positive_curvature(K_min, "LearnableCurvature (K_min)");
     if (!(initial_K > K_min) || !std::isfinite(double(initial_K)))
       throw std::invalid_argument("LearnableCurvature: initial K must be finite and > K_min, got " +
                                   format_number(double(initial_K)));
@@ -80,7 +90,7 @@ class LearnableCurvature {
   }
   /// Builds from the raw parameter directly (K = softplus(raw) + K_min).
   static LearnableCurvature from_raw(T raw, T K_min = T(1e-6)) {
-    detail::require_positive_curvature(double(K_min), "LearnableCurvature::from_raw (K_min)");
+    detail::require_positive_curvature(K_min, "LearnableCurvature::from_raw (K_min)");
     LearnableCurvature c(FromRaw{}, K_min);  // not through initial_K: 1 + K_min == K_min for K_min >= 2^24 (float)
     c.set_raw(raw);
     return c;

@@ -112,11 +112,12 @@ void TrainSettings::validate() const {
   }
   require(std::isfinite(curvature) && curvature > 0, "--curvature K must be positive and finite (curvature is -1/K)");
   // the adapters hold K in float: 1e-300 became 0 ("RuntimeCurvature: ... got 0", naming no flag)
-  // and 1e300 inf; below the smallest normal float 1/K (the Poincare c) overflows
-  require(curvature >= double(std::numeric_limits<float>::min()) && curvature <= double(std::numeric_limits<float>::max()),
-          "--curvature K must be representable as a positive float, in [" +
-              number_text(double(std::numeric_limits<float>::min())) + ", " +
-              number_text(double(std::numeric_limits<float>::max())) + "], got " + number_text(curvature));
+  // and 1e300 inf; the library's curvature policies take K and 1/K (the Poincare c) as normal floats:
+  // [m, 1/m] for the smallest normal float m
+  const double k_lo = double(std::numeric_limits<float>::min()), k_hi = 1.0 / k_lo;
+  require(curvature >= k_lo && curvature <= k_hi,
+          "--curvature K must be a float whose reciprocal is a normal float too, in [" + number_text(k_lo) + ", " +
+              number_text(k_hi) + "], got " + number_text(curvature));
   require(one_of(norm_scale, {"auto", "none", "fixed", "learnable"}), "--norm-scale must be auto, none, fixed or learnable");
   require(std::isfinite(norm_scale_init) && norm_scale_init >= 0, "--norm-scale-init must be >= 0 (0 = sqrt(d_in))");
   require(std::isfinite(lr) && lr > 0, "--lr must be positive and finite");

@@ -41,10 +41,11 @@ template <class T>
 HYPLORA_INLINE T sign(T x) {
   return x < T(0) ? T(-1) : T(1);
 }
-/// sqrt(max(x, 0)): for quantities that are >= 0 mathematically but may round below 0.
+/// sqrt(max(x, 0)): for quantities that are >= 0 mathematically but may round below 0. A NaN
+/// stays NaN (NaN in, NaN out).
 template <class T>
 HYPLORA_INLINE T safe_sqrt(T x) {
-  return x > T(0) ? std::sqrt(x) : T(0);
+  return x < T(0) ? T(0) : std::sqrt(x);
 }
 /// True when x is neither NaN nor infinite (usable in device code).
 template <class T>

@@ -83,7 +83,7 @@ __global__ void dist_rows(M m, const T* X, const T* Y, T* out, index_t rows, ind
     const T y2 = g.template sum<T>(n, [&](index_t j) { return y[j] * y[j]; });
     const T d2 = g.template sum<T>(n, [&](index_t j) { return (x[j] - y[j]) * (x[j] - y[j]); });
     if (!g.valid) return;
-    u = m.dist_argument_from(x2, y2, math::is_finite(d2) ? std::sqrt(d2) : vec::dist(x, y, n));
+    u = m.dist_argument_from(x2, y2, vec::plain_sum_ok(d2) ? std::sqrt(d2) : vec::dist(x, y, n));
   } else {  // Lorentz: both space sums first (the groups of a warp may choose different forms)
     const index_t ns = n - 1;
     const T dot = g.template sum<T>(ns, [&](index_t j) { return x[j + 1] * y[j + 1]; });
@@ -164,7 +164,7 @@ __global__ void dist_block_rows(M m, const T* X, const T* Y, T* out, index_t n) 
       d2 += (xv[k] - yv[k]) * (xv[k] - yv[k]);
     }
     x2 = b.sum(x2), y2 = b.sum(y2), d2 = b.sum(d2);
-    u = m.dist_argument_from(x2, y2, math::is_finite(d2) ? std::sqrt(d2) : vec::dist(x, y, n));
+    u = m.dist_argument_from(x2, y2, vec::plain_sum_ok(d2) ? std::sqrt(d2) : vec::dist(x, y, n));
   } else {  // Lorentz: the space parts' dot product and chord
     const index_t ns = n - 1;
     b.load(ns, xv, [&](index_t j) { return x[j + 1]; });

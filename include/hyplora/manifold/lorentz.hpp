@@ -57,7 +57,7 @@ class Lorentz {
   /// so that expmap of a huge finite step saturates on the hyperboloid instead of leaving it.
   HYPLORA_INLINE static T tangent_norm(const T* v, index_t n) {
     const T q = minkowski(v, v, n);
-    if (math::is_finite(q)) return math::safe_sqrt(q);
+    if (vec::plain_sum_ok(q) || (math::is_finite(q) && q < T(0))) return math::safe_sqrt(q);
     if (!math::is_finite(vec::max_abs(v, n))) return q;  // Inf coordinates: nothing to rescue
     return vec::rescaled_norm([&](index_t i) { return v[i]; }, n, T(-1));
   }
@@ -111,7 +111,7 @@ class Lorentz {
       }
     } else {
       const T s = chord_form(x0, y0, space_chord());
-      if (math::is_finite(s)) return math::safe_sqrt(s);
+      if (vec::plain_sum_ok(s) || (math::is_finite(s) && s < T(0))) return math::safe_sqrt(s);  // (< 0: rounding)
     }
     return rescaled(product);
   }

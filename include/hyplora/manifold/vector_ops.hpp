@@ -3,6 +3,7 @@
 // Kept as plain counted loops so that g++ -O2/-O3 vectorises them inside batched row loops.
 
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -42,14 +43,27 @@ HYPLORA_INLINE T max_abs(const T* a, index_t n) {
   for (index_t i = 0; i < n; ++i) m = math::abs(a[i]) > m ? math::abs(a[i]) : m;
   return m;
 }
-/// The overflow-safe form of a norm whose plain sum of squares overflowed: m sqrt(r) with
-/// m = max_i |a_i|, r = s (a_0/m)^2 + sum_{i>=1} (a_i/m)^2, a_i = at(i); s = +1 gives the Euclidean
-/// norm, s = -1 the Minkowski one (a negative rounded r reads as 0). NaN coordinates give NaN (they
-/// never win the max, but they reach r), and so do infinite ones (Inf / Inf).
+/// Whether a plain sum of squares s gives its norm as sqrt(s) to rounding: finite, and not so small
+/// that its terms lost digits to underflow (s >= min_normal / eps: |x| >= ~3e-16 in float32,
+/// ~1e-146 in float64; each term's underflow error, at most 2^-150 in float, is then below eps^2 s).
+/// Elsewhere the norm is the rescaled form below (also 0, and NaN, where they are the answer).
+template <class T>
+HYPLORA_INLINE bool plain_sum_ok(T s) {
+  return s >= std::numeric_limits<T>::min() / std::numeric_limits<T>::epsilon() && s <= Constants<T>::max_value();
+}
+/// The overflow- and underflow-safe form of a norm whose plain sum of squares left T's range: m sqrt(r)
+/// with m = max_i |a_i|, r = s (a_0/m)^2 + sum_{i>=1} (a_i/m)^2, a_i = at(i); s = +1 gives the
+/// Euclidean norm, s = -1 the Minkowski one (a negative rounded r reads as 0). NaN coordinates give
+/// NaN (they never win the max, but they reach r), and so do infinite ones (Inf / Inf); all zeros 0.
 template <class T, class At>
 HYPLORA_INLINE T rescaled_norm(const At& at, index_t n, T first_sign) {
   T m = T(0);
   for (index_t i = 0; i < n; ++i) m = math::abs(at(i)) > m ? math::abs(at(i)) : m;
+  if (m == T(0)) {  // zeros, or NaN beside zeros (0/0 would make NaN of the zeros too)
+    for (index_t i = 0; i < n; ++i)
+      if (at(i) != at(i)) return at(i);
+    return T(0);
+  }
   T r = T(0);
   for (index_t i = 0; i < n; ++i) {
     const T a = at(i) / m;
@@ -57,21 +71,21 @@ HYPLORA_INLINE T rescaled_norm(const At& at, index_t n, T first_sign) {
   }
   return m * (r < T(0) ? T(0) : std::sqrt(r));
 }
-/// Euclidean norm without overflow: the plain sum of squares, and a rescaled sum only when the
-/// plain one is not finite (coordinates above ~1e19 in float32).
+/// Euclidean norm without overflow or underflow: the plain sum of squares, and a rescaled sum only
+/// where the plain one left T's range (coordinates above ~1e19 or below ~1e-16 in float32).
 template <class T>
 HYPLORA_INLINE T norm(const T* a, index_t n) {
   const T s = sqnorm(a, n);
-  if (math::is_finite(s)) return std::sqrt(s);
+  if (plain_sum_ok(s)) return std::sqrt(s);
   return rescaled_norm([&](index_t i) { return a[i]; }, n, T(1));
 }
-/// |a - b| without overflow.
+/// |a - b| without overflow or underflow.
 template <class T>
 HYPLORA_INLINE T dist(const T* a, const T* b, index_t n) {
   T s = T(0);
   HYPLORA_SIMD_SUM_S
   for (index_t i = 0; i < n; ++i) s += (a[i] - b[i]) * (a[i] - b[i]);
-  if (math::is_finite(s)) return std::sqrt(s);
+  if (plain_sum_ok(s)) return std::sqrt(s);
   return rescaled_norm([&](index_t i) { return a[i] - b[i]; }, n, T(1));
 }
 /// |a|^2, |b|^2 and |a - b|^2 in one pass (plain sums: callers check finiteness).
@@ -86,10 +100,10 @@ HYPLORA_INLINE void sq3(const T* a, const T* b, index_t n, T& a2_out, T& b2_out,
   }
   a2_out = a2, b2_out = b2, d2_out = d2;
 }
-/// |a| from a precomputed |a|^2, recomputed with rescaling only when that sum overflowed.
+/// |a| from a precomputed |a|^2, recomputed with rescaling only where that sum left T's range.
 template <class T>
 HYPLORA_INLINE T norm_from_sq(const T* a, T a2, index_t n) {
-  return math::is_finite(a2) ? std::sqrt(a2) : norm(a, n);
+  return plain_sum_ok(a2) ? std::sqrt(a2) : rescaled_norm([&](index_t i) { return a[i]; }, n, T(1));
 }
 template <class T>
 HYPLORA_INLINE void scale(const T* a, T s, T* out, index_t n) {
