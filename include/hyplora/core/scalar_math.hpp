@@ -45,7 +45,7 @@ HYPLORA_INLINE T sign(T x) {
 /// stays NaN (NaN in, NaN out).
 template <class T>
 HYPLORA_INLINE T safe_sqrt(T x) {
-  return x < T(0) ? T(0) : std::sqrt(x);
+  return x > T(0) ? std::sqrt(x) : (x == x ? T(0) : x);  // +0 for -0 and for x < 0
 }
 /// True when x is neither NaN nor infinite (usable in device code).
 template <class T>
