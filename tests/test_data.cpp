@@ -224,6 +224,24 @@ TEST_CASE("bad records: reported with file and line, skipped or rejected", "[dat
     CHECK(r.problems[4].find(p + ":7: invalid UTF-8") == 0);
     CHECK(r.problems[5] == p + ":8: field 'answer' has no '#### N' final answer");
   }
+  SECTION("GSM8K labels: commas only as thousands separators, no hexadecimal") {
+    // "#### 0x1F" was read as 31 and "#### 1,2,3" as 123
+    const TempFile f("labels.jsonl",
+                     "{\"question\": \"q1\", \"answer\": \"#### 0x1F\"}\n"
+                     "{\"question\": \"q2\", \"answer\": \"#### 1,2,3\"}\n"
+                     "{\"question\": \"q3\", \"answer\": \"#### 1,000,000\"}\n"
+                     "{\"question\": \"q4\", \"answer\": \"#### $114,200\"}\n"
+                     "{\"question\": \"q5\", \"answer\": \"#### 12,34\"}\n");
+    const std::string p = f.path.string();
+    CHECK_THROWS_WITH(load_gsm8k(p), p + ":1: the answer after '####' is not a number: \" 0x1F\"");
+    const LoadResult r = load_gsm8k(p, BadRecordPolicy::skip);
+    REQUIRE(r.records.size() == 2);
+    CHECK(r.records[0].answer == 1000000);
+    CHECK(r.records[1].answer == 114200);
+    REQUIRE(r.problems.size() == 3);
+    CHECK(r.problems[1] == p + ":2: the answer after '####' is not a number: \" 1,2,3\"");
+    CHECK(r.problems[2].find(p + ":5: ") == 0);
+  }
   SECTION("a NUL character (valid JSON \\u0000) in a text field is a bad record (the tokenizer stopped at it)") {
     const TempFile f("nul.jsonl",
                      "{\"question\": \"q1\", \"answer\": \"#### 2\"}\n"
@@ -260,6 +278,54 @@ TEST_CASE("bad records: reported with file and line, skipped or rejected", "[dat
     CHECK(stray.problems.at(0).find(k.path.string() + ":2: broken JSON") == 0);
     const TempFile h("empty.json", "  \n");
     CHECK_THROWS_WITH(load_mawps(h.path.string()), h.path.string() + ":1: empty data file");
+  }
+  SECTION("MAWPS / SVAMP equations: out-of-range or malformed numbers, empty, unbalanced, not arithmetic") {
+    // a 400-digit number ended the run as "stod" (std::out_of_range, not skipped); the others were
+    // rendered into the training target as they were ("helloworld = 5. The answer is 5.")
+    const std::vector<std::pair<std::string, std::string>> bad{
+        {"X=(" + std::string(400, '9') + "+1)", "field 'equation': number \"999"},
+        {"X=(0." + std::string(400, '0') + "1+1)", "is out of range"},
+        {"X=(1.2.3+1)", "field 'equation': malformed number \"1.2.3\""},
+        {"hello world", "field 'equation' is not an arithmetic expression (no operator between 'hello' and 'world'): \"hello world\""},
+        {"", "field 'equation' is empty"},
+        {"   ", "field 'equation' is empty"},
+        {"X=((3.0+2.0", "field 'equation' is not an arithmetic expression (2 '(' not closed): \"X=((3.0+2.0\""},
+        {"X=(3.0+2.0))", "')' without a matching '('"},
+        {"X=(3.0+)", "')' where a number was expected"},
+        {"X=3.0+", "ends where a number was expected"},
+        {"X=3.0 # 2", "unexpected character '#'"},
+        {"X=(3=2)", "'=' inside parentheses"},
+        {"x=y", "holds no number"},
+        {"X=3 4", "no operator between '3' and '4'"}};
+    std::string text = "[\n";
+    for (std::size_t i = 0; i <= bad.size(); ++i) {
+      const std::string eq = i == 0 ? "X=(3.0+2.0)" : bad[i - 1].first;  // line 2: good; line i + 2: bad[i - 1]
+      text += std::string(i ? ",\n" : "") + R"({"id": 1, "original_text": "Tom had 3 apples. He got 2.", "equation": ")" + eq +
+              R"(", "ans": 5.0})";
+    }
+    const TempFile f("eq.json", text + "\n]\n");
+    const std::string p = f.path.string();
+    CHECK_THROWS_WITH(load_mawps(p), Catch::Contains(p + ":3: field 'equation': number \"999"));
+    const LoadResult r = load_mawps(p, BadRecordPolicy::skip);
+    REQUIRE(r.records.size() == 1);
+    CHECK(r.records[0].answer_text == "3 + 2 = 5. The answer is 5.");
+    REQUIRE(r.problems.size() == bad.size());
+    for (std::size_t i = 0; i < bad.size(); ++i) {
+      INFO(r.problems[i]);
+      CHECK(r.problems[i].find(p + ":" + std::to_string(i + 3) + ": ") == 0);
+      CHECK(r.problems[i].find(bad[i].second) != std::string::npos);
+    }
+    CHECK(r.problems[0].size() < 200);  // the 400-digit number is cut in the message
+    // equations of the real data stay accepted: names, unary minus, several '=' (MAWPS "X=0.32=0.21")
+    const TempFile g("ok.json", R"([{"original_text": "a", "equation": "number=1.477/-7.0", "ans": 1},
+{"original_text": "b", "equation": "(7.0*x)+4.0=(3.0*x)-20.0", "ans": 1},
+{"original_text": "c", "equation": "X=0.32=0.21", "ans": 1}])");
+    CHECK(load_mawps(g.path.string()).records.size() == 3);
+    // SVAMP: the field is 'Equation'
+    const TempFile sv("svamp.json", R"([{"ID": "a", "Body": "b", "Question": "q", "Equation": "( 3.0 + ", "Answer": 3.0}])");
+    CHECK_THROWS_WITH(load_svamp(sv.path.string()),
+                      sv.path.string() + ":1: field 'Equation' is not an arithmetic expression (it ends where a number was expected): \"( 3.0 + \"");
+    CHECK(load_svamp(sv.path.string(), BadRecordPolicy::skip).skipped == 1);
   }
   SECTION("a missing file names the path") {
     CHECK_THROWS_WITH(load_svamp("/nonexistent/svamp.json"), "/nonexistent/svamp.json:0: cannot open data file (no such file)");

@@ -6,6 +6,7 @@
 // message it gets (docs/reliability.md is made from that output).
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "commands/registry.hpp"
 #include "data/loaders.hpp"
 #include "formats/atomic_file.hpp"
 #include "formats/gguf.hpp"
@@ -553,6 +555,18 @@ TEST_CASE("data sets: broken lines, missing fields, wrong types, UTF-8, NaN, str
   spit(m, "[\n" + rec + "\n} ,\n" + rec + "\n]");
   const auto skipped = load_file(m.string(), DataFormat::mawps, BadRecordPolicy::skip);
   CHECK(skipped.skipped >= 1);
+  // equations: std::stod's out_of_range ended the run as "stod"; text that is no expression was trained on
+  const auto with_equation = [&](const std::string& eq) {
+    return "[\n" + rec + ",\n{\"id\": 2, \"original_text\": \"t\", \"equation\": \"" + eq + "\", \"ans\": 5.0}\n]";
+  };
+  expect_error("data (MAWPS json)", "a 400-digit number in 'equation'", mawps(with_equation("X=(" + std::string(400, '9') + "+1)")),
+               {"mawps.json:3:", "field 'equation': number", "is out of range"});
+  expect_error("data (MAWPS json)", "'equation' is \"hello world\"", mawps(with_equation("hello world")),
+               {"mawps.json:3:", "field 'equation' is not an arithmetic expression"});
+  expect_error("data (MAWPS json)", "'equation' is \"X=((3.0+2.0\"", mawps(with_equation("X=((3.0+2.0")),
+               {"mawps.json:3:", "'(' not closed"});
+  spit(m, with_equation("hello world"));
+  CHECK(load_file(m.string(), DataFormat::mawps, BadRecordPolicy::skip).skipped == 1);
 }
 
 // ---- configuration --------------------------------------------------------------------------
@@ -619,9 +633,40 @@ TEST_CASE("config files and settings: unknown keys, wrong types, values out of r
   expect_error("--config FILE", "nested object", config(R"({"rank": {"a": 1}})"), {"'rank'"});
   expect_error("--config FILE", "unknown key", config(R"({"rnak": 4})"), {"config.json", "unknown setting 'rnak'"});
   expect_error("--config FILE", "missing file", [&] { parse_config(tmp.path / "none.json", rank, lr, targets); }, {"none.json"});
+  // a folder aborted `hyplora train` (std::ios_base::failure thrown out of the option callback); a
+  // FIFO blocked forever: both are refused before they are opened, naming the path
+  const fs::path folder = tmp.path / "conf_dir";
+  fs::create_directory(folder);
+  expect_error("--config FILE", "a folder", [&] { parse_config(folder, rank, lr, targets); },
+               {folder.string(), "--config must be a JSON file, not a folder"});
+  CHECK_THROWS_AS(parse_config(folder, rank, lr, targets), CLI::ParseError);  // reported by the CLI, not a crash
+  const fs::path fifo = tmp.path / "fifo.json";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  expect_error("--config FILE", "a FIFO (named pipe)", [&] { parse_config(fifo, rank, lr, targets); },
+               {fifo.string(), "not a FIFO"});
   // a value the option cannot take names the file and the key (CLI11 alone says only "--rank")
   expect_error("--config FILE", "rank is \"eight\"", config(R"({"rank": "eight"})"), {"config.json", "setting 'rank'", "eight"});
   expect_error("--config FILE", "rank 1e20 (out of int range)", config(R"({"rank": 1e20})"), {"config.json", "setting 'rank'"});
+}
+
+TEST_CASE("seed options: a negative value or one of 2^64 or more is refused, naming the flag", "[reliability]") {
+  // CLI11 wrapped -1 to 2^64-1 and saturated 99999999999999999999999 to 2^64-1 (stored as the seed)
+  auto parse_seed = [](const std::string& value) {
+    CLI::App app("t");
+    std::uint64_t seed = 7;
+    app.add_option("--seed", seed)->check(hyplora::cli::non_negative_integer());
+    app.parse(std::vector<std::string>{value, "--seed"});  // CLI11 parses a reversed vector
+    return seed;
+  };
+  CHECK(parse_seed("0") == 0);
+  CHECK(parse_seed("18446744073709551615") == std::numeric_limits<std::uint64_t>::max());
+  CHECK(parse_seed("0x10") == 16);  // CLI11 reads base prefixes
+  expect_error("any --seed", "-1", [&] { parse_seed("-1"); }, {"--seed", "must be >= 0, got -1"});
+  expect_error("any --seed", "18446744073709551616 (2^64)", [&] { parse_seed("18446744073709551616"); },
+               {"--seed", "must be < 2^64, got 18446744073709551616"});
+  expect_error("any --seed", "99999999999999999999999", [&] { parse_seed("99999999999999999999999"); },
+               {"--seed", "must be < 2^64, got 99999999999999999999999"});
+  CHECK_THROWS_AS(parse_seed("99999999999999999999999"), CLI::ValidationError);  // exit 105, as -1
 }
 
 // ---- atomic writes under SIGKILL ------------------------------------------------------------

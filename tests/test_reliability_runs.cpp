@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
@@ -430,9 +432,24 @@ TEST_CASE("bad flags fail before any work with a message naming the flag, and le
   expect_error({"eval", "--model", m, "--bad-records", "maybe"}, {"--bad-records", "maybe"});
   expect_error({"eval", "--model", m, "--limit", "-1"}, {"--limit"});
   expect_error({"eval", "--model", m, "--show", "-1"}, {"--show"});
+  // the same set twice was evaluated and counted twice
+  expect_error({"eval", "--model", m, "--data", "builtin", "--data", "builtin:test"}, {"--data", "twice"});
   expect_error({"eval", "--model", m, "--max-new-tokens", "0"}, {"--max-new-tokens"});
   // train values
   expect_error({"train", "--model", m, "--builtin", "--seed", "-1", "--out", o}, {"--seed"});
+  // --config a folder aborted train and eval (an uncaught std::ios_base::failure, exit 134); a FIFO
+  // blocked forever; --grid a folder printed libstdc++'s "basic_filebuf::underflow error"
+  const std::string folder = tmp.path.string();
+  expect_error({"train", "--model", m, "--builtin", "--config", folder, "--out", o}, {folder, "--config", "not a folder"});
+  expect_error({"eval", "--model", m, "--config", folder}, {folder, "--config", "not a folder"});
+  const fs::path fifo = tmp.path / "fifo.json";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  expect_error({"train", "--model", m, "--builtin", "--config", fifo.string(), "--out", o}, {fifo.string(), "FIFO"});
+  expect_error({"sweep", "--model", m, "--grid", folder, "--out", o, "--dry-run"}, {folder, "--grid", "not a folder"});
+  expect_error({"sweep", "--model", m, "--grid", fifo.string(), "--out", o, "--dry-run"}, {fifo.string(), "FIFO"});
+  // 2^64 and beyond were saturated to 2^64-1 and stored as the seed
+  expect_error({"train", "--model", m, "--builtin", "--seed", "99999999999999999999999", "--out", o}, {"--seed", "< 2^64"});
+  expect_error({"sweep", "--model", m, "--out", o, "--dry-run", "--seeds", "0,18446744073709551616"}, {"--seeds", "< 2^64"});
   expect_error({"train", "--model", m, "--builtin", "--builtin-train", "99999999999", "--out", o}, {"--builtin-train"});
   expect_error({"train", "--model", m, "--builtin", "--targets", "q,q", "--out", o}, {"--targets", "twice"});
   expect_error({"train", "--model", m, "--data", "gsm8k-tets", "--out", o}, {"gsm8k-tets", "gsm8k-test"});
@@ -463,6 +480,9 @@ TEST_CASE("bad flags fail before any work with a message naming the flag, and le
   expect_error({"eval", "--model", m, "--data", "gsm8k:" + data.string(), "--out", data.string()}, {"--out", "--data"});
   CHECK(slurp(data) == record);
   expect_error({"convert", "--model", m, "--out", (tmp.path / "model.txt").string()}, {".gguf"});
+  // a --name that is not UTF-8 made a GGUF that hyplora's own reader refused ("string value is not valid UTF-8")
+  expect_error({"convert", "--model", m, "--out", (tmp.path / "z.gguf").string(), "--name", "a\xff" "b"}, {"--name", "not valid UTF-8"});
+  CHECK_FALSE(fs::exists(tmp.path / "z.gguf"));
   expect_error({"generate", "--model", m, "--seed", "-3"}, {"--seed"});
   // demo: problems too deep for the cutoff are refused before the base-model evaluation
   const auto deep = expect_error({"demo", "--model", m, "--out", o, "--depth-min", "30", "--depth-max", "30",
@@ -538,6 +558,19 @@ TEST_CASE("flags that do not apply or are out of range are refused naming the fl
   CHECK(r.text.find("unknown data set") == std::string::npos);
   const auto r2 = run_cli({"analyze", "--model", m, "-d", "gsm8k-trian", "-o", o}, log);  // a name: the known names
   CHECK(r2.text.find("unknown data set 'gsm8k-trian'") != std::string::npos);
+  // FORMAT:PATH, as train and eval take it, said "file not found"; a skipped record was only counted
+  const fs::path tok = hyplora::test::require_shared("models/stories260K/tok512.bin");
+  const fs::path abc = tmp.path / "g_abc.jsonl";
+  hyplora::test::spit(abc, records + R"({"question": "Tom had 3 apples.", "answer": "#### abc"})" "\n");
+  const auto r3 = run_cli({"analyze", "--frequency-only", "-z", tok.string(), "-d", "gsm8k:" + abc.string(), "-o", o, "--no-plots"}, log);
+  INFO(r3.text);
+  CHECK(r3.code == 0);
+  CHECK(r3.text.find("(gsm8k): 10 records, 1 skipped") != std::string::npos);
+  CHECK(r3.text.find("skipped bad record: " + abc.string() + ":11: the answer after '####' is not a number") != std::string::npos);
+  fs::remove_all(out);
+  const auto r4 = run_cli({"analyze", "--frequency-only", "-z", tok.string(), "-d", "foo:" + abc.string(), "-o", o, "--no-plots"}, log);
+  CHECK(r4.code != 0);
+  CHECK(r4.text.find("unknown data format 'foo'") != std::string::npos);
 }
 
 TEST_CASE("an existing run is not overwritten, --resume checks its flags and leaves a finished run alone, eval uses the adapter's template", "[reliability][runs]") {
@@ -603,6 +636,25 @@ TEST_CASE("an existing run is not overwritten, --resume checks its flags and lea
   r = run_cli(eval_old_alpaca, log);
   REQUIRE(r.code == 0);
   CHECK(r.text.find("trained by an older build") == std::string::npos);
+  // corrupt "settings" metadata: the stored template was dropped silently (scored with compact, exit 0)
+  auto edited_adapter = [&](const std::string& name, const std::function<void(hyplora::formats::SafetensorsFile&)>& edit) {
+    auto st = hyplora::formats::read_safetensors(out / "adapter.safetensors");
+    edit(st);
+    hyplora::formats::write_safetensors(tmp.path / name, st);
+    auto a = eval;
+    a[4] = (tmp.path / name).string();
+    return a;
+  };
+  r = run_cli(edited_adapter("bad_settings.safetensors", [](auto& st) { st.metadata["settings"] = "{{"; }), log);
+  CHECK(r.code == 1);
+  CHECK(r.text.find("bad_settings.safetensors: metadata \"settings\" is not valid JSON") != std::string::npos);
+  r = run_cli(edited_adapter("jinja.safetensors", [](auto& st) { st.metadata["settings"] = R"({"prompt-template": "jinja"})"; }), log);
+  CHECK(r.code == 1);
+  CHECK(r.text.find("jinja.safetensors: metadata \"settings\": 'prompt-template' is 'jinja'") != std::string::npos);
+  // no settings at all: scored with the default, with a warning that the template is unknown
+  r = run_cli(edited_adapter("no_settings.safetensors", [](auto& st) { st.metadata.erase("settings"); }), log);
+  CHECK(r.code == 0);
+  CHECK(r.text.find("does not say which prompt template it was trained with") != std::string::npos);
   // --overwrite replaces the run
   auto overwrite = args;
   overwrite.push_back("--overwrite");

@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <fstream>
 #include <functional>
@@ -159,19 +160,52 @@ TEST_CASE("sweep grid numbers are range-checked, naming the key; a cell record's
   };
   with([](nlohmann::json&) {});
   CHECK(store.load(good.id)->test.overall.correct == 70);
+  with([](nlohmann::json& j) { j["best_val_loss"] = nullptr; });  // null: no loss (a diverged cell's)
+  CHECK(std::isnan(store.load(good.id)->best_val_loss));
   const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> bad_cells{
       {[](nlohmann::json& j) { j["test"]["correct"] = 50; j["test"]["total"] = 6; }, "exceeds 'total'"},
       {[](nlohmann::json& j) { j["test"]["correct"] = -5; }, "'correct' = -5"},
       {[](nlohmann::json& j) { j["validation"]["total"] = -1; }, "'total' = -1"},
       {[](nlohmann::json& j) { j["test"]["by_depth"]["1"]["correct"] = 51; }, "exceeds 'total'"},
       {[](nlohmann::json& j) { j["test"]["correct"] = 1.5; }, "'correct' = 1.5"},
-      {[](nlohmann::json& j) { j["train_seconds"] = -3.0; }, "train_seconds"}};
+      {[](nlohmann::json& j) { j["train_seconds"] = -3.0; }, "train_seconds"},
+      // accepted before: a depth -3 became a table column, "abc" was reported as "stoi", a depth
+      // holding 100 of a set's 6 problems, an lr not in the grid aggregated, a loss "x" read as none
+      {[](nlohmann::json& j) { j["test"]["by_depth"]["-3"] = {{"total", 1}, {"correct", 0}}; }, "'by_depth' key '-3' is not a depth in [1, 100]"},
+      {[](nlohmann::json& j) { j["test"]["by_depth"]["abc"] = {{"total", 1}, {"correct", 0}}; }, "'by_depth' key 'abc'"},
+      {[](nlohmann::json& j) { j["test"]["by_depth"]["99999999999"] = {{"total", 1}, {"correct", 0}}; }, "'by_depth' key '99999999999'"},
+      {[](nlohmann::json& j) { j["test"]["by_depth"]["1"]["total"] = 100; }, "'by_depth' holds 150 problems"},
+      {[](nlohmann::json& j) { j["lr"] = 0.5; }, "'lr' 0.5 and 'seed' 0 do not make the cell id 'lora-lr0.01-s0'"},
+      {[](nlohmann::json& j) { j["seed"] = 3; }, "do not make the cell id"},
+      {[](nlohmann::json& j) { j["arm"] = "lora_scaled"; }, "do not make the cell id"},
+      {[](nlohmann::json& j) { j["best_val_loss"] = "x"; }, "'best_val_loss' = \"x\" is not a number or null"},
+      {[](nlohmann::json& j) { j["val_curve"][0][1] = true; }, "'val_curve'"}};
   for (const auto& [edit, message] : bad_cells) {
     with(edit);
     INFO(message);
     CHECK_THROWS_WITH(store.load(good.id), Catch::Contains(store.cell_path(good.id).string()) && Catch::Contains(message));
     CHECK_THROWS_WITH(store.load_all(), Catch::Contains(good.id + ".json"));
   }
+}
+
+TEST_CASE("a sweep grid or cell record that is a folder or a FIFO is refused, naming it (no hang, no libstdc++ jargon)", "[sweep]") {
+  const hyplora::test::TempDir tmp("hyplora_test_sweep_files");
+  // a folder: "basic_filebuf::underflow error reading the file: Is a directory", the grid not named
+  const fs::path folder = tmp.path / "grid_dir";
+  fs::create_directory(folder);
+  CHECK_THROWS_WITH(load_grid(folder.string()), Catch::Contains(folder.string()) && Catch::Contains("not a folder") &&
+                                                    !Catch::Contains("basic_filebuf"));
+  // a FIFO blocked the read forever: refused before it is opened
+  const fs::path fifo = tmp.path / "grid.json";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(load_grid(fifo.string()), Catch::Contains(fifo.string()) && Catch::Contains("FIFO"));
+  CHECK_THROWS_WITH(load_grid((tmp.path / "none.json").string()), Catch::Contains("none.json") && Catch::Contains("no such file"));
+  // a cell record that is a folder (`mkdir cells/<id>.json`)
+  ResultsStore store(tmp.path);
+  const CellResult good = synthetic_cell("lora", 0.01, 0, 40, 30, 60, 0.5);
+  fs::create_directory(store.cell_path(good.id));
+  CHECK_THROWS_WITH(store.load(good.id), Catch::Contains(store.cell_path(good.id).string()) && Catch::Contains("not a folder") &&
+                                             !Catch::Contains("basic_filebuf"));
 }
 
 TEST_CASE("sweep: the token budget counts every drawn example once per epoch", "[sweep]") {

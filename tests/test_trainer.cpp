@@ -233,6 +233,9 @@ TEST_CASE("settings: curvature flags on LoRA, data listed twice, --val-examples 
   CHECK_THROWS_WITH(s.validate(), Catch::Contains("--curvature") && Catch::Contains("float") && Catch::Contains("1e-300"));
   s.curvature = 1e300;
   CHECK_THROWS_WITH(s.validate(), Catch::Contains("--curvature") && Catch::Contains("1e+300"));
+  // a float K whose reciprocal (the Poincare c) is subnormal: the library's curvature policies refuse it
+  s.curvature = 1e38;
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("--curvature") && Catch::Contains("reciprocal") && Catch::Contains("1e+38"));
   s.curvature = 1e-30;
   CHECK_NOTHROW(s.validate());
   s.curvature = 1;
@@ -408,6 +411,43 @@ TEST_CASE("adapter files: atomic save and load give the same bits, with PEFT nam
   // a flipped exponent bit: finite, absurd
   CHECK_THROWS_WITH(train::load_adapter(edited([&](auto& st) { tensor(st, q_prefix + ".lora_A.weight").data[1] = -3e38f; }), cfg),
                     Catch::Contains(q_prefix + ".lora_A.weight\": element 1 is -3e+38"));
+  // values AdapterConfig / AdapterSet refuse: the message named neither the file nor the metadata
+  // ("AdapterConfig: dropout must be in [0, 1), got 2", "AdapterSet: no target modules")
+  const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> bad_specs{
+      {[](nlohmann::json& j) { j["dropout"] = 2.0; }, "metadata \"adapter\": dropout 2.0 is not in [0, 1)"},
+      {[](nlohmann::json& j) { j["scale_init"] = -5.0; }, "metadata \"adapter\": scale_init -5.0 is not 0 (= sqrt(d_in)) or in [1e-30, 1e30]"},
+      {[](nlohmann::json& j) { j["targets"] = nlohmann::json::array(); }, "metadata \"adapter\": targets is empty"},
+      {[](nlohmann::json& j) { j["targets"] = {"q_proj", "q_proj"}; }, "metadata \"adapter\": targets names module 'q_proj' twice"},
+      {[](nlohmann::json& j) { j["K"] = 1e-7; }, "metadata \"adapter\": "}};  // learnable K below K_min: AdapterConfig's check
+  for (const auto& [edit, message] : bad_specs) {
+    const auto bad_spec = edited([&](auto& st) {
+      auto spec_json = nlohmann::json::parse(st.metadata.at("adapter"));
+      edit(spec_json);
+      st.metadata["adapter"] = spec_json.dump();
+    });
+    INFO(message);
+    CHECK_THROWS_WITH(train::load_adapter(bad_spec, cfg), Catch::StartsWith((dir / "edited.safetensors").string() + ": ") &&
+                                                               Catch::Contains(message));
+  }
+  // the training settings stored with the adapter: eval takes the prompt template from them. Corrupt
+  // settings were ignored, and the adapter was scored with the default template without a word
+  const auto template_of = [&](const std::function<void(formats::SafetensorsFile&)>& edit) {
+    const auto path = edited(edit);
+    return train::stored_prompt_template(formats::read_safetensors(path).metadata, path.string());
+  };
+  CHECK(template_of([](auto&) {}).empty());  // no settings: unknown, not an error
+  CHECK(template_of([](auto& st) { st.metadata["settings"] = "{}"; }).empty());
+  CHECK(template_of([](auto& st) { st.metadata["settings"] = R"({"prompt-template": "alpaca"})"; }) == "alpaca");
+  const std::vector<std::pair<std::string, std::string>> bad_settings{
+      {"{{", "metadata \"settings\" is not valid JSON"},
+      {"[1]", "metadata \"settings\" is not a JSON object"},
+      {R"({"prompt-template": 5})", "metadata \"settings\": 'prompt-template' is a number"},
+      {R"({"prompt-template": "jinja"})", "metadata \"settings\": 'prompt-template' is 'jinja', not a template this build knows (alpaca, compact)"}};
+  for (const auto& [settings, message] : bad_settings) {
+    INFO(settings);
+    CHECK_THROWS_WITH(template_of([&](auto& st) { st.metadata["settings"] = settings; }),
+                      Catch::StartsWith((dir / "edited.safetensors").string() + ": ") && Catch::Contains(message));
+  }
   CHECK_NOTHROW(train::load_adapter(hpath, cfg));
   fs::remove_all(dir);
 }
@@ -502,6 +542,14 @@ TEST_CASE("a bad data file gives a clear error naming the file and line", "[trai
                     Catch::Contains("FORMAT:PATH"));
   CHECK_THROWS_WITH(train::load_data_source("gsm8k:" + (dir / "absent.jsonl").string(), data::BadRecordPolicy::reject),
                     Catch::Contains("absent.jsonl"));
+  // an unknown format before an existing file, an empty path, a folder: said so (the messages spoke of
+  // a registered name, an empty file name, and the format of a "data file")
+  CHECK_THROWS_WITH(train::load_data_source("foo:" + path.string(), data::BadRecordPolicy::reject),
+                    Catch::Contains("foo:" + path.string()) && Catch::Contains("unknown data format 'foo'"));
+  CHECK_THROWS_WITH(train::load_data_source("gsm8k:", data::BadRecordPolicy::reject),
+                    Catch::Contains("'gsm8k:' names no file after 'gsm8k:'"));
+  CHECK_THROWS_WITH(train::load_data_source(dir.string(), data::BadRecordPolicy::reject),
+                    Catch::Contains(dir.string()) && Catch::Contains("is a folder, not a data file"));
   // a mistyped registered name lists the known names (the registry's list was lost)
   CHECK_THROWS_WITH(train::load_data_source("gsm8k-tets", data::BadRecordPolicy::reject),
                     Catch::Contains("'gsm8k-tets'") && Catch::Contains("gsm8k-test") && Catch::Contains("mawps-train"));

@@ -93,6 +93,24 @@ SourceRecords load_source(const std::string& item) {
     return s;
   }
   data::LoadResult r;
+  // FORMAT:PATH, as train / eval / sweep take it (it said "file not found" of an existing file)
+  if (const auto colon = item.find(':'); colon != std::string::npos && colon > 0 && !fs::exists(item)) {
+    std::optional<data::DataFormat> fmt;
+    try {
+      fmt = data::format_from_name(item.substr(0, colon));
+    } catch (const std::invalid_argument& e) {
+      // not a format prefix: a path or a name holding ':', unless what follows is a file
+      if (fs::exists(item.substr(colon + 1))) throw std::invalid_argument("--data " + item + ": " + e.what());
+    }
+    if (fmt) {
+      s.format = data::format_name(*fmt);
+      r = data::load_file(item.substr(colon + 1), *fmt, data::BadRecordPolicy::skip);
+      s.records = std::move(r.records);
+      s.skipped = r.skipped;
+      s.problems = std::move(r.problems);
+      return s;
+    }
+  }
   if (!fs::exists(item)) {
     // a path is not a misspelt name: "unknown data set '/x.jsonl' (known: ...)" hid the missing file
     const auto ends_with = [&](const std::string& tail) {
@@ -202,6 +220,9 @@ json run_analyze(const AnalyzeOptions& o, std::ostream& log) {
     log << "analyze: " << item << " (" << sources.back().format << "): " << sources.back().records.size() << " records";
     if (sources.back().skipped) log << ", " << sources.back().skipped << " skipped";
     log << "\n";
+    // each skipped record with its file:line and problem, as train and eval print them (only the
+    // count was printed)
+    for (const auto& problem : sources.back().problems) log << "analyze: skipped bad record: " << problem << "\n";
   }
   std::vector<std::uint64_t> counts(std::size_t(vocab), 0);
   struct Prompt {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "commands/registry.hpp"
+#include "data/json_records.hpp"
 #include "formats/atomic_file.hpp"
 #include "formats/gguf.hpp"
 #include "formats/llama2c.hpp"
@@ -44,10 +45,18 @@ int run_convert() {
   if (llm::is_gguf_file(args.model) || lower_extension(args.model) == ".gguf")
     throw std::invalid_argument("convert: --model " + args.model + (llm::is_gguf_file(args.model) ? " is a GGUF file" : " is named .gguf") +
                                 "; convert reads llama2.c checkpoints (.bin) and writes GGUF");
+  // general.name is a GGUF string, which must be UTF-8: a name with byte 0xFF was written, and the
+  // file was then refused by hyplora's own reader ("string value is not valid UTF-8")
+  const std::string name = args.name.empty() ? std::filesystem::path(args.model).stem().string() : args.name;
+  if (std::size_t bad = 0; !data::is_valid_utf8(name, &bad))
+    throw std::invalid_argument(
+        args.name.empty()
+            ? "convert: the --model file name " + args.model + " is not valid UTF-8 (byte " + std::to_string(bad) +
+                  " of its stem, the default general.name); give --name (GGUF strings must be UTF-8)"
+            : "convert: --name is not valid UTF-8 (byte " + std::to_string(bad) + "); GGUF strings must be UTF-8");
   const llm::ModelWeights w = llm::read_llama2c(args.model);
   std::optional<llm::Tokenizer> tok;
   if (!args.tokenizer.empty()) tok = llm::Tokenizer::load_llama2c(args.tokenizer, w.config.vocab_size);
-  const std::string name = args.name.empty() ? std::filesystem::path(args.model).stem().string() : args.name;
   const auto type = args.f16 ? formats::GgmlType::F16 : formats::GgmlType::F32;
   formats::write_gguf(args.out, formats::llama_gguf_from_weights(w, tok ? &*tok : nullptr, name, type));
   const auto& c = w.config;

@@ -6,6 +6,7 @@
 
 #include "commands/registry.hpp"
 #include "data/prompt_template.hpp"
+#include "data/registry.hpp"
 #include "data/story_task.hpp"
 #include "formats/atomic_file.hpp"
 #include "model/load_model.hpp"
@@ -51,6 +52,16 @@ void check_options() {
   require(g.bad_records == "reject" || g.bad_records == "skip", "--bad-records must be reject or skip, got '" + g.bad_records + "'");
   hyplora::train::check_thread_count(g.threads);
   (void)hyplora::data::prompt_template(g.prompt_template);  // an unknown name is an error naming the known ones
+  // the same set twice was evaluated twice and counted twice in the weighted average
+  std::map<std::string, std::string> seen;  // resolved source -> spec as given
+  for (const auto& d : g.data) {
+    const bool builtin = d == "builtin" || d.rfind("builtin:", 0) == 0;
+    const std::string key = builtin ? (d == "builtin" ? "builtin:test" : d) : hyplora::data::data_source_identity(d);
+    const auto [it, fresh] = seen.emplace(key, d);
+    require(fresh, "--data lists the same data set twice: " +
+                       (it->second == d ? "'" + d + "'" : "'" + it->second + "' and '" + d + "' (both " + key + ")") +
+                       "; it would be evaluated twice and counted twice in the weighted average");
+  }
   if (!g.out.empty()) {  // the report is written at the end: a bad path must not cost the whole evaluation
     const std::filesystem::path out = g.out;
     require(!std::filesystem::is_directory(out), "--out " + g.out + " is a folder; give a file name for the JSON report");
@@ -60,8 +71,9 @@ void check_options() {
   }
 }
 
-/// The prompt template an adapter file was trained with ("" when its metadata does not say), and
-/// whether its training context ended before the prompt's trailing space (metadata prompt_boundary).
+/// The prompt template an adapter file was trained with ("" when its metadata does not say; corrupt
+/// settings are an error naming the file), and whether its training context ended before the prompt's
+/// trailing space (metadata prompt_boundary).
 std::string stored_prompt_template(const std::string& adapter_file, bool* model_prompt_boundary = nullptr) {
   std::map<std::string, std::string> meta;
   hyplora::train::read_adapter_spec(adapter_file, &meta);
@@ -69,15 +81,7 @@ std::string stored_prompt_template(const std::string& adapter_file, bool* model_
     const auto b = meta.find(hyplora::data::kPromptBoundaryKey);
     *model_prompt_boundary = b != meta.end() && b->second == hyplora::data::kPromptBoundary;
   }
-  const auto it = meta.find("settings");
-  if (it == meta.end()) return {};
-  try {
-    const auto j = nlohmann::json::parse(it->second);
-    if (j.is_object() && j.contains("prompt-template") && j["prompt-template"].is_string())
-      return j["prompt-template"].get<std::string>();
-  } catch (const std::exception&) {
-  }
-  return {};
+  return hyplora::train::stored_prompt_template(meta, adapter_file);
 }
 
 CLI::App* setup(CLI::App& app) {
@@ -137,9 +141,12 @@ int run() {
     const std::string stored = stored_prompt_template(g.adapter, &same_boundary_of_adapter);
     const bool given = g_template_option->count() > 0;
     if (!stored.empty() && !given) {
-      (void)data::prompt_template(stored);  // a name this build does not know is an error naming the known ones
       template_name = stored;
       if (!g.quiet) std::cerr << "hyplora: prompt template " << stored << " (stored in " << g.adapter << ")\n";
+    } else if (stored.empty() && !given) {
+      std::cerr << "hyplora: warning: " << g.adapter << " does not say which prompt template it was trained with"
+                << " (no metadata \"settings\" with a 'prompt-template'); scoring with " << g.prompt_template
+                << " (give --prompt-template to choose)\n";
     } else if (!stored.empty() && stored != g.prompt_template) {
       std::cerr << "hyplora: warning: --prompt-template " << g.prompt_template << " differs from the template the adapter "
                 << g.adapter << " was trained with (" << stored << ")\n";

@@ -1,6 +1,10 @@
 #include "data/loaders.hpp"
 
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "data/json_records.hpp"
@@ -15,6 +19,13 @@ std::string answer_sentence(const Record& r) {
 namespace {
 
 double parse_label(std::string_view text, const char* what) {
+  // a comma only as a thousands separator (digit before, three digits after): "1,2,3" was read as
+  // 123; and no hexadecimal (strtod read "0x1F" as 31)
+  const auto digit = [&](std::size_t k) { return k < text.size() && std::isdigit(static_cast<unsigned char>(text[k])); };
+  for (std::size_t i = 0; i < text.size(); ++i)
+    if ((text[i] == ',' && !(i > 0 && digit(i - 1) && digit(i + 1) && digit(i + 2) && digit(i + 3) && !digit(i + 4))) ||
+        text[i] == 'x' || text[i] == 'X')
+      throw RecordError(std::string(what) + " is not a number: \"" + std::string(text) + "\"");
   std::string s;
   for (char c : text)
     if (c != ',' && c != '$' && !std::isspace(static_cast<unsigned char>(c))) s += c;
@@ -44,17 +55,104 @@ std::string strip_calculator_notes(std::string_view text) {
   return out;
 }
 
+// The text of an equation quoted for a message, cut after 60 characters.
+std::string quote_text(std::string_view text) {
+  if (text.size() <= 60) return "\"" + std::string(text) + "\"";
+  return "\"" + std::string(text.substr(0, 60)) + "...\" (" + std::to_string(text.size()) + " characters)";
+}
+
+bool is_number_start(std::string_view e, std::size_t i) {
+  const auto digit = [&](std::size_t k) { return k < e.size() && std::isdigit(static_cast<unsigned char>(e[k])); };
+  return digit(i) || (e[i] == '.' && digit(i + 1));
+}
+bool is_name_char(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
+
+// The number of an equation at e[i..*end): digits with at most one '.'. A malformed or out-of-range
+// number is a RecordError (std::stod threw std::out_of_range for a 400-digit number, which ended the
+// run as "stod", neither naming the record nor skipped by --bad-records skip).
+double equation_number(std::string_view e, std::size_t i, std::size_t* end, const char* field) {
+  std::size_t j = i;
+  while (j < e.size() && (std::isdigit(static_cast<unsigned char>(e[j])) || e[j] == '.')) ++j;
+  *end = j;
+  const std::string text(e.substr(i, j - i));
+  if (std::count(text.begin(), text.end(), '.') > 1)
+    throw RecordError(std::string("field '") + field + "': malformed number " + quote_text(text));
+  errno = 0;
+  const double v = std::strtod(text.c_str(), nullptr);
+  if (errno == ERANGE || !std::isfinite(v))
+    throw RecordError(std::string("field '") + field + "': number " + quote_text(text) + " is out of range");
+  return v;
+}
+
+// A MAWPS / SVAMP equation must be an arithmetic expression, or several joined by '=' outside
+// parentheses (MAWPS has "X=0.32=0.21"): numbers, names (x, miles), + - * /, unary minus, balanced
+// parentheses, at least one number. Anything else ("hello world", "", "X=((3.0+2.0", "( 3.0 + ")
+// was rendered into the training target as it was.
+void check_equation(std::string_view e, const char* field) {
+  const auto bad = [&](const std::string& why) {
+    return RecordError(std::string("field '") + field + "' is not an arithmetic expression (" + why + "): " + quote_text(e));
+  };
+  if (e.find_first_not_of(" \t\r\n") == std::string_view::npos) throw RecordError(std::string("field '") + field + "' is empty");
+  bool operand = true;  // an operand (number, name, '(' or unary '-') comes next
+  bool numbers = false;
+  long depth = 0;
+  std::string last;  // the previous operand, for "missing operator between"
+  std::size_t i = 0;
+  while (i < e.size()) {
+    const char c = e[i];
+    if (std::isspace(static_cast<unsigned char>(c))) { ++i; continue; }
+    if (is_number_start(e, i) || is_name_char(c)) {
+      std::size_t j = i;
+      if (is_name_char(c)) {
+        while (j < e.size() && is_name_char(e[j])) ++j;
+      } else {
+        (void)equation_number(e, i, &j, field);
+        numbers = true;
+      }
+      const std::string token(e.substr(i, j - i));
+      if (!operand) throw bad("no operator between '" + last + "' and '" + token + "'");
+      last = token.size() > 20 ? token.substr(0, 20) + "..." : token;
+      operand = false;
+      i = j;
+      continue;
+    }
+    if (c == '(') {
+      if (!operand) throw bad("no operator before '('");
+      ++depth;
+    } else if (c == ')') {
+      if (operand) throw bad("')' where a number was expected");
+      if (depth == 0) throw bad("')' without a matching '('");
+      --depth;
+    } else if (c == '-' && operand) {
+      // unary minus ("1.477/-7.0")
+    } else if (c == '+' || c == '-' || c == '*' || c == '/') {
+      if (operand) throw bad(std::string("'") + c + "' where a number was expected");
+      operand = true;
+    } else if (c == '=') {
+      if (operand) throw bad("'=' where a number was expected");
+      if (depth != 0) throw bad("'=' inside parentheses");
+      operand = true;
+    } else {
+      throw bad("unexpected character '" + std::string(1, c) + "'");
+    }
+    ++i;
+  }
+  if (operand) throw bad("it ends where a number was expected");
+  if (depth != 0) throw bad(std::to_string(depth) + " '(' not closed");
+  if (!numbers) throw bad("it holds no number");
+}
+
 // "X=((22.0-14.0)/4.0)" -> "(22 - 14) / 4"; numbers without ".0", binary operators spaced.
-std::string render_expression(std::string_view e) {
+// The equation has passed check_equation.
+std::string render_expression(std::string_view e, const char* field) {
   std::string out;
   std::size_t i = 0;
   while (i < e.size()) {
     const char c = e[i];
     if (std::isspace(static_cast<unsigned char>(c))) { ++i; continue; }
-    if (std::isdigit(static_cast<unsigned char>(c)) || (c == '.' && i + 1 < e.size() && std::isdigit(static_cast<unsigned char>(e[i + 1])))) {
+    if (is_number_start(e, i)) {
       std::size_t j = i;
-      while (j < e.size() && (std::isdigit(static_cast<unsigned char>(e[j])) || e[j] == '.')) ++j;
-      out += format_number(std::stod(std::string(e.substr(i, j - i))));
+      out += format_number(equation_number(e, i, &j, field));
       i = j;
       continue;
     }
@@ -81,14 +179,15 @@ std::string render_expression(std::string_view e) {
   return out;
 }
 
-// MAWPS / SVAMP worked answer from the equation and the label.
-std::string equation_solution(std::string_view equation, double answer) {
+// MAWPS / SVAMP worked answer from the equation (field `field` of the record) and the label.
+std::string equation_solution(std::string_view equation, double answer, const char* field) {
+  check_equation(equation, field);
   std::string eq(equation);
   const std::string n = format_number(answer);
   if (eq.size() > 2 && (eq[0] == 'x' || eq[0] == 'X') && eq[1] == '=')
-    return render_expression(eq.substr(2)) + " = " + n + ". The answer is " + n + ".";
-  if (eq.find('=') == std::string::npos) return render_expression(eq) + " = " + n + ". The answer is " + n + ".";
-  return render_expression(eq) + ", so x = " + n + ". The answer is " + n + ".";
+    return render_expression(eq.substr(2), field) + " = " + n + ". The answer is " + n + ".";
+  if (eq.find('=') == std::string::npos) return render_expression(eq, field) + " = " + n + ". The answer is " + n + ".";
+  return render_expression(eq, field) + ", so x = " + n + ". The answer is " + n + ".";
 }
 
 Record base_record(const std::string& path, std::size_t line) {
@@ -143,7 +242,7 @@ LoadResult load_mawps(const std::string& path, BadRecordPolicy policy) {
     r.question = one_line(json_string(j, "original_text"));
     r.answer = json_number(j, "ans");
     r.id = "mawps-" + id_field(j, "id", std::to_string(line));
-    r.answer_text = equation_solution(json_string(j, "equation"), r.answer);
+    r.answer_text = equation_solution(json_string(j, "equation"), r.answer, "equation");
     result.records.push_back(std::move(r));
   });
   return result;
@@ -181,7 +280,7 @@ LoadResult load_svamp(const std::string& path, BadRecordPolicy policy) {
     r.question = body.empty() ? question : body + " " + question;
     r.answer = json_number(j, "Answer");
     r.id = id_field(j, "ID", "svamp-" + std::to_string(line));
-    r.answer_text = equation_solution(json_string(j, "Equation"), r.answer);
+    r.answer_text = equation_solution(json_string(j, "Equation"), r.answer, "Equation");
     result.records.push_back(std::move(r));
   });
   return result;

@@ -1,5 +1,6 @@
 #include "eval/metrics.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "data/answer_extraction.hpp"
+#include "data/story_task.hpp"
 
 namespace hyplora::eval {
 
@@ -98,7 +100,24 @@ AccuracyReport report_from_json(const nlohmann::json& j) {
     DatasetAccuracy d;
     d.name = jd.at("name").get<std::string>();
     d.overall = tally_from(jd);
-    for (const auto& [key, jt] : jd.at("by_depth").items()) d.by_depth[std::stoi(key)] = tally_from(jt);
+    Tally depths;  // over every depth: at most the set's own tally
+    for (const auto& [key, jt] : jd.at("by_depth").items()) {
+      // a depth is a built-in problem's operation count ("-3" became a table column; "abc" and
+      // "99999999999" were reported as "stoi")
+      int depth = 0;
+      const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), depth);
+      if (ec != std::errc() || end != key.data() + key.size() || depth < 1 || depth > data::kMaxStoryDepth)
+        throw std::invalid_argument("'by_depth' key '" + key + "' is not a depth in [1, " +
+                                    std::to_string(data::kMaxStoryDepth) + "]");
+      const Tally t = tally_from(jt);
+      depths.total += t.total;
+      depths.correct += t.correct;
+      d.by_depth[depth] = t;
+    }
+    if (depths.total > d.overall.total || depths.correct > d.overall.correct)
+      throw std::invalid_argument("'by_depth' holds " + std::to_string(depths.total) + " problems (" +
+                                  std::to_string(depths.correct) + " correct), more than the set's 'total' = " +
+                                  std::to_string(d.overall.total) + " ('correct' = " + std::to_string(d.overall.correct) + ")");
     d.prompts_too_long = jd.value("prompts_too_long", std::size_t(0));  // absent in older reports
     if (jd.contains("items")) {
       for (const auto& ji : jd.at("items")) {

@@ -6,6 +6,8 @@
 #include <stdexcept>
 
 #include "formats/atomic_file.hpp"
+#include "sweep/grid.hpp"
+#include "util/read_file.hpp"
 
 namespace fs = std::filesystem;
 
@@ -13,7 +15,13 @@ namespace hyplora::sweep {
 namespace {
 
 nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
-double number_from(const nlohmann::json& j) { return j.is_number() ? j.get<double>() : std::nan(""); }
+/// A loss or curvature: a number, or null for "none" (a string such as "x" was read as none).
+double number_from(const nlohmann::json& j, const std::string& key) {
+  if (j.is_null()) return std::nan("");
+  if (!j.is_number())
+    throw std::invalid_argument("sweep cell record: '" + key + "' = " + j.dump() + " is not a number or null");
+  return j.get<double>();
+}
 
 nlohmann::json accuracy_json(const eval::DatasetAccuracy& d) {
   return eval::to_json(eval::AccuracyReport{{d}}, false)["datasets"][0];
@@ -78,11 +86,11 @@ CellResult cell_from_json(const nlohmann::json& j) {
     r.grad_accum = j.at("grad_accum").get<long>();
     r.target_tokens = j.at("target_tokens").get<long>();
     r.params = j.at("params").get<long>();
-    r.initial_val_loss = number_from(j.at("initial_val_loss"));
-    r.best_val_loss = number_from(j.at("best_val_loss"));
+    r.initial_val_loss = number_from(j.at("initial_val_loss"), "initial_val_loss");
+    r.best_val_loss = number_from(j.at("best_val_loss"), "best_val_loss");
     r.best_step = j.at("best_step").get<long>();
-    r.final_K = number_from(j.at("final_K"));
-    for (const auto& p : j.at("val_curve")) r.val_curve.emplace_back(p.at(0).get<long>(), number_from(p.at(1)));
+    r.final_K = number_from(j.at("final_K"), "final_K");
+    for (const auto& p : j.at("val_curve")) r.val_curve.emplace_back(p.at(0).get<long>(), number_from(p.at(1), "val_curve"));
     r.validation = accuracy_from(j.at("validation"), "validation");
     r.test = accuracy_from(j.at("test"), "test");
     if (j.contains("extra_tests"))  // absent in records of grids without eval_data
@@ -106,6 +114,14 @@ CellResult cell_from_json(const nlohmann::json& j) {
     if (!ok) throw std::invalid_argument("sweep cell record: " + what);
   };
   require(std::isfinite(r.lr), "'lr' must be finite");
+  // the id names the arm, the lr and the seed: a record whose fields say otherwise ("lr": 0.5 in the
+  // file of cell ...-lr0.01-s0) was aggregated at the edited lr
+  if (r.variant != "base") {
+    const std::string tail = CellSpec{r.variant, false, {}, r.lr, r.seed}.id().substr(r.variant.size());  // "-lr..-s.."
+    require(r.arm.rfind(r.variant, 0) == 0 && r.id == r.arm + tail,
+            "'variant' " + r.variant + ", 'arm' " + r.arm + ", 'lr' " + nlohmann::json(r.lr).dump() + " and 'seed' " +
+                std::to_string(r.seed) + " do not make the cell id '" + r.id + "'");
+  }
   require(std::isfinite(r.train_seconds) && r.train_seconds >= 0 && std::isfinite(r.eval_seconds) && r.eval_seconds >= 0,
           "'train_seconds' and 'eval_seconds' must be finite and >= 0");
   return r;
@@ -118,11 +134,14 @@ fs::path ResultsStore::cell_path(const std::string& id) const { return dir_ / "c
 std::optional<CellResult> ResultsStore::load(const std::string& id) const {
   const fs::path p = cell_path(id);
   if (!fs::exists(p)) return std::nullopt;
-  std::ifstream in(p);
-  if (!in) throw std::runtime_error(p.string() + ": cannot be read");
+  std::string text;
   try {
-    nlohmann::json j;
-    in >> j;
+    text = util::read_regular_file(p.string(), "a sweep cell record must be a JSON file");
+  } catch (const util::FileReadError& e) {
+    throw std::runtime_error(std::string(e.what()) + "; delete it to run that cell again");
+  }
+  try {
+    const nlohmann::json j = nlohmann::json::parse(text);
     CellResult r = cell_from_json(j);
     if (r.id != id) throw std::invalid_argument("records cell '" + r.id + "', expected '" + id + "'");
     return r;

@@ -13,6 +13,7 @@
 #include "data/story_task.hpp"
 #include "util/json_integer.hpp"
 #include "util/model_locate.hpp"
+#include "util/read_file.hpp"
 #include "util/sha256.hpp"
 
 namespace hyplora::sweep {
@@ -250,11 +251,16 @@ SweepGrid grid_from_json(const nlohmann::json& j) {
 }
 
 SweepGrid load_grid(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::invalid_argument("sweep grid file '" + path + "' cannot be opened");
+  std::string text;
+  try {
+    text = util::read_regular_file(path, "--grid must be a JSON file");  // a folder or a FIFO: refused, named
+  } catch (const util::FileReadError& e) {
+    if (e.missing()) throw std::invalid_argument("sweep grid file '" + path + "' cannot be opened (no such file)");
+    throw std::invalid_argument(e.what());
+  }
   nlohmann::json j;
   try {
-    in >> j;
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     throw std::invalid_argument("sweep grid file '" + path + "' is not valid JSON: " + e.what());
   }

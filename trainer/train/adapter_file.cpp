@@ -5,6 +5,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "data/prompt_template.hpp"
 #include "formats/format_error.hpp"
 #include "formats/safetensors.hpp"
 #include "formats/weight_check.hpp"
@@ -51,11 +52,29 @@ AdapterSpec spec_from(const std::map<std::string, std::string>& meta, const std:
   } catch (const std::exception& e) {
     throw formats::FormatError(file, std::string("metadata \"adapter\" is not a valid adapter description: ") + e.what());
   }
+  const auto bad = [&](const std::string& problem) { throw formats::FormatError(file, "metadata \"adapter\": " + problem); };
   // as train checks --alpha: the scale alpha/rank multiplies every output (1e30, -16 gave garbage)
   if (!(std::isfinite(spec.alpha) && spec.alpha > 0 && spec.alpha <= kMaxAlpha))
-    throw formats::FormatError(file, "metadata \"adapter\": alpha " + nlohmann::json(spec.alpha).dump() +
-                                         " is not positive and finite (at most " + nlohmann::json(kMaxAlpha).dump() + ")");
+    bad("alpha " + nlohmann::json(spec.alpha).dump() + " is not positive and finite (at most " + nlohmann::json(kMaxAlpha).dump() + ")");
+  // what AdapterConfig / AdapterSet would refuse later, there without the file or the field
+  // ("AdapterConfig: dropout must be in [0, 1), got 2", "AdapterSet: no target modules")
+  if (!(spec.dropout >= 0 && spec.dropout < 1)) bad("dropout " + nlohmann::json(spec.dropout).dump() + " is not in [0, 1)");
+  if (!(spec.scale_init == 0 || (spec.scale_init >= 1e-30 && spec.scale_init <= 1e30)))
+    bad("scale_init " + nlohmann::json(spec.scale_init).dump() + " is not 0 (= sqrt(d_in)) or in [1e-30, 1e30]");
+  if (spec.targets.empty()) bad("targets is empty (no module to adapt)");
+  for (std::size_t i = 0; i < spec.targets.size(); ++i)
+    if (std::count(spec.targets.begin(), spec.targets.begin() + long(i), spec.targets[i]))
+      bad(std::string("targets names module '") + llm::module_name(spec.targets[i]) + "' twice");
   return spec;
+}
+
+/// The adapters `spec` describes for `model`; anything else AdapterSet refuses names the file.
+AdapterSet make_set(const llm::ModelConfig& model, const AdapterSpec& spec, const std::string& file) {
+  try {
+    return AdapterSet(model, spec);
+  } catch (const std::invalid_argument& e) {
+    throw formats::FormatError(file, std::string("metadata \"adapter\": ") + e.what());
+  }
 }
 
 bool is_hyperbolic(AdapterKind kind) {
@@ -171,6 +190,33 @@ AdapterSpec read_adapter_spec(const std::filesystem::path& path, std::map<std::s
   return spec_from(meta, path.string());
 }
 
+std::string stored_prompt_template(const std::map<std::string, std::string>& metadata, const std::string& file) {
+  const auto it = metadata.find("settings");
+  if (it == metadata.end()) return {};
+  // corrupt settings were ignored: the adapter was scored with the default template, without a word
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(it->second);
+  } catch (const nlohmann::json::exception& e) {
+    throw formats::FormatError(file, std::string("metadata \"settings\" is not valid JSON: ") + e.what());
+  }
+  if (!j.is_object()) throw formats::FormatError(file, "metadata \"settings\" is not a JSON object");
+  const auto t = j.find("prompt-template");
+  if (t == j.end()) return {};
+  if (!t->is_string())
+    throw formats::FormatError(file, std::string("metadata \"settings\": 'prompt-template' is a ") + t->type_name() +
+                                         ", expected a template name");
+  const std::string name = t->get<std::string>();
+  const auto known = data::prompt_template_names();
+  if (std::find(known.begin(), known.end(), name) == known.end()) {
+    std::string list;
+    for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+    throw formats::FormatError(file, "metadata \"settings\": 'prompt-template' is '" + name +
+                                         "', not a template this build knows (" + list + ")");
+  }
+  return name;
+}
+
 AdapterSet load_adapter(const std::filesystem::path& path, const llm::ModelConfig& model) {
   const std::string file = path.string();
   const auto st = formats::read_safetensors(path);
@@ -180,7 +226,7 @@ AdapterSet load_adapter(const std::filesystem::path& path, const llm::ModelConfi
   } catch (const nlohmann::json::exception& e) {
     throw formats::FormatError(file, std::string("metadata \"model\" is not valid JSON: ") + e.what());
   }
-  AdapterSet set(model, spec_from(meta, file));
+  AdapterSet set = make_set(model, spec_from(meta, file), file);
   fill_values(st, file, set);
   return set;
 }

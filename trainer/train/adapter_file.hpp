@@ -31,6 +31,12 @@ void save_adapter(const std::filesystem::path& path, const AdapterSet& set,
 /// The AdapterSpec stored in a file (and, when present, the extra metadata).
 AdapterSpec read_adapter_spec(const std::filesystem::path& path, std::map<std::string, std::string>* metadata = nullptr);
 
+/// The prompt template stored in an adapter file's "settings" metadata (its training settings), ""
+/// when the file has no settings or they name no template (another tool's or an older build's file).
+/// Settings that are not a JSON object, or a 'prompt-template' that is not a known template name,
+/// are a FormatError naming the file and the field.
+std::string stored_prompt_template(const std::map<std::string, std::string>& metadata, const std::string& file);
+
 /// Builds the adapter set a file describes for a model with config `model` and loads its values.
 /// Errors (std::runtime_error / FormatError) name the file and the problem: another model's shape,
 /// a missing or mis-shaped tensor, a non-finite value, an unknown format.

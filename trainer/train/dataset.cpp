@@ -48,10 +48,17 @@ data::LoadResult load_data_source(const std::string& spec, data::BadRecordPolicy
         format = data::format_from_name(spec.substr(0, colon));
         path = spec.substr(colon + 1);
         have_format = true;
-      } catch (const std::invalid_argument&) {
-        // not a format prefix (e.g. a path holding ':'): fall through
+      } catch (const std::invalid_argument& e) {
+        // not a format prefix (e.g. a path holding ':'): fall through, unless what follows it is a file
+        // ("foo:FILE" said it was neither a registered data set nor an existing file)
+        if (!std::filesystem::exists(spec) && std::filesystem::exists(spec.substr(colon + 1)))
+          throw std::invalid_argument("data '" + spec + "': " + e.what());
       }
     }
+    if (have_format && path.empty())  // "gsm8k:" said "data file not found: " (an empty name)
+      throw std::invalid_argument("data '" + spec + "' names no file after '" + spec.substr(0, colon + 1) + "'");
+    if (!have_format && std::filesystem::is_directory(path))  // "cannot tell the format of data file 'DIR'"
+      throw std::invalid_argument("data '" + spec + "' is a folder, not a data file (a JSON or JSON Lines file)");
     if (!have_format && !std::filesystem::exists(path)) {
       // neither a registered name nor a file: most likely a mistyped name, so list the known ones
       std::string known;

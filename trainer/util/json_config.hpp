@@ -6,11 +6,13 @@
 //   { "adapter": "hyplora", "manifold": "lorentz", "rank": 8, "lr": 0.003, "targets": ["q","v"] }
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
-#include <fstream>
 #include <istream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
+
+#include "util/read_file.hpp"
 
 namespace hyplora::util {
 
@@ -78,8 +80,16 @@ inline CLI::Option* add_json_config(CLI::App* sub) {
   auto* opt = sub->add_option_function<std::string>(
       "--config",
       [sub](const std::string& file) {
-        std::ifstream in(file);
-        if (!in) throw CLI::FileError::Missing(file);
+        // a folder or a FIFO is refused before it is opened (a folder aborted the process with an
+        // uncaught std::ios_base::failure, a FIFO blocked forever)
+        std::string text;
+        try {
+          text = read_regular_file(file, "--config must be a JSON file");
+        } catch (const FileReadError& e) {
+          if (e.missing()) throw CLI::FileError::Missing(file);
+          throw CLI::FileError(e.what());
+        }
+        std::istringstream in(text);
         std::vector<CLI::ConfigItem> items;
         try {
           items = JsonConfig().from_config(in);
