@@ -438,37 +438,52 @@ class Lorentz {
     }
     return -dLdt_over_t * t * t / (T(2) * k);
   }
-  /// v = coef(a^2) w, w = (y-x) - q/(2K) x, q = <y-x,y-x>_L, a^2 = q/(4K) (see logmap).
+  /// v = coef(a) (y - x) - ch(a) x (see logmap), a = m/(2 sqrt K), m = ||y-x||_L, r = sqrt(1+a^2):
+  ///   coef = asinh(a)/(a r),  ch = 2 a asinh(a)/r,  g.v = coef S1 - ch Gx  (S1 = g.(y-x), Gx = g.x)
+  ///   direct:    gy += coef g,  gx -= (coef + ch) g
+  ///   through a: dL/da = coef'(a) S1 - ch'(a) Gx, with c = (dL/dm)/m = (dL/da)/(2 sqrt K m):
+  ///              chord form m^2 = <y-x,y-x>_L:    gy += c J(y-x),  gx -= c J(y-x)
+  ///              product form m^2 = 2(x_0 y_0 - x_s.y_s - K):  gx += c (y_0, -y_s),  gy += c (x_0, -x_s)
+  ///   dL/dK = -(dL/da) a/(2K) (a at fixed m) - c (product form: dm/dK = -1/m)
+  /// Written in a, not q = m^2 or q/(2K) x (which overflow for pairs ~45 sqrt K apart in float):
+  /// below a = 1 c comes from (dL/da)/a (finite at a = 0), above from (dL/da)/(2 sqrt K)/m.
   HYPLORA_INLINE T logmap_vjp(const T* x, const T* y, const T* g, T* gx, T* gy, index_t n) const {
-    const T k = K();
-    const T m = minkowski_diff_norm(x, y, n), q = m * m;
-    const T a = m / (T(2) * std::sqrt(k)), r = math::sqrt1p_sq(a), r2 = r * r;
-    const auto [A, Ap] = math::asinh_over_x_with_deriv(a);
-    const T Ap_over_a = a != T(0) ? Ap / a : T(-1) / T(3);
-    const T coef = A / r;
-    const T dcoef_da2 = Ap_over_a / (T(2) * r) - A / (T(2) * r2 * r);  // d coef / d(a^2)
-    const T h = q / (T(2) * k);
-    T s1 = T(0), gx_dot = T(0);  // g.w and g.x
+    const T k = K(), sK = std::sqrt(k);
+    const T m = minkowski_diff_norm(x, y, n);
+    const T a = m / (T(2) * sK), r = math::sqrt1p_sq(a), a_r = a / r;
+    const auto [A, Ap] = math::asinh_over_x_with_deriv(a);  // A = asinh(a)/a
+    const T coef = A / r, ch = T(2) * (A * a) * a_r;
+    T S1 = T(0), Gx = T(0);
     for (index_t i = 0; i < n; ++i) {
-      s1 += g[i] * ((y[i] - x[i]) - h * x[i]);
-      gx_dot += g[i] * x[i];
+      S1 += g[i] * (y[i] - x[i]);
+      Gx += g[i] * x[i];
     }
-    const T gwx = coef * gx_dot;                                  // (coef g).x
-    const T dLdq = s1 * dcoef_da2 / (T(4) * k) - gwx / (T(2) * k);  // through a^2 and h
-    // Differentiate the form of q that minkowski_diff_norm evaluated (as dist_vjp): the chord form
-    // q = <y-x, y-x>_L (dq/dy = 2 J (y-x) = -dq/dx), or the product form q = 2 (x_0 y_0 - x_s.y_s - K)
-    // (dq/dx = 2 (y_0, -y_s), dq/dy = 2 (x_0, -x_s), dq/dK = -2). The two differ off the
-    // hyperboloid only (along the normal), but the partials with the points held fixed are the form's.
+    T c, dK;
+    if (a < T(1)) {
+      // (1/a) coef'(a) = (A'/a - A/r^2)/r,  (1/a) ch'(a) = (2/r)(1/r + A/r^2);  c = ((dL/da)/a)/(4K)
+      const T Ap_over_a = a != T(0) ? Ap / a : T(-1) / T(3), r2 = r * r;
+      const T dLda_over_a = (Ap_over_a - A / r2) / r * S1 - T(2) / r * (T(1) / r + A / r2) * Gx;
+      c = dLda_over_a / (T(4) * k);
+      dK = -T(2) * c * a * a;
+    } else {
+      // coef'(a) = (A' - A a/r^2)/r,  ch'(a) = (2/r)(a/r + asinh(a)/r^2)
+      const T dLda = (Ap - A * a_r / r) / r * S1 - T(2) / r * (a_r + A * a_r / r) * Gx;
+      c = dLda / (T(2) * sK) / m;
+      dK = -dLda * (a / (T(2) * k));
+    }
     const bool product = needs_product_form(x[0], y[0]) && m > T(0);
     for (index_t i = 0; i < n; ++i) {
-      const T gw = coef * g[i];
       const T sg = i == 0 ? T(-1) : T(1);  // J
-      const T dqdy = product ? -T(2) * sg * x[i] : T(2) * sg * (y[i] - x[i]);
-      const T dqdx = product ? -T(2) * sg * y[i] : -dqdy;
-      if (gx) gx[i] += -gw - h * gw + dLdq * dqdx;
-      if (gy) gy[i] += gw + dLdq * dqdy;
+      if (product) {
+        if (gx) gx[i] += -(coef + ch) * g[i] - sg * c * y[i];
+        if (gy) gy[i] += coef * g[i] - sg * c * x[i];
+      } else {
+        const T t = sg * c * (y[i] - x[i]);
+        if (gx) gx[i] += -(coef + ch) * g[i] - t;
+        if (gy) gy[i] += coef * g[i] + t;
+      }
     }
-    return -s1 * dcoef_da2 * q / (T(4) * k * k) + gwx * q / (T(2) * k * k) - (product ? T(2) * dLdq : T(0));
+    return dK - (product ? c : T(0));
   }
 
  private:
