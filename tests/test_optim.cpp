@@ -219,6 +219,28 @@ TEST_CASE("optimisers refuse bad points and settings before changing anything", 
     CHECK_THROWS_WITH(sgd.step(x.data(), gb.data()), Catch::Contains("point 0") && Catch::Contains("ball"));
     CHECK((x[0] == 0.72f && x[1] == 0.72f));
   }
+  SECTION("a step that makes a point non-finite says so at once") {
+    // lr 1 and a constant gradient on the hyperboloid: x_0 1.5, 6.4, 3822, 3.9e307, then NaN; the
+    // step that produced the NaN returned normally and only the next one threw
+    for (int which = 0; which < 2; ++which) {
+      RiemannianSGD<decltype(L)> sgd(L, 2, 3, {1.0});
+      RiemannianAdam<decltype(L)> adam(L, 2, 3, {100.0});
+      std::vector<T> x{1.0, 0.0, 0.0, 1.0, 0.0, 0.0}, gc{0.0, 0.0, 0.0, 0.0, 1.0, 0.0};
+      bool threw = false;
+      for (int k = 0; k < 20 && !threw; ++k) {
+        try {
+          if (which == 0) sgd.step(x.data(), gc.data());
+          else adam.step(x.data(), gc.data());
+          CHECK(std::isfinite(x[3]));  // a step that returns leaves finite points
+        } catch (const std::runtime_error& e) {
+          threw = true;
+          CHECK_THAT(e.what(), Catch::Contains(which == 0 ? "RiemannianSGD::step" : "RiemannianAdam::step") &&
+                                   Catch::Contains("point 1") && Catch::Contains("not finite after this step"));
+        }
+      }
+      CHECK(threw);
+    }
+  }
   SECTION("settings") {
     const double inf = std::numeric_limits<double>::infinity();
     CHECK_THROWS_WITH(AdamW<T>(-1), Catch::Contains("negative buffer size"));

@@ -67,6 +67,19 @@ void check_points(const Manifold& M, const T* points, index_t count, index_t dim
     }
   }
 }
+/// Whether every coordinate of a point is finite (after a step: a diverging lr overflows expmap).
+template <class T>
+bool point_is_finite(const T* x, index_t dim) {
+  for (index_t j = 0; j < dim; ++j)
+    if (!std::isfinite(x[j])) return false;
+  return true;
+}
+/// After a step in which point `first_bad` (< count) became non-finite: the error that says so.
+[[noreturn]] inline void throw_diverged(const char* who, index_t first_bad, double lr) {
+  throw std::runtime_error(std::string(who) + ": point " + std::to_string(first_bad) +
+                           " is not finite after this step (the step left the manifold's range: lr " +
+                           std::to_string(lr) + " too large for these gradients?); the other points were updated");
+}
 }  // namespace detail
 
 template <class Manifold>
@@ -81,11 +94,13 @@ class RiemannianSGD {
     if (cfg.momentum > 0.0) buf_.assign(std::size_t(count * dim), T(0));
   }
   /// points: count x dim (updated in place), egrads: Euclidean gradients of the same shape.
-  /// Throws before changing anything when a gradient is not finite or a point is off the manifold.
+  /// Throws before changing anything when a gradient is not finite or a point is off the manifold;
+  /// throws std::runtime_error after the step when it made a point non-finite (naming the first).
   void step(T* points, const T* egrads) {
     detail::check_grads(egrads, count_ * dim_, "RiemannianSGD::step");
     detail::check_points(M_, points, count_, dim_, "RiemannianSGD::step");
     const T lr = T(cfg_.lr), mu = T(cfg_.momentum);
+    index_t first_bad = count_;
 #if defined(_OPENMP)
 #pragma omp parallel if (count_ > 256)
 #endif
@@ -93,7 +108,7 @@ class RiemannianSGD {
     // scratch per thread, allocated once per step (not once per point)
     std::vector<T> r(static_cast<std::size_t>(dim_)), y(r.size()), step(r.size());
 #if defined(_OPENMP)
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) reduction(min : first_bad)
 #endif
     for (index_t i = 0; i < count_; ++i) {
       T* x = points + i * dim_;
@@ -114,8 +129,10 @@ class RiemannianSGD {
       } else {
         M_.projx(y.data(), x, dim_);
       }
+      if (!detail::point_is_finite(x, dim_) && i < first_bad) first_bad = i;
     }
     }  // omp parallel
+    if (first_bad < count_) detail::throw_diverged("RiemannianSGD::step", first_bad, cfg_.lr);
   }
   const Manifold& manifold() const { return M_; }
 
@@ -139,20 +156,22 @@ class RiemannianAdam {
     m_.assign(std::size_t(count * dim), T(0));
     v_.assign(std::size_t(count), T(0));
   }
-  /// Throws before changing anything when a gradient is not finite or a point is off the manifold.
+  /// Throws before changing anything when a gradient is not finite or a point is off the manifold;
+  /// throws std::runtime_error after the step when it made a point non-finite (naming the first).
   void step(T* points, const T* egrads) {
     detail::check_grads(egrads, count_ * dim_, "RiemannianAdam::step");
     detail::check_points(M_, points, count_, dim_, "RiemannianAdam::step");
     ++t_;
     const T lr = T(cfg_.lr), b1 = T(cfg_.beta1), b2 = T(cfg_.beta2), eps = T(cfg_.eps);
     const T bc1 = T(1 - std::pow(cfg_.beta1, double(t_))), bc2 = T(1 - std::pow(cfg_.beta2, double(t_)));
+    index_t first_bad = count_;
 #if defined(_OPENMP)
 #pragma omp parallel if (count_ > 256)
 #endif
     {
     std::vector<T> r(static_cast<std::size_t>(dim_)), y(r.size()), step(r.size());  // per thread, once per step
 #if defined(_OPENMP)
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) reduction(min : first_bad)
 #endif
     for (index_t i = 0; i < count_; ++i) {
       T* x = points + i * dim_;
@@ -168,8 +187,10 @@ class RiemannianAdam {
       M_.transp(x, y.data(), m, m, dim_);
       M_.projx(y.data(), x, dim_);
       M_.proju(x, m, m, dim_);
+      if (!detail::point_is_finite(x, dim_) && i < first_bad) first_bad = i;
     }
     }  // omp parallel
+    if (first_bad < count_) detail::throw_diverged("RiemannianAdam::step", first_bad, cfg_.lr);
   }
   const Manifold& manifold() const { return M_; }
   long steps() const { return t_; }
