@@ -26,6 +26,10 @@
 
 #include "formats/llama2c.hpp"
 #include "formats/safetensors.hpp"
+#include "model/generator.hpp"
+#include "model/llama.hpp"
+#include "model/sampler.hpp"
+#include "tokenizer/tokenizer.hpp"
 #include "support.hpp"
 #include "train/adapter_file.hpp"
 #include "train/checkpoint.hpp"
@@ -168,6 +172,32 @@ CliResult run_cli(std::vector<std::string> args, const fs::path& log) {
   fs::remove(log);
   const int code = wait_for(spawn(args, log));
   return {code, slurp(log)};
+}
+
+/// Runs the CLI to the end with stdout and stderr in separate files; exit code, stdout, stderr.
+struct SplitResult {
+  int code;
+  std::string out, err;
+};
+SplitResult run_cli_split(std::vector<std::string> args, const fs::path& dir) {
+  args.insert(args.begin(), cli().string());
+  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
+  fs::remove(out);
+  fs::remove(err);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (o >= 0) ::dup2(o, 1);
+    if (e >= 0) ::dup2(e, 2);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  const int code = wait_for(pid);
+  return {code, slurp(out), slurp(err)};
 }
 
 /// Runs the CLI and checks that it failed with an error, not a crash (several bad flags were
@@ -480,6 +510,36 @@ TEST_CASE("bad flags fail before any work with a message naming the flag, and le
   expect_error({"eval", "--model", m, "--data", "gsm8k:" + data.string(), "--out", data.string()}, {"--out", "--data"});
   CHECK(slurp(data) == record);
   expect_error({"convert", "--model", m, "--out", (tmp.path / "model.txt").string()}, {".gguf"});
+  // an --out folder that takes no files: the message named the temporary file (/proc/.x.gguf.tmp.PID.0),
+  // after the model was read; now --out, before the model is read (a junk model is not reached)
+  if (fs::is_directory("/proc/self")) {
+    const fs::path junk = tmp.path / "junk.bin";
+    hyplora::test::spit(junk, "not a model");
+    for (const std::string& model_file : {m, junk.string()}) {
+      const auto r = expect_error({"convert", "--model", model_file, "--out", "/proc/x.gguf"},
+                                  {"convert: --out /proc/x.gguf: cannot create files in folder /proc"});
+      CHECK(r.text.find(".tmp") == std::string::npos);
+      CHECK(r.text.find("junk.bin") == std::string::npos);
+    }
+  }
+  expect_error({"convert", "--model", m, "--out", (tmp.path / "nope" / "x.gguf").string()},
+               {"--out " + (tmp.path / "nope" / "x.gguf").string(), "does not exist"});
+  // sweep --dry-run: a missing eval_data file was found only by the real run; the dry run made --out/cells
+  const std::string missing = (tmp.path / "missing.jsonl").string();
+  expect_error({"sweep", "--model", m, "--out", o, "--dry-run", "--variants", "lora", "--seeds", "0", "--eval-data",
+                "gsm8k:" + missing},
+               {"eval_data", "gsm8k:" + missing, "not found"});
+  const fs::path grid_missing = tmp.path / "grid_missing.json";
+  hyplora::test::spit(grid_missing, R"({"task": {"train_data": "gsm8k:)" + missing + R"(", "validation_data": "la-svamp", "test_data": "la-svamp"}})");
+  expect_error({"sweep", "--model", m, "--grid", grid_missing.string(), "--out", o, "--dry-run"},
+               {"task.train_data", missing, "not found"});
+  {
+    const auto r = run_cli({"sweep", "--model", m, "--out", o, "--dry-run", "--variants", "lora", "--seeds", "0"}, log);
+    INFO(r.text);
+    CHECK(r.code == 0);
+    CHECK(r.text.find("to run   lora-lr0.003-s0") != std::string::npos);
+    CHECK_FALSE(fs::exists(out));  // nothing created
+  }
   // a --name that is not UTF-8 made a GGUF that hyplora's own reader refused ("string value is not valid UTF-8")
   expect_error({"convert", "--model", m, "--out", (tmp.path / "z.gguf").string(), "--name", "a\xff" "b"}, {"--name", "not valid UTF-8"});
   CHECK_FALSE(fs::exists(tmp.path / "z.gguf"));
@@ -545,6 +605,35 @@ TEST_CASE("flags that do not apply or are out of range are refused naming the fl
   expect_error({"generate", "--model", m, "-t", "-1"}, {"--temperature", "-1"});
   expect_error({"generate", "--model", m, "-t", "nan"}, {"--temperature"});
   expect_error({"generate", "--model", m, "-n", "-5"}, {"--steps", "-5"});
+  // a prompt longer than the context is cut as run.c cuts it (stdout unchanged), with a warning on
+  // stderr saying how many of its tokens were dropped (it was silent)
+  {
+    std::string prompt;
+    for (int i = 0; i < 300; ++i) prompt += "Once upon a time ";
+    hyplora::llm::LlamaModel lm(hyplora::llm::read_llama2c(model));
+    const auto tok = hyplora::llm::Tokenizer::load_llama2c(hyplora::test::require_shared("models/stories260K/tok512.bin"),
+                                                           lm.config().vocab_size);
+    const int seq_len = lm.config().seq_len;
+    const int prompt_tokens = int(tok.encode(prompt, true, false).size());
+    REQUIRE(prompt_tokens > seq_len + 1);
+    hyplora::llm::Sampler sampler(lm.config().vocab_size, 0.0f, 0.9f, 1);
+    const auto expected = hyplora::llm::generate(lm, tok, prompt, 0, sampler);
+    const auto r = run_cli_split({"generate", "--model", m, "-i", prompt, "-n", "0", "-t", "0", "-s", "1", "--quiet"}, tmp.path);
+    INFO(r.err);
+    CHECK(r.code == 0);
+    CHECK(r.out == expected.text + "\n");  // what run.c prints
+    CHECK(r.err.find("warning: the prompt is " + std::to_string(prompt_tokens) + " tokens") != std::string::npos);
+    CHECK(r.err.find("its last " + std::to_string(prompt_tokens - 1 - seq_len) + " tokens were dropped") != std::string::npos);
+    CHECK(r.err.find("seq_len") != std::string::npos);
+    // -n shorter than the prompt cuts it too; a prompt that fits gets no warning
+    const auto cut = run_cli_split({"generate", "--model", m, "-i", "Once upon a time there was", "-n", "3", "-t", "0", "--quiet"}, tmp.path);
+    CHECK(cut.code == 0);
+    CHECK(cut.err.find("tokens were dropped") != std::string::npos);
+    CHECK(cut.err.find("--steps (-n)") != std::string::npos);
+    const auto fits = run_cli_split({"generate", "--model", m, "-i", "Once upon a time", "-n", "20", "-t", "0", "--quiet"}, tmp.path);
+    CHECK(fits.code == 0);
+    CHECK(fits.err.empty());
+  }
   for (const char* p : {"0", "1"}) {  // run.c: no top-p cut
     const auto r = run_cli({"generate", "--model", m, "-n", "3", "-p", p, "-s", "1", "--quiet"}, log);
     INFO(r.text);
@@ -571,6 +660,25 @@ TEST_CASE("flags that do not apply or are out of range are refused naming the fl
   const auto r4 = run_cli({"analyze", "--frequency-only", "-z", tok.string(), "-d", "foo:" + abc.string(), "-o", o, "--no-plots"}, log);
   CHECK(r4.code != 0);
   CHECK(r4.text.find("unknown data format 'foo'") != std::string::npos);
+  // a tokenizer cut at a token boundary loads without a model (its size is unknown); encoding then
+  // failed with "Tokenizer::encode: token id -1 outside the vocabulary", naming no file
+  {
+    const std::string bytes = slurp(tok);
+    std::size_t at = 4;
+    for (int i = 0; i < 100; ++i) {
+      std::int32_t len = 0;
+      std::memcpy(&len, bytes.data() + at + 4, 4);
+      at += 8 + std::size_t(len);
+    }
+    const fs::path cut = tmp.path / "tok100.bin";
+    hyplora::test::spit(cut, bytes.substr(0, at));
+    fs::remove_all(out);
+    const auto r5 = run_cli({"analyze", "--frequency-only", "-z", cut.string(), "-d", "gsm8k:" + data.string(), "-o", o, "--no-plots"}, log);
+    INFO(r5.text);
+    CHECK(r5.code == 1);
+    CHECK(r5.text.find("hyplora: error: " + cut.string() + ": cannot encode text") != std::string::npos);
+    CHECK(r5.text.find("outside the vocabulary of 100 tokens") != std::string::npos);
+  }
 }
 
 TEST_CASE("an existing run is not overwritten, --resume checks its flags and leaves a finished run alone, eval uses the adapter's template", "[reliability][runs]") {

@@ -89,6 +89,20 @@ TEST_CASE("sweep grid: cells, ids, order, curvature restriction and bad input", 
   CHECK_THROWS_WITH(grid_from_json({{"variants", {"lorax"}}}), Catch::Contains("unknown variant 'lorax'"));
   CHECK_THROWS_WITH(grid_from_json({{"lrs", {0.0}}}), Catch::Contains("learning rates"));
   CHECK_THROWS_WITH(grid_from_json({{"train", {{"stepz", 3}}}}), Catch::Contains("stepz"));
+  // train keys that every cell sets itself were overridden silently (lr 0.5 trained at the "lrs")
+  const std::vector<std::pair<nlohmann::json, std::string>> per_cell{
+      {{{"lr", 0.5}}, "train.lr is set for each cell by the \"lrs\" axis"},
+      {{{"adapter", "hyplora"}}, "train.adapter is set for each cell by the \"variants\" axis"},
+      {{{"out", "runs/x"}}, "train.out is set for each cell by the sweep"},
+      {{{"seed", 3}}, "train.seed is set for each cell by the \"seeds\" axis"},
+      {{{"curvature", 2.0}}, "train.curvature is set for each cell by the \"curvatures\" axis"},
+      {{{"threads", 4}}, "train.threads is set for each cell by sweep --threads"},
+      {{{"depth-max", 3}}, "train.depth-max is set for each cell by \"task\": depth_max"}};
+  for (const auto& [train_json, message] : per_cell) {
+    INFO(train_json.dump());
+    CHECK_THROWS_WITH(grid_from_json({{"train", train_json}}), Catch::Contains(message));
+  }
+  CHECK(grid_from_json({{"train", {{"steps", 7}, {"rank", 2}}}}).train.steps == 7);  // shared settings still apply
   CHECK_THROWS_WITH(grid_from_json({{"seeds", {1, 1}}}), Catch::Contains("seed"));
   CHECK_THROWS_WITH(parse_curvature("-1"), Catch::Contains("positive"));
   CHECK_THROWS_WITH(parse_curvature("2:learnt"), Catch::Contains("2:learnt"));
@@ -149,6 +163,8 @@ TEST_CASE("sweep grid numbers are range-checked, naming the key; a cell record's
   const fs::path grid_file = tmp.path / "grid.json";
   std::ofstream(grid_file) << R"({"max_new_tokens": 4294967297})";
   CHECK_THROWS_WITH(load_grid(grid_file.string()), Catch::Contains("grid.json") && Catch::Contains("max_new_tokens"));
+  std::ofstream(grid_file) << R"({"train": {"steps": 3, "lr": 0.5}})";
+  CHECK_THROWS_WITH(load_grid(grid_file.string()), Catch::StartsWith(grid_file.string() + ": ") && Catch::Contains("train.lr"));
 
   // cell records read by --aggregate-only: correct 50 of total 6 was aggregated as 833%
   ResultsStore store(tmp.path);

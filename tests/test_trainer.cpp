@@ -448,6 +448,20 @@ TEST_CASE("adapter files: atomic save and load give the same bits, with PEFT nam
     CHECK_THROWS_WITH(template_of([&](auto& st) { st.metadata["settings"] = settings; }),
                       Catch::StartsWith((dir / "edited.safetensors").string() + ": ") && Catch::Contains(message));
   }
+  // metadata "model" with a value of the wrong type read `dim = "16", this model has 16`
+  const auto model_edit = [&](const std::string& model_json) {
+    return edited([&](auto& st) { st.metadata["model"] = model_json; });
+  };
+  auto model_of = nlohmann::json::parse(good.metadata.at("model"));
+  model_of["dim"] = std::to_string(cfg.dim);
+  CHECK_THROWS_WITH(train::load_adapter(model_edit(model_of.dump()), cfg),
+                    Catch::StartsWith((dir / "edited.safetensors").string() + ": ") &&
+                        Catch::Contains("metadata \"model\": dim is a string (\"16\"), expected an integer"));
+  CHECK_THROWS_WITH(train::load_adapter_values(model_edit(model_of.dump()), target), Catch::Contains("dim is a string"));
+  CHECK_THROWS_WITH(train::load_adapter(model_edit("[16, 24]"), cfg), Catch::Contains("metadata \"model\" is a JSON array"));
+  CHECK_THROWS_WITH(train::load_adapter_values(model_edit("{{"), target), Catch::Contains("metadata \"model\" is not valid JSON"));
+  model_of["dim"] = 32;  // a number: another model
+  CHECK_THROWS_WITH(train::load_adapter(model_edit(model_of.dump()), cfg), Catch::Contains("another model: dim = 32, this model has 16"));
   CHECK_NOTHROW(train::load_adapter(hpath, cfg));
   fs::remove_all(dir);
 }
@@ -520,6 +534,26 @@ TEST_CASE("checkpoint: save and load round trip, corrupt checkpoints are errors"
   bad.state.best_step = 8;  // after step 7
   train::save_checkpoint(dir / "bad.safetensors", bad);
   CHECK_THROWS_WITH(train::load_checkpoint(dir / "bad.safetensors"), Catch::Contains("inconsistent run state"));
+  // consecutive_bad counts the latest skipped steps: 1000 at step 7 without a skipped step was accepted
+  for (const auto& [skipped, consecutive] : {std::pair{0L, 1000}, std::pair{2L, 3}, std::pair{0L, -1}}) {
+    bad = c;
+    bad.state.skipped_steps = skipped;
+    bad.state.consecutive_bad = consecutive;
+    train::save_checkpoint(dir / "bad.safetensors", bad);
+    INFO("skipped " << skipped << ", consecutive " << consecutive);
+    CHECK_THROWS_WITH(train::load_checkpoint(dir / "bad.safetensors"),
+                      Catch::StartsWith((dir / "bad.safetensors").string() + ": ") &&
+                          Catch::Contains("consecutive_bad " + std::to_string(consecutive) + " is not in [0, skipped_steps " +
+                                          std::to_string(skipped) + "]"));
+  }
+  bad = c;
+  bad.state.skipped_steps = 3;
+  bad.state.consecutive_bad = 2;  // consistent: loads
+  train::save_checkpoint(dir / "bad.safetensors", bad);
+  CHECK(train::load_checkpoint(dir / "bad.safetensors").state.consecutive_bad == 2);
+  bad.state.skipped_steps = 9;  // more than step 7
+  train::save_checkpoint(dir / "bad.safetensors", bad);
+  CHECK_THROWS_WITH(train::load_checkpoint(dir / "bad.safetensors"), Catch::Contains("skipped_steps 9 is not in [0, step 7]"));
   fs::remove_all(dir);
 }
 
@@ -677,6 +711,65 @@ TEST_CASE("stop and resume continue bit for bit (single thread, with dropout)", 
   CHECK(summary["train_seconds"].get<double>() == r2.total_train_seconds);
   fs::remove_all(dir_a);
   fs::remove_all(dir_b);
+}
+
+TEST_CASE("resume of a log with a line it cannot read: an error naming the file and line, no file changed; a torn last line is dropped", "[trainer][resume]") {
+  // the unreadable line was dropped and the log rewritten without it: history lost without a word
+  auto st = load_stories();
+  train::set_thread_count(1);
+  const auto dir = temp_dir("bad_log");
+  const auto s = small_run(dir);
+  const auto train_recs = records(s, "train", 200), val_recs = records(s, "validation", 16);
+  {
+    train::TrainingRun first(s, *st.model, st.tok, train_recs, val_recs);
+    first.stop_after_steps = 5;
+    REQUIRE(first.run(false).interrupted);
+  }
+  const fs::path log_path = dir / "train_log.jsonl";
+  const std::string log = file_bytes(log_path);
+  const std::size_t first_end = log.find('\n') + 1;
+  REQUIRE(first_end > 1);
+  REQUIRE(std::count(log.begin(), log.end(), '\n') >= 3);
+  auto folder = [&] {
+    std::map<std::string, std::string> files;
+    for (const auto& e : fs::directory_iterator(dir)) files[e.path().filename().string()] = file_bytes(e.path());
+    return files;
+  };
+  struct Case {
+    std::string text, message;
+  };
+  const long lines = long(std::count(log.begin(), log.end(), '\n'));
+  const std::vector<Case> bad{
+      {log.substr(0, first_end) + "garbage\n" + log.substr(first_end), ":2: line is not valid JSON"},
+      {log.substr(0, first_end) + R"({"step": "3", "loss": 1.5})" "\n" + log.substr(first_end),
+       ":2: line its \"step\" is a string, not a number"},
+      {log + "[1, 2]\n", ":" + std::to_string(lines + 1) + ": line is a JSON array, not an object"},
+      // a broken line that ends with its newline is not a torn write
+      {log + R"({"step": 6, "lo)" "\n", ":" + std::to_string(lines + 1) + ": line is not valid JSON"}};
+  for (const auto& c : bad) {
+    INFO(c.message);
+    { std::ofstream(log_path, std::ios::binary | std::ios::trunc) << c.text; }
+    const auto before = folder();
+    train::TrainingRun resumed(s, *st.model, st.tok, train_recs, val_recs);
+    CHECK_THROWS_WITH(resumed.run(true), Catch::StartsWith(log_path.string() + c.message) &&
+                                             Catch::Contains("no file was changed"));
+    CHECK(folder() == before);  // the log kept its line, nothing else was written
+  }
+  // a last line without its newline is the write of a killed run (after its last checkpoint): dropped
+  { std::ofstream(log_path, std::ios::binary | std::ios::trunc) << log << R"({"step": 6, "loss": 1.)"; }
+  train::TrainingRun resumed(s, *st.model, st.tok, train_recs, val_recs);
+  CHECK(resumed.run(true).steps == 12);
+  const std::string after = file_bytes(log_path);
+  CHECK(after.substr(0, log.size()) == log);  // the history before the checkpoint is kept as it was
+  std::map<long, int> loss_lines;
+  std::istringstream in(after);
+  for (std::string line; std::getline(in, line);) {
+    nlohmann::json j;
+    REQUIRE_NOTHROW(j = nlohmann::json::parse(line));
+    if (j.contains("loss")) ++loss_lines[j["step"].get<long>()];
+  }
+  CHECK(loss_lines == std::map<long, int>{{2, 1}, {4, 1}, {6, 1}, {8, 1}, {10, 1}, {12, 1}});
+  fs::remove_all(dir);
 }
 
 TEST_CASE("a stop during a validation saves the run with that validation pending; the resume runs it first and ends bit for bit", "[trainer][resume]") {
@@ -876,6 +969,47 @@ TEST_CASE("an --out folder holding a run is refused without --resume or --overwr
     CHECK(summary["steps"] == 4);
     CHECK(summary["initial_val_loss"].is_number());
     CHECK(summary["final_val_loss"].is_number());
+  }
+  // a finished run whose saved adapter was truncated or zeroed: it was reported as "a complete run"
+  // (exit 0); now an error naming the file, every file left as it was
+  for (const char* name : {"adapter.safetensors", "adapter_best.safetensors"}) {
+    const std::string good = file_bytes(dir / name);
+    for (const std::string& broken : {good.substr(0, good.size() / 2), std::string(good.size(), '\0')}) {
+      { std::ofstream(dir / name, std::ios::binary | std::ios::trunc) << broken; }
+      std::map<std::string, std::string> now;
+      for (const auto& e : fs::directory_iterator(dir)) now[e.path().filename().string()] = file_bytes(e.path());
+      train::TrainingRun resumed(s, *st.model, st.tok, train_recs, val_recs);
+      INFO(name << ", " << broken.size() << " bytes");
+      CHECK_THROWS_WITH(resumed.run(true), Catch::StartsWith((dir / name).string() + ": ") &&
+                                               Catch::Contains("is complete (step 4/4) but this saved adapter does not load"));
+      std::map<std::string, std::string> after;
+      for (const auto& e : fs::directory_iterator(dir)) after[e.path().filename().string()] = file_bytes(e.path());
+      CHECK(after == now);
+    }
+    { std::ofstream(dir / name, std::ios::binary | std::ios::trunc) << good; }
+  }
+  {
+    train::TrainingRun resumed(s, *st.model, st.tok, train_recs, val_recs);
+    CHECK(resumed.run(true).already_complete);
+  }
+  // an interrupted run keeps its best adapter unless a validation improves on it: checked as well
+  {
+    const auto part = temp_dir("existing_part");
+    auto sp = s;
+    sp.out = part.string();
+    {
+      train::TrainingRun first(sp, *st.model, st.tok, train_recs, val_recs);
+      first.stop_after_steps = 3;
+      REQUIRE(first.run(false).interrupted);
+    }
+    const std::string best = file_bytes(part / "adapter_best.safetensors");
+    { std::ofstream(part / "adapter_best.safetensors", std::ios::binary | std::ios::trunc) << best.substr(0, 100); }
+    train::TrainingRun resumed(sp, *st.model, st.tok, train_recs, val_recs);
+    CHECK_THROWS_WITH(resumed.run(true), Catch::StartsWith((part / "adapter_best.safetensors").string() + ": ") &&
+                                             Catch::Contains("the best adapter of the run in") &&
+                                             Catch::Contains("no file was changed"));
+    CHECK(file_bytes(part / "adapter_best.safetensors") == best.substr(0, 100));
+    fs::remove_all(part);
   }
   // a checkpoint whose step lies beyond the run's last step (was taken as finished)
   {

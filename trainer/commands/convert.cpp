@@ -38,10 +38,10 @@ int run_convert() {
     throw std::invalid_argument("convert: --out " + args.out + " is a folder; give the GGUF file name");
   {  // the output is always GGUF: a .bin or .txt name would hide that
     if (lower_extension(args.out) != ".gguf") throw std::invalid_argument("convert: --out " + args.out + " must end in .gguf (convert writes GGUF)");
-    const auto parent = std::filesystem::path(args.out).parent_path();
-    if (!parent.empty() && !std::filesystem::is_directory(parent))
-      throw std::invalid_argument("convert: --out " + args.out + ": folder " + parent.string() + " does not exist");
   }
+  // before the model is read: a folder that cannot take the file (missing, a file in the way, read-only,
+  // /proc) failed only at the write, naming the temporary file instead of --out
+  formats::require_writable_folder(std::filesystem::path(args.out).parent_path(), "convert: --out " + args.out, false);
   if (llm::is_gguf_file(args.model) || lower_extension(args.model) == ".gguf")
     throw std::invalid_argument("convert: --model " + args.model + (llm::is_gguf_file(args.model) ? " is a GGUF file" : " is named .gguf") +
                                 "; convert reads llama2.c checkpoints (.bin) and writes GGUF");

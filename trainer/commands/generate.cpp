@@ -66,6 +66,16 @@ int run_generate() {
   });
   std::printf("\n");
   std::fflush(stdout);
+  // run.c cuts a prompt longer than the positions run without a word (stdout stays as run.c's): say
+  // how much of it was dropped. The tokens after BOS printed are the first `positions` of the prompt.
+  if (const int steps = llm::normalize_steps(args.steps, model.config().seq_len), dropped = g.prompt_tokens - 1 - steps;
+      dropped > 0)
+    std::fprintf(stderr,
+                 "hyplora: warning: the prompt is %d tokens (BOS included), more than the %d positions %s: its last %d "
+                 "token%s were dropped and nothing was generated (run.c cuts it the same way)\n",
+                 g.prompt_tokens, steps,
+                 steps == model.config().seq_len ? "of the model's context (seq_len)" : "that --steps (-n) allows",
+                 dropped, dropped == 1 ? "" : "s");
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (g.positions > 1 && !args.quiet)
     std::fprintf(stderr, "achieved tok/s: %f\n", (g.positions - 1) / (s > 0 ? s : 1e-9));

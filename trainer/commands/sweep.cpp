@@ -118,7 +118,9 @@ int run() {
   if (!g.shard.empty()) std::tie(opt.shard_index, opt.shard_count) = parse_shard(g.shard);
   const auto cells = expand_cells(grid);
   if (g.dry_run) {
-    ResultsStore store(opt.out);
+    // what a run reads before its first cell: a missing eval_data file was found only by the real run
+    check_data_sources(grid);
+    ResultsStore store(opt.out, false);  // reads only: --dry-run creates nothing (it made --out/cells)
     std::size_t listed = 0;
     for (std::size_t i = 0; i < cells.size(); ++i) {
       if (long(i) % opt.shard_count != opt.shard_index) continue;  // the cells this shard would run

@@ -127,7 +127,9 @@ CellResult cell_from_json(const nlohmann::json& j) {
   return r;
 }
 
-ResultsStore::ResultsStore(fs::path dir) : dir_(std::move(dir)) { fs::create_directories(dir_ / "cells"); }
+ResultsStore::ResultsStore(fs::path dir, bool create) : dir_(std::move(dir)) {
+  if (create) fs::create_directories(dir_ / "cells");
+}
 
 fs::path ResultsStore::cell_path(const std::string& id) const { return dir_ / "cells" / (id + ".json"); }
 

@@ -53,7 +53,8 @@ CellResult cell_from_json(const nlohmann::json& j);
 
 class ResultsStore {
  public:
-  explicit ResultsStore(std::filesystem::path dir);  ///< creates DIR/cells
+  /// creates DIR/cells unless `create` is false (sweep --dry-run only reads: a missing folder holds no cell)
+  explicit ResultsStore(std::filesystem::path dir, bool create = true);
   std::filesystem::path cell_path(const std::string& id) const;
   /// The recorded cell, or nothing when there is no file. A file that cannot be read as a cell is an
   /// error naming the file (it was written atomically, so it is not a torn write).

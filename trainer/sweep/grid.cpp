@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -216,6 +217,25 @@ SweepGrid grid_from_json(const nlohmann::json& j) {
       for (const auto& v : j.at("seeds")) g.seeds.push_back(integer_at<std::uint64_t>(v, "seeds"));
     }
     if (j.contains("train")) {
+      // keys every cell sets itself (its grid axes, its folder, the task): a value here was silently
+      // overridden ("train": {"lr": 0.5} trained at the "lrs" values)
+      static const std::map<std::string, std::string> per_cell{
+          {"adapter", "the \"variants\" axis"},     {"manifold", "the \"variants\" axis"},
+          {"variant", "the \"variants\" axis"},     {"lr", "the \"lrs\" axis"},
+          {"seed", "the \"seeds\" axis"},           {"curvature", "the \"curvatures\" axis"},
+          {"learn-curvature", "the \"curvatures\" axis (\"learned\")"},
+          {"out", "the sweep (each cell trains in <--out>/runs/<cell id>)"},
+          {"quiet", "the sweep (cells train quietly; sweep --quiet quiets the sweep)"},
+          {"plot", "the sweep (cells draw no plot)"},
+          {"threads", "sweep --threads"},
+          {"builtin", "\"task\" (the built-in task unless task.train_data is given)"},
+          {"depth-min", "\"task\": depth_min"},   {"depth-max", "\"task\": depth_max"},
+          {"builtin-train", "\"task\": train"},   {"val-examples", "\"task\": validation"}};
+      if (j.at("train").is_object())
+        for (auto it = j.at("train").begin(); it != j.at("train").end(); ++it)
+          if (const auto p = per_cell.find(it.key()); p != per_cell.end())
+            throw std::invalid_argument("sweep grid: train." + it.key() + " is set for each cell by " + p->second +
+                                        "; remove it from \"train\"");
       nlohmann::json merged = g.train;
       for (auto it = j.at("train").begin(); it != j.at("train").end(); ++it) merged[it.key()] = it.value();
       train::from_json(merged, g.train);

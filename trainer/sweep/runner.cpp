@@ -150,6 +150,28 @@ SweepContext make_context(const SweepGrid& g) {
   return ctx;
 }
 
+}  // namespace
+
+void check_data_sources(const SweepGrid& g) {
+  const auto policy = g.train.bad_records == "skip" ? data::BadRecordPolicy::skip : data::BadRecordPolicy::reject;
+  const auto check = [&](const std::string& key, const std::string& spec, long limit) {
+    try {
+      (void)first_records(spec, policy, limit);
+    } catch (const std::exception& e) {
+      throw std::invalid_argument("sweep: " + key + " '" + spec + "': " + e.what());
+    }
+  };
+  const auto& t = g.task;
+  if (t.real()) {
+    for (const auto& spec : t.train_data) check("task.train_data", spec, t.train);
+    check("task.validation_data", t.validation_data, t.validation);
+    check("task.test_data", t.test_data, t.test);
+  }
+  for (const auto& spec : g.eval_data) check("eval_data (--eval-data)", spec, g.eval_limit);
+}
+
+namespace {
+
 void evaluate_extra_tests(llm::LlamaModel& model, SweepContext& ctx, const data::PromptTemplate& tmpl,
                          const train::GenerationLimits& limits, CellResult& r) {
   for (const auto& [name, records] : ctx.extra_tests)

@@ -46,6 +46,11 @@ struct SweepInterrupted : std::runtime_error {
 /// errors of training / evaluation (a divergence is not one: that cell is recorded as diverged).
 RunStats run_sweep(const SweepGrid& grid, const RunOptions& options);
 
+/// Reads every data set the grid names (task.train_data, task.validation_data, task.test_data,
+/// eval_data) as a run does before its first cell, so that `sweep --dry-run` reports a missing or bad
+/// one. Errors name the grid key and the data set; nothing is written.
+void check_data_sources(const SweepGrid& grid);
+
 /// Response tokens seen by `steps` optimiser steps of batch*grad_accum examples drawn in the trainer's
 /// seeded order (train/dataset.hpp ExampleOrder): the token budget of a cell.
 long count_target_tokens(const std::vector<int>& response_tokens_per_example, long steps, long examples_per_step,

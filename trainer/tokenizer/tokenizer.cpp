@@ -103,6 +103,7 @@ Tokenizer Tokenizer::from_pieces(std::vector<std::string> pieces, std::vector<fl
   for (int id : {bos_id, eos_id, unk_id})
     if (id < 0 || id >= n) throw FormatError(source, "special token id " + std::to_string(id) + " outside the vocabulary");
   Tokenizer t;
+  t.source_ = source;
   t.bos_id_ = bos_id;
   t.eos_id_ = eos_id;
   t.unk_id_ = unk_id;
@@ -170,8 +171,12 @@ std::vector<int> Tokenizer::encode(std::string_view text, bool bos, bool eos) co
   }
   for (int id : tokens)
     if (id < 0 || id >= vocab)
-      throw std::runtime_error("Tokenizer::encode: token id " + std::to_string(id) +
-                               " outside the vocabulary (no \" \" piece or too few byte tokens)");
+      // name the tokenizer: a truncated tokenizer.bin read without a model (analyze --frequency-only)
+      // loads, and only encoding finds it short
+      throw std::runtime_error((source_.empty() ? std::string("tokenizer") : source_) + ": cannot encode text: token id " +
+                               std::to_string(id) + " outside the vocabulary of " + std::to_string(vocab) + " tokens (" +
+                               (id < 0 ? "no \" \" piece" : "too few byte tokens <0x00>..<0xFF> at ids 3..258") +
+                               "; a truncated or damaged tokenizer file?)");
 
   // Greedy merges: the best-scoring adjacent pair first (the leftmost one on ties), as run.c. run.c
   // rescans every pair after each merge (quadratic: a 1 MB record took minutes); here the candidate

@@ -63,6 +63,8 @@ class Tokenizer {
   int unk_id() const { return unk_id_; }
   /// Id of an exact piece, -1 when absent.
   int lookup(std::string_view piece) const;
+  /// Where the vocabulary was read from (the file, for error messages); "" for a default one.
+  const std::string& source() const { return source_; }
 
   /// Type a llama2.c piece implies: <unk> for id unk, control for bos/eos, byte for "<0xXX>".
   static TokenType infer_type(int id, const std::string& piece, int bos_id, int eos_id, int unk_id);
@@ -76,6 +78,7 @@ class Tokenizer {
   int max_token_length_ = 0;
   int bos_id_ = 1, eos_id_ = 2, unk_id_ = 0;
   int space_id_ = -1;
+  std::string source_;
   struct PieceHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }

@@ -26,12 +26,20 @@ nlohmann::json model_json(const llm::ModelConfig& c) {
 }
 
 void check_model(const nlohmann::json& stored, const llm::ModelConfig& c, const std::string& file) {
+  if (!stored.is_object())
+    throw formats::FormatError(file, std::string("metadata \"model\" is a JSON ") + stored.type_name() +
+                                         ", expected an object (dim, hidden_dim, n_layers, ...)");
   const nlohmann::json want = model_json(c);
-  for (auto it = want.begin(); it != want.end(); ++it)
+  for (auto it = want.begin(); it != want.end(); ++it) {
+    // a value of the wrong type read "dim = \"64\", this model has 64"
+    if (stored.contains(it.key()) && !stored.at(it.key()).is_number())
+      throw formats::FormatError(file, "metadata \"model\": " + it.key() + " is a " + stored.at(it.key()).type_name() +
+                                           " (" + stored.at(it.key()).dump() + "), expected an integer");
     if (!stored.contains(it.key()) || stored.at(it.key()) != it.value())
       throw formats::FormatError(file, "adapter was trained for another model: " + it.key() + " = " +
                                            (stored.contains(it.key()) ? stored.at(it.key()).dump() : "missing") +
                                            ", this model has " + it.value().dump());
+  }
 }
 
 std::map<std::string, std::string> read_metadata(const formats::SafetensorsFile& st, const std::string& file) {
@@ -235,7 +243,11 @@ void load_adapter_values(const std::filesystem::path& path, AdapterSet& set) {
   const std::string file = path.string();
   const auto st = formats::read_safetensors(path);
   const auto meta = read_metadata(st, file);
-  check_model(nlohmann::json::parse(meta.at("model")), set.model_config(), file);
+  try {
+    check_model(nlohmann::json::parse(meta.at("model")), set.model_config(), file);
+  } catch (const nlohmann::json::exception& e) {
+    throw formats::FormatError(file, std::string("metadata \"model\" is not valid JSON: ") + e.what());
+  }
   const AdapterSpec stored = spec_from(meta, file);
   if (stored.kind != set.spec().kind || stored.rank != set.spec().rank || stored.targets != set.spec().targets)
     throw formats::FormatError(file, std::string("adapter is a ") + kind_name(stored.kind) + " of rank " +

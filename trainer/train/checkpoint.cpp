@@ -50,9 +50,20 @@ void from_json(const nlohmann::json& j, RunState& s) {
   s.last_val_loss = optional_loss("last_val_loss");
   s.val_pending = j.contains("val_pending") && j.at("val_pending").get<bool>();
   if (s.step < 0 || s.adam_t < 0 || s.adam_t > s.step) throw std::invalid_argument("inconsistent step counters");
-  if (s.best_step > s.step || s.skipped_steps < 0 || s.skipped_steps > s.step || s.consecutive_bad < 0 ||
-      s.tokens_seen < 0 || !(s.elapsed_s >= 0))
-    throw std::invalid_argument("inconsistent run state (best_step, skipped_steps, consecutive_bad, tokens_seen or elapsed_s)");
+  // each counter on its own, naming the field (consecutive_bad 1000 at step 2 was accepted)
+  const auto inconsistent = [](const std::string& problem) {
+    throw std::invalid_argument("inconsistent run state: " + problem);
+  };
+  if (s.best_step > s.step)
+    inconsistent("best_step " + std::to_string(s.best_step) + " is after step " + std::to_string(s.step));
+  if (s.skipped_steps < 0 || s.skipped_steps > s.step)
+    inconsistent("skipped_steps " + std::to_string(s.skipped_steps) + " is not in [0, step " + std::to_string(s.step) + "]");
+  // the latest skipped steps in a row: a part of skipped_steps
+  if (s.consecutive_bad < 0 || s.consecutive_bad > s.skipped_steps)
+    inconsistent("consecutive_bad " + std::to_string(s.consecutive_bad) + " is not in [0, skipped_steps " +
+                 std::to_string(s.skipped_steps) + "] (it counts the latest skipped steps)");
+  if (s.tokens_seen < 0) inconsistent("tokens_seen " + std::to_string(s.tokens_seen) + " is negative");
+  if (!(s.elapsed_s >= 0)) inconsistent("elapsed_s " + nlohmann::json(s.elapsed_s).dump() + " is not a time >= 0");
 }
 
 void save_checkpoint(const std::filesystem::path& path, const Checkpoint& c) {

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 
@@ -145,18 +146,49 @@ struct TrainingRun::Impl {
   }
 
   /// Keeps the log lines up to `step` (a resumed run rewrites what came after its checkpoint).
+  /// The log is the run's only record of its losses before the checkpoint, so no line of it is
+  /// dropped unless it is known to come after the checkpoint:
+  ///  - a last line without its newline is the write a killed run did not finish; it was written
+  ///    after the run's last checkpoint (every step saves after its log lines), so its step is run
+  ///    again: dropped, with a note;
+  ///  - any other line that is not a JSON object with a numeric "step" (when it has one) cannot be
+  ///    placed before or after the checkpoint: an error naming the file and the line, and the log is
+  ///    left as it is (keeping it could leave a line of a step that is run again; dropping it lost
+  ///    history silently, as the log was rewritten without it). The user fixes or deletes the line.
   void cut_log(long step) {
-    std::ifstream in(log_path());
+    std::ifstream in(log_path(), std::ios::binary);
     if (!in) return;
-    std::string line, kept;
-    while (std::getline(in, line)) {
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string kept;
+    long line_no = 0;
+    for (std::size_t begin = 0; begin < text.size();) {
+      const std::size_t end = text.find('\n', begin);
+      const bool complete = end != std::string::npos;
+      const std::string line = text.substr(begin, (complete ? end : text.size()) - begin);
+      begin = complete ? end + 1 : text.size();
+      ++line_no;
       if (line.empty()) continue;
+      std::string problem;
+      nlohmann::json j;
       try {
-        auto j = nlohmann::json::parse(line);
-        if (j.value("step", 0L) > step) continue;
-      } catch (const std::exception&) {
-        continue;  // a torn last line of a killed run
+        j = nlohmann::json::parse(line);
+        if (!j.is_object()) problem = std::string("is a JSON ") + j.type_name() + ", not an object";
+        else if (j.contains("step") && !j["step"].is_number()) problem = std::string("its \"step\" is a ") + j["step"].type_name() + ", not a number";
+      } catch (const nlohmann::json::exception& e) {
+        problem = std::string("is not valid JSON (") + e.what() + ")";
       }
+      if (!problem.empty() && !complete) {  // a torn last line of a killed run
+        if (!s.quiet)
+          std::cerr << "hyplora: " << log_path().string() << ":" << line_no
+                    << ": dropped the unfinished last line (the run was killed while writing it; its step is run again)\n";
+        continue;
+      }
+      if (!problem.empty())
+        throw std::runtime_error(log_path().string() + ":" + std::to_string(line_no) + ": line " + problem +
+                                 "; --resume keeps the log's lines up to the checkpoint's step " + std::to_string(step) +
+                                 " and cannot tell where this one belongs, so no file was changed: fix or delete that "
+                                 "line, then resume again");
+      if (j.contains("step") && j["step"].get<double>() > double(step)) continue;
       kept += line + "\n";
     }
     formats::write_file_atomically(log_path(), kept);
@@ -261,6 +293,20 @@ void forget_missing_adapters(TrainResult& r) {
   std::error_code ec;
   if (!r.adapter_last.empty() && !fs::exists(r.adapter_last, ec)) r.adapter_last.clear();
   if (!r.adapter_best.empty() && !fs::exists(r.adapter_best, ec)) r.adapter_best.clear();
+}
+
+/// A resumed run keeps adapter files it does not write again (all of a finished run's; the best
+/// adapter of a run whose later validations do not improve on it): each must load for this model, or
+/// the run would report (and summary.json name) a file that is truncated, zeroed or edited.
+/// `what` says what the file is and what to do; the error names the file and the reader's problem.
+void check_kept_adapter(const fs::path& path, const llm::ModelConfig& model, const std::string& what) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return;
+  try {
+    (void)load_adapter(path, model);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string(e.what()) + " [" + what + "]");
+  }
 }
 
 void write_summary(const fs::path& path, const TrainResult& r) {
@@ -383,7 +429,13 @@ TrainResult TrainingRun::run(bool resume) {
                                   " is beyond the run's last step " + std::to_string(I.total_steps) +
                                   " (a corrupt or foreign checkpoint)");
     if (c.state.step == I.total_steps && !c.state.val_pending) {
-      // a finished run: report it from the checkpoint and leave every file as it is
+      // a finished run: report it from the checkpoint and leave every file as it is; its adapters
+      // must load (a truncated or zeroed adapter was reported as "a complete run", exit 0)
+      for (const auto& p : {result.adapter_last, result.adapter_best})
+        check_kept_adapter(p, I.model.config(),
+                           "the run in " + I.out.string() + " is complete (step " + std::to_string(c.state.step) +
+                               "/" + std::to_string(I.total_steps) + ") but this saved adapter does not load; "
+                               "--resume changed no file: restore the file, or train the run again with --overwrite");
       result.already_complete = true;
       result.steps = c.state.step;
       result.best_val_loss = c.state.best_val_loss;
@@ -412,6 +464,14 @@ TrainResult TrainingRun::run(bool resume) {
       std::cerr << "hyplora: warning: " << ckpt_path.string()
                 << " was written by a build whose training context ended with the prompt's trailing space; the resumed"
                    " steps end it before the space (data::PromptTemplate::model_prompt), so the run mixes the two\n";
+    // the best adapter stays as it is unless a later validation improves on it (without validation
+    // it is rewritten with the last one at every save)
+    if (has_val)
+      check_kept_adapter(result.adapter_best, I.model.config(),
+                         "the best adapter of the run in " + I.out.string() + " does not load, and --resume would "
+                         "keep it as the run's best; no file was changed: restore it, delete it (the run then has no "
+                         "best adapter until a validation improves on the checkpoint's best loss), or train the run "
+                         "again with --overwrite");
     I.cut_log(st.step);
     if (!s.quiet) std::cerr << "hyplora: resuming " << I.out << " at step " << st.step << "/" << I.total_steps << "\n";
   } else {
