@@ -53,8 +53,9 @@ class Lorentz {
   HYPLORA_INLINE T inner(const T*, const T* u, const T* v, index_t n) const { return minkowski(u, v, n); }
   HYPLORA_INLINE T norm(const T*, const T* u, index_t n) const { return tangent_norm(u, n); }
   /// sqrt(<v,v>_L) of a tangent vector (0 where rounding makes <v,v>_L negative), rescaled by
-  /// max |v_i| only when the plain sum overflows (|v| > ~1.8e19 in float32, ~1.3e154 in float64),
-  /// so that expmap of a huge finite step saturates on the hyperboloid instead of leaving it.
+  /// max |v_i| only where the plain sum overflows (|v| > ~1.8e19 in float32, ~1.3e154 in float64),
+  /// so that expmap of a huge finite step saturates on the hyperboloid instead of leaving it, or
+  /// underflows (vec::plain_sum_ok).
   HYPLORA_INLINE static T tangent_norm(const T* v, index_t n) {
     const T q = minkowski(v, v, n);
     if (vec::plain_sum_ok(q) || (math::is_finite(q) && q < T(0))) return math::safe_sqrt(q);
@@ -77,7 +78,7 @@ class Lorentz {
   }
   HYPLORA_INLINE T product_form(T x0, T y0, T space_dot) const { return x0 * y0 - space_dot - K(); }
   HYPLORA_INLINE static T chord_form(T x0, T y0, T space_chord) { return space_chord - (x0 - y0) * (x0 - y0); }
-  /// ||x - y||_L = sqrt(<x-y, x-y>_L), rescaled only when the plain sum overflows.
+  /// ||x - y||_L = sqrt(<x-y, x-y>_L), rescaled only where the plain sums leave T's range.
   /// For points on H_K, two forms are equal and the better-conditioned one is used: the chord sum
   /// sum_i (x_i-y_i)^2 - (x_0-y_0)^2 (exact for close points) rounds like eps (x_0-y_0)^2, and
   /// 2 (-<x,y>_L - K) rounds like eps x_0 y_0. Where (x_0-y_0)^2 > 2 x_0 y_0 (points at very
