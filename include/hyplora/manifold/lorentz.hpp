@@ -58,7 +58,7 @@ class Lorentz {
   /// underflows (vec::plain_sum_ok).
   HYPLORA_INLINE static T tangent_norm(const T* v, index_t n) {
     const T q = minkowski(v, v, n);
-    if (vec::plain_sum_ok(q) || (math::is_finite(q) && q < T(0))) return math::safe_sqrt(q);
+    if (math::is_finite(q) && !(q >= T(0) && q < vec::min_plain_sum<T>())) return math::safe_sqrt(q);  // (< 0: rounding)
     if (!math::is_finite(vec::max_abs(v, n))) return q;  // Inf coordinates: nothing to rescue
     return vec::rescaled_norm([&](index_t i) { return v[i]; }, n, T(-1));
   }
@@ -112,7 +112,9 @@ class Lorentz {
       }
     } else {
       const T s = chord_form(x0, y0, space_chord());
-      if (vec::plain_sum_ok(s) || (math::is_finite(s) && s < T(0))) return math::safe_sqrt(s);  // (< 0: rounding)
+      // (< 0: rounding; written so, not as plain_sum_ok(s) || s < 0, which made the batched dist
+      // 1.4x slower under g++ 12)
+      if (math::is_finite(s) && !(s >= T(0) && s < vec::min_plain_sum<T>())) return math::safe_sqrt(s);
     }
     return rescaled(product);
   }

@@ -48,8 +48,12 @@ HYPLORA_INLINE T max_abs(const T* a, index_t n) {
 /// ~1e-146 in float64; each term's underflow error, at most 2^-150 in float, is then below eps^2 s).
 /// Elsewhere the norm is the rescaled form below (also 0, and NaN, where they are the answer).
 template <class T>
+HYPLORA_INLINE constexpr T min_plain_sum() {
+  return std::numeric_limits<T>::min() / std::numeric_limits<T>::epsilon();
+}
+template <class T>
 HYPLORA_INLINE bool plain_sum_ok(T s) {
-  return s >= std::numeric_limits<T>::min() / std::numeric_limits<T>::epsilon() && s <= Constants<T>::max_value();
+  return s >= min_plain_sum<T>() && s <= Constants<T>::max_value();
 }
 /// The overflow- and underflow-safe form of a norm whose plain sum of squares left T's range: m sqrt(r)
 /// with m = max_i |a_i|, r = s (a_0/m)^2 + sum_{i>=1} (a_i/m)^2, a_i = at(i); s = +1 gives the
