@@ -59,6 +59,15 @@ std::vector<std::string> train_args(const fs::path& model, const fs::path& out, 
   return a;
 }
 
+/// In a forked child: replaces it with argv (argv[0] a path); exit 127 where that fails.
+[[noreturn]] void exec_child(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
+  args.push_back(nullptr);
+  ::execv(args[0], args.data());
+  ::_exit(127);
+}
+
 /// Starts argv with stdout+stderr appended to `log`.
 pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
   const pid_t pid = ::fork();
@@ -69,11 +78,7 @@ pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
       ::dup2(fd, 1);
       ::dup2(fd, 2);
     }
-    std::vector<char*> args;
-    for (const auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
+    exec_child(argv);
   }
   return pid;
 }
@@ -190,11 +195,7 @@ SplitResult run_cli_split(std::vector<std::string> args, const fs::path& dir) {
     const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (o >= 0) ::dup2(o, 1);
     if (e >= 0) ::dup2(e, 2);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
+    exec_child(args);
   }
   const int code = wait_for(pid);
   return {code, slurp(out), slurp(err)};
@@ -422,11 +423,7 @@ TEST_CASE("out of memory says so and names the flags that set the memory", "[rel
       ::dup2(fd, 1);
       ::dup2(fd, 2);
     }
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
+    exec_child(args);
   }
   const int code = wait_for(pid);
   const std::string text = slurp(log);
