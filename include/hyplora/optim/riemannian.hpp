@@ -18,6 +18,7 @@
 
 #include "hyplora/core/config.hpp"
 #include "hyplora/core/constants.hpp"
+#include "hyplora/manifold/vector_ops.hpp"
 
 namespace hyplora::optim {
 
@@ -66,13 +67,6 @@ void check_points(const Manifold& M, const T* points, index_t count, index_t dim
       throw std::invalid_argument(std::string(who) + ": " + e.what());
     }
   }
-}
-/// Whether every coordinate of a point is finite (after a step: a diverging lr overflows expmap).
-template <class T>
-bool point_is_finite(const T* x, index_t dim) {
-  for (index_t j = 0; j < dim; ++j)
-    if (!std::isfinite(x[j])) return false;
-  return true;
 }
 /// After a step in which point `first_bad` (< count) became non-finite: the error that says so.
 [[noreturn]] inline void throw_diverged(const char* who, index_t first_bad, double lr) {
@@ -129,7 +123,7 @@ class RiemannianSGD {
       } else {
         M_.projx(y.data(), x, dim_);
       }
-      if (!detail::point_is_finite(x, dim_) && i < first_bad) first_bad = i;
+      if (!vec::all_finite(x, dim_) && i < first_bad) first_bad = i;  // a diverging lr overflows expmap
     }
     }  // omp parallel
     if (first_bad < count_) detail::throw_diverged("RiemannianSGD::step", first_bad, cfg_.lr);
@@ -187,7 +181,7 @@ class RiemannianAdam {
       M_.transp(x, y.data(), m, m, dim_);
       M_.projx(y.data(), x, dim_);
       M_.proju(x, m, m, dim_);
-      if (!detail::point_is_finite(x, dim_) && i < first_bad) first_bad = i;
+      if (!vec::all_finite(x, dim_) && i < first_bad) first_bad = i;  // a diverging lr overflows expmap
     }
     }  // omp parallel
     if (first_bad < count_) detail::throw_diverged("RiemannianAdam::step", first_bad, cfg_.lr);
