@@ -139,6 +139,20 @@ HYPLORA_INLINE void transposed_rank_dots(const Group& g, const T* dy, index_t d_
   for (index_t c = 0; c < RA; ++c)
     if (in_rank<R>(c, r)) acc[c] = g.reduce(acc[c]);
 }
+/// Values of a row's lane share that a program reads ahead (prefetch_share).
+inline constexpr int prefetch_values = 4;
+/// out[m] = v[lane + m width] for the first prefetch_values of this lane's share of a row of n
+/// values (0 beyond n, for a group past the last row, or where v is null): loads issued before a
+/// program's sums, where the loop that uses them comes after stores the compiler cannot tell apart
+/// from v and so could not start them early.
+template <class T, class Group>
+HYPLORA_INLINE void prefetch_share(const Group& g, const T* v, index_t n, T (&out)[prefetch_values]) {
+  HYPLORA_UNROLL
+  for (int m = 0; m < prefetch_values; ++m) {
+    const index_t j = g.lane + m * g.width;
+    out[m] = v && g.valid && j < n ? v[j] : T(0);
+  }
+}
 /// w[c] = src[c] for c < r, 0 beyond (a row of r values read by every lane of the group).
 template <index_t R, class T>
 HYPLORA_INLINE void load_rank_row(const T* src, index_t r, T (&w)[rank_bound<R>]) {
@@ -338,6 +352,10 @@ struct RankBackwardProgram {
     const index_t rr = R > 0 ? R : rows.r;
     const index_t i = g.row_or_first();
     const T* dy = dY + i * d_out;
+    // x and dx ahead: their loop comes after the dZs and dB_rows stores (docs/adapters.md, run 15)
+    T xs[pd::prefetch_values], dxs[pd::prefetch_values];
+    pd::prefetch_share(g, dX ? X + i * d_in : nullptr, d_in, xs);
+    pd::prefetch_share(g, dX ? dX + i * d_in : nullptr, d_in, dxs);
     T q[RA];
     pd::transposed_rank_dots<R>(g, dy, d_out, B, rr, q);
     if (!g.valid) return;
@@ -370,13 +388,19 @@ struct RankBackwardProgram {
     if (!dX) return;
     const T* x = X + i * d_in;
     T* dx = dX + i * d_in;
-    for (index_t j = g.lane; j < d_in; j += g.width) {
-      T s = k.e * x[j];
+    const auto dx_term = [&](index_t j, T xj) {  // e x_j + (A^T dzs)_j
+      T s = k.e * xj;
       HYPLORA_UNROLL
       for (index_t c = 0; c < RA; ++c)
         if (pd::in_rank<R>(c, rr)) s += dz[c] * A[c * d_in + j];
-      dx[j] += s;
+      return s;
+    };
+    HYPLORA_UNROLL
+    for (int m = 0; m < pd::prefetch_values; ++m) {
+      const index_t j = g.lane + m * g.width;
+      if (j < d_in) dx[j] = dxs[m] + dx_term(j, xs[m]);
     }
+    for (index_t j = g.lane + pd::prefetch_values * g.width; j < d_in; j += g.width) dx[j] += dx_term(j, x[j]);
   }
 };
 

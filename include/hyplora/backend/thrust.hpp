@@ -256,13 +256,13 @@ struct Thrust {
   /// (row_dots_then_rows, rows_then_add_scaled; longer rows: a block per row for the pass).
   static constexpr index_t row_pass_fuse_max = gpu_rows::block_row_min - 1;
   /// Row programs (adapter/row_programs.hpp) for rows of up to this many values: a whole branch
-  /// pass in one kernel, a group of gpu_rows::lanes_for(d) lanes per row.
+  /// pass in one kernel, a group of gpu_rows::lanes_for_rows(rows, d) lanes per row.
   static constexpr index_t row_program_max = gpu_rows::block_row_min - 1;
-  /// Runs program p over `rows` rows of about d values each (d chooses the lanes per row).
+  /// Runs program p over `rows` rows of about d values each (d and rows choose the lanes per row).
   template <class P>
   static void run_row_program(index_t rows, index_t d, const P& p) {
     if (rows <= 0) return;
-    HYPLORA_GPU_ROWS_LAUNCH(detail::row_program_kernel, gpu_rows::lanes_for(d), rows, detail::current_stream(), p, rows)
+    HYPLORA_GPU_ROWS_LAUNCH(detail::row_program_kernel, gpu_rows::lanes_for_rows(rows, d), rows, detail::current_stream(), p, rows)
     gpu_rows::check_launch("hyplora::backend::Thrust::", "run_row_program");
   }
   /// out[i] = <X_i, X_i>, then f(i), in one kernel (rows of d <= row_pass_fuse_max values).

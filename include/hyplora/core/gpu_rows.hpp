@@ -10,6 +10,7 @@
 
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <stdexcept>
 #include <string>
 
@@ -162,6 +163,28 @@ inline int lanes_for_multi_sum(index_t n) { return n > 256 ? 32 : (n > 128 ? 16 
 inline unsigned blocks_for(index_t rows, int lanes) {
   const index_t rows_per_block = threads_per_block / lanes;
   return unsigned((rows + rows_per_block - 1) / rows_per_block);
+}
+/// Streaming multiprocessors of the current device, read once per device (0 where it cannot be read).
+inline index_t sm_count() {
+  constexpr int max_devices = 64;
+  static std::atomic<int> cached[max_devices] = {};  // 0: not read yet
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= max_devices) return 0;
+  int v = cached[dev].load(std::memory_order_relaxed);
+  if (v == 0 && cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess)
+    cached[dev].store(v, std::memory_order_relaxed);
+  return index_t(v);
+}
+/// Lanes per row of a row program (backend::Thrust::run_row_program) over `rows` rows of n values:
+/// lanes_for(n), doubled up to 32 while the blocks would not cover the device's SMs. A program's
+/// rows are latency-bound, so spreading them over more SMs shortens the kernel: at 512 rows of 64
+/// (16 lanes: 32 blocks for an H200's 132 SMs) 32 lanes made the LoRA step 6 % and the HypLoRA
+/// steps 4 % faster as CUDA graphs; at 4096 rows (256 blocks) the lanes stay as they are.
+inline int lanes_for_rows(index_t rows, index_t n) {
+  int lanes = lanes_for(n);
+  const index_t sms = sm_count();
+  while (lanes < 32 && index_t(blocks_for(rows, lanes)) < sms) lanes *= 2;
+  return lanes;
 }
 inline void check_launch(const char* who, const char* what) {
   const cudaError_t e = cudaGetLastError();
