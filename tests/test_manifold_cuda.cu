@@ -133,6 +133,70 @@ int check_long_rows(int d) {
   return bad;
 }
 
+// Rows whose plain sums leave float's range take the rescaled form, computed by the row's lanes
+// (or block) together: coincident points (|x - y|^2 = 0; dist 0) and tiny points (1e-22 scale:
+// the squares underflow) through batched::gpu::dist with 8, 16 and 32 lanes and the block rows,
+// against the host's single-point dist (its serial rescaled form, checked against long double in
+// test_manifold_models) within (64 + n/4) eps relative. The odd rows are coincident, the even ones tiny.
+int check_rescaled_rows(int d) {
+  const int rows = 40, n = d + 1;
+  const L lor(RuntimeCurvature<float>(0.7f));
+  const B ball;
+  Rng rng(11 + d);
+  std::vector<float> Vx(size_t(rows) * n), Vy(Vx.size());
+  for (int r = 0; r < rows; ++r)
+    for (int i = 1; i < n; ++i) {
+      const float scale = r % 2 ? 1.0f / std::sqrt(float(d)) : 1e-22f;
+      Vx[size_t(r) * n + i] = scale * rng.normal<float>();
+      Vy[size_t(r) * n + i] = r % 2 ? Vx[size_t(r) * n + i] : scale * rng.normal<float>();
+    }
+  std::vector<float> X(Vx.size()), Y(Vx.size()), P(size_t(rows) * d), Q(P.size()), D(rows), E(rows);
+  for (int r = 0; r < rows; ++r) {
+    lor.expmap0(Vx.data() + size_t(r) * n, X.data() + size_t(r) * n, n);
+    lor.expmap0(Vy.data() + size_t(r) * n, Y.data() + size_t(r) * n, n);
+    for (int i = 0; i < d; ++i) P[size_t(r) * d + i] = 0.5f * Vx[size_t(r) * n + 1 + i], Q[size_t(r) * d + i] = 0.5f * Vy[size_t(r) * n + 1 + i];
+    D[r] = lor.dist(X.data() + size_t(r) * n, Y.data() + size_t(r) * n, n);
+    E[r] = ball.dist(P.data() + size_t(r) * d, Q.data() + size_t(r) * d, d);
+  }
+  float *dX, *dY, *dP, *dQ, *dD;
+  cudaMalloc(&dX, X.size() * 4), cudaMalloc(&dY, Y.size() * 4), cudaMalloc(&dP, P.size() * 4), cudaMalloc(&dQ, Q.size() * 4);
+  cudaMalloc(&dD, rows * 4);
+  cudaMemcpy(dX, X.data(), X.size() * 4, cudaMemcpyHostToDevice), cudaMemcpy(dY, Y.data(), Y.size() * 4, cudaMemcpyHostToDevice);
+  cudaMemcpy(dP, P.data(), P.size() * 4, cudaMemcpyHostToDevice), cudaMemcpy(dQ, Q.data(), Q.size() * 4, cudaMemcpyHostToDevice);
+  // both sum r = sum (a_i/m)^2 of up to n terms in their own order: (n/2) eps on r, n/4 on its root
+  const double tol = (64 + n / 4.0) * double(std::numeric_limits<float>::epsilon());
+  int bad = 0;
+  auto check = [&](const char* what, const std::vector<float>& host) {
+    std::vector<float> G(rows);
+    if (cudaDeviceSynchronize() != cudaSuccess) {
+      std::printf("FAILED: rescaled rows (d = %d, %s): %s\n", d, what, cudaGetErrorString(cudaGetLastError()));
+      ++bad;
+      return;
+    }
+    cudaMemcpy(G.data(), dD, rows * 4, cudaMemcpyDeviceToHost);
+    for (int r = 0; r < rows; ++r) {
+      const bool ok = r % 2 ? G[r] == 0.0f && host[r] == 0.0f
+                            : host[r] > 0.0f && std::fabs(double(G[r]) - double(host[r])) <= tol * double(host[r]);
+      if (!ok && bad++ < 10) std::printf("mismatch rescaled rows d = %d, %s row %d: device %.9g host %.9g\n", d, what, r, G[r], host[r]);
+    }
+  };
+  if (d <= 512) {  // the lane groups (longer rows take the block rows)
+    for (int lanes : {8, 16, 32}) {
+      batched::gpu::detail::dist(lor, dX, dY, dD, rows, n, nullptr, lanes);
+      check("lorentz dist, lane groups", D);
+      batched::gpu::detail::dist(ball, dP, dQ, dD, rows, d, nullptr, lanes);
+      check("ball dist, lane groups", E);
+    }
+  } else {
+    batched::gpu::dist(lor, dX, dY, dD, rows, n);
+    check("lorentz dist, block rows", D);
+    batched::gpu::dist(ball, dP, dQ, dD, rows, d);
+    check("ball dist, block rows", E);
+  }
+  cudaFree(dX), cudaFree(dY), cudaFree(dP), cudaFree(dQ), cudaFree(dD);
+  return bad;
+}
+
 int main() {
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
@@ -263,6 +327,7 @@ int main() {
   cudaFree(dVb), cudaFree(gX), cudaFree(gW), cudaFree(gD), cudaFree(gE), cudaFree(gP), cudaFree(gQ);
   if (nan_checked == 0 && bad++ < 10) std::printf("mismatch: the NaN row gave no NaN on the host\n");
   for (int dl : {700, 1500, 4096}) bad += check_long_rows(dl);
+  for (int dr : {16, 64, 1500}) bad += check_rescaled_rows(dr);
   std::printf("%s: %d mismatches in %d rows and the long rows\n", bad ? "FAILED" : "passed", bad, rows);
   return bad ? 1 : 0;
 }

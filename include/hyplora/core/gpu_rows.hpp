@@ -55,6 +55,28 @@ struct RowGroup {
 #endif
     return s;
   }
+  /// The largest term(j) over j < n, split over the group, to every lane (terms >= 0: 0 for none;
+  /// a NaN term never wins). Every lane of the warp must call it, as sum.
+  template <class T, class Term>
+  __device__ T max_of(index_t n, const Term& term) const {
+    T s = T(0);
+    if (valid) {
+      for (index_t j = lane; j < n; j += Lanes) {
+        const T t = term(j);
+        s = t > s ? t : s;
+      }
+    }
+#if defined(__CUDA_ARCH__)
+    for (int offset = Lanes / 2; offset > 0; offset /= 2) {
+      const T o = __shfl_xor_sync(0xffffffffu, s, offset);
+      s = o > s ? o : s;
+    }
+#endif
+    return s;
+  }
+  /// Whether p holds for any lane of the warp (every lane of the warp must call it): a branch
+  /// that holds shuffles is taken by the whole warp where any of its groups needs it.
+  __device__ static bool warp_any(bool p) { return __any_sync(0xffffffffu, p); }
   /// f(j) for j < n, split over the group (valid rows only).
   template <class F>
   __device__ void for_each(index_t n, const F& f) const {
@@ -95,6 +117,9 @@ struct BlockRow {
   /// The sum of s over the block's threads, returned to every thread (all threads must call it).
   template <class T>
   __device__ T sum(T s) const;
+  /// The largest s over the block's threads (s >= 0; a NaN never wins), to every thread.
+  template <class T>
+  __device__ T max(T s) const;
 };
 
 /// The block of a row program (adapter/row_programs.hpp): this thread and the block's threads.
@@ -121,10 +146,32 @@ __device__ T block_sum(T s) {
   __syncthreads();  // part is written again by the next sum
   return t;
 }
+/// The largest s over a block of threads_per_block threads (s >= 0; a NaN never wins), returned to
+/// every thread (all threads of the block must call it).
+template <class T>
+__device__ T block_max(T s) {
+  __shared__ T part[threads_per_block / 32];
+  for (int offset = 16; offset > 0; offset /= 2) {
+    const T o = __shfl_xor_sync(0xffffffffu, s, offset);
+    s = o > s ? o : s;
+  }
+  if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = s;
+  __syncthreads();
+  T t = T(0);
+#pragma unroll
+  for (int w = 0; w < threads_per_block / 32; ++w) t = part[w] > t ? part[w] : t;
+  __syncthreads();  // part is written again by the next reduction
+  return t;
+}
 template <int PerThread>
 template <class T>
 __device__ T BlockRow<PerThread>::sum(T s) const {
   return block_sum(s);
+}
+template <int PerThread>
+template <class T>
+__device__ T BlockRow<PerThread>::max(T s) const {
+  return block_max(s);
 }
 
 /// Row `blockIdx.x` of a row-major matrix with rows of d values, threads_per_block threads
