@@ -20,6 +20,16 @@ namespace hyplora::gpu_rows {
 
 constexpr int threads_per_block = 256;
 
+/// The combinations of the row reductions: sums, and maxima of values >= 0 (a NaN never wins).
+struct Plus {
+  template <class T>
+  HYPLORA_HOST_DEVICE T operator()(T a, T b) const { return a + b; }
+};
+struct Larger {
+  template <class T>
+  HYPLORA_HOST_DEVICE T operator()(T a, T b) const { return b > a ? b : a; }
+};
+
 /// One row per group of Lanes lanes (32 / Lanes rows per warp). Every lane of a warp takes part in
 /// the shuffles, also past the last row (`valid` false): a kernel must not return before its sums.
 template <int Lanes>
@@ -36,43 +46,39 @@ struct RowGroup {
   }
   /// The row, or row 0 past the last row (so that pointers stay in bounds; nothing is written).
   __device__ index_t row_or_first() const { return valid ? row : 0; }
-  /// Sum over j < n of term(j), split over the group; every lane of the group gets the sum.
-  template <class T, class Term>
-  __device__ T sum(index_t n, const Term& term) const {
+  /// op over j < n of term(j) (from 0), split over the group; every lane of the group gets the result.
+  template <class T, class Term, class Op>
+  __device__ T fold(index_t n, const Term& term, Op op) const {
     T s = T(0);
     if (valid) {
 #pragma unroll 4
-      for (index_t j = lane; j < n; j += Lanes) s += term(j);  // unrolled: several loads in flight per lane
+      for (index_t j = lane; j < n; j += Lanes) s = op(s, term(j));  // unrolled: several loads in flight per lane
     }
-    return reduce(s);
+    return reduce_with(s, op);
+  }
+  /// Sum over j < n of term(j), split over the group; every lane of the group gets the sum.
+  template <class T, class Term>
+  __device__ T sum(index_t n, const Term& term) const {
+    return fold<T>(n, term, Plus{});
+  }
+  /// The largest term(j) over j < n (terms >= 0: 0 for none; a NaN term never wins), as sum.
+  template <class T, class Term>
+  __device__ T max_of(index_t n, const Term& term) const {
+    return fold<T>(n, term, Larger{});
   }
   static constexpr index_t width = Lanes;
+  /// op of s over the group's lanes, to every lane (every lane of the warp must call it).
+  template <class T, class Op>
+  HYPLORA_HOST_DEVICE T reduce_with(T s, Op op) const {
+#if defined(__CUDA_ARCH__)
+    for (int offset = Lanes / 2; offset > 0; offset /= 2) s = op(s, __shfl_xor_sync(0xffffffffu, s, offset));
+#endif
+    return s;
+  }
   /// The sum of s over the group's lanes, to every lane (every lane of the warp must call it).
   template <class T>
   HYPLORA_HOST_DEVICE T reduce(T s) const {
-#if defined(__CUDA_ARCH__)
-    for (int offset = Lanes / 2; offset > 0; offset /= 2) s += __shfl_xor_sync(0xffffffffu, s, offset);
-#endif
-    return s;
-  }
-  /// The largest term(j) over j < n, split over the group, to every lane (terms >= 0: 0 for none;
-  /// a NaN term never wins). Every lane of the warp must call it, as sum.
-  template <class T, class Term>
-  __device__ T max_of(index_t n, const Term& term) const {
-    T s = T(0);
-    if (valid) {
-      for (index_t j = lane; j < n; j += Lanes) {
-        const T t = term(j);
-        s = t > s ? t : s;
-      }
-    }
-#if defined(__CUDA_ARCH__)
-    for (int offset = Lanes / 2; offset > 0; offset /= 2) {
-      const T o = __shfl_xor_sync(0xffffffffu, s, offset);
-      s = o > s ? o : s;
-    }
-#endif
-    return s;
+    return reduce_with(s, Plus{});
   }
   /// Whether p holds for any lane of the warp (every lane of the warp must call it): a branch
   /// that holds shuffles is taken by the whole warp where any of its groups needs it.
@@ -132,36 +138,29 @@ struct ThreadBlock {
   }
 };
 
-/// The sum of s over a block of threads_per_block threads, returned to every thread (all threads
-/// of the block must call it).
-template <class T>
-__device__ T block_sum(T s) {
+/// op of s over a block of threads_per_block threads (from 0), returned to every thread (all
+/// threads of the block must call it).
+template <class T, class Op>
+__device__ T block_reduce(T s, Op op) {
   __shared__ T part[threads_per_block / 32];
-  for (int offset = 16; offset > 0; offset /= 2) s += __shfl_xor_sync(0xffffffffu, s, offset);
+  for (int offset = 16; offset > 0; offset /= 2) s = op(s, __shfl_xor_sync(0xffffffffu, s, offset));
   if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = s;
   __syncthreads();
   T t = T(0);
 #pragma unroll
-  for (int w = 0; w < threads_per_block / 32; ++w) t += part[w];
-  __syncthreads();  // part is written again by the next sum
-  return t;
-}
-/// The largest s over a block of threads_per_block threads (s >= 0; a NaN never wins), returned to
-/// every thread (all threads of the block must call it).
-template <class T>
-__device__ T block_max(T s) {
-  __shared__ T part[threads_per_block / 32];
-  for (int offset = 16; offset > 0; offset /= 2) {
-    const T o = __shfl_xor_sync(0xffffffffu, s, offset);
-    s = o > s ? o : s;
-  }
-  if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = s;
-  __syncthreads();
-  T t = T(0);
-#pragma unroll
-  for (int w = 0; w < threads_per_block / 32; ++w) t = part[w] > t ? part[w] : t;
+  for (int w = 0; w < threads_per_block / 32; ++w) t = op(t, part[w]);
   __syncthreads();  // part is written again by the next reduction
   return t;
+}
+/// The sum of s over a block's threads, to every thread.
+template <class T>
+__device__ T block_sum(T s) {
+  return block_reduce(s, Plus{});
+}
+/// The largest s over a block's threads (s >= 0; a NaN never wins), to every thread.
+template <class T>
+__device__ T block_max(T s) {
+  return block_reduce(s, Larger{});
 }
 template <int PerThread>
 template <class T>

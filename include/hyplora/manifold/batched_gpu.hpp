@@ -79,13 +79,12 @@ __global__ void logmap0_rows(M m, const T* X, T* V, index_t rows, index_t n) {
 template <class T, class G, class Term>
 __device__ T group_rescaled_norm(const G& g, index_t n, const Term& term, T first_sign) {
   const T mx = g.template max_of<T>(n, [&](index_t j) { return math::abs(term(j)); });
-  const T m = mx == T(0) ? T(1) : mx;  // zeros, or NaN beside zeros: r is 0 or NaN
+  const T m = mx == T(0) ? T(1) : mx;  // as vec::rescaled_norm
   const T r = g.template sum<T>(n, [&](index_t j) {
     const T a = term(j) / m;
     return (j == 0 ? first_sign : T(1)) * a * a;
   });
-  if (mx == T(0)) return r == r ? T(0) : r;
-  return mx * (r < T(0) ? T(0) : std::sqrt(r));
+  return vec::rescaled_norm_from(mx, r);
 }
 /// The same for a block row held in registers: the differences xv - yv, beside a leading term
 /// `first` (its sign first_sign; 0 for none). Every thread of the block must call it.
@@ -108,9 +107,7 @@ __device__ T block_rescaled_diff_norm(const gpu_rows::BlockRow<PerThread>& b, co
     s += a * a;
   }
   const T f = first / m;
-  const T r = first_sign * f * f + b.sum(s);
-  if (mx == T(0)) return r == r ? T(0) : r;
-  return mx * (r < T(0) ? T(0) : std::sqrt(r));
+  return vec::rescaled_norm_from(mx, first_sign * f * f + b.sum(s));
 }
 
 template <int Lanes, class M, class T>
@@ -137,8 +134,8 @@ __global__ void dist_rows(M m, const T* X, const T* Y, T* out, index_t rows, ind
     const T dot = g.template sum<T>(ns, [&](index_t j) { return x[j + 1] * y[j + 1]; });
     const T chord = g.template sum<T>(ns, [&](index_t j) { return (x[j + 1] - y[j + 1]) * (x[j + 1] - y[j + 1]); });
     // the chord form's rescaled sum (coincident points: 0) by the group, where minkowski_diff_norm_from takes it
-    const bool rescale_chord = !m.needs_product_form(x[0], y[0]) && !m.chord_sum_usable(m.chord_form(x[0], y[0], chord));
     T chord_rescaled = T(0);
+    const bool rescale_chord = !m.needs_product_form(x[0], y[0]) && !vec::signed_sum_ok(m.chord_form(x[0], y[0], chord));
     if (g.warp_any(g.valid && rescale_chord))
       chord_rescaled = group_rescaled_norm(g, n, [&](index_t j) { return x[j] - y[j]; }, T(-1));
     if (!g.valid) return;
@@ -232,7 +229,7 @@ __global__ void dist_block_rows(M m, const T* X, const T* Y, T* out, index_t n) 
     }
     dot = b.sum(dot), chord = b.sum(chord);
     const T x0 = x[0], y0 = y[0];
-    const bool rescale_chord = !m.needs_product_form(x0, y0) && !m.chord_sum_usable(m.chord_form(x0, y0, chord));
+    const bool rescale_chord = !m.needs_product_form(x0, y0) && !vec::signed_sum_ok(m.chord_form(x0, y0, chord));
     const T chord_rescaled = rescale_chord ? block_rescaled_diff_norm(b, xv, yv, x0 - y0, T(-1)) : T(0);
     const T dn = m.minkowski_diff_norm_from(x0, y0, [&] { return dot; }, [&] { return chord; }, [&](bool product) {
       return product ? m.minkowski_diff_norm_rescaled(x, y, n, true) : chord_rescaled;

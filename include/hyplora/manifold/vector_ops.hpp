@@ -55,6 +55,21 @@ template <class T>
 HYPLORA_INLINE bool plain_sum_ok(T s) {
   return s >= min_plain_sum<T>() && s <= Constants<T>::max_value();
 }
+/// The same for a Minkowski sum (terms of either sign): finite and not an underflowed positive sum;
+/// a negative one is rounding (safe_sqrt reads it as 0). Written so, not as plain_sum_ok(s) || s < 0,
+/// which made the batched Lorentz dist 1.4x slower under g++ 12.
+template <class T>
+HYPLORA_INLINE bool signed_sum_ok(T s) {
+  return math::is_finite(s) && !(s >= T(0) && s < min_plain_sum<T>());
+}
+/// The rescaled norm m sqrt(r) from the largest magnitude m and the sum r of squared quotients
+/// (r < 0: rounding of a Minkowski sum, read as 0). m = 0: the terms were zeros (r = 0) or held a
+/// NaN (r NaN, when the quotients were taken by 1).
+template <class T>
+HYPLORA_INLINE T rescaled_norm_from(T m, T r) {
+  if (m == T(0)) return r == r ? T(0) : r;
+  return m * (r < T(0) ? T(0) : std::sqrt(r));
+}
 /// The overflow- and underflow-safe form of a norm whose plain sum of squares left T's range: m sqrt(r)
 /// with m = max_i |a_i|, r = s (a_0/m)^2 + sum_{i>=1} (a_i/m)^2, a_i = at(i); s = +1 gives the
 /// Euclidean norm, s = -1 the Minkowski one (a negative rounded r reads as 0). NaN coordinates give
@@ -63,17 +78,13 @@ template <class T, class At>
 HYPLORA_INLINE T rescaled_norm(const At& at, index_t n, T first_sign) {
   T m = T(0);
   for (index_t i = 0; i < n; ++i) m = math::abs(at(i)) > m ? math::abs(at(i)) : m;
-  if (m == T(0)) {  // zeros, or NaN beside zeros (0/0 would make NaN of the zeros too)
-    for (index_t i = 0; i < n; ++i)
-      if (at(i) != at(i)) return at(i);
-    return T(0);
-  }
+  const T d = m == T(0) ? T(1) : m;  // zeros, or NaN beside zeros: r is 0 or NaN (0/0 would make NaN of the zeros)
   T r = T(0);
   for (index_t i = 0; i < n; ++i) {
-    const T a = at(i) / m;
+    const T a = at(i) / d;
     r += (i == 0 ? first_sign : T(1)) * a * a;
   }
-  return m * (r < T(0) ? T(0) : std::sqrt(r));
+  return rescaled_norm_from(m, r);
 }
 /// Euclidean norm without overflow or underflow: the plain sum of squares, and a rescaled sum only
 /// where the plain one left T's range (coordinates above ~1e19 or below ~1e-16 in float32).
