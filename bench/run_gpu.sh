@@ -36,7 +36,7 @@ if command -v compute-sanitizer > /dev/null; then
   step "compute-sanitizer memcheck test_manifold_cuda" compute-sanitizer --tool memcheck --error-exitcode 3 "$build/tests/test_manifold_cuda"
   # shared-memory hazards of the block-per-row sums (core/gpu_rows.hpp BlockRow::sum)
   step "compute-sanitizer racecheck test_manifold_cuda" compute-sanitizer --tool racecheck --error-exitcode 3 "$build/tests/test_manifold_cuda"
-  # shared memory of the adapters' row programs (adapter/row_programs.hpp: G = B^T B per block)
+  # the block-per-row kernels of the adapters' backends (backend/thrust.hpp)
   step "compute-sanitizer racecheck test_backend_cuda" compute-sanitizer --tool racecheck --error-exitcode 3 "$build/tests/test_backend_cuda"
 fi
 step "bench_adapter_cuda 512 tokens" "$build/bench/bench_adapter_cuda" --reps 9 --tokens 512

@@ -82,14 +82,13 @@ struct CpuFusedRankRows : backend::Cpu {
   }
 };
 
-/// The CPU backend running the adapters' row programs on the host (kernels::run_row_program_serial,
-/// blocks of 5 rows), as backend::Thrust runs them under CUDA: checks the programs where no GPU
-/// is.
+/// The CPU backend running the adapters' row programs on the host (kernels::run_row_program_serial),
+/// as backend::Thrust runs them under CUDA: checks the programs where no GPU is.
 struct CpuRowPrograms : backend::Cpu {
   static constexpr index_t row_program_max = 512;
   template <class P>
   static void run_row_program(index_t rows, index_t, const P& p) {
-    kernels::run_row_program_serial(rows, 5, p);
+    kernels::run_row_program_serial(rows, p);
   }
 };
 

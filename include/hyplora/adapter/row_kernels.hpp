@@ -282,22 +282,33 @@ struct RankVjpRows {
   struct Coefficients {
     T ca2, ha, e;
   };
+  /// What coefficients reads of row i: the forward's per-row values (a row program loads them
+  /// before its sums, so that their latency overlaps the sums').
+  struct Inputs {
+    T n, q2;
+    RowFactor<T> lo, li;  // lo.radial = (h'(m)/m) a^2,  li.radial = f'(n)/n
+  };
+  HYPLORA_HOST_DEVICE Inputs inputs(index_t i) const {
+    return {row_n[i], row_q2[i], load_factor(lower_factor, i, nrows), load_factor(lift_factor, i, nrows)};
+  }
   /// The per-row scalars of row i from zq = Za_i.q; store: write row_e, row_K and row_s (a row
   /// program computes a row on every lane of its group and stores from one).
   HYPLORA_HOST_DEVICE Coefficients coefficients(index_t i, T zq, bool store) const {
-    const T n = row_n[i];
-    const RowFactor<T> lo = load_factor(lower_factor, i, nrows);  // radial = (h'(m)/m) a^2
-    const RowFactor<T> li = load_factor(lift_factor, i, nrows);   // radial = f'(n)/n
+    return coefficients(i, inputs(i), zq, store);
+  }
+  HYPLORA_HOST_DEVICE Coefficients coefficients(index_t i, const Inputs& in, T zq, bool store) const {
+    const RowFactor<T>& lo = in.lo;
+    const RowFactor<T>& li = in.li;
     const T a = li.f * inv_s;
     const T yg = a * zq;
     const T ca = lo.radial * zq;  // c a;  c a^2 and h a below
-    const T vdu = inv_s * (lo.f * zq + ca * row_q2[i]);
+    const T vdu = inv_s * (lo.f * zq + ca * in.q2);
     const T c2 = li.radial * vdu;
     const T e = c2 * inv_s * inv_s;
     if (store) {
       row_e[i] = e;
       row_K[i] = lo.df_dK * yg + li.df_dK * vdu;
-      row_s[i] = -inv_s * (li.f * vdu + c2 * n * n);
+      row_s[i] = -inv_s * (li.f * vdu + c2 * in.n * in.n);
     }
     return {ca * a, lo.f * a, e};
   }

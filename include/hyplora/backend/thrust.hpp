@@ -165,11 +165,7 @@ __global__ void rows_then_add_scaled_kernel(index_t n, F f, const T* X, const T*
 /// threads_per_block / Lanes rows per block.
 template <int Lanes, class P>
 __global__ void row_program_kernel(P p, index_t rows) {
-  __shared__ typename P::Shared sh;
-  const gpu_rows::ThreadBlock blk{index_t(threadIdx.x), gpu_rows::threads_per_block};
-  p.block_begin(sh, blk);
-  blk.sync();
-  p.row(gpu_rows::RowGroup<Lanes>(rows), sh);
+  p.row(gpu_rows::RowGroup<Lanes>(rows));
 }
 
 /// f(i), one row per thread, for row functors with per-row work (the adapters' rank-space rows):

@@ -128,16 +128,6 @@ struct BlockRow {
   __device__ T max(T s) const;
 };
 
-/// The block of a row program (adapter/row_programs.hpp): this thread and the block's threads.
-struct ThreadBlock {
-  index_t tid, threads;
-  HYPLORA_HOST_DEVICE void sync() const {
-#if defined(__CUDA_ARCH__)
-    __syncthreads();
-#endif
-  }
-};
-
 /// op of s over a block of threads_per_block threads (from 0), returned to every thread (all
 /// threads of the block must call it).
 template <class T, class Op>
