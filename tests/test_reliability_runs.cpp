@@ -493,6 +493,9 @@ TEST_CASE("bad flags fail before any work with a message naming the flag, and le
   expect_error({"sweep", "--model", m, "--out", o, "--dry-run", "--train-problems", "-5"}, {"--train-problems"});
   // --aggregate-only with nothing recorded (exited 0 with an empty summary)
   expect_error({"sweep", "--model", m, "--out", o, "--aggregate-only"}, {"--aggregate-only", "no cell of this grid is recorded"});
+  // --max-cells 0 with nothing recorded (wrote grid.json and an empty summary, exit 0)
+  expect_error({"sweep", "--model", m, "--out", o, "--max-cells", "0", "--variants", "lora", "--seeds", "0"},
+               {"--max-cells 0", "no cell of this grid is recorded"});
   // convert onto its own input; a .gguf name that is not GGUF
   const fs::path copy = tmp.path / "model.bin";
   fs::copy_file(model, copy);
@@ -524,6 +527,10 @@ TEST_CASE("bad flags fail before any work with a message naming the flag, and le
   // sweep --dry-run: a missing eval_data file was found only by the real run; the dry run made --out/cells
   const std::string missing = (tmp.path / "missing.jsonl").string();
   expect_error({"sweep", "--model", m, "--out", o, "--dry-run", "--variants", "lora", "--seeds", "0", "--eval-data",
+                "gsm8k:" + missing},
+               {"eval_data", "gsm8k:" + missing, "not found"});
+  // ... and the real run wrote --out/cells and grid.json before it found it
+  expect_error({"sweep", "--model", m, "--out", o, "--variants", "lora", "--seeds", "0", "--steps", "2", "--eval-data",
                 "gsm8k:" + missing},
                {"eval_data", "gsm8k:" + missing, "not found"});
   const fs::path grid_missing = tmp.path / "grid_missing.json";
@@ -558,6 +565,9 @@ TEST_CASE("bad flags fail before any work with a message naming the flag, and le
   ::setenv("HYPLORA_MAX_WEIGHT", "100", 1);
   const auto fine = run_cli({"generate", "--model", m, "--steps", "3", "--quiet"}, tmp.path / "fine.txt");
   CHECK(fine.code == 0);
+  ::setenv("HYPLORA_MAX_WEIGHT", "", 1);  // set but empty: unset (the default bound)
+  const auto empty = run_cli({"generate", "--model", m, "--steps", "3", "--quiet"}, tmp.path / "empty.txt");
+  CHECK(empty.code == 0);
   ::unsetenv("HYPLORA_MAX_WEIGHT");
 }
 
@@ -756,6 +766,10 @@ TEST_CASE("an existing run is not overwritten, --resume checks its flags and lea
   r = run_cli(edited_adapter("jinja.safetensors", [](auto& st) { st.metadata["settings"] = R"({"prompt-template": "jinja"})"; }), log);
   CHECK(r.code == 1);
   CHECK(r.text.find("jinja.safetensors: metadata \"settings\": 'prompt-template' is 'jinja'") != std::string::npos);
+  // an unknown prompt boundary (a newer build's, or damaged) was read as an older build's missing one
+  r = run_cli(edited_adapter("boundary.safetensors", [](auto& st) { st.metadata["prompt_boundary"] = "zzz"; }), log);
+  CHECK(r.code == 1);
+  CHECK(r.text.find("boundary.safetensors: metadata \"prompt_boundary\" is \"zzz\"") != std::string::npos);
   // no settings at all: scored with the default, with a warning that the template is unknown
   r = run_cli(edited_adapter("no_settings.safetensors", [](auto& st) { st.metadata.erase("settings"); }), log);
   CHECK(r.code == 0);

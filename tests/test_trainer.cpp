@@ -511,6 +511,13 @@ TEST_CASE("checkpoint: save and load round trip, corrupt checkpoints are errors"
   const auto old = train::load_checkpoint(dir / "old.safetensors");
   CHECK(old.state.step == 7);
   CHECK(std::isnan(old.state.initial_val_loss));
+  // this build's prompt boundary loads; an unknown one (read as an older build's) names the file and value
+  CHECK(old.prompt_boundary == "model_prompt");
+  auto boundary = st;
+  boundary.metadata["prompt_boundary"] = "zzz";
+  formats::write_safetensors(dir / "boundary.safetensors", boundary);
+  CHECK_THROWS_WITH(train::load_checkpoint(dir / "boundary.safetensors"),
+                    Catch::Contains("boundary.safetensors") && Catch::Contains("\"prompt_boundary\" is \"zzz\""));
   // a checkpoint without settings names the missing field and the file (was "map::at")
   st.metadata.erase("settings");
   formats::write_safetensors(dir / "nosettings.safetensors", st);

@@ -9,6 +9,7 @@
 #include "data/registry.hpp"
 #include "data/story_task.hpp"
 #include "formats/atomic_file.hpp"
+#include "formats/format_error.hpp"
 #include "model/load_model.hpp"
 #include "train/adapter_file.hpp"
 #include "train/evaluate.hpp"
@@ -79,7 +80,10 @@ std::string stored_prompt_template(const std::string& adapter_file, bool* model_
   hyplora::train::read_adapter_spec(adapter_file, &meta);
   if (model_prompt_boundary) {
     const auto b = meta.find(hyplora::data::kPromptBoundaryKey);
-    *model_prompt_boundary = b != meta.end() && b->second == hyplora::data::kPromptBoundary;
+    if (b != meta.end())
+      if (const auto problem = hyplora::data::prompt_boundary_problem(b->second); !problem.empty())
+        throw hyplora::formats::FormatError(adapter_file, problem);
+    *model_prompt_boundary = b != meta.end();
   }
   return hyplora::train::stored_prompt_template(meta, adapter_file);
 }

@@ -143,6 +143,7 @@ int run() {
                                   (opt.out / "cells").string() +
                                   " (run the sweep without --aggregate-only first, or check --out and the grid settings)");
   } else {
+    check_data_sources(grid);  // a missing data file, before --out is made
     RunStats st;
     try {
       st = run_sweep(grid, opt);
@@ -154,6 +155,10 @@ int run() {
               << " run now";
     if (st.cells_diverged) std::cout << " (" << st.cells_diverged << " diverged, recorded as such)";
     std::cout << ", " << st.cells_left << " left; " << hyplora::util::format_duration(st.seconds) << "\n";
+    if (recorded_cells(grid, opt.out).empty())  // --max-cells 0, or every cell claimed by other processes
+      throw std::invalid_argument("sweep: no cell of this grid is recorded in " + (opt.out / "cells").string() +
+                                  " yet, so no summary was written" +
+                                  (opt.max_cells == 0 ? " (--max-cells 0 runs none)" : ""));
   }
   const auto summary = write_summary(grid, opt.out);
   std::cout << summary.markdown_path.string() << "\n" << summary.markdown;

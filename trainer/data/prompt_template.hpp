@@ -54,4 +54,13 @@ std::vector<std::string> prompt_template_names();
 inline constexpr const char* kPromptBoundaryKey = "prompt_boundary";
 inline constexpr const char* kPromptBoundary = "model_prompt";
 
+/// Empty where a file's kPromptBoundaryKey entry is one this build knows (kPromptBoundary),
+/// otherwise what is wrong with it (a newer build's or a damaged file; files of older builds have
+/// no entry at all).
+inline std::string prompt_boundary_problem(const std::string& value) {
+  if (value == kPromptBoundary) return {};
+  return std::string("metadata \"") + kPromptBoundaryKey + "\" is \"" + value + "\"; this build knows \"" +
+         kPromptBoundary + "\" (or no entry, in files of older builds)";
+}
+
 }  // namespace hyplora::data

@@ -28,12 +28,13 @@ inline float parse_max_weight(const char* text) {
   return float(v);
 }
 
-/// The bound in use: kMaxWeightMagnitude, or HYPLORA_MAX_WEIGHT when set (for a model whose trained
-/// weights do reach beyond 1e6). Read once per process.
+/// The bound in use: kMaxWeightMagnitude, or HYPLORA_MAX_WEIGHT when set and not empty (for a
+/// model whose trained weights do reach beyond 1e6; `HYPLORA_MAX_WEIGHT=` reads as unset, as an
+/// empty variable does for most tools). Read once per process.
 inline float max_weight_magnitude() {
   static const float bound = [] {
     const char* env = std::getenv("HYPLORA_MAX_WEIGHT");
-    return env ? parse_max_weight(env) : kMaxWeightMagnitude;
+    return env && *env ? parse_max_weight(env) : kMaxWeightMagnitude;
   }();
   return bound;
 }

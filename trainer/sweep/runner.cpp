@@ -253,11 +253,15 @@ RunStats run_sweep(const SweepGrid& grid, const RunOptions& opt) {
   if (opt.shard_count < 1 || opt.shard_index < 0 || opt.shard_index >= opt.shard_count)
     throw std::invalid_argument("sweep: --shard must be i/n with 0 <= i < n");
   const auto t_start = Clock::now();
-  ResultsStore store(opt.out);
-  for (const auto& d : {opt.out, opt.out / "cells"})  // left by a killed writer; live shards' files are kept
-    for (const auto& p : formats::remove_stale_temp_files(d))
-      if (!opt.quiet) std::cerr << "hyplora sweep: removed " << p.string() << " (left by a killed writer)\n";
-  formats::write_file_atomically(opt.out / "grid.json", to_json(grid).dump(2) + "\n");
+  ResultsStore store(opt.out, false);  // reads only, until the model and the data are read
+  // --out/cells and grid.json, once nothing that is read can fail any more
+  const auto prepare_out = [&] {
+    fs::create_directories(opt.out / "cells");
+    for (const auto& d : {opt.out, opt.out / "cells"})  // left by a killed writer; live shards' files are kept
+      for (const auto& p : formats::remove_stale_temp_files(d))
+        if (!opt.quiet) std::cerr << "hyplora sweep: removed " << p.string() << " (left by a killed writer)\n";
+    formats::write_file_atomically(opt.out / "grid.json", to_json(grid).dump(2) + "\n");
+  };
 
   const auto all = expand_cells(grid);
   std::vector<CellSpec> todo;
@@ -279,12 +283,19 @@ RunStats run_sweep(const SweepGrid& grid, const RunOptions& opt) {
   if (!opt.quiet)
     std::cerr << "hyplora sweep: " << stats.cells_total << " cells, " << stats.cells_reused << " already recorded, "
               << todo.size() << " to run\n";
+  if (opt.max_cells == 0 && !todo.empty()) {  // runs none: reads and writes nothing
+    stats.cells_left = long(todo.size());
+    stats.seconds = seconds_since(t_start);
+    return stats;
+  }
   if (todo.empty()) {
+    prepare_out();
     stats.seconds = seconds_since(t_start);
     return stats;
   }
   train::set_thread_count(opt.threads);
-  SweepContext ctx = make_context(grid);
+  SweepContext ctx = make_context(grid);  // the model and every data set: a bad one fails here, nothing written
+  prepare_out();
   const long limit = opt.max_cells >= 0 ? std::min<long>(opt.max_cells, long(todo.size())) : long(todo.size());
   util::Progress progress("sweep", limit);
   // a stop signal between cells (during an evaluation) ends the sweep after that cell; during

@@ -104,7 +104,10 @@ Checkpoint load_checkpoint(const std::filesystem::path& path) {
   } catch (const std::exception& e) {
     throw formats::FormatError(file, std::string("bad checkpoint metadata \"settings\": ") + e.what());
   }
-  if (const auto b = st.metadata.find(data::kPromptBoundaryKey); b != st.metadata.end()) c.prompt_boundary = b->second;
+  if (const auto b = st.metadata.find(data::kPromptBoundaryKey); b != st.metadata.end()) {
+    if (const auto problem = data::prompt_boundary_problem(b->second); !problem.empty()) throw formats::FormatError(file, problem);
+    c.prompt_boundary = b->second;
+  }
   const auto* p = st.find("params");
   if (!p) throw formats::FormatError(file, "tensor 'params' is missing");
   const std::int64_t n = std::int64_t(p->data.size());
