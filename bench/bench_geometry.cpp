@@ -212,11 +212,14 @@ int run(int argc, char** argv) {
     add("Lorentz expmap0 (d+1)", rw_l, [&] { batched::expmap0(L, V.data(), X.data(), R, n); });
     batched::expmap0(L, W.data(), Y.data(), R, n);
     add("Lorentz dist (d+1)", 2.0 * R * n * 4 + R * 4.0, [&] { batched::dist(L, X.data(), Y.data(), D.data(), R, n); });
+    // coincident rows (X with itself): |x - y|^2 = 0 takes the rescaled form's all-zero test
+    add("Lorentz dist (d+1), coincident rows", 2.0 * R * n * 4 + R * 4.0, [&] { batched::dist(L, X.data(), X.data(), D.data(), R, n); });
     add("Poincare expmap0", rw, [&] { batched::expmap0(B, V.data(), X.data(), R, d); });
     batched::expmap0(B, V.data(), X.data(), R, d);
     batched::expmap0(B, W.data(), Y.data(), R, d);
     add("Poincare logmap0", rw, [&] { batched::logmap0(B, X.data(), V.data(), R, d); });
     add("Poincare dist", 2.0 * R * d * 4 + R * 4.0, [&] { batched::dist(B, X.data(), Y.data(), D.data(), R, d); });
+    add("Poincare dist, coincident rows", 2.0 * R * d * 4 + R * 4.0, [&] { batched::dist(B, X.data(), X.data(), D.data(), R, d); });
   }
   std::printf("threads: %d, reps: %d (median of reps after 2 warm-up runs, kernel and memcpy alternating)\n\n", omp_get_max_threads(), reps);
   std::printf("| op | rows x d | MB moved | time median (min-max) ms | GB/s | memcpy GB/s | fraction of bound |\n");

@@ -12,8 +12,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 [ -s "$OUT/results.md" ] || fail "no results.md"
 # every step ran and exited 0
 awk -F'\t' '$2 != 0 { print "step " $1 " exit " $2; bad = 1 } END { exit bad }' "$OUT/raw/steps.tsv" || fail "a step failed"
-# the tables are there: 7 geometry ops x 2 shapes, 7 adapter methods x 2 shapes, 3 model lines
-[ "$(grep -c '^| [LP]' "$OUT/raw/geometry.md")" -ge 14 ] || fail "geometry table incomplete"
+# the tables are there: 9 geometry ops x 2 shapes, 7 adapter methods x 2 shapes, 3 model lines
+[ "$(grep -c '^| [LP]' "$OUT/raw/geometry.md")" -ge 18 ] || fail "geometry table incomplete"
 [ "$(grep -c '^| [0-9]' "$OUT/raw/adapter.md")" -ge 14 ] || fail "adapter table incomplete"
 [ "$(grep -c 'tok/s' "$OUT/raw/model.txt")" -ge 3 ] || fail "model figures missing"
 grep -q '^## 1. Geometry' "$OUT/results.md" && grep -q '^## 3. Model' "$OUT/results.md" || fail "results.md sections missing"

@@ -21,6 +21,15 @@
 
 #define HYPLORA_INLINE HYPLORA_HOST_DEVICE inline
 
+// HYPLORA_COLD marks the rare path of a hot function (the rescaled norms, taken where a plain sum
+// of squares leaves T's range or is 0): out of line on the host, so that it neither grows the hot
+// code nor changes how the compiler inlines and vectorises it. Device code is left to nvcc.
+#if defined(__GNUC__) && !defined(__CUDA_ARCH__)
+#define HYPLORA_COLD __attribute__((noinline))
+#else
+#define HYPLORA_COLD
+#endif
+
 // HYPLORA_HOST_FLOAT_VIA_DOUBLE (default 1): float on the host evaluates the radial factors of
 // core/scalar_math.hpp in double, branch-free, rounded once. 0: host float takes the float forms
 // that device code compiles (libm calls and branches), so that a CPU can test them

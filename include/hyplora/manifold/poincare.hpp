@@ -102,7 +102,7 @@ class PoincareBall {
   HYPLORA_INLINE T dist_argument(const T* x, const T* y, index_t n) const {
     T x2, y2, d2;
     vec::sq3(x, y, n, x2, y2, d2);  // one pass over both rows
-    return dist_argument_from(x2, y2, vec::plain_sum_ok(d2) ? std::sqrt(d2) : vec::dist(x, y, n));
+    return dist_argument_from(x2, y2, vec::dist_from_sq(x, y, d2, n));
   }
   /// The argument from |x|^2, |y|^2 and |x - y| (the GPU rows compute the sums with a warp).
   HYPLORA_INLINE T dist_argument_from(T x2, T y2, T diff_norm) const {
