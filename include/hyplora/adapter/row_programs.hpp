@@ -9,9 +9,10 @@
 //                                  Pa = B^T u in one read of B; the factors (RankFactorRows);
 //                                  y += row_w u
 //   backward  LoraBackwardProgram  dz = scaling B^T dy (-> dZ),  dx += alpha_x A^T dz
-//             RankBackwardProgram  q = scaling B^T dy and B za in one read of B, the VJP rows (dZs,
-//                                  e, the K and s terms; RankVjpRows), dx += e x + A^T dzs, and the
-//                                  rows of dB_rows with dB = dB_rows^T Za
+//             RankBackwardProgram  q = scaling B^T dy (the forward's per-row values read before its
+//                                  sums), the VJP rows (dZs, e, the K and s terms; RankVjpRows),
+//                                  dx += e x + A^T dzs, and the rows of dB_rows with
+//                                  dB = dB_rows^T Za
 //
 // so that a rank-space HypLoRA step launches as many kernels as a LoRA step: the program and two
 // GEMMs over n each way (dB, dA), with the same shapes (docs/adapters.md, "Row programs").
@@ -278,9 +279,7 @@ struct RankForwardProgram {
       if (m < P) u[m] = uo;
     });
     q2 = g.reduce(q2);
-    HYPLORA_UNROLL
-    for (index_t c = 0; c < RA; ++c)
-      if (pd::in_rank<R>(c, rr)) pa[c] = g.reduce(pa[c]);
+    pd::reduce_rank_sums<R>(g, rr, pa);
     if (!g.valid) return;  // after the sums: every lane takes part in them
     const bool store = g.lane == 0;
     const T row_w = factor.row(i, xx, q2, store);
