@@ -227,6 +227,44 @@ TEST_CASE("gradients accumulate, and a zero mask gives zero loss and no gradient
   });
 }
 
+TEST_CASE("gradient accumulation over micro-batches with the step's mask sum equals one batch", "[model][gradient]") {
+  // Rows of a batch are independent sequences: the batch of B rows split into B micro-batches of one
+  // row, each divided by the whole batch's mask sum, accumulates the batch's gradient and loss.
+  Fixture f;
+  BasicLlamaModel<double> model(tiny_weights(false, 5));
+  BasicModelWeights<double> whole, parts;
+  whole.allocate(model.config());
+  parts.allocate(model.config());
+  const double loss_whole = model.forward_backward(f.tokens.data(), f.targets.data(), f.mask.data(), f.B, f.T, &whole);
+  double mask_sum = 0, per_row_means = 0;
+  for (double m : f.mask) mask_sum += m;
+  double loss_parts = 0;
+  for (int b = 0; b < f.B; ++b) {
+    const std::size_t o = std::size_t(b) * f.T;
+    loss_parts += model.forward_backward(f.tokens.data() + o, f.targets.data() + o, f.mask.data() + o, 1, f.T, &parts,
+                                         mask_sum);
+    per_row_means += model.evaluate_loss(f.tokens.data() + o, f.targets.data() + o, f.mask.data() + o, 1, f.T);
+  }
+  const double eps = std::numeric_limits<double>::epsilon();
+  CHECK(std::abs(loss_parts - loss_whole) <= 16 * eps * loss_whole);
+  // the rows' masks differ (3.5 and 6), so the mean of the per-row means is another number
+  CHECK(std::abs(per_row_means / f.B - loss_whole) > 1e-3 * loss_whole);
+  std::vector<const std::vector<double>*> tw, tp;
+  whole.for_each_tensor([&](const char*, const std::vector<double>& t) { tw.push_back(&t); });
+  parts.for_each_tensor([&](const char*, const std::vector<double>& t) { tp.push_back(&t); });
+  REQUIRE(tw.size() == tp.size());
+  for (std::size_t k = 0; k < tw.size(); ++k) {
+    double scale = 0;
+    for (double x : *tw[k]) scale = std::max(scale, std::abs(x));
+    for (std::size_t i = 0; i < tw[k]->size(); ++i) {
+      INFO("tensor " << k << " [" << i << "]");
+      CHECK(std::abs((*tp[k])[i] - (*tw[k])[i]) <= 64 * eps * scale);
+    }
+  }
+  CHECK_THROWS_WITH(model.forward_backward(f.tokens.data(), f.targets.data(), f.mask.data(), f.B, f.T, &parts, -1.0),
+                    Catch::Contains("loss_denominator") && Catch::Contains("negative"));
+}
+
 TEST_CASE("float instantiation agrees with double", "[model][gradient]") {
   Fixture f;
   const auto wd = tiny_weights(true, 5);

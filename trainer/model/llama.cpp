@@ -705,7 +705,7 @@ struct BatchedPasses {
   /// Masked mean cross-entropy over chunks of rows; with backward, dxf = dLoss/d(xf) and the
   /// classifier gradient (into the embedding when tied) accumulate.
   static Real classifier_loss(const Weights& w, Impl& I, const int* targets, const Real* mask, bool backward,
-                              Weights* gr) {
+                              Weights* gr, double denominator = 0) {
     const auto& c = w.config;
     const int d = c.dim, V = c.vocab_size;
     const long N = I.N;
@@ -721,6 +721,7 @@ struct BatchedPasses {
     }
     if (backward) std::fill(I.dxf.begin(), I.dxf.end(), Real(0));
     if (msum == 0) return Real(0);
+    if (denominator > 0) msum = denominator;  // the step's mask sum (gradient accumulation)
     const Real* Wc = w.output_weights().data();
     Real* gWc = gr ? (c.shared_classifier ? gr->token_embedding.data() : gr->classifier.data()) : nullptr;
     double loss = 0;
@@ -781,13 +782,16 @@ Real BasicLlamaModel<Real>::evaluate_loss(const int* tokens, const int* targets,
 
 template <class Real>
 Real BasicLlamaModel<Real>::forward_backward(const int* tokens, const int* targets, const Real* mask, int B, int T,
-                                             Weights* gr) {
+                                             Weights* gr, double loss_denominator) {
+  if (!(loss_denominator >= 0) || !std::isfinite(loss_denominator))
+    throw std::invalid_argument("LlamaModel::forward_backward: loss_denominator = " + std::to_string(loss_denominator) +
+                                " is negative or not finite");
   reserve(B, T);
   auto& I = *impl_;
   const auto& c = w_.config;
   if (gr) validate_weight_shapes(*gr, "LlamaModel::forward_backward gradient buffer");
   BatchedPasses<Real>::forward_trunk(w_, I, tokens, true);
-  const Real loss = BatchedPasses<Real>::classifier_loss(w_, I, targets, mask, true, gr);
+  const Real loss = BatchedPasses<Real>::classifier_loss(w_, I, targets, mask, true, gr, loss_denominator);
   const int d = c.dim;
   const std::size_t Nd = static_cast<std::size_t>(I.N) * d;
   std::fill(I.dres.begin(), I.dres.end(), Real(0));

@@ -92,8 +92,11 @@ class BasicLlamaModel {
   /// gradients accumulate in the hook), input_gradient() holds dLoss/d(embedded input), and
   /// when grads is non-null every weight's gradient is ACCUMULATED into it (same shapes as the
   /// weights; allocate with grads->allocate(config()) and zero between steps).
+  /// loss_denominator > 0 replaces sum_i m_i as the divisor of loss and gradient: with the mask sum
+  /// of a whole step of G micro-batches, the G calls accumulate exactly the gradient of one batch
+  /// of all of them (sum over the step's tokens / their count), and their returns add up to its loss.
   Real forward_backward(const int* tokens, const int* targets, const Real* mask, int B, int T,
-                        Weights* grads = nullptr);
+                        Weights* grads = nullptr, double loss_denominator = 0);
   /// dLoss / d(x0) (B*T, dim) of the last forward_backward, x0 = embedding rows of the tokens.
   const std::vector<Real>& input_gradient() const;
 

@@ -28,7 +28,10 @@ void to_json(nlohmann::json& j, const RunState& s) {
        {"elapsed_s", s.elapsed_s},
        {"initial_val_loss", finite_or_null(s.initial_val_loss)},
        {"last_val_loss", finite_or_null(s.last_val_loss)},
-       {"val_pending", s.val_pending}};
+       {"val_pending", s.val_pending},
+       {"loss_window_sum", s.loss_window_sum},
+       {"loss_window_steps", s.loss_window_steps},
+       {"last_grad_norm", s.last_grad_norm}};
 }
 
 void from_json(const nlohmann::json& j, RunState& s) {
@@ -49,6 +52,9 @@ void from_json(const nlohmann::json& j, RunState& s) {
   s.initial_val_loss = optional_loss("initial_val_loss");
   s.last_val_loss = optional_loss("last_val_loss");
   s.val_pending = j.contains("val_pending") && j.at("val_pending").get<bool>();
+  s.loss_window_sum = j.contains("loss_window_sum") ? j.at("loss_window_sum").get<double>() : 0.0;
+  s.loss_window_steps = j.contains("loss_window_steps") ? j.at("loss_window_steps").get<long>() : 0;
+  s.last_grad_norm = j.contains("last_grad_norm") ? j.at("last_grad_norm").get<double>() : 0.0;
   if (s.step < 0 || s.adam_t < 0 || s.adam_t > s.step) throw std::invalid_argument("inconsistent step counters");
   // each counter on its own, naming the field (consecutive_bad 1000 at step 2 was accepted)
   const auto inconsistent = [](const std::string& problem) {
@@ -62,6 +68,14 @@ void from_json(const nlohmann::json& j, RunState& s) {
   if (s.consecutive_bad < 0 || s.consecutive_bad > s.skipped_steps)
     inconsistent("consecutive_bad " + std::to_string(s.consecutive_bad) + " is not in [0, skipped_steps " +
                  std::to_string(s.skipped_steps) + "] (it counts the latest skipped steps)");
+  if (s.loss_window_steps < 0 || s.loss_window_steps > s.step)
+    inconsistent("loss_window_steps " + std::to_string(s.loss_window_steps) + " is not in [0, step " +
+                 std::to_string(s.step) + "]");
+  if (!std::isfinite(s.loss_window_sum) || (s.loss_window_steps == 0 && s.loss_window_sum != 0))
+    inconsistent("loss_window_sum " + nlohmann::json(s.loss_window_sum).dump() + " does not fit loss_window_steps " +
+                 std::to_string(s.loss_window_steps));
+  if (!(s.last_grad_norm >= 0) || !std::isfinite(s.last_grad_norm))
+    inconsistent("last_grad_norm " + nlohmann::json(s.last_grad_norm).dump() + " is not a finite norm");
   if (s.tokens_seen < 0) inconsistent("tokens_seen " + std::to_string(s.tokens_seen) + " is negative");
   if (!(s.elapsed_s >= 0)) inconsistent("elapsed_s " + nlohmann::json(s.elapsed_s).dump() + " is not a time >= 0");
 }

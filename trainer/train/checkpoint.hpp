@@ -33,6 +33,11 @@ struct RunState {
   /// A signal stopped the validation due at `step` (the initial one at step 0): a resume runs it
   /// before the next step.
   bool val_pending = false;
+  /// The training losses since the last log line (their sum and count): a resume continues the
+  /// window, so its next log line is the uninterrupted run's (checkpoints of older builds: 0, 0).
+  double loss_window_sum = 0;
+  long loss_window_steps = 0;
+  double last_grad_norm = 0;           ///< of the last applied step (what the next log line names)
 };
 void to_json(nlohmann::json& j, const RunState& s);
 void from_json(const nlohmann::json& j, RunState& s);

@@ -24,7 +24,12 @@ void AdapterOptimizer::step(AdapterSet& set, double lr) {
     float* m = m_.data() + off;
     float* v = v_.data() + off;
     const long n = u->num_params();
-    for (long i = 0; i < n; ++i) optim::adamw_update(p[i], g[i], m[i], v[i], rate, b1, b2, eps, wd, bc1, bc2);
+    // Weight decay on the factor matrices A and B only: the raw curvature and the norm scale are
+    // scalars of the geometry (decay would pull K to softplus(0) + K_min and s to 0), excluded as
+    // norm scales and biases are in the usual AdamW setup.
+    const long n_decayed = u->offset_B() + long(u->rank()) * u->d_out();
+    for (long i = 0; i < n; ++i)
+      optim::adamw_update(p[i], g[i], m[i], v[i], rate, b1, b2, eps, i < n_decayed ? wd : 0.0f, bc1, bc2);
     off += std::size_t(n);
   }
 }

@@ -4,6 +4,7 @@
 // over all adapters (unit order, as AdapterSet::gather_params()) so a checkpoint holds them whole.
 //   m = b1 m + (1-b1) g,  v = b2 v + (1-b2) g^2,
 //   p -= lr * ( m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps) + wd p )
+// (wd on A and B only; the raw curvature and the norm scale are not decayed)
 #include <vector>
 
 #include "train/adapter_set.hpp"

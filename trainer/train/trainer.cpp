@@ -557,10 +557,31 @@ TrainResult TrainingRun::run(bool resume) {
   util::Progress progress("train", I.total_steps, st.step);
   long steps_here = 0;
   long model_tokens_here = 0;
-  double loss_window = 0;
-  long loss_window_n = 0;
-  double last_grad_norm = 0;
   std::vector<std::size_t> idx;
+  std::vector<Batch> micro_batches;
+  // The log line of the steps since the last one (mean training loss), at every --log-every step and
+  // the last; a window of only skipped steps has no line.
+  const auto log_window = [&](double lr) {
+    if (st.loss_window_steps == 0 || (st.step % s.log_every != 0 && st.step != I.total_steps)) return;
+    const double el = seconds();
+    const double tps = el > 0 ? double(model_tokens_here) / el : 0;
+    const double window_loss = st.loss_window_sum / double(st.loss_window_steps);
+    I.append_log({{"step", st.step}, {"loss", window_loss}, {"lr", lr}, {"grad_norm", st.last_grad_norm},
+                  {"tokens_per_s", tps}, {"elapsed_s", st.elapsed_s + el}, {"K", A.mean_K()}});
+    if (!s.quiet) {
+      char val[40] = "";  // rounded as the summary's figures (it was cut: 0.158453 showed as 0.1584)
+      if (std::isfinite(last_val)) std::snprintf(val, sizeof val, " val %.4f", last_val);
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "loss %.4f lr %.2e gnorm %.3f %.0f tok/s%s", window_loss, lr, st.last_grad_norm,
+                    tps, val);
+      progress.update(st.step, buf, true);
+    }
+    st.loss_window_sum = 0;
+    st.loss_window_steps = 0;
+  };
+  const auto step_validates = [&](long step) {
+    return (s.eval_every > 0 && step % s.eval_every == 0) || step == I.total_steps;
+  };
 
   while (!stopped_in_validation && st.step < I.total_steps) {
     if (stop_requested() || (stop_after_steps >= 0 && steps_here >= stop_after_steps)) {
@@ -570,20 +591,25 @@ TrainResult TrainingRun::run(bool resume) {
       break;
     }
     A.zero_grad();
-    double loss_sum = 0;
+    // The step's loss is the masked mean over the target tokens of all its micro-batches, as one batch
+    // of batch * grad_accum examples would give: each micro-batch's sum is divided by the step's
+    // token count, not by its own (the mean of per-micro-batch means weighs short answers more).
+    micro_batches.clear();
     long step_targets = 0;
     for (int micro = 0; micro < s.grad_accum; ++micro) {
       idx.clear();
       const std::uint64_t first = (std::uint64_t(st.step) * std::uint64_t(s.grad_accum) + std::uint64_t(micro)) *
                                   std::uint64_t(s.batch);
       for (int b = 0; b < s.batch; ++b) idx.push_back(order.at(first + std::uint64_t(b)));
-      Batch b = make_batch(I.train_ex, idx, s.train_on_inputs);
-      loss_sum += double(I.model.forward_backward(b.tokens.data(), b.targets.data(), b.mask.data(), b.B, b.T));
-      step_targets += b.target_tokens;
+      micro_batches.push_back(make_batch(I.train_ex, idx, s.train_on_inputs));
+      step_targets += micro_batches.back().target_tokens;
+    }
+    double loss = 0;
+    for (const Batch& b : micro_batches) {
+      loss += double(I.model.forward_backward(b.tokens.data(), b.targets.data(), b.mask.data(), b.B, b.T, nullptr,
+                                              double(step_targets)));
       model_tokens_here += long(b.B) * b.T;
     }
-    const double loss = loss_sum / s.grad_accum;
-    if (s.grad_accum > 1) A.scale_grads(float(1.0 / s.grad_accum));
     if (after_backward) after_backward(st.step, A);
 
     if (!std::isfinite(loss) || !A.grads_finite()) {
@@ -605,11 +631,17 @@ TrainResult TrainingRun::run(bool resume) {
         break;
       }
       ++st.step;  // the data of a skipped step is consumed: the run stays a function of the step
+      log_window(I.sched.at(st.step - 1));
+      // a skipped step is a step: its validation and, at the last step, the final save still run
+      if (step_validates(st.step) && !validate(false)) {
+        stop_in_validation();
+        break;
+      }
       continue;
     }
     st.consecutive_bad = 0;
-    last_grad_norm = A.grad_norm();
-    if (s.clip > 0 && last_grad_norm > s.clip) A.scale_grads(float(s.clip / last_grad_norm));
+    st.last_grad_norm = A.grad_norm();
+    if (s.clip > 0 && st.last_grad_norm > s.clip) A.scale_grads(float(s.clip / st.last_grad_norm));
     const double lr = I.sched.at(st.step);
     opt.step(A, lr);
     if (double largest = 0; !A.params_plausible(&largest)) {
@@ -623,28 +655,11 @@ TrainResult TrainingRun::run(bool resume) {
     ++st.step;
     ++steps_here;
     st.tokens_seen += step_targets;
-    loss_window += loss;
-    ++loss_window_n;
+    st.loss_window_sum += loss;
+    ++st.loss_window_steps;
 
-    const double el = seconds();
-    const double tps = el > 0 ? double(model_tokens_here) / el : 0;
-    if (st.step % s.log_every == 0 || st.step == I.total_steps) {
-      I.append_log({{"step", st.step}, {"loss", loss_window / double(loss_window_n)}, {"lr", lr},
-                    {"grad_norm", last_grad_norm}, {"tokens_per_s", tps}, {"elapsed_s", st.elapsed_s + el},
-                    {"K", A.mean_K()}});
-      if (!s.quiet) {
-        char val[40] = "";  // rounded as the summary's figures (it was cut: 0.158453 showed as 0.1584)
-        if (std::isfinite(last_val)) std::snprintf(val, sizeof val, " val %.4f", last_val);
-        char buf[200];
-        std::snprintf(buf, sizeof buf, "loss %.4f lr %.2e gnorm %.3f %.0f tok/s%s", loss_window / double(loss_window_n),
-                      lr, last_grad_norm, tps, val);
-        progress.update(st.step, buf, true);
-      }
-      loss_window = 0;
-      loss_window_n = 0;
-    }
-    const bool eval_now = (s.eval_every > 0 && st.step % s.eval_every == 0) || st.step == I.total_steps;
-    if (eval_now && !validate(false)) {
+    log_window(lr);
+    if (step_validates(st.step) && !validate(false)) {
       stop_in_validation();
       break;
     }
