@@ -716,6 +716,110 @@ TEST_CASE("float stays right up to the lift's saturation", "[adapter][float]") {
   }
 }
 
+namespace {
+// A row whose |x|^2 overflows T (entries up to 1e25 in float, 1e200 in double): the lift is saturated
+// there, so the branch equals that of the same direction at a moderate saturated radius, |x| = 1e4 s
+// (the lift saturates at |x|/(s sqrtK) = 80 in float, 700 in double); dA and dB depend only on the
+// lifted point and agree too; dX is finite. The rank-space call returned a branch of 0 for such a
+// row (and a NaN dX in float); naive was NaN.
+template <class V, class T, class Backend>
+void check_overflowing_row(double dropout) {
+  AdapterConfig c;
+  c.d_in = 6; c.d_out = 5; c.rank = 3; c.seed = 4; c.dropout = dropout;
+  Adapter<V, T, Backend> far_ad(c), near_ad(c);
+  randomize_B(far_ad, 8, 0.5);
+  randomize_B(near_ad, 8, 0.5);
+  const index_t n = 3, di = c.d_in, dO = c.d_out;
+  const double huge = std::is_same_v<T, float> ? 1e25 : 1e200;
+  const double s = V::scaled ? std::sqrt(double(di)) : 1.0;
+  const std::vector<double> dir = random_vec<double>(std::size_t(n * di), 9, 1.0);
+  std::vector<T> Xfar(dir.size()), Xnear(dir.size());
+  for (index_t i = 0; i < n; ++i) {
+    double mx = 0, nn = 0;
+    for (index_t j = 0; j < di; ++j) {
+      mx = std::max(mx, std::abs(dir[std::size_t(i * di + j)]));
+      nn += dir[std::size_t(i * di + j)] * dir[std::size_t(i * di + j)];
+    }
+    // row 1 stays moderate in both calls: only the far rows differ
+    const double far_scale = i == 1 ? 1e4 * s / std::sqrt(nn) : huge / mx;
+    for (index_t j = 0; j < di; ++j) {
+      const std::size_t k = std::size_t(i * di + j);
+      Xfar[k] = T(dir[k] * far_scale);
+      Xnear[k] = T(dir[k] * 1e4 * s / std::sqrt(nn));
+    }
+  }
+  const std::vector<T> dY = random_vec<T>(std::size_t(n * dO), 10, 1.0);
+  std::vector<T> Yfar(std::size_t(n * dO), T(0)), Ynear = Yfar, dXfar(Xfar.size(), T(0)), dXnear = dXfar;
+  const bool training = dropout > 0;  // the same masks: both adapters draw call 0
+  far_ad.forward_branch(Xfar.data(), Yfar.data(), n, training);
+  near_ad.forward_branch(Xnear.data(), Ynear.data(), n, training);
+  far_ad.backward_branch(Xfar.data(), dY.data(), dXfar.data(), n);
+  near_ad.backward_branch(Xnear.data(), dY.data(), dXnear.data(), n);
+  // the direction of a far row is rounded once more (x / max |x|): tens of eps of the result
+  const double tol = 64.0 * double(std::numeric_limits<T>::epsilon());
+  auto agree = [&](const std::vector<T>& a, const std::vector<T>& b, const char* what) {
+    double scale = 0, err = 0;
+    for (std::size_t k = 0; k < a.size(); ++k) {
+      scale = std::max(scale, std::abs(double(b[k])));
+      err = std::max(err, std::abs(double(a[k]) - double(b[k])));
+    }
+    INFO(V::name << " " << what << ": max error " << err << " of max " << scale);
+    CHECK(scale > 0);
+    CHECK(err <= tol * scale);
+  };
+  agree(Yfar, Ynear, "Y");
+  const auto gfar = far_ad.grads_to_host(), gnear = near_ad.grads_to_host();
+  const auto& L = far_ad.layout();
+  agree(std::vector<T>(gfar.begin() + L.A, gfar.begin() + L.B + L.B_size),
+        std::vector<T>(gnear.begin() + L.A, gnear.begin() + L.B + L.B_size), "dA, dB");
+  for (T v : dXfar) CHECK(std::isfinite(double(v)));
+  for (T v : gfar) CHECK(std::isfinite(double(v)));
+}
+template <class T>
+void check_overflowing_rows_all(double dropout) {
+  check_overflowing_row<HypLoraLorentz, T, backend::Cpu>(dropout);
+  check_overflowing_row<HypLoraPoincare, T, backend::Cpu>(dropout);
+  check_overflowing_row<Naive, T, backend::Cpu>(dropout);
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("a row whose squared norm overflows gets the saturated branch", "[adapter][range]", float, double) {
+  for (double dropout : {0.0, 0.3}) {  // the rank-space form (it falls back to the explicit lift) and the explicit rows
+    INFO("dropout " << dropout);
+    check_overflowing_rows_all<TestType>(dropout);
+  }
+}
+
+TEST_CASE("alpha and K_init must fit the scalar type; a NaN curvature throws before backward touches dX", "[adapter][errors]") {
+  AdapterConfig c;
+  c.d_in = 4; c.d_out = 3; c.rank = 2;
+  AdapterConfig bad = c; bad.alpha = 1e39;  // alpha / r = 5e38: inf in float
+  CHECK_THROWS_WITH((Adapter<Lora, float, backend::Cpu>(bad)), Catch::Contains("alpha / rank") && Catch::Contains("5e+38"));
+  CHECK_NOTHROW(Adapter<Lora, double, backend::Cpu>(bad));
+  bad.alpha = 1e-50;  // 0 in float: the branch would be off without a word
+  CHECK_THROWS_WITH((Adapter<HypLoraLorentz, float, backend::Cpu>(bad)), Catch::Contains("alpha / rank"));
+  bad.alpha = 0;  // an explicit 0 is the user's choice
+  CHECK_NOTHROW(Adapter<Lora, float, backend::Cpu>(bad));
+  bad = c; bad.K_init = 1e300;
+  CHECK_THROWS_WITH((Adapter<HypLoraLorentz, float, backend::Cpu>(bad)), Catch::Contains("K_init") && Catch::Contains("1e+300"));
+  CHECK_NOTHROW(Adapter<Lora, float, backend::Cpu>(bad));  // LoRA has no curvature to fit
+  bad = c; bad.curvature = CurvatureMode::shared; bad.K_init = bad.K_min / 2;  // both ignored when shared
+  CHECK_NOTHROW(Adapter<HypLoraLorentz, double, backend::Cpu>(bad));
+
+  c.curvature = CurvatureMode::learnable;
+  Adapter<HypLoraLorentz, double, backend::Cpu> ad(c);
+  randomize_B(ad, 3, 0.5);
+  const std::vector<double> W = random_vec<double>(12, 5, 0.5), X = random_vec<double>(8, 6, 1.0),
+                            dY = random_vec<double>(6, 7, 1.0);
+  std::vector<double> Y(6, 0.0), dX(8, 0.25), dW(12, 0.5);
+  ad.forward(W.data(), nullptr, X.data(), Y.data(), 2, false);
+  ad.params()[ad.layout().curvature] = std::numeric_limits<double>::quiet_NaN();  // e.g. a bad optimiser step
+  CHECK_THROWS_WITH(ad.backward(W.data(), X.data(), dY.data(), dX.data(), 2, dW.data()),
+                    Catch::Contains("curvature_raw"));
+  CHECK(dX == std::vector<double>(8, 0.25));
+  CHECK(dW == std::vector<double>(12, 0.5));
+}
+
 #include "hyplora/adapter/dispatch.hpp"
 
 TEST_CASE("variant names round-trip through dispatch_variant", "[adapter][dispatch]") {

@@ -24,8 +24,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "hyplora/adapter/config.hpp"
@@ -132,6 +134,12 @@ inline constexpr index_t fused_rank_max = kernels::max_program_rank;
 /// Backend::row_program_max values in one kernel; backend::Thrust under CUDA).
 template <class Backend>
 inline constexpr bool runs_row_programs = requires { Backend::row_program_max; };
+/// Whether a backend's buffers live on a CUDA device (a read of them is a synchronising copy).
+template <class Backend>
+inline constexpr bool backend_on_cuda = [] {
+  if constexpr (requires { Backend::is_cuda; }) return bool(Backend::is_cuda);
+  else return false;
+}();
 
 template <class Variant, class T, class Backend>
 class Adapter {
@@ -144,7 +152,13 @@ class Adapter {
   explicit Adapter(const AdapterConfig& config) : cfg_(config) {
     cfg_.validate();
     d_in_ = cfg_.d_in; d_out_ = cfg_.d_out; r_ = cfg_.rank;
+    // alpha / r in T: a float adapter took alpha = 1e39 as scaling inf (a NaN layer even at B = 0),
+    // and alpha = 1e-50 as 0 (the branch silently off)
     scaling_ = T(cfg_.scaling());
+    if (!std::isfinite(double(scaling_)) || (cfg_.alpha != 0.0 && scaling_ == T(0)))
+      throw std::invalid_argument("AdapterConfig: alpha / rank = " + format_number(cfg_.scaling()) +
+                                  " (alpha " + format_number(cfg_.alpha) + ", rank " + std::to_string(cfg_.rank) +
+                                  ") is out of range for the adapter's scalar type");
     // input norm scale
     ScaleMode sm = cfg_.scale;
     if (sm == ScaleMode::automatic)
@@ -155,7 +169,14 @@ class Adapter {
     curv_mode_ = cfg_.curvature;
     if (Variant::paper && curv_mode_ == CurvatureMode::fixed) curv_mode_ = CurvatureMode::learnable;
     if (!Variant::uses_curvature) curv_mode_ = CurvatureMode::fixed;
-    fixed_K_ = RuntimeCurvature<T>(T(cfg_.K_init)).K();
+    // K_init in T: an error naming it where the variant uses K (RuntimeCurvature's own message did not
+    // say which setting); variants without a curvature keep it for K() only, or 1 where it does not fit
+    const T K_init = T(cfg_.K_init);
+    const bool K_fits = K_init > T(0) && std::isfinite(double(K_init));
+    if (Variant::uses_curvature && !Variant::paper && curv_mode_ != CurvatureMode::shared && !K_fits)
+      throw std::invalid_argument("AdapterConfig: K_init = " + format_number(cfg_.K_init) +
+                                  " is out of range for the adapter's scalar type");
+    fixed_K_ = K_fits ? RuntimeCurvature<T>(K_init).K() : T(1);
     ms_.sinh_clamp = T(cfg_.paper_sinh_clamp);
     ms_.theta_eps = T(cfg_.paper_theta_eps);
     // layout
@@ -300,8 +321,15 @@ class Adapter {
             Backend::for_rows(n, scale, r_);
           }
         });
-        expand_rows_add_transposed<Backend>(buf(W_), n, r_, T(1), B(), d_out_, Y);  // Y += W B^T
-        return;
+        if (rank_space_in_range(n)) {
+          expand_rows_add_transposed<Backend>(buf(W_), n, r_, T(1), B(), d_out_, Y);  // Y += W B^T
+          return;
+        }
+        // A row beyond the rank-space form's range (|x|^2 or q2 = |A x|_G^2 overflows T: |x| > ~1e19
+        // in float): this call takes the explicit lift, whose norms are rescaled (row_norm); Y is
+        // untouched so far. It returned a branch of 0 for such a row (and a NaN dX in float).
+        rank_space_ = false;
+        widen(n);
       }
       Backend::for_rows(n, kernels::LiftRows<Variant, T>{X, buf(U_), d_in_, in_, Kv, ms_}, d_in_);
       Uin = buf(U_);
@@ -310,7 +338,6 @@ class Adapter {
       Backend::for_rows(n, kernels::DropoutRows<T>{X, buf(U_), d_in_, in_}, d_in_);
       Uin = buf(U_);
     }
-    last_U_ = Uin;
     last_zalpha_ = zalpha;
     // Z = zalpha U A^T  (n x r)
     project_rows<Backend>(Uin, n, d_in_, A(), r_, zalpha, buf(Z_), static_cast<T*>(nullptr));
@@ -395,6 +422,9 @@ class Adapter {
     check_ptrs(X, dY, n, "backward");
     require_forward_of(n, "backward");  // before any output is touched
     if (n == 0) return;
+    // and the curvature, which backward_branch needs: a raw curvature made NaN between forward and
+    // backward threw there after dX and dW had taken dY W and dY^T X
+    if constexpr (Variant::uses_curvature) (void)current_K();
     if (dX) {
       if (!W) throw std::invalid_argument("Adapter::backward: W is null but dX was requested");
       Backend::gemm(false, false, n, d_in_, d_out_, T(1), dY, d_out_, W, d_in_, T(1), dX, d_in_);
@@ -413,11 +443,9 @@ class Adapter {
     if (n <= capacity_) return;
     last_n_ = -1;
     // d-sized buffers only where dropout needs the masked input (rank-space evaluation otherwise)
-    const bool widen = cfg_.dropout > 0.0;
-    if (widen) { Backend::resize(U_, n * d_in_); Backend::resize(dU_, n * d_in_); }
+    if (cfg_.dropout > 0.0) widen(n);
     Backend::resize(Z_, n * r_);
     Backend::resize(dZ_, n * r_);
-    if (Variant::has_lower && widen) { Backend::resize(Yb_, n * d_out_); Backend::resize(dYb_, n * d_out_); }
     if (Variant::has_lift) {
       Backend::resize(Za_, n * r_);
       Backend::resize(Pa_, n * r_);
@@ -446,6 +474,46 @@ class Adapter {
   }
 
  private:
+  /// The d-sized buffers of the explicit maps (the masked or lifted input U, the lower map's input
+  /// Yb and their gradients) for n rows: with dropout, or for a call beyond the rank-space range.
+  void widen(index_t n) {
+    if (n <= wide_capacity_) return;
+    Backend::resize(U_, n * d_in_);
+    Backend::resize(dU_, n * d_in_);
+    if (Variant::has_lower) { Backend::resize(Yb_, n * d_out_); Backend::resize(dYb_, n * d_out_); }
+    wide_capacity_ = n;
+  }
+  /// Whether every row's n = |x|/s and q2 of the rank-space forward are finite. Not checked on a
+  /// CUDA device: the read would synchronise (and break a graph capture).
+  bool rank_space_in_range(index_t n) {
+    if constexpr (backend_on_cuda<Backend>) {
+      return true;
+    } else {
+      return all_finite_host(buf(rowN_), n) && all_finite_host(buf(rowQ2_), n);
+    }
+  }
+  /// No Inf or NaN among p[0..n) (host memory): an OR of exponent tests over the bits, which g++
+  /// vectorises (a loop that returns at the first non-finite value, or a sum, does not: 0.7 us a
+  /// 512-row array, 1% of LoRA's step at d = 64).
+  static bool all_finite_host(const T* p, index_t n) {
+    if constexpr (sizeof(T) == 4 || sizeof(T) == 8) {
+      using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+      constexpr Bits exponent = sizeof(T) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
+      Bits bad = 0;
+      for (index_t i = 0; i < n; ++i) {
+        Bits b;
+        std::memcpy(&b, p + i, sizeof b);
+        bad |= Bits((b & exponent) == exponent);
+      }
+      return bad == 0;
+    } else {
+      for (index_t i = 0; i < n; ++i)
+        if (!std::isfinite(p[i])) return false;
+      return true;
+    }
+  }
+
+ private:
   const T* cptr() const { return Backend::data(params_); }
   T* buf(vector_type& v) { return Backend::data(v); }
   static std::vector<T> to_host(const T* p, index_t n) {
@@ -458,7 +526,15 @@ class Adapter {
     return LearnableCurvature<T>::from_raw(shared_->raw, shared_->K_min);
   }
   T current_K() const {
-    const T k = K();
+    T k;
+    try {
+      k = K();
+    } catch (const std::invalid_argument& e) {  // a learned raw curvature that went NaN: name the parameter
+      throw std::invalid_argument(std::string("Adapter<") + Variant::name + ">: " +
+                                  (curv_mode_ == CurvatureMode::shared ? "the shared curvature's raw value"
+                                                                       : "parameter curvature_raw") +
+                                  " gives no curvature: " + e.what());
+    }
     if (!(k > T(0)) || !std::isfinite(double(k)))
       throw std::invalid_argument(std::string("Adapter<") + Variant::name + ">: curvature K is not positive/finite");
     return k;
@@ -515,7 +591,6 @@ class Adapter {
         }
       });
     }
-    last_U_ = X;
     last_zalpha_ = in_.inv_s;
   }
   /// Backward of forward_programs: the program, then dB += dB_rows^T Za (radial; the program's
@@ -646,9 +721,8 @@ class Adapter {
   vector_type rowZq_, rowCa2_, rowHa_;  // the three-pass VJP rows (backends without fuse_rank_rows)
   bool rank_space_ = false;
   bool programs_ = false;  // the last forward ran as row programs (the backward does too)
-  index_t capacity_ = 0;
+  index_t capacity_ = 0, wide_capacity_ = 0;
   index_t last_n_ = -1;
-  const T* last_U_ = nullptr;
   T last_zalpha_ = T(1);
   kernels::InputMap<T> in_;
   std::uint64_t dropout_calls_ = 0;

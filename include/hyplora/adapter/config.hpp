@@ -57,7 +57,8 @@ struct AdapterConfig {
     if (!(dropout >= 0.0 && dropout < 1.0)) bad("dropout must be in [0, 1), got " + format_number(dropout));
     if (!(K_init > 0.0) || !std::isfinite(K_init)) bad("K_init must be positive and finite, got " + format_number(K_init));
     if (!(K_min > 0.0) || !std::isfinite(K_min)) bad("K_min must be positive and finite");
-    if (curvature != CurvatureMode::fixed && !(K_init > K_min)) bad("learnable K_init must exceed K_min");
+    // (a shared curvature takes K and K_min from its SharedCurvature: both settings are ignored)
+    if (curvature == CurvatureMode::learnable && !(K_init > K_min)) bad("learnable K_init must exceed K_min");
     // a scale is divided by: it must be a normal float (1/s finite in the adapter's scalar type too)
     if (!(scale_init == 0.0 || (scale_init >= 1e-30 && scale_init <= 1e30)))
       bad("scale_init must be 0 (= sqrt(d_in)) or in [1e-30, 1e30], got " + format_number(scale_init));

@@ -52,19 +52,37 @@ struct RowDotRows {
   HYPLORA_HOST_DEVICE void operator()(index_t i) const { out[i] = coeff * dot(A + i * d, B + i * d, d); }
 };
 
+/// |y| without overflow of the sum of squares (the lower map's input reaches sinh(t) of the lift,
+/// up to float's range; the lift's input |x| may exceed sqrt(max) too): sqrt(y.y), or where that overflows, M sqrt((y/M).(y/M)) with M = max |y_j|.
+template <class T>
+HYPLORA_INLINE T row_norm(const T* y, index_t d) {
+  const T n2 = dot(y, y, d);
+  if (n2 <= Constants<T>::max_value()) return std::sqrt(n2);
+  T M = T(0);
+  for (index_t j = 0; j < d; ++j) M = math::abs(y[j]) > M ? math::abs(y[j]) : M;
+  if (!(M <= Constants<T>::max_value())) return n2;  // NaN or Inf entries: not a norm to rescue
+  const T inv = T(1) / M;
+  T s = T(0);
+  for (index_t j = 0; j < d; ++j) s += (y[j] * inv) * (y[j] * inv);
+  return M * std::sqrt(s);
+}
+
 /// Lift: v = x * mask / s, U = f(|v|) v.
 template <class V, class T>
 struct LiftRows {
   const T* X; T* U; index_t d; InputMap<T> in; T K; MapSettings<T> ms;
   HYPLORA_HOST_DEVICE void operator()(index_t i) const {
     const T* x = X + i * d; T* u = U + i * d;
-    T n2 = T(0);
+    T n;
     if (in.p > T(0)) {
+      T n2 = T(0);
       for (index_t j = 0; j < d; ++j) { u[j] = x[j] * in.mult(i, j, d); n2 += u[j] * u[j]; }
+      n = n2 <= Constants<T>::max_value() ? std::sqrt(n2) : row_norm(u, d);
     } else {  // no dropout: plain loops the compiler vectorises
-      n2 = dot(x, x, d) * in.inv_s * in.inv_s;
+      const T xx = dot(x, x, d);
+      n = xx <= Constants<T>::max_value() ? std::sqrt(xx * in.inv_s * in.inv_s) : row_norm(x, d) * in.inv_s;
     }
-    const RadialFactor<T> r = V::lift(std::sqrt(n2), K, ms);
+    const RadialFactor<T> r = V::lift(n, K, ms);
     if (in.p > T(0)) {
       for (index_t j = 0; j < d; ++j) u[j] *= r.f;
     } else {
@@ -91,9 +109,12 @@ struct LiftVjpRows {
       n2 = xx * in.inv_s * in.inv_s;
       vg = xg * in.inv_s;
     }
-    const T n = std::sqrt(n2);
+    // |v|^2 beyond T's range (|x| > ~1e19 in float): the norm rescaled, as the forward's LiftRows
+    const bool n2_in_range = n2 <= Constants<T>::max_value();
+    const T n = n2_in_range ? std::sqrt(n2) : drop ? masked_norm(x, i, d) : row_norm(x, d) * in.inv_s;
     const RadialFactor<T> r = V::lift(n, K, ms);
     const T c = n > Constants<T>::min_norm() ? (r.ndf / n) * (vg / n) : T(0);
+    const T cn2 = n2_in_range ? c * n2 : r.ndf * vg;  // c n^2 = (n f'(n)) (v.g)
     // dv = f g + c v;  dx = mult * dv;  ds = -(1/s) v.dv = -(1/s) (f vg + c n^2)
     if (dX) {
       T* o = dX + i * d;
@@ -108,24 +129,25 @@ struct LiftVjpRows {
       }
     }
     row_K[i] += r.df_dK * vg;
-    row_s[i] = -in.inv_s * (r.f * vg + c * n2);
+    row_s[i] = -in.inv_s * (r.f * vg + cn2);
+  }
+  /// |x * mask / s| of row i by the rescaled form (the dropout path's sum of squares overflowed).
+  HYPLORA_HOST_DEVICE T masked_norm(const T* x, index_t i, index_t d) const {
+    T M = T(0);
+    for (index_t j = 0; j < d; ++j) {
+      const T v = math::abs(x[j] * in.mult(i, j, d));
+      M = v > M ? v : M;
+    }
+    if (!(M <= Constants<T>::max_value())) return M;  // an infinite entry: no norm to rescue
+    const T inv = T(1) / M;
+    T sum = T(0);
+    for (index_t j = 0; j < d; ++j) {
+      const T v = x[j] * in.mult(i, j, d) * inv;
+      sum += v * v;
+    }
+    return M * std::sqrt(sum);
   }
 };
-
-/// |y| without overflow of the sum of squares (the lower map's input reaches sinh(t) of the lift,
-/// up to float's range): sqrt(y.y), or where that overflows, M sqrt((y/M).(y/M)) with M = max |y_j|.
-template <class T>
-HYPLORA_INLINE T row_norm(const T* y, index_t d) {
-  const T n2 = dot(y, y, d);
-  if (n2 <= Constants<T>::max_value()) return std::sqrt(n2);
-  T M = T(0);
-  for (index_t j = 0; j < d; ++j) M = math::abs(y[j]) > M ? math::abs(y[j]) : M;
-  if (!(M <= Constants<T>::max_value())) return n2;  // NaN or Inf entries: not a norm to rescue
-  const T inv = T(1) / M;
-  T s = T(0);
-  for (index_t j = 0; j < d; ++j) s += (y[j] * inv) * (y[j] * inv);
-  return M * std::sqrt(s);
-}
 
 /// Lower: Y += scale * f(|yb|) yb.
 template <class V, class T>

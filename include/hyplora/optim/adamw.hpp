@@ -3,13 +3,15 @@
 //   p <- p - lr wd p                               (decoupled weight decay)
 //   m <- b1 m + (1-b1) g,   v <- b2 v + (1-b2) g^2
 //   p <- p - lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
-// State (m, v, t) in flat host buffers; params/grads are host pointers (CPU backend, Thrust-OMP).
+// State (m, v, t) in flat host buffers; params/grads are host pointers: the CPU backend's and
+// Thrust-OMP's buffers, not a CUDA build's device vectors (copy them with params_to_host / params_from_host).
 #include <cmath>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "hyplora/core/config.hpp"
+#include "hyplora/optim/state_check.hpp"
 
 namespace hyplora::optim {
 
@@ -73,12 +75,24 @@ class AdamW {
     cfg_.lr = lr;
   }
   const AdamWConfig& config() const { return cfg_; }
-  /// Moment buffers (for checkpoints): m then v, each size().
-  std::vector<T>& first_moment() { return m_; }
-  std::vector<T>& second_moment() { return v_; }
+  /// Moment buffers (to save a checkpoint): m and v, each size() values. Read only: a checkpoint goes
+  /// back by load_state, which checks it (a mutable buffer of another size made step() run past the
+  /// caller's parameters).
+  const std::vector<T>& first_moment() const { return m_; }
+  const std::vector<T>& second_moment() const { return v_; }
+  /// Restores a checkpoint's state: m and v of size() values each, finite, v >= 0, and the step
+  /// count t >= 0. Throws std::invalid_argument naming the buffer, before changing anything.
+  void load_state(const std::vector<T>& m, const std::vector<T>& v, long t) {
+    detail::check_state_buffer(m, m_.size(), "AdamW::load_state", "first moment");
+    detail::check_state_buffer(v, v_.size(), "AdamW::load_state", "second moment", detail::StateSign::non_negative);
+    detail::check_step_count(t, "AdamW::load_state");
+    m_ = m;
+    v_ = v;
+    t_ = t;
+  }
   /// The step count (bias correction) of a resumed run: >= 0.
   void set_steps(long t) {
-    if (t < 0) throw std::invalid_argument("AdamW::set_steps: step count must be >= 0, got " + std::to_string(t));
+    detail::check_step_count(t, "AdamW::set_steps");
     t_ = t;
   }
 

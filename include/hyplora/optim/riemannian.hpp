@@ -19,6 +19,7 @@
 #include "hyplora/core/config.hpp"
 #include "hyplora/core/constants.hpp"
 #include "hyplora/manifold/vector_ops.hpp"
+#include "hyplora/optim/state_check.hpp"
 
 namespace hyplora::optim {
 
@@ -126,15 +127,29 @@ class RiemannianSGD {
       if (!vec::all_finite(x, dim_) && i < first_bad) first_bad = i;  // a diverging lr overflows expmap
     }
     }  // omp parallel
+    ++t_;
     if (first_bad < count_) detail::throw_diverged("RiemannianSGD::step", first_bad, cfg_.lr);
   }
   const Manifold& manifold() const { return M_; }
+  long steps() const { return t_; }
+  /// The momentum buffer (count x dim tangent vectors at the current points; empty without momentum),
+  /// to save a checkpoint with the points.
+  const std::vector<T>& momentum_buffer() const { return buf_; }
+  /// Restores a checkpoint's state, saved with the points it is tangent at: the buffer's size and
+  /// values and t >= 0 are checked (std::invalid_argument naming it, before changing anything).
+  void load_state(const std::vector<T>& momentum, long t) {
+    detail::check_state_buffer(momentum, buf_.size(), "RiemannianSGD::load_state", "momentum buffer");
+    detail::check_step_count(t, "RiemannianSGD::load_state");
+    buf_ = momentum;
+    t_ = t;
+  }
 
  private:
   Manifold M_;
   index_t count_, dim_;
   RiemannianSGDConfig cfg_;
   std::vector<T> buf_;
+  long t_ = 0;
 };
 
 template <class Manifold>
@@ -188,6 +203,21 @@ class RiemannianAdam {
   }
   const Manifold& manifold() const { return M_; }
   long steps() const { return t_; }
+  /// The state, to save a checkpoint with the points: m (count x dim, tangent at the points) and v
+  /// (one value per point).
+  const std::vector<T>& first_moment() const { return m_; }
+  const std::vector<T>& second_moment() const { return v_; }
+  /// Restores a checkpoint's state (sizes, finite values, v >= 0, t >= 0 checked: std::invalid_argument
+  /// naming the buffer, before changing anything).
+  void load_state(const std::vector<T>& m, const std::vector<T>& v, long t) {
+    detail::check_state_buffer(m, m_.size(), "RiemannianAdam::load_state", "first moment");
+    detail::check_state_buffer(v, v_.size(), "RiemannianAdam::load_state", "second moment",
+                               detail::StateSign::non_negative);
+    detail::check_step_count(t, "RiemannianAdam::load_state");
+    m_ = m;
+    v_ = v;
+    t_ = t;
+  }
 
  private:
   Manifold M_;
