@@ -608,6 +608,11 @@ TEST_CASE("config files and settings: unknown keys, wrong types, values out of r
   expect_error("settings.json", "unknown target module", settings(R"({"builtin": true, "targets": ["q", "qq"]})"), {"unknown module 'qq'"});
   expect_error("settings.json", "rank 1e20 (beyond int)", settings(R"({"builtin": true, "rank": 1e20})"), {"rank"});
   expect_error("settings.json", "no data", settings(R"({})"), {"no training data"});
+  // registered test sets are for evaluation only (override: "allow-test-data": true)
+  expect_error("settings.json", "data \"gsm8k-test\" (a registered test set)", settings(R"({"data": ["gsm8k-test"]})"),
+               {"--data 'gsm8k-test'", "gsm8k-train", "--allow-test-data"});
+  expect_error("settings.json", "val-data \"mawps-test\"", settings(R"({"builtin": true, "val-data": "mawps-test"})"),
+               {"--val-data 'mawps-test'", "mawps-valid", "--allow-test-data"});
 
   TempDir tmp;
   const fs::path f = tmp.path / "config.json";

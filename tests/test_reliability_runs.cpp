@@ -534,7 +534,7 @@ TEST_CASE("bad flags fail before any work with a message naming the flag, and le
                 "gsm8k:" + missing},
                {"eval_data", "gsm8k:" + missing, "not found"});
   const fs::path grid_missing = tmp.path / "grid_missing.json";
-  hyplora::test::spit(grid_missing, R"({"task": {"train_data": "gsm8k:)" + missing + R"(", "validation_data": "la-svamp", "test_data": "la-svamp"}})");
+  hyplora::test::spit(grid_missing, R"({"task": {"train_data": "gsm8k:)" + missing + R"(", "validation_data": "mawps-valid", "test_data": "la-svamp"}})");
   expect_error({"sweep", "--model", m, "--grid", grid_missing.string(), "--out", o, "--dry-run"},
                {"task.train_data", missing, "not found"});
   {

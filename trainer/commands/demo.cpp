@@ -39,7 +39,7 @@ struct DemoOptions {
   long test_count = 240;
   std::uint64_t seed = 0;
   int threads = 1;  // one thread: predictable on a shared 2-core machine, bit-exact for a seed
-  int max_new_tokens = 40;
+  std::string max_new_tokens = "auto";
   bool quiet = false;
 } g;
 
@@ -65,6 +65,10 @@ CLI::App* setup(CLI::App& app) {
       ->check(hyplora::cli::non_negative_integer())
       ->capture_default_str();
   c->add_option("--threads", g.threads, "OpenMP / BLAS threads (0 = all cores)")->capture_default_str();
+  c->add_option("--max-new-tokens", g.max_new_tokens,
+                "generation limit per answer: N new tokens, or auto (the test problems' longest reference response + " +
+                    std::to_string(hyplora::train::kAutoMarginTokens) + " tokens)")
+      ->capture_default_str();
   c->add_flag("--quiet", g.quiet, "no progress lines");
   return c;
 }
@@ -130,6 +134,11 @@ void check_options() {
           "--depth-min/--depth-max must satisfy 1 <= min <= max <= " + std::to_string(hyplora::data::kMaxStoryDepth) +
               ", got " + std::to_string(g.depth_min) + " and " +
               std::to_string(g.depth_max));
+  try {
+    (void)hyplora::train::parse_max_new_tokens(g.max_new_tokens, "--max-new-tokens");
+  } catch (const std::invalid_argument& e) {
+    require(false, e.what());
+  }
   require(!g.out.empty(), "--out must name a folder");
   // writable before the base-model evaluation (a read-only folder failed only when the first run started)
   hyplora::formats::require_writable_folder(g.out, "demo: --out " + g.out, true);
@@ -168,7 +177,7 @@ int run() {
   std::cout << "built-in task: " << train_records.size() << " train, " << val_records.size() << " validation, "
             << test.size() << " test problems, depth " << g.depth_min << "-" << g.depth_max << "\n"
             << "example: " << tmpl.prompt(test.front()) << tmpl.response(test.front());
-  const train::GenerationLimits limits{g.max_new_tokens};
+  const train::GenerationLimits limits = train::parse_max_new_tokens(g.max_new_tokens, "--max-new-tokens");
   {  // the training data must fit the cutoff before the base evaluation is spent (deep problems did not)
     const auto s = settings_for("lora", "euclidean", g.lr_lora, g.alpha_lora, out / "lora", files.model.string());
     train::TrainingRun probe(s, model, tok, train_records, val_records);  // throws when no example fits
@@ -245,6 +254,15 @@ int run() {
   std::cout << "(problems per depth:";
   for (const auto& [d, n] : per_depth) std::cout << " " << d << ": " << n;
   std::cout << ")\n";
+  if (!rows.empty()) {  // every row has the same limit: it comes from the test problems only
+    const auto& a = rows.front().acc;
+    std::cout << "(generation limit " << a.max_new_tokens << " new tokens, " << a.max_new_tokens_rule;
+    if (a.longest_reference_tokens >= 0)
+      std::cout << ": longest reference response " << a.longest_reference_tokens << " + " << train::kAutoMarginTokens;
+    std::cout << "; answers cut at the limit:";
+    for (const auto& r : rows) std::cout << " " << r.name << " " << r.acc.generations_at_limit;
+    std::cout << ")\n";
+  }
 
   // ---- plot ------------------------------------------------------------------------------
   util::PlotPanel acc_panel{"accuracy by depth (held-out built-in problems)", "depth (operations)", "accuracy (%)", {}};
@@ -279,7 +297,7 @@ int run() {
   report["model"] = files.model.string();
   report["task"] = {{"name", "builtin story arithmetic"}, {"depth_min", g.depth_min}, {"depth_max", g.depth_max},
                     {"train", train_records.size()}, {"validation", val_records.size()}, {"test", test.size()},
-                    {"seed", g.seed}, {"prompt_template", "compact"}, {"max_new_tokens", g.max_new_tokens}};
+                    {"seed", g.seed}, {"prompt_template", "compact"}, {"max_new_tokens", train::max_new_tokens_json(limits)}};
   for (const auto& r : rows) {
     nlohmann::json j = eval::to_json(eval::AccuracyReport{{r.acc}}, false)["datasets"][0];
     j["eval_seconds"] = r.eval_seconds;

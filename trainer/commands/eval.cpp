@@ -25,7 +25,7 @@ struct EvalOptions {
   long builtin_count = 300;
   int depth_min = 1, depth_max = 3;
   std::uint64_t seed = 0;
-  int max_new_tokens = 40;
+  std::string max_new_tokens = "auto";
   long limit = 0;
   int threads = 0;
   int show = 0;
@@ -46,8 +46,11 @@ void check_options() {
           "--depth-min/--depth-max must satisfy 1 <= min <= max <= " + std::to_string(hyplora::data::kMaxStoryDepth) +
               ", got " + std::to_string(g.depth_min) + " and " +
               std::to_string(g.depth_max));
-  require(g.max_new_tokens >= 1 && g.max_new_tokens <= 1000000,
-          "--max-new-tokens must be in [1, 1000000], got " + std::to_string(g.max_new_tokens));
+  try {
+    (void)hyplora::train::parse_max_new_tokens(g.max_new_tokens, "--max-new-tokens");
+  } catch (const std::invalid_argument& e) {
+    require(false, e.what());
+  }
   require(g.limit >= 0, "--limit must be >= 0 (0 = all), got " + std::to_string(g.limit));
   require(g.show >= 0, "--show must be >= 0, got " + std::to_string(g.show));
   require(g.bad_records == "reject" || g.bad_records == "skip", "--bad-records must be reject or skip, got '" + g.bad_records + "'");
@@ -102,7 +105,11 @@ CLI::App* setup(CLI::App& app) {
   c->add_option("--seed", g.seed, "seed of the built-in problems")
       ->check(hyplora::cli::non_negative_integer())
       ->capture_default_str();
-  c->add_option("--max-new-tokens", g.max_new_tokens, "generation limit per answer")->capture_default_str();
+  c->add_option("--max-new-tokens", g.max_new_tokens,
+                "generation limit per answer: N new tokens, or auto (per set: its longest reference response + " +
+                    std::to_string(hyplora::train::kAutoMarginTokens) + " tokens; " +
+                    std::to_string(hyplora::train::kAutoFallbackTokens) + " where a record has none)")
+      ->capture_default_str();
   c->add_option("--limit", g.limit, "evaluate only the first N problems of each set (0 = all)")->capture_default_str();
   g_template_option = c->add_option("--prompt-template", g.prompt_template,
                                     "compact | alpaca (default: the one stored in the --adapter file, else compact)");
@@ -164,7 +171,8 @@ int run() {
     std::cerr << "hyplora: warning: " << g.adapter << " was trained by an older build, whose context ended with the"
               << " prompt's trailing space; this evaluation ends it before the space (the model generates it:"
               << " data::PromptTemplate::model_prompt), so the adapter is scored on a boundary it was not trained on\n";
-  const auto report = train::evaluate_sets(model, tok, tmpl, sets, train::GenerationLimits{g.max_new_tokens}, g.quiet);
+  const auto limits = train::parse_max_new_tokens(g.max_new_tokens, "--max-new-tokens");
+  const auto report = train::evaluate_sets(model, tok, tmpl, sets, limits, g.quiet);
   std::cout << "model " << files.model.string() << (g.adapter.empty() ? "" : " + adapter " + g.adapter)
             << ", prompt template " << template_name << "\n";
   eval::print_table(std::cout, report);
@@ -177,7 +185,7 @@ int run() {
     j["model"] = files.model.string();
     j["adapter"] = g.adapter;
     j["prompt_template"] = template_name;
-    j["max_new_tokens"] = g.max_new_tokens;
+    j["max_new_tokens"] = train::max_new_tokens_json(limits);  // as asked; each set's resolved limit is in "datasets"
     formats::write_file_atomically(g.out, j.dump(2) + "\n");
     std::cout << "report: " << g.out << "\n";
   }

@@ -49,6 +49,9 @@ void add_train_options(CLI::App* c, hyplora::train::TrainSettings& s) {
   c->add_flag("--train-on-inputs", s.train_on_inputs, "loss on prompt tokens too");
   c->add_option("--data", s.data, "training data: registered name (gsm8k-train, mawps-train, ...) or [FORMAT:]PATH");
   c->add_option("--val-data", s.val_data, "validation data (default: built-in validation split or a held-out slice)");
+  c->add_flag("--allow-test-data", s.allow_test_data,
+              "let --data / --val-data name a registered test set (gsm8k-test, mawps-test, svamp, ...): breaks the "
+              "evaluation protocol, the set's test scores are no longer held out");
   c->add_flag("--builtin", s.builtin, "train on the built-in story arithmetic task");
   c->add_option("--depth-min", s.depth_min, "built-in task: fewest operations")->capture_default_str();
   c->add_option("--depth-max", s.depth_max, "built-in task: most operations")->capture_default_str();

@@ -91,4 +91,27 @@ std::string data_source_identity(const std::string& spec, const std::string& dat
   return resolved.string();
 }
 
+const DatasetInfo* registered_test_set(const std::string& spec, const std::string& data_dir) {
+  for (const auto& d : dataset_registry())
+    if (d.role == SplitRole::test && d.name == spec) return &d;
+  const std::string identity = data_source_identity(spec, data_dir);
+  for (const auto& d : dataset_registry())
+    if (d.role == SplitRole::test && data_source_identity(d.name, data_dir) == identity) return &d;
+  return nullptr;
+}
+
+std::string test_set_refusal(const std::string& option, const std::string& spec, const DatasetInfo& set,
+                             const std::string& override_hint) {
+  std::string train, validation;
+  for (const auto& d : dataset_registry()) {
+    if (d.role == SplitRole::train) train += (train.empty() ? "" : ", ") + d.name;
+    if (d.role == SplitRole::validation) validation += (validation.empty() ? "" : ", ") + d.name;
+  }
+  return option + " '" + spec + "'" + (spec == set.name ? "" : " (the file of " + set.name + ")") +
+         " is a registered test set (" + set.note + "): test sets are for `hyplora eval` only; training on one or "
+         "choosing checkpoints on it breaks the evaluation protocol. Train on a training split (" + train +
+         ") and validate on a validation split (" + validation + ") or a held-out slice of the training data; " +
+         override_hint + " uses it anyway";
+}
+
 }  // namespace hyplora::data

@@ -42,4 +42,14 @@ LoadResult load_data_spec(const std::string& spec, BadRecordPolicy policy = BadR
 /// absolute and normal.
 std::string data_source_identity(const std::string& spec, const std::string& data_dir = "");
 
+/// The registered data set of role SplitRole::test that a --data spec reads (its name, or its file as
+/// [FORMAT:]PATH: data_source_identity), or nullptr. Reads no file.
+const DatasetInfo* registered_test_set(const std::string& spec, const std::string& data_dir = "");
+
+/// Why a registered test set may not be trained or validated on, for an error message: names the
+/// option and the set, the registered training and validation splits to use instead, and the
+/// override (`override_hint`, e.g. "--allow-test-data").
+std::string test_set_refusal(const std::string& option, const std::string& spec, const DatasetInfo& set,
+                             const std::string& override_hint);
+
 }  // namespace hyplora::data

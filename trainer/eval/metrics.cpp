@@ -78,6 +78,13 @@ nlohmann::json to_json(const AccuracyReport& report, bool with_items) {
     for (const auto& [depth, t] : d.by_depth) depths[std::to_string(depth)] = tally_json(t);
     j["by_depth"] = depths;
     j["prompts_too_long"] = d.prompts_too_long;
+    j["generations_at_limit"] = d.generations_at_limit;
+    j["generations_at_context"] = d.generations_at_context;
+    if (d.max_new_tokens > 0) {
+      j["max_new_tokens"] = d.max_new_tokens;
+      j["max_new_tokens_rule"] = d.max_new_tokens_rule;
+      if (d.longest_reference_tokens >= 0) j["longest_reference_tokens"] = d.longest_reference_tokens;
+    }
     if (with_items) {
       nlohmann::json items = nlohmann::json::array();
       for (const auto& it : d.items) {
@@ -119,6 +126,12 @@ AccuracyReport report_from_json(const nlohmann::json& j) {
                                   std::to_string(depths.correct) + " correct), more than the set's 'total' = " +
                                   std::to_string(d.overall.total) + " ('correct' = " + std::to_string(d.overall.correct) + ")");
     d.prompts_too_long = jd.value("prompts_too_long", std::size_t(0));  // absent in older reports
+    // absent in reports from before the limit was recorded (a fixed 40)
+    d.generations_at_limit = jd.contains("generations_at_limit") ? count_from(jd, "generations_at_limit") : 0;
+    d.generations_at_context = jd.contains("generations_at_context") ? count_from(jd, "generations_at_context") : 0;
+    d.max_new_tokens = jd.value("max_new_tokens", 0);
+    d.max_new_tokens_rule = jd.value("max_new_tokens_rule", std::string());
+    d.longest_reference_tokens = jd.value("longest_reference_tokens", -1);
     if (jd.contains("items")) {
       for (const auto& ji : jd.at("items")) {
         ItemResult it;
@@ -151,6 +164,24 @@ void print_table(std::ostream& out, const AccuracyReport& report) {
     for (const auto& [depth, t] : d.by_depth) row("  depth " + std::to_string(depth), t);
   }
   row("weighted average", report.weighted());
+  // how each set was generated: its limit and what the limit (or the context) cut
+  for (const auto& d : report.datasets) {
+    if (d.max_new_tokens <= 0 && d.generations_at_limit == 0 && d.generations_at_context == 0 && d.prompts_too_long == 0)
+      continue;  // an older report: nothing recorded
+    std::string note = d.name + ": ";
+    if (d.max_new_tokens > 0) {
+      note += "max_new_tokens " + std::to_string(d.max_new_tokens) + " (" + d.max_new_tokens_rule;
+      if (d.longest_reference_tokens >= 0) {
+        note += ": longest reference " + std::to_string(d.longest_reference_tokens);
+        if (d.max_new_tokens_rule == "auto") note += " + " + std::to_string(d.max_new_tokens - d.longest_reference_tokens);
+      }
+      note += ")";
+    }
+    note += ", cut at the limit " + std::to_string(d.generations_at_limit) + " of " + std::to_string(d.overall.total);
+    if (d.generations_at_context > 0) note += ", cut at the context " + std::to_string(d.generations_at_context);
+    if (d.prompts_too_long > 0) note += ", prompts too long " + std::to_string(d.prompts_too_long);
+    out << note << "\n";
+  }
 }
 
 }  // namespace hyplora::eval

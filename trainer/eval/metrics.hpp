@@ -38,6 +38,16 @@ struct DatasetAccuracy {
   /// Prompts that leave no room to generate within the model's context: scored as wrong (nothing
   /// generated), counted here so a report says how many.
   std::size_t prompts_too_long = 0;
+  /// Generations that stopped at the new-token limit without the template's stop text (cut
+  /// answers, scored as generated), and those that filled the model's context without it.
+  std::size_t generations_at_limit = 0;
+  std::size_t generations_at_context = 0;
+  /// The new-token limit this set was evaluated with (0: not recorded, as in older reports), how it
+  /// was decided ("fixed", "auto", "auto-fallback"; train::resolve_limit) and, for auto, the longest
+  /// reference response in tokens (-1: none).
+  int max_new_tokens = 0;
+  std::string max_new_tokens_rule;
+  int longest_reference_tokens = -1;
 };
 
 struct AccuracyReport {
@@ -57,7 +67,9 @@ void add_item(DatasetAccuracy& dataset, ItemResult item, bool keep_item = true);
 nlohmann::json to_json(const AccuracyReport& report, bool with_items = true);
 AccuracyReport report_from_json(const nlohmann::json& j);  ///< inverse of to_json (items included when present)
 
-/// A fixed-width table: one row per data set (and per depth under it), then the weighted average.
+/// A fixed-width table: one row per data set (and per depth under it), then the weighted average;
+/// under it the new-token limit of each set and, where nonzero, the generations cut by the limit or
+/// the context and the prompts too long to generate from.
 void print_table(std::ostream& out, const AccuracyReport& report);
 
 }  // namespace hyplora::eval

@@ -11,7 +11,9 @@
 #include <stdexcept>
 
 #include "data/prompt_template.hpp"
+#include "data/registry.hpp"
 #include "data/story_task.hpp"
+#include "train/evaluate.hpp"
 #include "util/json_integer.hpp"
 #include "util/model_locate.hpp"
 #include "util/read_file.hpp"
@@ -143,7 +145,18 @@ void SweepGrid::validate() const {
   require(task.depth_min >= 1 && task.depth_max >= task.depth_min && task.depth_max <= data::kMaxStoryDepth,
           "task depths must satisfy 1 <= depth_min <= depth_max <= " + std::to_string(data::kMaxStoryDepth));
   require(task.train > 0 && task.validation > 0 && task.test > 0, "task.train, task.validation and task.test must be positive");
-  require(max_new_tokens > 0, "max_new_tokens must be positive");
+  require(max_new_tokens == train::kAutoMaxNewTokens || (max_new_tokens >= 1 && max_new_tokens <= train::kMaxNewTokensLimit),
+          "max_new_tokens must be \"auto\" or an integer in [1, " + std::to_string(train::kMaxNewTokensLimit) + "], got " +
+              std::to_string(max_new_tokens));
+  // test sets are for evaluation only: never trained on or used to choose the lr and the checkpoint
+  if (!train.allow_test_data) {
+    const std::string hint = "\"train\": {\"allow-test-data\": true}";
+    for (const auto& d : task.train_data)
+      if (const auto* t = data::registered_test_set(d)) require(false, data::test_set_refusal("task.train_data", d, *t, hint));
+    if (!task.validation_data.empty())
+      if (const auto* t = data::registered_test_set(task.validation_data))
+        require(false, data::test_set_refusal("task.validation_data", task.validation_data, *t, hint));
+  }
   // the shared settings must be valid for a cell
   train::TrainSettings probe = cell_settings(*this, CellSpec{variants.front(), false, {}, lrs.front(), seeds.front()}, "probe");
   probe.validate();
@@ -177,7 +190,7 @@ nlohmann::json to_json(const SweepGrid& g) {
     j["eval_data"] = g.eval_data;
     j["eval_limit"] = g.eval_limit;
   }
-  j["max_new_tokens"] = g.max_new_tokens;
+  j["max_new_tokens"] = train::max_new_tokens_json(train::GenerationLimits{g.max_new_tokens});
   j["base"] = g.base;
   return j;
 }
@@ -261,7 +274,16 @@ SweepGrid grid_from_json(const nlohmann::json& j) {
     }
     if (j.contains("eval_data")) g.eval_data = j.at("eval_data").get<std::vector<std::string>>();
     if (j.contains("eval_limit")) g.eval_limit = integer_at<long>(j.at("eval_limit"), "eval_limit");
-    if (j.contains("max_new_tokens")) g.max_new_tokens = integer_at<int>(j.at("max_new_tokens"), "max_new_tokens");
+    if (j.contains("max_new_tokens")) {  // "auto" or a positive integer (grids of older builds hold integers)
+      const auto& v = j.at("max_new_tokens");
+      if (v.is_string()) {
+        g.max_new_tokens = train::parse_max_new_tokens(v.get<std::string>(), "sweep grid: 'max_new_tokens'").max_new_tokens;
+      } else {
+        g.max_new_tokens = integer_at<int>(v, "max_new_tokens");
+        require(g.max_new_tokens >= 1, "'max_new_tokens' must be \"auto\" or an integer in [1, " +
+                                           std::to_string(train::kMaxNewTokensLimit) + "], got " + v.dump());
+      }
+    }
     if (j.contains("base")) g.base = j.at("base").get<bool>();
   } catch (const nlohmann::json::exception& e) {
     throw std::invalid_argument(std::string("sweep grid: a value has the wrong type: ") + e.what());
@@ -358,12 +380,12 @@ nlohmann::json cell_fingerprint(const SweepGrid& g, const CellSpec& c) {
   const nlohmann::json grid = to_json(g);
   nlohmann::json f;
   if (c.variant == "base") {  // no training: the evaluation sets, their template and reading, the generation limit
-    f = {{"task", grid["task"]}, {"max_new_tokens", g.max_new_tokens}, {"variant", c.variant},
+    f = {{"task", grid["task"]}, {"max_new_tokens", grid["max_new_tokens"]}, {"variant", c.variant},
          {"prompt_template", g.train.prompt_template}, {"bad_records", g.train.bad_records}};
   } else {
     nlohmann::json s = cell_settings(g, c, "-");
     for (const char* k : {"out", "quiet", "threads", "plot", "model", "tokenizer"}) s.erase(k);
-    f = {{"settings", s}, {"task", grid["task"]}, {"max_new_tokens", g.max_new_tokens}, {"variant", c.variant}};
+    f = {{"settings", s}, {"task", grid["task"]}, {"max_new_tokens", grid["max_new_tokens"]}, {"variant", c.variant}};
   }
   // the model's context ends before the prompt's trailing spaces (data::PromptTemplate::model_prompt,
   // since 2026-11-27): cells recorded with the older boundary are not reused

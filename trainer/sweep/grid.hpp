@@ -16,7 +16,7 @@
 //     "train": { "steps": 300, "batch": 16, "rank": 8, "alpha": 16, ... },   // keys of `hyplora train`
 //     "task":  { "seed": 0, "depth_min": 1, "depth_max": 3, "train": 3000, "validation": 96, "test": 240 },
 //     "eval_data": ["mawps-test", "gsm8k-test", "la-svamp"], "eval_limit": 100,
-//     "max_new_tokens": 40, "base": true }
+//     "max_new_tokens": "auto", "base": true }   // or an integer; auto: per set, its longest reference + 16
 // A real data set as the task (instead of the built-in one):
 //     "task":  { "train_data": ["mawps-train"], "validation_data": "mawps-valid", "test_data": "mawps-test",
 //                "train": 3000, "validation": 96, "test": 240 }   // counts = first N records of each
@@ -72,7 +72,7 @@ struct SweepGrid {
   TaskSpec task;
   std::vector<std::string> eval_data;  ///< further test sets evaluated for every cell (reported per set)
   long eval_limit = 100;               ///< records of each eval_data set (the first N)
-  int max_new_tokens = 40;
+  int max_new_tokens = 0;      ///< 0 = "auto" (train::kAutoMaxNewTokens): per evaluated set, from its records
   bool base = true;            ///< also evaluate the base model (no adapter) once
   /// sha256 of the model and tokenizer files the cells run on (identify_model); part of every cell's
   /// fingerprint. Not in the grid's JSON; empty: not identified (synthetic cells in tests).

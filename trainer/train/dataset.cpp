@@ -75,6 +75,30 @@ data::LoadResult load_data_source(const std::string& spec, data::BadRecordPolicy
   return result;
 }
 
+namespace {
+
+/// One record as training tokenizes it, before the cutoff.
+TokenizedExample tokenize_one(const data::Record& r, const data::PromptTemplate& tmpl, const llm::Tokenizer& tok) {
+  // The model's context is the prompt without its trailing spaces (PromptTemplate::model_prompt):
+  // the full text, encoded whole, starts with exactly the tokens that evaluation feeds.
+  const std::vector<int> p = tok.encode(tmpl.model_prompt(r), true, false);
+  TokenizedExample ex;
+  ex.tokens = tok.encode(tmpl.prompt(r) + tmpl.response(r), true, false);
+  // The prompt boundary: the longest common prefix (all of p unless a merge crosses the boundary).
+  std::size_t common = 0;
+  while (common < p.size() && common < ex.tokens.size() && p[common] == ex.tokens[common]) ++common;
+  ex.prompt_tokens = int(common);
+  ex.depth = r.depth;
+  return ex;
+}
+
+}  // namespace
+
+int response_token_count(const data::Record& record, const data::PromptTemplate& tmpl, const llm::Tokenizer& tok) {
+  const TokenizedExample ex = tokenize_one(record, tmpl, tok);
+  return int(ex.tokens.size()) - ex.prompt_tokens;
+}
+
 std::vector<TokenizedExample> tokenize_examples(const std::vector<data::Record>& records,
                                                 const data::PromptTemplate& tmpl, const llm::Tokenizer& tok,
                                                 int cutoff, std::size_t* dropped) {
@@ -82,16 +106,7 @@ std::vector<TokenizedExample> tokenize_examples(const std::vector<data::Record>&
   out.reserve(records.size());
   std::size_t n_dropped = 0;
   for (const auto& r : records) {
-    // The model's context is the prompt without its trailing spaces (PromptTemplate::model_prompt):
-    // the full text, encoded whole, starts with exactly the tokens that evaluation feeds.
-    const std::vector<int> p = tok.encode(tmpl.model_prompt(r), true, false);
-    TokenizedExample ex;
-    ex.tokens = tok.encode(tmpl.prompt(r) + tmpl.response(r), true, false);
-    // The prompt boundary: the longest common prefix (all of p unless a merge crosses the boundary).
-    std::size_t common = 0;
-    while (common < p.size() && common < ex.tokens.size() && p[common] == ex.tokens[common]) ++common;
-    ex.prompt_tokens = int(common);
-    ex.depth = r.depth;
+    TokenizedExample ex = tokenize_one(r, tmpl, tok);
     if (int(ex.tokens.size()) > cutoff) ex.tokens.resize(std::size_t(cutoff));
     if (ex.prompt_tokens >= int(ex.tokens.size())) {
       ++n_dropped;

@@ -32,6 +32,11 @@ std::vector<TokenizedExample> tokenize_examples(const std::vector<data::Record>&
                                                 const data::PromptTemplate& tmpl, const llm::Tokenizer& tok,
                                                 int cutoff, std::size_t* dropped = nullptr);
 
+/// The response tokens of a record as training tokenizes its target (tokenize_examples without the
+/// cutoff): the tokens of prompt + response after the model's context. What a model has to generate
+/// to reproduce the record's training target, the stop text (the response suffix) included.
+int response_token_count(const data::Record& record, const data::PromptTemplate& tmpl, const llm::Tokenizer& tok);
+
 /// A padded micro-batch, rows b*T + t: targets[t] = tokens[t+1]; mask 1 where the target is a
 /// response token (or any non-padding token when train_on_inputs).
 struct Batch {

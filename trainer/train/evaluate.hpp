@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "data/prompt_template.hpp"
 #include "data/record.hpp"
 #include "eval/metrics.hpp"
@@ -13,21 +15,69 @@
 
 namespace hyplora::train {
 
+/// The value of GenerationLimits::max_new_tokens that means "auto" (the CLI's and the grid's "auto").
+inline constexpr int kAutoMaxNewTokens = 0;
+/// "auto": the margin over the longest reference response of the evaluated set.
+inline constexpr int kAutoMarginTokens = 16;
+/// "auto" for a set with a record that has no reference response text (Record::answer_text empty):
+/// at least this many new tokens (the trainer's default --cutoff).
+inline constexpr int kAutoFallbackTokens = 256;
+/// The largest explicit limit.
+inline constexpr int kMaxNewTokensLimit = 1000000;
+
 struct GenerationLimits {
-  int max_new_tokens = 40;
+  /// New tokens per answer, or kAutoMaxNewTokens (the default): decided per evaluated set from its
+  /// records by resolve_limit (the longest reference response + kAutoMarginTokens).
+  int max_new_tokens = kAutoMaxNewTokens;
+  bool automatic() const { return max_new_tokens == kAutoMaxNewTokens; }
+};
+
+/// --max-new-tokens / the grid's "max_new_tokens" as text: "auto" or an integer in [1, 1000000].
+/// Throws std::invalid_argument naming `option` and the text.
+GenerationLimits parse_max_new_tokens(const std::string& text, const std::string& option);
+/// "auto" or the number ("40").
+std::string max_new_tokens_text(const GenerationLimits& limits);
+/// "auto" or the number, as JSON (reports, grid.json, sweep cell fingerprints).
+nlohmann::json max_new_tokens_json(const GenerationLimits& limits);
+
+/// The limit one evaluated set gets.
+struct ResolvedLimit {
+  int max_new_tokens = 0;
+  std::string rule;            ///< "fixed"; "auto" (longest reference + margin); "auto-fallback" (a record has no reference text)
+  int longest_reference = -1;  ///< "auto": the longest reference response in tokens (-1: no record has one)
+  std::string describe() const;  ///< "59 (auto: longest reference response 43 + 16)"
+};
+
+/// The limit of a set: a fixed limit as given; "auto" from the set's records, never per record:
+/// the longest reference response (response_token_count: the training target's response tokens,
+/// stop text included, with this template and tokenizer) + kAutoMarginTokens, at least
+/// kAutoFallbackTokens where a record has no reference text. Generation also stops at the context.
+ResolvedLimit resolve_limit(const GenerationLimits& limits, const std::vector<data::Record>& records,
+                            const data::PromptTemplate& tmpl, const llm::Tokenizer& tok);
+
+/// Why a greedy generation ended.
+enum class GenerationEnd {
+  stop_text,  ///< the template's stop text (a finished answer)
+  eos,        ///< EOS or BOS
+  limit,      ///< max_new_tokens new tokens without the stop text (cut)
+  context,    ///< the model's context filled up without the stop text (cut)
+  no_room,    ///< nothing generated: no prompt tokens, or no room left in the context
 };
 
 /// Greedy continuation of `prompt` (BOS + prompt tokens), stopped at the template's stop text, at
-/// max_new_tokens, at EOS, or at the context length. Returns the generated text cut at the stop.
+/// max_new_tokens, at EOS, or at the context length. Returns the generated text cut at the stop;
+/// *end (when given) says which. limits.max_new_tokens must be resolved (not "auto").
 std::string generate_greedy(llm::LlamaModel& model, const llm::Tokenizer& tok, const data::PromptTemplate& tmpl,
-                            const std::string& prompt, const GenerationLimits& limits);
+                            const std::string& prompt, const GenerationLimits& limits, GenerationEnd* end = nullptr);
 /// The same from the prompt's tokens (BOS first), for a caller that has encoded the prompt already.
 /// Empty when there are no tokens or no room left in the context.
 std::string generate_greedy(llm::LlamaModel& model, const llm::Tokenizer& tok, const data::PromptTemplate& tmpl,
-                            const std::vector<int>& prompt_ids, const GenerationLimits& limits);
+                            const std::vector<int>& prompt_ids, const GenerationLimits& limits,
+                            GenerationEnd* end = nullptr);
 
 /// Generates an answer for every record and scores it. `label` names the data set in the report;
-/// progress goes to stderr unless quiet.
+/// progress goes to stderr unless quiet. The limit is resolved once for the set (resolve_limit) and
+/// recorded in the result with the generations it cut (a warning on stderr when any, also if quiet).
 eval::DatasetAccuracy evaluate_records(llm::LlamaModel& model, const llm::Tokenizer& tok,
                                        const data::PromptTemplate& tmpl, const std::vector<data::Record>& records,
                                        const std::string& label, const GenerationLimits& limits, bool quiet = false);

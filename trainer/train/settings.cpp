@@ -57,6 +57,7 @@ void for_each_setting(S& s, F&& f) {
   f("val-examples", s.val_examples);
   f("prompt-template", s.prompt_template);
   f("bad-records", s.bad_records);
+  f("allow-test-data", s.allow_test_data);
   f("eval-every", s.eval_every);
   f("log-every", s.log_every);
   f("nan-policy", s.nan_policy);
@@ -161,6 +162,14 @@ void TrainSettings::validate() const {
     require(!seen_data.count(data::data_source_identity(val_data)),
             "--val-data '" + val_data + "' is also a --data source: the validation loss would be measured on "
             "training records; give a held-out file, or drop --val-data (a slice of --data is then held out)");
+  // test sets are for evaluation only (docs/trainer.md, SPEC section 6): refused unless asked for
+  if (!allow_test_data) {
+    for (const auto& d : data)
+      if (const auto* t = data::registered_test_set(d)) require(false, data::test_set_refusal("--data", d, *t, "--allow-test-data"));
+    if (!val_data.empty())
+      if (const auto* t = data::registered_test_set(val_data))
+        require(false, data::test_set_refusal("--val-data", val_data, *t, "--allow-test-data"));
+  }
   require(one_of(bad_records, {"reject", "skip"}), "--bad-records must be reject or skip");
   require(eval_every >= 0 && log_every >= 1, "--eval-every must be >= 0 and --log-every >= 1");
   require(one_of(nan_policy, {"skip", "stop"}), "--nan-policy must be skip or stop");
@@ -198,6 +207,7 @@ void check_thread_count(int n, const char* flag) {
 void to_json(nlohmann::json& j, const TrainSettings& s) {
   j = nlohmann::json::object();
   for_each_setting(s, [&](const char* key, const auto& field) { j[key] = field; });
+  if (!s.allow_test_data) j.erase("allow-test-data");  // older settings and sweep fingerprints lack it
 }
 
 void from_json(const nlohmann::json& j, TrainSettings& s) {

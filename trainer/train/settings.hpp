@@ -67,6 +67,10 @@ struct TrainSettings {
   long val_examples = 128;          ///< validation problems (built-in split or held-out slice)
   std::string prompt_template = "compact";
   std::string bad_records = "reject";  ///< reject | skip
+  /// Let --data / --val-data name a registered test set (refused by default: it breaks the
+  /// evaluation protocol). Written to JSON only when true, so settings and sweep cells without it
+  /// keep their form.
+  bool allow_test_data = false;
   // run
   long eval_every = 50;             ///< validation every N steps (0 = only at the end)
   long log_every = 10;
