@@ -8,6 +8,7 @@
 #include "data/prompt_template.hpp"
 #include "data/registry.hpp"
 #include "eval/metrics.hpp"
+#include "formats/safetensors.hpp"
 #include "model/load_model.hpp"
 #include "support.hpp"
 #include "sweep/grid.hpp"
@@ -224,6 +225,45 @@ TEST_CASE("trainer: --allow-test-data loads the test set for training; without i
   CHECK(in.train.size() + in.validation.size() == 238);
   CHECK(in.validation.size() == 4);
   fs::remove_all(s.out);
+}
+
+TEST_CASE("trainer: --resume of a run that trained on a test set before the guard takes --allow-test-data", "[trainer][data]") {
+  (void)test::require_shared("data/mawps/testset.json");
+  (void)test::require_shared("models/stories260K/stories260K.bin");
+  train::TrainSettings s;
+  s.adapter = "lora";
+  s.manifold = "euclidean";
+  s.data = {"mawps-test"};
+  s.allow_test_data = true;
+  s.steps = 2;
+  s.batch = 2;
+  s.val_examples = 4;
+  s.threads = 1;
+  s.plot = "none";
+  s.quiet = true;
+  const auto dir = temp_dir("resume_test_set");
+  s.out = (dir / "run").string();
+  REQUIRE(train::run_training(s, train::RunRequest{}).steps == 2);
+  // the checkpoint as an older build wrote it: no allow-test-data among its settings
+  const auto ckpt = dir / "run" / "checkpoint.safetensors";
+  auto st = formats::read_safetensors(ckpt);
+  auto settings = nlohmann::json::parse(st.metadata.at("settings"));
+  REQUIRE(settings.contains("allow-test-data"));
+  settings.erase("allow-test-data");
+  st.metadata["settings"] = settings.dump();
+  formats::write_safetensors(ckpt, st);
+  train::TrainSettings given;
+  given.out = s.out;
+  given.quiet = true;
+  train::RunRequest resume;
+  resume.resume = true;
+  resume.threads_given = false;
+  CHECK_THROWS_WITH(train::run_training(given, resume),
+                    Catch::Contains("--data 'mawps-test'") && Catch::Contains("settings read from"));
+  given.allow_test_data = true;
+  resume.given_settings = {"allow-test-data"};
+  CHECK(train::run_training(given, resume).already_complete);
+  fs::remove_all(dir);
 }
 
 #ifdef HYPLORA_CLI_PATH

@@ -714,6 +714,9 @@ TrainResult run_training(const TrainSettings& given, const RunRequest& request) 
   s.out = given.out;
   s.quiet = given.quiet;
   if (request.threads_given) s.threads = given.threads;  // else the checkpoint's (bit-exact resume)
+  // a run of an older build that trained on a test set: its stored settings lack the override, which
+  // may be given with --resume (it changes no computation)
+  s.allow_test_data = s.allow_test_data || given.allow_test_data;
   // errors from here on come from the stored settings: name the checkpoint they were read from
   TrainingInputs in;
   std::unique_ptr<TrainingRun> run;
