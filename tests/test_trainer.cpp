@@ -1155,7 +1155,7 @@ TEST_CASE("fewer than 5 training records without --val-data: an error naming the
   fs::remove_all(dir);
 }
 
-TEST_CASE("--grad-accum 2 of 4 examples trains and logs what one batch of 8 does", "[trainer][run]") {
+TEST_CASE("gradient accumulation: 2 micro-batches of 4 examples train and log what one batch of 8 does", "[trainer][run]") {
   auto st = load_stories();
   train::set_thread_count(1);
   const auto dir_one = temp_dir("accum_one"), dir_two = temp_dir("accum_two");
