@@ -10,6 +10,7 @@
 #include "eval/metrics.hpp"
 #include "formats/safetensors.hpp"
 #include "model/load_model.hpp"
+#include "stories_fixture.hpp"
 #include "support.hpp"
 #include "sweep/grid.hpp"
 #include "train/dataset.hpp"
@@ -23,20 +24,7 @@ using namespace hyplora;
 
 namespace {
 
-struct Stories {
-  std::unique_ptr<llm::LlamaModel> model;
-  llm::Tokenizer tok;
-};
-
-Stories load_stories() {
-  const auto model_path = test::require_shared("models/stories260K/stories260K.bin");
-  const auto tok_path = test::require_shared("models/stories260K/tok512.bin");
-  Stories s;
-  auto w = llm::load_model_weights(model_path);
-  s.tok = llm::load_tokenizer(tok_path, model_path, w.config.vocab_size);
-  s.model = std::make_unique<llm::LlamaModel>(std::move(w));
-  return s;
-}
+using test::load_stories;
 
 /// What a model must generate to reproduce a record's training target, computed here the way the
 /// audit's perfect-model simulation does: the tokens of prompt + response after the model prompt's.

@@ -200,6 +200,15 @@ TEST_CASE("backward matches finite differences for every weight, the inputs and 
   }
 }
 
+namespace {
+/// The gradient tensors of a weights object, in for_each_tensor's order.
+std::vector<const std::vector<double>*> tensors_of(const BasicModelWeights<double>& w) {
+  std::vector<const std::vector<double>*> out;
+  w.for_each_tensor([&](const char*, const std::vector<double>& t) { out.push_back(&t); });
+  return out;
+}
+}  // namespace
+
 TEST_CASE("gradients accumulate, and a zero mask gives zero loss and no gradient", "[model][gradient]") {
   Fixture f;
   BasicLlamaModel<double> model(tiny_weights(false, 3));
@@ -210,9 +219,7 @@ TEST_CASE("gradients accumulate, and a zero mask gives zero loss and no gradient
   model.forward_backward(f.tokens.data(), f.targets.data(), f.mask.data(), f.B, f.T, &g2);
   model.forward_backward(f.tokens.data(), f.targets.data(), f.mask.data(), f.B, f.T, &g2);
   // g2 = g1 + g1 (the same forward twice): exact up to the rounding of the accumulation
-  std::vector<const std::vector<double>*> t1, t2;
-  g1.for_each_tensor([&](const char*, const std::vector<double>& t) { t1.push_back(&t); });
-  g2.for_each_tensor([&](const char*, const std::vector<double>& t) { t2.push_back(&t); });
+  const auto t1 = tensors_of(g1), t2 = tensors_of(g2);
   REQUIRE(t1.size() == t2.size());
   for (std::size_t k = 0; k < t1.size(); ++k)
     for (std::size_t i = 0; i < t1[k]->size(); ++i)
@@ -249,9 +256,7 @@ TEST_CASE("gradient accumulation over micro-batches with the step's mask sum equ
   CHECK(std::abs(loss_parts - loss_whole) <= 16 * eps * loss_whole);
   // the rows' masks differ (3.5 and 6), so the mean of the per-row means is another number
   CHECK(std::abs(per_row_means / f.B - loss_whole) > 1e-3 * loss_whole);
-  std::vector<const std::vector<double>*> tw, tp;
-  whole.for_each_tensor([&](const char*, const std::vector<double>& t) { tw.push_back(&t); });
-  parts.for_each_tensor([&](const char*, const std::vector<double>& t) { tp.push_back(&t); });
+  const auto tw = tensors_of(whole), tp = tensors_of(parts);
   REQUIRE(tw.size() == tp.size());
   for (std::size_t k = 0; k < tw.size(); ++k) {
     double scale = 0;

@@ -16,6 +16,7 @@
 #include "formats/format_error.hpp"
 #include "formats/safetensors.hpp"
 #include "model/load_model.hpp"
+#include "stories_fixture.hpp"
 #include "support.hpp"
 #include "train/adapter_file.hpp"
 #include "train/adapter_set.hpp"
@@ -648,20 +649,7 @@ TEST_CASE("a bad data file gives a clear error naming the file and line", "[trai
 
 namespace {
 
-struct Stories {
-  std::unique_ptr<llm::LlamaModel> model;
-  llm::Tokenizer tok;
-};
-
-Stories load_stories() {
-  const auto model_path = test::require_shared("models/stories260K/stories260K.bin");
-  const auto tok_path = test::require_shared("models/stories260K/tok512.bin");
-  Stories s;
-  auto w = llm::load_model_weights(model_path);
-  s.tok = llm::load_tokenizer(tok_path, model_path, w.config.vocab_size);
-  s.model = std::make_unique<llm::LlamaModel>(std::move(w));
-  return s;
-}
+using test::load_stories;
 
 train::TrainSettings small_run(const fs::path& out) {
   train::TrainSettings s;
