@@ -52,19 +52,26 @@ struct RowDotRows {
   HYPLORA_HOST_DEVICE void operator()(index_t i) const { out[i] = coeff * dot(A + i * d, B + i * d, d); }
 };
 
+/// |a| with a_j = at(j), j < d, for a plain sum of squares n2 that overflowed: M sqrt((a/M).(a/M)) with
+/// M = max |a_j|; n2 itself (Inf or NaN) where an entry is infinite, NaN where one is NaN.
+template <class T, class At>
+HYPLORA_INLINE T rescued_norm(const At& at, index_t d, T n2) {
+  T M = T(0);
+  for (index_t j = 0; j < d; ++j) M = math::abs(at(j)) > M ? math::abs(at(j)) : M;
+  if (!(M <= Constants<T>::max_value())) return n2;  // NaN or Inf entries: not a norm to rescue
+  const T inv = T(1) / M;
+  T s = T(0);
+  for (index_t j = 0; j < d; ++j) s += (at(j) * inv) * (at(j) * inv);
+  return M * std::sqrt(s);
+}
 /// |y| without overflow of the sum of squares (the lower map's input reaches sinh(t) of the lift,
-/// up to float's range; the lift's input |x| may exceed sqrt(max) too): sqrt(y.y), or where that overflows, M sqrt((y/M).(y/M)) with M = max |y_j|.
+/// up to float's range; the lift's input |x| may exceed sqrt(max) too): sqrt(y.y), or where that
+/// overflows, rescued_norm.
 template <class T>
 HYPLORA_INLINE T row_norm(const T* y, index_t d) {
   const T n2 = dot(y, y, d);
   if (n2 <= Constants<T>::max_value()) return std::sqrt(n2);
-  T M = T(0);
-  for (index_t j = 0; j < d; ++j) M = math::abs(y[j]) > M ? math::abs(y[j]) : M;
-  if (!(M <= Constants<T>::max_value())) return n2;  // NaN or Inf entries: not a norm to rescue
-  const T inv = T(1) / M;
-  T s = T(0);
-  for (index_t j = 0; j < d; ++j) s += (y[j] * inv) * (y[j] * inv);
-  return M * std::sqrt(s);
+  return rescued_norm([&](index_t j) { return y[j]; }, d, n2);
 }
 
 /// Lift: v = x * mask / s, U = f(|v|) v.
@@ -111,7 +118,9 @@ struct LiftVjpRows {
     }
     // |v|^2 beyond T's range (|x| > ~1e19 in float): the norm rescaled, as the forward's LiftRows
     const bool n2_in_range = n2 <= Constants<T>::max_value();
-    const T n = n2_in_range ? std::sqrt(n2) : drop ? masked_norm(x, i, d) : row_norm(x, d) * in.inv_s;
+    const T n = n2_in_range ? std::sqrt(n2)
+                : drop      ? rescued_norm([&](index_t j) { return x[j] * in.mult(i, j, d); }, d, n2)
+                            : row_norm(x, d) * in.inv_s;
     const RadialFactor<T> r = V::lift(n, K, ms);
     const T c = n > Constants<T>::min_norm() ? (r.ndf / n) * (vg / n) : T(0);
     const T cn2 = n2_in_range ? c * n2 : r.ndf * vg;  // c n^2 = (n f'(n)) (v.g)
@@ -130,22 +139,6 @@ struct LiftVjpRows {
     }
     row_K[i] += r.df_dK * vg;
     row_s[i] = -in.inv_s * (r.f * vg + cn2);
-  }
-  /// |x * mask / s| of row i by the rescaled form (the dropout path's sum of squares overflowed).
-  HYPLORA_HOST_DEVICE T masked_norm(const T* x, index_t i, index_t d) const {
-    T M = T(0);
-    for (index_t j = 0; j < d; ++j) {
-      const T v = math::abs(x[j] * in.mult(i, j, d));
-      M = v > M ? v : M;
-    }
-    if (!(M <= Constants<T>::max_value())) return M;  // an infinite entry: no norm to rescue
-    const T inv = T(1) / M;
-    T sum = T(0);
-    for (index_t j = 0; j < d; ++j) {
-      const T v = x[j] * in.mult(i, j, d) * inv;
-      sum += v * v;
-    }
-    return M * std::sqrt(sum);
   }
 };
 
