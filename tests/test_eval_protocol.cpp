@@ -112,29 +112,35 @@ TEST_CASE("trainer: evaluation counts and reports the generations cut by the new
     REQUIRE(cut > 0);
     const auto acc = train::evaluate_records(*st.model, st.tok, tmpl, recs, "t", limits, true);
     CHECK(acc.generations_at_limit == cut);
-    CHECK(acc.max_new_tokens == n);  // an explicit value is honoured
-    CHECK(acc.max_new_tokens_rule == "fixed");
+    CHECK(acc.limit.max_new_tokens == n);  // an explicit value is honoured
+    CHECK(acc.limit.rule == "fixed");
     eval::AccuracyReport report;
     report.datasets.push_back(acc);
     const auto back = eval::report_from_json(eval::to_json(report, false)).datasets.at(0);
     CHECK(back.generations_at_limit == cut);
-    CHECK(back.max_new_tokens == n);
+    CHECK(back.limit.max_new_tokens == n);
     std::ostringstream table;
     eval::print_table(table, report);
     CHECK(table.str().find("cut at the limit " + std::to_string(cut) + " of 4") != std::string::npos);
   }
   // auto: the resolved limit is recorded; a limit of the reference length does not cut the reference itself
   const auto acc = train::evaluate_records(*st.model, st.tok, tmpl, recs, "t", train::GenerationLimits{}, true);
-  CHECK(acc.max_new_tokens_rule == "auto");
-  CHECK(acc.max_new_tokens == train::resolve_limit(train::GenerationLimits{}, recs, tmpl, st.tok).max_new_tokens);
+  CHECK(acc.limit.rule == "auto");
+  CHECK(acc.limit.max_new_tokens == train::resolve_limit(train::GenerationLimits{}, recs, tmpl, st.tok).max_new_tokens);
   CHECK(acc.generations_at_limit + acc.generations_at_context <= recs.size());
+  const int longest = acc.limit.longest_reference;
+  REQUIRE(longest > 0);
+  CHECK(acc.limit.describe() == std::to_string(longest + train::kAutoMarginTokens) + " (auto: longest reference response " +
+                                    std::to_string(longest) + " + " + std::to_string(train::kAutoMarginTokens) + ")");
+  const auto reread = eval::report_from_json(eval::to_json(eval::AccuracyReport{{acc}}, false)).datasets.at(0).limit;
+  CHECK(reread.describe() == acc.limit.describe());
   // a report of an older build (no limit recorded) still reads
   nlohmann::json old = eval::to_json(eval::AccuracyReport{{acc}}, false);
   for (const char* k : {"generations_at_limit", "generations_at_context", "max_new_tokens", "max_new_tokens_rule",
                         "longest_reference_tokens"})
     old["datasets"][0].erase(k);
   const auto back = eval::report_from_json(old).datasets.at(0);
-  CHECK(back.max_new_tokens == 0);
+  CHECK(back.limit.max_new_tokens == 0);
   CHECK(back.generations_at_limit == 0);
 }
 

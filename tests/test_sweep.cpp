@@ -335,6 +335,33 @@ TEST_CASE("sweep aggregation on synthetic cells with known answers", "[sweep]") 
     // pooled per seed: (2+s+3)/40 -> mean (5+6+7)/3/40 = 0.15
     CHECK(std::abs(es.arms[0].extra_weighted.mean - 0.15) < tol);
     CHECK(to_markdown(es).find("| set-a | set-b | pooled |") != std::string::npos);
+    CHECK(es.set_limits.empty());  // records without a limit (older builds): no limit line
+    // cut answers: summed over the seeds at the chosen lr, test set and further sets apart
+    for (std::size_t k = 0; k < extra.size(); ++k) {
+      extra[k].test.name = "test";
+      extra[k].test.limit = {59, "auto", 43};
+      extra[k].test.generations_at_limit = k + 1;  // 1 + 2 + 3
+      extra[k].extra_tests[1].limit = {40, "fixed", -1};
+      extra[k].extra_tests[1].generations_at_context = 2;
+      extra[k].extra_tests[1].prompts_too_long = 1;
+    }
+    auto other_lr = synthetic_cell("lora", 1e-2, 0, 0, 0, 0, 0.9);  // validation 0 %: not chosen, not counted
+    other_lr.test.generations_at_limit = 100;
+    extra.push_back(other_lr);
+    const auto cs = aggregate(extra);
+    REQUIRE(cs.arms.size() == 1);
+    const auto& tc = cs.arms[0].test_cuts;
+    CHECK((tc.answers == 300 && tc.at_limit == 6 && tc.at_context == 0 && tc.prompts_too_long == 0));
+    const auto& xc = cs.arms[0].extra_cuts;
+    CHECK((xc.answers == 120 && xc.at_limit == 0 && xc.at_context == 6 && xc.prompts_too_long == 3));
+    REQUIRE(cs.set_limits.size() == 2);
+    CHECK(cs.set_limits[0] == std::pair<std::string, std::string>{"test", "59 (auto: longest reference response 43 + 16)"});
+    CHECK(cs.set_limits[1] == std::pair<std::string, std::string>{"set-b", "40 (fixed)"});
+    const std::string cmd = to_markdown(cs);
+    CHECK(cmd.find("new-token limit: test 59 (auto: longest reference response 43 + 16); set-b 40 (fixed).") != std::string::npos);
+    CHECK(cmd.find("| lora | test | 300 | 6 | 0 | 0 |") != std::string::npos);
+    CHECK(cmd.find("| lora | further | 120 | 0 | 6 | 3 |") != std::string::npos);
+    CHECK(to_json(cs)["arms"][0]["test_cuts"]["at_limit"] == 6);
     // a record round trip keeps the further sets
     const auto back = cell_from_json(to_json(extra[1]));
     REQUIRE(back.extra_tests.size() == 2);

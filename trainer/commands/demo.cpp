@@ -42,6 +42,7 @@ struct DemoOptions {
   std::string max_new_tokens = "auto";
   bool quiet = false;
 } g;
+hyplora::train::GenerationLimits g_limits;  ///< --max-new-tokens, parsed by check_options
 
 CLI::App* setup(CLI::App& app) {
   auto* c = app.add_subcommand(
@@ -134,11 +135,7 @@ void check_options() {
           "--depth-min/--depth-max must satisfy 1 <= min <= max <= " + std::to_string(hyplora::data::kMaxStoryDepth) +
               ", got " + std::to_string(g.depth_min) + " and " +
               std::to_string(g.depth_max));
-  try {
-    (void)hyplora::train::parse_max_new_tokens(g.max_new_tokens, "--max-new-tokens");
-  } catch (const std::invalid_argument& e) {
-    require(false, e.what());
-  }
+  g_limits = hyplora::train::parse_max_new_tokens(g.max_new_tokens, "demo: --max-new-tokens");
   require(!g.out.empty(), "--out must name a folder");
   // writable before the base-model evaluation (a read-only folder failed only when the first run started)
   hyplora::formats::require_writable_folder(g.out, "demo: --out " + g.out, true);
@@ -177,7 +174,7 @@ int run() {
   std::cout << "built-in task: " << train_records.size() << " train, " << val_records.size() << " validation, "
             << test.size() << " test problems, depth " << g.depth_min << "-" << g.depth_max << "\n"
             << "example: " << tmpl.prompt(test.front()) << tmpl.response(test.front());
-  const train::GenerationLimits limits = train::parse_max_new_tokens(g.max_new_tokens, "--max-new-tokens");
+  const train::GenerationLimits limits = g_limits;
   {  // the training data must fit the cutoff before the base evaluation is spent (deep problems did not)
     const auto s = settings_for("lora", "euclidean", g.lr_lora, g.alpha_lora, out / "lora", files.model.string());
     train::TrainingRun probe(s, model, tok, train_records, val_records);  // throws when no example fits
@@ -256,10 +253,7 @@ int run() {
   std::cout << ")\n";
   if (!rows.empty()) {  // every row has the same limit: it comes from the test problems only
     const auto& a = rows.front().acc;
-    std::cout << "(generation limit " << a.max_new_tokens << " new tokens, " << a.max_new_tokens_rule;
-    if (a.longest_reference_tokens >= 0)
-      std::cout << ": longest reference response " << a.longest_reference_tokens << " + " << train::kAutoMarginTokens;
-    std::cout << "; answers cut at the limit:";
+    std::cout << "(new-token limit " << a.limit.describe() << "; answers cut at the limit:";
     for (const auto& r : rows) std::cout << " " << r.name << " " << r.acc.generations_at_limit;
     std::cout << ")\n";
   }

@@ -31,6 +31,7 @@ struct EvalOptions {
   int show = 0;
   bool quiet = false;
 } g;
+hyplora::train::GenerationLimits g_limits;  ///< --max-new-tokens, parsed by check_options
 CLI::Option* g_template_option = nullptr;
 
 /// Every flag checked before the model is read: throws std::invalid_argument naming the flag.
@@ -46,11 +47,7 @@ void check_options() {
           "--depth-min/--depth-max must satisfy 1 <= min <= max <= " + std::to_string(hyplora::data::kMaxStoryDepth) +
               ", got " + std::to_string(g.depth_min) + " and " +
               std::to_string(g.depth_max));
-  try {
-    (void)hyplora::train::parse_max_new_tokens(g.max_new_tokens, "--max-new-tokens");
-  } catch (const std::invalid_argument& e) {
-    require(false, e.what());
-  }
+  g_limits = hyplora::train::parse_max_new_tokens(g.max_new_tokens, "eval: --max-new-tokens");
   require(g.limit >= 0, "--limit must be >= 0 (0 = all), got " + std::to_string(g.limit));
   require(g.show >= 0, "--show must be >= 0, got " + std::to_string(g.show));
   require(g.bad_records == "reject" || g.bad_records == "skip", "--bad-records must be reject or skip, got '" + g.bad_records + "'");
@@ -171,7 +168,7 @@ int run() {
     std::cerr << "hyplora: warning: " << g.adapter << " was trained by an older build, whose context ended with the"
               << " prompt's trailing space; this evaluation ends it before the space (the model generates it:"
               << " data::PromptTemplate::model_prompt), so the adapter is scored on a boundary it was not trained on\n";
-  const auto limits = train::parse_max_new_tokens(g.max_new_tokens, "--max-new-tokens");
+  const auto limits = g_limits;
   const auto report = train::evaluate_sets(model, tok, tmpl, sets, limits, g.quiet);
   std::cout << "model " << files.model.string() << (g.adapter.empty() ? "" : " + adapter " + g.adapter)
             << ", prompt template " << template_name << "\n";

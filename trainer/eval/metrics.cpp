@@ -13,6 +13,16 @@
 
 namespace hyplora::eval {
 
+std::string GenerationLimitUsed::describe() const {
+  std::string s = std::to_string(max_new_tokens) + " (" + rule;
+  const std::string longest = "longest reference response " + std::to_string(longest_reference);
+  if (rule == "auto" && longest_reference >= 0)
+    s += ": " + longest + " + " + std::to_string(max_new_tokens - longest_reference);
+  else if (rule == "auto-fallback")
+    s += ": a record has no reference response" + (longest_reference >= 0 ? "; " + longest : std::string());
+  return s + ")";
+}
+
 Tally AccuracyReport::weighted() const {
   Tally t;
   for (const auto& d : datasets) {
@@ -80,10 +90,10 @@ nlohmann::json to_json(const AccuracyReport& report, bool with_items) {
     j["prompts_too_long"] = d.prompts_too_long;
     j["generations_at_limit"] = d.generations_at_limit;
     j["generations_at_context"] = d.generations_at_context;
-    if (d.max_new_tokens > 0) {
-      j["max_new_tokens"] = d.max_new_tokens;
-      j["max_new_tokens_rule"] = d.max_new_tokens_rule;
-      if (d.longest_reference_tokens >= 0) j["longest_reference_tokens"] = d.longest_reference_tokens;
+    if (d.limit.max_new_tokens > 0) {
+      j["max_new_tokens"] = d.limit.max_new_tokens;
+      j["max_new_tokens_rule"] = d.limit.rule;
+      if (d.limit.longest_reference >= 0) j["longest_reference_tokens"] = d.limit.longest_reference;
     }
     if (with_items) {
       nlohmann::json items = nlohmann::json::array();
@@ -129,9 +139,9 @@ AccuracyReport report_from_json(const nlohmann::json& j) {
     // absent in reports from before the limit was recorded (a fixed 40)
     d.generations_at_limit = jd.contains("generations_at_limit") ? count_from(jd, "generations_at_limit") : 0;
     d.generations_at_context = jd.contains("generations_at_context") ? count_from(jd, "generations_at_context") : 0;
-    d.max_new_tokens = jd.value("max_new_tokens", 0);
-    d.max_new_tokens_rule = jd.value("max_new_tokens_rule", std::string());
-    d.longest_reference_tokens = jd.value("longest_reference_tokens", -1);
+    d.limit.max_new_tokens = jd.value("max_new_tokens", 0);
+    d.limit.rule = jd.value("max_new_tokens_rule", std::string());
+    d.limit.longest_reference = jd.value("longest_reference_tokens", -1);
     if (jd.contains("items")) {
       for (const auto& ji : jd.at("items")) {
         ItemResult it;
@@ -166,18 +176,11 @@ void print_table(std::ostream& out, const AccuracyReport& report) {
   row("weighted average", report.weighted());
   // how each set was generated: its limit and what the limit (or the context) cut
   for (const auto& d : report.datasets) {
-    if (d.max_new_tokens <= 0 && d.generations_at_limit == 0 && d.generations_at_context == 0 && d.prompts_too_long == 0)
+    if (d.limit.max_new_tokens <= 0 && d.generations_at_limit == 0 && d.generations_at_context == 0 && d.prompts_too_long == 0)
       continue;  // an older report: nothing recorded
     std::string note = d.name + ": ";
-    if (d.max_new_tokens > 0) {
-      note += "max_new_tokens " + std::to_string(d.max_new_tokens) + " (" + d.max_new_tokens_rule;
-      if (d.longest_reference_tokens >= 0) {
-        note += ": longest reference " + std::to_string(d.longest_reference_tokens);
-        if (d.max_new_tokens_rule == "auto") note += " + " + std::to_string(d.max_new_tokens - d.longest_reference_tokens);
-      }
-      note += ")";
-    }
-    note += ", cut at the limit " + std::to_string(d.generations_at_limit) + " of " + std::to_string(d.overall.total);
+    if (d.limit.max_new_tokens > 0) note += "max_new_tokens " + d.limit.describe() + ", ";
+    note += "cut at the limit " + std::to_string(d.generations_at_limit) + " of " + std::to_string(d.overall.total);
     if (d.generations_at_context > 0) note += ", cut at the context " + std::to_string(d.generations_at_context);
     if (d.prompts_too_long > 0) note += ", prompts too long " + std::to_string(d.prompts_too_long);
     out << note << "\n";

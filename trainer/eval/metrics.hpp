@@ -30,6 +30,16 @@ struct Tally {
   double accuracy() const { return total == 0 ? 0.0 : static_cast<double>(correct) / static_cast<double>(total); }
 };
 
+/// The new-token limit one evaluated set got, and how it was decided (train::resolve_limit).
+struct GenerationLimitUsed {
+  int max_new_tokens = 0;
+  std::string rule;            ///< "fixed"; "auto" (longest reference + margin); "auto-fallback" (a record has no reference text)
+  int longest_reference = -1;  ///< the longest reference response in tokens (-1: no record has one, or "fixed")
+  /// "59 (auto: longest reference response 43 + 16)", "40 (fixed)",
+  /// "64 (auto-fallback: a record has no reference response; longest reference response 43)".
+  std::string describe() const;
+};
+
 struct DatasetAccuracy {
   std::string name;
   Tally overall;
@@ -42,12 +52,8 @@ struct DatasetAccuracy {
   /// answers, scored as generated), and those that filled the model's context without it.
   std::size_t generations_at_limit = 0;
   std::size_t generations_at_context = 0;
-  /// The new-token limit this set was evaluated with (0: not recorded, as in older reports), how it
-  /// was decided ("fixed", "auto", "auto-fallback"; train::resolve_limit) and, for auto, the longest
-  /// reference response in tokens (-1: none).
-  int max_new_tokens = 0;
-  std::string max_new_tokens_rule;
-  int longest_reference_tokens = -1;
+  /// The new-token limit this set was evaluated with (max_new_tokens 0: not recorded, as in older reports).
+  GenerationLimitUsed limit;
 };
 
 struct AccuracyReport {

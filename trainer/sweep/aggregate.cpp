@@ -60,7 +60,18 @@ nlohmann::json summary_json(const eval::Summary& s) {
   return {{"n", s.n}, {"mean", f(s.mean)}, {"std", f(s.std)}, {"ci_low", f(s.ci_low)}, {"ci_high", f(s.ci_high)}, {"level", s.level}};
 }
 
+nlohmann::json cuts_json(const CutCounts& c) {
+  return {{"answers", c.answers}, {"at_limit", c.at_limit}, {"at_context", c.at_context}, {"prompts_too_long", c.prompts_too_long}};
+}
+
 }  // namespace
+
+void CutCounts::add(const eval::DatasetAccuracy& d) {
+  answers += d.overall.total;
+  at_limit += d.generations_at_limit;
+  at_context += d.generations_at_context;
+  prompts_too_long += d.prompts_too_long;
+}
 
 SweepSummary aggregate(const std::vector<CellResult>& cells, const std::vector<std::string>& arm_order,
                        std::size_t resamples, std::uint64_t permutation_seed) {
@@ -73,6 +84,15 @@ SweepSummary aggregate(const std::vector<CellResult>& cells, const std::vector<s
     for (const auto& [d, t] : c.test.by_depth) depths.insert(d);
     for (const auto& e : c.extra_tests)
       if (std::find(out.extra_sets.begin(), out.extra_sets.end(), e.name) == out.extra_sets.end()) out.extra_sets.push_back(e.name);
+    if (!c.diverged) {  // a diverged cell was not evaluated
+      auto note_limit = [&](const eval::DatasetAccuracy& d) {
+        const bool seen = std::any_of(out.set_limits.begin(), out.set_limits.end(), [&](const auto& l) { return l.first == d.name; });
+        if (d.limit.max_new_tokens > 0 && !seen) out.set_limits.emplace_back(d.name, d.limit.describe());
+      };
+      note_limit(c.validation);
+      note_limit(c.test);
+      for (const auto& e : c.extra_tests) note_limit(e);
+    }
     if (c.variant == "base") {
       out.base = c;
       continue;
@@ -167,6 +187,8 @@ SweepSummary aggregate(const std::vector<CellResult>& cells, const std::vector<s
     std::vector<double> extra_pooled;
     std::map<long, std::vector<double>> curve;
     for (const auto* c : cs) {
+      s.test_cuts.add(c->test);
+      for (const auto& e : c->extra_tests) s.extra_cuts.add(e);
       s.seeds.push_back(c->seed);
       s.test_accuracy.push_back(c->test.overall.accuracy());
       val.push_back(c->validation.overall.accuracy());
@@ -303,6 +325,30 @@ std::string to_markdown(const SweepSummary& s) {
       md << " " << (a.extra_weighted.n ? cell(a.extra_weighted) : "-") << " |\n";
     }
   }
+  if (!s.set_limits.empty()) {
+    md << "\n### Generation limits and cut answers\n\nEach evaluated set's new-token limit:";
+    for (std::size_t i = 0; i < s.set_limits.size(); ++i)
+      md << (i ? "; " : " ") << s.set_limits[i].first << " " << s.set_limits[i].second;
+    md << ".\n\nPer arm, over its seeds at the chosen lr: answers that stopped at the limit (cut, scored as generated), "
+          "that filled the model's context, and prompts with no room to answer.\n\n"
+          "| arm | sets | answers | cut at the limit | cut at the context | prompts too long |\n|---|---|---|---|---|---|\n";
+    auto row = [&](const std::string& arm, const char* sets, const CutCounts& c) {
+      if (c.answers == 0) return;
+      md << "| " << arm << " | " << sets << " | " << c.answers << " | " << c.at_limit << " | " << c.at_context << " | "
+         << c.prompts_too_long << " |\n";
+    };
+    if (s.base) {
+      CutCounts test, extra;
+      test.add(s.base->test);
+      for (const auto& e : s.base->extra_tests) extra.add(e);
+      row("base (no adapter)", "test", test);
+      row("base (no adapter)", "further", extra);
+    }
+    for (const auto& a : s.arms) {
+      row(a.arm, "test", a.test_cuts);
+      row(a.arm, "further", a.extra_cuts);
+    }
+  }
   md << "\n### Learning-rate choice (validation split; test shown for information only)\n\n";
   md << "| arm | lr | seeds | val acc (%) | best val loss | test acc (%) | chosen |\n|---|---|---|---|---|---|---|\n";
   for (const auto& r : s.lr_table)  // an lr with a diverged cell: its loss is the worst possible
@@ -347,6 +393,7 @@ std::string to_markdown(const SweepSummary& s) {
 
 nlohmann::json to_json(const SweepSummary& s) {
   nlohmann::json j;
+  for (const auto& [name, limit] : s.set_limits) j["set_limits"][name] = limit;
   j["depths"] = s.depths;
   j["extra_sets"] = s.extra_sets;
   for (const auto& a : s.arms) {
@@ -359,7 +406,8 @@ nlohmann::json to_json(const SweepSummary& s) {
                          {"final_K", std::isfinite(a.final_K) ? nlohmann::json(a.final_K) : nlohmann::json(nullptr)},
                          {"target_tokens", std::isfinite(a.target_tokens) ? nlohmann::json(a.target_tokens) : nlohmann::json(nullptr)},
                          {"steps", a.steps}, {"batch", a.batch}, {"val_curve", a.val_curve},
-                         {"diverged", a.diverged}, {"diverged_seeds", a.diverged_seeds}};
+                         {"diverged", a.diverged}, {"diverged_seeds", a.diverged_seeds},
+                         {"test_cuts", cuts_json(a.test_cuts)}, {"extra_cuts", cuts_json(a.extra_cuts)}};
     for (const auto& [d, sd] : a.test_by_depth) ja["test_by_depth"][std::to_string(d)] = summary_json(sd);
     for (const auto& [n, sd] : a.extra_test) ja["extra_test"][n] = summary_json(sd);
     if (a.extra_weighted.n) ja["extra_pooled"] = summary_json(a.extra_weighted);

@@ -39,6 +39,14 @@ struct LrStat {
   std::size_t diverged = 0;                                   ///< cells of this lr recorded as diverged
 };
 
+/// How evaluated answers ended, summed over sets and seeds (eval::DatasetAccuracy's counts): answers
+/// that stopped at the new-token limit (cut, scored as generated) or filled the model's context, and
+/// prompts that left no room to answer.
+struct CutCounts {
+  std::size_t answers = 0, at_limit = 0, at_context = 0, prompts_too_long = 0;
+  void add(const eval::DatasetAccuracy& d);
+};
+
 struct ArmSummary {
   std::string arm, variant, curvature_label;
   double lr = 0;                          ///< chosen on validation
@@ -56,6 +64,7 @@ struct ArmSummary {
   std::vector<std::pair<long, double>> val_curve;  ///< mean validation loss by step over seeds
   bool diverged = false;                  ///< every recorded cell of the arm diverged: no lr chosen (lr NaN)
   std::size_t diverged_seeds = 0;         ///< diverged cells at the chosen lr (all of them when `diverged`)
+  CutCounts test_cuts, extra_cuts;        ///< the test set's and the further sets' answers, seeds at the chosen lr
 };
 
 struct DivergedCell {
@@ -81,6 +90,9 @@ struct SweepSummary {
   std::vector<int> depths;
   std::vector<std::string> extra_sets;    ///< names of the further test sets (eval_data), first-seen order
   std::vector<DivergedCell> diverged;     ///< cells recorded as diverged, in input order
+  /// Each evaluated set's new-token limit (GenerationLimitUsed::describe), first-seen order; sets of
+  /// records written before the limit was recorded are left out.
+  std::vector<std::pair<std::string, std::string>> set_limits;
 };
 
 /// Aggregates cells (any order). arm_order lists the arms in display order (arms not listed follow,

@@ -30,18 +30,6 @@ nlohmann::json max_new_tokens_json(const GenerationLimits& limits) {
   return limits.automatic() ? nlohmann::json("auto") : nlohmann::json(limits.max_new_tokens);
 }
 
-std::string ResolvedLimit::describe() const {
-  std::string s = std::to_string(max_new_tokens);
-  if (rule == "fixed") return s + " (fixed)";
-  s += " (" + rule + ": ";
-  if (longest_reference >= 0)
-    s += "longest reference response " + std::to_string(longest_reference) + " + " + std::to_string(kAutoMarginTokens);
-  if (rule == "auto-fallback")
-    s += std::string(longest_reference >= 0 ? "; " : "") + "a record has no reference response, at least " +
-         std::to_string(kAutoFallbackTokens);
-  return s + ")";
-}
-
 ResolvedLimit resolve_limit(const GenerationLimits& limits, const std::vector<data::Record>& records,
                             const data::PromptTemplate& tmpl, const llm::Tokenizer& tok) {
   ResolvedLimit r;
@@ -111,9 +99,7 @@ eval::DatasetAccuracy evaluate_records(llm::LlamaModel& model, const llm::Tokeni
   acc.name = label;
   // one limit for the whole set, from all its records (never from the record being generated)
   const ResolvedLimit limit = resolve_limit(limits, records, tmpl, tok);
-  acc.max_new_tokens = limit.max_new_tokens;
-  acc.max_new_tokens_rule = limit.rule;
-  acc.longest_reference_tokens = limit.longest_reference;
+  acc.limit = limit;
   const GenerationLimits resolved{limit.max_new_tokens};
   util::Progress progress("eval " + label, long(records.size()));
   for (std::size_t i = 0; i < records.size(); ++i) {

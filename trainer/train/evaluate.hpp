@@ -40,13 +40,8 @@ std::string max_new_tokens_text(const GenerationLimits& limits);
 /// "auto" or the number, as JSON (reports, grid.json, sweep cell fingerprints).
 nlohmann::json max_new_tokens_json(const GenerationLimits& limits);
 
-/// The limit one evaluated set gets.
-struct ResolvedLimit {
-  int max_new_tokens = 0;
-  std::string rule;            ///< "fixed"; "auto" (longest reference + margin); "auto-fallback" (a record has no reference text)
-  int longest_reference = -1;  ///< "auto": the longest reference response in tokens (-1: no record has one)
-  std::string describe() const;  ///< "59 (auto: longest reference response 43 + 16)"
-};
+/// The limit one evaluated set gets (recorded with its accuracy).
+using ResolvedLimit = eval::GenerationLimitUsed;
 
 /// The limit of a set: a fixed limit as given; "auto" from the set's records, never per record:
 /// the longest reference response (response_token_count: the training target's response tokens,
