@@ -701,6 +701,18 @@ TEST_CASE("an existing run is not overwritten, --resume checks its flags and lea
   REQUIRE(r.code == 0);
   const auto before = folder_bytes(out);
   REQUIRE(before.count("checkpoint.safetensors"));
+  {  // the run's settings.json is a valid --config (its "data": [] was refused: "At least 1 required")
+    const fs::path again = tmp.path / "again";
+    const auto rc = run_cli({"train", "--config", (out / "settings.json").string(), "--out", again.string(), "--quiet"}, log);
+    INFO(rc.text);
+    REQUIRE(rc.code == 0);
+    auto settings = [](const fs::path& dir) {
+      auto j = nlohmann::json::parse(slurp(dir / "settings.json"));
+      j.erase("out");
+      return j;
+    };
+    CHECK(settings(again) == settings(out));
+  }
   // the same command again: refused (it overwrote the trained adapter and checkpoint silently)
   r = run_cli(args, log);
   CHECK(r.code == 1);
@@ -713,6 +725,12 @@ TEST_CASE("an existing run is not overwritten, --resume checks its flags and lea
   CHECK(r.code == 1);
   CHECK(r.text.find("--steps 400") != std::string::npos);
   CHECK(r.text.find("--lr") != std::string::npos);
+  CHECK(folder_bytes(out) == before);
+  // the run's data followed its --seed (no --data-seed given): another --data-seed contradicts it
+  const auto run_seed = nlohmann::json::parse(slurp(out / "settings.json")).at("seed").get<std::uint64_t>();
+  r = run_cli({"train", "--resume", "--out", out.string(), "--data-seed", std::to_string(run_seed + 1)}, log);
+  CHECK(r.code == 1);
+  CHECK(r.text.find("--data-seed") != std::string::npos);
   CHECK(folder_bytes(out) == before);
   // --resume of the finished run (the original command line plus --resume): nothing changes
   auto resume_args = args;

@@ -9,6 +9,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "data/record.hpp"
@@ -169,6 +170,28 @@ TEST_CASE("JSON config file fills the flags, the command line overrides it", "[t
   std::vector<std::string> args3 = {"--config", (dir / "broken.json").string()};
   std::reverse(args3.begin(), args3.end());
   CHECK_THROWS_AS(app3.parse(args3), CLI::ParseError);
+
+  // an empty list: a setting that is empty by default stays empty (a run's settings.json holds
+  // "data": []); one with a default is an error naming it
+  train::TrainSettings s4;
+  CLI::App app4;
+  app4.add_option("--data", s4.data);
+  app4.add_option("--targets", s4.targets)->delimiter(',')->capture_default_str();
+  util::add_json_config(&app4);
+  std::ofstream(dir / "empty.json") << R"({"data": []})";
+  std::vector<std::string> args4 = {"--config", (dir / "empty.json").string()};
+  std::reverse(args4.begin(), args4.end());
+  app4.parse(args4);
+  CHECK(s4.data.empty());
+  CHECK(s4.targets == train::TrainSettings{}.targets);
+  std::ofstream(dir / "no_targets.json") << R"({"targets": []})";
+  std::vector<std::string> args5 = {"--config", (dir / "no_targets.json").string()};
+  std::reverse(args5.begin(), args5.end());
+  CLI::App app5;
+  train::TrainSettings s5;
+  app5.add_option("--targets", s5.targets)->delimiter(',')->capture_default_str();
+  util::add_json_config(&app5);
+  CHECK_THROWS_WITH(app5.parse(args5), Catch::Contains("'targets'") && Catch::Contains("empty list"));
   fs::remove_all(dir);
 }
 
@@ -1140,6 +1163,52 @@ TEST_CASE("fewer than 5 training records without --val-data: an error naming the
   fs::copy_file(path, held_out);
   s.val_data = "gsm8k:" + held_out.string();
   CHECK(train::prepare_inputs(s).validation.size() == 3);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("trainer: --data-seed fixes the built-in problems and the held-out slice across --seed; unset, they follow --seed",
+          "[trainer][data]") {
+  const auto model = test::require_shared("models/stories260K/stories260K.bin");
+  const auto dir = temp_dir("data_seed");
+  const auto path = dir / "forty.jsonl";
+  {
+    std::ofstream f(path);
+    for (int i = 1; i <= 40; ++i)
+      f << R"({"question": "Tom has )" << i << R"( apples.", "answer": "#### )" << i << "\"}\n";
+  }
+  auto questions = [](const std::vector<data::Record>& rs) {
+    std::vector<std::string> q;
+    for (const auto& r : rs) q.push_back(r.question);
+    return q;
+  };
+  auto inputs = [&](bool builtin, std::uint64_t seed, std::optional<std::uint64_t> data_seed) {
+    train::TrainSettings s;
+    s.model = model.string();
+    s.builtin = builtin;
+    s.builtin_train = 20;
+    s.val_examples = 8;
+    if (!builtin) s.data = {"gsm8k:" + path.string()};
+    s.seed = seed;
+    s.data_seed = data_seed;
+    const auto in = train::prepare_inputs(s);
+    return std::pair{questions(in.train), questions(in.validation)};
+  };
+  for (bool builtin : {false, true}) {
+    INFO((builtin ? "built-in task" : "held-out slice of a --data file"));
+    const auto a = inputs(builtin, 1, std::nullopt), b = inputs(builtin, 2, std::nullopt);
+    REQUIRE(a.second.size() == 8);
+    CHECK(a.second != b.second);                     // unset: the validation records follow --seed
+    CHECK(inputs(builtin, 2, 1) == a);               // --data-seed 1 at --seed 2: --seed 1's records
+    CHECK(inputs(builtin, 1, 7) == inputs(builtin, 2, 7));
+  }
+  // written to the settings only when set; read back; a resume compares it with the run's --seed when unset
+  train::TrainSettings s;
+  CHECK_FALSE(nlohmann::json(s).contains("data-seed"));
+  s.data_seed = 5;
+  const nlohmann::json j = s;
+  CHECK(j.at("data-seed") == 5);
+  CHECK(j.get<train::TrainSettings>().data_seed == std::optional<std::uint64_t>(5));
+  CHECK_THROWS_WITH(nlohmann::json({{"data-seed", -1}}).get<train::TrainSettings>(), Catch::Contains("data-seed"));
   fs::remove_all(dir);
 }
 

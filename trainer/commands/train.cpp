@@ -43,9 +43,13 @@ void add_train_options(CLI::App* c, hyplora::train::TrainSettings& s) {
   c->add_option("--cutoff", s.cutoff, "maximum tokens per example")->capture_default_str();
   c->add_option("--steps", s.steps, "optimiser steps (0: from --epochs)")->capture_default_str();
   c->add_option("--epochs", s.epochs, "epochs over the training data (when --steps is 0)")->capture_default_str();
-  c->add_option("--seed", s.seed, "seed of initialisation, data order, dropout, built-in data")
+  c->add_option("--seed", s.seed, "seed of initialisation, data order, dropout (and of the data, unless --data-seed)")
       ->check(hyplora::cli::non_negative_integer())
       ->capture_default_str();
+  c->add_option("--data-seed", s.data_seed,
+                "seed of the data: built-in problems and the held-out slice of --data (default: --seed); fix it to "
+                "compare seeds on the same training and validation records")
+      ->check(hyplora::cli::non_negative_integer());
   c->add_flag("--train-on-inputs", s.train_on_inputs, "loss on prompt tokens too");
   c->add_option("--data", s.data, "training data: registered name (gsm8k-train, mawps-train, ...) or [FORMAT:]PATH");
   c->add_option("--val-data", s.val_data, "validation data (default: built-in validation split or a held-out slice)");

@@ -208,6 +208,7 @@ void to_json(nlohmann::json& j, const TrainSettings& s) {
   j = nlohmann::json::object();
   for_each_setting(s, [&](const char* key, const auto& field) { j[key] = field; });
   if (!s.allow_test_data) j.erase("allow-test-data");  // older settings and sweep fingerprints lack it
+  if (s.data_seed) j["data-seed"] = *s.data_seed;       // unset: --seed (older settings lack the key)
 }
 
 void from_json(const nlohmann::json& j, TrainSettings& s) {
@@ -224,6 +225,12 @@ void from_json(const nlohmann::json& j, TrainSettings& s) {
       throw std::invalid_argument(std::string("training setting '") + key + "' has the wrong type: " + e.what());
     }
   });
+  known.insert("data-seed");
+  s.data_seed.reset();
+  if (j.contains("data-seed")) {
+    require_integer_fits<std::uint64_t>(j.at("data-seed"), "data-seed");
+    s.data_seed = j.at("data-seed").get<std::uint64_t>();
+  }
   for (auto it = j.begin(); it != j.end(); ++it)
     if (!known.count(it.key())) throw std::invalid_argument("unknown training setting '" + it.key() + "'");
 }

@@ -3,6 +3,7 @@
 // config file can hold them (keys = flag names), and the run writes the resolved settings to
 // <out>/settings.json so that --resume and `hyplora eval` know exactly what was trained.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,12 @@ struct TrainSettings {
   long steps = 0;                   ///< optimiser steps; 0 = from epochs
   double epochs = 1.0;
   std::uint64_t seed = 0;
+  /// Seed of the data: the built-in task's problems and the held-out validation slice of --data
+  /// files. Unset, it is --seed (as before the option existed); set, runs of several --seed values
+  /// train and validate on the same records. Written to JSON only when set, so settings and sweep
+  /// cells without it keep their form.
+  std::optional<std::uint64_t> data_seed;
+  std::uint64_t effective_data_seed() const { return data_seed.value_or(seed); }
   bool train_on_inputs = false;
   // data
   std::vector<std::string> data;    ///< files "[format:]path" or registered names (gsm8k-train, ...)

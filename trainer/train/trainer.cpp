@@ -89,7 +89,7 @@ TrainingInputs prepare_inputs(const TrainSettings& s) {
 
   const auto policy = s.bad_records == "skip" ? data::BadRecordPolicy::skip : data::BadRecordPolicy::reject;
   if (s.builtin)
-    in.train = builtin_records(s.seed, s.depth_min, s.depth_max, "train", std::size_t(s.builtin_train));
+    in.train = builtin_records(s.effective_data_seed(), s.depth_min, s.depth_max, "train", std::size_t(s.builtin_train));
   for (const auto& spec : s.data) {
     auto loaded = load_data_source(spec, policy);
     in.train.insert(in.train.end(), loaded.records.begin(), loaded.records.end());
@@ -98,11 +98,11 @@ TrainingInputs prepare_inputs(const TrainSettings& s) {
     in.validation = load_data_source(s.val_data, policy).records;
     if (s.val_examples > 0 && long(in.validation.size()) > s.val_examples) in.validation.resize(std::size_t(s.val_examples));
   } else if (s.builtin && s.val_examples > 0) {
-    in.validation = builtin_records(s.seed, s.depth_min, s.depth_max, "validation", std::size_t(s.val_examples));
+    in.validation = builtin_records(s.effective_data_seed(), s.depth_min, s.depth_max, "validation", std::size_t(s.val_examples));
   } else if (s.val_examples > 0) {
-    // hold out a seeded slice of the training files
+    // hold out a slice of the training files, drawn with the data seed
     std::vector<std::size_t> order(in.train.size());
-    ExampleOrder perm(in.train.size(), s.seed ^ 0x5EEDULL);
+    ExampleOrder perm(in.train.size(), s.effective_data_seed() ^ 0x5EEDULL);
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = perm.at(i);
     const std::size_t n_val = std::min<std::size_t>(std::size_t(s.val_examples), in.train.size() / 5);
     if (n_val == 0) {
@@ -697,7 +697,9 @@ TrainResult run_training(const TrainSettings& given, const RunRequest& request) 
   const fs::path ckpt = fs::path(given.out) / "checkpoint.safetensors";
   s = load_checkpoint(ckpt).settings;  // the run continues with the settings it started with
   {
-    const nlohmann::json stored = s, asked = given;
+    nlohmann::json stored = s;
+    const nlohmann::json asked = given;
+    if (!stored.contains("data-seed")) stored["data-seed"] = s.seed;  // unset: the run's data followed --seed
     std::string differ;
     for (const auto& key : request.given_settings) {
       if (key == "out" || key == "quiet" || key == "threads" || !stored.contains(key)) continue;

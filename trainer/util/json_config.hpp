@@ -101,6 +101,12 @@ inline CLI::Option* add_json_config(CLI::App* sub) {
           if (!target || !target->get_configurable())
             throw CLI::ConversionError(file + ": unknown setting '" + item.name + "'");
           if (target->count() > 0) continue;  // the command line wins
+          if (item.inputs.empty()) {  // an empty list: a run's settings.json holds "data": [] (no data files)
+            const std::string d = target->get_default_str();
+            if (d.empty() || d == "[]") continue;  // the setting is empty by default: it stays so
+            throw CLI::ConversionError(file + ": setting '" + item.name + "': an empty list is not a value of " +
+                                       "this setting (default " + d + ")");
+          }
           // a value the option rejects is reported with the file and the key it came from
           try {
             target->add_result(item.inputs);
