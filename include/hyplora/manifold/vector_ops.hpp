@@ -3,9 +3,12 @@
 // Kept as plain counted loops so that g++ -O2/-O3 vectorises them inside batched row loops.
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "hyplora/core/config.hpp"
 #include "hyplora/core/constants.hpp"
@@ -167,8 +170,24 @@ HYPLORA_INLINE T dot_lanes16(const T* a, const T* b, index_t n) {
   for (index_t i = full; i < n; ++i) s += a[i] * b[i];
   return s;
 }
+/// No Inf or NaN among a[0..n). On the host an OR of exponent tests over the bits (all exponent bits
+/// set = Inf or NaN), which g++ vectorises; a loop that returns at the first non-finite value does not
+/// (0.7 us for a 512-row array, 1 % of LoRA's step at d = 64, where the adapter checks its row norms).
 template <class T>
 HYPLORA_INLINE bool all_finite(const T* a, index_t n) {
+#ifndef __CUDA_ARCH__
+  if constexpr (sizeof(T) == 4 || sizeof(T) == 8) {
+    using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+    constexpr Bits exponent = sizeof(T) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
+    Bits bad = 0;
+    for (index_t i = 0; i < n; ++i) {
+      Bits b;
+      std::memcpy(&b, a + i, sizeof b);
+      bad |= Bits((b & exponent) == exponent);
+    }
+    return bad == 0;
+  }
+#endif
   for (index_t i = 0; i < n; ++i)
     if (!math::is_finite(a[i])) return false;
   return true;
