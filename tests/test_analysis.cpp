@@ -1,7 +1,9 @@
 // Tests of the hyperbolicity analysis (issue 6): Gromov delta, (max,min) kernel, power-law fit,
 // embedding norm against frequency.
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstring>
 #include <numbers>
 #include <queue>
 #include <random>
@@ -152,6 +154,25 @@ TEMPLATE_TEST_CASE("blocked (max,min) product equals the naive triple loop exact
     max_min_product_naive(A.data(), B.data(), R.data(), n, k, m);
     INFO("n=" << n << " k=" << k << " m=" << m);
     CHECK(C == R);  // max and min round nothing: bit-for-bit equality
+  }
+}
+
+TEMPLATE_TEST_CASE("blocked (max,min) product equals the naive loop bit for bit with NaN and signed zeros",
+                   "[analysis][maxmin]", float, double) {
+  // min(+0, -0) and min(NaN, 1) depend on the order of the comparison: the kernel's min was
+  // a < b ? a : b where std::min is b < a ? b : a (-0 against +0, 0 against 1 in a 2 x 2 case)
+  const TestType nan = std::numeric_limits<TestType>::quiet_NaN();
+  const TestType pool[] = {TestType(0), -TestType(0), nan, TestType(1), TestType(-1), TestType(2)};
+  std::mt19937_64 rng(11);
+  std::uniform_int_distribution<int> pick(0, 5);
+  for (auto [n, k, m] : std::vector<std::array<index_t, 3>>{{2, 2, 2}, {5, 3, 7}, {65, 257, 130}}) {
+    std::vector<TestType> A(std::size_t(n * k)), B(std::size_t(k * m)), C(std::size_t(n * m)), R(std::size_t(n * m));
+    for (auto& v : A) v = pool[pick(rng)];
+    for (auto& v : B) v = pool[pick(rng)];
+    max_min_product(A.data(), B.data(), C.data(), n, k, m);
+    max_min_product_naive(A.data(), B.data(), R.data(), n, k, m);
+    INFO("n=" << n << " k=" << k << " m=" << m);
+    CHECK(std::memcmp(C.data(), R.data(), sizeof(TestType) * C.size()) == 0);
   }
 }
 
@@ -475,6 +496,37 @@ TEST_CASE("Vuong test prefers the law the data came from", "[analysis][powerlaw]
   CHECK(tl.R < 0);
   CHECK(tl.favoured == "lognormal");
   CHECK_THROWS_WITH(compare_power_law(lx, fit_ln, "weibull"), Catch::Contains("unknown alternative 'weibull'"));
+}
+
+TEST_CASE("the normal tail and the discretised log-normal are accurate across the tail, with no switch-over jump",
+          "[analysis][powerlaw]") {
+  // ln Q(z) to 20 digits (mpmath, 40 digits: log(erfc(z / sqrt 2) / 2)); the asymptotic series took
+  // over at z = 5, 7e-5 off there, and an interval straddling 5 gave NaN
+  const std::pair<double, double> ref[] = {{0, -0.69314718055994530942},   {3, -6.6077262215103495433},
+                                           {4.999999, -15.064993207485241537}, {5, -15.064998393988725736},
+                                           {5.5, -17.779376352625260511},    {8, -35.013437159914549896},
+                                           {20, -203.91715537109726394},     {36.9, -685.33288316535061216},
+                                           {37, -689.0305855768905936},      {37.1, -692.73828071562329266},
+                                           {40, -804.60844201375378817},     {100, -5005.5242086942050886}};
+  // erfc's relative error (a few ulps) becomes an absolute error of the log; the series' omitted term
+  // is below 2e-13 from z = 37
+  for (const auto& [z, want] : ref) {
+    INFO("z = " << z);
+    CHECK(std::abs(analysis::detail::log_normal_sf(z) - want) <= 2e-13 * std::max(1.0, std::abs(want)));
+  }
+  // x = 1e5 with x_min 10, sigma 1, mu = ln(1e5) - 5: x's interval straddles z = 5 (mpmath -24.931853851056876804)
+  const double lp = analysis::detail::lognormal_log_pmf(1e5, 10, std::log(1e5) - 5, 1);
+  CHECK(std::abs(lp + 24.931853851056876804) <= 1e-9);
+  // ln(Phi(b) - Phi(a)) (mpmath, 50 digits), narrow intervals (Simpson) and wider ones (a difference)
+  const std::array<double, 3> intervals[] = {{5, 5 + 0x1p-20, -27.281884528588574138},
+                                             {5, 5.001, -20.329192936978384058},
+                                             {30, 30 + 0x1p-30, -471.71335396397287061},
+                                             {-3, -3 + 0x1p-12, -13.736338476570701221},
+                                             {0.5, 0.5 + 0x1p-11, -8.6686796269270482002}};
+  for (const auto& [a, b, want] : intervals) {
+    INFO("[" << a << ", " << b << ")");
+    CHECK(std::abs(analysis::detail::log_normal_interval(a, b) - want) <= 1e-10);
+  }
 }
 
 TEST_CASE("power-law fit rejects bad data", "[analysis][powerlaw][errors]") {

@@ -398,9 +398,17 @@ json run_analyze(const AnalyzeOptions& o, std::ostream& log) {
                          {"embedding_std", sd_e},
                          {"note", "same prompts, embedding table replaced by i.i.d. Gaussian values of the same overall "
                                   "standard deviation"}}}};
-    log << "analyze: delta over " << ds.count << " prompts: relative " << ds.mean_relative << " +- " << ds.std_relative
-        << " (delta " << ds.mean_delta << " +- " << ds.std_delta << "), " << delta_seconds << " s; Gaussian null "
-        << null_ds.mean_relative << " +- " << null_ds.std_relative << "\n";
+    if (ds.count == 0) {  // its zeros read as a tree's delta: no figure at all, said so
+      const std::string why = "no prompt has at least " + std::to_string(o.min_prompt_tokens) +
+                              " tokens (" + std::to_string(n_prompts) + " skipped): no Gromov delta was measured";
+      delta_json = {{"prompts", 0}, {"skipped_short_prompts", long(n_prompts)}, {"mean_relative", nullptr},
+                    {"mean_delta", nullptr}, {"note", why}};
+      log << "analyze: warning: " << why << "\n";
+    } else {
+      log << "analyze: delta over " << ds.count << " prompts: relative " << ds.mean_relative << " +- " << ds.std_relative
+          << " (delta " << ds.mean_delta << " +- " << ds.std_delta << "), " << delta_seconds << " s; Gaussian null "
+          << null_ds.mean_relative << " +- " << null_ds.std_relative << "\n";
+    }
 
     {
       std::ostringstream s;

@@ -14,8 +14,8 @@
 
 namespace hyplora::analysis_cli {
 
-/// Largest --max-points: the delta of n points holds an n x n distance matrix per thread (8192:
-/// 512 MiB in double) and takes O(n^3) time.
+/// Largest --max-points: the delta of n points (in float) holds two n x n float matrices per thread,
+/// the distances and the Gromov products (8192: 512 MiB), and takes O(n^3) time.
 inline constexpr long kMaxDeltaPoints = 8192;
 /// Largest N of --data builtin:N (as train's --builtin-train).
 inline constexpr std::size_t kMaxBuiltinCount = 1'000'000;

@@ -69,9 +69,8 @@ std::vector<RenderedPlot> make_analysis_plots(const fs::path& dir, const std::ve
       << fit_plot << "\n";
     out.push_back(render_gnuplot("frequency_rank", dir / "frequency_rank.png", s.str()));
   }
-  if (!nf_ptr || !rel_ptr) return out;
+  if (!nf_ptr) return out;
   const auto& nf = *nf_ptr;
-  const auto& rel = *rel_ptr;
   // 2. norm against frequency: every token (count, norm) and the bin means +- std.
   {
     std::ostringstream s;
@@ -89,15 +88,15 @@ std::vector<RenderedPlot> make_analysis_plots(const fs::path& dir, const std::ve
          "$bins using 1:2:3 with yerrorlines lw 2 pt 7 lc rgb '#d62728' title 'log-spaced bin mean +- std'\n";
     out.push_back(render_gnuplot("norm_frequency", dir / "norm_frequency.png", s.str()));
   }
-  // 3. distribution of the per-prompt relative delta (histogram), with the paper's range shaded.
+  // 3. distribution of the per-prompt relative delta (histogram), with the paper's range shaded;
+  // none when no prompt was long enough for a delta (an empty histogram at "mean 0" read as a tree)
+  if (!rel_ptr || rel_ptr->empty()) return out;
+  const auto& rel = *rel_ptr;
   {
     std::ostringstream s;
-    const double mean = rel.empty() ? 0.0 : std::accumulate(rel.begin(), rel.end(), 0.0) / double(rel.size());
-    double lo = 0, hi = 0.2;
-    if (!rel.empty()) {
-      lo = std::min(0.0, *std::min_element(rel.begin(), rel.end()));
-      hi = std::max(0.13, *std::max_element(rel.begin(), rel.end()) * 1.05);
-    }
+    const double mean = std::accumulate(rel.begin(), rel.end(), 0.0) / double(rel.size());
+    const double lo = std::min(0.0, *std::min_element(rel.begin(), rel.end()));
+    const double hi = std::max(0.13, *std::max_element(rel.begin(), rel.end()) * 1.05);
     const int nb = 40;
     const double w = (hi - lo) / nb;
     std::vector<int> h(nb, 0);

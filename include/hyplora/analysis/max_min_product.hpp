@@ -71,7 +71,7 @@ inline V broadcast(T a) {
 }
 template <class V>
 inline V vmin(V a, V b) {
-  return a < b ? a : b;
+  return b < a ? b : a;  // std::min's order: the same result for NaN and signed zeros
 }
 template <class V>
 inline V vmax(V a, V b) {
