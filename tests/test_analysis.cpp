@@ -534,6 +534,13 @@ TEST_CASE("power-law fit rejects bad data", "[analysis][powerlaw][errors]") {
   CHECK_THROWS_WITH(fit_discrete_power_law(std::vector<std::uint64_t>{1, 2, 3}), Catch::Contains("fewer than min_tail"));
   CHECK_THROWS_WITH(fit_discrete_power_law_fixed_xmin({1, 2, 3}, 0), Catch::Contains("x_min must be at least 1"));
   CHECK_THROWS_WITH(fit_discrete_power_law_fixed_xmin({1, 2, 3}, 3), Catch::Contains("only 1 value(s) >= x_min = 3"));
+  // one candidate spread over the distinct values divided by zero and read past the candidates
+  PowerLawOptions one;
+  one.max_candidates = 1;
+  one.min_tail = 2;
+  CHECK_THROWS_WITH(fit_discrete_power_law(std::vector<std::uint64_t>{1, 2, 3, 4, 5}, one), Catch::Contains("max_candidates"));
+  one.max_candidates = 2;  // the smallest and the largest candidate
+  CHECK_NOTHROW(fit_discrete_power_law(std::vector<std::uint64_t>{1, 2, 3, 4, 5}, one));
 }
 
 // ---- norm against frequency -------------------------------------------------------------------------
