@@ -242,6 +242,33 @@ TEST_CASE("bad records: reported with file and line, skipped or rejected", "[dat
     CHECK(r.problems[1] == p + ":2: the answer after '####' is not a number: \" 1,2,3\"");
     CHECK(r.problems[2].find(p + ":5: ") == 0);
   }
+  SECTION("string answers of MAWPS follow the label rules (\"1,2,3\" was read as 123, \"0x1F\" as 31)") {
+    const TempFile f("labels.json",
+                     "[\n"
+                     "  {\"original_text\": \"a\", \"equation\": \"x=1+2\", \"ans\": \"1,2,3\"},\n"
+                     "  {\"original_text\": \"b\", \"equation\": \"x=0+31\", \"ans\": \"0x1F\"},\n"
+                     "  {\"original_text\": \"c\", \"equation\": \"x=12+22\", \"ans\": \"12,34\"},\n"
+                     "  {\"original_text\": \"d\", \"equation\": \"x=999+1\", \"ans\": \"1 000\"},\n"
+                     "  {\"original_text\": \"e\", \"equation\": \"x=1000+234\", \"ans\": \" 1,234 \"},\n"
+                     "  {\"original_text\": \"f\", \"equation\": \"x=2+3\", \"ans\": \"$5\"}\n"
+                     "]\n");
+    const std::string p = f.path.string();
+    CHECK_THROWS_WITH(load_mawps(p), p + ":2: field 'ans' is not a number: \"1,2,3\"");
+    const LoadResult r = load_mawps(p, BadRecordPolicy::skip);
+    REQUIRE(r.records.size() == 2);
+    CHECK(r.records[0].answer == 1234);
+    CHECK(r.records[1].answer == 5);
+    CHECK(r.skipped == 4);
+  }
+  SECTION("a UTF-8 byte-order mark before a JSON array: the array is read (it was taken for JSON Lines)") {
+    const std::string body = "[\n  {\"question\": \"q1\", \"answer\": \"#### 1\"},\n  {\"question\": \"q2\", \"answer\": \"#### 2\"}\n]\n";
+    const TempFile f("bom.json", "\xEF\xBB\xBF" + body);
+    const LoadResult r = load_gsm8k(f.path.string());
+    REQUIRE(r.records.size() == 2);
+    CHECK(r.records[1].answer == 2);
+    const TempFile only("bom_only.json", "\xEF\xBB\xBF\n");
+    CHECK_THROWS_WITH(load_gsm8k(only.path.string()), Catch::Contains("empty data file"));
+  }
   SECTION("a NUL character (valid JSON \\u0000) in a text field is a bad record (the tokenizer stopped at it)") {
     const TempFile f("nul.jsonl",
                      "{\"question\": \"q1\", \"answer\": \"#### 2\"}\n"

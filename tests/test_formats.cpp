@@ -372,6 +372,55 @@ TEST_CASE("bad GGUF files are rejected with the file, offset and problem", "[ggu
   bad(b, "overlaps");
 }
 
+TEST_CASE("GGUF resource limits: metadata values are bounded, duplicates found in linear time", "[gguf][bad-input]") {
+  // a u8 array of n elements: n bytes on disk, a GgufValue (about 100 bytes) each in memory; a
+  // 20 MB array took 1.9 GB before the error
+  auto with_array = [](std::uint64_t n) {  // "GGUF" v3, no tensor, one key "big": u8 array of n zeros
+    std::string b = "GGUF";
+    auto put = [&](auto v) { b.append(reinterpret_cast<const char*>(&v), sizeof v); };
+    put(std::uint32_t(3));
+    put(std::uint64_t(0));
+    put(std::uint64_t(1));
+    put(std::uint64_t(3));
+    b += "big";
+    put(std::uint32_t(GgufType::Array));
+    put(std::uint32_t(GgufType::UInt8));
+    put(n);
+    b.append(std::size_t(n), '\0');
+    return b;
+  };
+  const auto ok = parse_gguf(with_array(100000), "ok.gguf");
+  REQUIRE(ok.find("big"));
+  CHECK(ok.find("big")->arr.size() == 100000);
+  expect_format_error([&] { (void)parse_gguf(with_array((std::uint64_t(1) << 22) + 1), "big.gguf"); }, "4194304 values",
+                      "big.gguf");
+  // 100,000 keys, then 100,000 tensor names, the last one a duplicate: each scan was quadratic (8 s)
+  GgufFile keys;
+  for (int k = 0; k < 100000; ++k) keys.metadata.emplace_back("k" + std::to_string(k), GgufValue::u32(1));
+  keys.metadata.emplace_back("k99999", GgufValue::u32(2));
+  const auto start = std::chrono::steady_clock::now();
+  expect_format_error([&] { (void)parse_gguf(serialize_gguf(keys), "keys.gguf"); }, "duplicate metadata key \"k99999\"",
+                      "keys.gguf");
+  INFO("seconds " << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
+TEST_CASE("a GGUF tokenizer written by llama.cpp (U+2581 for the space) encodes as llama2.c's", "[gguf]") {
+  const auto gguf = read_gguf(require_shared("reference/stories260K.gguf"));
+  const Tokenizer ours = tokenizer_from_gguf(gguf, "stories260K.gguf");
+  GgufFile marked = gguf;  // the spaces of every piece as llama.cpp's converters write them
+  for (auto& [key, value] : marked.metadata)
+    if (key == "tokenizer.ggml.tokens")
+      for (auto& t : value.arr)
+        for (std::size_t at = t.s.find(' '); at != std::string::npos; at = t.s.find(' ', at))
+          t.s.replace(at, 1, "\xE2\x96\x81");
+  const Tokenizer theirs = tokenizer_from_gguf(marked, "marked.gguf");
+  for (const char* text : {"Once upon a time, there was a little girl.", "  two  spaces", "3 + 4 = 7", "caf\xC3\xA9 \xE4\xB8\xAD"}) {
+    INFO(text);
+    CHECK(theirs.encode(text, true, false) == ours.encode(text, true, false));
+  }
+  for (int id = 0; id < ours.vocab_size(); ++id) CHECK(theirs.piece(id) == ours.piece(id));
+}
+
 TEST_CASE("GGUF Llama mapping rejects inconsistent models", "[gguf][bad-input]") {
   const auto ref_path = require_shared("reference/stories260K.gguf");
   const GgufFile good = read_gguf(ref_path);

@@ -969,6 +969,25 @@ TEST_CASE("training's context ends where evaluation's prompt ends, also where a 
     }
   }
   CHECK(merged_with_space > 0);  // the case this guards against occurs in these inputs
+  // --cutoff: an example cut inside its response is kept and counted; one with no response token left
+  // is dropped and counted
+  const auto& compact = data::prompt_template("compact");
+  const auto whole = train::tokenize_examples(recs, compact, tok512, 100000);
+  const int shortest_prompt = std::min_element(whole.begin(), whole.end(), [](const auto& a, const auto& b) {
+                                return a.prompt_tokens < b.prompt_tokens;
+                              })->prompt_tokens;
+  const int cutoff = shortest_prompt + 2;
+  std::size_t want_dropped = 0, want_cut = 0;
+  for (const auto& e : whole) {
+    want_dropped += e.prompt_tokens >= cutoff;
+    want_cut += e.prompt_tokens < cutoff && int(e.tokens.size()) > cutoff;
+  }
+  REQUIRE(want_cut > 0);
+  std::size_t dropped = 0, cut = 0;
+  const auto kept = train::tokenize_examples(recs, compact, tok512, cutoff, &dropped, &cut);
+  CHECK(dropped == want_dropped);
+  CHECK(cut == want_cut);
+  CHECK(kept.size() == recs.size() - want_dropped);
 }
 
 TEST_CASE("evaluation counts the prompts that leave no room to generate", "[trainer][eval]") {

@@ -66,6 +66,7 @@ bool is_valid_utf8(std::string_view s, std::size_t* bad_offset) {
 bool is_json_lines(const std::string& path, std::string_view text) {
   const auto ext = std::filesystem::path(path).extension().string();
   if (ext == ".jsonl" || ext == ".ndjson" || ext == ".JSONL") return true;
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // a UTF-8 byte-order mark
   const auto first = text.find_first_not_of(" \t\r\n");
   return first == std::string_view::npos || text[first] != '[';
 }
@@ -111,7 +112,8 @@ void handle_element(const std::string& path, std::string_view element, std::size
 void for_each_json_record(const std::string& path, BadRecordPolicy policy, LoadResult& result,
                           const std::function<void(const nlohmann::json&, std::size_t line)>& visit) {
   const std::string text = read_text_file(path);
-  std::size_t pos = 0;
+  // a UTF-8 byte-order mark (editors on Windows write one): the array was taken for JSON Lines
+  std::size_t pos = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
   while (pos < text.size() && std::isspace(static_cast<unsigned char>(text[pos]))) ++pos;
   if (pos == text.size()) throw DataError(path, 1, "empty data file");
   std::size_t cache_offset = 0, cache_line = 1;
@@ -192,20 +194,40 @@ double json_number(const nlohmann::json& obj, const char* key) {
   if (it->is_number()) {
     v = it->get<double>();
   } else if (it->is_string()) {
-    std::string s;
-    for (char c : it->get_ref<const std::string&>()) if (c != ',' && !std::isspace(static_cast<unsigned char>(c))) s += c;
-    std::size_t used = 0;
-    try {
-      v = std::stod(s, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (s.empty() || used != s.size())
-      throw RecordError(std::string("field '") + key + "' is not a number: \"" + it->get<std::string>() + "\"");
+    v = parse_number_text(it->get_ref<const std::string&>(), std::string("field '") + key + "'");
   } else {
     throw RecordError(std::string("field '") + key + "' is a " + type_word(*it) + ", expected a number");
   }
   if (!std::isfinite(v)) throw RecordError(std::string("field '") + key + "' is not finite (" + format_number(v) + ")");
+  return v;
+}
+
+double parse_number_text(std::string_view text, const std::string& what) {
+  const auto bad = [&]() { return RecordError(what + " is not a number: \"" + std::string(text) + "\""); };
+  const auto first = text.find_first_not_of(" \t\r\n"), last = text.find_last_not_of(" \t\r\n");
+  if (first == std::string_view::npos) throw bad();
+  const std::string_view t = text.substr(first, last - first + 1);
+  const auto digit = [&](std::size_t k) { return k < t.size() && std::isdigit(static_cast<unsigned char>(t[k])); };
+  std::string s;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    const char c = t[i];
+    if (c == ',') {  // a thousands separator only
+      if (!(i > 0 && digit(i - 1) && digit(i + 1) && digit(i + 2) && digit(i + 3) && !digit(i + 4))) throw bad();
+      continue;
+    }
+    if (c == 'x' || c == 'X' || std::isspace(static_cast<unsigned char>(c))) throw bad();
+    if (c == '$' && (i == 0 || (i == 1 && (t[0] == '-' || t[0] == '+')))) continue;  // "$5", "-$5"
+    s += c;
+  }
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (s.empty() || used != s.size()) throw bad();
+  if (!std::isfinite(v)) throw RecordError(what + " is not finite");
   return v;
 }
 

@@ -44,8 +44,12 @@ void for_each_json_record(const std::string& path, BadRecordPolicy policy, LoadR
 
 /// Field access with clear RecordError messages ("missing field 'x'", "field 'x' is a number, expected string").
 const std::string& json_string(const nlohmann::json& obj, const char* key);
-/// A finite number, given as a JSON number or as a numeric string ("576.0", "1,234"); NaN/inf rejected.
+/// A finite number, given as a JSON number or as a numeric string (parse_number_text); NaN/inf rejected.
 double json_number(const nlohmann::json& obj, const char* key);
+/// A decimal number as text, for answers and labels: "576.0", "-3", "1,234", "$5", " 7 ". A comma
+/// only as a thousands separator (a digit before, three after), no hexadecimal, no space inside:
+/// "1,2,3", "0x1F", "12,34" and "1 000" are RecordErrors naming `what` ("1,2,3" was read as 123).
+double parse_number_text(std::string_view text, const std::string& what);
 
 /// Collapses all whitespace runs (newlines included) into single spaces and trims the ends.
 std::string one_line(std::string_view text);

@@ -18,29 +18,6 @@ std::string answer_sentence(const Record& r) {
 
 namespace {
 
-double parse_label(std::string_view text, const char* what) {
-  // a comma only as a thousands separator (digit before, three digits after): "1,2,3" was read as
-  // 123; and no hexadecimal (strtod read "0x1F" as 31)
-  const auto digit = [&](std::size_t k) { return k < text.size() && std::isdigit(static_cast<unsigned char>(text[k])); };
-  for (std::size_t i = 0; i < text.size(); ++i)
-    if ((text[i] == ',' && !(i > 0 && digit(i - 1) && digit(i + 1) && digit(i + 2) && digit(i + 3) && !digit(i + 4))) ||
-        text[i] == 'x' || text[i] == 'X')
-      throw RecordError(std::string(what) + " is not a number: \"" + std::string(text) + "\"");
-  std::string s;
-  for (char c : text)
-    if (c != ',' && c != '$' && !std::isspace(static_cast<unsigned char>(c))) s += c;
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (s.empty() || used != s.size()) throw RecordError(std::string(what) + " is not a number: \"" + std::string(text) + "\"");
-  if (!std::isfinite(v)) throw RecordError(std::string(what) + " is not finite");
-  return v;
-}
-
 // "48/2 = <<48/2=24>>24" -> "48/2 = 24"
 std::string strip_calculator_notes(std::string_view text) {
   std::string out;
@@ -224,7 +201,7 @@ LoadResult load_gsm8k(const std::string& path, BadRecordPolicy policy) {
     const std::string& answer = json_string(j, "answer");
     const auto mark = answer.rfind("####");
     if (mark == std::string::npos) throw RecordError("field 'answer' has no '#### N' final answer");
-    r.answer = parse_label(std::string_view(answer).substr(mark + 4), "the answer after '####'");
+    r.answer = parse_number_text(std::string_view(answer).substr(mark + 4), "the answer after '####'");
     r.id = "gsm8k-" + std::to_string(line);
     std::string worked = one_line(strip_calculator_notes(std::string_view(answer).substr(0, mark)));
     if (!worked.empty() && worked.back() != '.' && worked.back() != '!' && worked.back() != '?') worked += '.';

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <stdexcept>
+#include <unordered_set>
 
 #include "formats/atomic_file.hpp"
 #include "formats/byte_cursor.hpp"
@@ -17,6 +18,10 @@ namespace {
 
 constexpr std::uint32_t kDefaultAlignment = 32;
 constexpr int kMaxArrayDepth = 4;
+/// Metadata values held in memory, array elements included. Each takes a GgufValue (about 100
+/// bytes) whatever its encoded size, so the file-size bound alone let a 20 MB array of u8 take 1.9 GB.
+/// Real tokenizers hold well under 1M (Llama 3: about 540k with its merges; Gemma: about 770k).
+constexpr std::uint64_t kMaxMetadataValues = std::uint64_t(1) << 22;
 constexpr std::uint32_t kMaxDims = 4;  // GGML_MAX_DIMS
 
 std::string q(const std::string& s) { return "\"" + s + "\""; }
@@ -69,7 +74,12 @@ std::string read_string(ByteCursor& cur, const char* what) {
   return s;
 }
 
-GgufValue read_value(ByteCursor& cur, GgufType type, const std::string& key, int depth) {
+/// `budget`: metadata values still allowed (kMaxMetadataValues over the whole file).
+GgufValue read_value(ByteCursor& cur, GgufType type, const std::string& key, int depth, std::uint64_t& budget) {
+  if (budget == 0)
+    cur.fail_at(cur.offset(), "metadata " + q(key) + ": the file's metadata holds more than " +
+                                  std::to_string(kMaxMetadataValues) + " values (arrays included), more than any model's");
+  --budget;
   GgufValue v;
   v.type = type;
   switch (type) {
@@ -101,8 +111,11 @@ GgufValue read_value(ByteCursor& cur, GgufType type, const std::string& key, int
       if (n > cur.remaining() / min_value_size(v.elem_type))
         cur.fail_at(at + 4, "metadata " + q(key) + ": array of " + std::to_string(n) + " " + gguf_type_name(v.elem_type) +
                                 " cannot fit in the " + std::to_string(cur.remaining()) + " bytes left");
+      if (n > budget)
+        cur.fail_at(at + 4, "metadata " + q(key) + ": array of " + std::to_string(n) + " values; the file's metadata may hold " +
+                                "at most " + std::to_string(kMaxMetadataValues) + " values (arrays included), more than any model's");
       v.arr.reserve(n);
-      for (std::uint64_t k = 0; k < n; ++k) v.arr.push_back(read_value(cur, v.elem_type, key, depth + 1));
+      for (std::uint64_t k = 0; k < n; ++k) v.arr.push_back(read_value(cur, v.elem_type, key, depth + 1, budget));
       break;
     }
   }
@@ -253,15 +266,18 @@ GgufFile parse_gguf(std::string_view bytes, const std::string& file, const GgufR
   if (n_kv > cur.remaining() / 13)  // key length + type + 1-byte value
     cur.fail_at(16, "metadata count " + std::to_string(n_kv) + " cannot fit in a " + std::to_string(cur.size()) + "-byte file");
 
+  std::uint64_t budget = kMaxMetadataValues;
+  std::unordered_set<std::string> seen;  // duplicate keys and tensor names in linear time (a scan was quadratic:
+                                         // 200,000 keys took 45 s)
   for (std::uint64_t k = 0; k < n_kv; ++k) {
     const std::uint64_t at = cur.offset();
     std::string key = read_string(cur, "metadata key");
     if (key.empty()) cur.fail_at(at, "empty metadata key");
-    if (g.find(key)) cur.fail_at(at, "duplicate metadata key " + q(key));
+    if (!seen.insert(key).second) cur.fail_at(at, "duplicate metadata key " + q(key));
     const std::uint64_t type_at = cur.offset();
     const auto type = cur.read<std::uint32_t>("metadata type");
     if (!known_value_type(type)) cur.fail_at(type_at, "metadata " + q(key) + ": unknown value type " + std::to_string(type));
-    GgufValue v = read_value(cur, GgufType(type), key, 0);
+    GgufValue v = read_value(cur, GgufType(type), key, 0, budget);
     if (key == "general.alignment") {
       if (v.type != GgufType::UInt32) cur.fail_at(type_at, "general.alignment must be u32, found " + std::string(gguf_type_name(v.type)));
       if (v.u == 0 || (v.u & (v.u - 1)) != 0 || v.u > (1u << 20))
@@ -277,14 +293,14 @@ GgufFile parse_gguf(std::string_view bytes, const std::string& file, const GgufR
   };
   std::vector<Info> infos;
   g.tensors.reserve(n_tensors);
+  seen.clear();  // keys and tensor names are separate name spaces
   for (std::uint64_t k = 0; k < n_tensors; ++k) {
     const std::uint64_t at = cur.offset();
     GgufTensor t;
     t.name = read_string(cur, "tensor name");
     const std::string what = "tensor " + std::to_string(k) + " " + q(t.name);
     if (t.name.empty() || t.name.size() > 256) cur.fail_at(at, what + ": name length " + std::to_string(t.name.size()) + " not in 1..256");
-    for (const auto& other : g.tensors)
-      if (other.name == t.name) cur.fail_at(at, "duplicate tensor name " + q(t.name));
+    if (!seen.insert(t.name).second) cur.fail_at(at, "duplicate tensor name " + q(t.name));
     const auto n_dims = cur.read<std::uint32_t>("tensor n_dims");
     if (n_dims == 0 || n_dims > kMaxDims) cur.fail_at(at, what + ": " + std::to_string(n_dims) + " dimensions (1..4 allowed)");
     std::uint64_t count = 1;
@@ -589,6 +605,22 @@ llm::Tokenizer tokenizer_from_gguf(const GgufFile& g, const std::string& file) {
   std::vector<std::string> pieces;
   pieces.reserve(toks->arr.size());
   for (const auto& t : toks->arr) pieces.push_back(t.s);
+  // llama.cpp's converters keep SentencePiece's word mark U+2581 ("\u2581the") where llama2.c's
+  // export writes a space (" the"), which run.c's encoder looks up: a vocabulary with the mark and
+  // no space is mapped as llama2.c's export maps it (it could encode nothing: no " " piece)
+  const std::string mark = "\xE2\x96\x81";
+  const bool has_space = std::any_of(pieces.begin(), pieces.end(), [](const std::string& p) { return p.find(' ') != std::string::npos; });
+  const bool has_mark = std::any_of(pieces.begin(), pieces.end(), [&](const std::string& p) { return p.find(mark) != std::string::npos; });
+  if (has_mark && !has_space)
+    for (auto& p : pieces) {
+      std::string spaced;
+      for (std::size_t i = 0; i < p.size();) {
+        const bool at_mark = p.compare(i, mark.size(), mark) == 0;
+        spaced += at_mark ? ' ' : p[i];
+        i += at_mark ? mark.size() : 1;
+      }
+      p = std::move(spaced);
+    }
   std::vector<float> sc;
   sc.reserve(scores->arr.size());
   for (const auto& s : scores->arr) sc.push_back(float(s.f));

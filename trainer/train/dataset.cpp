@@ -101,20 +101,23 @@ int response_token_count(const data::Record& record, const data::PromptTemplate&
 
 std::vector<TokenizedExample> tokenize_examples(const std::vector<data::Record>& records,
                                                 const data::PromptTemplate& tmpl, const llm::Tokenizer& tok,
-                                                int cutoff, std::size_t* dropped) {
+                                                int cutoff, std::size_t* dropped, std::size_t* cut) {
   std::vector<TokenizedExample> out;
   out.reserve(records.size());
-  std::size_t n_dropped = 0;
+  std::size_t n_dropped = 0, n_cut = 0;
   for (const auto& r : records) {
     TokenizedExample ex = tokenize_one(r, tmpl, tok);
-    if (int(ex.tokens.size()) > cutoff) ex.tokens.resize(std::size_t(cutoff));
+    const bool too_long = int(ex.tokens.size()) > cutoff;
+    if (too_long) ex.tokens.resize(std::size_t(cutoff));
     if (ex.prompt_tokens >= int(ex.tokens.size())) {
       ++n_dropped;
       continue;
     }
+    n_cut += too_long;
     out.push_back(std::move(ex));
   }
   if (dropped) *dropped = n_dropped;
+  if (cut) *cut = n_cut;
   return out;
 }
 

@@ -27,10 +27,11 @@ struct TokenizedExample {
 };
 
 /// Tokenizes records with the template; examples longer than `cutoff` are cut to it, and an example
-/// with no response token left is dropped (counted in *dropped).
+/// with no response token left is dropped (counted in *dropped); one kept with part of its response
+/// cut off is counted in *cut (it never shows its final answer and stop text).
 std::vector<TokenizedExample> tokenize_examples(const std::vector<data::Record>& records,
                                                 const data::PromptTemplate& tmpl, const llm::Tokenizer& tok,
-                                                int cutoff, std::size_t* dropped = nullptr);
+                                                int cutoff, std::size_t* dropped = nullptr, std::size_t* cut = nullptr);
 
 /// The response tokens of a record as training tokenizes its target (tokenize_examples without the
 /// cutoff): the tokens of prompt + response after the model's context. What a model has to generate

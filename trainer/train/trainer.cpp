@@ -201,9 +201,14 @@ TrainingRun::TrainingRun(TrainSettings settings, llm::LlamaModel& model, const l
   auto& I = *impl_;
   I.s.validate();
   const int cutoff = std::min(I.s.cutoff, model.config().seq_len);
-  std::size_t dropped = 0;
-  I.train_ex = tokenize_examples(train, I.tmpl, tok, cutoff, &dropped);
+  std::size_t dropped = 0, cut = 0;
+  I.train_ex = tokenize_examples(train, I.tmpl, tok, cutoff, &dropped, &cut);
   if (dropped) std::cerr << "hyplora: " << dropped << " training examples have no response within --cutoff " << cutoff << " tokens; dropped\n";
+  // kept, but trained without their final answer and stop text (4,525 of GSM8K's 7,473 at 256)
+  if (cut)
+    std::cerr << "hyplora: warning: " << cut << " of " << I.train_ex.size() << " training examples are cut inside their "
+              << "response by --cutoff " << cutoff << " (they never show the final answer and the stop text); raise "
+              << "--cutoff (the model's context is " << model.config().seq_len << " tokens)\n";
   if (I.train_ex.empty()) throw std::invalid_argument("no training example fits --cutoff " + std::to_string(cutoff));
   I.val_ex = tokenize_examples(validation, I.tmpl, tok, cutoff, &dropped);
   if (dropped) std::cerr << "hyplora: " << dropped << " validation examples have no response within --cutoff " << cutoff << " tokens; dropped\n";
