@@ -134,6 +134,14 @@ TEST_CASE("sha256 of the FIPS 180-2 test vectors and of the shared model", "[tra
 
 TEST_CASE("JSON config file fills the flags, the command line overrides it", "[trainer][config]") {
   const auto dir = temp_dir("config");
+  // writes `json` to dir/name and parses `--config` with it (and the flags before it)
+  auto parse_config = [&](CLI::App& a, const char* name, const char* json, std::vector<std::string> flags = {}) {
+    std::ofstream(dir / name) << json;
+    flags.push_back("--config");
+    flags.push_back((dir / name).string());
+    std::reverse(flags.begin(), flags.end());  // CLI11 parses a reversed vector
+    a.parse(flags);
+  };
   train::TrainSettings s;
   CLI::App app;
   app.add_option("--lr", s.lr);
@@ -142,34 +150,24 @@ TEST_CASE("JSON config file fills the flags, the command line overrides it", "[t
   app.add_option("--targets", s.targets)->delimiter(',');
   app.add_flag("--learn-curvature", s.learn_curvature);
   util::add_json_config(&app);
-  std::ofstream(dir / "c.json") << R"({"lr": 0.0123456789012345, "rank": 4, "adapter": "lora",
-                                        "targets": ["q", "v"], "learn_curvature": true})";
-  const std::string cfg = (dir / "c.json").string();
-  std::vector<std::string> args = {"--rank", "16", "--config", cfg};
-  std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
-  app.parse(args);
+  parse_config(app, "c.json", R"({"lr": 0.0123456789012345, "rank": 4, "adapter": "lora",
+                                  "targets": ["q", "v"], "learn_curvature": true})", {"--rank", "16"});
   CHECK(s.lr == 0.0123456789012345);  // full double precision survives the file
   CHECK(s.rank == 16);                // the flag wins
   CHECK(s.adapter == "lora");
   CHECK(s.targets == std::vector<std::string>{"q", "v"});
   CHECK(s.learn_curvature);
 
-  std::ofstream(dir / "bad.json") << R"({"lr": 0.1, "no_such_setting": 3})";
   train::TrainSettings s2;
   CLI::App app2;
   app2.add_option("--lr", s2.lr);
   util::add_json_config(&app2);
-  std::vector<std::string> args2 = {"--config", (dir / "bad.json").string()};
-  std::reverse(args2.begin(), args2.end());
-  CHECK_THROWS_AS(app2.parse(args2), CLI::ParseError);
+  CHECK_THROWS_AS(parse_config(app2, "bad.json", R"({"lr": 0.1, "no_such_setting": 3})"), CLI::ParseError);
 
-  std::ofstream(dir / "broken.json") << R"({"lr": )";
   CLI::App app3;
   app3.add_option("--lr", s2.lr);
   util::add_json_config(&app3);
-  std::vector<std::string> args3 = {"--config", (dir / "broken.json").string()};
-  std::reverse(args3.begin(), args3.end());
-  CHECK_THROWS_AS(app3.parse(args3), CLI::ParseError);
+  CHECK_THROWS_AS(parse_config(app3, "broken.json", R"({"lr": )"), CLI::ParseError);
 
   // an empty list: a setting that is empty by default stays empty (a run's settings.json holds
   // "data": []); one with a default is an error naming it
@@ -178,20 +176,15 @@ TEST_CASE("JSON config file fills the flags, the command line overrides it", "[t
   app4.add_option("--data", s4.data);
   app4.add_option("--targets", s4.targets)->delimiter(',')->capture_default_str();
   util::add_json_config(&app4);
-  std::ofstream(dir / "empty.json") << R"({"data": []})";
-  std::vector<std::string> args4 = {"--config", (dir / "empty.json").string()};
-  std::reverse(args4.begin(), args4.end());
-  app4.parse(args4);
+  parse_config(app4, "empty.json", R"({"data": []})");
   CHECK(s4.data.empty());
   CHECK(s4.targets == train::TrainSettings{}.targets);
-  std::ofstream(dir / "no_targets.json") << R"({"targets": []})";
-  std::vector<std::string> args5 = {"--config", (dir / "no_targets.json").string()};
-  std::reverse(args5.begin(), args5.end());
   CLI::App app5;
   train::TrainSettings s5;
   app5.add_option("--targets", s5.targets)->delimiter(',')->capture_default_str();
   util::add_json_config(&app5);
-  CHECK_THROWS_WITH(app5.parse(args5), Catch::Contains("'targets'") && Catch::Contains("empty list"));
+  CHECK_THROWS_WITH(parse_config(app5, "no_targets.json", R"({"targets": []})"),
+                    Catch::Contains("'targets'") && Catch::Contains("empty list"));
   fs::remove_all(dir);
 }
 
