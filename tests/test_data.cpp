@@ -10,12 +10,14 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <unordered_map>
 
 #include "data/answer_extraction.hpp"
 #include "data/loaders.hpp"
 #include "data/prompt_template.hpp"
 #include "data/registry.hpp"
+#include "data/repeats.hpp"
 #include "data/rng.hpp"
 #include "data/story_task.hpp"
 #include "eval/metrics.hpp"
@@ -354,6 +356,15 @@ TEST_CASE("bad records: reported with file and line, skipped or rejected", "[dat
                       sv.path.string() + ":1: field 'Equation' is not an arithmetic expression (it ends where a number was expected): \"( 3.0 + \"");
     CHECK(load_svamp(sv.path.string(), BadRecordPolicy::skip).skipped == 1);
   }
+  SECTION("a ',' after the last element of a JSON array is an error (it was read as if absent)") {
+    const TempFile f("trailing.json", "[\n {\"original_text\": \"a\", \"equation\": \"x=1\", \"ans\": 1},\n]\n");
+    CHECK_THROWS_WITH(load_mawps(f.path.string(), BadRecordPolicy::skip),
+                      f.path.string() + ":3: a ',' after the last record, before the closing ']' (not valid JSON)");
+    const TempFile g("no_trailing.json", "[\n {\"original_text\": \"a\", \"equation\": \"x=1\", \"ans\": 1}\n]\n");
+    CHECK(load_mawps(g.path.string()).records.size() == 1);
+    const TempFile e("empty_array.json", "[ ]");
+    CHECK(load_mawps(e.path.string()).records.empty());
+  }
   SECTION("a missing file names the path") {
     CHECK_THROWS_WITH(load_svamp("/nonexistent/svamp.json"), "/nonexistent/svamp.json:0: cannot open data file (no such file)");
     CHECK_THROWS_AS(load_dataset("svamp", BadRecordPolicy::reject, "/nonexistent"), DataError);
@@ -361,6 +372,102 @@ TEST_CASE("bad records: reported with file and line, skipped or rejected", "[dat
   SECTION("AQuA letters outside A-E are rejected") {
     const TempFile f("aqua.jsonl", "{\"question\": \"q\", \"options\": [\"A)1\", \"B)2\"], \"rationale\": \"r\", \"correct\": \"F\"}\n");
     CHECK_THROWS_WITH(load_aqua(f.path.string()), f.path.string() + ":1: field 'correct' is not a letter A-E: \"F\"");
+  }
+}
+
+TEST_CASE("MAWPS / SVAMP: an equation that does not hold at its label is not trained as a worked answer", "[data][loaders]") {
+  // (equation, label, worked answer before ". The answer is N."; "" = the label alone, with a note naming the record)
+  const std::vector<std::tuple<std::string, double, std::string>> cases{
+      {"x=40/7", 5, ""},                                  // MAWPS train: "40 / 7 = 5" taught false arithmetic
+      {"x=34*4", 134, ""},
+      {"x=0.7+0.6", 0.1, ""},
+      {"x=1/0", 1, ""},                                   // not finite
+      {"X=0.32=0.21", 0.53, ""},                          // sides 0.53, 0.32, 0.21
+      {"(7.0*x)+4.0=(3.0*x)-20.0", 5, ""},                // 39 against -5
+      {"x=2.99/12.0", 0.25, "2.99 / 12 = 0.25"},          // 0.2492 shown with two decimals
+      {"x=((78.0-46.0)/78.0)*100.0", 41, "((78 - 46) / 78) * 100 = 41"},
+      {"x=(5.0+5.0)/(0.6667-0.25)", 24, "(5 + 5) / (0.6667 - 0.25) = 24"},
+      {"(7.0*x)+4.0=(3.0*x)-20.0", -6, "(7 * x) + 4 = (3 * x) - 20, so x = -6"},
+      {"(60.0/(x-3.0))+(60.0/(3.0+x))=9.0", 13.978, "(60 / (x - 3)) + (60 / (3 + x)) = 9, so x = 13.978"},
+      {"miles=4.0/30.0*48.0", 6.4, "4 / 30 * 48 = 6.4"},   // "miles = 4 / 30 * 48, so x = 6.4" before
+      {"X-6=52", 58, "X - 6 = 52, so X = 58"},
+      {"7=3+x", 4, "7 = 3 + x, so x = 4"},
+      {"x=-60.0/0.833", -72, "-60 / 0.833 = -72"}};
+  std::string text = "[\n";
+  for (std::size_t i = 0; i < cases.size(); ++i)
+    text += std::string(i ? ",\n" : "") + R"({"original_text": "q)" + std::to_string(i) + R"(", "equation": ")" +
+            std::get<0>(cases[i]) + R"(", "ans": )" + format_number(std::get<1>(cases[i])) + "}";
+  const TempFile f("mismatch.json", text + "\n]\n");
+  const std::string p = f.path.string();
+  const LoadResult r = load_mawps(p);
+  REQUIRE(r.records.size() == cases.size());
+  std::size_t notes = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const auto& [equation, label, worked] = cases[i];
+    INFO(equation << " at " << label);
+    const std::string sentence = "The answer is " + format_number(label) + ".";
+    if (worked.empty()) {
+      CHECK(r.records[i].answer_text == sentence);
+      REQUIRE(notes < r.notes.size());
+      CHECK(r.notes[notes].rfind(p + ":" + std::to_string(i + 2) + ": the equation \"" + equation + "\"", 0) == 0);
+      CHECK(r.notes[notes].ends_with("; its worked answer is the label alone"));
+      ++notes;
+    } else {
+      CHECK(r.records[i].answer_text == worked + ". " + sentence);
+    }
+  }
+  CHECK(r.notes.size() == notes);
+  // nesting is bounded (the evaluation recurses): a bad record naming the field, not a stack overflow
+  const TempFile deep("deep.json", R"([{"original_text": "q", "equation": "x=)" + std::string(5000, '(') + "1" +
+                                       std::string(5000, ')') + R"(", "ans": 1}])");
+  CHECK_THROWS_WITH(load_mawps(deep.path.string()), Catch::Contains("field 'equation' nests parentheses and unary minus more than 1000 deep"));
+  const TempFile fine("nested.json", R"([{"original_text": "q", "equation": "x=)" + std::string(900, '(') + "1" +
+                                       std::string(900, ')') + R"(", "ans": 1}])");
+  CHECK(load_mawps(fine.path.string()).notes.empty());
+  CHECK(r.notes.at(0).find("gives 5.714285714, not the label 5") != std::string::npos);
+  CHECK(r.notes.at(4).find("does not hold at the label 0.53 (its sides are 0.53 and 0.32)") != std::string::npos);
+  CHECK(r.problems.empty());
+
+  SECTION("the shared files: 19 in MAWPS train, 1 in validation, 2 in test, 1 in SVAMP") {
+    const auto count = [](const std::string& rel, bool svamp) {
+      const auto path = hyplora::test::require_shared(rel).string();
+      return (svamp ? load_svamp(path) : load_mawps(path)).notes.size();
+    };
+    CHECK(count("data/mawps/trainset.json", false) == 19);
+    CHECK(count("data/mawps/validset.json", false) == 1);
+    CHECK(count("data/mawps/testset.json", false) == 2);
+    CHECK(count("data/eval-only/svamp/SVAMP.json", true) == 1);
+  }
+}
+
+TEST_CASE("repeated questions: inside a set and between sets", "[data][repeats]") {
+  const auto record = [](const std::string& question, double label, const std::string& input = "") {
+    Record r;
+    r.question = question;
+    r.input = input;
+    r.answer = label;
+    return r;
+  };
+  const std::vector<Record> set{record("Tom has 3 apples.", 3), record("Tom  has 3\napples.", 3),  // layout only
+                                record("Tom has 3 apples.", 4), record("Tom has 3 apples.", 3, "input"),
+                                record("Ann has 2.", 2)};
+  const RepeatCounts c = count_repeats(set);
+  CHECK(c.same_label == 1);
+  CHECK(c.other_label == 1);
+  CHECK(count_shared_questions({record("Ann has 2.", 7), record("Bob has 1.", 1)}, set) == 1);
+  CHECK(shared_questions_warning(0, 10, "test records").empty());
+  CHECK(shared_questions_warning(2, 10, "test records") == "2 of 10 test records ask a question that the training records also ask");
+
+  SECTION("the shared MAWPS splits: train repeats 142 of its questions; 39 validation and 28 test questions are in train") {
+    const auto load = [](const std::string& name) { return load_dataset(name, BadRecordPolicy::reject, data_dir()).records; };
+    hyplora::test::require_shared("data/mawps/trainset.json");
+    const auto train = load("mawps-train");
+    const RepeatCounts t = count_repeats(train);
+    CHECK(t.same_label == 141);
+    CHECK(t.other_label == 1);
+    CHECK(count_shared_questions(load("mawps-valid"), train) == 39);
+    CHECK(count_shared_questions(load("mawps-test"), train) == 28);
+    CHECK(count_shared_questions(load("gsm8k-test"), load("gsm8k-train")) == 0);
   }
 }
 

@@ -18,6 +18,7 @@
 #include "formats/llama2c.hpp"
 #include "formats/safetensors.hpp"
 #include "model/llama.hpp"
+#include "model/load_model.hpp"
 #include "support.hpp"
 #include "tokenizer/tokenizer.hpp"
 
@@ -121,6 +122,39 @@ TEST_CASE("stories260K.gguf equals the llama2.c checkpoint float for float", "[g
   CHECK(from_gguf.max_token_length() == from_bin.max_token_length());
   CHECK(from_gguf.encode("Tom had 3 apples. He ate 1 apple.", true, false) ==
         from_bin.encode("Tom had 3 apples. He ate 1 apple.", true, false));
+}
+
+TEST_CASE("load_model_and_tokenizer: one read of a GGUF gives what the two loaders give", "[gguf]") {
+  using hyplora::llm::load_model_and_tokenizer;
+  const auto gguf_path = require_shared("reference/stories260K.gguf");
+  const auto bin_path = require_shared("models/stories260K/stories260K.bin");
+  const auto tok_path = require_shared("models/stories260K/tok512.bin");
+  const auto bin = hyplora::llm::read_llama2c(bin_path);
+  const Tokenizer tok512 = Tokenizer::load_llama2c(tok_path);
+  const auto same_tokenizer = [&](const Tokenizer& t) {
+    CHECK(t.pieces() == tok512.pieces());
+    CHECK(t.scores() == tok512.scores());
+  };
+  const auto from_gguf = load_model_and_tokenizer(gguf_path, {});  // the GGUF's own vocabulary
+  require_same_weights(from_gguf.weights, bin);
+  same_tokenizer(from_gguf.tokenizer);
+  const auto gguf_and_bin = load_model_and_tokenizer(gguf_path, tok_path);  // an explicit tokenizer wins
+  require_same_weights(gguf_and_bin.weights, bin);
+  same_tokenizer(gguf_and_bin.tokenizer);
+  const auto from_bin = load_model_and_tokenizer(bin_path, tok_path);
+  require_same_weights(from_bin.weights, bin);
+  same_tokenizer(from_bin.tokenizer);
+
+  CHECK_THROWS_WITH(load_model_and_tokenizer(bin_path, {}), Catch::Contains("no tokenizer: give --tokenizer"));
+  TempDir dir;
+  save_gguf_model(dir.path / "bare.gguf", bin, nullptr);  // weights only
+  CHECK_THROWS_WITH(load_model_and_tokenizer(dir.path / "bare.gguf", {}),
+                    Catch::Contains("the GGUF carries no usable tokenizer: give --tokenizer"));
+  require_same_weights(load_model_and_tokenizer(dir.path / "bare.gguf", tok_path).weights, bin);
+  CHECK_THROWS_WITH(load_model_and_tokenizer(dir.path / "missing.gguf", tok_path), Catch::Contains("model file not found"));
+  // the tokenizer of another model: the message names both files, as load_tokenizer's does
+  CHECK_THROWS_WITH(load_model_and_tokenizer(gguf_path, require_shared("models/llama2-tokenizer/tokenizer.bin")),
+                    Catch::Contains(gguf_path.string()));
 }
 
 TEST_CASE("our GGUF writer reproduces ggml's stories260K.gguf byte for byte", "[gguf]") {

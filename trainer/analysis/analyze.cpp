@@ -194,9 +194,10 @@ json run_analyze(const AnalyzeOptions& o, std::ostream& log) {
     log << "analyze: frequency only, tokenizer " << o.tokenizer << " (vocab " << vocab << ")\n";
   } else {
     const auto files = util::locate_model(o.model, o.tokenizer);
-    weights_opt = llm::load_model_weights(files.model);
+    auto loaded = llm::load_model_and_tokenizer(files.model, files.tokenizer);
+    weights_opt = std::move(loaded.weights);
     const auto& weights = *weights_opt;
-    tokenizer = llm::load_tokenizer(files.tokenizer, files.model, weights.config.vocab_size);
+    tokenizer = std::move(loaded.tokenizer);
     vocab = weights.config.vocab_size;
     dim = weights.config.dim;
     model_name = files.model.string();

@@ -163,9 +163,9 @@ int run() {
 
   const auto files = util::locate_model(g.model, g.tokenizer);
   std::cout << "hyplora demo: model " << files.model.string() << " (" << files.source << ")\n";
-  auto weights = llm::load_model_weights(files.model);
-  auto tok = llm::load_tokenizer(files.tokenizer, files.model, weights.config.vocab_size);
-  llm::LlamaModel model(std::move(weights));
+  auto loaded = llm::load_model_and_tokenizer(files.model, files.tokenizer);
+  auto tok = std::move(loaded.tokenizer);
+  llm::LlamaModel model(std::move(loaded.weights));
   const auto& tmpl = data::prompt_template("compact");
 
   const auto test = train::builtin_records(g.seed, g.depth_min, g.depth_max, "test", std::size_t(g.test_count));

@@ -136,9 +136,9 @@ int run() {
     }
     formats::require_not_an_input(g.out, "--out", inputs);
   }
-  auto weights = llm::load_model_weights(files.model);
-  auto tok = llm::load_tokenizer(files.tokenizer, files.model, weights.config.vocab_size);
-  llm::LlamaModel model(std::move(weights));
+  auto loaded = llm::load_model_and_tokenizer(files.model, files.tokenizer);
+  auto tok = std::move(loaded.tokenizer);
+  llm::LlamaModel model(std::move(loaded.weights));
   std::string template_name = g.prompt_template;
   std::unique_ptr<train::AdapterSet> adapters;
   bool same_boundary_of_adapter = true;  // the adapter's training context is this build's (below)

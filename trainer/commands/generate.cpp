@@ -49,8 +49,9 @@ int run_generate() {
   if (args.seed == 0) args.seed = static_cast<std::uint64_t>(static_cast<unsigned int>(std::time(nullptr)));
 
   const auto files = util::locate_model(args.model, args.tokenizer);
-  llm::LlamaModel model(llm::load_model_weights(files.model));
-  const auto tokenizer = llm::load_tokenizer(files.tokenizer, files.model, model.config().vocab_size);
+  auto loaded = llm::load_model_and_tokenizer(files.model, files.tokenizer);
+  llm::LlamaModel model(std::move(loaded.weights));
+  const llm::Tokenizer tokenizer = std::move(loaded.tokenizer);
   // --adapter FILE: the trained adapters attach to their linear layers before generation.
   std::unique_ptr<train::AdapterSet> adapters;
   if (!args.adapter.empty()) {

@@ -135,10 +135,17 @@ void for_each_json_record(const std::string& path, BadRecordPolicy policy, LoadR
 
   // JSON array: delimit the top-level elements by scanning strings and bracket depth.
   ++pos;
+  bool after_comma = false;
   while (true) {
     while (pos < text.size() && std::isspace(static_cast<unsigned char>(text[pos]))) ++pos;
     if (pos >= text.size()) throw DataError(path, line_of(text, pos, cache_offset, cache_line), "missing ']' at end of file");
-    if (text[pos] == ']') break;
+    if (text[pos] == ']') {
+      // "[{..},]" is not JSON (nlohmann, Python's json and jq refuse it); it was read as if the ',' were not there
+      if (after_comma)
+        throw DataError(path, line_of(text, pos, cache_offset, cache_line),
+                        "a ',' after the last record, before the closing ']' (not valid JSON)");
+      break;
+    }
     const std::size_t start = pos;
     int depth = 0;
     bool in_string = false;
@@ -165,7 +172,8 @@ void for_each_json_record(const std::string& path, BadRecordPolicy policy, LoadR
     std::size_t end = pos;
     while (end > start && std::isspace(static_cast<unsigned char>(text[end - 1]))) --end;
     handle_element(path, std::string_view(text.data() + start, end - start), line, policy, result, visit);
-    if (text[pos] == ',') ++pos;
+    after_comma = text[pos] == ',';
+    if (after_comma) ++pos;
   }
   ++pos;
   while (pos < text.size() && std::isspace(static_cast<unsigned char>(text[pos]))) ++pos;

@@ -5,7 +5,9 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <stdexcept>
+#include <vector>
 
 #include "data/json_records.hpp"
 
@@ -119,6 +121,133 @@ void check_equation(std::string_view e, const char* field) {
   if (!numbers) throw bad("it holds no number");
 }
 
+// The value of one side of a checked equation, every name taking `unknown`, by recursive descent:
+//   side := term (('+' | '-') term)*,  term := factor (('*' | '/') factor)*,
+//   factor := '-' factor | number | name | '(' side ')'.
+class EquationSide {
+ public:
+  EquationSide(std::string_view text, double unknown, const char* field) : e_(text), unknown_(unknown), field_(field) {}
+  double value() { return sum(); }
+
+ private:
+  char peek() {
+    while (i_ < e_.size() && std::isspace(static_cast<unsigned char>(e_[i_]))) ++i_;
+    return i_ < e_.size() ? e_[i_] : '\0';
+  }
+  double sum() {
+    double v = product();
+    for (char c = peek(); c == '+' || c == '-'; c = peek()) {
+      ++i_;
+      v = c == '+' ? v + product() : v - product();
+    }
+    return v;
+  }
+  double product() {
+    double v = factor();
+    for (char c = peek(); c == '*' || c == '/'; c = peek()) {
+      ++i_;
+      v = c == '*' ? v * factor() : v / factor();
+    }
+    return v;
+  }
+  double factor() {
+    const char c = peek();
+    if (c == '-' || c == '(') {
+      // a record holds up to 16 MiB: nesting is bounded so that the recursion cannot exhaust the stack
+      if (++depth_ > kMaxDepth)
+        throw RecordError(std::string("field '") + field_ + "' nests parentheses and unary minus more than " +
+                          std::to_string(kMaxDepth) + " deep");
+      ++i_;
+      double v = 0;
+      if (c == '-') {
+        v = -factor();
+      } else {
+        v = sum();
+        if (peek() == ')') ++i_;
+      }
+      --depth_;
+      return v;
+    }
+    if (is_name_char(c)) {
+      while (i_ < e_.size() && is_name_char(e_[i_])) ++i_;
+      return unknown_;
+    }
+    std::size_t end = i_;
+    const double v = equation_number(e_, i_, &end, field_);
+    i_ = end;
+    return v;
+  }
+
+  static constexpr int kMaxDepth = 1000;
+  std::string_view e_;
+  double unknown_;
+  const char* field_;
+  std::size_t i_ = 0;
+  int depth_ = 0;
+};
+
+// The sides of a checked equation: its text split at '=' (never inside parentheses).
+std::vector<std::string_view> equation_sides(std::string_view e) {
+  std::vector<std::string_view> sides;
+  std::size_t start = 0;
+  for (std::size_t k = 0; k <= e.size(); ++k)
+    if (k == e.size() || e[k] == '=') {
+      sides.push_back(e.substr(start, k - start));
+      start = k + 1;
+    }
+  return sides;
+}
+
+bool has_name(std::string_view side) { return std::any_of(side.begin(), side.end(), is_name_char); }
+
+// A value rather than an equation in an unknown: "expr" or "name=expr", with no name in expr.
+bool defines_value(const std::vector<std::string_view>& sides) {
+  if (sides.size() == 1) return !has_name(sides[0]);
+  if (sides.size() != 2 || has_name(sides[1])) return false;
+  const auto a = sides[0].find_first_not_of(" \t"), b = sides[0].find_last_not_of(" \t");
+  return a != std::string_view::npos && std::all_of(sides[0].begin() + a, sides[0].begin() + b + 1, is_name_char);
+}
+
+// The decimals a label shows (0 for 72, 2 for 0.25, at most 12).
+int shown_decimals(double label) {
+  double scale = 1;
+  for (int k = 0; k < 12; ++k, scale *= 10) {
+    const double s = label * scale;
+    if (std::abs(s - std::round(s)) <= 1e-9 * std::max(1.0, std::abs(s))) return k;
+  }
+  return 12;
+}
+
+// Why a checked equation does not hold at its label, or "" when it does. Two forms:
+//  - a value, "x=expr" (any one name) or "expr", with no name in expr: the label must be that value
+//    rounded to the decimals the label shows, |value - label| <= 0.5 * 10^-decimals (MAWPS writes
+//    41 for 41.03 and 0.25 for 0.2492), up to 64 rounding errors;
+//  - an equation in the unknown, "(7*x)+4=(3*x)-20": with every name set to the label, the sides
+//    must agree within 1e-3 of the larger of 1 and their magnitudes (labels like 13.978 are rounded).
+// MAWPS train has 18 of the first kind that fail ("x=40/7" labelled 5, "x=34*4" labelled 134).
+std::string equation_mismatch(std::string_view equation, double label, const char* field) {
+  const auto sides = equation_sides(equation);
+  std::vector<double> values;
+  for (const auto side : sides) values.push_back(EquationSide(side, label, field).value());
+  const auto quoted = quote_text(equation);
+  for (double v : values)
+    if (!std::isfinite(v)) return "the equation " + quoted + " is not finite at the label " + format_number(label);
+  if (defines_value(sides)) {
+    const double v = values.back();
+    const double half_unit = 0.5 * std::pow(10.0, -shown_decimals(label));
+    const double rounding = 64 * std::numeric_limits<double>::epsilon() * std::max(std::abs(v), std::abs(label));
+    if (std::abs(v - label) <= half_unit + rounding) return "";
+    return "the equation " + quoted + " gives " + format_number(v) + ", not the label " + format_number(label);
+  }
+  for (std::size_t k = 1; k < values.size(); ++k) {
+    const double scale = std::max({1.0, std::abs(values[0]), std::abs(values[k])});
+    if (std::abs(values[k] - values[0]) > 1e-3 * scale)
+      return "the equation " + quoted + " does not hold at the label " + format_number(label) + " (its sides are " +
+             format_number(values[0]) + " and " + format_number(values[k]) + ")";
+  }
+  return "";
+}
+
 // "X=((22.0-14.0)/4.0)" -> "(22 - 14) / 4"; numbers without ".0", binary operators spaced.
 // The equation has passed check_equation.
 std::string render_expression(std::string_view e, const char* field) {
@@ -156,15 +285,26 @@ std::string render_expression(std::string_view e, const char* field) {
   return out;
 }
 
-// MAWPS / SVAMP worked answer from the equation (field `field` of the record) and the label.
-std::string equation_solution(std::string_view equation, double answer, const char* field) {
+// MAWPS / SVAMP worked answer from the equation (field `field` of the record) and the label. An
+// equation that does not hold at the label (equation_mismatch) would teach false arithmetic
+// ("40 / 7 = 5"): such a record's worked answer is the label's sentence alone, and a note says so.
+std::string equation_solution(std::string_view equation, double answer, const char* field, const Record& r,
+                              LoadResult& result) {
   check_equation(equation, field);
-  std::string eq(equation);
+  const std::string mismatch = equation_mismatch(equation, answer, field);
+  if (!mismatch.empty()) {
+    result.notes.push_back(r.source + ":" + std::to_string(r.line) + ": " + mismatch +
+                           "; its worked answer is the label alone");
+    return answer_sentence(r);
+  }
   const std::string n = format_number(answer);
-  if (eq.size() > 2 && (eq[0] == 'x' || eq[0] == 'X') && eq[1] == '=')
-    return render_expression(eq.substr(2), field) + " = " + n + ". The answer is " + n + ".";
-  if (eq.find('=') == std::string::npos) return render_expression(eq, field) + " = " + n + ". The answer is " + n + ".";
-  return render_expression(eq, field) + ", so x = " + n + ". The answer is " + n + ".";
+  const auto sides = equation_sides(equation);
+  // "x=expr", "miles=expr", "expr": "<expr> = N"; an equation in an unknown: "<equation>, so <unknown> = N"
+  if (defines_value(sides)) return render_expression(sides.back(), field) + " = " + n + ". The answer is " + n + ".";
+  const auto name = std::find_if(equation.begin(), equation.end(), is_name_char);
+  std::string unknown(name, std::find_if_not(name, equation.end(), is_name_char));
+  if (unknown.empty()) unknown = "x";  // "1+2=3": no name to solve for
+  return render_expression(equation, field) + ", so " + unknown + " = " + n + ". The answer is " + n + ".";
 }
 
 Record base_record(const std::string& path, std::size_t line) {
@@ -219,7 +359,7 @@ LoadResult load_mawps(const std::string& path, BadRecordPolicy policy) {
     r.question = one_line(json_string(j, "original_text"));
     r.answer = json_number(j, "ans");
     r.id = "mawps-" + id_field(j, "id", std::to_string(line));
-    r.answer_text = equation_solution(json_string(j, "equation"), r.answer, "equation");
+    r.answer_text = equation_solution(json_string(j, "equation"), r.answer, "equation", r, result);
     result.records.push_back(std::move(r));
   });
   return result;
@@ -257,7 +397,7 @@ LoadResult load_svamp(const std::string& path, BadRecordPolicy policy) {
     r.question = body.empty() ? question : body + " " + question;
     r.answer = json_number(j, "Answer");
     r.id = id_field(j, "ID", "svamp-" + std::to_string(line));
-    r.answer_text = equation_solution(json_string(j, "Equation"), r.answer, "Equation");
+    r.answer_text = equation_solution(json_string(j, "Equation"), r.answer, "Equation", r, result);
     result.records.push_back(std::move(r));
   });
   return result;

@@ -35,6 +35,9 @@ struct LoadResult {
   std::vector<Record> records;
   std::size_t skipped = 0;
   std::vector<std::string> problems;  ///< "file:line: message", one per skipped record
+  /// "file:line: message", one per kept record that the loader changed (a MAWPS / SVAMP equation
+  /// that does not hold at its label: the worked answer is the label alone)
+  std::vector<std::string> notes;
 };
 
 /// Error in a data file; what() names the file and line.

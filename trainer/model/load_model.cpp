@@ -47,6 +47,15 @@ std::string magic_text(const std::filesystem::path& path) {
   return text;
 }
 
+// The vocabulary a GGUF model carries, or an error that says to give --tokenizer.
+Tokenizer tokenizer_of_gguf(const formats::GgufFile& gguf, const std::filesystem::path& model_path) {
+  try {
+    return formats::tokenizer_from_gguf(gguf, model_path.string());
+  } catch (const formats::FormatError& e) {
+    throw std::runtime_error(std::string(e.what()) + " (the GGUF carries no usable tokenizer: give --tokenizer, a llama2.c tokenizer.bin)");
+  }
+}
+
 }  // namespace
 
 ModelWeights load_model_weights(const std::filesystem::path& path) {
@@ -82,14 +91,22 @@ Tokenizer load_tokenizer(const std::filesystem::path& tokenizer_path, const std:
                                      " tokens: is it that model's tokenizer?]");
     }
   }
-  if (!model_path.empty() && is_gguf_file(model_path)) {
-    try {
-      return formats::load_gguf_tokenizer(model_path);
-    } catch (const formats::FormatError& e) {
-      throw std::runtime_error(std::string(e.what()) + " (the GGUF carries no usable tokenizer: give --tokenizer, a llama2.c tokenizer.bin)");
-    }
-  }
+  if (!model_path.empty() && is_gguf_file(model_path)) return tokenizer_of_gguf(formats::read_gguf(model_path), model_path);
   throw std::invalid_argument("no tokenizer: give --tokenizer (a llama2.c tokenizer.bin) for " + model_path.string());
+}
+
+ModelAndTokenizer load_model_and_tokenizer(const std::filesystem::path& model_path,
+                                           const std::filesystem::path& tokenizer_path) {
+  if (std::filesystem::exists(model_path) && is_gguf_file(model_path)) {
+    const formats::GgufFile gguf = formats::read_gguf(model_path);
+    ModelWeights weights = formats::llama_weights_from_gguf(gguf, model_path.string());
+    const int vocab = weights.config.vocab_size;
+    if (!tokenizer_path.empty()) return {std::move(weights), load_tokenizer(tokenizer_path, model_path, vocab)};
+    return {std::move(weights), tokenizer_of_gguf(gguf, model_path)};
+  }
+  ModelWeights weights = load_model_weights(model_path);
+  const int vocab = weights.config.vocab_size;
+  return {std::move(weights), load_tokenizer(tokenizer_path, model_path, vocab)};
 }
 
 }  // namespace hyplora::llm

@@ -16,4 +16,14 @@ ModelWeights load_model_weights(const std::filesystem::path& path);
 Tokenizer load_tokenizer(const std::filesystem::path& tokenizer_path, const std::filesystem::path& model_path,
                          int vocab_size);
 
+/// A model's weights and its tokenizer.
+struct ModelAndTokenizer {
+  ModelWeights weights;
+  Tokenizer tokenizer;
+};
+/// load_model_weights(model_path) and load_tokenizer(tokenizer_path, model_path, its vocabulary), with
+/// a GGUF model read and validated once for both (its tensors were decoded twice).
+ModelAndTokenizer load_model_and_tokenizer(const std::filesystem::path& model_path,
+                                           const std::filesystem::path& tokenizer_path);
+
 }  // namespace hyplora::llm

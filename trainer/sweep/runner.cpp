@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "data/prompt_template.hpp"
+#include "data/repeats.hpp"
 #include "formats/atomic_file.hpp"
 #include "model/load_model.hpp"
 #include "train/adapter_file.hpp"
@@ -123,9 +124,9 @@ std::vector<data::Record> first_records(const std::string& spec, data::BadRecord
 SweepContext make_context(const SweepGrid& g) {
   SweepContext ctx;
   const auto files = util::locate_model(g.train.model, g.train.tokenizer);
-  auto weights = llm::load_model_weights(files.model);
-  ctx.tok = llm::load_tokenizer(files.tokenizer, files.model, weights.config.vocab_size);
-  ctx.model = std::make_unique<llm::LlamaModel>(std::move(weights));
+  auto loaded = llm::load_model_and_tokenizer(files.model, files.tokenizer);
+  ctx.tok = std::move(loaded.tokenizer);
+  ctx.model = std::make_unique<llm::LlamaModel>(std::move(loaded.weights));
   const auto& t = g.task;
   const auto policy = g.train.bad_records == "skip" ? data::BadRecordPolicy::skip : data::BadRecordPolicy::reject;
   if (t.real()) {
@@ -142,6 +143,15 @@ SweepContext make_context(const SweepGrid& g) {
     ctx.test = train::builtin_records(t.seed, t.depth_min, t.depth_max, "test", std::size_t(t.test));
   }
   for (const auto& spec : g.eval_data) ctx.extra_tests.emplace_back(spec, first_records(spec, policy, g.eval_limit));
+  // A held-out set that repeats training questions scores partly what was trained on (MAWPS test
+  // repeats 28 questions of MAWPS train).
+  const auto warn_shared = [&](const std::vector<data::Record>& set, const std::string& what) {
+    const auto w = data::shared_questions_warning(data::count_shared_questions(set, ctx.train), set.size(), what);
+    if (!w.empty()) std::cerr << "hyplora: warning: sweep: " << w << ": they are not held out\n";
+  };
+  warn_shared(ctx.validation, "validation records");
+  warn_shared(ctx.test, "test records");
+  for (const auto& [spec, set] : ctx.extra_tests) warn_shared(set, "records of '" + spec + "'");
   const auto& tmpl = data::prompt_template(g.train.prompt_template);
   const int cutoff = std::min(g.train.cutoff, ctx.model->config().seq_len);
   const auto examples = train::tokenize_examples(ctx.train, tmpl, ctx.tok, cutoff);

@@ -7,8 +7,8 @@
 
 #include "data/loaders.hpp"
 #include "data/registry.hpp"
+#include "data/repeats.hpp"
 #include "data/rng.hpp"
-#include "data/story_task.hpp"
 
 namespace hyplora::train {
 namespace {
@@ -71,7 +71,13 @@ data::LoadResult load_data_source(const std::string& spec, data::BadRecordPolicy
     result = data::load_file(path, format, policy);
   }
   for (const auto& p : result.problems) std::cerr << "hyplora: skipped bad record: " << p << "\n";
+  for (const auto& n : result.notes) std::cerr << "hyplora: note: " << n << "\n";
   if (result.records.empty()) throw std::invalid_argument("data '" + spec + "' holds no usable records");
+  // kept as they are (a repeat is a problem the set asks twice), but never silent
+  if (const auto repeats = data::count_repeats(result.records); repeats.total() > 0)
+    std::cerr << "hyplora: " << (repeats.other_label ? "warning" : "note") << ": data '" << spec << "': "
+              << repeats.total() << " of " << result.records.size() << " records ask the question of an earlier one ("
+              << repeats.same_label << " with the same label, " << repeats.other_label << " with another); all are kept\n";
   return result;
 }
 

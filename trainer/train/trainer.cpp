@@ -15,6 +15,7 @@
 #endif
 
 #include "data/prompt_template.hpp"
+#include "data/repeats.hpp"
 #include "data/story_task.hpp"
 #include "formats/atomic_file.hpp"
 #include "formats/safetensors.hpp"
@@ -82,10 +83,9 @@ TrainingInputs prepare_inputs(const TrainSettings& s) {
   TrainingInputs in;
   const auto files = util::locate_model(s.model, s.tokenizer);
   in.model_path = files.model.string();
-  auto weights = llm::load_model_weights(files.model);
-  const int vocab = weights.config.vocab_size;
-  in.tokenizer = llm::load_tokenizer(files.tokenizer, files.model, vocab);
-  in.model = std::make_unique<llm::LlamaModel>(std::move(weights));
+  auto loaded = llm::load_model_and_tokenizer(files.model, files.tokenizer);
+  in.tokenizer = std::move(loaded.tokenizer);
+  in.model = std::make_unique<llm::LlamaModel>(std::move(loaded.weights));
 
   const auto policy = s.bad_records == "skip" ? data::BadRecordPolicy::skip : data::BadRecordPolicy::reject;
   if (s.builtin)
@@ -118,6 +118,9 @@ TrainingInputs prepare_inputs(const TrainSettings& s) {
     in.validation = std::move(val);
   }
   if (in.train.empty()) throw std::invalid_argument("no training records");
+  const auto warning = data::shared_questions_warning(data::count_shared_questions(in.validation, in.train),
+                                                      in.validation.size(), "validation records");
+  if (!warning.empty()) std::cerr << "hyplora: warning: " << warning << ": they are not held out, and the validation loss is partly a training loss\n";
   return in;
 }
 
