@@ -362,6 +362,20 @@ TEST_CASE("sweep aggregation on synthetic cells with known answers", "[sweep]") 
     CHECK(cmd.find("| lora | test | 300 | 6 | 0 | 0 |") != std::string::npos);
     CHECK(cmd.find("| lora | further | 120 | 0 | 6 | 3 |") != std::string::npos);
     CHECK(to_json(cs)["arms"][0]["test_cuts"]["at_limit"] == 6);
+    CHECK(cmd.find("| base (no adapter) |") == std::string::npos);  // no base cell: no base row
+    // the base row is counted as an arm's seeds are
+    auto base = extra[0];
+    base.id = base.arm = base.variant = "base";
+    base.test.generations_at_limit = 7;
+    extra.push_back(base);
+    const auto bs = aggregate(extra);
+    CHECK((bs.base_test_cuts.answers == 100 && bs.base_test_cuts.at_limit == 7));
+    CHECK((bs.base_extra_cuts.answers == 40 && bs.base_extra_cuts.at_context == 2 && bs.base_extra_cuts.prompts_too_long == 1));
+    const std::string bmd = to_markdown(bs);
+    CHECK(bmd.find("| base (no adapter) | test | 100 | 7 | 0 | 0 |") != std::string::npos);
+    CHECK(bmd.find("| base (no adapter) | further | 40 | 0 | 2 | 1 |") != std::string::npos);
+    CHECK(to_json(bs)["base_extra_cuts"]["prompts_too_long"] == 1);
+    CHECK(bs.arms.at(0).test_cuts.at_limit == 6);  // the base cell is not an arm's
     // a record round trip keeps the further sets
     const auto back = cell_from_json(to_json(extra[1]));
     REQUIRE(back.extra_tests.size() == 2);

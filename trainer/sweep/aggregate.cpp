@@ -64,6 +64,13 @@ nlohmann::json cuts_json(const CutCounts& c) {
   return {{"answers", c.answers}, {"at_limit", c.at_limit}, {"at_context", c.at_context}, {"prompts_too_long", c.prompts_too_long}};
 }
 
+// A cell's answers into the counts of its test set and of its further sets: the same for an arm's
+// seeds and for the base row.
+void add_cell_cuts(const CellResult& c, CutCounts& test, CutCounts& further) {
+  test.add(c.test);
+  for (const auto& e : c.extra_tests) further.add(e);
+}
+
 }  // namespace
 
 void CutCounts::add(const eval::DatasetAccuracy& d) {
@@ -95,6 +102,8 @@ SweepSummary aggregate(const std::vector<CellResult>& cells, const std::vector<s
     }
     if (c.variant == "base") {
       out.base = c;
+      out.base_test_cuts = out.base_extra_cuts = CutCounts{};
+      add_cell_cuts(c, out.base_test_cuts, out.base_extra_cuts);
       continue;
     }
     if (c.diverged) out.diverged.push_back(DivergedCell{c.id, c.arm, c.lr, c.seed, c.diverged_step, c.diverged_reason});
@@ -187,8 +196,7 @@ SweepSummary aggregate(const std::vector<CellResult>& cells, const std::vector<s
     std::vector<double> extra_pooled;
     std::map<long, std::vector<double>> curve;
     for (const auto* c : cs) {
-      s.test_cuts.add(c->test);
-      for (const auto& e : c->extra_tests) s.extra_cuts.add(e);
+      add_cell_cuts(*c, s.test_cuts, s.extra_cuts);
       s.seeds.push_back(c->seed);
       s.test_accuracy.push_back(c->test.overall.accuracy());
       val.push_back(c->validation.overall.accuracy());
@@ -337,13 +345,8 @@ std::string to_markdown(const SweepSummary& s) {
       md << "| " << arm << " | " << sets << " | " << c.answers << " | " << c.at_limit << " | " << c.at_context << " | "
          << c.prompts_too_long << " |\n";
     };
-    if (s.base) {
-      CutCounts test, extra;
-      test.add(s.base->test);
-      for (const auto& e : s.base->extra_tests) extra.add(e);
-      row("base (no adapter)", "test", test);
-      row("base (no adapter)", "further", extra);
-    }
+    row("base (no adapter)", "test", s.base_test_cuts);
+    row("base (no adapter)", "further", s.base_extra_cuts);
     for (const auto& a : s.arms) {
       row(a.arm, "test", a.test_cuts);
       row(a.arm, "further", a.extra_cuts);
@@ -430,7 +433,11 @@ nlohmann::json to_json(const SweepSummary& s) {
                           {"val_loss_wins", p.loss_cmp.wins}, {"val_loss_losses", p.loss_cmp.losses},
                           {"val_loss_permutation_p", p.loss_cmp.permutation_p}, {"val_loss_holm_p", p.loss_holm_p},
                           {"val_loss_sign_test_p", p.loss_cmp.sign_test_p}});
-  if (s.base) j["base"] = to_json(*s.base);
+  if (s.base) {
+    j["base"] = to_json(*s.base);
+    j["base_test_cuts"] = cuts_json(s.base_test_cuts);
+    j["base_extra_cuts"] = cuts_json(s.base_extra_cuts);
+  }
   return j;
 }
 

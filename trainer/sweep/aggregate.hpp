@@ -87,6 +87,7 @@ struct SweepSummary {
   std::vector<ArmSummary> arms;
   std::vector<PairRow> pairs;
   std::optional<CellResult> base;         ///< the model without adapter
+  CutCounts base_test_cuts, base_extra_cuts;  ///< its answers, counted as an arm's (zero without a base)
   std::vector<int> depths;
   std::vector<std::string> extra_sets;    ///< names of the further test sets (eval_data), first-seen order
   std::vector<DivergedCell> diverged;     ///< cells recorded as diverged, in input order
