@@ -215,7 +215,7 @@ int run(int argc, char** argv) {
     const Stats lora = stats(times[1]), frozen = stats(times[0]);
     for (std::size_t m = 0; m < methods.size(); ++m) {
       const Stats st = stats(times[m]);
-      std::printf("| %ld | %ld | %s | %.3f | %.3f | %.3f | %.3f | %.3f |\n", long(s.d), long(s.rank), methods[m].first.c_str(),
+      std::printf("| %ld | %ld | %s | %.4f | %.4f | %.4f | %.3f | %.3f |\n", long(s.d), long(s.rank), methods[m].first.c_str(),
                   st.median, st.min, st.max, st.median / lora.median, st.median / frozen.median);
     }
     std::fflush(stdout);

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "bench_args.hpp"
+#include "bench_stats.hpp"
 #include <hyplora/manifold/batched.hpp>
 #include <hyplora/manifold/sampling.hpp>
 
@@ -35,9 +36,7 @@ using namespace hyplora;
 
 namespace {
 
-struct Stats {
-  double median, min, max;
-};
+using bench::Stats;
 
 /// Times f and g alternately (f, g, f, g, ...) after two warm-up calls of each, so that both see
 /// the same machine load; returns the median, min and max of each.
@@ -53,11 +52,7 @@ std::pair<Stats, Stats> time_pair(const std::function<void()>& f, const std::fun
     tf.push_back(clock(f));
     tg.push_back(clock(g));
   }
-  auto stats = [](std::vector<double> t) {
-    std::sort(t.begin(), t.end());
-    return Stats{t[t.size() / 2], t.front(), t.back()};
-  };
-  return {stats(tf), stats(tg)};
+  return {bench::stats(tf), bench::stats(tg)};
 }
 
 /// Parallel memcpy of `bytes` bytes, split like the row loops.
@@ -226,7 +221,7 @@ int run(int argc, char** argv) {
   std::printf("|---|---|---:|---:|---:|---:|---:|\n");
   for (const auto& r : rows) {
     const double gbs = r.bytes / r.t.median / 1e9, mgbs = r.bytes / r.tm.median / 1e9;
-    std::printf("| %s | %s | %.1f | %.3f (%.3f-%.3f) | %.2f | %.2f | %.0f%% |\n", r.op.c_str(), r.shape.c_str(),
+    std::printf("| %s | %s | %.3f | %.4f (%.4f-%.4f) | %.2f | %.2f | %.0f%% |\n", r.op.c_str(), r.shape.c_str(),
                 r.bytes / 1e6, r.t.median * 1e3, r.t.min * 1e3, r.t.max * 1e3, gbs, mgbs, 100 * gbs / mgbs);
   }
   return sink == 12345.0f ? 1 : 0;

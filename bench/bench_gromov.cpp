@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bench_args.hpp"
+#include "bench_stats.hpp"
 #include "hyplora/analysis/gromov_delta.hpp"
 
 using namespace hyplora;
@@ -25,9 +26,7 @@ using namespace hyplora::analysis;
 
 namespace {
 
-struct Stats {
-  double median = 0, min = 0, max = 0;
-};
+using hyplora::bench::Stats;
 
 template <class F>
 Stats time_runs(int runs, F&& f) {
@@ -39,8 +38,7 @@ Stats time_runs(int runs, F&& f) {
     const auto b = std::chrono::steady_clock::now();
     t.push_back(std::chrono::duration<double>(b - a).count());
   }
-  std::sort(t.begin(), t.end());
-  return {t[t.size() / 2], t.front(), t.back()};
+  return hyplora::bench::stats(std::move(t));
 }
 
 template <class T>

@@ -11,6 +11,9 @@
 // --dump FILE also writes a cross-check file (JSON, atomically): a stories260K-shaped model with
 // random weights (seed 99), 2 x 16 tokens and targets, and this runtime's loss and the gradient of
 // every weight; `torch_llama.py --crosscheck FILE` recomputes both from the same weights.
+//
+// Exit status: 0, 2 for a bad argument, 4 when every figure of ours was printed but the --peer gave
+// no usable result, 1 for any other error.
 #include <omp.h>
 
 #include <nlohmann/json.hpp>
@@ -27,6 +30,7 @@
 #include <vector>
 
 #include "bench_args.hpp"
+#include "bench_stats.hpp"
 #include "model/blas.hpp"
 #include "model/llama.hpp"
 #include "model/random_init.hpp"
@@ -36,15 +40,8 @@ using namespace hyplora::llm;
 
 namespace {
 
-struct Stats {
-  double median, min, max;
-};
-
-/// Median (the upper middle one for an even count), min and max of samples (not empty).
-Stats summarize(std::vector<double> t) {
-  std::sort(t.begin(), t.end());
-  return {t[t.size() / 2], t.front(), t.back()};
-}
+using hyplora::bench::Stats;
+using hyplora::bench::stats;
 
 Stats measure(int warmup, int reps, const std::function<void()>& f) {
   for (int i = 0; i < warmup; ++i) f();
@@ -54,17 +51,25 @@ Stats measure(int warmup, int reps, const std::function<void()>& f) {
     f();
     t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
   }
-  return summarize(std::move(t));
+  return stats(std::move(t));
 }
 
 /// GEMM FLOPs per token (multiply-add = 2), what this implementation computes: the linear
-/// layers, the classifier, and full T x T attention score / value products per head.
+/// layers, the classifier, and the attention score and value products of the causal blocks
+/// (kAttentionBlock query rows t0..t1-1 against keys 0..t1-1: 2 GEMMs of 2 (t1 - t0) t1 hs
+/// per head and block, 4 d sum (t1 - t0) t1 / T per token and layer; full T x T was counted before
+/// 2026-11-29, 2-3% too many FLOPs for stories15M at T = 256).
 struct Flops {
   double linear, attention;
 };
 Flops forward_flops(const ModelConfig& c, int T) {
   const double d = c.dim, kv = c.kv_dim(), h = c.hidden_dim, L = c.n_layers, V = c.vocab_size;
-  return {2 * (L * (2 * d * d + 2 * d * kv + 3 * d * h) + V * d), L * 2 * 2 * double(T) * d};
+  double block_products = 0;  // sum over blocks of (t1 - t0) t1
+  for (int t0 = 0; t0 < T; t0 += kAttentionBlock) {
+    const int t1 = std::min(T, t0 + kAttentionBlock);
+    block_products += double(t1 - t0) * double(t1);
+  }
+  return {2 * (L * (2 * d * d + 2 * d * kv + 3 * d * h) + V * d), L * 2 * 2 * d * block_products / double(T)};
 }
 
 /// Cross-check file (see the header): config, weights, tokens, targets, our loss and gradients.
@@ -176,18 +181,15 @@ void compare_adapters(LlamaModel& model, const std::vector<std::string>& kinds, 
   std::vector<std::vector<double>> ratios(kinds.size());
   for (std::size_t k = 0; k < kinds.size(); ++k)
     for (std::size_t r = 0; r < times[k].size(); ++r) ratios[k].push_back(times[k][r] / times[0][r]);
-  auto quartile = [](std::vector<double> v, double q) {  // q = 0.25 or 0.75, nearest rank
-    std::sort(v.begin(), v.end());
-    return v[std::size_t(q * double(v.size() - 1) + 0.5)];
-  };
+  using hyplora::bench::quantile;
   std::printf("adapters on q,k,v,up,down (rank 8), frozen-weight train step, kinds interleaved, %d rounds;\n"
               "ratio: median (quartiles) over the rounds of the step's time / %s's in the same round\n",
               reps, kinds[0].c_str());
   for (std::size_t k = 0; k < kinds.size(); ++k) {
-    const Stats t = summarize(times[k]);
+    const Stats t = stats(times[k]);
     std::printf("  %-18s %10.0f tok/s  (min %.4f s, median %.4f s, max %.4f s per step)  / %s %.3f (%.3f-%.3f)\n",
                 kinds[k].c_str(), double(B) * T / t.median, t.min, t.median, t.max, kinds[0].c_str(),
-                summarize(ratios[k]).median, quartile(ratios[k], 0.25), quartile(ratios[k], 0.75));
+                quantile(ratios[k], 0.5), quantile(ratios[k], 0.25), quantile(ratios[k], 0.75));
   }
 }
 
@@ -216,10 +218,24 @@ int run(int argc, char** argv) {
     else if (args.value("--adapters", adapters)) {}
     else args.unknown();
   }
-  named_shape(shape);  // an unknown shape is an error before the sgemm timing
+  // bad arguments are usage errors (exit 2), found before the sgemm timing
+  try {
+    const ModelConfig named = named_shape(shape);
+    if (T > named.seq_len)
+      throw std::invalid_argument("--seq " + std::to_string(T) + " is longer than the context of " + shape + " (" +
+                                  std::to_string(named.seq_len) + ")");
+  } catch (const std::invalid_argument& e) {
+    throw hyplora::bench::ArgError(e.what());
+  }
   const std::vector<std::string> adapter_kinds = split_list(adapters);
-  if (!adapters.empty() && adapter_kinds.empty()) throw std::invalid_argument("--adapters: no adapter kind in the list");
-  for (const auto& k : adapter_kinds) hyplora::train::kind_from_name(k);  // an unknown kind too
+  if (!adapters.empty() && adapter_kinds.empty()) throw hyplora::bench::ArgError("--adapters: no adapter kind in the list");
+  for (const auto& k : adapter_kinds) {
+    try {
+      hyplora::train::kind_from_name(k);
+    } catch (const std::invalid_argument& e) {
+      throw hyplora::bench::ArgError(std::string("--adapters: ") + e.what());
+    }
+  }
   if (!dump.empty()) dump_crosscheck(dump);
   const int threads = omp_get_max_threads();
 
@@ -288,8 +304,9 @@ int run(int argc, char** argv) {
                   tt / pt, tz / pz);
       std::printf("peer_json %s\n", j.dump().c_str());  // the peer's full record (min / max per step) for bench/run.sh
     } catch (const std::exception& e) {
+      // our figures above are complete: exit 4 says "only the peer failed" (bench/run.sh keeps them)
       std::fprintf(stderr, "peer '%s' gave no usable JSON (%s): %s\n", cmd.c_str(), e.what(), out.c_str());
-      return 1;
+      return 4;
     }
   }
   return 0;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bench_args.hpp"
+#include "bench_stats.hpp"
 #include "tokenizer/tokenizer.hpp"
 
 namespace {
@@ -82,13 +83,8 @@ struct RunC {
   }
 };
 
-struct Stats {
-  double median, min, max;
-};
-Stats stats(std::vector<double> t) {
-  std::sort(t.begin(), t.end());
-  return {t[t.size() / 2], t.front(), t.back()};
-}
+using hyplora::bench::Stats;
+using hyplora::bench::stats;
 
 }  // namespace
 

@@ -36,7 +36,8 @@ for line in open(sys.argv[1]):
     times[(int(d), method, bench)].append(float(median_ms))
 for key in sorted(ratios, key=lambda k: (-k[0], k[1], k[2])):
     v = sorted(ratios[key])
+    q1, _, q3 = statistics.quantiles(v, n=4, method="inclusive") if len(v) > 1 else (v[0], v[0], v[0])  # type 7, as bench_stats.hpp
     print(f"d={key[0]:>4} {key[1]:18s} {key[2]:40s} median ratio {statistics.median(v):.3f} "
-          f"(q1 {v[len(v) // 4]:.3f} q3 {v[3 * len(v) // 4]:.3f})  median ms "
+          f"(q1 {q1:.3f} q3 {q3:.3f})  median ms "
           f"{statistics.median(times[key]):.4f}  runs {len(v)}")
 PY

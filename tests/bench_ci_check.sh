@@ -15,8 +15,15 @@ awk -F'\t' '$2 != 0 { print "step " $1 " exit " $2; bad = 1 } END { exit bad }' 
 # the tables are there: 9 geometry ops x 2 shapes, 7 adapter methods x 2 shapes, 3 model lines
 [ "$(grep -c '^| [LP]' "$OUT/raw/geometry.md")" -ge 18 ] || fail "geometry table incomplete"
 [ "$(grep -c '^| [0-9]' "$OUT/raw/adapter.md")" -ge 14 ] || fail "adapter table incomplete"
-[ "$(grep -c 'tok/s' "$OUT/raw/model.txt")" -ge 3 ] || fail "model figures missing"
+for line in 'forward (loss, no grad)' 'train step (all weights)' 'train step (frozen weights)'; do
+  grep -q "^$line .* tok/s" "$OUT/raw/model.txt" || fail "model.txt: no '$line' line"
+done
 grep -q '^## 1. Geometry' "$OUT/results.md" && grep -q '^## 3. Model' "$OUT/results.md" || fail "results.md sections missing"
+# the report parsed the tables (a drift between a bench's printf and make_report's parser left them out)
+[ "$(grep -c '^| [LP][^|]* | [0-9]* x [0-9]* | [0-9.]* | [0-9.]* (' "$OUT/results.md")" -ge 18 ] || fail "results.md: geometry rows not parsed"
+[ "$(grep -c '^| [0-9]* | [0-9]* | [a-z_ ]* | [0-9.]* (' "$OUT/results.md")" -ge 14 ] || fail "results.md: adapter rows not parsed"
+[ "$(grep -c '^| \(forward (loss, no grad)\|train step (all weights)\|train step (frozen weights)\) | [0-9]' "$OUT/results.md")" -eq 3 ] \
+  || fail "results.md: model rows not parsed"
 PEER_PYTHON="${HYPLORA_BENCH_PYTHON:-/usr/bin/python3}"  # as bench/run.sh
 if "$PEER_PYTHON" -c 'import torch' 2>/dev/null; then
   python3 - "$OUT/raw" <<'PY' || fail "peer cross-check"

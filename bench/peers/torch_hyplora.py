@@ -19,7 +19,8 @@
 Jobs (one JSON object on stdout):
   --time --shapes 4096x8,4096x32,288x8,64x8 --tokens 512 --reps 7 --threads 2
       float32 forward + backward (dX and every trainable parameter) per variant and for the frozen
-      layer alone, methods interleaved round by round, median / min / max after two warm-up rounds.
+      layer alone, methods interleaved round by round, median / min / max after two warm-up rounds
+      (one at d >= 2048, as bench_adapter).
   --crosscheck DIR
       every DIR/adapter_*.json that bench_adapter --dump wrote: recompute Y, dX and the parameter
       gradients from the same float32 inputs in float64 (reference) and in float32, and report the

@@ -23,7 +23,8 @@ SEEDS=$(seq -s, 0 $((NSEEDS - 1)))
 log() { echo "[bench $(date -u +%H:%M:%S)] $*" >&2; }
 step() {  # NAME OUTFILE CMD...
   local name="$1" outfile="$2"; shift 2
-  printf '%q ' "$@" >> "$RAW/commands.sh"; printf ' > %q\n' "${outfile#$RAW/../}" >> "$RAW/commands.sh"
+  # commands.sh runs from the results folder (RAW's parent): outputs relative to it
+  printf '%q ' "$@" >> "$RAW/commands.sh"; printf ' > %q\n' "$(basename "$RAW")/${outfile#"$RAW"/}" >> "$RAW/commands.sh"
   log "$name: $*"
   local t0=$SECONDS rc
   "$@" > "$outfile.tmp" 2> "$outfile.err"; rc=$?
@@ -49,6 +50,12 @@ if [ -d "$A/sweep/runs" ]; then
   for d in "$A"/sweep/runs/*-s0; do
     [ -f "$d/adapter_best.safetensors" ] || continue
     arm="$(basename "$d")"
+    # a diverged cell keeps its run folder and the adapter of its last good validation: not a result
+    if grep -q '"diverged": true' "$A/sweep/cells/$arm.json" 2>/dev/null; then
+      log "accuracy-real-$arm: the cell diverged (sweep/cells/$arm.json): not evaluated"
+      printf 'accuracy-real-%s\tskipped (cell diverged)\t0\t-\n' "$arm" >> "$RAW/steps.tsv"
+      continue
+    fi
     step "accuracy-real-$arm" "$A/real_$arm.txt" "$HYP" eval "${REAL[@]}" --adapter "$d/adapter_best.safetensors" \
         --threads "$T" --quiet --out "$A/real_$arm.json" || status=1
   done

@@ -83,7 +83,8 @@ def gnuplot(script, outbase, outdir):
     made = []
     for term, ext in (("pngcairo size 1000,560 font ',10'", "png"), ("svg size 1000,560", "svg")):
         path = os.path.join(outdir, f"{outbase}.{ext}")
-        full = f"set terminal {term} noenhanced\nset output '{path}.tmp'\n{script}\nset output\n"
+        # "-" in a data file is a missing value (a peer that did not run): no bar, not a bar of 0
+        full = f"set terminal {term} noenhanced\nset datafile missing '-'\nset output '{path}.tmp'\n{script}\nset output\n"
         gp = os.path.join(outdir, "raw", f"{outbase}.gp")
         with open(gp, "w") as f:
             f.write(full)
@@ -94,6 +95,28 @@ def gnuplot(script, outbase, outdir):
         else:
             sys.stderr.write(f"gnuplot {outbase}.{ext}: {r.stderr.strip()[:300]}\n")
     return made
+
+
+def not_run(raw, step):
+    """What the report says for a section whose output is missing: the step's exit status when it ran
+    and failed (its output is kept as raw/FILE.failed), else "not run"."""
+    for line in (read(os.path.join(raw, "steps.tsv")) or "").splitlines():
+        f = line.split("\t")
+        if len(f) >= 4 and f[0] == step and f[1] not in ("0", "4"):
+            return [f"_failed (exit status {f[1]}): see raw/{os.path.basename(f[3])}.failed and .err_"]
+    return ["_not run_"]
+
+
+def gp_text(text):
+    """text inside a single-quoted gnuplot string (a quote is written twice: "item's" broke the script)."""
+    return text.replace("'", "''")
+
+
+def peer_series(plot_lines, column, title):
+    """', '' using COLUMN title TITLE' when some line has a peer value in that column, else '' (no legend
+    entry for a peer that never ran)."""
+    has = any(l.rsplit('"', 1)[-1].split()[column - 2] != "-" for l in plot_lines)
+    return f", '' using {column} title '{gp_text(title)}'" if has else ""
 
 
 def dat(outdir, name, lines):
@@ -107,7 +130,7 @@ def dat(outdir, name, lines):
 def geometry_section(out, raw, ci):
     text = read(os.path.join(raw, "geometry.md"))
     if text is None:
-        return ["_not run_"]
+        return not_run(raw, "geometry")
     rows = md_rows(text)
     peer = load_json(os.path.join(raw, "geometry_peer.json")) or {}
     pt = {(t["op"], t["shape"]): t["s"] for t in peer.get("timings", [])}
@@ -122,8 +145,8 @@ def geometry_section(out, raw, ci):
         ps = f"{p['median'] * 1e3:.3f} ({p['min'] * 1e3:.3f}–{p['max'] * 1e3:.3f})" if p else "—"
         ratio = f"{med / (p['median'] * 1e3):.3g}" if p else "—"
         md.append(f"| {op} | {shape} | {mb} | {tm.replace('-', '–')} | {gbs} | {mgbs} | {frac} | {ps} | {ratio} |")
-        tgbs = float(mb) * 1e6 / p["median"] / 1e9 if p else 0.0
-        plot.append(f'"{op}\\n{shape}" {gbs} {mgbs} {tgbs:.3f}')
+        tgbs = f"{float(mb) * 1e6 / p['median'] / 1e9:.4g}" if p else "-"
+        plot.append(f'"{op}\\n{shape}" {gbs} {mgbs} {tgbs}')
     cc = peer.get("crosscheck")
     md += ["", "Cross-check on identical float32 inputs (`bench_geometry --dump`, 512 rows x 64, |v| from 0.01 to 20): "
            "largest row-wise relative difference from a float64 evaluation of the geoopt formulas on the same inputs.", ""]
@@ -145,7 +168,7 @@ set ylabel 'GB/s'
 set xtics rotate by -30 font ',8'
 set key top right
 set yrange [0:*]
-plot '{d}' using 2:xtic(1) title 'hyplora', '' using 3 title 'memcpy (bound)', '' using 4 title 'PyTorch (geoopt formulas)'""",
+plot '{d}' using 2:xtic(1) title 'hyplora', '' using 3 title 'memcpy (bound)'{peer_series(plot, 4, 'PyTorch (geoopt formulas)')}""",
                         "geometry", out)
         md += [""] + [f"![geometry]({f})" for f in files if f.endswith(".png")]
     return md
@@ -154,7 +177,7 @@ plot '{d}' using 2:xtic(1) title 'hyplora', '' using 3 title 'memcpy (bound)', '
 def adapter_section(out, raw, ci):
     text = read(os.path.join(raw, "adapter.md"))
     if text is None:
-        return ["_not run_"]
+        return not_run(raw, "adapter")
     rows = md_rows(text)
     peer = load_json(os.path.join(raw, "adapter_peer.json")) or {}
     pt = {(str(t["d"]), str(t["r"]), t["method"]): t for t in peer.get("timings", [])}
@@ -171,7 +194,7 @@ def adapter_section(out, raw, ci):
         prl = f"{p['median_ms'] / plora[(d, r)]:.3f}" if p and (d, r) in plora else "—"
         ratio = f"{float(med) / p['median_ms']:.2f}" if p else "—"
         md.append(f"| {d} | {r} | {m} | {med} ({mn}–{mx}) | {rl} | {rf} | {ps} | {prl} | {ratio} |")
-        plot.setdefault((d, r), []).append(f'"{m}" {med} {p["median_ms"] if p else 0}')
+        plot.setdefault((d, r), []).append(f'"{m}" {med} {p["median_ms"] if p else "-"}')
     cc = peer.get("crosscheck")
     md += ["", "Cross-check on identical float32 inputs (`bench_adapter --dump`: 32 tokens, rank 8, every variant at d = 64 "
            "and 288, and the hyperbolic ones with learnable K = 0.5 and s): largest normwise relative difference of Y, dX "
@@ -199,7 +222,7 @@ set style fill solid 0.8 border -1
 set ylabel 'ms'
 set xtics rotate by -30
 set yrange [0:*]
-plot '{f}' using 2:xtic(1) title 'hyplora', '' using 3 title 'PyTorch autograd'""", f"adapter_d{d}_r{r}", out)
+plot '{f}' using 2:xtic(1) title 'hyplora'{peer_series(lines, 3, 'PyTorch autograd')}""", f"adapter_d{d}_r{r}", out)
             md += [""] + [f"![adapter d={d} r={r}]({x})" for x in files if x.endswith(".png")]
     return md
 
@@ -207,7 +230,7 @@ plot '{f}' using 2:xtic(1) title 'hyplora', '' using 3 title 'PyTorch autograd'"
 def model_section(out, raw, ci):
     text = read(os.path.join(raw, "model.txt"))
     if text is None:
-        return ["_not run_"]
+        return not_run(raw, "model")
     lines = [l for l in text.splitlines() if not l.startswith("peer_json")]
     md = ["```", *lines, "```"]
     peer = None
@@ -235,7 +258,7 @@ def model_section(out, raw, ci):
                 plot.append(f'"{k}" {tps} {ptps:.1f}')
             else:
                 md.append(f"| {k} | {tps} | {med} ({mn}–{mx}) | {pct}% | — | — | — |")
-                plot.append(f'"{k}" {tps} 0')
+                plot.append(f'"{k}" {tps} -')
         cc = (load_json(os.path.join(raw, "model_peer_crosscheck.json")) or {}).get("crosscheck")
         md += ["", "Cross-check on identical inputs (`bench_model --dump`: stories260K shape, random weights, 2 x 16 "
                "tokens): loss and every weight's gradient against the PyTorch module loaded with the same weights, "
@@ -256,7 +279,7 @@ set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set ylabel 'tokens / s'
 set yrange [0:*]
-plot '{f}' using 2:xtic(1) title 'hyplora', '' using 3 title 'PyTorch'""", "model", out)
+plot '{f}' using 2:xtic(1) title 'hyplora'{peer_series(plot, 3, 'PyTorch')}""", "model", out)
             md += [""] + [f"![model]({x})" for x in files if x.endswith(".png")]
     # --ci runs the comparison inside the model item (tiny shape); the other modes in runs of their own
     md += adapter_step_section(out, os.path.join(raw, "model.txt"), "the model item's shape", "model_adapters", ci)
@@ -292,7 +315,7 @@ def adapter_step_section(out, path, label, plot_name, ci):
         plot.append(f'"{kind}" {ratio} {q1} {q3}')
     if not ci:
         f = dat(out, plot_name + ".dat", plot)
-        files = gnuplot(f"""set title 'Whole-model training step with adapters, {label}: time / {rows[0][5]} (lower is better)'
+        files = gnuplot(f"""set title 'Whole-model training step with adapters, {gp_text(label)}: time / {rows[0][5]} (lower is better)'
 set style fill solid 0.8 border -1
 set boxwidth 0.6
 set ylabel 'step time / {rows[0][5]} (median, quartiles)'

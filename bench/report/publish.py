@@ -37,6 +37,10 @@ def main():
             sys.exit(f"publish.py: {path} not found: give bench/run.sh results folders")
         with open(path) as f:
             texts.append((res, f.read()))
+    # plots are named "<folder name>-<plot>": two folders of one name (a/full, b/full) overwrote each other's
+    tags = [os.path.basename(os.path.normpath(res)) for res in args]
+    if len(set(tags)) != len(tags):
+        sys.exit(f"publish.py: results folders must have different names (their plots are named after them): {', '.join(args)}")
     # the new plots go to a fresh folder that replaces the old one at the end
     staging = img_dir + ".new"
     shutil.rmtree(staging, ignore_errors=True)

@@ -105,9 +105,6 @@ void swiglu_backward(const Real* g, const Real* u, const Real* dh, Real* dg, Rea
   }
 }
 
-/// Query rows per causal attention block (training forward/backward).
-constexpr int kAttBlock = 64;
-
 /// In-place softmax over x[0..size) as run.c.
 template <class Real>
 inline void softmax_inplace(Real* x, int size) {
@@ -536,7 +533,7 @@ struct BatchedPasses {
     rope_rows(I, k, kv, hs, Real(1));
 
     // causal attention, one task per (sequence, kv head); P (B, H, T, T) kept for backward.
-    // Blocks of kAttBlock query rows see only the keys up to their last row (S = Q K^T is computed
+    // Blocks of kAttentionBlock query rows see only the keys up to their last row (S = Q K^T is computed
     // for columns < t1 of each block: about half of the T x T products for long sequences).
     const Real scale = Real(1) / std::sqrt(Real(hs));
     {
@@ -550,8 +547,8 @@ struct BatchedPasses {
           const Real* qh = q + static_cast<std::size_t>(b) * T * d + hh * hs;
           Real* Ph = P + (static_cast<std::size_t>(b) * H + hh) * T * T;
           Real* ah = att + static_cast<std::size_t>(b) * T * d + hh * hs;
-          for (int t0 = 0; t0 < T; t0 += kAttBlock) {
-            const int t1 = std::min(T, t0 + kAttBlock), bt = t1 - t0;
+          for (int t0 = 0; t0 < T; t0 += kAttentionBlock) {
+            const int t1 = std::min(T, t0 + kAttentionBlock), bt = t1 - t0;
             Real* Pb = Ph + static_cast<std::size_t>(t0) * T;  // rows t0..t1-1, columns 0..t1-1
             blas::gemm(false, true, bt, t1, hs, scale, qh + static_cast<std::size_t>(t0) * d, d, kg, kv, Real(0), Pb, T);
             for (int t = t0; t < t1; ++t) {
@@ -653,8 +650,8 @@ struct BatchedPasses {
           const std::size_t qo = static_cast<std::size_t>(b) * T * d + hh * hs;
           const Real* Ph = P + (static_cast<std::size_t>(b) * H + hh) * T * T;
           const Real* dAh = datt + qo;
-          for (int t0 = 0; t0 < T; t0 += kAttBlock) {  // the forward's causal blocks
-            const int t1 = std::min(T, t0 + kAttBlock), bt = t1 - t0;
+          for (int t0 = 0; t0 < T; t0 += kAttentionBlock) {  // the forward's causal blocks
+            const int t1 = std::min(T, t0 + kAttentionBlock), bt = t1 - t0;
             const std::size_t ro = static_cast<std::size_t>(t0) * T, qro = static_cast<std::size_t>(t0) * d;
             const Real* Pb = Ph + ro;
             Real* dSb = dS + ro;
