@@ -65,6 +65,13 @@ TEST_CASE("summary: mean, sample std, 95% t interval", "[statistics]") {
   CHECK(std::abs(s.ci_high - (3 + half)) <= eps_tol(16.0));
   CHECK(std::abs(s.ci_low - (3 - half)) <= eps_tol(16.0));
   CHECK(std::abs(half - 1.9632) <= 1e-4);
+  // equal values: the mean is that value and the spread is 0, exactly (0.1 three times gave a mean of
+  // 0.10000000000000002 and a std of 1.7e-17, a non-point interval in summary.json)
+  const Summary equal = summarize({0.1, 0.1, 0.1});
+  CHECK(equal.mean == 0.1);
+  CHECK(equal.std == 0.0);
+  CHECK((equal.ci_low == 0.1 && equal.ci_high == 0.1));
+  CHECK(sample_std({1e8 + 1, 1e8 + 2, 1e8 + 3}) == 1.0);  // the shifted sums keep a large offset exact
   const Summary one = summarize({0.4});
   CHECK(one.mean == 0.4);
   CHECK(std::isnan(one.std));
@@ -98,6 +105,15 @@ TEST_CASE("paired permutation test: exact sign-flip p-values by hand, its floor 
   const double p24 = paired_permutation_p_value(a24, b24, 5000, 7);
   CHECK(p24 == 1.0 / 5001);
   CHECK(paired_permutation_p_value(a24, b24, 5000, 7) == p24);
+  // past 20 pairs the p-value is a Monte Carlo estimate: mixed signs at 25 pairs against the exact
+  // value 7,770,630 / 2^25 (sign flips counted by a dynamic program over the integer sums:
+  // differences d_i = +-((i mod 5) + 1) / 64, negative where i mod 3 == 0), within 5 standard errors
+  std::vector<double> a25(25), b25(25, 0.5);
+  for (std::size_t i = 0; i < 25; ++i) a25[i] = 0.5 + (i % 3 ? 1.0 : -1.0) * double(i % 5 + 1) / 64;
+  const double exact25 = 7770630.0 / 33554432.0;
+  const std::size_t resamples = 200000;
+  const double se = std::sqrt(exact25 * (1 - exact25) / double(resamples));
+  CHECK(std::abs(paired_permutation_p_value(a25, b25, resamples, 11) - exact25) <= 5 * se);
   CHECK_THROWS_AS(paired_permutation_p_value(a5, {1.0, 2.0}), std::invalid_argument);
 
   // Holm: sorted p (0.01, 0.02, 0.04) of m = 3 -> 0.03, 0.04, 0.04 (monotone), in the input order

@@ -176,8 +176,13 @@ TEST_CASE("sweep grid numbers are range-checked, naming the key; a cell record's
   };
   with([](nlohmann::json&) {});
   CHECK(store.load(good.id)->test.overall.correct == 70);
-  with([](nlohmann::json& j) { j["best_val_loss"] = nullptr; });  // null: no loss (a diverged cell's)
+  with([](nlohmann::json& j) {  // null: no loss (a diverged cell's)
+    j["best_val_loss"] = nullptr;
+    j["diverged"] = true;
+  });
   CHECK(std::isnan(store.load(good.id)->best_val_loss));
+  with([](nlohmann::json& j) { j["best_val_loss"] = nullptr; });  // ... but not a trained cell's
+  CHECK_THROWS_WITH(store.load(good.id), Catch::Contains("'best_val_loss' is null in a cell that trained"));
   const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> bad_cells{
       {[](nlohmann::json& j) { j["test"]["correct"] = 50; j["test"]["total"] = 6; }, "exceeds 'total'"},
       {[](nlohmann::json& j) { j["test"]["correct"] = -5; }, "'correct' = -5"},
@@ -631,6 +636,44 @@ TEST_CASE("sweep aggregation: diverged cells are the worst validation loss, list
   const CellResult old_back = cell_from_json(old);
   CHECK_FALSE(old_back.diverged);
   CHECK(old_back.diverged_step == -1);
+  // a trained cell without a best validation loss is refused when read (the aggregation threw
+  // "compare_paired: non-finite value" for it, naming no cell); a diverged or base cell may lack one
+  nlohmann::json no_loss = to_json(synthetic_cell("lora", 0.1, 5, 1, 1, 1, 0.3));
+  no_loss["best_val_loss"] = nullptr;
+  CHECK_THROWS_WITH(cell_from_json(no_loss), Catch::Contains("'best_val_loss' is null in a cell that trained and is not recorded as diverged"));
+  no_loss["diverged"] = true;
+  CHECK(cell_from_json(no_loss).diverged);
+}
+
+TEST_CASE("sweep lr choice: equal validation accuracy is a tie whatever the summation order", "[sweep]") {
+  // 96 validation problems, 3 seeds: (0, 0, 5) and (0, 1, 4) correct are both 5/288, but their means
+  // differ in the last bit; the tie goes to the lower validation loss (was: the first lr)
+  const auto cell = [](double lr, std::uint64_t seed, std::size_t val_correct, double loss) {
+    auto c = synthetic_cell("lora", lr, seed, 10, 10, 0, loss);
+    c.validation.overall = {96, val_correct};
+    return c;
+  };
+  const std::vector<std::size_t> first{0, 0, 5}, second{0, 1, 4};
+  std::vector<CellResult> cells;
+  for (std::uint64_t s = 0; s < 3; ++s) {
+    cells.push_back(cell(0.001, s, first[s], 2.0));
+    cells.push_back(cell(0.003, s, second[s], 1.0));
+  }
+  const double a = (0.0 + 0.0 + 5.0 / 96) / 3, b = (0.0 + 1.0 / 96 + 4.0 / 96) / 3;
+  REQUIRE(a != b);  // the case the rule must survive
+  auto lr_of = [](const SweepSummary& s) { return s.arms.at(0).lr; };
+  CHECK(lr_of(aggregate(cells)) == 0.003);
+  // equal accuracy and equal loss: the smaller lr
+  for (auto& c : cells) c.best_val_loss = 1.0;
+  CHECK(lr_of(aggregate(cells)) == 0.001);
+  // a higher accuracy by one problem wins over any loss
+  cells[0].validation.overall = {96, 1};  // lr 0.001: 6/288
+  for (auto& c : cells) c.best_val_loss = c.lr == 0.001 ? 3.0 : 1.0;
+  CHECK(lr_of(aggregate(cells)) == 0.001);
+  // the lr with the most seeds first, whatever its accuracy
+  cells.push_back(cell(0.01, 0, 90, 0.1));
+  cells.push_back(cell(0.01, 1, 90, 0.1));
+  CHECK(lr_of(aggregate(cells)) == 0.001);
 }
 
 TEST_CASE("a sweep cell that diverges is recorded as diverged, not retried, and the sweep goes on", "[sweep][slow]") {

@@ -66,20 +66,28 @@ double t_upper_tail(double t, double df) {
 
 }  // namespace
 
+// Sums of deviations from the first value: the mean of equal values is that value exactly (three
+// seeds at 0.1 gave 0.10000000000000002 as the plain sum's mean, and a std of 1.7e-17).
 double mean(const std::vector<double>& v) {
   check_values(v, "mean");
   double s = 0;
-  for (double x : v) s += x;
-  return s / static_cast<double>(v.size());
+  for (double x : v) s += x - v.front();
+  return v.front() + s / static_cast<double>(v.size());
 }
 
+// Corrected two-pass form (Chan, Golub and LeVeque): sum d^2 - (sum d)^2 / n with d = x - mean; the
+// second term removes the rounding error of the mean, and equal values give 0 exactly.
 double sample_std(const std::vector<double>& v) {
   check_values(v, "sample_std");
   if (v.size() < 2) throw std::invalid_argument("sample_std: needs at least 2 values");
   const double m = mean(v);
-  double s = 0;
-  for (double x : v) s += (x - m) * (x - m);
-  return std::sqrt(s / static_cast<double>(v.size() - 1));
+  double s2 = 0, s1 = 0;
+  for (double x : v) {
+    s2 += (x - m) * (x - m);
+    s1 += x - m;
+  }
+  const double n = static_cast<double>(v.size());
+  return std::sqrt(std::max(0.0, s2 - s1 * s1 / n) / (n - 1));
 }
 
 double incomplete_beta(double a, double b, double x) {

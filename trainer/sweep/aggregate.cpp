@@ -17,11 +17,14 @@ namespace fs = std::filesystem;
 namespace hyplora::sweep {
 namespace {
 
+// NaN for none; NaN values pass through (eval::mean refuses them). Sums of deviations from the
+// first value, as eval::mean: equal values give that value exactly.
 double mean_of(const std::vector<double>& v) {
   if (v.empty()) return std::nan("");
+  const double origin = std::isfinite(v.front()) ? v.front() : 0.0;  // an infinite value stays infinite
   double s = 0;
-  for (double x : v) s += x;
-  return s / double(v.size());
+  for (double x : v) s += x - origin;
+  return origin + s / double(v.size());
 }
 
 std::string pct(double v) {
@@ -150,8 +153,13 @@ SweepSummary aggregate(const std::vector<CellResult>& cells, const std::vector<s
     double best_acc = -1, best_loss = 0;
     for (const auto& row : rows) {
       if (row.seeds == 0 || row.diverged != fewest_diverged || row.seeds != most) continue;
-      const bool better = !any_chosen || row.val_accuracy > best_acc ||
-                          (row.val_accuracy == best_acc && row.val_loss < best_loss);  // lrs ascend: ties keep the smaller
+      // Equal accuracies are a tie whatever the order of the sums: (0 + 0 + 5/96) / 3 and
+      // (0 + 1/96 + 4/96) / 3 differ in the last bit, while two different means of n seeds on t
+      // problems differ by at least 1/(n t), far above a few rounding errors.
+      const bool tied = std::abs(row.val_accuracy - best_acc) <=
+                        16 * std::numeric_limits<double>::epsilon() * std::max(std::abs(row.val_accuracy), std::abs(best_acc));
+      const bool better = !any_chosen || (!tied && row.val_accuracy > best_acc) ||
+                          (tied && row.val_loss < best_loss);  // lrs ascend: ties keep the smaller
       if (better) {
         any_chosen = true;
         best_acc = row.val_accuracy;
@@ -370,8 +378,9 @@ std::string to_markdown(const SweepSummary& s) {
     }
   }
   const char* tests_note =
-      "Exact paired permutation test (sign flips of the per-seed differences; its smallest p is 2/2^seeds: "
-      "0.0625 with 5 seeds), the same p adjusted by Holm over all the pairs of the table, and the exact sign test.\n\n";
+      "Paired permutation test (sign flips of the per-seed differences: all of them up to 20 seeds, 100,000 "
+      "random ones beyond; its smallest p is 2/2^seeds: 0.0625 with 5 seeds), the same p adjusted by Holm over "
+      "all the pairs of the table, and the exact sign test.\n\n";
   md << "\n### Paired comparisons of test accuracy over common seeds (A - B)\n\n" << tests_note;
   md << "| A | B | seeds | mean A-B (points) | A wins / B wins / ties | permutation p | Holm p | sign test p |\n"
         "|---|---|---|---|---|---|---|---|\n";

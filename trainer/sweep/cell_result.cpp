@@ -124,6 +124,10 @@ CellResult cell_from_json(const nlohmann::json& j) {
   }
   require(std::isfinite(r.train_seconds) && r.train_seconds >= 0 && std::isfinite(r.eval_seconds) && r.eval_seconds >= 0,
           "'train_seconds' and 'eval_seconds' must be finite and >= 0");
+  // the lr choice and the paired loss tests use it (a null here made the aggregation throw
+  // "compare_paired: non-finite value", naming no cell, and write no summary)
+  require(r.variant == "base" || r.diverged || std::isfinite(r.best_val_loss),
+          "'best_val_loss' is null in a cell that trained and is not recorded as diverged");
   return r;
 }
 
