@@ -85,6 +85,27 @@ TEST_CASE("trainer: eval limit auto is the evaluated set's longest reference res
   CHECK(none.max_new_tokens == train::kAutoFallbackTokens);
   CHECK(none.longest_reference == -1);
 
+  // the longest training response, where longer than the set's references, decides: LLM-Adapters'
+  // MAWPS references are "The answer is N." alone and got 39 tokens, cutting answers trained in full
+  const int longest_recs = train::resolve_limit(train::GenerationLimits{}, recs, compact, tok).longest_reference;
+  const auto trained = train::resolve_limit(train::GenerationLimits{train::kAutoMaxNewTokens, longest_recs + 30}, recs, compact, tok);
+  CHECK(trained.rule == "auto");
+  CHECK(trained.longest_trained == longest_recs + 30);
+  CHECK(trained.longest_reference == longest_recs);
+  CHECK(trained.max_new_tokens == longest_recs + 30 + train::kAutoMarginTokens);
+  CHECK(trained.describe() == std::to_string(longest_recs + 46) + " (auto: longest training response " +
+                                  std::to_string(longest_recs + 30) + " + 16; longest reference response " +
+                                  std::to_string(longest_recs) + ")");
+  const auto shorter = train::resolve_limit(train::GenerationLimits{train::kAutoMaxNewTokens, longest_recs - 5}, recs, compact, tok);
+  CHECK(shorter.max_new_tokens == longest_recs + 16);  // a shorter training response changes nothing
+  CHECK(shorter.longest_trained == -1);
+  CHECK(train::resolve_limit(train::GenerationLimits{7, longest_recs + 30}, recs, compact, tok).max_new_tokens == 7);
+  eval::DatasetAccuracy with_trained;
+  with_trained.name = "s";
+  with_trained.limit = trained;
+  const auto trained_back = eval::report_from_json(eval::to_json(eval::AccuracyReport{{with_trained}}, false));
+  CHECK(trained_back.datasets.at(0).limit.describe() == trained.describe());
+
   // the built-in task's deep problems fit (the fixed 40 cut depth 3 answers: "The answer is 2" for 22)
   const auto deep = train::builtin_records(0, 1, 6, "test", 240);
   int longest_deep = 0;
@@ -132,6 +153,11 @@ TEST_CASE("trainer: evaluation counts and reports the generations cut by the new
   REQUIRE(longest > 0);
   CHECK(acc.limit.describe() == std::to_string(longest + train::kAutoMarginTokens) + " (auto: longest reference response " +
                                     std::to_string(longest) + " + " + std::to_string(train::kAutoMarginTokens) + ")");
+  // --limit: the first records are evaluated, the limit is still the whole set's
+  const auto first = train::evaluate_records(*st.model, st.tok, tmpl, recs, "t", train::GenerationLimits{}, true, 2);
+  CHECK(first.overall.total == 2);
+  CHECK(first.limit.max_new_tokens == acc.limit.max_new_tokens);
+  CHECK(first.items.at(1).generated == acc.items.at(1).generated);
   const auto reread = eval::report_from_json(eval::to_json(eval::AccuracyReport{{acc}}, false)).datasets.at(0).limit;
   CHECK(reread.describe() == acc.limit.describe());
   // a report of an older build (no limit recorded) still reads

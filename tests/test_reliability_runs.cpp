@@ -788,6 +788,20 @@ TEST_CASE("an existing run is not overwritten, --resume checks its flags and lea
   r = run_cli(edited_adapter("boundary.safetensors", [](auto& st) { st.metadata["prompt_boundary"] = "zzz"; }), log);
   CHECK(r.code == 1);
   CHECK(r.text.find("boundary.safetensors: metadata \"prompt_boundary\" is \"zzz\"") != std::string::npos);
+  // the adapter stores its training examples' longest response; eval's "auto" is at least it
+  {
+    const auto st = hyplora::formats::read_safetensors(out / "adapter.safetensors");
+    const int stored = hyplora::train::stored_longest_response(st.metadata, "adapter");
+    REQUIRE(stored > 0);
+    r = run_cli(edited_adapter("long.safetensors", [](auto& f) { f.metadata["longest_response_tokens"] = "150"; }), log);
+    REQUIRE(r.code == 0);
+    const auto set = nlohmann::json::parse(slurp(report))["datasets"][0];
+    CHECK(set["max_new_tokens"] == 166);
+    CHECK(set["longest_training_response_tokens"] == 150);
+    r = run_cli(edited_adapter("bad_long.safetensors", [](auto& f) { f.metadata["longest_response_tokens"] = "-3"; }), log);
+    CHECK(r.code == 1);
+    CHECK(r.text.find("bad_long.safetensors: metadata \"longest_response_tokens\" is '-3', not an integer") != std::string::npos);
+  }
   // no settings at all: scored with the default, with a warning that the template is unknown
   r = run_cli(edited_adapter("no_settings.safetensors", [](auto& st) { st.metadata.erase("settings"); }), log);
   CHECK(r.code == 0);

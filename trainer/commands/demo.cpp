@@ -15,6 +15,7 @@
 #include "formats/atomic_file.hpp"
 #include "model/load_model.hpp"
 #include "train/adapter_file.hpp"
+#include "train/dataset.hpp"
 #include "train/evaluate.hpp"
 #include "train/trainer.hpp"
 #include "util/model_locate.hpp"
@@ -174,7 +175,10 @@ int run() {
   std::cout << "built-in task: " << train_records.size() << " train, " << val_records.size() << " validation, "
             << test.size() << " test problems, depth " << g.depth_min << "-" << g.depth_max << "\n"
             << "example: " << tmpl.prompt(test.front()) << tmpl.response(test.front());
-  const train::GenerationLimits limits = g_limits;
+  train::GenerationLimits limits = g_limits;
+  // "auto" is at least the longest answer the adapters are trained to write, for every row alike
+  for (const auto& r : train_records)
+    limits.longest_trained_response = std::max(limits.longest_trained_response, train::response_token_count(r, tmpl, tok));
   {  // the training data must fit the cutoff before the base evaluation is spent (deep problems did not)
     const auto s = settings_for("lora", "euclidean", g.lr_lora, g.alpha_lora, out / "lora", files.model.string());
     train::TrainingRun probe(s, model, tok, train_records, val_records);  // throws when no example fits

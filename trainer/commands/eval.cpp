@@ -73,11 +73,13 @@ void check_options() {
 }
 
 /// The prompt template an adapter file was trained with ("" when its metadata does not say; corrupt
-/// settings are an error naming the file), and whether its training context ended before the prompt's
-/// trailing space (metadata prompt_boundary).
-std::string stored_prompt_template(const std::string& adapter_file, bool* model_prompt_boundary = nullptr) {
+/// settings are an error naming the file), whether its training context ended before the prompt's
+/// trailing space (metadata prompt_boundary), and its training examples' longest response (-1: not stored).
+std::string stored_prompt_template(const std::string& adapter_file, bool* model_prompt_boundary = nullptr,
+                                   int* longest_response = nullptr) {
   std::map<std::string, std::string> meta;
   hyplora::train::read_adapter_spec(adapter_file, &meta);
+  if (longest_response) *longest_response = hyplora::train::stored_longest_response(meta, adapter_file);
   if (model_prompt_boundary) {
     const auto b = meta.find(hyplora::data::kPromptBoundaryKey);
     if (b != meta.end())
@@ -142,11 +144,14 @@ int run() {
   std::string template_name = g.prompt_template;
   std::unique_ptr<train::AdapterSet> adapters;
   bool same_boundary_of_adapter = true;  // the adapter's training context is this build's (below)
+  auto limits = g_limits;
   if (!g.adapter.empty()) {
     adapters = std::make_unique<train::AdapterSet>(train::load_adapter(g.adapter, model.config()));
     adapters->attach(model);
     // score with the template the adapter was trained with, unless --prompt-template says otherwise
-    const std::string stored = stored_prompt_template(g.adapter, &same_boundary_of_adapter);
+    // "auto" is at least the longest answer the adapter was trained to write (a set whose references
+    // are shorter, LLM-Adapters' MAWPS, cut them)
+    const std::string stored = stored_prompt_template(g.adapter, &same_boundary_of_adapter, &limits.longest_trained_response);
     const bool given = g_template_option->count() > 0;
     if (!stored.empty() && !given) {
       template_name = stored;
@@ -168,7 +173,6 @@ int run() {
     std::cerr << "hyplora: warning: " << g.adapter << " was trained by an older build, whose context ended with the"
               << " prompt's trailing space; this evaluation ends it before the space (the model generates it:"
               << " data::PromptTemplate::model_prompt), so the adapter is scored on a boundary it was not trained on\n";
-  const auto limits = g_limits;
   const auto report = train::evaluate_sets(model, tok, tmpl, sets, limits, g.quiet);
   std::cout << "model " << files.model.string() << (g.adapter.empty() ? "" : " + adapter " + g.adapter)
             << ", prompt template " << template_name << "\n";
@@ -183,7 +187,9 @@ int run() {
     j["adapter"] = g.adapter;
     j["prompt_template"] = template_name;
     j["max_new_tokens"] = train::max_new_tokens_json(limits);  // as asked; each set's resolved limit is in "datasets"
-    formats::write_file_atomically(g.out, j.dump(2) + "\n");
+    // generated texts can end inside a multi-byte character (a byte token cut by the limit): written
+    // with U+FFFD there, where a strict dump threw after the whole evaluation and lost the report
+    formats::write_file_atomically(g.out, j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     std::cout << "report: " << g.out << "\n";
   }
   return 0;

@@ -57,7 +57,10 @@ std::optional<double> extract_number(std::string_view text) {
     if (i > 0 && s[i - 1] == '-' && (i < 2 || (!is_digit(s[i - 2]) && !is_alpha(s[i - 2]) && s[i - 2] != ')'))) negative = true;
     std::optional<double> value = read_unsigned(s, i);
     if (!value) { ++i; continue; }
-    if (!std::isfinite(*value)) continue;  // 309+ digits (a generation that loops): no answer, no abort
+    if (!std::isfinite(*value)) {  // 309+ digits (a generation that loops): no abort, and no answer while it is
+      last = std::nullopt;         // the last number (the one before it was scored: "5. 111...1" gave 5)
+      continue;
+    }
     // fraction a/b of two integers written without spaces
     if (i + 1 < s.size() && s[i] == '/' && is_digit(s[i + 1])) {
       std::size_t j = i + 1;

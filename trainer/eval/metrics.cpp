@@ -9,6 +9,7 @@
 #include <string>
 
 #include "data/answer_extraction.hpp"
+#include "data/json_records.hpp"
 #include "data/story_task.hpp"
 
 namespace hyplora::eval {
@@ -16,7 +17,10 @@ namespace hyplora::eval {
 std::string GenerationLimitUsed::describe() const {
   std::string s = std::to_string(max_new_tokens) + " (" + rule;
   const std::string longest = "longest reference response " + std::to_string(longest_reference);
-  if (rule == "auto" && longest_reference >= 0)
+  if (rule == "auto" && longest_trained >= 0)
+    s += ": longest training response " + std::to_string(longest_trained) + " + " +
+         std::to_string(max_new_tokens - longest_trained) + (longest_reference >= 0 ? "; " + longest : std::string());
+  else if (rule == "auto" && longest_reference >= 0)
     s += ": " + longest + " + " + std::to_string(max_new_tokens - longest_reference);
   else if (rule == "auto-fallback")
     s += ": a record has no reference response" + (longest_reference >= 0 ? "; " + longest : std::string());
@@ -77,6 +81,26 @@ Tally tally_from(const nlohmann::json& j) {
     throw std::invalid_argument("'correct' = " + std::to_string(t.correct) + " exceeds 'total' = " + std::to_string(t.total));
   return t;
 }
+// A generation is the model's bytes: a byte token cut by the limit leaves a partial character, which
+// JSON cannot hold (dump threw after a whole evaluation). Invalid sequences become U+FFFD.
+std::string utf8_or_replacement(std::string_view text) {
+  if (data::is_valid_utf8(text)) return std::string(text);
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const std::size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (n > 0 && i + n <= text.size() && data::is_valid_utf8(text.substr(i, n))) {
+      out.append(text.substr(i, n));
+      i += n;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 nlohmann::json to_json(const AccuracyReport& report, bool with_items) {
@@ -94,11 +118,13 @@ nlohmann::json to_json(const AccuracyReport& report, bool with_items) {
       j["max_new_tokens"] = d.limit.max_new_tokens;
       j["max_new_tokens_rule"] = d.limit.rule;
       if (d.limit.longest_reference >= 0) j["longest_reference_tokens"] = d.limit.longest_reference;
+      if (d.limit.longest_trained >= 0) j["longest_training_response_tokens"] = d.limit.longest_trained;
     }
     if (with_items) {
       nlohmann::json items = nlohmann::json::array();
       for (const auto& it : d.items) {
-        nlohmann::json ji = {{"id", it.id}, {"depth", it.depth}, {"correct", it.correct}, {"generated", it.generated}, {"label", it.label}};
+        nlohmann::json ji = {{"id", it.id}, {"depth", it.depth}, {"correct", it.correct},
+                             {"generated", utf8_or_replacement(it.generated)}, {"label", it.label}};
         ji["predicted"] = it.predicted_number ? nlohmann::json(*it.predicted_number)
                                               : it.predicted_choice ? nlohmann::json(std::string(1, *it.predicted_choice))
                                                                     : nlohmann::json(nullptr);
@@ -135,13 +161,15 @@ AccuracyReport report_from_json(const nlohmann::json& j) {
       throw std::invalid_argument("'by_depth' holds " + std::to_string(depths.total) + " problems (" +
                                   std::to_string(depths.correct) + " correct), more than the set's 'total' = " +
                                   std::to_string(d.overall.total) + " ('correct' = " + std::to_string(d.overall.correct) + ")");
-    d.prompts_too_long = jd.value("prompts_too_long", std::size_t(0));  // absent in older reports
+    // absent in older reports; a count like the others (get<std::size_t> wrapped -5 to 2^64 - 5)
+    d.prompts_too_long = jd.contains("prompts_too_long") ? count_from(jd, "prompts_too_long") : 0;
     // absent in reports from before the limit was recorded (a fixed 40)
     d.generations_at_limit = jd.contains("generations_at_limit") ? count_from(jd, "generations_at_limit") : 0;
     d.generations_at_context = jd.contains("generations_at_context") ? count_from(jd, "generations_at_context") : 0;
     d.limit.max_new_tokens = jd.value("max_new_tokens", 0);
     d.limit.rule = jd.value("max_new_tokens_rule", std::string());
     d.limit.longest_reference = jd.value("longest_reference_tokens", -1);
+    d.limit.longest_trained = jd.value("longest_training_response_tokens", -1);
     if (jd.contains("items")) {
       for (const auto& ji : jd.at("items")) {
         ItemResult it;

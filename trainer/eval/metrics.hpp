@@ -35,7 +35,11 @@ struct GenerationLimitUsed {
   int max_new_tokens = 0;
   std::string rule;            ///< "fixed"; "auto" (longest reference + margin); "auto-fallback" (a record has no reference text)
   int longest_reference = -1;  ///< the longest reference response in tokens (-1: no record has one, or "fixed")
+  /// the longest response of the evaluated model's training examples, in tokens, when known and
+  /// larger than the set's longest reference ("auto" then takes it; -1: not known or not larger)
+  int longest_trained = -1;
   /// "59 (auto: longest reference response 43 + 16)", "40 (fixed)",
+  /// "103 (auto: longest training response 87 + 16; longest reference response 23)",
   /// "64 (auto-fallback: a record has no reference response; longest reference response 43)".
   std::string describe() const;
 };

@@ -390,6 +390,11 @@ nlohmann::json cell_fingerprint(const SweepGrid& g, const CellSpec& c) {
   // the model's context ends before the prompt's trailing spaces (data::PromptTemplate::model_prompt,
   // since 2026-11-27): cells recorded with the older boundary are not reused
   f[data::kPromptBoundaryKey] = data::kPromptBoundary;
+  // since 2026-11-29 "auto" is at least the training examples' longest response (it was the evaluated
+  // set's longest reference alone), and MAWPS / SVAMP records whose equation does not hold at their
+  // label train on the label alone: older cells of such grids are not reused
+  if (grid["max_new_tokens"] == "auto") f["auto_limit"] = "max(reference, training response) + 16";
+  if (g.task.real()) f["data_loaders"] = "equation-checked";
   // the paper variant's lower map follows the published code exactly since 2026-11-27 (arcosh near 1
   // as sqrt(2 (theta - 1)), norm clamp 1e-7): its older cells are not reused
   if (c.variant == "paper") f["paper_lower_map"] = "published-66df99a";

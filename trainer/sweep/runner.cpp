@@ -111,6 +111,9 @@ struct SweepContext {
   std::vector<data::Record> train, validation, test;
   std::vector<std::pair<std::string, std::vector<data::Record>>> extra_tests;  ///< eval_data, first eval_limit each
   std::vector<int> response_tokens;  ///< per training example (for the token budget)
+  /// the longest response of the training examples: "auto" new-token limits are at least it, for the
+  /// base cell too (every row of a table is generated under the same limits)
+  int longest_trained_response = -1;
 };
 
 /// The first `limit` records of a data set (file order), with a clear error when it has none.
@@ -155,8 +158,12 @@ SweepContext make_context(const SweepGrid& g) {
   const auto& tmpl = data::prompt_template(g.train.prompt_template);
   const int cutoff = std::min(g.train.cutoff, ctx.model->config().seq_len);
   const auto examples = train::tokenize_examples(ctx.train, tmpl, ctx.tok, cutoff);
-  for (std::size_t i = 0; i < examples.size(); ++i)
+  for (std::size_t i = 0; i < examples.size(); ++i) {
     ctx.response_tokens.push_back(int(train::make_batch(examples, {i}, g.train.train_on_inputs).target_tokens));
+    // as `train` stores it in an adapter (after the cutoff)
+    ctx.longest_trained_response =
+        std::max(ctx.longest_trained_response, int(examples[i].tokens.size()) - examples[i].prompt_tokens);
+  }
   return ctx;
 }
 
@@ -198,7 +205,7 @@ CellResult run_cell(const SweepGrid& g, const CellSpec& c, SweepContext& ctx, co
   r.seed = c.seed;
   r.fingerprint = cell_fingerprint(g, c);
   const auto& tmpl = data::prompt_template(g.train.prompt_template);
-  const train::GenerationLimits limits{g.max_new_tokens};
+  const train::GenerationLimits limits{g.max_new_tokens, ctx.longest_trained_response};
   auto& model = *ctx.model;
   model.detach_all();
 
@@ -219,13 +226,14 @@ CellResult run_cell(const SweepGrid& g, const CellSpec& c, SweepContext& ctx, co
     r.best_step = tr.best_step;
     r.train_seconds = tr.train_seconds;
     r.val_curve = read_val_curve(run_dir / "train_log.jsonl");
-    if (tr.stopped_bad) {
+    if (tr.stopped_bad || !std::isfinite(tr.best_val_loss)) {
       // diverged (parameters implausible, or non-finite steps by the NaN/Inf policy): a finished cell
       // with no result worth evaluating; its run folder keeps the log. The steps done are recorded;
-      // the step that failed is the next one.
+      // the step that failed is the next one. A run with no finite validation loss has diverged too
+      // (its record could not take part in the lr choice or the loss tests).
       r.diverged = true;
-      r.diverged_reason = tr.stop_reason;
-      r.diverged_step = tr.steps + 1;
+      r.diverged_reason = tr.stopped_bad ? tr.stop_reason : "no finite validation loss in " + std::to_string(tr.steps) + " steps";
+      r.diverged_step = tr.stopped_bad ? tr.steps + 1 : tr.steps;
       r.best_val_loss = std::nan("");  // no adapter of this cell is chosen or evaluated
       r.best_step = -1;
       r.final_K = std::nan("");

@@ -1,6 +1,7 @@
 #include "train/adapter_file.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <set>
 #include <stdexcept>
@@ -196,6 +197,18 @@ AdapterSpec read_adapter_spec(const std::filesystem::path& path, std::map<std::s
   const auto meta = read_metadata(st, path.string());
   if (metadata) *metadata = meta;
   return spec_from(meta, path.string());
+}
+
+int stored_longest_response(const std::map<std::string, std::string>& metadata, const std::string& file) {
+  const auto it = metadata.find(kLongestResponseKey);
+  if (it == metadata.end()) return -1;
+  int value = -1;
+  const auto& t = it->second;
+  const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), value);
+  if (t.empty() || ec != std::errc() || end != t.data() + t.size() || value < 0 || value > 1000000)
+    throw formats::FormatError(file, std::string("metadata \"") + kLongestResponseKey + "\" is '" + t +
+                                         "', not an integer in [0, 1000000]");
+  return value;
 }
 
 std::string stored_prompt_template(const std::map<std::string, std::string>& metadata, const std::string& file) {

@@ -37,6 +37,13 @@ AdapterSpec read_adapter_spec(const std::filesystem::path& path, std::map<std::s
 /// are a FormatError naming the file and the field.
 std::string stored_prompt_template(const std::map<std::string, std::string>& metadata, const std::string& file);
 
+/// Metadata entry: the longest response of the adapter's training examples in tokens (as trained,
+/// after --cutoff), written by `train` since 2026-11-29; `eval`'s "auto" new-token limit is at least it.
+inline constexpr const char* kLongestResponseKey = "longest_response_tokens";
+/// kLongestResponseKey of a file's metadata, or -1 when absent (another tool's or an older build's
+/// file); a value that is not an integer in [0, 1000000] is a FormatError naming the file.
+int stored_longest_response(const std::map<std::string, std::string>& metadata, const std::string& file);
+
 /// Builds the adapter set a file describes for a model with config `model` and loads its values.
 /// Errors (std::runtime_error / FormatError) name the file and the problem: another model's shape,
 /// a missing or mis-shaped tensor, a non-finite value, an unknown format.

@@ -48,7 +48,12 @@ ResolvedLimit resolve_limit(const GenerationLimits& limits, const std::vector<da
     r.longest_reference = std::max(r.longest_reference, response_token_count(rec, tmpl, tok));
   }
   r.rule = without_reference ? "auto-fallback" : "auto";
-  const long from_data = r.longest_reference >= 0 ? long(r.longest_reference) + kAutoMarginTokens : 0;
+  int longest = r.longest_reference;
+  if (limits.longest_trained_response > longest) {  // the model was trained to write longer answers
+    r.longest_trained = limits.longest_trained_response;
+    longest = r.longest_trained;
+  }
+  const long from_data = longest >= 0 ? long(longest) + kAutoMarginTokens : 0;
   r.max_new_tokens = int(std::min<long>(kMaxNewTokensLimit, std::max<long>(from_data, without_reference ? kAutoFallbackTokens : 1)));
   return r;
 }
@@ -94,15 +99,17 @@ std::string generate_greedy(llm::LlamaModel& model, const llm::Tokenizer& tok, c
 
 eval::DatasetAccuracy evaluate_records(llm::LlamaModel& model, const llm::Tokenizer& tok,
                                        const data::PromptTemplate& tmpl, const std::vector<data::Record>& records,
-                                       const std::string& label, const GenerationLimits& limits, bool quiet) {
+                                       const std::string& label, const GenerationLimits& limits, bool quiet,
+                                       std::size_t evaluate_first) {
   eval::DatasetAccuracy acc;
   acc.name = label;
   // one limit for the whole set, from all its records (never from the record being generated)
   const ResolvedLimit limit = resolve_limit(limits, records, tmpl, tok);
   acc.limit = limit;
   const GenerationLimits resolved{limit.max_new_tokens};
-  util::Progress progress("eval " + label, long(records.size()));
-  for (std::size_t i = 0; i < records.size(); ++i) {
+  const std::size_t count = std::min(evaluate_first, records.size());
+  util::Progress progress("eval " + label, long(count));
+  for (std::size_t i = 0; i < count; ++i) {
     // the context training used, encoded once for the length check and the generation
     const std::vector<int> ids = tok.encode(tmpl.model_prompt(records[i]), true, false);
     if (ids.size() >= std::size_t(model.config().seq_len)) ++acc.prompts_too_long;
@@ -114,24 +121,25 @@ eval::DatasetAccuracy evaluate_records(llm::LlamaModel& model, const llm::Tokeni
     if (!quiet) {
       char buf[64];
       std::snprintf(buf, sizeof buf, "acc %.3f", acc.overall.accuracy());
-      progress.update(long(i + 1), buf, i + 1 == records.size());
+      progress.update(long(i + 1), buf, i + 1 == count);
     }
   }
   if (!quiet) progress.finish();
   if (acc.prompts_too_long > 0)  // train drops such examples with a count; an evaluation scores them wrong and says so
-    std::cerr << "hyplora: " << acc.prompts_too_long << " of " << records.size() << " prompts of " << label
+    std::cerr << "hyplora: warning: " << acc.prompts_too_long << " of " << count << " prompts of " << label
               << " leave no room to generate within the model's context of " << model.config().seq_len
               << " tokens: scored as wrong\n";
   if (acc.generations_at_limit > 0)  // scored as they are: a cut answer is most likely wrong
-    std::cerr << "hyplora: warning: " << acc.generations_at_limit << " of " << records.size() << " generations of "
+    std::cerr << "hyplora: warning: " << acc.generations_at_limit << " of " << count << " generations of "
               << label << " stopped at the new-token limit, " << limit.describe()
               << ", without the stop text (cut answers, scored as generated); "
-              << (limits.automatic() ? "the limit is already past the set's longest reference answer: these generations "
-                                       "did not end their answer"
+              << (limits.automatic() ? "the limit is already past the longest answer of the set's references and of the "
+                                       "model's training examples (where known): these generations most likely did not "
+                                       "end their answer"
                                      : "raise --max-new-tokens (or give auto)")
               << "\n";
   if (acc.generations_at_context > 0)
-    std::cerr << "hyplora: warning: " << acc.generations_at_context << " of " << records.size() << " generations of "
+    std::cerr << "hyplora: warning: " << acc.generations_at_context << " of " << count << " generations of "
               << label << " ran into the model's context of " << model.config().seq_len
               << " tokens without the stop text (cut answers, scored as generated)\n";
   return acc;
@@ -150,7 +158,7 @@ std::vector<EvalSet> load_eval_sets(const std::vector<std::string>& specs, std::
     } else {
       set.records = load_data_source(spec, policy).records;
     }
-    if (limit > 0 && long(set.records.size()) > limit) set.records.resize(std::size_t(limit));
+    if (limit > 0) set.evaluate_first = std::size_t(limit);  // the "auto" limit still sees every record
     sets.push_back(std::move(set));
   }
   return sets;
@@ -159,7 +167,8 @@ std::vector<EvalSet> load_eval_sets(const std::vector<std::string>& specs, std::
 eval::AccuracyReport evaluate_sets(llm::LlamaModel& model, const llm::Tokenizer& tok, const data::PromptTemplate& tmpl,
                                    const std::vector<EvalSet>& sets, const GenerationLimits& limits, bool quiet) {
   eval::AccuracyReport report;
-  for (const auto& set : sets) report.datasets.push_back(evaluate_records(model, tok, tmpl, set.records, set.name, limits, quiet));
+  for (const auto& set : sets)
+    report.datasets.push_back(evaluate_records(model, tok, tmpl, set.records, set.name, limits, quiet, set.evaluate_first));
   return report;
 }
 

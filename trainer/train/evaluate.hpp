@@ -29,6 +29,11 @@ struct GenerationLimits {
   /// New tokens per answer, or kAutoMaxNewTokens (the default): decided per evaluated set from its
   /// records by resolve_limit (the longest reference response + kAutoMarginTokens).
   int max_new_tokens = kAutoMaxNewTokens;
+  /// For "auto": the longest response, in tokens, of the examples the evaluated model was trained on
+  /// (-1: not known, as for a base model). "auto" takes the larger of it and the set's longest
+  /// reference: LLM-Adapters' MAWPS references are "The answer is N." alone (39 new tokens), and cut
+  /// 27 of 238 answers that a model trained on MAWPS's worked equations writes in full.
+  int longest_trained_response = -1;
   bool automatic() const { return max_new_tokens == kAutoMaxNewTokens; }
 };
 
@@ -45,8 +50,9 @@ using ResolvedLimit = eval::GenerationLimitUsed;
 
 /// The limit of a set: a fixed limit as given; "auto" from the set's records, never per record:
 /// the longest reference response (response_token_count: the training target's response tokens,
-/// stop text included, with this template and tokenizer) + kAutoMarginTokens, at least
-/// kAutoFallbackTokens where a record has no reference text. Generation also stops at the context.
+/// stop text included, with this template and tokenizer), or limits.longest_trained_response where
+/// that is longer, + kAutoMarginTokens; at least kAutoFallbackTokens where a record has no reference
+/// text. Generation also stops at the context.
 ResolvedLimit resolve_limit(const GenerationLimits& limits, const std::vector<data::Record>& records,
                             const data::PromptTemplate& tmpl, const llm::Tokenizer& tok);
 
@@ -73,19 +79,24 @@ std::string generate_greedy(llm::LlamaModel& model, const llm::Tokenizer& tok, c
 /// Generates an answer for every record and scores it. `label` names the data set in the report;
 /// progress goes to stderr unless quiet. The limit is resolved once for the set (resolve_limit) and
 /// recorded in the result with the generations it cut (a warning on stderr when any, also if quiet).
+/// `evaluate_first` < records.size() evaluates only the first records, while "auto" is still decided
+/// from all of them (so that `eval --limit N` generates each record as a whole run does).
 eval::DatasetAccuracy evaluate_records(llm::LlamaModel& model, const llm::Tokenizer& tok,
                                        const data::PromptTemplate& tmpl, const std::vector<data::Record>& records,
-                                       const std::string& label, const GenerationLimits& limits, bool quiet = false);
+                                       const std::string& label, const GenerationLimits& limits, bool quiet = false,
+                                       std::size_t evaluate_first = std::size_t(-1));
 
-/// A named evaluation set.
+/// A named evaluation set: all its records, of which the first `evaluate_first` are evaluated.
 struct EvalSet {
   std::string name;
   std::vector<data::Record> records;
+  std::size_t evaluate_first = std::size_t(-1);
 };
 
 /// Specs as in load_data_spec, plus "builtin" / "builtin:test" (the built-in task's test split,
-/// `builtin_count` problems, depths depth_min..depth_max, seeded by `seed`). limit > 0 keeps the first
-/// `limit` records of each set.
+/// `builtin_count` problems, depths depth_min..depth_max, seeded by `seed`). limit > 0 evaluates the
+/// first `limit` records of each set (EvalSet::evaluate_first; the set's "auto" limit is decided
+/// from all its records).
 std::vector<EvalSet> load_eval_sets(const std::vector<std::string>& specs, std::size_t builtin_count, std::uint64_t seed,
                                     int depth_min, int depth_max, long limit, data::BadRecordPolicy policy);
 

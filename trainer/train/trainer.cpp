@@ -132,6 +132,7 @@ struct TrainingRun::Impl {
   const llm::Tokenizer& tok;
   const data::PromptTemplate& tmpl;
   std::vector<TokenizedExample> train_ex, val_ex;
+  int longest_response = 0;  ///< the longest response of train_ex, in tokens (after the cutoff)
   LrSchedule sched;
   long total_steps = 0;
   fs::path out;
@@ -213,6 +214,7 @@ TrainingRun::TrainingRun(TrainSettings settings, llm::LlamaModel& model, const l
               << "response by --cutoff " << cutoff << " (they never show the final answer and the stop text); raise "
               << "--cutoff (the model's context is " << model.config().seq_len << " tokens)\n";
   if (I.train_ex.empty()) throw std::invalid_argument("no training example fits --cutoff " + std::to_string(cutoff));
+  for (const auto& ex : I.train_ex) I.longest_response = std::max(I.longest_response, int(ex.tokens.size()) - ex.prompt_tokens);
   I.val_ex = tokenize_examples(validation, I.tmpl, tok, cutoff, &dropped);
   if (dropped) std::cerr << "hyplora: " << dropped << " validation examples have no response within --cutoff " << cutoff << " tokens; dropped\n";
   if (!validation.empty() && I.val_ex.empty())
@@ -268,9 +270,13 @@ double TrainingRun::validation_loss(bool* interrupted) {
 
 namespace {
 
-std::map<std::string, std::string> adapter_metadata(const TrainSettings& s, long step, double val_loss) {
+/// `longest_response`: the longest response of the training examples in tokens, as trained (after
+/// --cutoff): `eval`'s "auto" new-token limit reads it (kLongestResponseKey).
+std::map<std::string, std::string> adapter_metadata(const TrainSettings& s, long step, double val_loss,
+                                                    int longest_response) {
   return {{"settings", nlohmann::json(s).dump()},
           {data::kPromptBoundaryKey, data::kPromptBoundary},
+          {kLongestResponseKey, std::to_string(longest_response)},
           {"step", std::to_string(step)},
           {"val_loss", std::isfinite(val_loss) ? std::to_string(val_loss) : "null"}};
 }
@@ -502,8 +508,8 @@ TrainResult TrainingRun::run(bool resume) {
     c.params = A.gather_params();
     c.adam_m = opt.m();
     c.adam_v = opt.v();
-    if (with_last_adapter) save_adapter(result.adapter_last, A, adapter_metadata(s, st.step, val_loss));
-    if (with_last_adapter && !has_val) save_adapter(result.adapter_best, A, adapter_metadata(s, st.step, val_loss));
+    if (with_last_adapter) save_adapter(result.adapter_last, A, adapter_metadata(s, st.step, val_loss, I.longest_response));
+    if (with_last_adapter && !has_val) save_adapter(result.adapter_best, A, adapter_metadata(s, st.step, val_loss, I.longest_response));
     save_checkpoint(ckpt_path, c);
   };
   double last_val = resume ? st.last_val_loss : std::nan("");
@@ -521,12 +527,12 @@ TrainResult TrainingRun::run(bool resume) {
       I.append_log({{"step", 0}, {"val_loss", std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr)},
                     {"event", "start"}, {"params", A.num_params()}, {"total_steps", I.total_steps},
                     {"train_examples", I.train_ex.size()}, {"val_examples", I.val_ex.size()}});
-      if (has_val) save_adapter(result.adapter_best, A, adapter_metadata(s, 0, v));
+      if (has_val) save_adapter(result.adapter_best, A, adapter_metadata(s, 0, v, I.longest_response));
     } else if (has_val) {
       if (std::isfinite(v) && v < st.best_val_loss) {
         st.best_val_loss = v;
         st.best_step = st.step;
-        save_adapter(result.adapter_best, A, adapter_metadata(s, st.step, v));
+        save_adapter(result.adapter_best, A, adapter_metadata(s, st.step, v, I.longest_response));
       }
       I.append_log({{"step", st.step}, {"val_loss", std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr)},
                     {"best_val_loss", std::isfinite(st.best_val_loss) ? nlohmann::json(st.best_val_loss) : nlohmann::json(nullptr)},
