@@ -8,4 +8,10 @@ if(HYPLORA_BUILD_BENCH)
                    ${CMAKE_CURRENT_BINARY_DIR}/bench_suite_ci)
   set_tests_properties(bench_suite_ci PROPERTIES LABELS bench SKIP_RETURN_CODE 77 TIMEOUT 900
                        ENVIRONMENT "HYPLORA_SHARED_DIR=${HYPLORA_SHARED_DIR}")
+  # a PyTorch peer that fails keeps our own figures (a fake python: runs everywhere)
+  add_test(NAME bench_peer_failure
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/bench_peer_failure_check.sh ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR}
+                   ${CMAKE_CURRENT_BINARY_DIR}/bench_peer_failure)
+  set_tests_properties(bench_peer_failure PROPERTIES LABELS bench SKIP_RETURN_CODE 77 TIMEOUT 300
+                       ENVIRONMENT "HYPLORA_SHARED_DIR=${HYPLORA_SHARED_DIR}")
 endif()

@@ -143,7 +143,7 @@ int run() {
                                   (opt.out / "cells").string() +
                                   " (run the sweep without --aggregate-only first, or check --out and the grid settings)");
   } else {
-    check_data_sources(grid);  // a missing data file, before --out is made
+    check_data_sources(grid, false);  // a missing data file, before --out is made (reported when the run reads it)
     RunStats st;
     try {
       st = run_sweep(grid, opt);

@@ -117,8 +117,9 @@ struct SweepContext {
 };
 
 /// The first `limit` records of a data set (file order), with a clear error when it has none.
-std::vector<data::Record> first_records(const std::string& spec, data::BadRecordPolicy policy, long limit) {
-  auto records = train::load_data_source(spec, policy).records;
+std::vector<data::Record> first_records(const std::string& spec, data::BadRecordPolicy policy, long limit,
+                                        bool report = true) {
+  auto records = train::load_data_source(spec, policy, report).records;
   if (records.empty()) throw std::invalid_argument("sweep: data set '" + spec + "' holds no usable record");
   if (long(records.size()) > limit) records.resize(std::size_t(limit));
   return records;
@@ -169,11 +170,11 @@ SweepContext make_context(const SweepGrid& g) {
 
 }  // namespace
 
-void check_data_sources(const SweepGrid& g) {
+void check_data_sources(const SweepGrid& g, bool report) {
   const auto policy = g.train.bad_records == "skip" ? data::BadRecordPolicy::skip : data::BadRecordPolicy::reject;
   const auto check = [&](const std::string& key, const std::string& spec, long limit) {
     try {
-      (void)first_records(spec, policy, limit);
+      (void)first_records(spec, policy, limit, report);
     } catch (const std::exception& e) {
       throw std::invalid_argument("sweep: " + key + " '" + spec + "': " + e.what());
     }

@@ -48,8 +48,9 @@ RunStats run_sweep(const SweepGrid& grid, const RunOptions& options);
 
 /// Reads every data set the grid names (task.train_data, task.validation_data, task.test_data,
 /// eval_data) as a run does before its first cell, so that `sweep --dry-run` reports a missing or bad
-/// one. Errors name the grid key and the data set; nothing is written.
-void check_data_sources(const SweepGrid& grid);
+/// one. Errors name the grid key and the data set; nothing is written. `report`: print the loaders'
+/// skipped records, notes and repeats (a run passes false: it reads the sets again and reports then).
+void check_data_sources(const SweepGrid& grid, bool report = true);
 
 /// Response tokens seen by `steps` optimiser steps of batch*grad_accum examples drawn in the trainer's
 /// seeded order (train/dataset.hpp ExampleOrder): the token budget of a cell.

@@ -31,7 +31,7 @@ data::DataFormat guess_format(const std::string& path) {
 
 }  // namespace
 
-data::LoadResult load_data_source(const std::string& spec, data::BadRecordPolicy policy) {
+data::LoadResult load_data_source(const std::string& spec, data::BadRecordPolicy policy, bool report) {
   data::LoadResult result;
   bool registered = false;
   for (const auto& info : data::dataset_registry())
@@ -70,11 +70,13 @@ data::LoadResult load_data_source(const std::string& spec, data::BadRecordPolicy
     if (!std::filesystem::exists(path)) throw std::invalid_argument("data file not found: " + path);
     result = data::load_file(path, format, policy);
   }
-  for (const auto& p : result.problems) std::cerr << "hyplora: skipped bad record: " << p << "\n";
-  for (const auto& n : result.notes) std::cerr << "hyplora: note: " << n << "\n";
+  if (report) {
+    for (const auto& p : result.problems) std::cerr << "hyplora: skipped bad record: " << p << "\n";
+    for (const auto& n : result.notes) std::cerr << "hyplora: note: " << n << "\n";
+  }
   if (result.records.empty()) throw std::invalid_argument("data '" + spec + "' holds no usable records");
   // kept as they are (a repeat is a problem the set asks twice), but never silent
-  if (const auto repeats = data::count_repeats(result.records); repeats.total() > 0)
+  if (const auto repeats = data::count_repeats(result.records); report && repeats.total() > 0)
     std::cerr << "hyplora: " << (repeats.other_label ? "warning" : "note") << ": data '" << spec << "': "
               << repeats.total() << " of " << result.records.size() << " records ask the question of an earlier one ("
               << repeats.same_label << " with the same label, " << repeats.other_label << " with another); all are kept\n";

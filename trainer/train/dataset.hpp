@@ -16,8 +16,10 @@
 namespace hyplora::train {
 
 /// Loads a data spec. Bad records are rejected (DataError naming file:line) or skipped with one
-/// warning line per record on stderr, as `policy` says.
-data::LoadResult load_data_source(const std::string& spec, data::BadRecordPolicy policy);
+/// warning line per record on stderr, as `policy` says; with `report`, the skipped records, the
+/// loader's notes and the repeated questions go to stderr (a caller that loads the same spec again
+/// for the real work passes false the first time).
+data::LoadResult load_data_source(const std::string& spec, data::BadRecordPolicy policy, bool report = true);
 
 /// One example: BOS + prompt + response tokens; loss on positions >= prompt_tokens (response).
 struct TokenizedExample {
