@@ -40,6 +40,7 @@ struct Shape {
 
 using bench::Stats;
 using bench::stats;
+using bench::calls_per_sample;
 
 double det(std::uint64_t seed, std::uint64_t i) { return 2.0 * uniform01(seed, 5, i) - 1.0; }
 
@@ -197,13 +198,7 @@ int run(int argc, char** argv) {
         {"hyplora_poincare", make_adapter_step<HypLoraPoincare>(L, s.rank)},
         {"paper", make_adapter_step<PaperHypLora>(L, s.rank)}};
     // small shapes are fast: repeat the step inside one sample so a sample is >= ~20 ms
-    int inner = 1;
-    {
-      auto t0 = std::chrono::steady_clock::now();
-      methods[1].second();
-      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      inner = std::max(1, int(20.0 / std::max(ms, 1e-3)));
-    }
+    const int inner = calls_per_sample(methods[1].second, 20.0);
     std::vector<std::vector<double>> times(methods.size());
     for (int round = 0; round < warmup + reps; ++round)
       for (std::size_t m = 0; m < methods.size(); ++m) {

@@ -2,6 +2,7 @@
 // Median, quantiles, min and max of a benchmark's samples: one definition for every bench driver
 // (each had its own median, some the upper middle sample, and two quartile rules disagreed).
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <stdexcept>
 #include <vector>
@@ -30,6 +31,25 @@ struct Stats {
 inline Stats stats(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return {sorted_quantile(v, 0.5), v.front(), v.back()};
+}
+
+/// How many calls of `step` make one sample of about `target_ms`. One cold call first, untimed (its
+/// allocations, page faults and cold caches made it several times a warm call, so samples of the
+/// small shapes were sized too short); then warm calls, timed until they add up to a tenth of the
+/// target (at least one), give the time per call.
+template <class Step>
+int calls_per_sample(Step&& step, double target_ms) {
+  using clock = std::chrono::steady_clock;
+  step();
+  const auto t0 = clock::now();
+  double elapsed_ms = 0;
+  int calls = 0;
+  do {
+    step();
+    ++calls;
+    elapsed_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+  } while (elapsed_ms < target_ms / 10);
+  return std::max(1, int(target_ms / std::max(elapsed_ms / calls, 1e-6)));
 }
 
 }  // namespace hyplora::bench

@@ -223,6 +223,7 @@ printf '%s\n' "${FAILED[@]:-}" | sed '/^$/d' > "$RAW/failed.txt"
 printf '%s\n' "${DISAGREE[@]:-}" | sed '/^$/d' > "$RAW/disagree.txt"
 
 # ---- report ------------------------------------------------------------------------------------------
+printf '# the report from the outputs above\npython3 %q .\n' "$ROOT/bench/report/make_report.py" >> "$RAW/commands.sh"
 if python3 "$ROOT/bench/report/make_report.py" "$OUT"; then
   log "report: $OUT/results.md"
 else

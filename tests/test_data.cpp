@@ -504,6 +504,9 @@ TEST_CASE("answer extraction: numbers", "[data][answer]") {
   CHECK(num("1,234,567 people") == 1234567.0);
   CHECK(num("a list: 1, 2, 3") == 3.0);  // a comma followed by a space is not a separator
   CHECK(num("The answer is -7.") == -7.0);
+  CHECK(num("The answer is \xE2\x88\x92" "7.") == -7.0);  // U+2212 MINUS SIGN is a sign as '-' is
+  CHECK(num("7\xE2\x88\x92" "5") == 5.0);                  // and subtraction as '-' is
+  CHECK(num("\xE2\x88\x92" "0.5 and \xE2\x88\x92") == -0.5);  // a lone one is no number
   CHECK(num("10 - 3 = 7") == 7.0);
   CHECK(num("7-5") == 5.0);  // subtraction, not -5
   CHECK(num("He ate 3/4 of the pie") == 0.75);
@@ -546,6 +549,14 @@ TEST_CASE("answer extraction: AQuA letters", "[data][answer]") {
   CHECK(extract_choice("the answer is d.") == 'D');
   CHECK(extract_choice("the answer is (e)") == 'E');
   CHECK(!extract_choice("The answer is a lot").has_value());
+  // an echoed option list is the question's, not a choice (its last "(E)" was scored)
+  CHECK(!extract_choice("(A) 5 (B) 6 (C) 7 (D) 8 (E) 9").has_value());
+  CHECK(!extract_choice("Answer Choices: (A)5 (B)6 (C)7 (D)8 (E)9\n(A)5 (B)6 (C)7 (D)8 (E)9").has_value());
+  CHECK(extract_choice("(A) 5 (B) 6 (C) 7 (D) 8 (E) 9. So (B)") == 'B');
+  CHECK(extract_choice("(A) 5 (B) 6 (C) 7 (D) 8 (E) 9, then C) 7") == 'C');
+  CHECK(extract_choice("(A) 5 (B) 6 (C) 7 (D) 8 (E) 9. The answer is (D).") == 'D');
+  CHECK(!extract_choice("(A) 5 (B) 6 (C) 7 (D) 8 (E) 9 c").has_value());  // a lower-case word is no choice
+  CHECK(extract_choice("Not (A) or (B): (E) and then (C)") == 'C');  // markers out of order are no list
 
   Record choice;
   choice.kind = AnswerKind::choice;
@@ -723,6 +734,23 @@ TEST_CASE("accuracy report: per data set, per depth, weighted, JSON round trip, 
   q.choice = 'C';
   for (int i = 0; i < 4; ++i) add_item(aqua, score_item(q, i == 0 ? "The answer is (C)." : "(A)"));
   report.datasets.push_back(aqua);
+  CHECK(aqua.no_answer == 0);
+  CHECK(builtin.no_answer == 0);
+  {  // generations with no extractable answer are counted, written and read back
+    DatasetAccuracy loose = builtin;
+    add_item(loose, score_item(test[0], "Tom went home."));
+    add_item(loose, score_item(q, "no letter here"));
+    CHECK(loose.no_answer == 2);
+    loose.generations_at_eos = 3;
+    const auto lj = to_json(AccuracyReport{{loose}});
+    CHECK(lj["datasets"][0]["no_answer"] == 2);
+    CHECK(lj["datasets"][0]["generations_at_eos"] == 3);
+    CHECK(report_from_json(lj).datasets.at(0).no_answer == 2);
+    CHECK(report_from_json(lj).datasets.at(0).generations_at_eos == 3);
+    std::ostringstream t;
+    print_table(t, AccuracyReport{{loose}});
+    CHECK(t.str().find(", ended by EOS 3, no answer 2") != std::string::npos);
+  }
 
   CHECK(builtin.overall.correct == 6);
   CHECK(builtin.overall.total == 12);

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "data/answer_extraction.hpp"
 #include "data/prompt_template.hpp"
 #include "data/registry.hpp"
 #include "eval/metrics.hpp"
@@ -123,16 +124,27 @@ TEST_CASE("trainer: evaluation counts and reports the generations cut by the new
     INFO("max_new_tokens " << n);
     const train::GenerationLimits limits{n};
     // each record's end, generated one by one
-    std::size_t cut = 0;
+    std::size_t cut = 0, at_eos = 0, no_answer = 0;
     for (const auto& r : recs) {
       train::GenerationEnd end = train::GenerationEnd::no_room;
-      (void)train::generate_greedy(*st.model, st.tok, tmpl, st.tok.encode(tmpl.model_prompt(r), true, false), limits, &end);
+      const std::string text =
+          train::generate_greedy(*st.model, st.tok, tmpl, st.tok.encode(tmpl.model_prompt(r), true, false), limits, &end);
       cut += end == train::GenerationEnd::limit;
+      at_eos += end == train::GenerationEnd::eos;
+      const auto judged = data::judge(r, text);
+      no_answer += !judged.number && !judged.choice;
+      // the record overload generates from model_prompt (compact's prompt() ends in a space it drops)
+      REQUIRE(tmpl.prompt(r) != tmpl.model_prompt(r));
+      train::GenerationEnd record_end = train::GenerationEnd::no_room;
+      CHECK(train::generate_greedy(*st.model, st.tok, tmpl, r, limits, &record_end) == text);
+      CHECK(record_end == end);
     }
     // the base model does not answer in n tokens: some generations end at the limit
     REQUIRE(cut > 0);
     const auto acc = train::evaluate_records(*st.model, st.tok, tmpl, recs, "t", limits, true);
     CHECK(acc.generations_at_limit == cut);
+    CHECK(acc.generations_at_eos == at_eos);
+    CHECK(acc.no_answer == no_answer);
     CHECK(acc.limit.max_new_tokens == n);  // an explicit value is honoured
     CHECK(acc.limit.rule == "fixed");
     eval::AccuracyReport report;

@@ -79,6 +79,18 @@ TEST_CASE("summary: mean, sample std, 95% t interval", "[statistics]") {
   CHECK_THROWS_AS(summarize({1.0, std::numeric_limits<double>::quiet_NaN()}), std::invalid_argument);
 }
 
+TEST_CASE("shifted mean: the unchecked core of mean, passing NaN and infinities through", "[statistics]") {
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  CHECK(std::isnan(shifted_mean({})));
+  CHECK(shifted_mean({0.1, 0.1, 0.1}) == 0.1);
+  CHECK(shifted_mean({1, 2, 3, 4, 5}) == mean({1, 2, 3, 4, 5}));
+  CHECK(std::isnan(shifted_mean({0.2, nan, 0.4})));
+  CHECK(shifted_mean({inf, 1.0}) == inf);  // the origin is the first finite value, not inf - inf = NaN
+  CHECK(shifted_mean({1.0, -inf}) == -inf);
+  CHECK(std::isnan(shifted_mean({inf, -inf})));
+  CHECK_THROWS_AS(mean({1.0, inf}), std::invalid_argument);
+}
+
 TEST_CASE("paired permutation test: exact sign-flip p-values by hand, its floor at few seeds, Holm", "[statistics]") {
   // 5 seeds all in one direction: only the identity and the all-negated signs are as extreme: 2/32
   // (the paired bootstrap it replaces gave 1/(R+1) here)

@@ -349,6 +349,8 @@ TEST_CASE("sweep aggregation on synthetic cells with known answers", "[sweep]") 
       extra[k].extra_tests[1].limit = {40, "fixed", -1};
       extra[k].extra_tests[1].generations_at_context = 2;
       extra[k].extra_tests[1].prompts_too_long = 1;
+      extra[k].test.no_answer = k;  // 0 + 1 + 2
+      extra[k].extra_tests[1].generations_at_eos = 4;
     }
     auto other_lr = synthetic_cell("lora", 1e-2, 0, 0, 0, 0, 0.9);  // validation 0 %: not chosen, not counted
     other_lr.test.generations_at_limit = 100;
@@ -357,16 +359,20 @@ TEST_CASE("sweep aggregation on synthetic cells with known answers", "[sweep]") 
     REQUIRE(cs.arms.size() == 1);
     const auto& tc = cs.arms[0].test_cuts;
     CHECK((tc.answers == 300 && tc.at_limit == 6 && tc.at_context == 0 && tc.prompts_too_long == 0));
+    CHECK((tc.at_eos == 0 && tc.no_answer == 3));
     const auto& xc = cs.arms[0].extra_cuts;
     CHECK((xc.answers == 120 && xc.at_limit == 0 && xc.at_context == 6 && xc.prompts_too_long == 3));
+    CHECK((xc.at_eos == 12 && xc.no_answer == 0));
     REQUIRE(cs.set_limits.size() == 2);
     CHECK(cs.set_limits[0] == std::pair<std::string, std::string>{"test", "59 (auto: longest reference response 43 + 16)"});
     CHECK(cs.set_limits[1] == std::pair<std::string, std::string>{"set-b", "40 (fixed)"});
     const std::string cmd = to_markdown(cs);
     CHECK(cmd.find("new-token limit: test 59 (auto: longest reference response 43 + 16); set-b 40 (fixed).") != std::string::npos);
-    CHECK(cmd.find("| lora | test | 300 | 6 | 0 | 0 |") != std::string::npos);
-    CHECK(cmd.find("| lora | further | 120 | 0 | 6 | 3 |") != std::string::npos);
+    CHECK(cmd.find("| lora | test | 300 | 6 | 0 | 0 | 0 | 3 |") != std::string::npos);
+    CHECK(cmd.find("| lora | further | 120 | 0 | 6 | 3 | 12 | 0 |") != std::string::npos);
     CHECK(to_json(cs)["arms"][0]["test_cuts"]["at_limit"] == 6);
+    CHECK(to_json(cs)["arms"][0]["extra_cuts"]["at_eos"] == 12);
+    CHECK(to_json(cs)["arms"][0]["test_cuts"]["no_answer"] == 3);
     CHECK(cmd.find("| base (no adapter) |") == std::string::npos);  // no base cell: no base row
     // the base row is counted as an arm's seeds are
     auto base = extra[0];
@@ -377,8 +383,8 @@ TEST_CASE("sweep aggregation on synthetic cells with known answers", "[sweep]") 
     CHECK((bs.base_test_cuts.answers == 100 && bs.base_test_cuts.at_limit == 7));
     CHECK((bs.base_extra_cuts.answers == 40 && bs.base_extra_cuts.at_context == 2 && bs.base_extra_cuts.prompts_too_long == 1));
     const std::string bmd = to_markdown(bs);
-    CHECK(bmd.find("| base (no adapter) | test | 100 | 7 | 0 | 0 |") != std::string::npos);
-    CHECK(bmd.find("| base (no adapter) | further | 40 | 0 | 2 | 1 |") != std::string::npos);
+    CHECK(bmd.find("| base (no adapter) | test | 100 | 7 | 0 | 0 | 0 | 0 |") != std::string::npos);
+    CHECK(bmd.find("| base (no adapter) | further | 40 | 0 | 2 | 1 | 4 | 0 |") != std::string::npos);
     CHECK(to_json(bs)["base_extra_cuts"]["prompts_too_long"] == 1);
     CHECK(bs.arms.at(0).test_cuts.at_limit == 6);  // the base cell is not an arm's
     // a record round trip keeps the further sets

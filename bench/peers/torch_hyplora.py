@@ -261,10 +261,17 @@ def run_timing(shapes, tokens, reps):
             return f
 
         methods = [("frozen linear", frozen)] + [(v, step(layers[v])) for v in VARIANTS]
-        # a sample lasts >= ~20 ms, as in bench_adapter
-        a = time.perf_counter()
+        # a sample lasts >= ~20 ms, sized as bench_adapter's calls_per_sample: one cold call, then warm
+        # calls timed until they add up to 2 ms
         methods[1][1]()
-        inner = max(1, int(0.02 / max(time.perf_counter() - a, 1e-6)))
+        a, calls = time.perf_counter(), 0
+        while True:
+            methods[1][1]()
+            calls += 1
+            elapsed = time.perf_counter() - a
+            if elapsed >= 0.002:
+                break
+        inner = max(1, int(0.02 / max(elapsed / calls, 1e-9)))
         warm = 1 if d >= 2048 else 2
         times = {m: [] for m, _ in methods}
         for rnd in range(warm + reps):

@@ -176,12 +176,11 @@ int run() {
             << test.size() << " test problems, depth " << g.depth_min << "-" << g.depth_max << "\n"
             << "example: " << tmpl.prompt(test.front()) << tmpl.response(test.front());
   train::GenerationLimits limits = g_limits;
-  // "auto" is at least the longest answer the adapters are trained to write, for every row alike
-  for (const auto& r : train_records)
-    limits.longest_trained_response = std::max(limits.longest_trained_response, train::response_token_count(r, tmpl, tok));
   {  // the training data must fit the cutoff before the base evaluation is spent (deep problems did not)
     const auto s = settings_for("lora", "euclidean", g.lr_lora, g.alpha_lora, out / "lora", files.model.string());
     train::TrainingRun probe(s, model, tok, train_records, val_records);  // throws when no example fits
+    // "auto" is at least the longest answer the adapters are trained to write, for every row alike
+    limits.longest_trained_response = std::max(limits.longest_trained_response, probe.longest_trained_response());
   }
   fs::create_directories(out);
   std::map<int, std::size_t> per_depth;  // test problems of each depth (depths with none are not shown)

@@ -12,15 +12,41 @@ namespace {
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
 
-// Removes commas standing between two digits ("1,234" -> "1234").
-std::string remove_thousands_separators(std::string_view text) {
+// Removes commas standing between two digits ("1,234" -> "1234") and writes the minus sign U+2212
+// (E2 88 92) as '-', so that it is a sign where '-' is one ("−7" -> -7, "7−5" still gives 5).
+std::string normalise_numbers(std::string_view text) {
+  constexpr std::string_view unicode_minus = "\xE2\x88\x92";
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text.compare(i, unicode_minus.size(), unicode_minus) == 0) {
+      out += '-';
+      i += unicode_minus.size() - 1;
+      continue;
+    }
     if (text[i] == ',' && i > 0 && i + 1 < text.size() && is_digit(text[i - 1]) && is_digit(text[i + 1])) continue;
     out += text[i];
   }
   return out;
+}
+
+// Where an option list the generation echoes ("(A) 5 (B) 6 (C) 7 (D) 8 (E) 9") ends: after the "(E)"
+// of the last run of the five markers in order, or 0 when there is none. The markers of such a list
+// are the question's, not a choice.
+std::size_t end_of_echoed_options(const std::string& s) {
+  std::size_t end = 0, from = 0;
+  while (true) {
+    std::size_t at = from;
+    bool all = true;
+    for (char c = 'A'; c <= 'E' && all; ++c) {
+      const std::size_t k = s.find(std::string{'(', c, ')'}, at);
+      if (k == std::string::npos) all = false;
+      else at = k + 3;
+    }
+    if (!all) return end;
+    end = at;
+    from = at;
+  }
 }
 
 // The value of the decimal digits s[start, end) (strtod: no exception; a number beyond double's
@@ -45,7 +71,7 @@ std::optional<double> read_unsigned(const std::string& s, std::size_t& i) {
 }  // namespace
 
 std::optional<double> extract_number(std::string_view text) {
-  const std::string s = remove_thousands_separators(text);
+  const std::string s = normalise_numbers(text);
   std::optional<double> last;
   std::size_t i = 0;
   while (i < s.size()) {
@@ -113,10 +139,11 @@ std::optional<char> extract_choice(std::string_view text) {
     while (k < s.size() && (s[k] == ' ' || s[k] == ':' || s[k] == '(')) ++k;
     if (auto c = letter_at(k, true)) return c;
   }
-  // 2. the last "(X)"  3. the last "X)" with X uppercase standing alone
-  for (std::size_t k = s.size(); k-- > 0;)
+  // 2. the last "(X)"  3. the last "X)" with X uppercase standing alone; both after an echoed option list
+  const std::size_t first = end_of_echoed_options(s);
+  for (std::size_t k = s.size(); k-- > first;)
     if (s[k] == '(' && k + 2 < s.size() && s[k + 2] == ')' && s[k + 1] >= 'A' && s[k + 1] <= 'E') return s[k + 1];
-  for (std::size_t k = s.size(); k-- > 0;)
+  for (std::size_t k = s.size(); k-- > first;)
     if (s[k] >= 'A' && s[k] <= 'E' && k + 1 < s.size() && s[k + 1] == ')' && (k == 0 || !is_alpha(s[k - 1]))) return s[k];
   // 4. the letter alone (optionally with a full stop)
   std::string t;

@@ -28,12 +28,18 @@ RepeatCounts count_repeats(const std::vector<Record>& records) {
   return counts;
 }
 
-std::size_t count_shared_questions(const std::vector<Record>& records, const std::vector<Record>& reference) {
-  std::unordered_set<std::string> asked;
-  for (const auto& r : reference) asked.insert(question_key(r));
+QuestionSet::QuestionSet(const std::vector<Record>& records) {
+  for (const auto& r : records) keys_.insert(question_key(r));
+}
+
+std::size_t QuestionSet::count_shared(const std::vector<Record>& records) const {
   std::size_t shared = 0;
-  for (const auto& r : records) shared += asked.count(question_key(r));
+  for (const auto& r : records) shared += keys_.count(question_key(r));
   return shared;
+}
+
+std::size_t count_shared_questions(const std::vector<Record>& records, const std::vector<Record>& reference) {
+  return QuestionSet(reference).count_shared(records);
 }
 
 std::string shared_questions_warning(std::size_t shared, std::size_t total, const std::string& what) {

@@ -4,6 +4,7 @@
 // a "held-out" score or loss was partly measured on training problems.
 #include <cstddef>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "data/record.hpp"
@@ -22,6 +23,17 @@ struct RepeatCounts {
   std::size_t total() const { return same_label + other_label; }
 };
 RepeatCounts count_repeats(const std::vector<Record>& records);
+
+/// The questions of a set of records (question_key), built once and asked of several sets.
+class QuestionSet {
+ public:
+  explicit QuestionSet(const std::vector<Record>& records);
+  /// How many of `records` ask a question of this set.
+  std::size_t count_shared(const std::vector<Record>& records) const;
+
+ private:
+  std::unordered_set<std::string> keys_;
+};
 
 /// How many of `records` ask a question that some record of `reference` asks.
 std::size_t count_shared_questions(const std::vector<Record>& records, const std::vector<Record>& reference);

@@ -52,6 +52,7 @@ ItemResult score_item(const data::Record& record, const std::string& generated) 
 void add_item(DatasetAccuracy& d, ItemResult item, bool keep_item) {
   d.overall.total += 1;
   d.overall.correct += item.correct ? 1 : 0;
+  d.no_answer += !item.predicted_number && !item.predicted_choice;
   if (item.depth > 0) {
     auto& t = d.by_depth[item.depth];
     t.total += 1;
@@ -114,6 +115,8 @@ nlohmann::json to_json(const AccuracyReport& report, bool with_items) {
     j["prompts_too_long"] = d.prompts_too_long;
     j["generations_at_limit"] = d.generations_at_limit;
     j["generations_at_context"] = d.generations_at_context;
+    j["generations_at_eos"] = d.generations_at_eos;
+    j["no_answer"] = d.no_answer;
     if (d.limit.max_new_tokens > 0) {
       j["max_new_tokens"] = d.limit.max_new_tokens;
       j["max_new_tokens_rule"] = d.limit.rule;
@@ -166,6 +169,9 @@ AccuracyReport report_from_json(const nlohmann::json& j) {
     // absent in reports from before the limit was recorded (a fixed 40)
     d.generations_at_limit = jd.contains("generations_at_limit") ? count_from(jd, "generations_at_limit") : 0;
     d.generations_at_context = jd.contains("generations_at_context") ? count_from(jd, "generations_at_context") : 0;
+    // absent before 2026-11-29
+    d.generations_at_eos = jd.contains("generations_at_eos") ? count_from(jd, "generations_at_eos") : 0;
+    d.no_answer = jd.contains("no_answer") ? count_from(jd, "no_answer") : 0;
     d.limit.max_new_tokens = jd.value("max_new_tokens", 0);
     d.limit.rule = jd.value("max_new_tokens_rule", std::string());
     d.limit.longest_reference = jd.value("longest_reference_tokens", -1);
@@ -204,13 +210,16 @@ void print_table(std::ostream& out, const AccuracyReport& report) {
   row("weighted average", report.weighted());
   // how each set was generated: its limit and what the limit (or the context) cut
   for (const auto& d : report.datasets) {
-    if (d.limit.max_new_tokens <= 0 && d.generations_at_limit == 0 && d.generations_at_context == 0 && d.prompts_too_long == 0)
+    if (d.limit.max_new_tokens <= 0 && d.generations_at_limit == 0 && d.generations_at_context == 0 && d.prompts_too_long == 0 &&
+        d.generations_at_eos == 0 && d.no_answer == 0)
       continue;  // an older report: nothing recorded
     std::string note = d.name + ": ";
     if (d.limit.max_new_tokens > 0) note += "max_new_tokens " + d.limit.describe() + ", ";
     note += "cut at the limit " + std::to_string(d.generations_at_limit) + " of " + std::to_string(d.overall.total);
     if (d.generations_at_context > 0) note += ", cut at the context " + std::to_string(d.generations_at_context);
     if (d.prompts_too_long > 0) note += ", prompts too long " + std::to_string(d.prompts_too_long);
+    if (d.generations_at_eos > 0) note += ", ended by EOS " + std::to_string(d.generations_at_eos);
+    if (d.no_answer > 0) note += ", no answer " + std::to_string(d.no_answer);
     out << note << "\n";
   }
 }

@@ -56,6 +56,12 @@ struct DatasetAccuracy {
   /// answers, scored as generated), and those that filled the model's context without it.
   std::size_t generations_at_limit = 0;
   std::size_t generations_at_context = 0;
+  /// Generations that the model ended with EOS (or BOS) before the stop text: a model trained on the
+  /// template writes the stop text, so these are answers the training did not shape.
+  std::size_t generations_at_eos = 0;
+  /// Generations from which the rules extract no answer (no number; no letter A-E): scored as wrong;
+  /// a model that loops or echoes the question shows here.
+  std::size_t no_answer = 0;
   /// The new-token limit this set was evaluated with (max_new_tokens 0: not recorded, as in older reports).
   GenerationLimitUsed limit;
 };

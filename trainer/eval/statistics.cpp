@@ -66,13 +66,24 @@ double t_upper_tail(double t, double df) {
 
 }  // namespace
 
-// Sums of deviations from the first value: the mean of equal values is that value exactly (three
+// Sums of deviations from the first finite value: the mean of equal values is that value exactly (three
 // seeds at 0.1 gave 0.10000000000000002 as the plain sum's mean, and a std of 1.7e-17).
+double shifted_mean(const std::vector<double>& v) {
+  if (v.empty()) return std::nan("");
+  double origin = 0;  // an infinite value stays infinite
+  for (double x : v)
+    if (std::isfinite(x)) {
+      origin = x;
+      break;
+    }
+  double s = 0;
+  for (double x : v) s += x - origin;
+  return origin + s / static_cast<double>(v.size());
+}
+
 double mean(const std::vector<double>& v) {
   check_values(v, "mean");
-  double s = 0;
-  for (double x : v) s += x - v.front();
-  return v.front() + s / static_cast<double>(v.size());
+  return shifted_mean(v);
 }
 
 // Corrected two-pass form (Chan, Golub and LeVeque): sum d^2 - (sum d)^2 / n with d = x - mean; the

@@ -9,6 +9,9 @@
 namespace hyplora::eval {
 
 double mean(const std::vector<double>& values);         ///< throws std::invalid_argument when empty / non-finite
+/// The mean as a sum of deviations from the first finite value (equal values give that value exactly),
+/// without checks: NaN for none, NaN and infinite values pass through. mean() is it after the checks.
+double shifted_mean(const std::vector<double>& values);
 double sample_std(const std::vector<double>& values);   ///< sqrt(sum (x - mean)^2 / (n - 1)); needs n >= 2
 
 /// Regularised incomplete beta I_x(a, b) (continued fraction, modified Lentz); a, b > 0, x in [0, 1].

@@ -17,16 +17,6 @@ namespace fs = std::filesystem;
 namespace hyplora::sweep {
 namespace {
 
-// NaN for none; NaN values pass through (eval::mean refuses them). Sums of deviations from the
-// first value, as eval::mean: equal values give that value exactly.
-double mean_of(const std::vector<double>& v) {
-  if (v.empty()) return std::nan("");
-  const double origin = std::isfinite(v.front()) ? v.front() : 0.0;  // an infinite value stays infinite
-  double s = 0;
-  for (double x : v) s += x - origin;
-  return origin + s / double(v.size());
-}
-
 std::string pct(double v) {
   if (!std::isfinite(v)) return "-";
   char buf[32];
@@ -64,7 +54,8 @@ nlohmann::json summary_json(const eval::Summary& s) {
 }
 
 nlohmann::json cuts_json(const CutCounts& c) {
-  return {{"answers", c.answers}, {"at_limit", c.at_limit}, {"at_context", c.at_context}, {"prompts_too_long", c.prompts_too_long}};
+  return {{"answers", c.answers}, {"at_limit", c.at_limit}, {"at_context", c.at_context}, {"prompts_too_long", c.prompts_too_long},
+          {"at_eos", c.at_eos}, {"no_answer", c.no_answer}};
 }
 
 // A cell's answers into the counts of its test set and of its further sets: the same for an arm's
@@ -81,6 +72,8 @@ void CutCounts::add(const eval::DatasetAccuracy& d) {
   at_limit += d.generations_at_limit;
   at_context += d.generations_at_context;
   prompts_too_long += d.prompts_too_long;
+  at_eos += d.generations_at_eos;
+  no_answer += d.no_answer;
 }
 
 SweepSummary aggregate(const std::vector<CellResult>& cells, const std::vector<std::string>& arm_order,
@@ -139,7 +132,7 @@ SweepSummary aggregate(const std::vector<CellResult>& cells, const std::vector<s
         vl.push_back(c->best_val_loss);
         ta.push_back(c->test.overall.accuracy());
       }
-      rows.push_back(LrStat{arm, lr, t.size(), mean_of(va), mean_of(vl), mean_of(ta), false, diverged[lr]});
+      rows.push_back(LrStat{arm, lr, t.size(), eval::shifted_mean(va), eval::shifted_mean(vl), eval::shifted_mean(ta), false, diverged[lr]});
     }
     // choose the lr on validation, among the lrs with trained cells: a diverged cell is the worst
     // possible validation loss, so the fewest diverged cells come first; among those, the most seeds
@@ -231,11 +224,11 @@ SweepSummary aggregate(const std::vector<CellResult>& cells, const std::vector<s
     s.test = eval::summarize(s.test_accuracy);
     s.validation = eval::summarize(val);
     for (const auto& [d, v] : depth_acc) s.test_by_depth[d] = eval::summarize(v);
-    s.best_val_loss = mean_of(loss);
-    s.final_K = mean_of(K);
-    s.target_tokens = mean_of(tokens);
+    s.best_val_loss = eval::shifted_mean(loss);
+    s.final_K = eval::shifted_mean(K);
+    s.target_tokens = eval::shifted_mean(tokens);
     for (const auto& [step, v] : curve)
-      if (v.size() == cs.size()) s.val_curve.emplace_back(step, mean_of(v));
+      if (v.size() == cs.size()) s.val_curve.emplace_back(step, eval::shifted_mean(v));
     out.arms.push_back(std::move(s));
   }
 
@@ -346,12 +339,14 @@ std::string to_markdown(const SweepSummary& s) {
     for (std::size_t i = 0; i < s.set_limits.size(); ++i)
       md << (i ? "; " : " ") << s.set_limits[i].first << " " << s.set_limits[i].second;
     md << ".\n\nPer arm, over its seeds at the chosen lr: answers that stopped at the limit (cut, scored as generated), "
-          "that filled the model's context, and prompts with no room to answer.\n\n"
-          "| arm | sets | answers | cut at the limit | cut at the context | prompts too long |\n|---|---|---|---|---|---|\n";
+          "that filled the model's context, prompts with no room to answer, answers the model ended with EOS before "
+          "the stop text, and answers with no number (or letter) to score.\n\n"
+          "| arm | sets | answers | cut at the limit | cut at the context | prompts too long | ended by EOS | no answer |\n"
+          "|---|---|---|---|---|---|---|---|\n";
     auto row = [&](const std::string& arm, const char* sets, const CutCounts& c) {
       if (c.answers == 0) return;
       md << "| " << arm << " | " << sets << " | " << c.answers << " | " << c.at_limit << " | " << c.at_context << " | "
-         << c.prompts_too_long << " |\n";
+         << c.prompts_too_long << " | " << c.at_eos << " | " << c.no_answer << " |\n";
     };
     row("base (no adapter)", "test", s.base_test_cuts);
     row("base (no adapter)", "further", s.base_extra_cuts);

@@ -44,6 +44,7 @@ struct LrStat {
 /// prompts that left no room to answer.
 struct CutCounts {
   std::size_t answers = 0, at_limit = 0, at_context = 0, prompts_too_long = 0;
+  std::size_t at_eos = 0, no_answer = 0;  ///< ended by EOS before the stop text; no answer extracted
   void add(const eval::DatasetAccuracy& d);
 };
 

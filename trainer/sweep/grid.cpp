@@ -395,6 +395,10 @@ nlohmann::json cell_fingerprint(const SweepGrid& g, const CellSpec& c) {
   // label train on the label alone: older cells of such grids are not reused
   if (grid["max_new_tokens"] == "auto") f["auto_limit"] = "max(reference, training response) + 16";
   if (g.task.real()) f["data_loaders"] = "equation-checked";
+  // since 2026-11-29 a U+2212 minus is a sign and an echoed AQuA option list is no choice, and a
+  // cell's sets count answers with no number or letter and generations ended by EOS: older cells
+  // (scored by the old rules, without the counts) are not reused
+  f["answer_rules"] = "unicode-minus, echoed-options; counts no_answer, generations_at_eos";
   // the paper variant's lower map follows the published code exactly since 2026-11-27 (arcosh near 1
   // as sqrt(2 (theta - 1)), norm clamp 1e-7): its older cells are not reused
   if (c.variant == "paper") f["paper_lower_map"] = "published-66df99a";

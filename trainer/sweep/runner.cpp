@@ -149,8 +149,9 @@ SweepContext make_context(const SweepGrid& g) {
   for (const auto& spec : g.eval_data) ctx.extra_tests.emplace_back(spec, first_records(spec, policy, g.eval_limit));
   // A held-out set that repeats training questions scores partly what was trained on (MAWPS test
   // repeats 28 questions of MAWPS train).
+  const data::QuestionSet trained(ctx.train);
   const auto warn_shared = [&](const std::vector<data::Record>& set, const std::string& what) {
-    const auto w = data::shared_questions_warning(data::count_shared_questions(set, ctx.train), set.size(), what);
+    const auto w = data::shared_questions_warning(trained.count_shared(set), set.size(), what);
     if (!w.empty()) std::cerr << "hyplora: warning: sweep: " << w << ": they are not held out\n";
   };
   warn_shared(ctx.validation, "validation records");
@@ -159,12 +160,9 @@ SweepContext make_context(const SweepGrid& g) {
   const auto& tmpl = data::prompt_template(g.train.prompt_template);
   const int cutoff = std::min(g.train.cutoff, ctx.model->config().seq_len);
   const auto examples = train::tokenize_examples(ctx.train, tmpl, ctx.tok, cutoff);
-  for (std::size_t i = 0; i < examples.size(); ++i) {
+  for (std::size_t i = 0; i < examples.size(); ++i)
     ctx.response_tokens.push_back(int(train::make_batch(examples, {i}, g.train.train_on_inputs).target_tokens));
-    // as `train` stores it in an adapter (after the cutoff)
-    ctx.longest_trained_response =
-        std::max(ctx.longest_trained_response, int(examples[i].tokens.size()) - examples[i].prompt_tokens);
-  }
+  ctx.longest_trained_response = train::longest_response(examples);  // as `train` stores it in an adapter
   return ctx;
 }
 

@@ -107,6 +107,12 @@ int response_token_count(const data::Record& record, const data::PromptTemplate&
   return int(ex.tokens.size()) - ex.prompt_tokens;
 }
 
+int longest_response(const std::vector<TokenizedExample>& examples) {
+  int longest = 0;
+  for (const auto& ex : examples) longest = std::max(longest, int(ex.tokens.size()) - ex.prompt_tokens);
+  return longest;
+}
+
 std::vector<TokenizedExample> tokenize_examples(const std::vector<data::Record>& records,
                                                 const data::PromptTemplate& tmpl, const llm::Tokenizer& tok,
                                                 int cutoff, std::size_t* dropped, std::size_t* cut) {

@@ -40,6 +40,10 @@ std::vector<TokenizedExample> tokenize_examples(const std::vector<data::Record>&
 /// to reproduce the record's training target, the stop text (the response suffix) included.
 int response_token_count(const data::Record& record, const data::PromptTemplate& tmpl, const llm::Tokenizer& tok);
 
+/// The longest response of tokenized examples, in tokens, as trained (after the cutoff): what
+/// `train` stores in an adapter (kLongestResponseKey) and what "auto" generation must allow. 0 for none.
+int longest_response(const std::vector<TokenizedExample>& examples);
+
 /// A padded micro-batch, rows b*T + t: targets[t] = tokens[t+1]; mask 1 where the target is a
 /// response token (or any non-padding token when train_on_inputs).
 struct Batch {

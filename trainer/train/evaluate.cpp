@@ -59,8 +59,8 @@ ResolvedLimit resolve_limit(const GenerationLimits& limits, const std::vector<da
 }
 
 std::string generate_greedy(llm::LlamaModel& model, const llm::Tokenizer& tok, const data::PromptTemplate& tmpl,
-                            const std::string& prompt, const GenerationLimits& limits, GenerationEnd* end) {
-  return generate_greedy(model, tok, tmpl, tok.encode(prompt, true, false), limits, end);
+                            const data::Record& record, const GenerationLimits& limits, GenerationEnd* end) {
+  return generate_greedy(model, tok, tmpl, tok.encode(tmpl.model_prompt(record), true, false), limits, end);
 }
 
 std::string generate_greedy(llm::LlamaModel& model, const llm::Tokenizer& tok, const data::PromptTemplate& tmpl,
@@ -117,6 +117,7 @@ eval::DatasetAccuracy evaluate_records(llm::LlamaModel& model, const llm::Tokeni
     const std::string generated = generate_greedy(model, tok, tmpl, ids, resolved, &end);
     if (end == GenerationEnd::limit) ++acc.generations_at_limit;
     if (end == GenerationEnd::context) ++acc.generations_at_context;
+    if (end == GenerationEnd::eos) ++acc.generations_at_eos;
     eval::add_item(acc, eval::score_item(records[i], generated));
     if (!quiet) {
       char buf[64];

@@ -65,11 +65,13 @@ enum class GenerationEnd {
   no_room,    ///< nothing generated: no prompt tokens, or no room left in the context
 };
 
-/// Greedy continuation of `prompt` (BOS + prompt tokens), stopped at the template's stop text, at
-/// max_new_tokens, at EOS, or at the context length. Returns the generated text cut at the stop;
-/// *end (when given) says which. limits.max_new_tokens must be resolved (not "auto").
+/// Greedy answer to a record: the continuation of BOS + the template's model_prompt (the context
+/// training used; prompt() may end in a space that training merges into the response), stopped at
+/// the template's stop text, at max_new_tokens, at EOS, or at the context length. Returns the
+/// generated text cut at the stop; *end (when given) says which. limits.max_new_tokens must be
+/// resolved (not "auto").
 std::string generate_greedy(llm::LlamaModel& model, const llm::Tokenizer& tok, const data::PromptTemplate& tmpl,
-                            const std::string& prompt, const GenerationLimits& limits, GenerationEnd* end = nullptr);
+                            const data::Record& record, const GenerationLimits& limits, GenerationEnd* end = nullptr);
 /// The same from the prompt's tokens (BOS first), for a caller that has encoded the prompt already.
 /// Empty when there are no tokens or no room left in the context.
 std::string generate_greedy(llm::LlamaModel& model, const llm::Tokenizer& tok, const data::PromptTemplate& tmpl,

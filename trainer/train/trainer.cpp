@@ -214,7 +214,7 @@ TrainingRun::TrainingRun(TrainSettings settings, llm::LlamaModel& model, const l
               << "response by --cutoff " << cutoff << " (they never show the final answer and the stop text); raise "
               << "--cutoff (the model's context is " << model.config().seq_len << " tokens)\n";
   if (I.train_ex.empty()) throw std::invalid_argument("no training example fits --cutoff " + std::to_string(cutoff));
-  for (const auto& ex : I.train_ex) I.longest_response = std::max(I.longest_response, int(ex.tokens.size()) - ex.prompt_tokens);
+  I.longest_response = longest_response(I.train_ex);
   I.val_ex = tokenize_examples(validation, I.tmpl, tok, cutoff, &dropped);
   if (dropped) std::cerr << "hyplora: " << dropped << " validation examples have no response within --cutoff " << cutoff << " tokens; dropped\n";
   if (!validation.empty() && I.val_ex.empty())
@@ -235,6 +235,8 @@ TrainingRun::TrainingRun(TrainSettings settings, llm::LlamaModel& model, const l
   I.sched.validate();
   adapters_ = std::make_unique<AdapterSet>(model.config(), adapter_spec_from(I.s));
 }
+
+int TrainingRun::longest_trained_response() const { return impl_->longest_response; }
 
 TrainingRun::~TrainingRun() = default;
 

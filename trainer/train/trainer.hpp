@@ -69,6 +69,9 @@ class TrainingRun {
   TrainResult run(bool resume);
 
   AdapterSet& adapters() { return *adapters_; }
+  /// The longest response of the training examples in tokens, after the cutoff (longest_response;
+  /// stored in the adapters' metadata as kLongestResponseKey).
+  int longest_trained_response() const;
   /// Mean masked loss over the validation examples (no gradient, no dropout); NaN without any.
   /// With `interrupted` given, a stop request (SIGINT, request_stop()) ends it between batches:
   /// *interrupted is set and NaN returned. A status line shows progress on a terminal.
