@@ -4,7 +4,10 @@
 # of tests/regression/<reader>/ and the real files of the shared folder (copied at run time).
 #   scripts/fuzz.sh <build-dir> <seconds-per-target>
 # Environment: HYPLORA_SHARED_DIR (default ../shared), FUZZ_TARGETS (default: all), JOBS,
-#              FUZZ_KEEP_CORPUS=1 (keep <build-dir>/corpus/<target> instead of a temporary one).
+#              FUZZ_KEEP_CORPUS=1 (keep <build-dir>/corpus/<target> instead of a temporary one),
+#              FUZZ_MAX_LEN=N (libFuzzer's -max_len, the largest input it makes, with -len_control=0 so
+#              that it makes long inputs from the start; by default the larger of 4096 bytes and the
+#              largest seed, grown slowly, so the data and config readers see small inputs only).
 # Exits non-zero on any crash, leak, timeout (-timeout=10 s per input) or out-of-memory
 # (-rss_limit_mb=2048); the input is left in <build-dir>/artifacts/.
 set -euo pipefail
@@ -53,7 +56,12 @@ for t in $TARGETS; do
   fi
   echo "=== $t: ${SECONDS_PER_TARGET}s, $(ls "$seeds" | wc -l) seeds"
   log="$BUILD/$t.log"
-  if "$BUILD/$t" "$corpus" "$seeds" -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -timeout=10 \
+  max_len=()
+  if [ -n "${FUZZ_MAX_LEN:-}" ]; then
+    [[ "$FUZZ_MAX_LEN" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: FUZZ_MAX_LEN must be a positive byte count, not '$FUZZ_MAX_LEN'"; exit 2; }
+    max_len=(-max_len="$FUZZ_MAX_LEN" -len_control=0)
+  fi
+  if "$BUILD/$t" "$corpus" "$seeds" "${max_len[@]}" -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -timeout=10 \
        -artifact_prefix="$BUILD/artifacts/$t-" -print_final_stats=1 >"$log" 2>&1; then
     grep -E "^(stat::number_of_executed_units|Done)" "$log" | tr '\n' ' '; echo
   else

@@ -258,6 +258,8 @@ int run() {
     const auto& a = rows.front().acc;
     std::cout << "(new-token limit " << a.limit.describe() << "; answers cut at the limit:";
     for (const auto& r : rows) std::cout << " " << r.name << " " << r.acc.generations_at_limit;
+    std::cout << "; with no number:";
+    for (const auto& r : rows) std::cout << " " << r.name << " " << r.acc.no_answer;
     std::cout << ")\n";
   }
 
