@@ -780,11 +780,11 @@ TEST_CASE("accuracy report: per data set, per depth, weighted, JSON round trip, 
   // with U+FFFD: a strict dump threw after the whole evaluation, and the report was lost
   DatasetAccuracy cut;
   cut.name = "cut";
-  add_item(cut, score_item(q, std::string("The answer is \xE2\x88") + " x \xE2\x88\x9A2"));
+  add_item(cut, score_item(q, std::string("The answer is \xE2\x88") + " x \xE2\x88\x9A" "2"));
   const auto cj = to_json(AccuracyReport{{cut}});
   std::string text;
   REQUIRE_NOTHROW(text = cj.dump());
-  CHECK(cj["datasets"][0]["items"][0]["generated"] == "The answer is \xEF\xBF\xBD\xEF\xBF\xBD x \xE2\x88\x9A2");
+  CHECK(cj["datasets"][0]["items"][0]["generated"] == "The answer is \xEF\xBF\xBD\xEF\xBF\xBD x \xE2\x88\x9A" "2");
   // the counts read back as counts: a negative prompts_too_long wrapped to 2^64 - 5
   auto bad = to_json(report);
   bad["datasets"][0]["prompts_too_long"] = -5;

@@ -368,6 +368,8 @@ TEST_CASE("sweep aggregation on synthetic cells with known answers", "[sweep]") 
     CHECK(cs.set_limits[1] == std::pair<std::string, std::string>{"set-b", "40 (fixed)"});
     const std::string cmd = to_markdown(cs);
     CHECK(cmd.find("new-token limit: test 59 (auto: longest reference response 43 + 16); set-b 40 (fixed).") != std::string::npos);
+    CHECK(cmd.find("| arm | sets | answers | cut at the limit | cut at the context | prompts too long | ended by EOS | "
+                   "no answer |\n|---|---|---|---|---|---|---|---|\n") != std::string::npos);
     CHECK(cmd.find("| lora | test | 300 | 6 | 0 | 0 | 0 | 3 |") != std::string::npos);
     CHECK(cmd.find("| lora | further | 120 | 0 | 6 | 3 | 12 | 0 |") != std::string::npos);
     CHECK(to_json(cs)["arms"][0]["test_cuts"]["at_limit"] == 6);

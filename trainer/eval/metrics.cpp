@@ -112,11 +112,7 @@ nlohmann::json to_json(const AccuracyReport& report, bool with_items) {
     nlohmann::json depths = nlohmann::json::object();
     for (const auto& [depth, t] : d.by_depth) depths[std::to_string(depth)] = tally_json(t);
     j["by_depth"] = depths;
-    j["prompts_too_long"] = d.prompts_too_long;
-    j["generations_at_limit"] = d.generations_at_limit;
-    j["generations_at_context"] = d.generations_at_context;
-    j["generations_at_eos"] = d.generations_at_eos;
-    j["no_answer"] = d.no_answer;
+    for (const auto& c : dataset_counts) j[c.key] = d.*c.member;
     if (d.limit.max_new_tokens > 0) {
       j["max_new_tokens"] = d.limit.max_new_tokens;
       j["max_new_tokens_rule"] = d.limit.rule;
@@ -164,14 +160,10 @@ AccuracyReport report_from_json(const nlohmann::json& j) {
       throw std::invalid_argument("'by_depth' holds " + std::to_string(depths.total) + " problems (" +
                                   std::to_string(depths.correct) + " correct), more than the set's 'total' = " +
                                   std::to_string(d.overall.total) + " ('correct' = " + std::to_string(d.overall.correct) + ")");
-    // absent in older reports; a count like the others (get<std::size_t> wrapped -5 to 2^64 - 5)
-    d.prompts_too_long = jd.contains("prompts_too_long") ? count_from(jd, "prompts_too_long") : 0;
-    // absent in reports from before the limit was recorded (a fixed 40)
-    d.generations_at_limit = jd.contains("generations_at_limit") ? count_from(jd, "generations_at_limit") : 0;
-    d.generations_at_context = jd.contains("generations_at_context") ? count_from(jd, "generations_at_context") : 0;
-    // absent before 2026-11-29
-    d.generations_at_eos = jd.contains("generations_at_eos") ? count_from(jd, "generations_at_eos") : 0;
-    d.no_answer = jd.contains("no_answer") ? count_from(jd, "no_answer") : 0;
+    // each absent in older reports (prompts_too_long before 2026-11-26, the limit's counts before
+    // 2026-11-28, generations_at_eos and no_answer before 2026-11-29); a count is checked as
+    // such (get<std::size_t> wrapped -5 to 2^64 - 5)
+    for (const auto& c : dataset_counts) d.*c.member = jd.contains(c.key) ? count_from(jd, c.key) : 0;
     d.limit.max_new_tokens = jd.value("max_new_tokens", 0);
     d.limit.rule = jd.value("max_new_tokens_rule", std::string());
     d.limit.longest_reference = jd.value("longest_reference_tokens", -1);

@@ -3,6 +3,7 @@
 // size, a JSON form (nlohmann-json) and a printed table.
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <iosfwd>
 #include <map>
 #include <optional>
@@ -65,6 +66,21 @@ struct DatasetAccuracy {
   /// The new-token limit this set was evaluated with (max_new_tokens 0: not recorded, as in older reports).
   GenerationLimitUsed limit;
 };
+
+/// A count of a DatasetAccuracy beside its tallies, with its key in a report's JSON. The report's
+/// writer and reader walk this list, and the sweep's summed counts (sweep::CutCounts) follow it, so
+/// that a new count is a member and a line here. A key absent from a report reads as 0 (older reports).
+struct DatasetCount {
+  const char* key;
+  std::size_t DatasetAccuracy::*member;
+};
+inline constexpr std::array<DatasetCount, 5> dataset_counts{{
+    {"prompts_too_long", &DatasetAccuracy::prompts_too_long},
+    {"generations_at_limit", &DatasetAccuracy::generations_at_limit},
+    {"generations_at_context", &DatasetAccuracy::generations_at_context},
+    {"generations_at_eos", &DatasetAccuracy::generations_at_eos},
+    {"no_answer", &DatasetAccuracy::no_answer},
+}};
 
 struct AccuracyReport {
   std::vector<DatasetAccuracy> datasets;

@@ -54,8 +54,9 @@ nlohmann::json summary_json(const eval::Summary& s) {
 }
 
 nlohmann::json cuts_json(const CutCounts& c) {
-  return {{"answers", c.answers}, {"at_limit", c.at_limit}, {"at_context", c.at_context}, {"prompts_too_long", c.prompts_too_long},
-          {"at_eos", c.at_eos}, {"no_answer", c.no_answer}};
+  nlohmann::json j = {{"answers", c.answers}};
+  for (const auto& f : CutCounts::fields) j[f.key] = c.*f.member;
+  return j;
 }
 
 // A cell's answers into the counts of its test set and of its further sets: the same for an arm's
@@ -69,11 +70,7 @@ void add_cell_cuts(const CellResult& c, CutCounts& test, CutCounts& further) {
 
 void CutCounts::add(const eval::DatasetAccuracy& d) {
   answers += d.overall.total;
-  at_limit += d.generations_at_limit;
-  at_context += d.generations_at_context;
-  prompts_too_long += d.prompts_too_long;
-  at_eos += d.generations_at_eos;
-  no_answer += d.no_answer;
+  for (const auto& f : fields) this->*f.member += d.*f.source;
 }
 
 SweepSummary aggregate(const std::vector<CellResult>& cells, const std::vector<std::string>& arm_order,
@@ -341,12 +338,16 @@ std::string to_markdown(const SweepSummary& s) {
     md << ".\n\nPer arm, over its seeds at the chosen lr: answers that stopped at the limit (cut, scored as generated), "
           "that filled the model's context, prompts with no room to answer, answers the model ended with EOS before "
           "the stop text, and answers with no number (or letter) to score.\n\n"
-          "| arm | sets | answers | cut at the limit | cut at the context | prompts too long | ended by EOS | no answer |\n"
-          "|---|---|---|---|---|---|---|---|\n";
+          "| arm | sets | answers |";
+    for (const auto& f : CutCounts::fields) md << " " << f.column << " |";
+    md << "\n|---|---|---|";
+    for (std::size_t k = 0; k < CutCounts::fields.size(); ++k) md << "---|";
+    md << "\n";
     auto row = [&](const std::string& arm, const char* sets, const CutCounts& c) {
       if (c.answers == 0) return;
-      md << "| " << arm << " | " << sets << " | " << c.answers << " | " << c.at_limit << " | " << c.at_context << " | "
-         << c.prompts_too_long << " | " << c.at_eos << " | " << c.no_answer << " |\n";
+      md << "| " << arm << " | " << sets << " | " << c.answers << " |";
+      for (const auto& f : CutCounts::fields) md << " " << c.*f.member << " |";
+      md << "\n";
     };
     row("base (no adapter)", "test", s.base_test_cuts);
     row("base (no adapter)", "further", s.base_extra_cuts);

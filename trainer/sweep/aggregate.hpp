@@ -16,6 +16,7 @@
 //  reported as diverged (no lr chosen, no statistics, no pairs). The summary lists the diverged cells
 //  and marks them in its tables.
 // Outputs (write_summary): summary.md, summary.json, accuracy_by_depth.png, val_loss.png (+ .gp scripts).
+#include <array>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -46,7 +47,25 @@ struct CutCounts {
   std::size_t answers = 0, at_limit = 0, at_context = 0, prompts_too_long = 0;
   std::size_t at_eos = 0, no_answer = 0;  ///< ended by EOS before the stop text; no answer extracted
   void add(const eval::DatasetAccuracy& d);
+
+  /// Each count after `answers`: its key in summary.json, its column in summary.md, and the
+  /// eval::DatasetAccuracy count it sums. add(), the JSON and the table walk this list.
+  struct Field {
+    const char* key;
+    const char* column;
+    std::size_t CutCounts::*member;
+    std::size_t eval::DatasetAccuracy::*source;
+  };
+  static constexpr std::array<Field, 5> fields{{
+      {"at_limit", "cut at the limit", &CutCounts::at_limit, &eval::DatasetAccuracy::generations_at_limit},
+      {"at_context", "cut at the context", &CutCounts::at_context, &eval::DatasetAccuracy::generations_at_context},
+      {"prompts_too_long", "prompts too long", &CutCounts::prompts_too_long, &eval::DatasetAccuracy::prompts_too_long},
+      {"at_eos", "ended by EOS", &CutCounts::at_eos, &eval::DatasetAccuracy::generations_at_eos},
+      {"no_answer", "no answer", &CutCounts::no_answer, &eval::DatasetAccuracy::no_answer},
+  }};
 };
+static_assert(CutCounts::fields.size() == eval::dataset_counts.size(),
+              "every count of eval::DatasetAccuracy is summed by sweep::CutCounts");
 
 struct ArmSummary {
   std::string arm, variant, curvature_label;

@@ -59,7 +59,13 @@ bool CurvatureSetting::applies_to(const std::string& variant) const {
   return only.empty() || std::find(only.begin(), only.end(), variant) != only.end();
 }
 
-std::string CurvatureSetting::label() const { return "K" + number_text(K) + (learned ? "-learned" : ""); }
+std::string CurvatureSetting::label() const {
+  // appended, not "K" + string&&: g++ 12 warns falsely on the latter (-Wrestrict, GCC bug 105329)
+  std::string label = "K";
+  label += number_text(K);
+  if (learned) label += "-learned";
+  return label;
+}
 
 CurvatureSetting parse_curvature(const std::string& text) {
   CurvatureSetting c;

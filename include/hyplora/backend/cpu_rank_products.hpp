@@ -17,16 +17,18 @@
 // LLM's layers OpenBLAS's small-matrix kernel for X A^T took 10.5 us at 512 x 64, r = 8 (22 GFMA/s,
 // half the core's rate), and the |x|^2 pass the hyperbolic lift needs another 3.5 us over the same
 // rows; here both take 6.4 us. dX += Z A: OpenBLAS 6.0 us, here 4.8, and 5.5 with the lift's
-// diag(e) X term, which took a 4 us pass of its own (docs/adapters.md, run 12).
+// diag(e) X term, which took a 4 us pass of its own (docs/adapters.md, run 12). On AVX2 (run 17):
+// X A^T 8.8 us against 15.4, dX += Z A + diag(e) X 14.4 against 11.0 and a pass.
 //
 // project_rows keeps one accumulator of the unit's width per rank row (r FMAs per 16 or 8 values of
 // x), on AVX-512 two rows at a time at r = 8, and reduces the r accumulators together (reduce8: a
 // transposing tree of shuffles, 8 sums in 15 instructions on AVX-512, 6 horizontal adds on AVX2).
 // Rounding: FMA in float, the lanes summed as a tree (on AVX-512 lanes l and l+8, then +4, +2, +1,
 // like vec::dot_lanes16 but fused); the results differ from OpenBLAS's, and between the units, in
-// the last bits only. expand_rows_add, rows_times_add, quadratic_rows' Pa and vjp_combine_rows
-// round the same on both units; the dots and gram_rows (one set of accumulators on AVX2, even and odd
-// rows apart on AVX-512) do not.
+// the last bits only. rows_times_add, quadratic_rows' Pa and vjp_combine_rows (the same code,
+// rank_rows.inl) round the same on both units; expand_rows_add (one chain over k on AVX2, even and
+// odd k apart on AVX-512), the dots and gram_rows (one set of accumulators on AVX2, even and odd rows
+// apart on AVX-512) do not.
 #include <type_traits>
 
 #include "hyplora/backend/rank_kernels/avx2.hpp"
@@ -106,7 +108,7 @@ void expand_rows_add(const T* Z, index_t n, index_t r, T alpha, const T* A, inde
 
 /// Y += alpha Z B^T (Z n x r, B d x r, Y n x d) on rows [0, n): the branch's output product
 /// (LoRA's Y += scaling Z B^T, the rank-space Y += W B^T) by expand_rows_add's kernel with B's
-/// columns gathered as the rows of A.
+/// columns as the rows of A (gathered on AVX-512, transposed into panels on AVX2).
 template <class T>
 void expand_rows_add_transposed(const T* Z, index_t n, index_t r, T alpha, const T* B, index_t d, T* Y) {
 #if HYPLORA_SIMD_DISPATCH

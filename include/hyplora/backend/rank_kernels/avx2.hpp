@@ -3,7 +3,9 @@
 // n x d rows (project_rows, expand_rows_add) in 8-lane blocks, full blocks by plain loads and the
 // last, partial one by masked loads and stores, and the rank-row kernels of rank_rows.inl with
 // R = 8 (__m256) rows. Only 16 vector registers: project_rows keeps the 8 accumulators of one row
-// (AVX-512's two rows at a time would take 21), expand_rows_add one 8-column block of A (8).
+// (AVX-512's two rows at a time would take 21); expand_rows_add is a GEMM micro-kernel with a tile of
+// 4 rows x 16 columns in 8 registers (AVX-512 keeps a block of A in registers instead, which here was
+// bound by its loads). docs/adapters.md, run 17.
 // Used through backend/cpu_rank_products.hpp, which says what each computes and when it runs.
 #include <vector>
 
