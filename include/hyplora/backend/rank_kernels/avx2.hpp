@@ -19,6 +19,10 @@ namespace hyplora::backend::rank_products::avx2 {
 
 constexpr int kVectorRegisters = 16;
 
+#define HYPLORA_RANK_TARGET HYPLORA_TARGET_AVX2_FMA
+#include "hyplora/backend/rank_kernels/rank_rows.inl"
+#undef HYPLORA_RANK_TARGET
+
 /// The 8 sums of 8 lanes each of a[0..7], in lanes 0..7 of the result. hadd(a, b) =
 /// [a01 a23 b01 b23 | a45 a67 b45 b67], so two rounds give u0 = [a0 a1 a2 a3 summed over lanes 0-3 |
 /// the same over lanes 4-7] and u1 for a4..a7; the two 128-bit halves are then added.
@@ -27,13 +31,6 @@ HYPLORA_TARGET_AVX2_FMA HYPLORA_ALWAYS_INLINE __m256 reduce8(const __m256* a) {
   const __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
   const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
   return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
-}
-
-/// The sum of the 8 lanes of v.
-HYPLORA_TARGET_AVX2_FMA HYPLORA_ALWAYS_INLINE float sum8(__m256 v) {
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
 }
 
 /// A block of 8 values from j on in a row of d: Full, all 8 (plain loads and stores); else the
@@ -78,7 +75,7 @@ HYPLORA_TARGET_AVX2_FMA void project_rows(const float* X, index_t n, index_t d, 
     for (index_t j = 0; j < full_end; j += 8) project_block<true, Norms>(x, d, A, j, acc, s);
     if (full_end < d) project_block<false, Norms>(x, d, A, full_end, acc, s);
     _mm256_storeu_ps(Z + i * 8, _mm256_mul_ps(scale, reduce8(acc)));
-    if constexpr (Norms) n2[i] = sum8(s);
+    if constexpr (Norms) n2[i] = RankLanes<8>::sum(s);
   }
 }
 
@@ -159,10 +156,6 @@ HYPLORA_TARGET_AVX2_FMA void expand_rows_add(const float* Z, index_t n, float al
   for (; i + 4 <= n; i += 4) expand_row_group<4, WithE>(Z, panels, d, X, e, Y, i);
   for (; i < n; ++i) expand_row_group<1, WithE>(Z, panels, d, X, e, Y, i);
 }
-
-#define HYPLORA_RANK_TARGET HYPLORA_TARGET_AVX2_FMA
-#include "hyplora/backend/rank_kernels/rank_rows.inl"
-#undef HYPLORA_RANK_TARGET
 
 }  // namespace hyplora::backend::rank_products::avx2
 
