@@ -108,8 +108,11 @@ HYPLORA_TARGET_AVX2_FMA HYPLORA_ALWAYS_INLINE void expand_tile(const float* Z, c
   const float* z = Z + i * 8;
   const float* a = panels + 8 * j;  // the panel of column j: 64 (j / 8)
   float* y[MR];
-  const float* x[MR];
-  for (int m = 0; m < MR; ++m) y[m] = Y + (i + m) * d + j, x[m] = X + (i + m) * d + j;
+  const float* x[MR] = {};  // X is null without the e term: no offset is applied to it then
+  for (int m = 0; m < MR; ++m) {
+    y[m] = Y + (i + m) * d + j;
+    if constexpr (WithE) x[m] = X + (i + m) * d + j;
+  }
   __m256 c[MR][NV];
   for (int m = 0; m < MR; ++m)
     for (int v = 0; v < NV; ++v) {
