@@ -4,6 +4,22 @@ if(OpenMP_CXX_FOUND)
 else()
   hyplora_add_bench(bench_geometry SOURCES bench_geometry.cpp)
 endif()
+# The adapters' per-row factors: accuracy against quad precision (GCC's __float128 / libquadmath, where
+# the compiler has them) and the time of the factor pass (docs/geometry.md, run 4).
+include(CheckCXXSourceCompiles)
+set(CMAKE_REQUIRED_LIBRARIES quadmath)
+check_cxx_source_compiles("#include <quadmath.h>
+int main() { __float128 x = 2; return int(sqrtq(x)); }" HYPLORA_HAVE_QUADMATH)
+unset(CMAKE_REQUIRED_LIBRARIES)
+if(OpenMP_CXX_FOUND)
+  hyplora_add_bench(bench_factors SOURCES bench_factors.cpp LIBS OpenMP::OpenMP_CXX)
+else()
+  hyplora_add_bench(bench_factors SOURCES bench_factors.cpp)
+endif()
+if(HYPLORA_HAVE_QUADMATH)
+  target_compile_definitions(bench_factors PRIVATE HYPLORA_HAVE_QUADMATH=1)
+  target_link_libraries(bench_factors PRIVATE quadmath)
+endif()
 if(HYPLORA_CUDA)
   # The single-point maps inside a CUDA kernel against cudaMemcpy (docs/geometry.md, GPU figures).
   hyplora_add_bench(bench_geometry_cuda SOURCES bench_geometry_cuda.cu)

@@ -8,6 +8,9 @@ if(HYPLORA_BUILD_BENCH)
                    ${CMAKE_CURRENT_BINARY_DIR}/bench_suite_ci)
   set_tests_properties(bench_suite_ci PROPERTIES LABELS bench SKIP_RETURN_CODE 77 TIMEOUT 900
                        ENVIRONMENT "HYPLORA_SHARED_DIR=${HYPLORA_SHARED_DIR}")
+  # the factor bench at a small grid: it exits 3 when a float factor is more than 1 ulp off
+  add_test(NAME bench_factors_quick COMMAND bench_factors --reps 3 --points 20000)
+  set_tests_properties(bench_factors_quick PROPERTIES LABELS bench TIMEOUT 120)
   # a PyTorch peer that fails keeps our own figures (a fake python: runs everywhere)
   add_test(NAME bench_peer_failure
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/bench_peer_failure_check.sh ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR}

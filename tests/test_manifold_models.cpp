@@ -571,6 +571,37 @@ TEMPLATE_TEST_CASE("scalar math: radial factors and their derivatives against lo
   }
 }
 
+TEST_CASE("scalar math: float radial factors through double are within one ulp, derivatives too", "[manifold][numerics][host_float]") {
+  // Evaluated in double and rounded once, f, f' and x f' are within 1 ulp of the exact value
+  // (|error| <= eps |value|, eps = 2^-23 >= ulp/|value|) wherever the double evaluation is exact to
+  // well below float's half ulp. The long double references cancel by ~1/x^2 in the derivatives:
+  // 1e-11 relative at x = 1e-4, far below float's 6e-8. The series thresholds of the double path
+  // (1/16, 1/8) and the float ones (0.37, 1) are swept densely: there the closed forms cancel most
+  // and the series are longest (the former series of x f' for asinh and artanh were 20 ulp off at 0.37).
+  const LD eps = std::numeric_limits<float>::epsilon();
+  auto within = [&](float got, LD ref) { return std::fabs(LD(got) - ref) <= eps * std::fabs(ref); };
+  for (int which = 0; which < 4; ++which) {
+    const RadialRef& ref = kRadialRefs[which];
+    int checked = 0;
+    auto check_at = [&](float x) {
+      const LD xl = x, f = ref.f(xl), df = ref.df(xl);
+      const auto vd = radial_eval<float>(which, x);
+      const auto vx = radial_eval_x<float>(which, x);
+      INFO(ref.name << " at x = " << double(xl) << ": f " << vd.f << ", f' " << vd.df << ", x f' " << vx.df);
+      REQUIRE(within(vd.f, f));
+      REQUIRE(within(vd.df, df));
+      REQUIRE(within(vx.df, xl * df));
+      ++checked;
+    };
+    for (LD xs = 1e-4L; xs < ref.x_max; xs *= 1.003L) check_at(float(xs));
+    for (const LD centre : {0.0625L, 0.125L, 0.37L, 1.0L}) {
+      if (centre >= ref.x_max) continue;
+      for (LD xs = centre * 0.98L; xs < centre * 1.02L; xs *= 1.00005L) check_at(float(xs));
+    }
+    CHECK(checked > 5000);
+  }
+}
+
 TEST_CASE("scalar math: float asinh, tanh and atanh through double are within one ulp", "[manifold][numerics][host_float]") {
   // Reference: the double library function rounded to float (within 0.5 ulp of the exact value);
   // the tested forms must land on it or on a float neighbour.

@@ -68,6 +68,22 @@ HYPLORA_INLINE T even_series_deriv(const double (&c)[N], T x) {
   for (int k = N - 2; k >= 1; --k) s = s * x2 + T(2 * k * c[k]);
   return s * x;
 }
+/// even_series and even_series_deriv over the first M coefficients of c (the terms k < M).
+template <int M, class T, int N>
+HYPLORA_INLINE T even_series_head(const double (&c)[N], T x2) {
+  static_assert(M >= 1 && M <= N, "even_series_head: 1 <= M <= N");
+  T s = T(c[M - 1]);
+  for (int k = M - 2; k >= 0; --k) s = s * x2 + T(c[k]);
+  return s;
+}
+template <int M, class T, int N>
+HYPLORA_INLINE T even_series_deriv_head(const double (&c)[N], T x) {
+  static_assert(M >= 2 && M <= N, "even_series_deriv_head: 2 <= M <= N");
+  const T x2 = x * x;
+  T s = T(2 * (M - 1) * c[M - 1]);
+  for (int k = M - 2; k >= 1; --k) s = s * x2 + T(2 * k * c[k]);
+  return s * x;
+}
 
 template <class T>
 HYPLORA_INLINE constexpr T sinh_series_threshold() {
@@ -161,12 +177,21 @@ struct ValueDeriv {
 // Series and closed form are both evaluated and one is selected, so there are no branches and no
 // calls, and a loop over the factors of a tile of rows vectorises (batched.hpp; g++ if-converts
 // the selects and vectorises sqrt under -fno-trapping-math -fno-math-errno, which hyplora's own
-// targets set). The thresholds are float's (series below 1 resp. 0.37), the saturation points
-// float's max_exp_arg and 1 - ball_eps. Double and device code use the libm functions (below).
+// targets set). The saturation points are float's max_exp_arg and 1 - ball_eps. Double and device
+// code use the libm functions (below).
+//
+// The series thresholds are lower than float's own (1 resp. 0.37) and the series shorter: in double
+// the closed forms lose only what their cancellation costs, eps_d / a^k relative with k <= 3 for the
+// derivatives ((cosh a - sinh(a)/a)/a ~ a/3 from terms ~1; eps_d = 1.1e-16, exp_d/log_d within 1e-14),
+// which is below 1e-11 (float's ulp is 6e-8) from a = 1/8 (sinh family) and a = 1/16 (asinh, tanh,
+// artanh) on; below those points the first 4-6 terms of each series are exact to 1e-12 (the first
+// omitted term: a^8/9! for sinh(a)/a, a^8/8! for cosh, 8 a^7/9! for the derivative at 1/8; about
+// 0.02 a^10 and 0.02 a^10 / a^0 relative at 1/16 for the others). Worst relative errors before the
+// rounding to float, against quad precision: docs/geometry.md, run 6.
 namespace host_float {
-// float's series thresholds and clamps, as doubles
-constexpr double sinh_threshold = sinh_series_threshold<float>();
-constexpr double geometric_threshold = geometric_series_threshold<float>();
+// series thresholds of the double evaluation, and float's clamps as doubles
+constexpr double sinh_threshold = 0.125;
+constexpr double geometric_threshold = 0.0625;
 constexpr double max_exp_arg = Constants<float>::max_exp_arg();
 constexpr double artanh_max = 1.0 - 4e-3;  // 1 - ball_eps in double (the float 4e-3f is 4e-3 + 1.9e-10)
 static_assert(float(4e-3) == Constants<float>::ball_eps(), "host_float::artanh_max follows Constants<float>::ball_eps()");
@@ -182,9 +207,10 @@ inline void sinhc_cosh_deriv(double a, double& f, double& ch, double& df) {
   constexpr double cs[8] = HYPLORA_SERIES_SINH_OVER_X;
   constexpr double cc[8] = HYPLORA_SERIES_COSH;
   const double a2 = a * a;
-  const double fs = even_series(cs, a2), chs = even_series(cc, a2), dfs = even_series_deriv(cs, a);
+  const double fs = even_series_head<4>(cs, a2), chs = even_series_head<4>(cc, a2), dfs = even_series_deriv_head<5>(cs, a);
   const double ac = max_d(a, sinh_threshold);  // closed form where it is used (no 0/0 at a = 0)
-  const double e = exp_d(min_d(ac, max_exp_arg)), ie = 1.0 / e, inv_ac = 1.0 / ac;  // two divisions, not four
+  // one division for 1/e and 1/ac: inv = 1/(e ac)  (e <= exp(80), ac <= float's max: no overflow)
+  const double e = exp_d(min_d(ac, max_exp_arg)), inv = 1.0 / (e * ac), ie = ac * inv, inv_ac = e * inv;
   const double fc = 0.5 * (e - ie) * inv_ac, chc = 0.5 * (e + ie);  // beyond max: sinh(max)/a (radial saturation)
   const double dfc_sat = -fc * inv_ac, dfc_free = (chc - fc) * inv_ac;
   const double dfc = a > max_exp_arg ? dfc_sat : dfc_free;
@@ -200,11 +226,12 @@ inline void sinhc_deriv(double a, double& f, double& df) {
 /// asinh(a)/a and its derivative, a >= 0.
 inline void asinhc_deriv(double a, double& f, double& df) {
   constexpr double c[8] = HYPLORA_SERIES_ASINH_OVER_X;
-  const double fs = even_series(c, a * a), dfs = even_series_deriv(c, a);
-  // ac^2 < 1e77 for a float, < 1e116 for a quotient of floats (asinh_over_x_of_ratio)
+  const double fs = even_series_head<5>(c, a * a), dfs = even_series_deriv_head<6>(c, a);
+  // ac^2 < 1e77 for a float, < 1e116 for a quotient of floats (asinh_over_x_of_ratio); one division
+  // for 1/ac and 1/r: inv = 1/(ac r)
   const double ac = max_d(a, geometric_threshold), r = std::sqrt(1.0 + ac * ac);
-  const double inv_ac = 1.0 / ac;
-  const double fc = log_d(ac + r) * inv_ac, dfc = (1.0 / r - fc) * inv_ac;  // 1/(ac r) - fc/ac
+  const double inv = 1.0 / (ac * r), inv_ac = r * inv, inv_r = ac * inv;
+  const double fc = log_d(ac + r) * inv_ac, dfc = (inv_r - fc) * inv_ac;  // 1/(ac r) - fc/ac
   const bool series = a < geometric_threshold;
   f = series ? fs : fc;
   df = series ? dfs : dfc;
@@ -217,10 +244,10 @@ inline double asinhc(double a) {
 /// tanh(a)/a and its derivative, a >= 0 (sech^2 = 4e/(1+e)^2, e = exp(-2a)).
 inline void tanhc_deriv(double a, double& f, double& df) {
   constexpr double c[8] = HYPLORA_SERIES_TANH_OVER_X;
-  const double fs = even_series(c, a * a), dfs = even_series_deriv(c, a);
+  const double fs = even_series_head<5>(c, a * a), dfs = even_series_deriv_head<6>(c, a);
   const double ac = max_d(a, geometric_threshold);
-  // two divisions, not five (d/da [tanh(a)/a] = (sech^2 a - tanh(a)/a) / a)
-  const double e = exp_d(-2.0 * ac), p = 1.0 / (1.0 + e), inv_ac = 1.0 / ac;
+  // one division, not five (d/da [tanh(a)/a] = (sech^2 a - tanh(a)/a) / a): inv = 1/((1 + e) ac)
+  const double e = exp_d(-2.0 * ac), inv = 1.0 / ((1.0 + e) * ac), p = ac * inv, inv_ac = (1.0 + e) * inv;
   const double t = (1.0 - e) * p, sech2 = 4.0 * e * p * p;
   const double fc = t * inv_ac, dfc = (sech2 - fc) * inv_ac;
   const bool series = a < geometric_threshold;
@@ -231,7 +258,7 @@ inline void tanhc_deriv(double a, double& f, double& df) {
 inline void artanhc_deriv(double a, double& f, double& df) {
   constexpr double c[8] = HYPLORA_SERIES_ARTANH_OVER_X;
   const double am = min_d(a, artanh_max);
-  const double fs = even_series(c, am * am), dfs = even_series_deriv(c, am);
+  const double fs = even_series_head<5>(c, am * am), dfs = even_series_deriv_head<6>(c, am);
   const double ac = max_d(am, geometric_threshold);
   // one division, not four: q = 1/(ac (1 - ac^2)) gives 1/ac = (1 - ac^2) q and
   // (1 + ac)/(1 - ac) = (1 + ac)^2 ac q (ac <= artanh_max: q is finite)
