@@ -3,9 +3,10 @@
 // ball, at LLM shapes. Methods run interleaved round by round (so machine noise hits all alike);
 // median, min and max over the rounds after warm-up; ratios against LoRA in the same run.
 //
-//   bench_adapter [--quick] [--reps N] [--tokens N] [--dump DIR]
+//   bench_adapter [--quick] [--reps N] [--tokens N] [--shape D,R ...] [--dump DIR]
 //
 // --quick: only d = 288 and d = 64, 3 rounds unless --reps says otherwise.
+// --shape D,R (repeatable): these d x d layers of rank R instead of the default shapes.
 // --dump DIR also writes cross-check files DIR/adapter_<variant>_<case>.json (atomically): the
 // inputs (W, b, X, dY, the flat parameters) and this library's Y, dX and flat gradients of one
 // forward + backward, for every variant at d = 64 and 288 (32 tokens, rank 8), plus the hyperbolic
@@ -156,7 +157,7 @@ void dump_all(const std::string& dir) {
 int run(int argc, char** argv);
 
 int main(int argc, char** argv) {
-  return hyplora::bench::guarded_main("bench_adapter", "[--quick] [--reps N] [--tokens N] [--dump DIR]", [&] {
+  return hyplora::bench::guarded_main("bench_adapter", "[--quick] [--reps N] [--tokens N] [--shape D,R ...] [--dump DIR]", [&] {
     return run(argc, argv);
   });
 }
@@ -166,13 +167,20 @@ int run(int argc, char** argv) {
   int reps = 7;
   bool reps_given = false;
   index_t tokens = 512;
-  std::string dump;
+  std::string dump, text;
+  std::vector<Shape> asked;
   hyplora::bench::ArgReader args(argc, argv);
   while (args.more()) {
     if (args.flag("--quick")) quick = true;
     else if (args.integer("--reps", reps, 1, 100000)) reps_given = true;
     else if (args.integer("--tokens", tokens, 1, 1 << 20)) {}
-    else if (args.value("--dump", dump)) {}
+    else if (args.value("--shape", text)) {
+      const auto comma = text.find(',');
+      if (comma == std::string::npos) throw hyplora::bench::ArgError("--shape expects D,R (e.g. 64,16), got '" + text + "'");
+      const index_t d = index_t(hyplora::bench::ArgReader::parse_integer("--shape D", text.substr(0, comma), 1, 16384));
+      const index_t r = index_t(hyplora::bench::ArgReader::parse_integer("--shape R", text.substr(comma + 1), 1, d));
+      asked.push_back({d, r});
+    } else if (args.value("--dump", dump)) {}
     else args.unknown();
   }
   if (!dump.empty()) dump_all(dump);
@@ -181,6 +189,7 @@ int run(int argc, char** argv) {
     shapes = {{288, 8}, {64, 8}};
     if (!reps_given) reps = 3;
   }
+  if (!asked.empty()) shapes = asked;
 
   std::printf("# bench_adapter: forward+backward of one d x d layer, %ld tokens, float, CPU backend\n", long(tokens));
   std::printf("# median / min / max over %d rounds after 1-2 warm-up rounds, methods interleaved\n\n", reps);

@@ -480,9 +480,8 @@ void check_float_against_double(index_t rank) {
 }  // namespace
 
 TEST_CASE("float gradients agree with double gradients", "[adapter][float]") {
-  // ranks 8 and 16 in float take the CPU's hand-vectorised rank products where the CPU has AVX-512,
-  // rank 8 where it has AVX2 (backend/cpu_rank_products.hpp; d_in = 24 ends in a partial block of 16),
-  // rank 4 the GEMMs
+  // ranks 8 and 16 in float take the CPU's hand-vectorised rank products where the CPU has AVX-512 or
+  // AVX2 (backend/cpu_rank_products.hpp; d_in = 24 ends in a partial block of 16), rank 4 the GEMMs
   for (const index_t rank : {4, 8, 16}) {
     check_float_against_double<HypLoraLorentz>(rank);
     check_float_against_double<Lora>(rank);
@@ -493,9 +492,9 @@ TEST_CASE("CPU rank products agree with a double reference on every vector unit"
   // project_rows (Z = alpha X A^T, |x|^2), expand_rows_add (Y += alpha Z A + diag(e) X) and
   // expand_rows_add_transposed (Y += alpha Z B^T, B = A^T stored d x r),
   // quadratic_rows (Pa = Z G, q2 = z.Pa), rank_dots, vjp_combine_rows, gram_rows and rows_times_add:
-  // on backend::Cpu: the AVX-512 kernels (r = 8, 16) and the AVX2 kernels (r = 8) where the CPU has
-  // them, the GEMM and row passes elsewhere (AVX2 at r = 16, the baseline unit). d = 1, 5, 77 end in
-  // a partial block of both widths, 24 in one of 16 only.
+  // on backend::Cpu: the AVX-512 and the AVX2 kernels (r = 8, 16) where the CPU has them, the GEMM
+  // and row passes elsewhere (the baseline unit). d = 1, 5, 77 end in a partial block of both widths,
+  // 24 in one of 16 only; at r = 16 AVX2 accumulates M and G = Z^T Z in four passes of 4 rows.
   const simd::Isa widest = simd::widest_isa();
   for (const simd::Isa want : {simd::Isa::avx512, simd::Isa::avx2, simd::Isa::baseline}) {
     const simd::Isa used = simd::set_isa(want);

@@ -11,14 +11,14 @@
 //   gram_rows:        G = Z^T Z                       (the lift's G = B^T B)
 //   rows_times_add:   P += Z G                        (the lift's dB += B M)
 //
-// Float at r = 8 and 16 on AVX-512 with FMA, at r = 8 on AVX2 with FMA (g++ on x86-64,
+// Float at r = 8 and 16 on AVX-512 with FMA and on AVX2 with FMA (g++ on x86-64,
 // core/simd_dispatch.hpp's unit choice; the kernels are in backend/rank_kernels/, one header per
 // unit); the callers (backend::Cpu) use a GEMM and a row pass elsewhere. Why: at the small shapes of an
 // LLM's layers OpenBLAS's small-matrix kernel for X A^T took 10.5 us at 512 x 64, r = 8 (22 GFMA/s,
 // half the core's rate), and the |x|^2 pass the hyperbolic lift needs another 3.5 us over the same
 // rows; here both take 6.4 us. dX += Z A: OpenBLAS 6.0 us, here 4.8, and 5.5 with the lift's
 // diag(e) X term, which took a 4 us pass of its own (docs/adapters.md, run 12). On AVX2 (run 17):
-// X A^T 8.8 us against 15.4, dX += Z A + diag(e) X 14.4 against 11.0 and a pass.
+// X A^T 8.8 us against 15.4, dX += Z A + diag(e) X 14.4 against 11.0 and a pass; r = 16: run 18.
 //
 // project_rows keeps one accumulator of the unit's width per rank row (r FMAs per 16 or 8 values of
 // x), on AVX-512 two rows at a time at r = 8, and reduces the r accumulators together (reduce8: a
@@ -39,7 +39,7 @@
 namespace hyplora::backend::rank_products {
 
 /// Whether the kernels run here for element type T and rank r: float, with FMA, at r = 8 or 16 where
-/// simd::isa() is AVX-512, at r = 8 where it is AVX2 (HYPLORA_SIMD narrows it).
+/// simd::isa() is AVX-512 or AVX2 (HYPLORA_SIMD narrows it).
 template <class T>
 inline bool available(index_t r) {
 #if HYPLORA_SIMD_DISPATCH
@@ -50,8 +50,8 @@ inline bool available(index_t r) {
     }();
     if (!fma) return false;
     switch (simd::isa()) {
-      case simd::Isa::avx512: return r == 8 || r == 16;
-      case simd::Isa::avx2: return r == 8;
+      case simd::Isa::avx512:
+      case simd::Isa::avx2: return r == 8 || r == 16;
       case simd::Isa::baseline: return false;
     }
   }
@@ -76,7 +76,9 @@ void project_rows(const T* X, index_t n, index_t d, const T* A, index_t r, T alp
 #if HYPLORA_SIMD_DISPATCH
   if constexpr (std::is_same_v<T, float>) {
     if (!detail::on_avx512()) {
-      n2 ? avx2::project_rows<true>(X, n, d, A, alpha, Z, n2) : avx2::project_rows<false>(X, n, d, A, alpha, Z, n2);
+      using avx2::project_rows;
+      if (r == 8) n2 ? project_rows<8, true>(X, n, d, A, alpha, Z, n2) : project_rows<8, false>(X, n, d, A, alpha, Z, n2);
+      else n2 ? project_rows<16, true>(X, n, d, A, alpha, Z, n2) : project_rows<16, false>(X, n, d, A, alpha, Z, n2);
       return;
     }
     using avx512::project_rows;
@@ -94,7 +96,9 @@ void expand_rows_add(const T* Z, index_t n, index_t r, T alpha, const T* A, inde
 #if HYPLORA_SIMD_DISPATCH
   if constexpr (std::is_same_v<T, float>) {
     if (!detail::on_avx512()) {
-      e ? avx2::expand_rows_add<true>(Z, n, alpha, A, d, X, e, Y) : avx2::expand_rows_add<false>(Z, n, alpha, A, d, X, e, Y);
+      using avx2::expand_rows_add;
+      if (r == 8) e ? expand_rows_add<8, true>(Z, n, alpha, A, d, X, e, Y) : expand_rows_add<8, false>(Z, n, alpha, A, d, X, e, Y);
+      else e ? expand_rows_add<16, true>(Z, n, alpha, A, d, X, e, Y) : expand_rows_add<16, false>(Z, n, alpha, A, d, X, e, Y);
       return;
     }
     using avx512::expand_rows_add;
@@ -114,7 +118,8 @@ void expand_rows_add_transposed(const T* Z, index_t n, index_t r, T alpha, const
 #if HYPLORA_SIMD_DISPATCH
   if constexpr (std::is_same_v<T, float>) {
     if (!detail::on_avx512()) {
-      avx2::expand_rows_add<false, true>(Z, n, alpha, B, d, nullptr, nullptr, Y);
+      if (r == 8) avx2::expand_rows_add<8, false, true>(Z, n, alpha, B, d, nullptr, nullptr, Y);
+      else avx2::expand_rows_add<16, false, true>(Z, n, alpha, B, d, nullptr, nullptr, Y);
       return;
     }
     using avx512::expand_rows_add;
@@ -132,7 +137,7 @@ template <class T>
 void quadratic_rows(const T* Z, index_t n, index_t r, const T* G, T* Pa, T* q2) {
 #if HYPLORA_SIMD_DISPATCH
   if constexpr (std::is_same_v<T, float>) {
-    if (!detail::on_avx512()) avx2::quadratic_rows<8>(Z, n, G, Pa, q2);
+    if (!detail::on_avx512()) r == 8 ? avx2::quadratic_rows<8>(Z, n, G, Pa, q2) : avx2::quadratic_rows<16>(Z, n, G, Pa, q2);
     else r == 8 ? avx512::quadratic_rows<8>(Z, n, G, Pa, q2) : avx512::quadratic_rows<16>(Z, n, G, Pa, q2);
     return;
   }
@@ -145,7 +150,7 @@ template <class T>
 void rank_dots(const T* U, const T* V, index_t n, index_t r, T* out) {
 #if HYPLORA_SIMD_DISPATCH
   if constexpr (std::is_same_v<T, float>) {
-    if (!detail::on_avx512()) avx2::rank_dots<8>(U, V, n, out);
+    if (!detail::on_avx512()) r == 8 ? avx2::rank_dots<8>(U, V, n, out) : avx2::rank_dots<16>(U, V, n, out);
     else r == 8 ? avx512::rank_dots<8>(U, V, n, out) : avx512::rank_dots<16>(U, V, n, out);
     return;
   }
@@ -159,7 +164,10 @@ template <class T>
 void vjp_combine_rows(const T* Q, const T* Za, const T* Pa, const T* c, const T* h, index_t n, index_t r, T* dZs, T* M) {
 #if HYPLORA_SIMD_DISPATCH
   if constexpr (std::is_same_v<T, float>) {
-    if (!detail::on_avx512()) avx2::vjp_combine_rows<8>(Q, Za, Pa, c, h, n, dZs, M);
+    if (!detail::on_avx512()) {
+      if (r == 8) avx2::vjp_combine_rows<8>(Q, Za, Pa, c, h, n, dZs, M);
+      else avx2::vjp_combine_rows<16>(Q, Za, Pa, c, h, n, dZs, M);
+    }
     else if (r == 8) avx512::vjp_combine_rows<8>(Q, Za, Pa, c, h, n, dZs, M);
     else avx512::vjp_combine_rows<16>(Q, Za, Pa, c, h, n, dZs, M);
     return;
@@ -173,7 +181,7 @@ template <class T>
 void gram_rows(const T* Z, index_t n, index_t r, T* G) {
 #if HYPLORA_SIMD_DISPATCH
   if constexpr (std::is_same_v<T, float>) {
-    if (!detail::on_avx512()) avx2::gram_rows<8>(Z, n, G);
+    if (!detail::on_avx512()) r == 8 ? avx2::gram_rows<8>(Z, n, G) : avx2::gram_rows<16>(Z, n, G);
     else r == 8 ? avx512::gram_rows<8>(Z, n, G) : avx512::gram_rows<16>(Z, n, G);
     return;
   }
@@ -186,7 +194,7 @@ template <class T>
 void rows_times_add(const T* Z, index_t n, index_t r, const T* G, T* P) {
 #if HYPLORA_SIMD_DISPATCH
   if constexpr (std::is_same_v<T, float>) {
-    if (!detail::on_avx512()) avx2::rows_times_add<8>(Z, n, G, P);
+    if (!detail::on_avx512()) r == 8 ? avx2::rows_times_add<8>(Z, n, G, P) : avx2::rows_times_add<16>(Z, n, G, P);
     else r == 8 ? avx512::rows_times_add<8>(Z, n, G, P) : avx512::rows_times_add<16>(Z, n, G, P);
     return;
   }

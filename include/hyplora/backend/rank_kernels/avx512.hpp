@@ -137,6 +137,7 @@ HYPLORA_TARGET_AVX512_FMA void expand_rows_add(const float* Z, index_t n, float 
 template <>
 struct RankLanes<16> {
   using V = __m512;
+  static constexpr int kRegisters = 1;
   HYPLORA_TARGET_AVX512_FMA HYPLORA_ALWAYS_INLINE static V zero() { return _mm512_setzero_ps(); }
   HYPLORA_TARGET_AVX512_FMA HYPLORA_ALWAYS_INLINE static V load(const float* p) { return _mm512_loadu_ps(p); }
   HYPLORA_TARGET_AVX512_FMA HYPLORA_ALWAYS_INLINE static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
