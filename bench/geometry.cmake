@@ -1,9 +1,10 @@
-# Throughput of the batched geometry kernels against memcpy (docs/geometry.md).
+# OpenMP where CMake found it (the row loops run on one thread without)
+set(_hyplora_bench_openmp "")
 if(OpenMP_CXX_FOUND)
-  hyplora_add_bench(bench_geometry SOURCES bench_geometry.cpp LIBS OpenMP::OpenMP_CXX)
-else()
-  hyplora_add_bench(bench_geometry SOURCES bench_geometry.cpp)
+  set(_hyplora_bench_openmp OpenMP::OpenMP_CXX)
 endif()
+# Throughput of the batched geometry kernels against memcpy (docs/geometry.md).
+hyplora_add_bench(bench_geometry SOURCES bench_geometry.cpp LIBS ${_hyplora_bench_openmp})
 # The adapters' per-row factors: accuracy against quad precision (GCC's __float128 / libquadmath, where
 # the compiler has them) and the time of the factor pass (docs/geometry.md, run 4).
 include(CheckCXXSourceCompiles)
@@ -11,11 +12,7 @@ set(CMAKE_REQUIRED_LIBRARIES quadmath)
 check_cxx_source_compiles("#include <quadmath.h>
 int main() { __float128 x = 2; return int(sqrtq(x)); }" HYPLORA_HAVE_QUADMATH)
 unset(CMAKE_REQUIRED_LIBRARIES)
-if(OpenMP_CXX_FOUND)
-  hyplora_add_bench(bench_factors SOURCES bench_factors.cpp LIBS OpenMP::OpenMP_CXX)
-else()
-  hyplora_add_bench(bench_factors SOURCES bench_factors.cpp)
-endif()
+hyplora_add_bench(bench_factors SOURCES bench_factors.cpp LIBS ${_hyplora_bench_openmp})
 if(HYPLORA_HAVE_QUADMATH)
   target_compile_definitions(bench_factors PRIVATE HYPLORA_HAVE_QUADMATH=1)
   target_link_libraries(bench_factors PRIVATE quadmath)
