@@ -181,13 +181,14 @@ struct ValueDeriv {
 // code use the libm functions (below).
 //
 // The series thresholds are lower than float's own (1 resp. 0.37) and the series shorter: in double
-// the closed forms lose only what their cancellation costs, eps_d / a^k relative with k <= 3 for the
-// derivatives ((cosh a - sinh(a)/a)/a ~ a/3 from terms ~1; eps_d = 1.1e-16, exp_d/log_d within 1e-14),
-// which is below 1e-11 (float's ulp is 6e-8) from a = 1/8 (sinh family) and a = 1/16 (asinh, tanh,
-// artanh) on; below those points the first 4-6 terms of each series are exact to 1e-12 (the first
-// omitted term: a^8/9! for sinh(a)/a, a^8/8! for cosh, 8 a^7/9! for the derivative at 1/8; about
-// 0.02 a^10 and 0.02 a^10 / a^0 relative at 1/16 for the others). Worst relative errors before the
-// rounding to float, against quad precision: docs/geometry.md, run 6.
+// the closed forms lose only what their cancellation costs, about eps / a^k relative with k <= 3 for
+// the derivatives ((cosh a - sinh(a)/a)/a ~ a/3 from terms ~1; eps = 1.1e-16 for double, exp_d / log_d
+// within 1e-14), which is below 1e-11 (float's ulp is 6e-8) from a = 1/8 (sinh family) and a = 1/16
+// (asinh, tanh, artanh) on. Below those points the first 4-6 terms of each series are exact to 2e-12:
+// the first omitted term, relative to the sum, is a^8/9! = 1.6e-13 for sinh(a)/a, a^8/8! = 1.5e-12
+// for cosh and 4.5e-14 for the derivative of sinh(a)/a at 1/8, at most 1.3e-12 for the others and
+// their derivatives at 1/16. Worst relative errors before the rounding to float, against quad
+// precision: docs/geometry.md, run 4 (bench_factors).
 namespace host_float {
 // series thresholds of the double evaluation, and float's clamps as doubles
 constexpr double sinh_threshold = 0.125;
