@@ -53,22 +53,8 @@ HYPLORA_INLINE bool is_finite(T x) {
   return x == x && x - x == T(0);
 }
 
-/// Even power series sum_k c[k] x^(2k) by Horner's rule in x^2.
-template <class T, int N>
-HYPLORA_INLINE T even_series(const double (&c)[N], T x2) {
-  T s = T(c[N - 1]);
-  for (int k = N - 2; k >= 0; --k) s = s * x2 + T(c[k]);
-  return s;
-}
-/// Derivative of the even series above: sum_k 2k c[k] x^(2k-1).
-template <class T, int N>
-HYPLORA_INLINE T even_series_deriv(const double (&c)[N], T x) {
-  const T x2 = x * x;
-  T s = T(2 * (N - 1) * c[N - 1]);
-  for (int k = N - 2; k >= 1; --k) s = s * x2 + T(2 * k * c[k]);
-  return s * x;
-}
-/// even_series and even_series_deriv over the first M coefficients of c (the terms k < M).
+/// The even power series sum_{k<M} c[k] x^(2k) over the first M coefficients of c, by Horner's rule
+/// in x^2 (the host-float path sums shorter series than the generic one).
 template <int M, class T, int N>
 HYPLORA_INLINE T even_series_head(const double (&c)[N], T x2) {
   static_assert(M >= 1 && M <= N, "even_series_head: 1 <= M <= N");
@@ -76,6 +62,7 @@ HYPLORA_INLINE T even_series_head(const double (&c)[N], T x2) {
   for (int k = M - 2; k >= 0; --k) s = s * x2 + T(c[k]);
   return s;
 }
+/// Its derivative: sum_{1<=k<M} 2k c[k] x^(2k-1).
 template <int M, class T, int N>
 HYPLORA_INLINE T even_series_deriv_head(const double (&c)[N], T x) {
   static_assert(M >= 2 && M <= N, "even_series_deriv_head: 2 <= M <= N");
@@ -83,6 +70,15 @@ HYPLORA_INLINE T even_series_deriv_head(const double (&c)[N], T x) {
   T s = T(2 * (M - 1) * c[M - 1]);
   for (int k = M - 2; k >= 1; --k) s = s * x2 + T(2 * k * c[k]);
   return s * x;
+}
+/// The whole series sum_k c[k] x^(2k), and its derivative.
+template <class T, int N>
+HYPLORA_INLINE T even_series(const double (&c)[N], T x2) {
+  return even_series_head<N>(c, x2);
+}
+template <class T, int N>
+HYPLORA_INLINE T even_series_deriv(const double (&c)[N], T x) {
+  return even_series_deriv_head<N>(c, x);
 }
 
 template <class T>
