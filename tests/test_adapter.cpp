@@ -848,3 +848,67 @@ TEST_CASE("settings that would divide by a subnormal or carry infinities are rej
   p[std::size_t(af.layout().scale)] = 1e-40f;  // subnormal (printed 9.99995e-41): 1/s overflows
   CHECK_THROWS_WITH(af.params_from_host(p), Catch::Contains("norm scale") && Catch::Contains("e-41"));
 }
+
+TEST_CASE("paper option: the lower map stays finite where |y|^2 overflows (audit of 2026-11-29)", "[adapter][paper]") {
+  // theta = sqrt((n^2 + 1/K)/K) was inf beyond n ~1.8e19 in float (1.3e154 in double): an infinite
+  // branch output and a NaN dX. Compared with long double on the same input.
+  const double K = std::log1p(std::exp(1.0)) + 1e-6;
+  const MapSettings<float> sf;
+  const MapSettings<long double> sl;
+  for (double n : {1e10, 1e18, 1e19, 1e20, 1e30, 1e37}) {
+    const auto f = PaperHypLora::lower(float(n), float(K), sf);
+    const auto l = PaperHypLora::lower((long double)(float(n)), (long double)(float(K)), sl);
+    INFO("|y| = " << n);
+    const double tol = 16 * std::numeric_limits<float>::epsilon();
+    CHECK(std::abs(double(f.f) - double(l.f)) <= tol * std::abs(double(l.f)));
+    CHECK(std::abs(double(f.ndf) - double(l.ndf)) <= tol * std::abs(double(l.ndf)));
+    CHECK(std::abs(double(f.df_dK) - double(l.df_dK)) <= tol * std::abs(double(l.df_dK)));
+  }
+  const auto d = PaperHypLora::lower(1e200, K, MapSettings<double>{});
+  CHECK((std::isfinite(d.f) && std::isfinite(d.ndf) && std::isfinite(d.df_dK) && d.f > 0.0));
+}
+
+TEST_CASE("float rank-space backward agrees with double where |B A u| is huge (audit of 2026-11-29)", "[adapter][range]") {
+  // The lower map's stored m h'(m)/q2 underflowed float once |B A u| > ~1e13 and, multiplied back by
+  // q2, gave dX, dA and dB 2-40 times too large (|y| 1e14-1e18; beyond ~1e19 q2 overflows and the
+  // explicit path takes over). Now m h'(m) is stored. Every gradient against double on the same input.
+  auto run = [](auto variant, auto zero, double b, std::vector<double>& grads) {
+    using V = decltype(variant);
+    using T = decltype(zero);
+    AdapterConfig c;
+    c.d_in = 4; c.d_out = 3; c.rank = 2; c.alpha = 2; c.seed = 1;
+    c.scale = ScaleMode::fixed; c.scale_init = 1.0;
+    Adapter<V, T, backend::Cpu> ad(c);
+    auto p = ad.params_to_host();
+    for (index_t i = 0; i < ad.layout().A_size; ++i) p[std::size_t(ad.layout().A + i)] = T(1);
+    for (index_t i = 0; i < ad.layout().B_size; ++i) p[std::size_t(ad.layout().B + i)] = T(b);
+    ad.params_from_host(p);
+    std::vector<T> X{T(1), T(0.5), T(-0.25), T(1)}, Y(3, T(0)), G{T(1), T(-0.5), T(0.75)}, dX(4, T(0));
+    ad.forward_branch(X.data(), Y.data(), 1, false);
+    ad.backward_branch(X.data(), G.data(), dX.data(), 1);
+    const auto g = ad.grads_to_host();
+    grads.assign(dX.begin(), dX.end());
+    grads.insert(grads.end(), g.begin(), g.end());
+  };
+  auto check = [&](auto variant) {
+    for (double b : {1.0, 1e12, 1e14, 1e16, 1e18}) {
+      std::vector<double> gf, gd;
+      run(variant, 0.f, b, gf);
+      run(variant, 0.0, b, gd);
+      INFO(decltype(variant)::name << ", B = " << b);
+      REQUIRE(gf.size() == gd.size());
+      for (std::size_t i = 0; i < gd.size(); ++i) {
+        INFO("gradient entry " << i << ": float " << gf[i] << ", double " << gd[i]);
+        // B's entries are within 1e-6 relative of each other's gradients (rank 2, 3 outputs): a few
+        // hundred float ulp of the largest entry cover the roundings of m ~ 1e18
+        double scale = 0;
+        for (double v : gd) scale = std::max(scale, std::abs(v));
+        CHECK(std::abs(gf[i] - gd[i]) <= 1e-4 * std::max(std::abs(gd[i]), 1e-3 * scale));
+      }
+    }
+  };
+  // (HypLoRA on the ball is not compared: beyond the ball its lower map saturates at artanh of the
+  // type's max_map_radius, 1 - 4 eps, which is 7.6 in float and 17.9 in double)
+  check(HypLoraLorentz{});
+  check(PaperHypLora{});
+}

@@ -621,3 +621,62 @@ TEST_CASE("embedding norm is binned by log-spaced frequency", "[analysis][norm]"
   emb[0] = std::nanf("");
   CHECK_THROWS_WITH(norm_by_frequency(emb.data(), 8, 2, counts, 3), Catch::Contains("row 0 is not finite"));
 }
+
+TEST_CASE("norm-frequency bins: each token lies within the edges reported for its bin (audit of 2026-11-29)",
+          "[analysis][norm]") {
+  // The bin index came from a formula of its own that rounded differently from the edges: count 4 of
+  // {1, 4, 1024} in 5 bins went to the bin reported as [1, 4); the outer edges missed the smallest
+  // and largest counts by an ulp. Exact reference: c is in bin b iff cmin^(B-b) cmax^b <= c^B.
+  std::vector<float> emb(3 * 1, 1.f);
+  const auto nf = norm_by_frequency(emb.data(), 3, 1, std::vector<std::uint64_t>{1, 4, 1024}, 5);
+  CHECK(nf.bins[0].tokens == 1);
+  CHECK(nf.bins[1].tokens == 1);
+  CHECK(nf.bins[1].count_lo == 4.0);
+  CHECK(nf.bins[4].tokens == 1);
+  CHECK(nf.bins[4].count_hi == 1024.0);
+  // many count sets: every token within its bin's reported edges, and in the exactly computed bin
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  for (int trial = 0; trial < 200; ++trial) {
+    const index_t vocab = 40, n_bins = 1 + index_t(trial % 9);
+    const std::uint64_t top = std::uint64_t(1) << (2 * n_bins);  // edges at powers of 4: integer edges
+    std::vector<std::uint64_t> counts(static_cast<std::size_t>(vocab));
+    for (auto& c : counts)  // log-uniform in [1, top], powers of 4 (the edges) included
+      c = trial % 2 ? std::uint64_t(1) << (2 * std::uint64_t(unit(rng) * double(n_bins)))
+                    : std::clamp<std::uint64_t>(std::uint64_t(std::llround(std::exp(unit(rng) * std::log(double(top))))), 1, top);
+    counts[0] = 1;
+    counts[1] = top;
+    std::vector<float> e(std::size_t(vocab), 1.f);
+    const auto r = norm_by_frequency(e.data(), vocab, 1, counts, n_bins);
+    index_t total = 0;
+    for (const auto& b : r.bins) total += b.tokens;
+    CHECK(total == vocab);
+    const long double cmin = 1.0L, cmax = (long double)(counts[1]);
+    std::vector<index_t> exact(std::size_t(n_bins), 0);
+    for (auto c : counts) {
+      index_t b = 0;
+      for (index_t k = 1; k < n_bins; ++k)  // c^B >= cmin^(B-k) cmax^k, in logs of exact powers of 4
+        if ((long double)(n_bins) * std::log2((long double)c) >= (long double)(k) * std::log2(cmax / cmin)) b = k;
+      ++exact[std::size_t(b)];
+    }
+    for (index_t b = 0; b < n_bins; ++b) {
+      INFO("trial " << trial << ", bin " << b);
+      CHECK(r.bins[std::size_t(b)].tokens == exact[std::size_t(b)]);
+    }
+  }
+}
+
+TEST_CASE("analysis: distances beyond half the maximum and unrepresentable power laws are errors (audit of 2026-11-29)",
+          "[analysis][errors]") {
+  auto d = cycle_metric(4);
+  std::vector<float> big(d.size());
+  for (std::size_t i = 0; i < d.size(); ++i) big[i] = float(d[i]) * 1e38f;  // diameter 2e38 < FLT_MAX
+  CHECK_THROWS_WITH(gromov_delta(big, 4), Catch::Contains("beyond half the scalar type's maximum"));
+  std::vector<float> ok(d.size());
+  for (std::size_t i = 0; i < d.size(); ++i) ok[i] = float(d[i]) * 1e37f;
+  CHECK(std::isfinite(gromov_delta(ok, 4).delta));
+  // zeta(alpha, x_min) underflows double at x_min ~1e17: a KS of 0 (NaN dropped) made it the winner
+  std::vector<std::uint64_t> far(30);
+  for (std::size_t i = 0; i < far.size(); ++i) far[i] = std::uint64_t(1e17) + i * std::uint64_t(1e13);  // alpha at its bound 20
+  CHECK_THROWS_WITH(fit_discrete_power_law(far), Catch::Contains("not representable in double"));
+}

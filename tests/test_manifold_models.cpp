@@ -711,3 +711,52 @@ TEST_CASE("Lorentz float: logmap0 and dist0 of a point far beyond float's range 
   CHECK(close(hxf[1], hxd[1]));
   CHECK(hxf[0] == 0.0f);  // x_0 is not read
 }
+
+TEMPLATE_TEST_CASE("poincare: expmap of long steps from inside the ball stays in it", "[manifold][poincare][numerics]",
+                   float, double) {
+  // Where tanh(t) rounds to 1 the step ends on the boundary and the Mobius sum rounded past it:
+  // 9.5% of such float end points (7.7% in double) failed the library's own check_point (audit of
+  // 2026-11-29). The end point is now capped at max_map_radius, as expmap0's.
+  using T = TestType;
+  const PoincareBall<T> B;
+  Rng rng(7);
+  int outside = 0;
+  for (int trial = 0; trial < 4000; ++trial) {
+    const double r = std::min(0.95, 0.3 * std::abs(double(rng.template normal<T>()))), a = double(rng.template normal<T>());
+    const double len = 5.0 + 40.0 * std::abs(double(rng.template normal<T>())), b = double(rng.template normal<T>());
+    std::vector<T> x{T(r * std::cos(a)), T(r * std::sin(a))}, v{T(len * std::cos(b)), T(len * std::sin(b))}, y(2);
+    B.expmap(x.data(), v.data(), y.data(), 2);
+    if (!B.is_point(y.data(), 2)) ++outside;
+  }
+  CHECK(outside == 0);
+}
+
+TEMPLATE_TEST_CASE("poincare: transp and gyration at a small K, and expmap0 where |v|/sqrt K overflows",
+                   "[manifold][poincare][numerics]", float, double) {
+  // c^2 <y,v> overflowed before its product with |x|^2 = 0 (inf * 0: a NaN transport from the origin);
+  // t = |v|/sqrt K overflowed to inf and tanh(t)/t, sinh(t)/t gave inf * 0 (audit of 2026-11-29)
+  using T = TestType;
+  const T big = std::numeric_limits<T>::max() * T(1e-8);  // 3.4e30 in float: c^2 <y,v> = 1.7e39
+  const PoincareBall<T, RuntimeCurvature<T>> B{RuntimeCurvature<T>(T(1e-6))};
+  std::vector<T> o{T(0), T(0)}, y{T(5e-4), T(0)}, v{big, big}, out(2), gy(2);
+  B.transp(o.data(), y.data(), v.data(), out.data(), 2);
+  CHECK(all_finite(out));
+  // from the origin: P_{0->y} v = (lambda_0 / lambda_y) v = (1 - c|y|^2) v (gyr[y, 0] = I)
+  const T ratio = T(1) - T(1e6) * T(2.5e-7);
+  for (int i = 0; i < 2; ++i) CHECK(std::abs(out[i] - ratio * v[i]) <= T(8) * std::numeric_limits<T>::epsilon() * big);
+  B.gyration(y.data(), o.data(), v.data(), gy.data(), 2);  // gyr[y, 0] = I
+  for (int i = 0; i < 2; ++i) CHECK(std::abs(gy[i] - v[i]) <= T(8) * std::numeric_limits<T>::epsilon() * big);
+  // expmap0 with |v| / sqrt K beyond T's maximum: the capped radius, and the saturated hyperboloid point
+  const T huge = std::numeric_limits<T>::max() * T(1e-2);
+  std::vector<T> w{huge, T(0)}, p(2);
+  B.expmap0(w.data(), p.data(), 2);
+  CHECK(all_finite(p));
+  // (the norm of a vector near T's maximum is rescaled: a few ulp)
+  CHECK(std::abs(p[0] - B.max_map_radius() * std::sqrt(T(1e-6))) <= T(16) * std::numeric_limits<T>::epsilon() * p[0]);
+  const Lorentz<T, RuntimeCurvature<T>> L{RuntimeCurvature<T>(T(1e-6))};
+  std::vector<T> wl{T(0), huge, T(0)}, xl(3);
+  L.expmap0(wl.data(), xl.data(), 3);
+  CHECK(all_finite(xl));
+  CHECK(L.is_point(xl.data(), 3));
+  CHECK(xl[1] > T(0));
+}

@@ -254,3 +254,84 @@ TEST_CASE("vjp: Lorentz logmap0 in float far from the origin agrees with double"
     }
   }
 }
+
+TEST_CASE("vjp: float VJPs far out and in the saturated regions agree with double (audit of 2026-11-29)",
+          "[manifold][vjp][float]") {
+  // Each case failed before: a product such as den^2, r^2 or f'(t)/t left float's range although the
+  // gradient itself is of ordinary size (NaN dK, a dropped radial term, a gradient of 2.8e7 for 0).
+  const double tol = 64 * std::numeric_limits<float>::epsilon();
+  auto close = [&](const std::vector<float>& a, const std::vector<double>& b) {
+    double scale = 0;
+    for (double v : b) scale = std::max(scale, std::abs(v));
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (!(std::abs(double(a[i]) - b[i]) <= tol * scale)) return false;
+    return true;
+  };
+  auto close1 = [&](double a, double b) { return std::abs(a - b) <= tol * std::abs(b); };
+  SECTION("lorentz_to_poincare_vjp 45-60 sqrt K from the origin") {
+    for (double K : {0.5, 1.0, 4.0})
+      for (double xs : {1e18, 2e19, 1e25}) {
+        std::vector<float> xf{0.f, float(xs), float(-0.5 * xs)}, gf{0.7f, -0.3f}, gxf(3, 0.f);
+        Lorentz<float, RuntimeCurvature<float>>(RuntimeCurvature<float>(float(K))).projx(xf.data(), xf.data(), 3);
+        std::vector<double> xd(xf.begin(), xf.end()), gd{0.7, -0.3}, gxd(3, 0.0);
+        const float dKf = lorentz_to_poincare_vjp(float(K), xf.data(), gf.data(), gxf.data(), 2);
+        const double dKd = lorentz_to_poincare_vjp(K, xd.data(), gd.data(), gxd.data(), 2);
+        INFO("K = " << K << ", |x_s| = " << xs);
+        CHECK(std::isfinite(dKf));
+        CHECK(close1(dKf, dKd));
+        CHECK(close(gxf, gxd));
+      }
+    // double at 1e200 (distance 461): den^2 overflowed double; long double is the reference
+    std::vector<double> xd{0.0, 1e200, 0.0}, gd{1.0, 0.0}, gxd(3, 0.0);
+    Lorentz<double>().projx(xd.data(), xd.data(), 3);
+    std::vector<long double> xl(xd.begin(), xd.end()), gl{1.0L, 0.0L}, gxl(3, 0.0L);
+    const double dKd = lorentz_to_poincare_vjp(1.0, xd.data(), gd.data(), gxd.data(), 2);
+    const long double dKl = lorentz_to_poincare_vjp(1.0L, xl.data(), gl.data(), gxl.data(), 2);
+    CHECK(std::abs(dKd - double(dKl)) <= 8 * std::numeric_limits<double>::epsilon() * std::abs(double(dKl)));
+    CHECK(std::abs(gxd[0] - double(gxl[0])) <= 8 * std::numeric_limits<double>::epsilon() * std::abs(double(gxl[0])));
+  }
+  SECTION("Lorentz expmap0_vjp where the map is saturated, also where |v|/sqrt K overflows float") {
+    // float saturates at t = 80: x = sqrt K (cosh 80, sinh(80) vhat), so (in double, analytically)
+    // gv = sinh(80) sqrt K / |v| (g_s - (vhat.g_s) vhat), dL/dK = (sinh(80) vhat.g_s + cosh(80) g_0) / (2 sqrt K)
+    const double sh = std::sinh(80.0), ch = std::cosh(80.0);
+    for (double K : {1e-6, 1.0})
+      for (double nv : {1e20, 1e27, 1e30, 4e35}) {
+        const Lorentz<float, RuntimeCurvature<float>> mf{RuntimeCurvature<float>(float(K))};
+        std::vector<float> vf{0.f, float(0.6 * nv), float(-0.8 * nv)}, gf{0.4f, 1.f, 0.5f}, gvf(3, 0.f), xf(3);
+        const float dKf = mf.expmap0_vjp(vf.data(), gf.data(), gvf.data(), 3);
+        mf.expmap0(vf.data(), xf.data(), 3);
+        const double sK = std::sqrt(double(float(K))), vn = std::hypot(double(vf[1]), double(vf[2]));
+        const double u1 = double(vf[1]) / vn, u2 = double(vf[2]) / vn, ug = u1 * 1.0 + u2 * 0.5;
+        const std::vector<double> gvd{0.0, sh * sK / vn * (1.0 - ug * u1), sh * sK / vn * (0.5 - ug * u2)};
+        const double dKd = (sh * ug + ch * 0.4) / (2 * sK);
+        INFO("K = " << K << ", |v| = " << nv);
+        CHECK(vec::all_finite(xf.data(), 3));
+        CHECK(std::abs(double(xf[1]) - sh * sK * u1) <= tol * sh * sK);
+        CHECK(close1(dKf, dKd));
+        CHECK(close(gvf, gvd));
+        CHECK(gvf[0] == 0.f);  // v_0 is not used
+      }
+  }
+  SECTION("Poincare expmap0_vjp (capped) and projx_vjp beyond |v| = 1.8e19") {
+    const PoincareBall<float> bf;
+    const PoincareBall<double> bd;
+    for (double nv : {1e19, 2.8e19, 1e30}) {
+      std::vector<float> vf{float(nv / std::sqrt(2.0)), float(nv / std::sqrt(2.0))}, gf{1.f, 0.f}, gvf(2, 0.f), gxf(2, 0.f);
+      std::vector<double> vd(vf.begin(), vf.end()), gd{1.0, 0.0}, gvd(2, 0.0), gxd(2, 0.0);
+      const float dKf = bf.expmap0_vjp(vf.data(), gf.data(), gvf.data(), 2);
+      const double dKd = bd.expmap0_vjp(vd.data(), gd.data(), gvd.data(), 2);
+      const float pKf = bf.projx_vjp(vf.data(), gf.data(), gxf.data(), 2);
+      // projx's radius (1 - ball_eps) sqrt K differs between the types: the float map, in double
+      const double R = 1.0 - double(Constants<float>::ball_eps()), vn = std::hypot(vd[0], vd[1]);
+      const double ug = vd[0] / vn;  // vhat.g with g = e1
+      gxd = {R / vn * (1.0 - ug * vd[0] / vn), R / vn * (0.0 - ug * vd[1] / vn)};
+      const double pKd = ug * R / 2.0;
+      INFO("|v| = " << nv);
+      CHECK(close1(dKf, dKd));
+      CHECK(close(gvf, gvd));
+      CHECK(close1(pKf, pKd));
+      CHECK(close(gxf, gxd));
+      CHECK(gvf[1] < 0.f);  // the radial term: g - (vhat.g) vhat = (1/2, -1/2)
+    }
+  }
+}

@@ -220,12 +220,15 @@ TEST_CASE("optimisers refuse bad points and settings before changing anything", 
     CHECK((x[0] == 0.72f && x[1] == 0.72f));
   }
   SECTION("a step that makes a point non-finite says so at once") {
-    // lr 1 and a constant gradient on the hyperboloid: x_0 1.5, 6.4, 3822, 3.9e307, then NaN; the
-    // step that produced the NaN returned normally and only the next one threw
+    // SGD, lr 1 and a constant gradient on the hyperboloid: x_0 1.5, 6.4, 3822, 3.9e307, then NaN;
+    // the step that produced the NaN returned normally and only the next one threw. Adam's steps
+    // have length lr: one of 1e4 from a point 12 sqrt K out overflows (cosh(700) x_0). (Adam's
+    // second moment had cancelled to 0 far out, which made its lr 100 steps diverge too.)
     for (int which = 0; which < 2; ++which) {
       RiemannianSGD<decltype(L)> sgd(L, 2, 3, {1.0});
-      RiemannianAdam<decltype(L)> adam(L, 2, 3, {100.0});
+      RiemannianAdam<decltype(L)> adam(L, 2, 3, {1e4});
       std::vector<T> x{1.0, 0.0, 0.0, 1.0, 0.0, 0.0}, gc{0.0, 0.0, 0.0, 0.0, 1.0, 0.0};
+      if (which == 1) x = {1.0, 0.0, 0.0, std::cosh(12.0), std::sinh(12.0), 0.0};
       bool threw = false;
       for (int k = 0; k < 20 && !threw; ++k) {
         try {
@@ -321,5 +324,67 @@ TEST_CASE("optimiser state saved and loaded continues the run exactly; a mismatc
     RiemannianAdam<decltype(L)> radam(L, count, d + 1);
     CHECK_THROWS_WITH(radam.load_state(radam.first_moment(), std::vector<T>(count + 1, 0.0), 0),
                       Catch::Contains("second moment has 4 values, the optimiser 3"));
+  }
+}
+
+TEST_CASE("optimiser settings must keep their meaning in the scalar type (audit of 2026-11-29)", "[optim][errors]") {
+  // checked in double and used in float: eps 1e-50 became 0 (a NaN parameter at a zero gradient),
+  // beta2 = 1 - 1e-9 became 1, lr 1e39 inf and 1e-50 0
+  auto adamw = [](AdamWConfig c) { AdamW<float> opt(4, c); };
+  AdamWConfig c;
+  c.eps = 1e-50;
+  CHECK_THROWS_WITH(adamw(c), Catch::Contains("AdamW: eps = 1e-50 rounds to 0"));
+  c = {};
+  c.beta2 = 1 - 1e-9;
+  CHECK_THROWS_WITH(adamw(c), Catch::Contains("beta2 = 0.999999999 rounds to 1"));
+  c = {};
+  c.lr = 1e39;
+  CHECK_THROWS_WITH(adamw(c), Catch::Contains("lr = 1e+39 overflows"));
+  c = {};
+  c.lr = 1e-50;
+  CHECK_THROWS_WITH(adamw(c), Catch::Contains("lr = 1e-50 rounds to 0"));
+  c = {};
+  c.lr = 0.0;  // lr 0 is a setting, not a rounding
+  CHECK_NOTHROW(adamw(c));
+  CHECK_NOTHROW(AdamW<double>(4, AdamWConfig{1e-3, 0.9, 1 - 1e-9, 1e-50, 0.0}));  // all fine in double
+  AdamW<float> ok(4);
+  CHECK_THROWS_WITH(ok.set_lr(1e39), Catch::Contains("overflows"));
+  CHECK_NOTHROW(ok.set_lr(1e-50));  // a schedule may go towards 0
+  using L = Lorentz<float, RuntimeCurvature<float>>;
+  const L M{RuntimeCurvature<float>(1.f)};
+  CHECK_THROWS_WITH((RiemannianAdam<L>(M, 1, 3, {1e-3, 0.9, 0.999, 1e-50})),
+                    Catch::Contains("RiemannianAdam: eps = 1e-50 rounds to 0"));
+  CHECK_THROWS_WITH((RiemannianSGD<L>(M, 1, 3, {1e-3, 1 - 1e-9})), Catch::Contains("RiemannianSGD: momentum"));
+}
+
+TEST_CASE("Riemannian Adam on the hyperboloid in float: the second moment far from the origin", "[optim][riemannian]") {
+  // <r,r>_L = -r_0^2 + |r_s|^2 cancels by x_0^2/K: at 10 sqrt K out float gave v = 0 where the
+  // value is 194, so the first step was 4e4 times too long (audit of 2026-11-29). The first Adam
+  // step has Riemannian length lr (m_hat = r, v_hat = <r,r>).
+  for (double K : {0.01, 1.0}) {
+    for (double t : {2.0, 8.0, 10.0}) {
+      auto first_step = [&](auto zero) {
+        using T = decltype(zero);
+        using M = Lorentz<T, RuntimeCurvature<T>>;
+        const M L{RuntimeCurvature<T>(T(K))};
+        std::vector<T> v{T(0), T(0.6 * t * std::sqrt(K)), T(0.8 * t * std::sqrt(K)), T(0)}, x(4);
+        L.expmap0(v.data(), x.data(), 4);
+        const std::vector<T> g{T(0.3), T(-0.7), T(0.2), T(0.9)};
+        RiemannianAdam<M> opt(L, 1, 4, {1e-3 * std::sqrt(K), 0.9, 0.999, 1e-8});
+        std::vector<T> y = x;
+        opt.step(y.data(), g.data());
+        std::vector<double> xd(x.begin(), x.end()), yd(y.begin(), y.end());
+        const Lorentz<double, RuntimeCurvature<double>> Ld{RuntimeCurvature<double>(K)};
+        Ld.projx(xd.data(), xd.data(), 4);
+        Ld.projx(yd.data(), yd.data(), 4);
+        return std::pair<double, double>{double(opt.second_moment()[0]), Ld.dist(xd.data(), yd.data(), 4)};
+      };
+      const auto [vf, stepf] = first_step(0.f);
+      const auto [vd, stepd] = first_step(0.0);
+      INFO("K = " << K << ", distance " << t << " sqrt K");
+      CHECK(std::abs(vf - vd) <= 1e-3 * vd);
+      CHECK(std::abs(stepd - 1e-3 * std::sqrt(K)) <= 1e-6 * std::sqrt(K));
+      CHECK(std::abs(stepf - 1e-3 * std::sqrt(K)) <= 0.02e-3 * std::sqrt(K));  // float's expmap at x_0 ~ 1e4
+    }
   }
 }

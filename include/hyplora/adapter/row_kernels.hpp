@@ -181,10 +181,10 @@ struct LowerVjpRows {
 // so HypLoRA costs LoRA's GEMMs plus one pass over X for the norms (and one more in backward).
 
 /// The factors of all rows are stored as three arrays of n at p, p + n, p + 2n: f, the radial
-/// coefficient the backward multiplies by (RankFactorRows: f'(n)/n for the lift, (h'(m)/m) a^2 for
-/// the lower map; 0 where the norm is at or below min_norm and the radial VJP term vanishes) and
+/// coefficient the backward multiplies by (RankFactorRows: f'(n)/n for the lift, m h'(m) for the
+/// lower map; 0 where the norm is at or below min_norm and the radial VJP term vanishes) and
 /// df/dK. Consecutive rows are contiguous (no strided stores in the factor pass), and the divisions
-/// are done there, vectorised, not in the backward's row loop.
+/// but one (RankVjpRows) are done there, vectorised, not in the backward's row loop.
 template <class T>
 HYPLORA_INLINE void store_factor(T* p, index_t i, index_t n, const RadialFactor<T>& r, T radial) {
   p[i] = r.f;
@@ -212,11 +212,12 @@ HYPLORA_INLINE RowFactor<T> load_factor(const T* p, index_t i, index_t n) {
 /// Pass 2 for row i: n = |x|/s (row_n holds |x|^2 on entry and n on return), factors (3 per map,
 /// SoA over nrows rows) and the row scale of W = scale h(m) z = row_w Za (row_w = scale h f/s).
 /// The radial coefficients stored for the backward (RankVjpRows):
-///   lift   f'(n)/n       = (n f'(n)) / n^2
-///   lower  (h'(m)/m) a^2 = (m h'(m)) / q2      (a = f/s, m = a sqrt(q2))
-/// The second is h'(m)/m times the a^2 by which the backward multiplies it, formed from m h'(m)
-/// (~ -log(2m)/m): h'(m)/m alone (~ log(m)/m^3) leaves float's range once m > ~1e13, i.e. once
-/// |x|/(s sqrtK) > ~35, and took the radial term of dz with it.
+///   lift   f'(n)/n = (n f'(n)) / n^2
+///   lower  m h'(m)                              (a = f/s, m = a sqrt(q2))
+/// The backward needs m h'(m) zq and c a^2 = (m h'(m) / q2) a zq (RankVjpRows), each of its own size.
+/// h'(m)/m alone (~ log(m)/m^3) leaves float's range once m > ~1e13 (|x|/(s sqrtK) > ~35),
+/// and so did (m h'(m))/q2 once m > ~1e13 through B (|B A u| ~1e14 in float): multiplied back by q2
+/// it gave m h'(m) zq 2-40 times too large (dX, dA, dB wrong; audit of 2026-11-29).
 template <class V, class T>
 struct RankFactorRows {
   T* row_n; const T* row_q2; T* lift_factor; T* lower_factor; T* row_w;
@@ -236,7 +237,7 @@ struct RankFactorRows {
     if (store) {
       row_n[i] = n;
       store_factor(lift_factor, i, nrows, li, n > tiny ? (li.ndf / n) / n : T(0));
-      store_factor(lower_factor, i, nrows, lo, m > tiny ? lo.ndf / q2 : T(0));
+      store_factor(lower_factor, i, nrows, lo, m > tiny ? lo.ndf : T(0));
       row_w[i] = w;
     }
     return w;
@@ -279,9 +280,9 @@ HYPLORA_INLINE void combine_rank_row(const T* q, const T* za, const T* pa, T ca2
 ///               c2 = (f'(n)/n) (v.du)
 ///               => dZs = (f/s) dz (dA += dZs^T X, dX += dZs A),  dX += (c2/s^2) x  (row_e = c2/s^2)
 ///   row_K = h_K yg + f_K (v.du);   row_s = -(1/s) (f v.du + c2 n^2)   (d/ds of v = x/s)
-/// c enters only as c a = w (Za_i.q) and c a^2, with w = (h'(m)/m) a^2 as stored by the forward
-/// (RankFactorRows: in range where h'(m)/m is not). One dot of length r per row; the rest are
-/// per-row scalars (no division) and one loop without a reduction.
+/// c enters only as c a q2 = m h'(m) (Za_i.q) and c a^2 = (m h'(m) / q2) a (Za_i.q), with m h'(m) as
+/// stored by the forward (RankFactorRows: in range where h'(m)/m is not). One dot of length r per
+/// row; the rest are per-row scalars (one division, by q2) and one loop without a reduction.
 /// R: the rank at compile time, or 0 (as RankScaleRows).
 template <class V, class T, index_t R = 0>
 struct RankVjpRows {
@@ -301,7 +302,7 @@ struct RankVjpRows {
   /// before its sums, so that their latency overlaps the sums').
   struct Inputs {
     T n, q2;
-    RowFactor<T> lo, li;  // lo.radial = (h'(m)/m) a^2,  li.radial = f'(n)/n
+    RowFactor<T> lo, li;  // lo.radial = m h'(m),  li.radial = f'(n)/n
   };
   HYPLORA_HOST_DEVICE Inputs inputs(index_t i) const {
     return {row_n[i], row_q2[i], load_factor(lower_factor, i, nrows), load_factor(lift_factor, i, nrows)};
@@ -316,8 +317,11 @@ struct RankVjpRows {
     const RowFactor<T>& li = in.li;
     const T a = li.f * inv_s;
     const T yg = a * zq;
-    const T ca = lo.radial * zq;  // c a;  c a^2 and h a below
-    const T vdu = inv_s * (lo.f * zq + ca * in.q2);
+    // lo.radial = m h'(m): (h + m h') zq and c a^2 = (m h'(m) / q2) a zq (0 where m <= min_norm)
+    const T vdu = inv_s * zq * (lo.f + lo.radial);
+    // (zq / q2 first: m h'(m) / q2 alone is below float's normal range once m > ~1e13, while
+    // zq / q2 ~ 1/|B| and the product are not)
+    const T ca2 = in.q2 > T(0) ? lo.radial * (zq / in.q2) * a : T(0);
     const T c2 = li.radial * vdu;
     const T e = c2 * inv_s * inv_s;
     if (store) {
@@ -325,7 +329,7 @@ struct RankVjpRows {
       row_K[i] = lo.df_dK * yg + li.df_dK * vdu;
       row_s[i] = -inv_s * (li.f * vdu + c2 * in.n * in.n);
     }
-    return {ca * a, lo.f * a, e};
+    return {ca2, lo.f * a, e};
   }
 };
 

@@ -165,7 +165,10 @@ struct PaperHypLora {
   template <class T>
   HYPLORA_INLINE static RadialFactor<T> lower(T n, T K, const MapSettings<T>& s) {
     const T sqrtK = std::sqrt(K);
-    const T theta = std::sqrt((n * n + T(1) / K) / K);
+    // n^2 overflows T beyond |y| ~1.8e19 in float (the branch was inf, dX NaN): theta = n/sqrt K there
+    // (1/(K n^2) is below T's rounding), and theta^2 - 1 = theta^2
+    const T n2 = n * n;
+    const T theta = math::is_finite(n2) ? std::sqrt((n2 + T(1) / K) / K) : n / sqrtK;
     T ach, dach;  // a(theta) and da/dtheta
     if (theta < T(series_below)) {
       const T e = theta - T(1);
@@ -173,13 +176,17 @@ struct PaperHypLora {
       ach = std::sqrt(T(2) * (clamped ? s.theta_eps : e));
       dach = clamped ? T(0) : T(1) / ach;
     } else {
-      const T root = std::sqrt((theta - T(1)) * (theta + T(1)));
-      ach = std::log(theta + root);
+      const T t2m1 = (theta - T(1)) * (theta + T(1));
+      const bool far = !math::is_finite(t2m1);  // arcosh(theta) = log(2 theta) to T's precision
+      const T root = far ? theta : std::sqrt(t2m1);
+      ach = far ? std::log(theta) + T(0.693147180559945309417232) : std::log(theta + root);
       dach = T(1) / root;
     }
     const T rho = sqrtK * ach;
-    const T drho_dn = sqrtK * dach * n / (K * theta);  // dtheta/dn = n / (K theta)
-    const T drho_dK = ach / (T(2) * sqrtK) + sqrtK * dach * (-(n * n / (K * K) + T(2) / (K * K * K)) / (T(2) * theta));
+    const T drho_dn = (sqrtK / K) * (n / theta) * dach;  // dtheta/dn = n / (K theta); K theta may overflow
+    // dtheta/dK = -(n^2/K^2 + 2/K^3) / (2 theta), the n^2 term as (n/K) (n/(K theta))
+    const T dtheta_dK = -((n / K) * (n / (K * theta)) + T(2) / (K * K * K * theta)) / T(2);
+    const T drho_dK = ach / (T(2) * sqrtK) + sqrtK * dach * dtheta_dK;
     const T c = T(norm_clamp);
     const bool above = n > c;
     const T nn = above ? n : c;

@@ -63,7 +63,8 @@ std::string fmt(T v) {
 
 /// Checks a rows x cols distance matrix (row-major) and returns its diameter. Throws
 /// std::invalid_argument naming `what` and the problem: not square, fewer than 4 points, NaN or
-/// Inf, negative entries, non-zero diagonal or asymmetry beyond the tolerance.
+/// Inf, negative entries, a distance beyond half of T's maximum, non-zero diagonal or asymmetry
+/// beyond the tolerance.
 template <class T>
 T validate_distance_matrix(const T* d, index_t rows, index_t cols, const DeltaOptions& opt = {},
                            const std::string& what = "distance matrix") {
@@ -88,6 +89,12 @@ T validate_distance_matrix(const T* d, index_t rows, index_t cols, const DeltaOp
                                     ") = " + detail::fmt(v) + " is negative");
       diam = std::max(diam, v);
     }
+  // A Gromov product adds two distances: beyond max/2 the sum overflows T and delta came out as inf
+  // from a finite matrix (audit of 2026-11-29)
+  if (diam > std::numeric_limits<T>::max() / T(2))
+    throw std::invalid_argument(what + " has a distance of " + detail::fmt(diam) +
+                                ", beyond half the scalar type's maximum: the Gromov products would overflow "
+                                "(rescale the distances)");
   const T tol = opt.symmetry_tolerance >= 0 ? T(opt.symmetry_tolerance)
                                             : T(64) * std::numeric_limits<T>::epsilon() * diam;
   for (index_t i = 0; i < n; ++i) {

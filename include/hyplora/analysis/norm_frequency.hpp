@@ -89,10 +89,24 @@ NormFrequency norm_by_frequency(const T* embeddings, index_t vocab, index_t dim,
   for (auto c : counts)
     if (c > 0) cmin = cmin == 0 ? c : std::min(cmin, c), cmax = std::max(cmax, c);
   const double llo = cmin > 0 ? std::log(double(cmin)) : 0.0, lhi = cmax > 0 ? std::log(double(cmax)) : 0.0;
+  // The edges are computed once and a token goes to the bin whose reported edges hold its count.
+  // Before, the bin came from its own formula, which rounded differently: count 4 of {1, 4, 1024}
+  // in 5 bins went to the bin reported as [1, 4), and the first and last edges missed the smallest
+  // and largest counts by an ulp (audit of 2026-11-29). The outer edges are those counts; an inner
+  // edge within rounding of an integer is that integer (exp(log 1024 / 5) = 4 up to rounding).
+  std::vector<double> edges(std::size_t(n_bins) + 1);
+  for (index_t b = 0; b <= n_bins; ++b) {
+    double e = std::exp(llo + (lhi - llo) * double(b) / double(n_bins));
+    const double r = std::round(e);
+    if (std::abs(e - r) <= 1e-12 * e) e = r;
+    edges[std::size_t(b)] = e;
+  }
+  edges.front() = double(cmin);
+  edges.back() = double(cmax);
   out.bins.resize(std::size_t(n_bins));
   for (index_t b = 0; b < n_bins; ++b) {
-    out.bins[std::size_t(b)].count_lo = std::exp(llo + (lhi - llo) * double(b) / double(n_bins));
-    out.bins[std::size_t(b)].count_hi = std::exp(llo + (lhi - llo) * double(b + 1) / double(n_bins));
+    out.bins[std::size_t(b)].count_lo = edges[std::size_t(b)];
+    out.bins[std::size_t(b)].count_hi = edges[std::size_t(b) + 1];
   }
   std::vector<double> sum(std::size_t(n_bins), 0), sum2(std::size_t(n_bins), 0), csum(std::size_t(n_bins), 0);
   double us = 0, us2 = 0;
@@ -106,8 +120,11 @@ NormFrequency norm_by_frequency(const T* embeddings, index_t vocab, index_t dim,
     }
     seen_counts.push_back(double(c));
     seen_norms.push_back(nv);
-    index_t b = lhi > llo ? index_t((std::log(double(c)) - llo) / (lhi - llo) * double(n_bins)) : 0;
-    b = std::clamp<index_t>(b, 0, n_bins - 1);
+    // the last bin whose lower edge is <= c (bins [lo, hi), the last one closed); all in bin 0
+    // when every seen token has the same count
+    const index_t b = lhi > llo ? index_t(std::upper_bound(edges.begin() + 1, edges.end() - 1, double(c)) -
+                                          (edges.begin() + 1))
+                                : 0;
     auto& bin = out.bins[std::size_t(b)];
     ++bin.tokens;
     sum[std::size_t(b)] += nv, sum2[std::size_t(b)] += nv * nv, csum[std::size_t(b)] += double(c);

@@ -179,6 +179,9 @@ inline double power_law_alpha_stderr(double alpha, double x_min, double n) {
 inline double power_law_ks(const std::vector<std::uint64_t>& x, std::size_t begin, double alpha, double x_min) {
   const double n = double(x.size() - begin);
   const double z0 = hurwitz_zeta(alpha, x_min);
+  // zeta(alpha, x_min) below double's range (x_min ~1e17 at alpha 20: 5e-325) made the model CDF
+  // 0/0, and std::max dropped the NaN: such a candidate won with KS = 0 (audit of 2026-11-29)
+  if (!(z0 > 0.0) || !std::isfinite(z0)) return std::numeric_limits<double>::infinity();
   double d = 0;
   std::size_t i = begin;
   double prev_emp = 0;  // empirical CDF just before the current value
@@ -198,6 +201,12 @@ inline double power_law_ks(const std::vector<std::uint64_t>& x, std::size_t begi
     i = j;
   }
   return d;
+}
+
+/// The error of a fit whose model CDF is not representable in double (power_law_ks: +inf).
+inline std::string unrepresentable_fit(std::uint64_t x_min, double alpha) {
+  return "power-law fit: the discrete law at x_min = " + std::to_string(x_min) + " (alpha " + std::to_string(alpha) +
+         ") is not representable in double: zeta(alpha, x_min) underflows (values of ~1e16 and above)";
 }
 
 }  // namespace detail
@@ -220,6 +229,7 @@ inline PowerLawFit fit_discrete_power_law_fixed_xmin(const std::vector<std::uint
   f.n_total = index_t(x.size());
   f.alpha = detail::power_law_alpha_mle(double(x_min), double(n_tail), sum_log, o, f.alpha_at_bound);
   f.ks = detail::power_law_ks(x, begin, f.alpha, double(x_min));
+  if (!std::isfinite(f.ks)) throw std::invalid_argument(detail::unrepresentable_fit(x_min, f.alpha));
   f.log_likelihood = -double(n_tail) * std::log(hurwitz_zeta(f.alpha, double(x_min))) - f.alpha * sum_log;
   f.alpha_stderr = detail::power_law_alpha_stderr(f.alpha, double(x_min), double(n_tail));
   return f;
@@ -266,6 +276,7 @@ inline PowerLawFit fit_discrete_power_law(const std::vector<std::uint64_t>& data
       best.log_likelihood = -n_tail * std::log(hurwitz_zeta(alpha, double(xm))) - alpha * suffix_log[begin];
     }
   }
+  if (!std::isfinite(best.ks)) throw std::invalid_argument(detail::unrepresentable_fit(candidates.front(), best.alpha));
   best.n_total = index_t(x.size());
   best.alpha_stderr = detail::power_law_alpha_stderr(best.alpha, double(best.x_min), double(best.n_tail));
   return best;

@@ -21,15 +21,17 @@ HYPLORA_INLINE void lorentz_to_poincare(T K, const T* x, T* p, index_t d) {
   for (index_t i = 0; i < d; ++i) p[i] = s * x[i + 1];
 }
 /// gx_s += s g, gx_0 -= sK (x_s.g)/(sK+x_0)^2; dL/dK = (x_s.g) x_0 / (2 sK (sK+x_0)^2).
+/// Divided one factor of den at a time: den^2 overflows float for points ~45 sqrt K out, inside the
+/// supported range (the K gradient came out NaN there).
 template <class T>
 HYPLORA_INLINE T lorentz_to_poincare_vjp(T K, const T* x, const T* g, T* gx, index_t d) {
   const T sK = std::sqrt(K), den = sK + x[0], s = sK / den;
-  const T xg = vec::dot(x + 1, g, d);
+  const T xg_den = vec::dot(x + 1, g, d) / den;
   if (gx) {
-    gx[0] -= sK * xg / (den * den);
+    gx[0] -= s * xg_den;
     vec::axpy(s, g, gx + 1, d);
   }
-  return xg * x[0] / (T(2) * sK * den * den);
+  return xg_den * (x[0] / den) / (T(2) * sK);
 }
 
 template <class T>

@@ -52,6 +52,25 @@ class Lorentz {
   /// Riemannian metric at x (the Minkowski product restricted to the tangent space).
   HYPLORA_INLINE T inner(const T*, const T* u, const T* v, index_t n) const { return minkowski(u, v, n); }
   HYPLORA_INLINE T norm(const T*, const T* u, index_t n) const { return tangent_norm(u, n); }
+  /// <r,r>_L of the Riemannian gradient r = egrad2rgrad(x, g), from the Euclidean gradient g: with
+  /// g_s = g_par xhat + g_perp (xhat = x_s/|x_s|), r_s = g_perp + (x_0/K)(x_0 g_par + |x_s| g_0) xhat and
+  ///   <r,r>_L = |g_perp|^2 + (x_0 g_par + |x_s| g_0)^2 / K.
+  /// From r itself, -r_0^2 + |r_s|^2 cancels by x_0^2/K: in float at 10 sqrt K from the origin it gave
+  /// 0 for a gradient whose square norm is 194 (Riemannian Adam's second moment, optim/riemannian.hpp).
+  HYPLORA_INLINE T rgrad_sqnorm(const T* x, const T* g, index_t n) const {
+    const T nx = vec::norm(x + 1, n - 1);
+    if (!(nx > Constants<T>::min_norm())) return vec::sqnorm(g + 1, n - 1);  // at the origin r = (0, g_s)
+    const T inv = T(1) / nx;
+    T gp = T(0);  // xhat.g_s
+    for (index_t i = 1; i < n; ++i) gp += (x[i] * inv) * g[i];
+    T perp = T(0);
+    for (index_t i = 1; i < n; ++i) {
+      const T w = g[i] - gp * (x[i] * inv);
+      perp += w * w;
+    }
+    const T par = (x[0] * gp + nx * g[0]) / sqrtK();
+    return perp + par * par;
+  }
   /// sqrt(<v,v>_L) of a tangent vector (0 where rounding makes <v,v>_L negative), rescaled by
   /// max |v_i| only where the plain sum overflows (|v| > ~1.8e19 in float32, ~1.3e154 in float64),
   /// so that expmap of a huge finite step saturates on the hyperboloid instead of leaving it, or
@@ -150,7 +169,15 @@ class Lorentz {
   // rows in one loop before writing them.
 
   /// Space part of expmap0: x_s = sqrt K sinh(|v|/sqrt K) v/|v| = sinhc(|v|/sqrt K) v  (ns = d).
-  HYPLORA_INLINE T expmap0_space_scale(T norm) const { return math::sinh_over_x(norm / sqrtK()); }
+  HYPLORA_INLINE T expmap0_space_scale(T norm) const {
+    const T t = norm / sqrtK();
+    return math::is_finite(t) ? math::sinh_over_x(t) : saturated_sinhc(norm);
+  }
+  /// sinhc(t) = sinh(max_exp_arg)/t, the radially saturated factor, at t = |v|/sqrt K where that
+  /// quotient overflows T (a float |v| above 3.4e35 at K = 1e-6: the factor was inf * 0 = NaN).
+  HYPLORA_INLINE T saturated_sinhc(T norm) const {
+    return std::sinh(Constants<T>::max_exp_arg()) / norm * sqrtK();
+  }
   HYPLORA_INLINE void expmap0_space(const T* v, T* xs, index_t ns) const {
     vec::scale(v, expmap0_space_scale(vec::norm(v, ns)), xs, ns);
   }
@@ -174,7 +201,13 @@ class Lorentz {
     const T sK = sqrtK();
     ScaleAndTime st;
     T ch;
-    math::sinh_over_x_and_cosh(norm / sK, st.scale, ch);
+    const T t = norm / sK;
+    if (math::is_finite(t)) {
+      math::sinh_over_x_and_cosh(t, st.scale, ch);
+    } else {
+      st.scale = saturated_sinhc(norm);
+      ch = std::cosh(Constants<T>::max_exp_arg());
+    }
     st.time = sK * ch;
     return st;
   }
@@ -359,18 +392,37 @@ class Lorentz {
     if (gx && rn != T(0)) vec::axpy(g / (rn * r), x + 1, gx + 1, n - 1);
     return g * (math::asinh_of_ratio(rn, sK) - math::x_over_sqrt1p_sq_of_ratio(rn, sK)) / (T(2) * sK);
   }
-  /// Radial map x_s = f(t) v, t = |v|/sK, f = sinhc (series near 0):
-  /// gv += f g + f'(t)/(t K) (v.g) v;  dL/dK = -(v.g) f'(t) t / (2K).
+  /// Radial map x_s = f(t) v, t = |v|/sK, f = sinhc (series near 0), written with t f'(t) as
+  /// logmap0_space_vjp (f'(t)/t = -sinh(80)/t^3 underflowed in float for t > ~3e26 in the saturated
+  /// region, which dropped the radial term: a gradient of 2.8e7 where the map is constant along v):
+  /// gv += f g + [t f'(t) (u.g)] u, u = v/|v|  (f'(t)/(t K) (v.g) v;  (v.g) v / (3K) at 0);
+  /// dL/dK = -(v.g) t f'(t) / (2K).
   HYPLORA_INLINE T expmap0_space_vjp(const T* v, const T* g, T* gv, index_t ns) const {
-    const T k = K(), t = vec::norm(v, ns) / std::sqrt(k);
-    const auto [f, fp] = math::sinh_over_x_with_deriv(t);
-    const T fp_over_t = t != T(0) ? fp / t : T(1) / T(3);  // sinhc'(t)/t -> 1/3 at 0
-    const T vg = vec::dot(v, g, ns);
-    if (gv) {
-      const T c = fp_over_t / k * vg;
-      for (index_t i = 0; i < ns; ++i) gv[i] += f * g[i] + c * v[i];
+    const T k = K(), nv = vec::norm(v, ns), t = nv / std::sqrt(k);
+    if (!(nv > Constants<T>::min_norm())) {  // at 0: f = 1, f'(t)/(t K) -> 1/(3K)
+      const T vg = vec::dot(v, g, ns);
+      const auto [f, tfp] = math::sinh_over_x_with_xderiv(t);
+      if (gv)
+        for (index_t i = 0; i < ns; ++i) gv[i] += f * g[i] + vg / (T(3) * k) * v[i];
+      return -vg * tfp / (T(2) * k);
     }
-    return -vg * fp * t / (T(2) * k);
+    T f, tfp;
+    if (math::is_finite(t)) {
+      const auto ft = math::sinh_over_x_with_xderiv(t);
+      f = ft.f;
+      tfp = ft.df;
+    } else {  // saturated beyond T's range: f = sinh(max)/t, t f' = -f
+      f = saturated_sinhc(nv);
+      tfp = -f;
+    }
+    const T inv = T(1) / nv;
+    T ug = T(0);  // u.g
+    for (index_t i = 0; i < ns; ++i) ug += (v[i] * inv) * g[i];
+    if (gv) {
+      const T c = tfp * ug;
+      for (index_t i = 0; i < ns; ++i) gv[i] += f * g[i] + c * (v[i] * inv);
+    }
+    return -ug * (nv * tfp) / (T(2) * k);
   }
   /// As expmap0_space_vjp with f = asinhc, written with t f'(t) (~ -log(2t)/t, in range where f'(t)
   /// ~ log(t)/t^2 is not: float points beyond distance ~44 have t > 1e19):

@@ -69,7 +69,7 @@ class PoincareBall {
   HYPLORA_INLINE void mobius_add(const T* x, const T* y, T* out, index_t n) const {
     const T cc = c(), x2 = vec::sqnorm(x, n), y2 = vec::sqnorm(y, n), xy = vec::dot(x, y, n);
     const T A = T(1) + T(2) * cc * xy + cc * y2, B = T(1) - cc * x2;
-    T D = T(1) + T(2) * cc * xy + cc * cc * x2 * y2;
+    T D = T(1) + T(2) * cc * xy + (cc * x2) * (cc * y2);
     D = D > Constants<T>::min_norm() ? D : Constants<T>::min_norm();
     for (index_t i = 0; i < n; ++i) out[i] = (A * x[i] + B * y[i]) / D;
   }
@@ -89,9 +89,11 @@ class PoincareBall {
     const T cc = c();
     const T u2 = vec::sqnorm(u, n), v2 = vec::sqnorm(v, n), uv = vec::dot(u, v, n);
     const T uw = vec::dot(u, w, n), vw = vec::dot(v, w, n);
-    const T a = -cc * cc * uw * v2 + cc * vw + T(2) * cc * cc * uv * vw;
-    const T b = -cc * cc * vw * u2 - cc * uw;
-    T d = T(1) + T(2) * cc * uv + cc * cc * u2 * v2;
+    // each product of c^2 formed with the squared norm or dot product first: c^2 uw overflowed at a
+    // small K before the product with v2 = 0 (inf * 0: a NaN transport from the origin)
+    const T a = -cc * (cc * v2) * uw + cc * vw + T(2) * cc * (cc * uv) * vw;
+    const T b = -cc * (cc * u2) * vw - cc * uw;
+    T d = T(1) + T(2) * cc * uv + (cc * u2) * (cc * v2);
     d = d > Constants<T>::min_norm() ? d : Constants<T>::min_norm();
     for (index_t i = 0; i < n; ++i) out[i] = w[i] + T(2) * (a * u[i] + b * v[i]) / d;
   }
@@ -125,6 +127,7 @@ class PoincareBall {
   /// factors in one loop before writing the rows.)
   HYPLORA_INLINE T expmap0_scale(T norm) const {
     const T t = norm / sqrtK();
+    if (!math::is_finite(t)) return max_map_radius() * (sqrtK() / norm);  // t overflowed T: capped
     const T f = math::tanh_over_x(t);
     const T capped = max_map_radius() / (t > T(1) ? t : T(1));  // used only where t f > max (t > 8)
     return t * f > max_map_radius() ? capped : f;
@@ -150,9 +153,15 @@ class PoincareBall {
     // |s v|^2 from |s v| (|v|^2 itself overflows for |v| > ~1.8e19 in float32: 0 * inf was NaN)
     const T sn = s * nv, xy = s * xv, y2 = sn * sn;
     const T A = T(1) + T(2) * cc * xy + cc * y2, B = T(1) - cc * x2;
-    T D = T(1) + T(2) * cc * xy + cc * cc * x2 * y2;
+    T D = T(1) + T(2) * cc * xy + (cc * x2) * (cc * y2);
     D = D > Constants<T>::min_norm() ? D : Constants<T>::min_norm();
     for (index_t i = 0; i < n; ++i) out[i] = (A * x[i] + B * s * v[i]) / D;
+    // Where tanh(t) rounds to 1 (t beyond ~9 in float, ~19 in double) the step ends on
+    // the boundary and the sum above rounds past it (c|y|^2 = 1 + 4e-6 in float: a point check_point
+    // refuses): capped at max_map_radius as expmap0. expmap_vjp differentiates the uncapped form; the
+    // cap moves the point by rounding only, where the map is saturated.
+    const T r = vec::norm(out, n) / sqrtK();
+    if (r > max_map_radius()) vec::scale(out, max_map_radius() / r, out, n);
   }
   /// s of expmap: tanhc(t)/ax, t = |v|/(ax sqrt K); where t overflows (|v| beyond ~1e31 at the
   /// float32 boundary) the limit tanh(t) = 1, i.e. |s v| = sqrt K.
@@ -186,9 +195,11 @@ class PoincareBall {
     const T cc = c(), k = K();
     const T u2 = vec::sqnorm(y, n), v2 = vec::sqnorm(x, n), uv = -vec::dot(y, x, n);
     const T uw = vec::dot(y, v, n), vw = -vec::dot(x, v, n);
-    const T a = -cc * cc * uw * v2 + cc * vw + T(2) * cc * cc * uv * vw;
-    const T b = -cc * cc * vw * u2 - cc * uw;
-    T d = T(1) + T(2) * cc * uv + cc * cc * u2 * v2;
+    // each product of c^2 formed with the squared norm or dot product first: c^2 uw overflowed at a
+    // small K before the product with v2 = 0 (inf * 0: a NaN transport from the origin)
+    const T a = -cc * (cc * v2) * uw + cc * vw + T(2) * cc * (cc * uv) * vw;
+    const T b = -cc * (cc * u2) * vw - cc * uw;
+    T d = T(1) + T(2) * cc * uv + (cc * u2) * (cc * v2);
     d = d > Constants<T>::min_norm() ? d : Constants<T>::min_norm();
     const T ratio = alpha_of(u2, k) / alpha_of(v2, k);  // lambda_x / lambda_y
     for (index_t i = 0; i < n; ++i) out[i] = ratio * (v[i] + T(2) * (a * y[i] - b * x[i]) / d);
@@ -293,10 +304,10 @@ class PoincareBall {
   HYPLORA_INLINE T expmap0_vjp(const T* v, const T* g, T* gv, index_t n) const {
     const T k = K(), sK = std::sqrt(k), r = vec::norm(v, n), t = r / sK;
     const T f = math::tanh_over_x(t), vg = vec::dot(v, g, n);
-    if (t * f > max_map_radius()) {
+    if (!math::is_finite(t) || t * f > max_map_radius()) {  // (t overflows T: |v| > sqrt K 3.4e38 in float)
       const T R = max_map_radius() * sK;
       if (gv)
-        for (index_t i = 0; i < n; ++i) gv[i] += R / r * (g[i] - vg / (r * r) * v[i]);
+        for (index_t i = 0; i < n; ++i) gv[i] += R / r * (g[i] - (vg / r) * (v[i] / r));  // r^2 overflows beyond 1.8e19 in float
       return vg / r * R / (T(2) * k);
     }
     const T fp = math::tanh_over_x_deriv(t);
@@ -332,7 +343,7 @@ class PoincareBall {
     }
     const T xg = vec::dot(x, g, n);
     if (gx)
-      for (index_t i = 0; i < n; ++i) gx[i] += R / r * (g[i] - xg / (r * r) * x[i]);
+      for (index_t i = 0; i < n; ++i) gx[i] += R / r * (g[i] - (xg / r) * (x[i] / r));
     return xg / r * R / (T(2) * K());
   }
   /// expmap(x, v) = x (+) (s v), s = tanhc(t)/ax, t = |v|/(ax sK), ax = 1 - |x|^2/K.
@@ -425,7 +436,7 @@ class PoincareBall {
     const T sy = s * vec::norm(y0, n);  // |s y0|, then its square (|y0|^2 may overflow: expmap)
     const T x2 = vec::sqnorm(x, n), y2 = sy * sy, xy = s * vec::dot(x, y0, n);
     const T A = T(1) + T(2) * cc * xy + cc * y2, B = T(1) - cc * x2;
-    T D = T(1) + T(2) * cc * xy + cc * cc * x2 * y2;
+    T D = T(1) + T(2) * cc * xy + (cc * x2) * (cc * y2);
     const bool Dclamped = !(D > Constants<T>::min_norm());
     if (Dclamped) D = Constants<T>::min_norm();
     T gx_dot = T(0), gy_dot = T(0);

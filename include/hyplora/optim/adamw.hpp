@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "hyplora/core/config.hpp"
+#include "hyplora/core/format.hpp"
 #include "hyplora/optim/state_check.hpp"
 
 namespace hyplora::optim {
@@ -47,6 +48,11 @@ class AdamW {
   AdamW(index_t size, AdamWConfig cfg = {}) : cfg_(cfg) {
     if (size < 0) throw std::invalid_argument("AdamW: negative buffer size " + std::to_string(size));
     cfg_.validate();
+    detail::check_setting_in_scalar<T>(cfg_.lr, detail::SettingKind::magnitude, "AdamW", "lr");
+    detail::check_setting_in_scalar<T>(cfg_.beta1, detail::SettingKind::beta, "AdamW", "beta1");
+    detail::check_setting_in_scalar<T>(cfg_.beta2, detail::SettingKind::beta, "AdamW", "beta2");
+    detail::check_setting_in_scalar<T>(cfg_.eps, detail::SettingKind::magnitude, "AdamW", "eps");
+    detail::check_setting_in_scalar<T>(cfg_.weight_decay, detail::SettingKind::magnitude, "AdamW", "weight_decay");
     m_.assign(std::size_t(size), T(0));
     v_.assign(std::size_t(size), T(0));
   }
@@ -72,6 +78,9 @@ class AdamW {
   long steps() const { return t_; }
   void set_lr(double lr) {
     if (!(lr >= 0.0) || !std::isfinite(lr)) throw std::invalid_argument("AdamW::set_lr: lr must be >= 0 and finite");
+    // (a schedule may take lr towards 0: only an lr that overflows T is refused here)
+    if (!std::isfinite(double(T(lr))))
+      throw std::invalid_argument("AdamW::set_lr: lr = " + format_number(lr) + " overflows the optimiser's scalar type");
     cfg_.lr = lr;
   }
   const AdamWConfig& config() const { return cfg_; }

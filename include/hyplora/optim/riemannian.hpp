@@ -6,7 +6,8 @@
 //
 //   r = egrad2rgrad(x, g)
 //   SGD:  b = mu b + r (momentum),  y = exp_x(-lr b),  b <- P_{x->y} b
-//   Adam: m = b1 m + (1-b1) r,  v = b2 v + (1-b2) <r,r>_x  (one second moment per point),
+//   Adam: m = b1 m + (1-b1) r,  v = b2 v + (1-b2) <r,r>_x  (one second moment per point; on the
+//         hyperboloid <r,r>_x from the Euclidean gradient, Lorentz::rgrad_sqnorm),
 //         y = exp_x(-lr m_hat / (sqrt(v_hat) + eps)),  m <- P_{x->y} m
 //   then x <- projx(y), and the transported moment is re-projected onto T_x.
 // The curvature K is the manifold's (fixed here); a learnable K is trained through its raw
@@ -69,6 +70,13 @@ void check_points(const Manifold& M, const T* points, index_t count, index_t dim
     }
   }
 }
+/// <r,r>_x of r = egrad2rgrad(x, g): the manifold's cancellation-free form from g where it has one
+/// (Lorentz: from r, the Minkowski form cancels by x_0^2/K far from the origin), its metric otherwise.
+template <class Manifold, class T>
+T rgrad_sqnorm(const Manifold& M, const T* x, const T* g, const T* r, index_t dim) {
+  if constexpr (requires { M.rgrad_sqnorm(x, g, dim); }) return M.rgrad_sqnorm(x, g, dim);
+  else return M.inner(x, r, r, dim);
+}
 /// After a step in which point `first_bad` (< count) became non-finite: the error that says so.
 [[noreturn]] inline void throw_diverged(const char* who, index_t first_bad, double lr) {
   throw std::runtime_error(std::string(who) + ": point " + std::to_string(first_bad) +
@@ -86,6 +94,8 @@ class RiemannianSGD {
     detail::check_shape(count, dim, "RiemannianSGD");
     if (!(cfg.lr >= 0.0) || !std::isfinite(cfg.lr) || !(cfg.momentum >= 0.0 && cfg.momentum < 1.0))
       throw std::invalid_argument("RiemannianSGD: lr must be >= 0 and finite, momentum in [0, 1)");
+    detail::check_setting_in_scalar<T>(cfg.lr, detail::SettingKind::magnitude, "RiemannianSGD", "lr");
+    detail::check_setting_in_scalar<T>(cfg.momentum, detail::SettingKind::beta, "RiemannianSGD", "momentum");
     if (cfg.momentum > 0.0) buf_.assign(std::size_t(count * dim), T(0));
   }
   /// points: count x dim (updated in place), egrads: Euclidean gradients of the same shape.
@@ -162,6 +172,10 @@ class RiemannianAdam {
     if (!(cfg.lr >= 0.0) || !std::isfinite(cfg.lr) || !(cfg.beta1 >= 0.0 && cfg.beta1 < 1.0) ||
         !(cfg.beta2 >= 0.0 && cfg.beta2 < 1.0) || !(cfg.eps > 0.0) || !std::isfinite(cfg.eps))
       throw std::invalid_argument("RiemannianAdam: need a finite lr >= 0, betas in [0, 1), a finite eps > 0");
+    detail::check_setting_in_scalar<T>(cfg.lr, detail::SettingKind::magnitude, "RiemannianAdam", "lr");
+    detail::check_setting_in_scalar<T>(cfg.beta1, detail::SettingKind::beta, "RiemannianAdam", "beta1");
+    detail::check_setting_in_scalar<T>(cfg.beta2, detail::SettingKind::beta, "RiemannianAdam", "beta2");
+    detail::check_setting_in_scalar<T>(cfg.eps, detail::SettingKind::magnitude, "RiemannianAdam", "eps");
     m_.assign(std::size_t(count * dim), T(0));
     v_.assign(std::size_t(count), T(0));
   }
@@ -187,7 +201,7 @@ class RiemannianAdam {
       T* m = m_.data() + i * dim_;
       M_.egrad2rgrad(x, egrads + i * dim_, r.data(), dim_);
       for (index_t j = 0; j < dim_; ++j) m[j] = b1 * m[j] + (T(1) - b1) * r[std::size_t(j)];
-      T rr = M_.inner(x, r.data(), r.data(), dim_);
+      T rr = detail::rgrad_sqnorm(M_, x, egrads + i * dim_, r.data(), dim_);
       rr = rr > T(0) ? rr : T(0);
       v_[std::size_t(i)] = b2 * v_[std::size_t(i)] + (T(1) - b2) * rr;
       const T denom = std::sqrt(v_[std::size_t(i)] / bc2) + eps;
