@@ -312,6 +312,26 @@ TEST_CASE("vjp: float VJPs far out and in the saturated regions agree with doubl
         CHECK(gvf[0] == 0.f);  // v_0 is not used
       }
   }
+  SECTION("dist and dist0 VJPs at subnormal points") {
+    // g / |x| overflowed for |x| ~ 1e-40 (inf where the gradient is 1 or 2)
+    for (float s : {1e-38f, 5e-39f, 1e-40f}) {
+      INFO("|x| = " << s);
+      float x[2] = {s, 0.f}, z[2] = {0.f, 0.f}, gb[2] = {0.f, 0.f}, ge[2] = {0.f, 0.f}, gz[2] = {0.f, 0.f}, gq[2] = {0.f, 0.f};
+      PoincareBall<float>().dist0_vjp(x, 1.f, gb, 2);
+      Euclidean<float>().dist0_vjp(x, 1.f, ge, 2);
+      PoincareBall<float>().dist_vjp(z, x, 1.f, gz, gq, 2);
+      CHECK(std::abs(gb[0] - 2.f) <= 4 * std::numeric_limits<float>::epsilon());  // d = 2 artanh|x| ~ 2|x|
+      CHECK(std::abs(ge[0] - 1.f) <= 4 * std::numeric_limits<float>::epsilon());
+      CHECK(std::abs(gq[0] - 2.f) <= 4 * std::numeric_limits<float>::epsilon());
+      CHECK(std::abs(gz[0] + 2.f) <= 4 * std::numeric_limits<float>::epsilon());
+      float xl[3] = {1.f, s, 0.f}, o[3] = {1.f, 0.f, 0.f}, gl[3] = {0.f, 0.f, 0.f}, g1[3] = {0.f, 0.f, 0.f}, g2[3] = {0.f, 0.f, 0.f};
+      Lorentz<float>().dist0_vjp(xl, 1.f, gl, 3);
+      Lorentz<float>().dist_vjp(o, xl, 1.f, g1, g2, 3);
+      CHECK(std::abs(gl[1] - 1.f) <= 4 * std::numeric_limits<float>::epsilon());
+      CHECK((g2[0] == 0.f && std::abs(g2[1] - 1.f) <= 4 * std::numeric_limits<float>::epsilon()));
+      CHECK(std::abs(g1[1] + 1.f) <= 4 * std::numeric_limits<float>::epsilon());
+    }
+  }
   SECTION("Poincare expmap0_vjp (capped) and projx_vjp beyond |v| = 1.8e19") {
     const PoincareBall<float> bf;
     const PoincareBall<double> bd;

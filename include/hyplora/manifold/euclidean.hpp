@@ -84,7 +84,7 @@ class Euclidean {
   }
   HYPLORA_INLINE T dist0_vjp(const T* x, T g, T* gx, index_t n) const {
     const T d = vec::norm(x, n);
-    if (d != T(0) && gx) vec::axpy(g / d, x, gx, n);
+    if (d != T(0) && gx) vec::axpy_over(g, d, x, gx, n);
     return T(0);
   }
   HYPLORA_INLINE T expmap_vjp(const T*, const T*, const T* g, T* gx, T* gv, index_t n) const {

@@ -374,8 +374,12 @@ class Lorentz {
       return g * (math::asinh_nonneg(a) - a / r) / sK - s * s2;
     }
     if (m != T(0)) {  // (a NaN m passes on)
+      // a subnormal m (points ~1e-40 apart in float): g / (m r) overflows; (x - y)/m first
+      const bool over = !math::is_finite(s) && math::is_finite(g / r);
+      const T sc = over ? g / r : s;
       for (index_t i = 0; i < n; ++i) {
-        const T gi = ((i == 0 ? -s : s) * (x[i] - y[i])) * s2;
+        const T diff = over ? (x[i] - y[i]) / m : x[i] - y[i];
+        const T gi = ((i == 0 ? -sc : sc) * diff) * s2;
         if (gx) gx[i] += gi;
         if (gy) gy[i] -= gi;
       }
@@ -389,7 +393,7 @@ class Lorentz {
   HYPLORA_INLINE T dist0_vjp(const T* x, T g, T* gx, index_t n) const {
     const T sK = sqrtK();
     const T rn = vec::norm(x + 1, n - 1), r = math::sqrt1p_sq(rn / sK);
-    if (gx && rn != T(0)) vec::axpy(g / (rn * r), x + 1, gx + 1, n - 1);
+    if (gx && rn != T(0)) vec::axpy_over(g / r, rn, x + 1, gx + 1, n - 1);
     return g * (math::asinh_of_ratio(rn, sK) - math::x_over_sqrt1p_sq_of_ratio(rn, sK)) / (T(2) * sK);
   }
   /// Radial map x_s = f(t) v, t = |v|/sK, f = sinhc (series near 0), written with t f'(t) as

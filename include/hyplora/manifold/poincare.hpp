@@ -276,11 +276,17 @@ class PoincareBall {
     const bool cx = alpha_clamped(x2, k), cy = alpha_clamped(y2, k);
     const T d = vec::dist(x, y, n), den = sK * std::sqrt(ax * ay), u = d / den;
     const T gu = g * T(2) * sK / std::sqrt(T(1) + u * u);
-    const T sdiff = d != T(0) ? gu / (d * den) : T(0);
+    T sdiff = d != T(0) ? gu / (d * den) : T(0);
+    T inv_d = T(1);  // (x - y) is divided by d first where gu / (d den) overflows (a subnormal d)
+    if (!math::is_finite(sdiff) && math::is_finite(gu / den)) {
+      sdiff = gu / den;
+      inv_d = T(0);
+    }
     const T sx = cx ? T(0) : gu * u / (k * ax), sy = cy ? T(0) : gu * u / (k * ay);
     for (index_t i = 0; i < n; ++i) {
-      if (gx) gx[i] += sdiff * (x[i] - y[i]) + sx * x[i];
-      if (gy) gy[i] += sdiff * (y[i] - x[i]) + sy * y[i];
+      const T diff = inv_d != T(0) ? x[i] - y[i] : (x[i] - y[i]) / d;
+      if (gx) gx[i] += sdiff * diff + sx * x[i];
+      if (gy) gy[i] += -sdiff * diff + sy * y[i];
     }
     T du_dK = -u / (T(2) * k);
     if (!cx) du_dK -= u / T(2) * x2 / (k * k * ax);
@@ -293,8 +299,11 @@ class PoincareBall {
     const bool cx = alpha_clamped(x2, k);
     const T d = vec::norm(x, n), den = sK * std::sqrt(ax), u = d / den;
     const T gu = g * T(2) * sK / std::sqrt(T(1) + u * u);
-    const T s = (d != T(0) ? gu / (d * den) : T(0)) + (cx ? T(0) : gu * u / (k * ax));
-    if (gx) vec::axpy(s, x, gx, n);
+    const T s_alpha = cx ? T(0) : gu * u / (k * ax);
+    if (gx) {
+      if (d != T(0)) vec::axpy_over(gu / den, d, x, gx, n);  // (gu / (d den)) x, x/d first where d is subnormal
+      vec::axpy(s_alpha, x, gx, n);
+    }
     T du_dK = -u / (T(2) * k);
     if (!cx) du_dK -= u / T(2) * x2 / (k * k * ax);
     return g * math::asinh_nonneg(u) / sK + gu * du_dK;

@@ -143,6 +143,17 @@ template <class T>
 HYPLORA_INLINE void axpy(T s, const T* a, T* out, index_t n) {
   for (index_t i = 0; i < n; ++i) out[i] += s * a[i];
 }
+/// out += (s / d) a for d > 0 of the size of |a| (a norm): where s/d overflows (a subnormal d, a point
+/// at |x| ~ 1e-40 in float) a_i / d is formed first (the VJPs of dist gave inf for 1 or 2).
+template <class T>
+HYPLORA_INLINE void axpy_over(T s, T d, const T* a, T* out, index_t n) {
+  const T q = s / d;
+  if (math::is_finite(q)) {
+    axpy(q, a, out, n);
+    return;
+  }
+  for (index_t i = 0; i < n; ++i) out[i] += s * (a[i] / d);
+}
 template <class T>
 HYPLORA_INLINE void copy(const T* a, T* out, index_t n) {
   for (index_t i = 0; i < n; ++i) out[i] = a[i];
