@@ -277,14 +277,12 @@ class PoincareBall {
     const T d = vec::dist(x, y, n), den = sK * std::sqrt(ax * ay), u = d / den;
     const T gu = g * T(2) * sK / std::sqrt(T(1) + u * u);
     T sdiff = d != T(0) ? gu / (d * den) : T(0);
-    T inv_d = T(1);  // (x - y) is divided by d first where gu / (d den) overflows (a subnormal d)
-    if (!math::is_finite(sdiff) && math::is_finite(gu / den)) {
-      sdiff = gu / den;
-      inv_d = T(0);
-    }
+    // where gu / (d den) overflows (a subnormal d) x - y is divided by d first
+    const bool divide_first = !math::is_finite(sdiff) && math::is_finite(gu / den);
+    if (divide_first) sdiff = gu / den;
     const T sx = cx ? T(0) : gu * u / (k * ax), sy = cy ? T(0) : gu * u / (k * ay);
     for (index_t i = 0; i < n; ++i) {
-      const T diff = inv_d != T(0) ? x[i] - y[i] : (x[i] - y[i]) / d;
+      const T diff = divide_first ? (x[i] - y[i]) / d : x[i] - y[i];
       if (gx) gx[i] += sdiff * diff + sx * x[i];
       if (gy) gy[i] += -sdiff * diff + sy * y[i];
     }
