@@ -193,7 +193,8 @@ int run(int argc, char** argv) {
     auto V = make_buffer(size_t(R) * n, 1.0f / std::sqrt(float(d)), 1);
     auto W = make_buffer(size_t(R) * n, 1.0f / std::sqrt(float(d)), 2);
     std::vector<float> X(size_t(R) * n), Y(size_t(R) * n), D(R);
-    std::vector<char> msrc(size_t(R) * n * 4 + size_t(R) * 4), mdst(msrc.size());
+    // the memcpy of the bound moves bytes / 2 each way: 1.5 rows of d + 1 floats for expmap(x, v)
+    std::vector<char> msrc(size_t(R) * n * 6 + size_t(R) * 4), mdst(msrc.size());
     auto add = [&](const std::string& op, double bytes, const std::function<void()>& f) {
       const auto [t, tm] = time_pair(f, [&] { par_memcpy(mdst.data(), msrc.data(), size_t(bytes / 2)); }, reps);
       rows.push_back({op, shape, bytes, t, tm});
@@ -215,6 +216,16 @@ int run(int argc, char** argv) {
     add("Poincare logmap0", rw, [&] { batched::logmap0(B, X.data(), V.data(), R, d); });
     add("Poincare dist", 2.0 * R * d * 4 + R * 4.0, [&] { batched::dist(B, X.data(), Y.data(), D.data(), R, d); });
     add("Poincare dist, coincident rows", 2.0 * R * d * 4 + R * 4.0, [&] { batched::dist(B, X.data(), X.data(), D.data(), R, d); });
+    // The general expmap(x, v) a Riemannian optimiser takes per point, row by row: short steps (an
+    // optimiser's, |v| ~ 0.01) and long ones (|v| ~ 1) from the points X (read x and v, write out)
+    std::vector<float> Sv(size_t(R) * d);
+    for (size_t i = 0; i < Sv.size(); ++i) Sv[i] = 0.01f * W[i];
+    auto expmap_rows = [&](const std::vector<float>& steps) {
+#pragma omp parallel for schedule(static)
+      for (index_t r = 0; r < R; ++r) B.expmap(X.data() + r * d, steps.data() + r * d, V.data() + r * d, d);
+    };
+    add("Poincare expmap(x, v), short steps", 3.0 * R * d * 4, [&] { expmap_rows(Sv); });
+    add("Poincare expmap(x, v), long steps", 3.0 * R * d * 4, [&] { expmap_rows(W); });
   }
   std::printf("threads: %d, reps: %d (median of reps after 2 warm-up runs, kernel and memcpy alternating)\n\n", omp_get_max_threads(), reps);
   std::printf("| op | rows x d | MB moved | time median (min-max) ms | GB/s | memcpy GB/s | fraction of bound |\n");

@@ -866,6 +866,18 @@ TEST_CASE("paper option: the lower map stays finite where |y|^2 overflows (audit
   }
   const auto d = PaperHypLora::lower(1e200, K, MapSettings<double>{});
   CHECK((std::isfinite(d.f) && std::isfinite(d.ndf) && std::isfinite(d.df_dK) && d.f > 0.0));
+  // At K < 1, (n^2 + 1/K)/K overflows before n^2 does (K = 0.5, n = 1.5e19: an infinite branch; a
+  // review of the audit's fix): theta = n/sqrt K is taken wherever theta^2 leaves the range.
+  for (double k : {0.1, 0.5})
+    for (double n : {1.5e19, 1.8e19}) {
+      const auto f = PaperHypLora::lower(float(n), float(k), sf);
+      const auto l = PaperHypLora::lower((long double)(float(n)), (long double)(float(k)), sl);
+      INFO("K = " << k << ", |y| = " << n);
+      const double tol = 16 * std::numeric_limits<float>::epsilon();
+      CHECK(std::abs(double(f.f) - double(l.f)) <= tol * std::abs(double(l.f)));
+      CHECK(std::abs(double(f.ndf) - double(l.ndf)) <= tol * std::abs(double(l.ndf)));
+      CHECK(std::abs(double(f.df_dK) - double(l.df_dK)) <= tol * std::abs(double(l.df_dK)));
+    }
 }
 
 TEST_CASE("float rank-space backward agrees with double where |B A u| is huge (audit of 2026-11-29)", "[adapter][range]") {

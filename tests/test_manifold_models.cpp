@@ -760,3 +760,49 @@ TEMPLATE_TEST_CASE("poincare: transp and gyration at a small K, and expmap0 wher
   CHECK(L.is_point(xl.data(), 3));
   CHECK(xl[1] > T(0));
 }
+
+TEMPLATE_TEST_CASE("lorentz: egrad2rgrad where x.g leaves the scalar type's range and r does not",
+                   "[manifold][lorentz][numerics]", float, double) {
+  // r = J g + ((x.g)/K) x: for |x| < K the product x.g can overflow while r is in range (a float
+  // gradient of 3.4e33 at K = 1e6, x_0 = 1e5: x.g = 6.8e38, r ~ 6.8e37). It gave an infinite r.
+  using T = TestType;
+  const T K = T(1e6), G = std::numeric_limits<T>::max() * T(1e-5);
+  const Lorentz<T, RuntimeCurvature<T>> L{RuntimeCurvature<T>(K)};
+  std::vector<T> x{T(0), T(1e5), T(0)}, g{G, G, -G}, r(3);
+  L.projx(x.data(), x.data(), 3);
+  REQUIRE(!std::isfinite(x[0] * g[0] + x[1] * g[1] + x[2] * g[2]));
+  L.egrad2rgrad(x.data(), g.data(), r.data(), 3);
+  using W = long double;  // range to 1e4932: the reference forms x.g directly
+  const W s = (W(x[0]) * W(g[0]) + W(x[1]) * W(g[1]) + W(x[2]) * W(g[2])) / W(K);
+  const W ref[3] = {-W(g[0]) + s * W(x[0]), W(g[1]) + s * W(x[1]), W(g[2]) + s * W(x[2])};
+  for (int i = 0; i < 3; ++i) {
+    INFO("r[" << i << "] = " << r[i] << ", long double " << double(ref[i]));
+    CHECK(std::isfinite(r[i]));
+    CHECK(std::abs(W(r[i]) - ref[i]) <= W(8) * W(std::numeric_limits<T>::epsilon()) * std::abs(ref[0]));
+  }
+}
+
+TEST_CASE("NaN and Inf pass on: Lorentz expmap0, rgrad_sqnorm; a zero ball step returns x", "[manifold][numerics]") {
+  // A review of the audit's fixes (2026-11-29): the saturated branch of expmap0 (t = |v|/sqrt K not
+  // finite) also took a NaN |v| and gave a finite time coordinate; rgrad_sqnorm took a NaN |x_s| for
+  // the origin and returned a finite value; the ball's expmap cap moved a valid point beyond
+  // max_map_radius by a zero step.
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const Lorentz<float> L;
+  for (float bad : {nan, inf}) {
+    INFO("a coordinate " << bad);
+    std::vector<float> v{0.f, bad, 0.5f}, x(3), g{1.f, 2.f, 3.f};
+    L.expmap0(v.data(), x.data(), 3);
+    CHECK(!std::isfinite(x[0]));
+    std::vector<float> p{1.f, bad, 0.f};
+    CHECK(!std::isfinite(L.rgrad_sqnorm(p.data(), g.data(), 3)));
+    std::vector<float> o{1.f, 0.f, 0.f}, gb{bad, 2.f, 3.f};
+    CHECK(!std::isfinite(L.rgrad_sqnorm(o.data(), gb.data(), 3)));
+  }
+  const PoincareBall<float> B;
+  std::vector<float> xb{1.f - 2 * std::numeric_limits<float>::epsilon(), 0.f}, zero{0.f, 0.f}, yb(2);
+  REQUIRE(B.is_point(xb.data(), 2));
+  B.expmap(xb.data(), zero.data(), yb.data(), 2);
+  CHECK(yb[0] == xb[0]);
+  CHECK(yb[1] == 0.f);
+}

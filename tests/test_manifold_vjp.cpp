@@ -355,3 +355,73 @@ TEST_CASE("vjp: float VJPs far out and in the saturated regions agree with doubl
     }
   }
 }
+
+TEST_CASE("vjp: Lorentz dist0 far out in float, expmap saturated (a review of the audit's fixes, 2026-11-29)",
+          "[manifold][vjp][float]") {
+  SECTION("dist0_vjp 50-79 sqrt K from the origin: (g/r)/|x_s| underflows to a subnormal or 0") {
+    // dd0/dx_s = x_s / (|x_s| sqrt(1 + |x_s|^2/K)) ~ sqrt K / |x_s| ~ 1e-26 at distance 60: it was 0
+    // (the gradient through expmap0 then 0 where it is 1)
+    for (double K : {0.25, 1.0})
+      for (double dist : {50.0, 60.0, 69.0, 79.0}) {
+        const Lorentz<float, RuntimeCurvature<float>> mf{RuntimeCurvature<float>(float(K))};
+        std::vector<float> v{0.f, float(0.6 * dist * std::sqrt(K)), float(-0.8 * dist * std::sqrt(K))}, x(3), gx(3, 0.f);
+        mf.expmap0(v.data(), x.data(), 3);
+        const float dKf = mf.dist0_vjp(x.data(), 1.f, gx.data(), 3);
+        const Lorentz<double, RuntimeCurvature<double>> md{RuntimeCurvature<double>(double(float(K)))};
+        std::vector<double> xd(x.begin(), x.end()), gxd(3, 0.0);
+        const double dKd = md.dist0_vjp(xd.data(), 1.0, gxd.data(), 3);
+        INFO("K = " << K << ", distance " << dist << " sqrt K: gx_s " << gx[1] << ", " << gx[2] << " (double "
+                    << gxd[1] << ", " << gxd[2] << ")");
+        for (int i = 1; i < 3; ++i)
+          CHECK(std::abs(double(gx[std::size_t(i)]) - gxd[std::size_t(i)]) <=
+                16 * std::numeric_limits<float>::epsilon() * std::abs(gxd[std::size_t(i)]));
+        CHECK(std::abs(double(dKf) - dKd) <= 16 * std::numeric_limits<float>::epsilon() * std::abs(dKd));
+      }
+  }
+  SECTION("expmap_vjp beyond max_exp_arg is the VJP of the saturated map (double, central differences)") {
+    // y = cosh(700) x + sinh(700) sqrt K v/|v|_L at t = |v|_L/sqrt K > 700: the VJP took the map as
+    // constant in v and K there (a documented approximation until 2026-11-29)
+    for (double K : {0.5, 2.0}) {
+      const double sK = std::sqrt(K);
+      auto manifold = [](double k) { return Lorentz<double, RuntimeCurvature<double>>{RuntimeCurvature<double>(k)}; };
+      std::vector<double> x{sK, 0.0, 0.0}, v{0.0, 600.0 * sK, -450.0 * sK}, g{0.3, -0.5, 0.8}, gx(3, 0.0), gv(3, 0.0);
+      const double dK = manifold(K).expmap_vjp(x.data(), v.data(), g.data(), gx.data(), gv.data(), 3);
+      auto loss = [&](const std::vector<double>& vv, double k) {
+        std::vector<double> y(3);
+        manifold(k).expmap(x.data(), vv.data(), y.data(), 3);
+        return g[0] * y[0] + g[1] * y[1] + g[2] * y[2];
+      };
+      const double scale = std::abs(loss(v, K));  // ~cosh(700) sqrt K: the differences' rounding
+      for (int i = 0; i < 3; ++i) {
+        const double h = 1e-3 * sK;
+        std::vector<double> vp = v, vm = v;
+        vp[std::size_t(i)] += h;
+        vm[std::size_t(i)] -= h;
+        const double fd = (loss(vp, K) - loss(vm, K)) / (2 * h);
+        INFO("K = " << K << ", dv_" << i << ": " << gv[std::size_t(i)] << " (central differences " << fd << ")");
+        CHECK(std::abs(gv[std::size_t(i)] - fd) <= 1e-6 * std::abs(fd) + 64 * std::numeric_limits<double>::epsilon() * scale / h);
+      }
+      const double hK = 1e-6 * K, fdK = (loss(v, K + hK) - loss(v, K - hK)) / (2 * hK);
+      INFO("K = " << K << ", dK " << dK << " (central differences " << fdK << ")");
+      CHECK(std::abs(dK - fdK) <= 1e-6 * std::abs(fdK) + 64 * std::numeric_limits<double>::epsilon() * scale / hK);
+    }
+  }
+  SECTION("float expmap and expmap_vjp where t = |v|_L / sqrt K overflows (K = 1e-6, |v| = 4e35)") {
+    const Lorentz<float, RuntimeCurvature<float>> mf{RuntimeCurvature<float>(1e-6f)};
+    const float sK = std::sqrt(1e-6f);
+    std::vector<float> x{sK, 0.f, 0.f}, v{0.f, 2.4e35f, -3.2e35f}, y(3), g{0.3f, -0.5f, 0.8f}, gx(3, 0.f), gv(3, 0.f);
+    mf.expmap(x.data(), v.data(), y.data(), 3);
+    REQUIRE(vec::all_finite(y.data(), 3));
+    const double sh = std::sinh(80.0), ch = std::cosh(80.0), u1 = 0.6, u2 = -0.8;
+    CHECK(std::abs(double(y[0]) - ch * sK) <= 16 * std::numeric_limits<float>::epsilon() * ch * sK);
+    CHECK(std::abs(double(y[1]) - sh * sK * u1) <= 16 * std::numeric_limits<float>::epsilon() * sh * sK);
+    CHECK(mf.is_point(y.data(), 3));
+    const float dK = mf.expmap_vjp(x.data(), v.data(), g.data(), gx.data(), gv.data(), 3);
+    // gv = s (g - (g.u) J u), s = sinh(80) sqrt K / |v|; dL/dK = s (g.u) |v| / (2K) = sinh(80) (g.u) / (2 sqrt K)
+    const double ug = -0.5 * u1 + 0.8 * u2, s = sh * double(sK) / 4e35;
+    CHECK(std::abs(double(dK) - sh * ug / (2 * double(sK))) <= 16 * std::numeric_limits<float>::epsilon() * std::abs(sh * ug / (2 * double(sK))));
+    CHECK(std::abs(double(gv[1]) - s * (-0.5 - ug * u1)) <= 16 * std::numeric_limits<float>::epsilon() * s);
+    CHECK(std::abs(double(gv[2]) - s * (0.8 - ug * u2)) <= 16 * std::numeric_limits<float>::epsilon() * s);
+    CHECK(std::abs(double(gx[0]) - ch * 0.3) <= 16 * std::numeric_limits<float>::epsilon() * ch);
+  }
+}

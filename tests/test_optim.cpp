@@ -388,3 +388,25 @@ TEST_CASE("Riemannian Adam on the hyperboloid in float: the second moment far fr
     }
   }
 }
+
+TEST_CASE("Adam's first step is lr where 1 - beta is near the scalar type's rounding", "[optim]") {
+  // The moments use T(beta) and the bias corrections used the double beta: in float beta2 = 1 - 1e-7
+  // is 1 - 1.19e-7, and the first AdamW step was 0.916 lr (beta1 the same: 1.19 lr). Both now come
+  // from T(beta), so m_hat = g and v_hat = g^2 at the first step, whatever the betas.
+  for (auto [b1, b2] : {std::pair<double, double>{0.9, 1 - 1e-7}, {1 - 1e-7, 0.999}, {1 - 3e-7, 1 - 1e-7}}) {
+    INFO("beta1 = " << b1 << ", beta2 = " << b2);
+    AdamW<float> adam(2, {1.0, b1, b2, 1e-30, 0.0});
+    std::vector<float> p{0.f, 0.f}, g{1.f, -4.f};
+    adam.step(p.data(), g.data());
+    CHECK(std::abs(p[0] + 1.f) <= 4 * std::numeric_limits<float>::epsilon());
+    CHECK(std::abs(p[1] - 1.f) <= 4 * std::numeric_limits<float>::epsilon());
+    // Riemannian Adam on the hyperboloid from the origin: a first step of Riemannian length lr
+    using M = Lorentz<float>;
+    RiemannianAdam<M> radam(M{}, 1, 3, {1e-2, b1, b2, 1e-30});
+    std::vector<float> x{1.f, 0.f, 0.f}, eg{0.f, 3.f, -4.f};
+    radam.step(x.data(), eg.data());
+    std::vector<double> xd(x.begin(), x.end()), o{1.0, 0.0, 0.0};
+    Lorentz<double>().projx(xd.data(), xd.data(), 3);
+    CHECK(std::abs(Lorentz<double>().dist(o.data(), xd.data(), 3) - 1e-2) <= 1e-2 * 8 * std::numeric_limits<float>::epsilon());
+  }
+}

@@ -12,10 +12,10 @@ AdapterOptimizer::AdapterOptimizer(const AdapterSet& set, AdamWSettings settings
 
 void AdapterOptimizer::step(AdapterSet& set, double lr) {
   ++t_;
-  // bias corrections in double, the element update is the library's (hyplora/optim/adamw.hpp)
-  const float bc1 = float(1.0 - std::pow(s_.beta1, double(t_)));
-  const float bc2 = float(1.0 - std::pow(s_.beta2, double(t_)));
+  // the bias corrections and the element update are the library's (hyplora/optim/adamw.hpp)
   const float b1 = float(s_.beta1), b2 = float(s_.beta2), eps = float(s_.eps), wd = float(s_.weight_decay);
+  const optim::BiasCorrections<float> bc = optim::bias_corrections(b1, b2, t_);
+  const float bc1 = bc.first, bc2 = bc.second;
   const float rate = float(lr);
   std::size_t off = 0;
   for (auto& u : set.units()) {

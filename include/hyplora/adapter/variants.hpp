@@ -165,10 +165,10 @@ struct PaperHypLora {
   template <class T>
   HYPLORA_INLINE static RadialFactor<T> lower(T n, T K, const MapSettings<T>& s) {
     const T sqrtK = std::sqrt(K);
-    // n^2 overflows T beyond |y| ~1.8e19 in float (the branch was inf, dX NaN): theta = n/sqrt K there
-    // (1/(K n^2) is below T's rounding), and theta^2 - 1 = theta^2
-    const T n2 = n * n;
-    const T theta = math::is_finite(n2) ? std::sqrt((n2 + T(1) / K) / K) : n / sqrtK;
+    // theta^2 overflows T beyond |y| ~1.8e19 sqrt(min(K, 1)) in float (the branch was inf, dX NaN):
+    // theta = n/sqrt K there (1/(K n^2) is below T's rounding), and theta^2 - 1 = theta^2
+    const T theta2 = (n * n + T(1) / K) / K;
+    const T theta = math::is_finite(theta2) || !math::is_finite(n) ? std::sqrt(theta2) : n / sqrtK;
     T ach, dach;  // a(theta) and da/dtheta
     if (theta < T(series_below)) {
       const T e = theta - T(1);

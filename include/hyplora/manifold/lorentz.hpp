@@ -59,7 +59,8 @@ class Lorentz {
   /// 0 for a gradient whose square norm is 194 (Riemannian Adam's second moment, optim/riemannian.hpp).
   HYPLORA_INLINE T rgrad_sqnorm(const T* x, const T* g, index_t n) const {
     const T nx = vec::norm(x + 1, n - 1);
-    if (!(nx > Constants<T>::min_norm())) return vec::sqnorm(g + 1, n - 1);  // at the origin r = (0, g_s)
+    if (nx <= Constants<T>::min_norm())  // at the origin r = (0, g_s) (T(0) * g_0: a NaN g_0 passes on)
+      return vec::sqnorm(g + 1, n - 1) + T(0) * g[0];
     const T inv = T(1) / nx;
     T gp = T(0);  // xhat.g_s
     for (index_t i = 1; i < n; ++i) gp += (x[i] * inv) * g[i];
@@ -202,9 +203,9 @@ class Lorentz {
     ScaleAndTime st;
     T ch;
     const T t = norm / sK;
-    if (math::is_finite(t)) {
+    if (math::is_finite(t) || !math::is_finite(norm)) {  // (a NaN or Inf |v| passes on)
       math::sinh_over_x_and_cosh(t, st.scale, ch);
-    } else {
+    } else {  // t overflowed T: saturated
       st.scale = saturated_sinhc(norm);
       ch = std::cosh(Constants<T>::max_exp_arg());
     }
@@ -224,10 +225,12 @@ class Lorentz {
   }
 
   // ---- general maps ---------------------------------------------------------------------------
-  /// exp_x(v) = cosh(t) x + sinhc(t) v with t = ||v||_L / sqrt K.
+  /// exp_x(v) = cosh(t) x + sinhc(t) v with t = ||v||_L / sqrt K; beyond max_exp_arg saturated,
+  /// sinhc(t) = sinh(max)/t (also where t itself overflows T, as expmap0).
   HYPLORA_INLINE void expmap(const T* x, const T* v, T* y, index_t n) const {
-    const T t = tangent_norm(v, n) / sqrtK();
-    const T c = math::safe_cosh(t), s = math::sinh_over_x(t);
+    const T nv = tangent_norm(v, n), t = nv / sqrtK();
+    const bool t_over = !math::is_finite(t) && math::is_finite(nv);
+    const T c = math::safe_cosh(t), s = t_over ? saturated_sinhc(nv) : math::sinh_over_x(t);
     for (index_t i = 0; i < n; ++i) y[i] = c * x[i] + s * v[i];
   }
   /// log_x(y) = coef(a) ((y - x) - q/(2K) x), q = <y-x,y-x>_L, a = sqrt(q/(4K)),
@@ -271,8 +274,16 @@ class Lorentz {
     for (index_t i = 0; i < n; ++i) out[i] = v[i] + s * (x[i] + y[i]);
   }
   /// Riemannian gradient from the Euclidean one: proju(x, J g), J = diag(-1, 1, ..., 1).
+  /// s = (x.g)/K is formed as (sum (x_i/w) g_i) (w/K), w = max |x_i|, where x.g itself leaves T's
+  /// range (|x| < K: a float gradient of 2e33 at K = 1e6, x_0 = 1e5, where r is ~5e37).
   HYPLORA_INLINE void egrad2rgrad(const T* x, const T* g, T* out, index_t n) const {
-    const T s = vec::dot(x, g, n) / K();  // <x, J g>_L = x . g
+    T s = vec::dot(x, g, n) / K();  // <x, J g>_L = x . g
+    if (!math::is_finite(s)) {
+      const T w = vec::max_abs(x, n), iw = T(1) / w;
+      T sw = T(0);
+      for (index_t i = 0; i < n; ++i) sw += (x[i] * iw) * g[i];
+      s = sw * (w / K());  // (NaN or Inf inputs: stays non-finite)
+    }
     const T g0 = g[0];
     for (index_t i = 1; i < n; ++i) out[i] = g[i] + s * x[i];
     out[0] = -g0 + s * x[0];
@@ -398,59 +409,25 @@ class Lorentz {
   }
   /// Radial map x_s = f(t) v, t = |v|/sK, f = sinhc (series near 0), written with t f'(t) as
   /// logmap0_space_vjp (f'(t)/t = -sinh(80)/t^3 underflowed in float for t > ~3e26 in the saturated
-  /// region, which dropped the radial term: a gradient of 2.8e7 where the map is constant along v):
-  /// gv += f g + [t f'(t) (u.g)] u, u = v/|v|  (f'(t)/(t K) (v.g) v;  (v.g) v / (3K) at 0);
-  /// dL/dK = -(v.g) t f'(t) / (2K).
+  /// region, which dropped the radial term: a gradient of 2.8e7 where the map is constant along v).
+  /// Beyond T's range of t the map is saturated: f = sinh(max)/t and t f'(t) = -f.
   HYPLORA_INLINE T expmap0_space_vjp(const T* v, const T* g, T* gv, index_t ns) const {
     const T k = K(), nv = vec::norm(v, ns), t = nv / std::sqrt(k);
-    if (!(nv > Constants<T>::min_norm())) {  // at 0: f = 1, f'(t)/(t K) -> 1/(3K)
-      const T vg = vec::dot(v, g, ns);
-      const auto [f, tfp] = math::sinh_over_x_with_xderiv(t);
-      if (gv)
-        for (index_t i = 0; i < ns; ++i) gv[i] += f * g[i] + vg / (T(3) * k) * v[i];
-      return -vg * tfp / (T(2) * k);
+    if (!math::is_finite(t)) {
+      const T f = saturated_sinhc(nv);
+      return radial_vjp(v, nv, f, -f, T(1), k, g, gv, ns);
     }
-    T f, tfp;
-    if (math::is_finite(t)) {
-      const auto ft = math::sinh_over_x_with_xderiv(t);
-      f = ft.f;
-      tfp = ft.df;
-    } else {  // saturated beyond T's range: f = sinh(max)/t, t f' = -f
-      f = saturated_sinhc(nv);
-      tfp = -f;
-    }
-    const T inv = T(1) / nv;
-    T ug = T(0);  // u.g
-    for (index_t i = 0; i < ns; ++i) ug += (v[i] * inv) * g[i];
-    if (gv) {
-      const T c = tfp * ug;
-      for (index_t i = 0; i < ns; ++i) gv[i] += f * g[i] + c * (v[i] * inv);
-    }
-    return -ug * (nv * tfp) / (T(2) * k);
+    const auto [f, tfp] = math::sinh_over_x_with_xderiv(t);
+    return radial_vjp(v, nv, f, tfp, T(1), k, g, gv, ns);  // f'(t)/(t K) -> 1/(3K) at 0
   }
   /// As expmap0_space_vjp with f = asinhc, written with t f'(t) (~ -log(2t)/t, in range where f'(t)
-  /// ~ log(t)/t^2 is not: float points beyond distance ~44 have t > 1e19):
-  /// gx += f g + [t f'(t) (x_s.g)/|x_s|] x_s/|x_s|  (f'(t)/(t K) (x_s.g) x_s, -1/(3K) (x_s.g) x_s at 0).
-  /// t is taken as a quotient (asinh_over_x_with_xderiv_of_ratio) and x_s.g as |x_s| (u.g), u = x_s/|x_s|,
-  /// so that neither leaves T's range for a float |x_s| near float's maximum.
+  /// ~ log(t)/t^2 is not: float points beyond distance ~44 have t > 1e19). t is taken as a quotient
+  /// (asinh_over_x_with_xderiv_of_ratio), so that it does not leave T's range for a float |x_s| near
+  /// float's maximum.
   HYPLORA_INLINE T logmap0_space_vjp(const T* xs, const T* g, T* gx, index_t ns) const {
     const T k = K(), nx = vec::norm(xs, ns);
     const auto [f, tfp] = math::asinh_over_x_with_xderiv_of_ratio(nx, std::sqrt(k));
-    const bool radial = nx > Constants<T>::min_norm();
-    if (!radial) {  // f'(t)/(t K) (x_s.g) x_s -> -1/(3K) (x_s.g) x_s at 0
-      const T vg = vec::dot(xs, g, ns);
-      if (gx)
-        for (index_t i = 0; i < ns; ++i) gx[i] += f * g[i] - vg / (T(3) * k) * xs[i];
-      return -vg * tfp / (T(2) * k);
-    }
-    const T inv = T(1) / nx;
-    T ug = T(0);  // u.g
-    for (index_t i = 0; i < ns; ++i) ug += (xs[i] * inv) * g[i];
-    if (gx) {
-      const T c = tfp * ug;
-      for (index_t i = 0; i < ns; ++i) gx[i] += f * g[i] + c * (xs[i] * inv);
-    }
-    return -ug * (nx * tfp) / (T(2) * k);
+    return radial_vjp(xs, nx, f, tfp, T(-1), k, g, gx, ns);  // f'(t)/(t K) -> -1/(3K) at 0
   }
   /// time_from_space: x_0 = sqrt(K + |x_s|^2): dx_0/dx_s = x_s / x_0, dx_0/dK = 1 / (2 x_0).
   HYPLORA_INLINE T time_from_space_vjp(const T* xs, T g0, T* gxs, index_t ns) const {
@@ -479,14 +456,28 @@ class Lorentz {
   }
   /// y = C(t) x + S(t) v, t = sqrt(<v,v>_L)/sK, C = cosh, S = sinhc.
   /// dL/dt / t = (g.x) S(t) + (g.v) S'(t)/t;  gv += S g + (dL/dt / t)/K J v;  gx += C g;
-  /// dL/dK = -(dL/dt / t) t^2 / (2K).
+  /// dL/dK = -(dL/dt / t) t^2 / (2K). Beyond max_exp_arg the VJP of the saturated map (C constant,
+  /// S = sinh(max)/t), written with u = v/|v|_L so that nothing overflows where t does.
   HYPLORA_INLINE T expmap_vjp(const T* x, const T* v, const T* g, T* gx, T* gv, index_t n) const {
-    const T k = K(), t = tangent_norm(v, n) / std::sqrt(k);
+    const T k = K(), nv = tangent_norm(v, n), t = nv / std::sqrt(k);
     const T c = math::safe_cosh(t);
+    if (t > Constants<T>::max_exp_arg() && math::is_finite(nv)) {
+      // saturated: y = cosh(max) x + s v, s = sinh(max)/t; with u = v/|v|_L and ug = g.u, ds/dt = -s/t,
+      // dt/dv = J v/(t K), dt/dK = -t/(2K):  gv += s g - s ug J u,  dL/dK = s ug |v|_L / (2K).
+      const T s = saturated_sinhc(nv), inv = T(1) / nv;
+      T ug = T(0);
+      for (index_t i = 0; i < n; ++i) ug += g[i] * (v[i] * inv);
+      if (gx) vec::axpy(c, g, gx, n);
+      if (gv) {
+        const T w = s * ug;
+        gv[0] += s * g[0] + w * (v[0] * inv);
+        for (index_t i = 1; i < n; ++i) gv[i] += s * g[i] - w * (v[i] * inv);
+      }
+      return (s * nv) * ug / (T(2) * k);  // s |v| = sinh(max) sqrt K (|v|/K overflows where t does)
+    }
     const auto [s, sp] = math::sinh_over_x_with_deriv(t);
     const T sp_over_t = t != T(0) ? sp / t : T(1) / T(3);
-    const bool clamped = t > Constants<T>::max_exp_arg();
-    const T dLdt_over_t = clamped ? T(0) : vec::dot(g, x, n) * s + vec::dot(g, v, n) * sp_over_t;
+    const T dLdt_over_t = vec::dot(g, x, n) * s + vec::dot(g, v, n) * sp_over_t;
     if (gx) vec::axpy(c, g, gx, n);
     if (gv) {
       const T w = dLdt_over_t / k;
@@ -544,6 +535,31 @@ class Lorentz {
   }
 
  private:
+  /// VJP of a radial map y = f(t) v, t = |v|/sqrt K (nv = |v|), from f and t f'(t) at t:
+  ///   gv += f g + [t f'(t) (u.g)] u,  u = v/|v|;   returns dL/dK = -(u.g) |v| t f'(t) / (2K).
+  /// Written with u (not f'(t)/(t K) (v.g) v), so that neither v.g nor f'(t)/t leaves T's range.
+  /// At |v| <= min_norm u is not formed: the radial term is its limit there, at0 (v.g) v / (3K)
+  /// (at0 = +1 for sinhc, -1 for asinhc), and dL/dK = -(v.g) t f'(t) / (2K).
+  HYPLORA_INLINE static T radial_vjp(const T* v, T nv, T f, T tfp, T at0, T k, const T* g, T* gv,
+                                     index_t ns) {
+    if (!(nv > Constants<T>::min_norm())) {
+      const T vg = vec::dot(v, g, ns);
+      if (gv) {
+        const T c = at0 * (vg / (T(3) * k));
+        for (index_t i = 0; i < ns; ++i) gv[i] += f * g[i] + c * v[i];
+      }
+      return -vg * tfp / (T(2) * k);
+    }
+    const T inv = T(1) / nv;
+    T ug = T(0);  // u.g
+    for (index_t i = 0; i < ns; ++i) ug += (v[i] * inv) * g[i];
+    if (gv) {
+      const T c = tfp * ug;
+      for (index_t i = 0; i < ns; ++i) gv[i] += f * g[i] + c * (v[i] * inv);
+    }
+    return -ug * (nv * tfp) / (T(2) * k);
+  }
+
   Curv curv_;
 };
 

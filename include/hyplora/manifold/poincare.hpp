@@ -158,10 +158,16 @@ class PoincareBall {
     for (index_t i = 0; i < n; ++i) out[i] = (A * x[i] + B * s * v[i]) / D;
     // Where tanh(t) rounds to 1 (t beyond ~9 in float, ~19 in double) the step ends on
     // the boundary and the sum above rounds past it (c|y|^2 = 1 + 4e-6 in float: a point check_point
-    // refuses): capped at max_map_radius as expmap0. expmap_vjp differentiates the uncapped form; the
-    // cap moves the point by rounding only, where the map is saturated.
-    const T r = vec::norm(out, n) / sqrtK();
-    if (r > max_map_radius()) vec::scale(out, max_map_radius() / r, out, n);
+    // refuses): capped at max_map_radius as expmap0, or at |x| where x itself lies beyond it (a zero
+    // step returns x). expmap_vjp differentiates the uncapped form; the cap moves the point by rounding
+    // only. The norm pass over out (a third more time at d = 64) is taken only where
+    // |out|^2 D^2 = A^2 |x|^2 + 2 A B <x, s v> + B^2 |s v|^2, with a bound of its rounding, does not
+    // already place out inside the cap (NaN or overflow: the pass).
+    const T nx = std::sqrt(x2), cap = max_map_radius() * sqrtK() > nx ? max_map_radius() * sqrtK() : nx;
+    const T ax2 = A * A * x2, cross = T(2) * A * B * xy, by2 = B * B * y2, capD = cap * D;
+    if (ax2 + cross + by2 + T(8) * Constants<T>::epsilon() * (ax2 + math::abs(cross) + by2) <= capD * capD) return;
+    const T r = vec::norm(out, n);
+    if (r > cap) vec::scale(out, cap / r, out, n);
   }
   /// s of expmap: tanhc(t)/ax, t = |v|/(ax sqrt K); where t overflows (|v| beyond ~1e31 at the
   /// float32 boundary) the limit tanh(t) = 1, i.e. |s v| = sqrt K.

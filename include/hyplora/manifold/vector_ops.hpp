@@ -144,11 +144,13 @@ HYPLORA_INLINE void axpy(T s, const T* a, T* out, index_t n) {
   for (index_t i = 0; i < n; ++i) out[i] += s * a[i];
 }
 /// out += (s / d) a for d > 0 of the size of |a| (a norm): where s/d overflows (a subnormal d, a point
-/// at |x| ~ 1e-40 in float) a_i / d is formed first (the VJPs of dist gave inf for 1 or 2).
+/// at |x| ~ 1e-40 in float) or underflows to a subnormal (a float point ~50-80 sqrt K from the origin,
+/// where dist0's gradient is ~1e-26), a_i / d is formed first (the VJPs of dist gave inf for 1 or 2,
+/// dist0's gave 0 for 1e-26).
 template <class T>
 HYPLORA_INLINE void axpy_over(T s, T d, const T* a, T* out, index_t n) {
   const T q = s / d;
-  if (math::is_finite(q)) {
+  if (math::is_finite(q) && (math::abs(q) >= std::numeric_limits<T>::min() || s == T(0))) {
     axpy(q, a, out, n);
     return;
   }

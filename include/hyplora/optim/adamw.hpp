@@ -12,6 +12,7 @@
 
 #include "hyplora/core/config.hpp"
 #include "hyplora/core/format.hpp"
+#include "hyplora/optim/bias_correction.hpp"
 #include "hyplora/optim/state_check.hpp"
 
 namespace hyplora::optim {
@@ -65,7 +66,8 @@ class AdamW {
         throw std::invalid_argument("AdamW::step: gradient[" + std::to_string(i) + "] is not finite");
     ++t_;
     const T b1 = T(cfg_.beta1), b2 = T(cfg_.beta2);
-    const T bc1 = T(1 - std::pow(cfg_.beta1, double(t_))), bc2 = T(1 - std::pow(cfg_.beta2, double(t_)));
+    const BiasCorrections<T> bc = bias_corrections(b1, b2, t_);
+    const T bc1 = bc.first, bc2 = bc.second;
     const T lr = T(cfg_.lr), eps = T(cfg_.eps), wd = T(cfg_.weight_decay);
     T* m = m_.data();
     T* v = v_.data();

@@ -20,6 +20,7 @@
 #include "hyplora/core/config.hpp"
 #include "hyplora/core/constants.hpp"
 #include "hyplora/manifold/vector_ops.hpp"
+#include "hyplora/optim/bias_correction.hpp"
 #include "hyplora/optim/state_check.hpp"
 
 namespace hyplora::optim {
@@ -186,7 +187,8 @@ class RiemannianAdam {
     detail::check_points(M_, points, count_, dim_, "RiemannianAdam::step");
     ++t_;
     const T lr = T(cfg_.lr), b1 = T(cfg_.beta1), b2 = T(cfg_.beta2), eps = T(cfg_.eps);
-    const T bc1 = T(1 - std::pow(cfg_.beta1, double(t_))), bc2 = T(1 - std::pow(cfg_.beta2, double(t_)));
+    const BiasCorrections<T> bc = bias_corrections(b1, b2, t_);
+    const T bc1 = bc.first, bc2 = bc.second;
     index_t first_bad = count_;
 #if defined(_OPENMP)
 #pragma omp parallel if (count_ > 256)
