@@ -868,8 +868,9 @@ TEST_CASE("paper option: the lower map stays finite where |y|^2 overflows (audit
   CHECK((std::isfinite(d.f) && std::isfinite(d.ndf) && std::isfinite(d.df_dK) && d.f > 0.0));
   // At K < 1, (n^2 + 1/K)/K overflows before n^2 does (K = 0.5, n = 1.5e19: an infinite branch; a
   // review of the audit's fix): theta = n/sqrt K is taken wherever theta^2 leaves the range.
-  for (double k : {0.1, 0.5})
-    for (double n : {1.5e19, 1.8e19}) {
+  // and at K = 1e-6, n = 1e30: the K-gradient's dtheta/dK overflowed (-inf; a second review)
+  for (double k : {1e-6, 0.1, 0.5})
+    for (double n : {1.5e19, 1.8e19, 1e30}) {
       const auto f = PaperHypLora::lower(float(n), float(k), sf);
       const auto l = PaperHypLora::lower((long double)(float(n)), (long double)(float(k)), sl);
       INFO("K = " << k << ", |y| = " << n);

@@ -7,6 +7,7 @@
 // compiles (core/scalar_math.hpp), so that a CPU checks them; the cases tagged [host_float] test
 // properties of the host's double evaluation and are left out there.
 #include <algorithm>
+#include <random>
 #include <sstream>
 
 #include "test_manifold_support.hpp"
@@ -780,6 +781,19 @@ TEMPLATE_TEST_CASE("lorentz: egrad2rgrad where x.g leaves the scalar type's rang
     CHECK(std::isfinite(r[i]));
     CHECK(std::abs(W(r[i]) - ref[i]) <= W(8) * W(std::numeric_limits<T>::epsilon()) * std::abs(ref[0]));
   }
+  // K < 1 near the origin (a second review): (sum (x_i/w) g_i)(w/K) itself overflowed (w/K ~ 1/sqrt K)
+  const Lorentz<T, RuntimeCurvature<T>> Ls{RuntimeCurvature<T>(T(1e-6))};
+  const T Gs = std::numeric_limits<T>::max() * T(3e-2);  // 1e37 in float
+  std::vector<T> v{T(0), T(6e-4), T(-8e-4)}, xs(3), gs{Gs, Gs, Gs}, rs(3);
+  Ls.expmap0(v.data(), xs.data(), 3);
+  Ls.egrad2rgrad(xs.data(), gs.data(), rs.data(), 3);
+  const W ss = (W(xs[0]) * W(gs[0]) + W(xs[1]) * W(gs[1]) + W(xs[2]) * W(gs[2])) / W(T(1e-6));
+  const W refs[3] = {-W(gs[0]) + ss * W(xs[0]), W(gs[1]) + ss * W(xs[1]), W(gs[2]) + ss * W(xs[2])};
+  for (int i = 0; i < 3; ++i) {
+    INFO("K = 1e-6: r[" << i << "] = " << rs[i] << ", long double " << double(refs[i]));
+    CHECK(std::isfinite(rs[i]));
+    CHECK(std::abs(W(rs[i]) - refs[i]) <= W(16) * W(std::numeric_limits<T>::epsilon()) * std::abs(refs[1]));
+  }
 }
 
 TEST_CASE("NaN and Inf pass on: Lorentz expmap0, rgrad_sqnorm; a zero ball step returns x", "[manifold][numerics]") {
@@ -796,8 +810,9 @@ TEST_CASE("NaN and Inf pass on: Lorentz expmap0, rgrad_sqnorm; a zero ball step 
     CHECK(!std::isfinite(x[0]));
     std::vector<float> p{1.f, bad, 0.f};
     CHECK(!std::isfinite(L.rgrad_sqnorm(p.data(), g.data(), 3)));
-    std::vector<float> o{1.f, 0.f, 0.f}, gb{bad, 2.f, 3.f};
+    std::vector<float> o{1.f, 0.f, 0.f}, gb{bad, 2.f, 3.f}, ob{bad, 0.f, 0.f};
     CHECK(!std::isfinite(L.rgrad_sqnorm(o.data(), gb.data(), 3)));
+    CHECK(!std::isfinite(L.rgrad_sqnorm(ob.data(), g.data(), 3)));
   }
   const PoincareBall<float> B;
   std::vector<float> xb{1.f - 2 * std::numeric_limits<float>::epsilon(), 0.f}, zero{0.f, 0.f}, yb(2);
@@ -805,4 +820,53 @@ TEST_CASE("NaN and Inf pass on: Lorentz expmap0, rgrad_sqnorm; a zero ball step 
   B.expmap(xb.data(), zero.data(), yb.data(), 2);
   CHECK(yb[0] == xb[0]);
   CHECK(yb[1] == 0.f);
+}
+
+TEMPLATE_TEST_CASE("poincare: expmap steps back towards the origin and repeated long steps stay in the ball",
+                   "[manifold][poincare][numerics]", float, double) {
+  // A second review (2026-11-29): the test that skips expmap's cap bounded the rounding of the closed
+  // form |out|^2 D^2 = A^2 |x|^2 + 2 A B <x, s v> + B^2 |s v|^2 by 8 eps, but its sums over n terms round
+  // like n eps: at d = 4096, steps against x (where the terms cancel) ended at c|out|^2 = 1.0016 in
+  // float. And a cap at max(max_map_radius, |x|) let 200,000 long steps creep past the boundary
+  // (c|x|^2 = 1 + 1.7 eps, 2 steps refused by is_point). Steps v = -lambda sqrt K x/|x|, the helper's
+  // grid, and the same random walk.
+  using T = TestType;
+  for (double K : {1.0, 1e6}) {
+    const PoincareBall<T, RuntimeCurvature<T>> B{RuntimeCurvature<T>(T(K))};
+    const int d = 4096;
+    const double rad = 0.964, sK = std::sqrt(K);
+    std::mt19937_64 rng(K == 1.0 ? 1 : 2);
+    std::normal_distribution<double> normal(0, 1);
+    std::vector<T> x(d), v(d), out(d);
+    int refused = 0;
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<double> u(d);
+      double nu = 0;
+      for (int i = 0; i < d; ++i) nu += (u[std::size_t(i)] = normal(rng)) * u[std::size_t(i)];
+      nu = std::sqrt(nu);
+      for (int i = 0; i < d; ++i) x[std::size_t(i)] = T(u[std::size_t(i)] / nu * rad * sK);
+      for (int j = 0; j < 400; ++j) {
+        const double lambda = 0.01 * std::pow(1000.0, j / 400.0);
+        for (int i = 0; i < d; ++i) v[std::size_t(i)] = T(-lambda * sK * u[std::size_t(i)] / nu);
+        B.expmap(x.data(), v.data(), out.data(), d);
+        refused += !B.is_point(out.data(), d);
+      }
+    }
+    INFO("K = " << K << ", d = 4096: " << refused << " of 8000 end points refused by is_point");
+    CHECK(refused == 0);
+  }
+  const PoincareBall<T> B;
+  std::mt19937_64 rng(1);
+  std::normal_distribution<double> normal(0, 1);
+  std::vector<T> x(2), v(2), y(2);
+  for (auto& vi : v) vi = T(normal(rng));
+  B.expmap0(v.data(), x.data(), 2);
+  long refused = 0;
+  for (long step = 0; step < 200000; ++step) {
+    for (auto& vi : v) vi = T(30 * normal(rng));
+    B.expmap(x.data(), v.data(), y.data(), 2);
+    x = y;
+    refused += !B.is_point(x.data(), 2);
+  }
+  CHECK(refused == 0);
 }

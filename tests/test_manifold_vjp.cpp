@@ -424,4 +424,30 @@ TEST_CASE("vjp: Lorentz dist0 far out in float, expmap saturated (a review of th
     CHECK(std::abs(double(gv[2]) - s * (0.8 - ug * u2)) <= 16 * std::numeric_limits<float>::epsilon() * s);
     CHECK(std::abs(double(gx[0]) - ch * 0.3) <= 16 * std::numeric_limits<float>::epsilon() * ch);
   }
+  SECTION("dL/dK where |v| t f'(t) (g.u) overflows before the division by 2K (K = 1e6)") {
+    // A second review: sinh(max) sqrt K (g.u) overflowed (inf) where dL/dK = sinh(max) (g.u) / (2 sqrt K)
+    // is in range; the same in expmap0's radial VJP, and t^2 in the unsaturated expmap_vjp (double).
+    const double sh = std::sinh(80.0);
+    const Lorentz<float, RuntimeCurvature<float>> mf{RuntimeCurvature<float>(1e6f)};
+    std::vector<float> x{1e3f, 0.f, 0.f}, v{0.f, 6e4f, 8e4f}, g{0.f, 18.f, 24.f}, gx(3, 0.f), gv(3, 0.f);  // t = 100, g.u = 30
+    const double want = sh * 30.0 / (2 * 1e3);
+    const float dK = mf.expmap_vjp(x.data(), v.data(), g.data(), gx.data(), gv.data(), 3);
+    CHECK(std::abs(double(dK) - want) <= 16 * std::numeric_limits<float>::epsilon() * want);
+    // expmap0 from the origin is the same map: its space part's dL/dK is the same number
+    const float dK0 = mf.expmap0_vjp(v.data(), std::vector<float>{0.f, 18.f, 24.f}.data(), gv.data(), 3);
+    CHECK(std::abs(double(dK0) - want) <= 16 * std::numeric_limits<float>::epsilon() * want);
+    const Lorentz<double, RuntimeCurvature<double>> md{RuntimeCurvature<double>(1e6)};
+    const Lorentz<long double, RuntimeCurvature<long double>> ml{RuntimeCurvature<long double>(1e6L)};
+    for (double t : {699.99, 750.0}) {
+      std::vector<double> xd{1e3, 0.0, 0.0}, vd{0.0, 600.0 * t, 800.0 * t}, gd{0.0, 60.0, 80.0}, gxd(3, 0.0), gvd(3, 0.0);
+      std::vector<long double> xl(xd.begin(), xd.end()), vl(vd.begin(), vd.end()), gl(gd.begin(), gd.end()), gxl(3, 0.0L),
+          gvl(3, 0.0L);
+      const double dKd = md.expmap_vjp(xd.data(), vd.data(), gd.data(), gxd.data(), gvd.data(), 3);
+      // long double saturates at t = 700 as double does, with 4932 decimal exponents of range
+      const long double dKl = ml.expmap_vjp(xl.data(), vl.data(), gl.data(), gxl.data(), gvl.data(), 3);
+      INFO("double, t = " << t << ": dK " << dKd << " (reference " << double(dKl) << ")");
+      CHECK(std::isfinite(dKd));
+      CHECK(std::abs(dKd - double(dKl)) <= 64 * std::numeric_limits<double>::epsilon() * std::abs(double(dKl)));
+    }
+  }
 }

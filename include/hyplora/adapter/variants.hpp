@@ -184,9 +184,11 @@ struct PaperHypLora {
     }
     const T rho = sqrtK * ach;
     const T drho_dn = (sqrtK / K) * (n / theta) * dach;  // dtheta/dn = n / (K theta); K theta may overflow
-    // dtheta/dK = -(n^2/K^2 + 2/K^3) / (2 theta), the n^2 term as (n/K) (n/(K theta))
-    const T dtheta_dK = -((n / K) * (n / (K * theta)) + T(2) / (K * K * K * theta)) / T(2);
-    const T drho_dK = ach / (T(2) * sqrtK) + sqrtK * dach * dtheta_dK;
+    // dtheta/dK = -(n^2/K^2 + 2/K^3) / (2 theta) = -(theta + 1/(K^2 theta)) / (2K), so
+    // drho/dK = ach/(2 sqrtK) + sqrtK dach dtheta/dK = (ach - dach (theta + 1/(K^2 theta))) / (2 sqrtK):
+    // dach theta (theta/root above 1.01) stays in range where dtheta/dK alone overflows (float
+    // theta > ~1e32 at K = 1e-6, where the K-gradient was -inf).
+    const T drho_dK = (ach - (dach * theta + dach / (K * K * theta))) / (T(2) * sqrtK);
     const T c = T(norm_clamp);
     const bool above = n > c;
     const T nn = above ? n : c;

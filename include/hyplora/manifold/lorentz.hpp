@@ -59,8 +59,8 @@ class Lorentz {
   /// 0 for a gradient whose square norm is 194 (Riemannian Adam's second moment, optim/riemannian.hpp).
   HYPLORA_INLINE T rgrad_sqnorm(const T* x, const T* g, index_t n) const {
     const T nx = vec::norm(x + 1, n - 1);
-    if (nx <= Constants<T>::min_norm())  // at the origin r = (0, g_s) (T(0) * g_0: a NaN g_0 passes on)
-      return vec::sqnorm(g + 1, n - 1) + T(0) * g[0];
+    if (nx <= Constants<T>::min_norm())  // at the origin r = (0, g_s) (a NaN g_0 or x_0 passes on)
+      return vec::sqnorm(g + 1, n - 1) + T(0) * g[0] * x[0];
     const T inv = T(1) / nx;
     T gp = T(0);  // xhat.g_s
     for (index_t i = 1; i < n; ++i) gp += (x[i] * inv) * g[i];
@@ -274,19 +274,21 @@ class Lorentz {
     for (index_t i = 0; i < n; ++i) out[i] = v[i] + s * (x[i] + y[i]);
   }
   /// Riemannian gradient from the Euclidean one: proju(x, J g), J = diag(-1, 1, ..., 1).
-  /// s = (x.g)/K is formed as (sum (x_i/w) g_i) (w/K), w = max |x_i|, where x.g itself leaves T's
-  /// range (|x| < K: a float gradient of 2e33 at K = 1e6, x_0 = 1e5, where r is ~5e37).
+  /// Where (x.g)/K leaves T's range while r does not (a float gradient of 3.4e33 at K = 1e6, x_0 =
+  /// 1e5; a gradient of 1e37 at K = 1e-6 near the origin), r = J g + s' (x w/K) with
+  /// s' = sum (x_i/w) g_i, w = max |x_i|.
   HYPLORA_INLINE void egrad2rgrad(const T* x, const T* g, T* out, index_t n) const {
     T s = vec::dot(x, g, n) / K();  // <x, J g>_L = x . g
+    T wk = T(1);
     if (!math::is_finite(s)) {
       const T w = vec::max_abs(x, n), iw = T(1) / w;
-      T sw = T(0);
-      for (index_t i = 0; i < n; ++i) sw += (x[i] * iw) * g[i];
-      s = sw * (w / K());  // (NaN or Inf inputs: stays non-finite)
+      s = T(0);
+      for (index_t i = 0; i < n; ++i) s += (x[i] * iw) * g[i];
+      wk = w / K();  // (NaN or Inf inputs: stay non-finite)
     }
     const T g0 = g[0];
-    for (index_t i = 1; i < n; ++i) out[i] = g[i] + s * x[i];
-    out[0] = -g0 + s * x[0];
+    for (index_t i = 1; i < n; ++i) out[i] = g[i] + s * (x[i] * wk);
+    out[0] = -g0 + s * (x[0] * wk);
   }
   /// Wrapped normal at the origin: expmap0 of a N(0, stddev^2 I) space vector. Rng: sampling.hpp.
   template <class Rng>
@@ -473,7 +475,7 @@ class Lorentz {
         gv[0] += s * g[0] + w * (v[0] * inv);
         for (index_t i = 1; i < n; ++i) gv[i] += s * g[i] - w * (v[i] * inv);
       }
-      return (s * nv) * ug / (T(2) * k);  // s |v| = sinh(max) sqrt K (|v|/K overflows where t does)
+      return (s * nv) / (T(2) * k) * ug;  // s |v| / (2K) = sinh(max) / (2 sqrt K): |v|/K overflows where t does
     }
     const auto [s, sp] = math::sinh_over_x_with_deriv(t);
     const T sp_over_t = t != T(0) ? sp / t : T(1) / T(3);
@@ -484,7 +486,9 @@ class Lorentz {
       gv[0] += s * g[0] - w * v[0];
       for (index_t i = 1; i < n; ++i) gv[i] += s * g[i] + w * v[i];
     }
-    return -dLdt_over_t * t * t / (T(2) * k);
+    // as ((dL/dt)/K) (t/2): each product at most the result for t >= 2 (t^2, or dL/dt, first overflowed
+    // double at K = 1e6, t ~ 700, where dL/dK ~ 1e305)
+    return -((dLdt_over_t / k) * t) * (t / T(2));
   }
   /// v = coef(a) (y - x) - ch(a) x (see logmap), a = m/(2 sqrt K), m = ||y-x||_L, r = sqrt(1+a^2):
   ///   coef = asinh(a)/(a r),  ch = 2 a asinh(a)/r,  g.v = coef S1 - ch Gx  (S1 = g.(y-x), Gx = g.x)
@@ -557,7 +561,7 @@ class Lorentz {
       const T c = tfp * ug;
       for (index_t i = 0; i < ns; ++i) gv[i] += f * g[i] + c * (v[i] * inv);
     }
-    return -ug * (nv * tfp) / (T(2) * k);
+    return -(nv * tfp) / (T(2) * k) * ug;  // (|v| t f' (u.g) first overflowed float at K = 1e6, t = 100)
   }
 
   Curv curv_;

@@ -158,14 +158,17 @@ class PoincareBall {
     for (index_t i = 0; i < n; ++i) out[i] = (A * x[i] + B * s * v[i]) / D;
     // Where tanh(t) rounds to 1 (t beyond ~9 in float, ~19 in double) the step ends on
     // the boundary and the sum above rounds past it (c|y|^2 = 1 + 4e-6 in float: a point check_point
-    // refuses): capped at max_map_radius as expmap0, or at |x| where x itself lies beyond it (a zero
-    // step returns x). expmap_vjp differentiates the uncapped form; the cap moves the point by rounding
-    // only. The norm pass over out (a third more time at d = 64) is taken only where
-    // |out|^2 D^2 = A^2 |x|^2 + 2 A B <x, s v> + B^2 |s v|^2, with a bound of its rounding, does not
-    // already place out inside the cap (NaN or overflow: the pass).
-    const T nx = std::sqrt(x2), cap = max_map_radius() * sqrtK() > nx ? max_map_radius() * sqrtK() : nx;
+    // refuses): capped at max_map_radius as expmap0. A zero step returns x as it is (a valid x may lie
+    // beyond max_map_radius). expmap_vjp differentiates the uncapped form; the cap moves the point by
+    // rounding only. The norm pass over out (a fifth more time at d = 64) is taken only where
+    //   |out|^2 D^2 = A^2 |x|^2 + 2 A B <x, s v> + B^2 |s v|^2
+    // with a bound of its rounding (the sums over n terms: (n + 8) eps times the sum of the terms'
+    // magnitudes) does not place out inside the cap (NaN or overflow: the pass).
+    if (sn == T(0)) return;
+    const T cap = max_map_radius() * sqrtK();
     const T ax2 = A * A * x2, cross = T(2) * A * B * xy, by2 = B * B * y2, capD = cap * D;
-    if (ax2 + cross + by2 + T(8) * Constants<T>::epsilon() * (ax2 + math::abs(cross) + by2) <= capD * capD) return;
+    const T rounding = T(n + 8) * Constants<T>::epsilon() * (ax2 + math::abs(cross) + by2);
+    if (ax2 + cross + by2 + rounding <= capD * capD) return;
     const T r = vec::norm(out, n);
     if (r > cap) vec::scale(out, cap / r, out, n);
   }
