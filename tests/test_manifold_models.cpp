@@ -767,33 +767,32 @@ TEMPLATE_TEST_CASE("lorentz: egrad2rgrad where x.g leaves the scalar type's rang
   // r = J g + ((x.g)/K) x: for |x| < K the product x.g can overflow while r is in range (a float
   // gradient of 3.4e33 at K = 1e6, x_0 = 1e5: x.g = 6.8e38, r ~ 6.8e37). It gave an infinite r.
   using T = TestType;
+  using W = long double;  // range to 1e4932: the reference forms x.g directly
+  // r against J g + ((x.g)/K) x in long double, within `ulps` eps of |ref[scale_at]|
+  auto check_rgrad = [](T K, const std::vector<T>& x, const std::vector<T>& g, const std::vector<T>& r, int ulps,
+                        int scale_at) {
+    const W s = (W(x[0]) * W(g[0]) + W(x[1]) * W(g[1]) + W(x[2]) * W(g[2])) / W(K);
+    const W ref[3] = {-W(g[0]) + s * W(x[0]), W(g[1]) + s * W(x[1]), W(g[2]) + s * W(x[2])};
+    for (int i = 0; i < 3; ++i) {
+      INFO("K = " << K << ": r[" << i << "] = " << r[std::size_t(i)] << ", long double " << double(ref[i]));
+      CHECK(std::isfinite(r[std::size_t(i)]));
+      CHECK(std::abs(W(r[std::size_t(i)]) - ref[i]) <= W(ulps) * W(std::numeric_limits<T>::epsilon()) * std::abs(ref[scale_at]));
+    }
+  };
   const T K = T(1e6), G = std::numeric_limits<T>::max() * T(1e-5);
   const Lorentz<T, RuntimeCurvature<T>> L{RuntimeCurvature<T>(K)};
   std::vector<T> x{T(0), T(1e5), T(0)}, g{G, G, -G}, r(3);
   L.projx(x.data(), x.data(), 3);
   REQUIRE(!std::isfinite(x[0] * g[0] + x[1] * g[1] + x[2] * g[2]));
   L.egrad2rgrad(x.data(), g.data(), r.data(), 3);
-  using W = long double;  // range to 1e4932: the reference forms x.g directly
-  const W s = (W(x[0]) * W(g[0]) + W(x[1]) * W(g[1]) + W(x[2]) * W(g[2])) / W(K);
-  const W ref[3] = {-W(g[0]) + s * W(x[0]), W(g[1]) + s * W(x[1]), W(g[2]) + s * W(x[2])};
-  for (int i = 0; i < 3; ++i) {
-    INFO("r[" << i << "] = " << r[i] << ", long double " << double(ref[i]));
-    CHECK(std::isfinite(r[i]));
-    CHECK(std::abs(W(r[i]) - ref[i]) <= W(8) * W(std::numeric_limits<T>::epsilon()) * std::abs(ref[0]));
-  }
+  check_rgrad(K, x, g, r, 8, 0);
   // K < 1 near the origin (a second review): (sum (x_i/w) g_i)(w/K) itself overflowed (w/K ~ 1/sqrt K)
   const Lorentz<T, RuntimeCurvature<T>> Ls{RuntimeCurvature<T>(T(1e-6))};
   const T Gs = std::numeric_limits<T>::max() * T(3e-2);  // 1e37 in float
   std::vector<T> v{T(0), T(6e-4), T(-8e-4)}, xs(3), gs{Gs, Gs, Gs}, rs(3);
   Ls.expmap0(v.data(), xs.data(), 3);
   Ls.egrad2rgrad(xs.data(), gs.data(), rs.data(), 3);
-  const W ss = (W(xs[0]) * W(gs[0]) + W(xs[1]) * W(gs[1]) + W(xs[2]) * W(gs[2])) / W(T(1e-6));
-  const W refs[3] = {-W(gs[0]) + ss * W(xs[0]), W(gs[1]) + ss * W(xs[1]), W(gs[2]) + ss * W(xs[2])};
-  for (int i = 0; i < 3; ++i) {
-    INFO("K = 1e-6: r[" << i << "] = " << rs[i] << ", long double " << double(refs[i]));
-    CHECK(std::isfinite(rs[i]));
-    CHECK(std::abs(W(rs[i]) - refs[i]) <= W(16) * W(std::numeric_limits<T>::epsilon()) * std::abs(refs[1]));
-  }
+  check_rgrad(T(1e-6), xs, gs, rs, 16, 1);
 }
 
 TEST_CASE("NaN and Inf pass on: Lorentz expmap0, rgrad_sqnorm; a zero ball step returns x", "[manifold][numerics]") {

@@ -228,9 +228,8 @@ class Lorentz {
   /// exp_x(v) = cosh(t) x + sinhc(t) v with t = ||v||_L / sqrt K; beyond max_exp_arg saturated,
   /// sinhc(t) = sinh(max)/t (also where t itself overflows T, as expmap0).
   HYPLORA_INLINE void expmap(const T* x, const T* v, T* y, index_t n) const {
-    const T nv = tangent_norm(v, n), t = nv / sqrtK();
-    const bool t_over = !math::is_finite(t) && math::is_finite(nv);
-    const T c = math::safe_cosh(t), s = t_over ? saturated_sinhc(nv) : math::sinh_over_x(t);
+    const T nv = tangent_norm(v, n);
+    const T c = math::safe_cosh(nv / sqrtK()), s = expmap0_space_scale(nv);
     for (index_t i = 0; i < n; ++i) y[i] = c * x[i] + s * v[i];
   }
   /// log_x(y) = coef(a) ((y - x) - q/(2K) x), q = <y-x,y-x>_L, a = sqrt(q/(4K)),
